@@ -1,0 +1,256 @@
+//! The table of configuration keys: one line per key with its field, JSON spelling, type and
+//! orchestrator's default. The macro derives the struct, its `Default`, and the key lookup, so a
+//! key is declared exactly once.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::value::ConfigValue;
+
+macro_rules! config_keys {
+    ($( $(#[doc = $doc:literal])* $field:ident : $ty:ty = $key:literal => $default:expr; )*) => {
+        /// arbor's configuration. Field docs give each key's meaning; the JSON key is
+        /// orchestrator's spelling.
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct Config {
+            $( $(#[doc = $doc])* #[doc = concat!("\n\nJSON key: `", $key, "`.")] pub $field: $ty, )*
+            /// Keys the file gave explicitly (so legacy aliases only fill what was not set).
+            pub(crate) explicitly_set: Vec<&'static str>,
+        }
+
+        impl Default for Config {
+            fn default() -> Config {
+                Config { $( $field: $default, )* explicitly_set: Vec::new() }
+            }
+        }
+
+        impl Config {
+            /// Every key arbor accepts, in orchestrator's spelling.
+            pub const KEYS: &'static [&'static str] = &[$($key),*];
+
+            pub(crate) fn set_key(&mut self, key: &str, value: &Value) -> Result<(), String> {
+                match key {
+                    $( $key => { self.$field = <$ty as ConfigValue>::from_json(value)?; Ok(()) } )*
+                    _ => Err(format!("unknown key {key}")),
+                }
+            }
+        }
+    };
+}
+
+impl Config {
+    /// The canonical spelling of a key, matched exactly or, as Go's decoder did,
+    /// case-insensitively.
+    pub fn canonical_key(key: &str) -> Option<&'static str> {
+        Config::KEYS
+            .iter()
+            .find(|known| **known == key)
+            .or_else(|| {
+                Config::KEYS
+                    .iter()
+                    .find(|known| known.eq_ignore_ascii_case(key))
+            })
+            .copied()
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+config_keys! {
+    // --- HTTP service ---
+    /// Address the HTTP API and UI listen on; `:3000` means every interface.
+    listen_address: String = "ListenAddress" => ":3000".into();
+    /// Unix socket to listen on instead of TCP (not yet supported by arbor).
+    listen_socket: String = "ListenSocket" => String::new();
+    /// Serve under a sub-path.
+    url_prefix: String = "URLPrefix" => String::new();
+    /// Where this node's API is reached when it is the leader: `scheme://host:port`.
+    http_advertise: String = "HTTPAdvertise" => String::new();
+    /// Verbose logging.
+    debug: bool = "Debug" => false;
+    enable_syslog: bool = "EnableSyslog" => false;
+
+    // --- Managed servers ---
+    /// User arbor connects to managed servers as.
+    mysql_topology_user: String = "MySQLTopologyUser" => String::new();
+    /// Its password; `${ENV_VAR}` expands.
+    mysql_topology_password: String = "MySQLTopologyPassword" => String::new();
+    mysql_topology_credentials_config_file: String = "MySQLTopologyCredentialsConfigFile" => String::new();
+    mysql_topology_use_mutual_tls: bool = "MySQLTopologyUseMutualTLS" => false;
+    mysql_topology_use_mixed_tls: bool = "MySQLTopologyUseMixedTLS" => true;
+    mysql_topology_ssl_cert_file: String = "MySQLTopologySSLCertFile" => String::new();
+    mysql_topology_ssl_private_key_file: String = "MySQLTopologySSLPrivateKeyFile" => String::new();
+    mysql_topology_ssl_ca_file: String = "MySQLTopologySSLCAFile" => String::new();
+    mysql_topology_ssl_skip_verify: bool = "MySQLTopologySSLSkipVerify" => false;
+    /// Seconds to establish a connection to a managed server.
+    mysql_connect_timeout_seconds: u64 = "MySQLConnectTimeoutSeconds" => 2;
+    /// Seconds a discovery probe may wait for answers.
+    mysql_discovery_read_timeout_seconds: u64 = "MySQLDiscoveryReadTimeoutSeconds" => 10;
+    /// Seconds an operation (moves, recovery) may wait for answers.
+    mysql_topology_read_timeout_seconds: u64 = "MySQLTopologyReadTimeoutSeconds" => 600;
+    /// Port assumed when an instance is given without one.
+    default_instance_port: u16 = "DefaultInstancePort" => 3306;
+
+    // --- arbor's own state ---
+    /// `sqlite` or `mysql`; empty means SQLite unless `MySQLOrchestratorHost` is set.
+    backend_db: String = "BackendDB" => String::new();
+    /// SQLite file for arbor's state.
+    sqlite3_data_file: String = "SQLite3DataFile" => String::new();
+    mysql_orchestrator_host: String = "MySQLOrchestratorHost" => String::new();
+    mysql_orchestrator_port: u16 = "MySQLOrchestratorPort" => 3306;
+    mysql_orchestrator_database: String = "MySQLOrchestratorDatabase" => String::new();
+    mysql_orchestrator_user: String = "MySQLOrchestratorUser" => String::new();
+    /// `${ENV_VAR}` expands.
+    mysql_orchestrator_password: String = "MySQLOrchestratorPassword" => String::new();
+    mysql_orchestrator_credentials_config_file: String = "MySQLOrchestratorCredentialsConfigFile" => String::new();
+    mysql_orchestrator_ssl_private_key_file: String = "MySQLOrchestratorSSLPrivateKeyFile" => String::new();
+    mysql_orchestrator_ssl_cert_file: String = "MySQLOrchestratorSSLCertFile" => String::new();
+    mysql_orchestrator_ssl_ca_file: String = "MySQLOrchestratorSSLCAFile" => String::new();
+    mysql_orchestrator_ssl_skip_verify: bool = "MySQLOrchestratorSSLSkipVerify" => false;
+    mysql_orchestrator_use_mutual_tls: bool = "MySQLOrchestratorUseMutualTLS" => false;
+    mysql_orchestrator_max_pool_connections: u64 = "MySQLOrchestratorMaxPoolConnections" => 128;
+    mysql_orchestrator_read_timeout_seconds: u64 = "MySQLOrchestratorReadTimeoutSeconds" => 30;
+    skip_orchestrator_database_update: bool = "SkipOrchestratorDatabaseUpdate" => false;
+    panic_if_different_database_deploy: bool = "PanicIfDifferentDatabaseDeploy" => false;
+
+    // --- Discovery ---
+    /// Seconds between two probes of one instance.
+    instance_poll_seconds: u64 = "InstancePollSeconds" => 5;
+    /// Grace added to the poll interval before a reading counts as stale.
+    reasonable_instance_check_seconds: u64 = "ReasonableInstanceCheckSeconds" => 1;
+    /// `host:port` of servers to discover at start-up.
+    discovery_seeds: Vec<String> = "DiscoverySeeds" => Vec::new();
+    /// Probes running at once.
+    discovery_max_concurrency: u64 = "DiscoveryMaxConcurrency" => 300;
+    /// Most instances waiting to be probed.
+    discovery_queue_capacity: u64 = "DiscoveryQueueCapacity" => 100_000;
+    buffer_instance_writes: bool = "BufferInstanceWrites" => false;
+    instance_write_buffer_size: u64 = "InstanceWriteBufferSize" => 100;
+    instance_flush_interval_milliseconds: u64 = "InstanceFlushIntervalMilliseconds" => 100;
+    discover_by_show_slave_hosts: bool = "DiscoverByShowSlaveHosts" => false;
+    discovery_ignore_hostname_filters: Vec<String> = "DiscoveryIgnoreHostnameFilters" => Vec::new();
+    discovery_ignore_replica_hostname_filters: Vec<String> = "DiscoveryIgnoreReplicaHostnameFilters" => Vec::new();
+    discovery_ignore_master_hostname_filters: Vec<String> = "DiscoveryIgnoreMasterHostnameFilters" => Vec::new();
+    hostname_resolve_method: String = "HostnameResolveMethod" => "default".into();
+    mysql_hostname_resolve_method: String = "MySQLHostnameResolveMethod" => "@@hostname".into();
+    unseen_instance_forget_hours: u64 = "UnseenInstanceForgetHours" => 240;
+    skip_max_scale_check: bool = "SkipMaxScaleCheck" => true;
+    /// Custom lag query (e.g. a heartbeat table).
+    replication_lag_query: String = "ReplicationLagQuery" => String::new();
+    /// Legacy spelling of `ReplicationLagQuery`.
+    slave_lag_query: String = "SlaveLagQuery" => String::new();
+    /// Above this lag a replica counts as lagging.
+    reasonable_replication_lag_seconds: u64 = "ReasonableReplicationLagSeconds" => 10;
+    reasonable_maintenance_replication_lag_seconds: u64 = "ReasonableMaintenanceReplicationLagSeconds" => 20;
+    /// Query run on a primary whose result names its cluster.
+    detect_cluster_alias_query: String = "DetectClusterAliasQuery" => String::new();
+    /// Regex of cluster name to alias, used when `DetectClusterAliasQuery` gives none.
+    cluster_name_to_alias: BTreeMap<String, String> = "ClusterNameToAlias" => BTreeMap::new();
+    detect_cluster_domain_query: String = "DetectClusterDomainQuery" => String::new();
+    detect_instance_alias_query: String = "DetectInstanceAliasQuery" => String::new();
+    detect_promotion_rule_query: String = "DetectPromotionRuleQuery" => String::new();
+    data_center_pattern: String = "DataCenterPattern" => String::new();
+    region_pattern: String = "RegionPattern" => String::new();
+    physical_environment_pattern: String = "PhysicalEnvironmentPattern" => String::new();
+    detect_data_center_query: String = "DetectDataCenterQuery" => String::new();
+    detect_region_query: String = "DetectRegionQuery" => String::new();
+    detect_physical_environment_query: String = "DetectPhysicalEnvironmentQuery" => String::new();
+    detect_semi_sync_enforced_query: String = "DetectSemiSyncEnforcedQuery" => String::new();
+    replication_credentials_query: String = "ReplicationCredentialsQuery" => String::new();
+    use_super_read_only: bool = "UseSuperReadOnly" => false;
+    max_concurrent_replica_operations: u64 = "MaxConcurrentReplicaOperations" => 5;
+
+    // --- Recovery ---
+    recover_master_cluster_filters: Vec<String> = "RecoverMasterClusterFilters" => Vec::new();
+    recover_intermediate_master_cluster_filters: Vec<String> = "RecoverIntermediateMasterClusterFilters" => Vec::new();
+    recovery_ignore_hostname_filters: Vec<String> = "RecoveryIgnoreHostnameFilters" => Vec::new();
+    promotion_ignore_hostname_filters: Vec<String> = "PromotionIgnoreHostnameFilters" => Vec::new();
+    /// Anti-flapping: seconds after a recovery during which the cluster is not recovered again.
+    recovery_period_block_seconds: u64 = "RecoveryPeriodBlockSeconds" => 3600;
+    /// Legacy spelling, in minutes.
+    recovery_period_block_minutes: u64 = "RecoveryPeriodBlockMinutes" => 60;
+    failure_detection_period_block_minutes: u64 = "FailureDetectionPeriodBlockMinutes" => 60;
+    on_failure_detection_processes: Vec<String> = "OnFailureDetectionProcesses" => Vec::new();
+    pre_graceful_takeover_processes: Vec<String> = "PreGracefulTakeoverProcesses" => Vec::new();
+    pre_failover_processes: Vec<String> = "PreFailoverProcesses" => Vec::new();
+    post_master_failover_processes: Vec<String> = "PostMasterFailoverProcesses" => Vec::new();
+    post_intermediate_master_failover_processes: Vec<String> = "PostIntermediateMasterFailoverProcesses" => Vec::new();
+    post_failover_processes: Vec<String> = "PostFailoverProcesses" => Vec::new();
+    post_unsuccessful_failover_processes: Vec<String> = "PostUnsuccessfulFailoverProcesses" => Vec::new();
+    post_graceful_takeover_processes: Vec<String> = "PostGracefulTakeoverProcesses" => Vec::new();
+    post_take_master_processes: Vec<String> = "PostTakeMasterProcesses" => Vec::new();
+    processes_shell_command: String = "ProcessesShellCommand" => "bash".into();
+    apply_mysql_promotion_after_master_failover: bool = "ApplyMySQLPromotionAfterMasterFailover" => true;
+    prevent_cross_data_center_master_failover: bool = "PreventCrossDataCenterMasterFailover" => false;
+    prevent_cross_region_master_failover: bool = "PreventCrossRegionMasterFailover" => false;
+    fail_master_promotion_on_lag_minutes: u64 = "FailMasterPromotionOnLagMinutes" => 0;
+    fail_master_promotion_if_sql_thread_not_up_to_date: bool = "FailMasterPromotionIfSQLThreadNotUpToDate" => false;
+    delay_master_promotion_if_sql_thread_not_up_to_date: bool = "DelayMasterPromotionIfSQLThreadNotUpToDate" => false;
+    detach_lost_replicas_after_master_failover: bool = "DetachLostReplicasAfterMasterFailover" => true;
+    master_failover_detach_replica_master_host: bool = "MasterFailoverDetachReplicaMasterHost" => false;
+    master_failover_lost_instances_downtime_minutes: u64 = "MasterFailoverLostInstancesDowntimeMinutes" => 0;
+    postpone_replica_recovery_on_lag_minutes: u64 = "PostponeReplicaRecoveryOnLagMinutes" => 0;
+    co_master_recovery_must_promote_other_co_master: bool = "CoMasterRecoveryMustPromoteOtherCoMaster" => true;
+    recover_non_writeable_master: bool = "RecoverNonWriteableMaster" => false;
+    recover_locked_semi_sync_master: bool = "RecoverLockedSemiSyncMaster" => false;
+    enforce_exact_semi_sync_replicas: bool = "EnforceExactSemiSyncReplicas" => false;
+    reasonable_locked_semi_sync_master_seconds: u64 = "ReasonableLockedSemiSyncMasterSeconds" => 0;
+    candidate_instance_expire_minutes: u64 = "CandidateInstanceExpireMinutes" => 60;
+    auto_pseudo_gtid: bool = "AutoPseudoGTID" => false;
+    pseudo_gtid_pattern: String = "PseudoGTIDPattern" => String::new();
+    detect_pseudo_gtid_query: String = "DetectPseudoGTIDQuery" => String::new();
+
+    // --- Authentication and TLS of the API ---
+    /// `""`, `basic`, `multi`, `proxy`, `token` or `oauth`.
+    authentication_method: String = "AuthenticationMethod" => String::new();
+    http_auth_user: String = "HTTPAuthUser" => String::new();
+    /// `${ENV_VAR}` expands.
+    http_auth_password: String = "HTTPAuthPassword" => String::new();
+    auth_user_header: String = "AuthUserHeader" => "X-Forwarded-User".into();
+    power_auth_users: Vec<String> = "PowerAuthUsers" => strings(&["*"]);
+    power_auth_groups: Vec<String> = "PowerAuthGroups" => Vec::new();
+    /// The whole service refuses changes.
+    read_only: bool = "ReadOnly" => false;
+    use_ssl: bool = "UseSSL" => false;
+    use_mutual_tls: bool = "UseMutualTLS" => false;
+    ssl_cert_file: String = "SSLCertFile" => String::new();
+    ssl_private_key_file: String = "SSLPrivateKeyFile" => String::new();
+    ssl_ca_file: String = "SSLCAFile" => String::new();
+    ssl_valid_ous: Vec<String> = "SSLValidOUs" => Vec::new();
+    ssl_skip_verify: bool = "SSLSkipVerify" => false;
+    status_endpoint: String = "StatusEndpoint" => "/api/status".into();
+    status_ou_verify: bool = "StatusOUVerify" => false;
+
+    // --- Key-value stores, audit, metrics ---
+    consul_address: String = "ConsulAddress" => String::new();
+    consul_scheme: String = "ConsulScheme" => "http".into();
+    consul_acl_token: String = "ConsulAclToken" => String::new();
+    consul_kv_store_provider: String = "ConsulKVStoreProvider" => "consul".into();
+    consul_cross_data_center_distribution: bool = "ConsulCrossDataCenterDistribution" => false;
+    zk_address: String = "ZkAddress" => String::new();
+    kv_cluster_master_prefix: String = "KVClusterMasterPrefix" => "mysql/master".into();
+    audit_log_file: String = "AuditLogFile" => String::new();
+    audit_to_syslog: bool = "AuditToSyslog" => false;
+    audit_to_backend_db: bool = "AuditToBackendDB" => false;
+    audit_purge_days: u64 = "AuditPurgeDays" => 7;
+    graphite_addr: String = "GraphiteAddr" => String::new();
+    graphite_path: String = "GraphitePath" => String::new();
+    graphite_poll_seconds: u64 = "GraphitePollSeconds" => 60;
+
+    // --- Raft ---
+    /// Run as one node of a Raft group.
+    raft_enabled: bool = "RaftEnabled" => false;
+    /// Directory of this node's Raft log and snapshots; required with `RaftEnabled`.
+    raft_data_dir: String = "RaftDataDir" => String::new();
+    /// Address this node's Raft transport binds.
+    raft_bind: String = "RaftBind" => "127.0.0.1:10008".into();
+    /// Address other nodes contact this node at (defaults to `RaftBind`).
+    raft_advertise: String = "RaftAdvertise" => String::new();
+    default_raft_port: u16 = "DefaultRaftPort" => 10008;
+    /// Every node of the group, `host` or `host:port`.
+    raft_nodes: Vec<String> = "RaftNodes" => Vec::new();
+    expect_failure_analysis_concensus: bool = "ExpectFailureAnalysisConcensus" => true;
+}

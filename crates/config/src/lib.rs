@@ -1,0 +1,448 @@
+//! arbor's configuration: one JSON object with orchestrator's PascalCase keys.
+//!
+//! An existing `orchestrator.conf.json` loads as it is. Every key orchestrator users commonly
+//! set is parsed here, with orchestrator's default, even where the feature behind it comes in a
+//! later arbor release, so that a config never loses a setting on the way in.
+//!
+//! Loading is strict about values and lenient about keys:
+//! - a key arbor does not know produces a warning naming it, never an error (orchestrator
+//!   silently ignored them; a warning catches typos without breaking migrations);
+//! - a key spelled with other letter case is accepted, as Go's JSON decoder did, with a warning
+//!   giving the canonical spelling;
+//! - a value of the wrong type, or one that cannot work (a port out of range, `RaftEnabled`
+//!   without `RaftDataDir`, an `HTTPAdvertise` without scheme or port, ...), is an error that
+//!   names the key and the problem. All such problems are reported together.
+//!
+//! `${ENV_VAR}` inside the password keys expands from the environment.
+//!
+//! This crate reads one file and validates it; it does not watch or reload files.
+
+mod keys;
+mod value;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use arbor_topology::InstanceKey;
+use serde_json::Value;
+
+pub use keys::Config;
+
+/// A warning produced while loading; the config is still usable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning(pub String);
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One key whose value cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyProblem {
+    pub key: String,
+    pub problem: String,
+}
+
+impl fmt::Display for KeyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.problem)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid JSON: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config file {path} must hold a JSON object of keys, not {found}")]
+    NotAnObject { path: PathBuf, found: &'static str },
+    #[error("invalid configuration in {path}:\n{}", display_problems(.problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<KeyProblem>,
+    },
+}
+
+fn display_problems(problems: &[KeyProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl ConfigError {
+    /// The keys the error is about, for tests and tooling.
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            ConfigError::Invalid { problems, .. } => {
+                problems.iter().map(|p| p.key.as_str()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Where arbor keeps its own state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite { path: PathBuf },
+    MySql,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_json_str(&text, path)
+    }
+
+    /// Parses and validates config text; `origin` names it in messages.
+    pub fn from_json_str(
+        text: &str,
+        origin: &Path,
+    ) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
+        let value: Value = serde_json::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let Value::Object(map) = value else {
+            return Err(ConfigError::NotAnObject {
+                path: origin.to_path_buf(),
+                found: value::describe_kind(&value),
+            });
+        };
+        let mut config = Config::default();
+        let mut warnings = Vec::new();
+        let mut problems = Vec::new();
+        let mut unknown = Vec::new();
+        for (key, value) in &map {
+            let canonical = match Config::canonical_key(key) {
+                Some(canonical) => canonical,
+                None => {
+                    unknown.push(key.clone());
+                    continue;
+                }
+            };
+            if canonical != key {
+                warnings.push(ConfigWarning(format!(
+                    "config key {key} is spelled {canonical} by arbor and orchestrator; accepted"
+                )));
+            }
+            if let Err(problem) = config.set_key(canonical, value) {
+                problems.push(KeyProblem {
+                    key: canonical.to_string(),
+                    problem,
+                });
+            }
+            config.explicitly_set.push(canonical);
+        }
+        if !unknown.is_empty() {
+            warnings.push(ConfigWarning(format!(
+                "ignoring unknown config key{} {}",
+                if unknown.len() == 1 { "" } else { "s" },
+                unknown.join(", ")
+            )));
+        }
+        if problems.is_empty() {
+            config.apply_legacy_keys();
+            problems.extend(config.expand_env_in_passwords());
+            problems.extend(config.validate());
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: origin.to_path_buf(),
+                problems,
+            });
+        }
+        Ok((config, warnings))
+    }
+
+    fn is_set(&self, key: &str) -> bool {
+        self.explicitly_set.contains(&key)
+    }
+
+    /// orchestrator's older spellings fill in the newer keys when those were not given.
+    fn apply_legacy_keys(&mut self) {
+        if !self.is_set("ReplicationLagQuery") && !self.slave_lag_query.is_empty() {
+            self.replication_lag_query = self.slave_lag_query.clone();
+        }
+        if !self.is_set("RecoveryPeriodBlockSeconds") && self.is_set("RecoveryPeriodBlockMinutes") {
+            self.recovery_period_block_seconds = self.recovery_period_block_minutes * 60;
+        }
+    }
+
+    fn expand_env_in_passwords(&mut self) -> Vec<KeyProblem> {
+        let mut problems = Vec::new();
+        for (key, value) in [
+            ("MySQLTopologyPassword", &mut self.mysql_topology_password),
+            (
+                "MySQLOrchestratorPassword",
+                &mut self.mysql_orchestrator_password,
+            ),
+            ("HTTPAuthPassword", &mut self.http_auth_password),
+        ] {
+            match value::expand_env(value, |name| std::env::var(name).ok()) {
+                Ok(expanded) => *value = expanded,
+                Err(problem) => problems.push(KeyProblem {
+                    key: key.to_string(),
+                    problem,
+                }),
+            }
+        }
+        problems
+    }
+
+    fn validate(&self) -> Vec<KeyProblem> {
+        let mut problems = Vec::new();
+        let mut check = |key: &str, result: Result<(), String>| {
+            if let Err(problem) = result {
+                problems.push(KeyProblem {
+                    key: key.to_string(),
+                    problem,
+                });
+            }
+        };
+        check(
+            "ListenAddress",
+            parse_listen_address(&self.listen_address).map(|_| ()),
+        );
+        for (key, port) in [
+            ("DefaultInstancePort", self.default_instance_port),
+            ("MySQLOrchestratorPort", self.mysql_orchestrator_port),
+            ("DefaultRaftPort", self.default_raft_port),
+        ] {
+            check(key, value::nonzero_port(port));
+        }
+        for (key, seconds) in [
+            ("InstancePollSeconds", self.instance_poll_seconds),
+            (
+                "MySQLConnectTimeoutSeconds",
+                self.mysql_connect_timeout_seconds,
+            ),
+            (
+                "MySQLDiscoveryReadTimeoutSeconds",
+                self.mysql_discovery_read_timeout_seconds,
+            ),
+            (
+                "MySQLTopologyReadTimeoutSeconds",
+                self.mysql_topology_read_timeout_seconds,
+            ),
+            ("DiscoveryMaxConcurrency", self.discovery_max_concurrency),
+            ("DiscoveryQueueCapacity", self.discovery_queue_capacity),
+        ] {
+            check(key, value::at_least_one(seconds));
+        }
+        for (index, seed) in self.discovery_seeds.iter().enumerate() {
+            check(
+                "DiscoverySeeds",
+                InstanceKey::parse_with_default_port(seed, self.default_instance_port)
+                    .map(|_| ())
+                    .map_err(|e| format!("entry {index} ({seed:?}): {e}")),
+            );
+        }
+        for (pattern, _) in &self.cluster_name_to_alias {
+            check(
+                "ClusterNameToAlias",
+                regex::Regex::new(pattern)
+                    .map(|_| ())
+                    .map_err(|e| format!("pattern {pattern:?} is not a valid regex: {e}")),
+            );
+        }
+        for (key, patterns) in [
+            (
+                "DiscoveryIgnoreHostnameFilters",
+                &self.discovery_ignore_hostname_filters,
+            ),
+            (
+                "DiscoveryIgnoreReplicaHostnameFilters",
+                &self.discovery_ignore_replica_hostname_filters,
+            ),
+            (
+                "DiscoveryIgnoreMasterHostnameFilters",
+                &self.discovery_ignore_master_hostname_filters,
+            ),
+            (
+                "RecoveryIgnoreHostnameFilters",
+                &self.recovery_ignore_hostname_filters,
+            ),
+            (
+                "PromotionIgnoreHostnameFilters",
+                &self.promotion_ignore_hostname_filters,
+            ),
+        ] {
+            for pattern in patterns {
+                check(
+                    key,
+                    regex::Regex::new(pattern)
+                        .map(|_| ())
+                        .map_err(|e| format!("pattern {pattern:?} is not a valid regex: {e}")),
+                );
+            }
+        }
+        check("BackendDB", self.backend().map(|_| ()));
+        check(
+            "AuthenticationMethod",
+            match self.authentication_method.as_str() {
+                "" | "basic" | "multi" | "proxy" | "token" | "oauth" => Ok(()),
+                other => Err(format!(
+                    "unknown method {other:?}: expected \"\", \"basic\", \"multi\", \"proxy\", \"token\" or \"oauth\""
+                )),
+            },
+        );
+        if !self.http_advertise.is_empty() {
+            check(
+                "HTTPAdvertise",
+                value::check_http_advertise(&self.http_advertise),
+            );
+        }
+        if self.raft_enabled {
+            if self.raft_data_dir.trim().is_empty() {
+                check(
+                    "RaftDataDir",
+                    Err("required when RaftEnabled is true: the directory where this node keeps its Raft log".into()),
+                );
+            }
+            check(
+                "RaftBind",
+                value::check_host_port(&self.raft_bind, self.default_raft_port),
+            );
+            if !self.raft_advertise.is_empty() {
+                check(
+                    "RaftAdvertise",
+                    value::check_host_port(&self.raft_advertise, self.default_raft_port),
+                );
+            }
+            for (index, node) in self.raft_nodes.iter().enumerate() {
+                check(
+                    "RaftNodes",
+                    value::check_host_port(node, self.default_raft_port)
+                        .map_err(|e| format!("entry {index}: {e}")),
+                );
+            }
+        }
+        if self.fail_master_promotion_if_sql_thread_not_up_to_date
+            && self.delay_master_promotion_if_sql_thread_not_up_to_date
+        {
+            check(
+                "DelayMasterPromotionIfSQLThreadNotUpToDate",
+                Err("cannot be true together with FailMasterPromotionIfSQLThreadNotUpToDate: choose one".into()),
+            );
+        }
+        problems
+    }
+
+    /// The address `arbor serve` listens on. `:3000` means every interface, as in orchestrator.
+    pub fn listen_socket_addr(&self) -> SocketAddr {
+        parse_listen_address(&self.listen_address)
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 3000)))
+    }
+
+    /// `BackendDB` resolved: orchestrator defaulted to MySQL; arbor defaults to embedded
+    /// SQLite unless the config names a MySQL backend host.
+    pub fn backend(&self) -> Result<Backend, String> {
+        let backend = self.backend_db.trim().to_ascii_lowercase();
+        let sqlite = || Backend::Sqlite {
+            path: PathBuf::from(if self.sqlite3_data_file.is_empty() {
+                "arbor.sqlite3"
+            } else {
+                self.sqlite3_data_file.as_str()
+            }),
+        };
+        match backend.as_str() {
+            "" if self.mysql_orchestrator_host.is_empty() => Ok(sqlite()),
+            "" | "mysql" => Ok(Backend::MySql),
+            b if b.contains("sqlite") => Ok(sqlite()),
+            other => Err(format!(
+                "unknown backend {other:?}: expected \"sqlite\" or \"mysql\""
+            )),
+        }
+    }
+
+    pub fn instance_poll_interval(&self) -> Duration {
+        Duration::from_secs(self.instance_poll_seconds)
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.mysql_connect_timeout_seconds)
+    }
+
+    pub fn discovery_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.mysql_discovery_read_timeout_seconds)
+    }
+
+    pub fn reasonable_replication_lag(&self) -> Duration {
+        Duration::from_secs(self.reasonable_replication_lag_seconds)
+    }
+
+    /// `DiscoverySeeds` as keys (validated at load).
+    pub fn discovery_seed_keys(&self) -> Vec<InstanceKey> {
+        self.discovery_seeds
+            .iter()
+            .filter_map(|seed| {
+                InstanceKey::parse_with_default_port(seed, self.default_instance_port).ok()
+            })
+            .collect()
+    }
+
+    /// A matcher for `ClusterNameToAlias` (regex → alias; the first matching pattern in key
+    /// order wins, so the result does not depend on hash order).
+    pub fn cluster_alias_matcher(&self) -> ClusterAliasMatcher {
+        ClusterAliasMatcher {
+            patterns: self
+                .cluster_name_to_alias
+                .iter()
+                .filter(|(pattern, _)| !pattern.is_empty())
+                .filter_map(|(pattern, alias)| {
+                    regex::Regex::new(pattern)
+                        .ok()
+                        .map(|re| (re, alias.clone()))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Compiled `ClusterNameToAlias`.
+pub struct ClusterAliasMatcher {
+    patterns: Vec<(regex::Regex, String)>,
+}
+
+impl ClusterAliasMatcher {
+    pub fn alias_for(&self, cluster_name: &str) -> Option<String> {
+        self.patterns
+            .iter()
+            .find(|(re, _)| re.is_match(cluster_name))
+            .map(|(_, alias)| alias.clone())
+    }
+}
+
+fn parse_listen_address(address: &str) -> Result<SocketAddr, String> {
+    let address = address.trim();
+    let with_host = if address.starts_with(':') {
+        format!("0.0.0.0{address}")
+    } else {
+        address.to_string()
+    };
+    with_host.parse::<SocketAddr>().map_err(|_| {
+        format!("{address:?} is not an address to listen on: expected \":PORT\" or \"IP:PORT\"")
+    })
+}
+
+/// Keys and values as given, for `BTreeMap` fields.
+pub type StringMap = BTreeMap<String, String>;
+
+#[cfg(test)]
+mod tests;

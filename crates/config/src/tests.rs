@@ -1,0 +1,318 @@
+use std::path::Path;
+
+use super::*;
+
+fn load(text: &str) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
+    Config::from_json_str(text, Path::new("test.conf.json"))
+}
+
+fn problem_for(text: &str, key: &str) -> String {
+    let err = load(text).expect_err("config should be rejected");
+    match &err {
+        ConfigError::Invalid { problems, .. } => problems
+            .iter()
+            .find(|p| p.key == key)
+            .unwrap_or_else(|| panic!("no problem for {key} in {err}"))
+            .problem
+            .clone(),
+        other => panic!("expected an invalid-key error, got {other}"),
+    }
+}
+
+#[test]
+fn empty_config_gives_orchestrators_defaults() {
+    let (config, warnings) = load("{}").unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(config, Config::default());
+    assert_eq!(config.instance_poll_seconds, 5);
+    assert_eq!(config.mysql_connect_timeout_seconds, 2);
+    assert_eq!(config.mysql_discovery_read_timeout_seconds, 10);
+    assert_eq!(config.discovery_max_concurrency, 300);
+    assert_eq!(config.recovery_period_block_seconds, 3600);
+    assert_eq!(config.default_raft_port, 10008);
+    assert_eq!(config.raft_bind, "127.0.0.1:10008");
+    assert!(config.apply_mysql_promotion_after_master_failover);
+    assert_eq!(config.power_auth_users, vec!["*".to_string()]);
+    assert_eq!(
+        config.backend(),
+        Ok(Backend::Sqlite {
+            path: "arbor.sqlite3".into()
+        })
+    );
+    assert_eq!(config.listen_socket_addr().port(), 3000);
+}
+
+#[test]
+fn typical_orchestrator_config_loads() {
+    let text = r#"{
+        "Debug": true,
+        "ListenAddress": "127.0.0.1:3001",
+        "MySQLTopologyUser": "orc",
+        "MySQLTopologyPassword": "secret",
+        "BackendDB": "sqlite",
+        "SQLite3DataFile": "/var/lib/orchestrator/orchestrator.db",
+        "InstancePollSeconds": 1,
+        "DiscoverySeeds": ["db1:3306", "db2"],
+        "RecoverMasterClusterFilters": ["*"],
+        "ClusterNameToAlias": {"127.0.0.1": "test suite"},
+        "RaftEnabled": true,
+        "RaftDataDir": "/var/lib/orchestrator",
+        "RaftBind": "10.0.0.2",
+        "DefaultRaftPort": 10008,
+        "RaftNodes": ["10.0.0.1", "10.0.0.2", "10.0.0.3:10009"],
+        "HTTPAdvertise": "http://10.0.0.2:3000",
+        "SlaveLagQuery": "select lag from meta.heartbeat"
+    }"#;
+    let (config, warnings) = load(text).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(config.instance_poll_seconds, 1);
+    assert_eq!(config.discovery_seed_keys().len(), 2);
+    assert_eq!(config.discovery_seed_keys()[1].port, 3306);
+    assert_eq!(
+        config.replication_lag_query,
+        "select lag from meta.heartbeat"
+    );
+    assert_eq!(
+        config.cluster_alias_matcher().alias_for("127.0.0.1:3306"),
+        Some("test suite".to_string())
+    );
+    assert_eq!(config.listen_socket_addr().to_string(), "127.0.0.1:3001");
+}
+
+#[test]
+fn unknown_keys_warn_by_name_and_never_fail() {
+    let (config, warnings) =
+        load(r#"{"StatusSimpleHealth": true, "NoSuchKey": 1, "InstancePollSeconds": 2}"#).unwrap();
+    assert_eq!(config.instance_poll_seconds, 2);
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].0.contains("NoSuchKey"), "{}", warnings[0]);
+    assert!(
+        warnings[0].0.contains("StatusSimpleHealth"),
+        "{}",
+        warnings[0]
+    );
+}
+
+#[test]
+fn keys_in_other_letter_case_are_accepted_with_a_warning() {
+    let (config, warnings) = load(r#"{"instancepollseconds": 7}"#).unwrap();
+    assert_eq!(config.instance_poll_seconds, 7);
+    assert!(warnings[0].0.contains("InstancePollSeconds"));
+}
+
+#[test]
+fn wrong_types_name_the_key_and_what_was_expected() {
+    let cases = [
+        (
+            r#"{"InstancePollSeconds": "5"}"#,
+            "InstancePollSeconds",
+            "expected a whole number",
+        ),
+        (
+            r#"{"RaftEnabled": "yes"}"#,
+            "RaftEnabled",
+            "expected true or false",
+        ),
+        (
+            r#"{"DiscoverySeeds": "db1:3306"}"#,
+            "DiscoverySeeds",
+            "expected an array of strings",
+        ),
+        (
+            r#"{"DiscoverySeeds": ["db1", 2]}"#,
+            "DiscoverySeeds",
+            "entry 1",
+        ),
+        (
+            r#"{"ClusterNameToAlias": ["x"]}"#,
+            "ClusterNameToAlias",
+            "expected an object",
+        ),
+        (
+            r#"{"MySQLTopologyUser": 12}"#,
+            "MySQLTopologyUser",
+            "expected a string",
+        ),
+        (
+            r#"{"InstancePollSeconds": -1}"#,
+            "InstancePollSeconds",
+            "expected a whole number",
+        ),
+    ];
+    for (text, key, expected) in cases {
+        let problem = problem_for(text, key);
+        assert!(problem.contains(expected), "{text}: {problem}");
+    }
+}
+
+#[test]
+fn impossible_values_name_the_key_and_the_problem() {
+    let cases = [
+        (
+            r#"{"DefaultInstancePort": 70000}"#,
+            "DefaultInstancePort",
+            "out of range",
+        ),
+        (
+            r#"{"DefaultInstancePort": 0}"#,
+            "DefaultInstancePort",
+            "out of range",
+        ),
+        (
+            r#"{"InstancePollSeconds": 0}"#,
+            "InstancePollSeconds",
+            "at least 1",
+        ),
+        (
+            r#"{"ListenAddress": "3000"}"#,
+            "ListenAddress",
+            "not an address",
+        ),
+        (
+            r#"{"RaftEnabled": true}"#,
+            "RaftDataDir",
+            "required when RaftEnabled",
+        ),
+        (
+            r#"{"HTTPAdvertise": "10.0.0.1:3000"}"#,
+            "HTTPAdvertise",
+            "no scheme",
+        ),
+        (
+            r#"{"HTTPAdvertise": "http://10.0.0.1"}"#,
+            "HTTPAdvertise",
+            "no port",
+        ),
+        (
+            r#"{"HTTPAdvertise": "http://10.0.0.1:3000/api"}"#,
+            "HTTPAdvertise",
+            "must not have a path",
+        ),
+        (
+            r#"{"HTTPAdvertise": "ftp://10.0.0.1:3000"}"#,
+            "HTTPAdvertise",
+            "scheme must be http",
+        ),
+        (
+            r#"{"DiscoverySeeds": ["db1:notaport"]}"#,
+            "DiscoverySeeds",
+            "invalid port",
+        ),
+        (
+            r#"{"BackendDB": "postgres"}"#,
+            "BackendDB",
+            "unknown backend",
+        ),
+        (
+            r#"{"AuthenticationMethod": "ldap"}"#,
+            "AuthenticationMethod",
+            "unknown method",
+        ),
+        (
+            r#"{"ClusterNameToAlias": {"(": "x"}}"#,
+            "ClusterNameToAlias",
+            "not a valid regex",
+        ),
+        (
+            r#"{"RaftEnabled": true, "RaftDataDir": "/tmp/x", "RaftNodes": ["a:b"]}"#,
+            "RaftNodes",
+            "entry 0",
+        ),
+        (
+            r#"{"FailMasterPromotionIfSQLThreadNotUpToDate": true, "DelayMasterPromotionIfSQLThreadNotUpToDate": true}"#,
+            "DelayMasterPromotionIfSQLThreadNotUpToDate",
+            "choose one",
+        ),
+    ];
+    for (text, key, expected) in cases {
+        let problem = problem_for(text, key);
+        assert!(problem.contains(expected), "{text}: {problem}");
+    }
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let err = load(r#"{"InstancePollSeconds": "x", "RaftEnabled": 1, "DefaultRaftPort": -3}"#)
+        .unwrap_err();
+    let mut keys = err.keys();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec!["DefaultRaftPort", "InstancePollSeconds", "RaftEnabled"]
+    );
+    let message = err.to_string();
+    assert!(message.contains("test.conf.json"), "{message}");
+}
+
+#[test]
+fn syntax_errors_and_non_objects_are_reported() {
+    assert!(matches!(load("{\"A\": "), Err(ConfigError::Syntax { .. })));
+    assert!(matches!(
+        load("[1,2]"),
+        Err(ConfigError::NotAnObject { .. })
+    ));
+}
+
+#[test]
+fn passwords_expand_environment_variables() {
+    assert_eq!(
+        value::expand_env("${ARBOR_PW}", |n| (n == "ARBOR_PW")
+            .then(|| "s3cret".into())),
+        Ok("s3cret".into())
+    );
+    assert_eq!(
+        value::expand_env("pre-${A}-${B}", |n| Some(n.to_lowercase())),
+        Ok("pre-a-b".into())
+    );
+    assert_eq!(
+        value::expand_env("plain$text", |_| None),
+        Ok("plain$text".into())
+    );
+    assert!(value::expand_env("${MISSING}", |_| None)
+        .unwrap_err()
+        .contains("MISSING is not set"));
+
+    // Through the loader, with a variable of this test's own.
+    std::env::set_var("ARBOR_CONFIG_TEST_PASSWORD", "from-env");
+    let (config, _) =
+        load(r#"{"MySQLTopologyPassword": "${ARBOR_CONFIG_TEST_PASSWORD}"}"#).unwrap();
+    assert_eq!(config.mysql_topology_password, "from-env");
+    let problem = problem_for(
+        r#"{"MySQLTopologyPassword": "${ARBOR_CONFIG_TEST_UNSET_VARIABLE}"}"#,
+        "MySQLTopologyPassword",
+    );
+    assert!(problem.contains("ARBOR_CONFIG_TEST_UNSET_VARIABLE"));
+}
+
+#[test]
+fn legacy_block_minutes_apply_only_without_seconds() {
+    let (config, _) = load(r#"{"RecoveryPeriodBlockMinutes": 2}"#).unwrap();
+    assert_eq!(config.recovery_period_block_seconds, 120);
+    let (config, _) =
+        load(r#"{"RecoveryPeriodBlockMinutes": 2, "RecoveryPeriodBlockSeconds": 30}"#).unwrap();
+    assert_eq!(config.recovery_period_block_seconds, 30);
+}
+
+#[test]
+fn backend_defaults_follow_what_the_config_names() {
+    let (config, _) = load(r#"{"MySQLOrchestratorHost": "backend.db"}"#).unwrap();
+    assert_eq!(config.backend(), Ok(Backend::MySql));
+    let (config, _) = load(r#"{"BackendDB": "sqlite3", "SQLite3DataFile": "/x/y.db"}"#).unwrap();
+    assert_eq!(
+        config.backend(),
+        Ok(Backend::Sqlite {
+            path: "/x/y.db".into()
+        })
+    );
+}
+
+#[test]
+fn load_reads_files_and_names_missing_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("arbor.conf.json");
+    std::fs::write(&path, r#"{"InstancePollSeconds": 3}"#).unwrap();
+    assert_eq!(Config::load(&path).unwrap().0.instance_poll_seconds, 3);
+    let missing = dir.path().join("missing.json");
+    let err = Config::load(&missing).unwrap_err();
+    assert!(err.to_string().contains("missing.json"), "{err}");
+}

@@ -1,0 +1,193 @@
+//! Reading one JSON value into a typed config field, with messages that say what was expected
+//! and what was found, plus the shared value checks.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// A type a config key can hold.
+pub(crate) trait ConfigValue: Sized {
+    fn from_json(value: &Value) -> Result<Self, String>;
+}
+
+pub(crate) fn describe_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn found(value: &Value) -> String {
+    let text = value.to_string();
+    let shown = if text.len() > 40 {
+        format!("{}...", &text[..text.floor_char_boundary(40)])
+    } else {
+        text
+    };
+    format!("{} ({shown})", describe_kind(value))
+}
+
+impl ConfigValue for bool {
+    fn from_json(value: &Value) -> Result<bool, String> {
+        value
+            .as_bool()
+            .ok_or_else(|| format!("expected true or false, found {}", found(value)))
+    }
+}
+
+impl ConfigValue for String {
+    fn from_json(value: &Value) -> Result<String, String> {
+        value
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("expected a string, found {}", found(value)))
+    }
+}
+
+impl ConfigValue for u64 {
+    fn from_json(value: &Value) -> Result<u64, String> {
+        value.as_u64().ok_or_else(|| {
+            format!(
+                "expected a whole number of 0 or more, found {}",
+                found(value)
+            )
+        })
+    }
+}
+
+impl ConfigValue for u16 {
+    fn from_json(value: &Value) -> Result<u16, String> {
+        match value.as_u64() {
+            Some(n) if n <= u64::from(u16::MAX) => Ok(n as u16),
+            Some(n) => Err(format!("{n} is out of range: a port is from 1 to 65535")),
+            None => Err(format!("expected a port number, found {}", found(value))),
+        }
+    }
+}
+
+impl ConfigValue for Vec<String> {
+    fn from_json(value: &Value) -> Result<Vec<String>, String> {
+        let items = value
+            .as_array()
+            .ok_or_else(|| format!("expected an array of strings, found {}", found(value)))?;
+        items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| {
+                item.as_str().map(str::to_string).ok_or_else(|| {
+                    format!(
+                        "expected an array of strings, but entry {index} is {}",
+                        found(item)
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+impl ConfigValue for BTreeMap<String, String> {
+    fn from_json(value: &Value) -> Result<BTreeMap<String, String>, String> {
+        let object = value.as_object().ok_or_else(|| {
+            format!(
+                "expected an object of string values, found {}",
+                found(value)
+            )
+        })?;
+        object
+            .iter()
+            .map(|(key, item)| {
+                item.as_str()
+                    .map(|s| (key.clone(), s.to_string()))
+                    .ok_or_else(|| {
+                        format!("value of {key:?} must be a string, found {}", found(item))
+                    })
+            })
+            .collect()
+    }
+}
+
+pub(crate) fn nonzero_port(port: u16) -> Result<(), String> {
+    if port == 0 {
+        Err("0 is out of range: a port is from 1 to 65535".into())
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn at_least_one(n: u64) -> Result<(), String> {
+    if n == 0 {
+        Err("must be at least 1".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// Expands `${NAME}` from the environment; an unset variable is an error rather than an empty
+/// password, which would only fail later with a confusing access-denied.
+pub(crate) fn expand_env(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            return Err("unterminated ${ in value".into());
+        };
+        let name = &after[..end];
+        if name.is_empty() {
+            return Err("empty ${} in value".into());
+        }
+        match lookup(name) {
+            Some(value) => out.push_str(&value),
+            None => return Err(format!("environment variable {name} is not set")),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// `HTTPAdvertise` must be `scheme://host:port` with no path, as orchestrator requires, since
+/// followers build the leader's URL from it.
+pub(crate) fn check_http_advertise(url: &str) -> Result<(), String> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        format!("{url:?} has no scheme: expected http://host:port or https://host:port")
+    })?;
+    if scheme != "http" && scheme != "https" {
+        return Err(format!(
+            "{url:?}: scheme must be http or https, not {scheme:?}"
+        ));
+    }
+    let authority = rest.trim_end_matches('/');
+    if authority.contains('/') {
+        return Err(format!(
+            "{url:?} must not have a path: expected {scheme}://host:port"
+        ));
+    }
+    let (host, port) = authority
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{url:?} has no port: expected {scheme}://host:port"))?;
+    if host.is_empty() || host == "[" {
+        return Err(format!(
+            "{url:?} has no host: expected {scheme}://host:port"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("{url:?} has an invalid port {port:?}")),
+    }
+}
+
+/// A Raft address: `host` or `host:port` (the port defaulting to `DefaultRaftPort`).
+pub(crate) fn check_host_port(address: &str, default_port: u16) -> Result<(), String> {
+    arbor_topology::InstanceKey::parse_with_default_port(address, default_port)
+        .map(|_| ())
+        .map_err(|e| format!("{address:?} is not host or host:port ({e})"))
+}

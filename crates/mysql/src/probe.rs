@@ -1,0 +1,312 @@
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use arbor_topology::{Flavor, Instance, InstanceKey, ServerVersion};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder, Row, Value};
+
+use crate::status::{self, ColumnMap};
+use crate::Dialect;
+
+/// How probes connect and how long they may take.
+#[derive(Debug, Clone)]
+pub struct ProbeSettings {
+    pub user: String,
+    pub password: String,
+    /// `MySQLConnectTimeoutSeconds`: TCP connect plus handshake.
+    pub connect_timeout: Duration,
+    /// `MySQLDiscoveryReadTimeoutSeconds`: all of a probe's queries together.
+    pub read_timeout: Duration,
+    /// `DefaultInstancePort`, for replicas reported without a port.
+    pub default_port: u16,
+    /// `DetectClusterAliasQuery`, run on servers that replicate from no one.
+    pub cluster_alias_query: String,
+}
+
+/// The kind of a probe failure, for metrics and for analysis (a refused connection and a
+/// timeout mean different things about a server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProbeErrorKind {
+    ConnectTimeout,
+    Connect,
+    ReadTimeout,
+    Query,
+}
+
+impl ProbeErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeErrorKind::ConnectTimeout => "connect_timeout",
+            ProbeErrorKind::Connect => "connect",
+            ProbeErrorKind::ReadTimeout => "read_timeout",
+            ProbeErrorKind::Query => "query",
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProbeError {
+    #[error("connecting to {key} timed out after {after:?}")]
+    ConnectTimeout { key: InstanceKey, after: Duration },
+    #[error("cannot connect to {key}: {message}")]
+    Connect { key: InstanceKey, message: String },
+    #[error("{key} did not answer within {after:?}")]
+    ReadTimeout { key: InstanceKey, after: Duration },
+    #[error("query on {key} failed: {query}: {message}")]
+    Query {
+        key: InstanceKey,
+        query: String,
+        message: String,
+    },
+}
+
+impl ProbeError {
+    pub fn kind(&self) -> ProbeErrorKind {
+        match self {
+            ProbeError::ConnectTimeout { .. } => ProbeErrorKind::ConnectTimeout,
+            ProbeError::Connect { .. } => ProbeErrorKind::Connect,
+            ProbeError::ReadTimeout { .. } => ProbeErrorKind::ReadTimeout,
+            ProbeError::Query { .. } => ProbeErrorKind::Query,
+        }
+    }
+}
+
+struct OpenConnection {
+    conn: Conn,
+    dialect: Dialect,
+}
+
+/// Reads servers. Keeps one open connection per server between probes, because a new
+/// connection per probe costs a TCP and auth handshake each poll, times thousands of servers.
+pub struct Prober {
+    settings: ProbeSettings,
+    connections: Mutex<HashMap<InstanceKey, OpenConnection>>,
+}
+
+impl Prober {
+    pub fn new(settings: ProbeSettings) -> Prober {
+        Prober {
+            settings,
+            connections: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn settings(&self) -> &ProbeSettings {
+        &self.settings
+    }
+
+    /// Closes the cached connection to `key`, if any (e.g. after `forget`).
+    pub fn forget(&self, key: &InstanceKey) {
+        self.lock_connections().remove(key);
+    }
+
+    fn lock_connections(&self) -> std::sync::MutexGuard<'_, HashMap<InstanceKey, OpenConnection>> {
+        // A panic elsewhere while holding the lock leaves a plain map behind: still usable.
+        self.connections.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads one server. Never takes longer than the connect timeout plus the read timeout
+    /// (twice that at most when a cached connection turned out dead and a fresh one is tried).
+    pub async fn probe(&self, key: &InstanceKey) -> Result<Instance, ProbeError> {
+        let started = Instant::now();
+        let cached = self.lock_connections().remove(key);
+        let result = match cached {
+            Some(open) => match self.read_with(key, open).await {
+                // A cached connection that fails outright may just be stale (server
+                // restarted, idle timeout): one retry on a fresh connection avoids reporting a
+                // healthy server as down. A timeout is not retried: that would double the cost
+                // of a hung server.
+                Err(ProbeError::Query { .. }) => {
+                    let fresh = self.connect(key).await?;
+                    self.read_with(key, fresh).await
+                }
+                other => other,
+            },
+            None => {
+                let fresh = self.connect(key).await?;
+                self.read_with(key, fresh).await
+            }
+        };
+        result.map(|mut instance| {
+            instance.probe_latency_ms = started.elapsed().as_millis() as u64;
+            instance
+        })
+    }
+
+    async fn connect(&self, key: &InstanceKey) -> Result<OpenConnection, ProbeError> {
+        let opts = OptsBuilder::default()
+            .ip_or_hostname(key.hostname.clone())
+            .tcp_port(key.port)
+            .user(Some(self.settings.user.clone()))
+            .pass(Some(self.settings.password.clone()))
+            // Otherwise mysql_async switches a loopback TCP connection to the server's unix
+            // socket, which is not the address arbor was asked to watch.
+            .prefer_socket(false)
+            .tcp_nodelay(true)
+            .stmt_cache_size(0);
+        let timeout = self.settings.connect_timeout;
+        let connect = async {
+            let mut conn = Conn::new(opts).await.map_err(|e| ProbeError::Connect {
+                key: key.clone(),
+                message: e.to_string(),
+            })?;
+            let rows = query_maps(
+                &mut conn,
+                key,
+                "SELECT @@version AS version, @@version_comment AS version_comment",
+            )
+            .await?;
+            let row = rows.first().cloned().unwrap_or_default();
+            let version = row.get("version").cloned().flatten().unwrap_or_default();
+            let comment = row
+                .get("version_comment")
+                .cloned()
+                .flatten()
+                .unwrap_or_default();
+            let dialect = Dialect::new(
+                Flavor::detect(&version, &comment),
+                ServerVersion::parse(&version),
+            );
+            Ok(OpenConnection { conn, dialect })
+        };
+        match tokio::time::timeout(timeout, connect).await {
+            Ok(result) => result,
+            Err(_) => Err(ProbeError::ConnectTimeout {
+                key: key.clone(),
+                after: timeout,
+            }),
+        }
+    }
+
+    async fn read_with(
+        &self,
+        key: &InstanceKey,
+        mut open: OpenConnection,
+    ) -> Result<Instance, ProbeError> {
+        let timeout = self.settings.read_timeout;
+        let read = read_instance(&mut open.conn, open.dialect, key, &self.settings);
+        match tokio::time::timeout(timeout, read).await {
+            Ok(Ok(instance)) => {
+                self.lock_connections().insert(key.clone(), open);
+                Ok(instance)
+            }
+            // The connection is dropped on any failure: after a timeout its protocol state is
+            // unknown, and after an error it is suspect.
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(ProbeError::ReadTimeout {
+                key: key.clone(),
+                after: timeout,
+            }),
+        }
+    }
+}
+
+async fn read_instance(
+    conn: &mut Conn,
+    dialect: Dialect,
+    key: &InstanceKey,
+    settings: &ProbeSettings,
+) -> Result<Instance, ProbeError> {
+    let variables = query_maps(conn, key, &dialect.variables_sql()).await?;
+    let variables = variables.into_iter().next().unwrap_or_default();
+    let var = |name: &str| variables.get(name).cloned().flatten().unwrap_or_default();
+
+    let mut instance = Instance::unseen(key.clone());
+    instance.server_id = var("server_id").parse().unwrap_or(0);
+    instance.hostname = var("hostname");
+    instance.version = var("version");
+    instance.version_comment = var("version_comment");
+    instance.flavor = dialect.flavor;
+    instance.read_only = status::flag(Some(&var("read_only")));
+    instance.super_read_only = status::flag(Some(&var("super_read_only")));
+    instance.log_bin = status::flag(Some(&var("log_bin")));
+    instance.log_replica_updates = status::flag(Some(&var("log_replica_updates")));
+    instance.binlog_format = var("binlog_format");
+    instance.binlog_row_image = var("binlog_row_image");
+    match dialect.flavor {
+        Flavor::MariaDb => {
+            instance.gtid_mode = "ON".to_string();
+            instance.gtid_executed = var("gtid_current_pos");
+            instance.gtid_binlog_pos = var("gtid_binlog_pos");
+            instance.gtid_slave_pos = var("gtid_slave_pos");
+            instance.gtid_domain_id = var("gtid_domain_id").parse().ok();
+            instance.gtid_strict_mode = status::flag(Some(&var("gtid_strict_mode")));
+        }
+        Flavor::MySql | Flavor::Percona => {
+            instance.server_uuid = var("server_uuid");
+            instance.gtid_mode = var("gtid_mode");
+            // gtid_executed comes with newlines between UUIDs when long.
+            instance.gtid_executed = var("gtid_executed").replace('\n', "");
+            instance.gtid_purged = var("gtid_purged").replace('\n', "");
+        }
+    }
+
+    if instance.log_bin {
+        let rows = query_maps(conn, key, dialect.binary_log_status_sql()).await?;
+        instance.self_coordinates = status::parse_binary_log_status(&rows);
+    }
+
+    let rows = query_maps(conn, key, dialect.replica_status_sql()).await?;
+    instance.replication = status::default_channel(&rows)
+        .and_then(|row| status::parse_replica_status(row, settings.default_port));
+
+    let rows = query_maps(conn, key, dialect.replica_hosts_sql()).await?;
+    let mut replicas = status::parse_replica_hosts(&rows, settings.default_port);
+    if replicas.is_empty() {
+        // Replicas without report_host are invisible to SHOW SLAVE HOSTS; their dump threads
+        // still show where they connect from.
+        let rows = query_maps(conn, key, dialect.dump_threads_sql()).await?;
+        replicas = status::parse_dump_thread_hosts(&rows, key.port);
+    }
+    replicas.retain(|replica| replica != key);
+    instance.replicas = replicas;
+
+    if instance.replication.is_none() && !settings.cluster_alias_query.trim().is_empty() {
+        let rows = query_maps(conn, key, &settings.cluster_alias_query).await?;
+        instance.suggested_cluster_alias = rows.first().and_then(first_column).unwrap_or_default();
+    }
+    Ok(instance)
+}
+
+fn first_column(row: &ColumnMap) -> Option<String> {
+    // A ColumnMap has lost column order; the alias query returns one column by contract.
+    row.values().next().cloned().flatten()
+}
+
+/// Runs a text-protocol query (so `SHOW` statements work) and returns its rows as column maps.
+async fn query_maps(
+    conn: &mut Conn,
+    key: &InstanceKey,
+    sql: &str,
+) -> Result<Vec<ColumnMap>, ProbeError> {
+    let rows: Vec<Row> = conn.query(sql).await.map_err(|e| ProbeError::Query {
+        key: key.clone(),
+        query: sql.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(rows.iter().map(row_to_map).collect())
+}
+
+fn row_to_map(row: &Row) -> ColumnMap {
+    row.columns_ref()
+        .iter()
+        .enumerate()
+        .map(|(index, column)| {
+            let value = row.as_ref(index).and_then(value_text);
+            (column.name_str().into_owned(), value)
+        })
+        .collect()
+}
+
+fn value_text(value: &Value) -> Option<String> {
+    match value {
+        Value::NULL => None,
+        Value::Bytes(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        Value::Int(n) => Some(n.to_string()),
+        Value::UInt(n) => Some(n.to_string()),
+        Value::Float(n) => Some(n.to_string()),
+        Value::Double(n) => Some(n.to_string()),
+        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+    }
+}

@@ -1,0 +1,121 @@
+//! Probes of real MariaDB servers started by the test kit, and of servers that fail in the
+//! ways real ones do (refusing connections, hanging after accept).
+
+use std::time::{Duration, Instant};
+
+use arbor_mysql::{ProbeErrorKind, ProbeSettings, Prober};
+use arbor_testkit::{HungServer, MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER};
+use arbor_topology::{Flavor, GtidKind, InstanceKey, IoThreadState};
+
+fn settings(connect_timeout: Duration) -> ProbeSettings {
+    ProbeSettings {
+        user: ADMIN_USER.into(),
+        password: ADMIN_PASSWORD.into(),
+        connect_timeout,
+        read_timeout: Duration::from_secs(10),
+        default_port: 3306,
+        cluster_alias_query: String::new(),
+    }
+}
+
+fn key(text: &str) -> InstanceKey {
+    text.parse().unwrap()
+}
+
+#[tokio::test]
+async fn reads_primary_and_replica_of_a_real_topology() {
+    let sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0)]).unwrap();
+    let prober = Prober::new(ProbeSettings {
+        cluster_alias_query: "SELECT 'orders-cluster'".into(),
+        ..settings(Duration::from_secs(5))
+    });
+
+    let primary = prober.probe(&key(&sandbox.key(0))).await.unwrap();
+    assert_eq!(primary.flavor, Flavor::MariaDb);
+    assert!(primary.version.contains("MariaDB"), "{}", primary.version);
+    assert_eq!(primary.server_id, 1);
+    assert!(!primary.read_only);
+    assert!(primary.log_bin && primary.log_replica_updates);
+    assert_eq!(primary.binlog_format, "ROW");
+    assert!(primary.replication.is_none());
+    assert!(primary
+        .self_coordinates
+        .as_ref()
+        .is_some_and(|c| c.log_pos > 0));
+    assert_eq!(primary.gtid_kind(), GtidKind::MariaDb);
+    assert!(primary.gtid_strict_mode);
+    assert_eq!(primary.suggested_cluster_alias, "orders-cluster");
+    let mut expected_replicas = vec![key(&sandbox.key(1)), key(&sandbox.key(2))];
+    expected_replicas.sort();
+    assert_eq!(primary.replicas, expected_replicas);
+
+    let replica = prober.probe(&key(&sandbox.key(2))).await.unwrap();
+    assert_eq!(replica.server_id, 3);
+    assert!(replica.read_only);
+    let replication = replica.replication.as_ref().expect("replica has a source");
+    assert_eq!(replication.source, key(&sandbox.key(0)));
+    assert_eq!(replication.io_thread, IoThreadState::Running);
+    assert!(replication.sql_thread_running);
+    assert_eq!(replication.gtid_kind, GtidKind::MariaDb);
+    assert_eq!(replication.using_gtid, "Slave_Pos");
+    assert_eq!(replication.source_server_id, 1);
+    assert!(
+        replica.suggested_cluster_alias.is_empty(),
+        "alias query runs on primaries only"
+    );
+
+    // A second probe reuses the open connection and reads fresh state.
+    sandbox.sql(2, "STOP SLAVE").unwrap();
+    let stopped = prober.probe(&key(&sandbox.key(2))).await.unwrap();
+    let replication = stopped.replication.unwrap();
+    assert_eq!(replication.io_thread, IoThreadState::Stopped);
+    assert!(!replication.sql_thread_running);
+}
+
+#[tokio::test]
+async fn a_cached_connection_to_a_restarted_server_is_replaced() {
+    let mut sandbox = MariaDbSandbox::start(&[None]).unwrap();
+    let prober = Prober::new(settings(Duration::from_secs(5)));
+    let primary = key(&sandbox.key(0));
+    prober.probe(&primary).await.unwrap();
+    // Kill the server's side of the cached connection; the next probe must still succeed.
+    sandbox
+        .sql(0, "SELECT GROUP_CONCAT(CONCAT('KILL ', ID) SEPARATOR ';') FROM information_schema.PROCESSLIST WHERE USER='arbor'")
+        .and_then(|kills| sandbox.sql(0, kills.trim()))
+        .unwrap();
+    prober.probe(&primary).await.unwrap();
+    sandbox.kill(0).unwrap();
+    let error = prober.probe(&primary).await.unwrap_err();
+    assert_eq!(error.kind(), ProbeErrorKind::Connect, "{error}");
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_costs_only_the_connect_timeout() {
+    let hung = HungServer::start().unwrap();
+    let prober = Prober::new(settings(Duration::from_millis(800)));
+    let started = Instant::now();
+    let error = prober.probe(&key(&hung.key())).await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(error.kind(), ProbeErrorKind::ConnectTimeout, "{error}");
+    assert!(hung.connections_accepted() >= 1);
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "probe of a hung server took {elapsed:?}, far beyond its 800ms connect timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_port_is_a_connect_error() {
+    // Bind then drop a listener: the port is now closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let prober = Prober::new(settings(Duration::from_secs(2)));
+    let error = prober
+        .probe(&InstanceKey::new("127.0.0.1", port))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ProbeErrorKind::Connect, "{error}");
+}

@@ -1,0 +1,106 @@
+//! Versioned schema migrations. Each migration runs once, in its own transaction, and is
+//! recorded in `schema_migrations`; a store written by a newer arbor is refused rather than
+//! misread.
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+struct Migration {
+    version: i64,
+    description: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "instances",
+    sql: "CREATE TABLE instances (
+              hostname TEXT NOT NULL,
+              port INTEGER NOT NULL,
+              first_discovered INTEGER NOT NULL,
+              last_attempted_check INTEGER,
+              last_checked INTEGER,
+              last_seen INTEGER,
+              last_error TEXT NOT NULL DEFAULT '',
+              -- The last successful reading, as JSON: the reading's shape grows with arbor,
+              -- and columns would need a migration for every new field.
+              data TEXT NOT NULL,
+              PRIMARY KEY (hostname, port)
+          );",
+}];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version INTEGER PRIMARY KEY,
+             description TEXT NOT NULL,
+             applied_at INTEGER NOT NULL
+         );",
+    )?;
+    let current: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |row| row.get(0),
+    )?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_string(),
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(migration.sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![
+                migration.version,
+                migration.description,
+                arbor_topology::Timestamp::now().millis()
+            ],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order_and_end_at_the_schema_version() {
+        for (index, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(
+                migration.version,
+                index as i64 + 1,
+                "{}",
+                migration.description
+            );
+        }
+        assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op_and_a_newer_schema_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, ":memory:").unwrap();
+        migrate(&mut conn, ":memory:").unwrap();
+        let applied: i64 = conn
+            .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(applied, SCHEMA_VERSION);
+        conn.execute(
+            "INSERT INTO schema_migrations VALUES (?1, 'from the future', 0)",
+            [SCHEMA_VERSION + 1],
+        )
+        .unwrap();
+        let error = migrate(&mut conn, ":memory:").unwrap_err();
+        assert!(matches!(error, StoreError::SchemaTooNew { .. }), "{error}");
+    }
+}

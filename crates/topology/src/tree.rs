@@ -1,0 +1,176 @@
+use std::collections::HashSet;
+use std::fmt::Write;
+
+use crate::{GtidKind, InstanceKey, InstanceRecord, InstanceStatus, Topology};
+
+/// Renders a cluster as an indented ASCII tree, one line per instance, in the style of
+/// orchestrator's `topology` command:
+///
+/// ```text
+/// 127.0.0.1:23306     [0s,ok,10.11.6-MariaDB,rw,ROW,>>,MariaDB GTID]
+/// + 127.0.0.1:23307   [0s,ok,10.11.6-MariaDB,ro,ROW,>>,MariaDB GTID]
+///   + 127.0.0.1:23309 [0s,ok,10.11.6-MariaDB,ro,ROW,>>,MariaDB GTID]
+/// + 127.0.0.1:23308   [null,replication stopped,10.11.6-MariaDB,ro,ROW,>>,MariaDB GTID]
+/// ```
+///
+/// Each bracket holds: replication lag (`null` when the server reports none, `unknown` when
+/// unreachable), status, version, `ro`/`rw`, binlog format, `>>` when the server logs what it
+/// replicates (so it can serve as a source), and the GTID kind. A primary arbor has never read
+/// is still drawn, as `unknown`, so its replicas hang where they belong.
+pub fn render_tree(topology: &Topology, cluster_name: &str) -> String {
+    let members = topology.cluster_members(cluster_name);
+    let member_keys: HashSet<&InstanceKey> = members.iter().map(|r| r.key()).collect();
+
+    let mut lines: Vec<(usize, String, String)> = Vec::new();
+    let mut drawn: HashSet<InstanceKey> = HashSet::new();
+    let root_key = cluster_name.parse::<InstanceKey>().ok();
+    match root_key.as_ref().and_then(|key| topology.record(key)) {
+        Some(root) if member_keys.contains(root.key()) => {
+            draw(topology, root, 0, &mut lines, &mut drawn);
+        }
+        _ => {
+            // The primary was never read: draw a placeholder and its known replicas under it.
+            lines.push((0, cluster_name.to_string(), "[unknown,unknown]".to_string()));
+            if let Some(root_key) = &root_key {
+                for replica in topology.replicas_of(root_key) {
+                    draw(topology, replica, 1, &mut lines, &mut drawn);
+                }
+            }
+        }
+    }
+    // Members not reachable from the root by source links (should not happen, but a tree must
+    // never hide an instance).
+    for record in members {
+        if !drawn.contains(record.key()) {
+            draw(topology, record, 0, &mut lines, &mut drawn);
+        }
+    }
+
+    let width = lines
+        .iter()
+        .map(|(depth, key, _)| indent_width(*depth) + key.len())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for (depth, key, details) in lines {
+        let prefix = if depth == 0 {
+            String::new()
+        } else {
+            format!("{}+ ", "  ".repeat(depth - 1))
+        };
+        let used = indent_width(depth) + key.len();
+        let _ = writeln!(
+            out,
+            "{prefix}{key}{pad} {details}",
+            pad = " ".repeat(width - used)
+        );
+    }
+    out
+}
+
+fn indent_width(depth: usize) -> usize {
+    if depth == 0 {
+        0
+    } else {
+        2 * depth
+    }
+}
+
+fn draw(
+    topology: &Topology,
+    record: &InstanceRecord,
+    depth: usize,
+    lines: &mut Vec<(usize, String, String)>,
+    drawn: &mut HashSet<InstanceKey>,
+) {
+    if !drawn.insert(record.key().clone()) {
+        return; // co-primary rings loop back
+    }
+    lines.push((depth, record.key().to_string(), details(topology, record)));
+    for replica in topology.replicas_of(record.key()) {
+        draw(topology, replica, depth + 1, lines, drawn);
+    }
+}
+
+fn details(topology: &Topology, record: &InstanceRecord) -> String {
+    let status = topology.status_of(record);
+    let instance = &record.instance;
+    let lag = match (status, &instance.replication) {
+        (InstanceStatus::Unreachable | InstanceStatus::Unchecked, _) => "unknown".to_string(),
+        (_, None) => "0s".to_string(),
+        (_, Some(replication)) => match replication.seconds_behind_source {
+            Some(lag) => format!("{lag}s"),
+            None => "null".to_string(),
+        },
+    };
+    if !record.has_been_seen() {
+        return format!("[{lag},{status}]");
+    }
+    let mut fields = vec![
+        lag,
+        status.label().to_string(),
+        instance.version.clone(),
+        if instance.read_only { "ro" } else { "rw" }.to_string(),
+        instance.binlog_format.clone(),
+    ];
+    if instance.log_bin && instance.log_replica_updates {
+        fields.push(">>".to_string());
+    }
+    match instance.gtid_kind() {
+        GtidKind::None => {}
+        GtidKind::Oracle => fields.push("GTID".to_string()),
+        GtidKind::MariaDb => fields.push("MariaDB GTID".to_string()),
+    }
+    format!("[{}]", fields.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::tests::seen;
+    use crate::{IoThreadState, TopologyOptions};
+
+    #[test]
+    fn draws_replicas_indented_under_their_source() {
+        let mut r2 = seen("r2:1", Some("p:1"));
+        let replication = r2.instance.replication.as_mut().unwrap();
+        replication.io_thread = IoThreadState::Stopped;
+        replication.sql_thread_running = false;
+        replication.seconds_behind_source = None;
+        let topology = Topology::new(
+            vec![
+                seen("p:1", None),
+                seen("r1:1", Some("p:1")),
+                r2,
+                seen("r3:1", Some("r1:1")),
+            ],
+            &TopologyOptions::default(),
+        );
+        let tree = render_tree(&topology, "p:1");
+        let expected = "\
+p:1      [0s,ok,10.11.6-MariaDB-log,rw,ROW,>>,MariaDB GTID]
++ r1:1   [0s,ok,10.11.6-MariaDB-log,ro,ROW,>>,MariaDB GTID]
+  + r3:1 [0s,ok,10.11.6-MariaDB-log,ro,ROW,>>,MariaDB GTID]
++ r2:1   [null,replication stopped,10.11.6-MariaDB-log,ro,ROW,>>,MariaDB GTID]
+";
+        assert_eq!(tree, expected);
+    }
+
+    #[test]
+    fn an_unreachable_server_keeps_its_place_and_an_unread_primary_is_drawn() {
+        let mut r1 = seen("r1:1", Some("p:1"));
+        r1.last_checked = Some(crate::Timestamp(99));
+        r1.last_error = "connection refused".into();
+        let topology = Topology::new(
+            vec![r1, seen("r3:1", Some("r1:1"))],
+            &TopologyOptions::default(),
+        );
+        let tree = render_tree(&topology, "p:1");
+        let expected = "\
+p:1      [unknown,unknown]
++ r1:1   [unknown,unreachable,10.11.6-MariaDB-log,ro,ROW,>>,MariaDB GTID]
+  + r3:1 [0s,ok,10.11.6-MariaDB-log,ro,ROW,>>,MariaDB GTID]
+";
+        assert_eq!(tree, expected);
+    }
+}
