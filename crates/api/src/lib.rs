@@ -1,1 +1,90 @@
-//! placeholder
+//! Wire types of arbor's HTTP API, in orchestrator's JSON shapes.
+//!
+//! Scripts written for orchestrator (`orchestrator-client`, load balancer checks, `jq`
+//! pipelines) read these field names, so they keep orchestrator's spellings, typos included
+//! (`ReplicationSQLThreadRuning`), and the `Slave_*` aliases. Fields arbor adds are prefixed
+//! `Arbor` so they never collide with a future orchestrator field.
+//!
+//! Shared by the server (`arbor-http`) and the client (`arbor-client`); no IO here.
+
+mod instance;
+
+use serde::{Deserialize, Serialize};
+
+pub use instance::{
+    BinlogCoordinatesJson, ClusterInfo, InstanceJson, InstanceKeyJson, NullInt64, ViewContext,
+};
+
+/// `Code` of orchestrator's response envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResponseCode {
+    #[serde(rename = "OK")]
+    Ok,
+    #[serde(rename = "ERROR")]
+    Error,
+}
+
+/// orchestrator's envelope: `{"Code":"OK"|"ERROR","Message":"...","Details":...}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiResponse<T> {
+    #[serde(rename = "Code")]
+    pub code: ResponseCode,
+    #[serde(rename = "Message")]
+    pub message: String,
+    #[serde(rename = "Details")]
+    pub details: T,
+}
+
+impl<T> ApiResponse<T> {
+    pub fn ok(message: impl Into<String>, details: T) -> ApiResponse<T> {
+        ApiResponse {
+            code: ResponseCode::Ok,
+            message: message.into(),
+            details,
+        }
+    }
+}
+
+impl ApiResponse<serde_json::Value> {
+    pub fn error(message: impl Into<String>) -> ApiResponse<serde_json::Value> {
+        ApiResponse {
+            code: ResponseCode::Error,
+            message: message.into(),
+            details: serde_json::Value::Null,
+        }
+    }
+}
+
+/// `Details` of `/api/status` and `/api/health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthStatus {
+    #[serde(rename = "Healthy")]
+    pub healthy: bool,
+    #[serde(rename = "Hostname")]
+    pub hostname: String,
+    #[serde(rename = "IsActiveNode")]
+    pub is_active_node: bool,
+    #[serde(rename = "AppVersion")]
+    pub app_version: String,
+    #[serde(rename = "ArborWatchedInstances")]
+    pub watched_instances: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_uses_orchestrators_names() {
+        let ok = serde_json::to_value(ApiResponse::ok("done", 5)).unwrap();
+        assert_eq!(
+            ok,
+            serde_json::json!({"Code": "OK", "Message": "done", "Details": 5})
+        );
+        let error = serde_json::to_value(ApiResponse::error("nope")).unwrap();
+        assert_eq!(
+            error,
+            serde_json::json!({"Code": "ERROR", "Message": "nope", "Details": null})
+        );
+    }
+}

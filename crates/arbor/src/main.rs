@@ -1,1 +1,111 @@
-fn main() {}
+//! `arbor`: the one binary. `arbor serve` runs the service; every other subcommand is a client
+//! of a running service's HTTP API.
+//!
+//! This crate is glue: it parses arguments, loads the configuration, and assembles the library
+//! crates (`serve.rs`), or calls the API and prints answers (`commands.rs`).
+
+mod commands;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "arbor",
+    version,
+    about = "A highly available manager for MySQL and MariaDB replication topologies"
+)]
+struct Args {
+    /// Configuration file (orchestrator's JSON keys). Without it, built-in defaults.
+    #[arg(long, global = true, env = "ARBOR_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// URL of the arbor service that client commands talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "ARBOR_API",
+        default_value = "http://127.0.0.1:3000",
+        value_name = "URL"
+    )]
+    api: String,
+
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service: discovery and polling, and the HTTP API.
+    Serve,
+    /// Start a demo: 4 real MariaDB servers on 127.0.0.1 (needs mariadbd) and arbor watching
+    /// them with embedded defaults.
+    Demo,
+    /// Read HOST:PORT now and watch it, and the topology it belongs to, from now on.
+    Discover {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Stop watching HOST:PORT and remove what arbor knows of it.
+    Forget {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Show what arbor knows of HOST:PORT.
+    Instance {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// List known clusters (their names; --json for details).
+    Clusters,
+    /// Print a cluster as a tree; name it by cluster name, alias, or any member's HOST:PORT.
+    Topology {
+        #[arg(value_name = "CLUSTER|HOST:PORT")]
+        cluster: String,
+    },
+    /// Check a configuration file: print its warnings, or its errors and exit non-zero.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("arbor: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(args));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("arbor: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let output = commands::Output { json: args.json };
+    match args.command {
+        Command::Serve => serve::serve(args.config.as_deref()).await,
+        Command::Demo => serve::demo(args.config.as_deref()).await,
+        Command::CheckConfig => serve::check_config(args.config.as_deref()),
+        Command::Discover { instance } => commands::discover(&args.api, &instance, output).await,
+        Command::Forget { instance } => commands::forget(&args.api, &instance, output).await,
+        Command::Instance { instance } => commands::instance(&args.api, &instance, output).await,
+        Command::Clusters => commands::clusters(&args.api, output).await,
+        Command::Topology { cluster } => commands::topology(&args.api, &cluster, output).await,
+    }
+}

@@ -156,10 +156,17 @@ impl Config {
                 unknown.join(", ")
             )));
         }
-        if problems.is_empty() {
-            config.apply_legacy_keys();
-            problems.extend(config.expand_env_in_passwords());
-            problems.extend(config.validate());
+        // Validate even after type errors (a field that failed keeps its default), so that one
+        // run reports every problem; a key already reported is not reported twice.
+        config.apply_legacy_keys();
+        for problem in config
+            .expand_env_in_passwords()
+            .into_iter()
+            .chain(config.validate())
+        {
+            if !problems.iter().any(|known| known.key == problem.key) {
+                problems.push(problem);
+            }
         }
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {
@@ -253,7 +260,7 @@ impl Config {
                     .map_err(|e| format!("entry {index} ({seed:?}): {e}")),
             );
         }
-        for (pattern, _) in &self.cluster_name_to_alias {
+        for pattern in self.cluster_name_to_alias.keys() {
             check(
                 "ClusterNameToAlias",
                 regex::Regex::new(pattern)

@@ -1,1 +1,61 @@
-//! placeholder
+//! arbor's HTTP API, served by `arbor serve`.
+//!
+//! Paths, JSON shapes and envelopes follow orchestrator's API (`/api/instance/HOST/PORT`,
+//! `{"Code","Message","Details"}`), so `orchestrator-client` and load balancer checks work
+//! unchanged. Mutating routes answer GET, as orchestrator's do, and POST.
+//!
+//! This release serves what the CLI needs: discovery, forget, instances, clusters, topology
+//! trees, health and leader-check. Handlers read a fresh [`Topology`] snapshot per request;
+//! errors map to statuses in [`error`] only.
+
+pub mod error;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbor_discovery::DiscoveryHandle;
+use arbor_topology::{Topology, TopologyOptions};
+
+pub use error::ApiError;
+pub use routes::router;
+
+/// Maps a cluster name to its configured alias.
+pub type AliasLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// How instance views are computed; set from the config by `arbor serve`.
+pub struct ViewSettings {
+    /// `ReasonableReplicationLagSeconds`.
+    pub reasonable_lag: Duration,
+    /// `InstancePollSeconds + ReasonableInstanceCheckSeconds`.
+    pub check_window: Duration,
+    /// `DefaultInstancePort`, for hints given without a port.
+    pub default_port: u16,
+    /// `ClusterNameToAlias`.
+    pub alias_for_cluster_name: AliasLookup,
+    /// This node's name in `/api/status`.
+    pub hostname: String,
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub discovery: DiscoveryHandle,
+    pub view: Arc<ViewSettings>,
+}
+
+impl AppState {
+    /// A snapshot of every known instance, with clusters derived.
+    pub async fn topology(&self) -> Result<Topology, ApiError> {
+        let records = self.discovery.store().all_instances().await?;
+        let alias = |name: &str| (self.view.alias_for_cluster_name)(name);
+        Ok(Topology::new(
+            records,
+            &TopologyOptions {
+                reasonable_lag: self.view.reasonable_lag,
+                default_port: self.view.default_port,
+                alias_for_cluster_name: &alias,
+            },
+        ))
+    }
+}

@@ -38,7 +38,7 @@ impl Node {
 /// N real `mariadbd` servers on 127.0.0.1 wired as a replication topology.
 ///
 /// ```no_run
-/// # use arbor_testkit::MariaDbSandbox;
+/// # use arbor_sandbox::MariaDbSandbox;
 /// // P with replicas R1 and R2, and R3 replicating from R1.
 /// let sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0), Some(1)]).unwrap();
 /// println!("{}", sandbox.key(3)); // 127.0.0.1:PORT of R3
@@ -51,6 +51,10 @@ pub struct MariaDbSandbox {
 impl MariaDbSandbox {
     /// Starts one server per entry of `sources`; entry `i` is the index of server `i`'s source
     /// (`None` for a primary). Returns once every replica has both threads running.
+    ///
+    /// Call it from a thread that outlives the sandbox (a test's thread, a program's main
+    /// thread): the kernel's parent-death signal fires when the *thread* that started a server
+    /// exits, so a server started from a pooled thread (`spawn_blocking`) dies with that thread.
     pub fn start(sources: &[Option<usize>]) -> Result<MariaDbSandbox> {
         for (index, source) in sources.iter().enumerate() {
             if let Some(source) = source {
@@ -122,6 +126,11 @@ impl MariaDbSandbox {
         self.nodes[index].port
     }
 
+    /// The process id of server `index`, while it runs.
+    pub fn pid(&self, index: usize) -> Option<u32> {
+        self.nodes[index].child.as_ref().map(Child::id)
+    }
+
     /// `127.0.0.1:PORT` of server `index`.
     pub fn key(&self, index: usize) -> String {
         format!("127.0.0.1:{}", self.nodes[index].port)
@@ -136,7 +145,7 @@ impl MariaDbSandbox {
         let node = &self.nodes[index];
         let output = Command::new(Binaries::client()?)
             .arg(format!("--socket={}", node.socket().display()))
-            .arg("--user=root")
+            .arg(format!("--user={}", os_user()))
             .args(format)
             .args(["-e", sql])
             .stdin(Stdio::null())
@@ -324,6 +333,22 @@ impl Binaries {
     }
 }
 
+/// The OS user the servers run as. `mariadbd` refuses to run as root unless told `user=root`,
+/// and `mariadb-install-db` gives this user a unix-socket account, which the sandbox's own
+/// client connections use.
+fn os_user() -> &'static str {
+    static USER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    USER.get_or_init(|| {
+        Command::new("id")
+            .arg("-un")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "root".to_string())
+    })
+}
+
 fn find_binary(name: &str) -> Result<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
@@ -365,7 +390,7 @@ fn write_defaults_file(node: &Node, server_id: usize) -> io::Result<()> {
     let port = node.port;
     let text = format!(
         "[mariadbd]\n\
-         user=root\n\
+         user={user}\n\
          datadir={dir}/data\n\
          socket={dir}/mysqld.sock\n\
          pid-file={dir}/mysqld.pid\n\
@@ -376,7 +401,8 @@ fn write_defaults_file(node: &Node, server_id: usize) -> io::Result<()> {
          report_host=127.0.0.1\n\
          report_port={port}\n\
          {}",
-        COMMON_SETTINGS
+        COMMON_SETTINGS,
+        user = os_user(),
     );
     fs::write(node.defaults_file(), text)
 }
@@ -441,12 +467,17 @@ fn spawn_server(binaries: &Binaries, defaults_file: &Path, dir: &Path) -> Result
 /// created at first start), so copies of it are independent servers.
 fn ensure_template(binaries: &Binaries) -> Result<PathBuf> {
     let base = std::env::temp_dir();
-    let template = base.join(format!("arbor-mariadb-template-v{TEMPLATE_VERSION}"));
+    // Per user: the template holds a unix-socket account for the user who made it.
+    let template = base.join(format!(
+        "arbor-mariadb-template-v{TEMPLATE_VERSION}-{}",
+        os_user()
+    ));
     if template.join("mysql").is_dir() {
         return Ok(template);
     }
     let staging = base.join(format!(
-        "arbor-mariadb-template-v{TEMPLATE_VERSION}.tmp{}",
+        "arbor-mariadb-template-v{TEMPLATE_VERSION}-{}.tmp{}",
+        os_user(),
         std::process::id()
     ));
     let _ = fs::remove_dir_all(&staging);
@@ -457,8 +488,8 @@ fn ensure_template(binaries: &Binaries) -> Result<PathBuf> {
     let output = Command::new(&binaries.install_db)
         .arg(format!("--defaults-file={}", cnf.display()))
         .arg(format!("--datadir={}", staging.display()))
+        .arg(format!("--user={}", os_user()))
         .args([
-            "--user=root",
             "--force",
             "--skip-test-db",
             "--auth-root-authentication-method=socket",

@@ -1,0 +1,508 @@
+use std::time::Duration;
+
+use arbor_topology::{
+    BinlogCoordinates, Flavor, GtidKind, InstanceKey, InstanceRecord, InstanceStatus,
+    IoThreadState, Timestamp, Topology,
+};
+use serde::{Deserialize, Serialize};
+
+/// `{"Hostname": "...", "Port": 3306}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceKeyJson {
+    #[serde(rename = "Hostname")]
+    pub hostname: String,
+    #[serde(rename = "Port")]
+    pub port: u16,
+}
+
+impl From<&InstanceKey> for InstanceKeyJson {
+    fn from(key: &InstanceKey) -> Self {
+        InstanceKeyJson {
+            hostname: key.hostname.clone(),
+            port: key.port,
+        }
+    }
+}
+
+impl InstanceKeyJson {
+    pub fn to_key(&self) -> InstanceKey {
+        InstanceKey::new(self.hostname.clone(), self.port)
+    }
+
+    /// An empty key (orchestrator's zero value for "no master").
+    pub fn empty() -> Self {
+        InstanceKeyJson {
+            hostname: String::new(),
+            port: 0,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hostname.is_empty()
+    }
+}
+
+/// Go's `sql.NullInt64` as orchestrator serializes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NullInt64 {
+    #[serde(rename = "Int64")]
+    pub int64: i64,
+    #[serde(rename = "Valid")]
+    pub valid: bool,
+}
+
+impl From<Option<u64>> for NullInt64 {
+    fn from(value: Option<u64>) -> Self {
+        NullInt64 {
+            int64: value.map(|v| v as i64).unwrap_or(0),
+            valid: value.is_some(),
+        }
+    }
+}
+
+impl NullInt64 {
+    pub fn value(&self) -> Option<i64> {
+        self.valid.then_some(self.int64)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BinlogCoordinatesJson {
+    #[serde(rename = "LogFile")]
+    pub log_file: String,
+    #[serde(rename = "LogPos")]
+    pub log_pos: u64,
+    #[serde(rename = "Type")]
+    pub kind: String,
+}
+
+impl BinlogCoordinatesJson {
+    fn binary(coordinates: Option<&BinlogCoordinates>) -> Self {
+        BinlogCoordinatesJson::of(coordinates, "BinaryLog")
+    }
+
+    fn of(coordinates: Option<&BinlogCoordinates>, kind: &str) -> Self {
+        BinlogCoordinatesJson {
+            log_file: coordinates.map(|c| c.log_file.clone()).unwrap_or_default(),
+            log_pos: coordinates.map(|c| c.log_pos).unwrap_or(0),
+            kind: kind.to_string(),
+        }
+    }
+}
+
+/// What a view of an instance needs besides the record itself.
+pub struct ViewContext<'a> {
+    pub topology: &'a Topology,
+    pub now: Timestamp,
+    /// `InstancePollSeconds + ReasonableInstanceCheckSeconds`: a check older than this is stale.
+    pub check_window: Duration,
+    /// `ReasonableReplicationLagSeconds`.
+    pub reasonable_lag: Duration,
+}
+
+/// orchestrator's `Instance` JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceJson {
+    #[serde(rename = "Key")]
+    pub key: InstanceKeyJson,
+    #[serde(rename = "InstanceAlias")]
+    pub instance_alias: String,
+    #[serde(rename = "Uptime")]
+    pub uptime: u64,
+    #[serde(rename = "ServerID")]
+    pub server_id: u64,
+    #[serde(rename = "ServerUUID")]
+    pub server_uuid: String,
+    #[serde(rename = "Version")]
+    pub version: String,
+    #[serde(rename = "VersionComment")]
+    pub version_comment: String,
+    #[serde(rename = "FlavorName")]
+    pub flavor_name: String,
+    #[serde(rename = "ReadOnly")]
+    pub read_only: bool,
+    #[serde(rename = "Binlog_format")]
+    pub binlog_format: String,
+    #[serde(rename = "BinlogRowImage")]
+    pub binlog_row_image: String,
+    #[serde(rename = "LogBinEnabled")]
+    pub log_bin_enabled: bool,
+    #[serde(rename = "LogSlaveUpdatesEnabled")]
+    pub log_slave_updates_enabled: bool,
+    #[serde(rename = "LogReplicationUpdatesEnabled")]
+    pub log_replication_updates_enabled: bool,
+    #[serde(rename = "SelfBinlogCoordinates")]
+    pub self_binlog_coordinates: BinlogCoordinatesJson,
+    #[serde(rename = "MasterKey")]
+    pub master_key: InstanceKeyJson,
+    #[serde(rename = "MasterUUID")]
+    pub master_uuid: String,
+    #[serde(rename = "IsDetachedMaster")]
+    pub is_detached_master: bool,
+    #[serde(rename = "Slave_SQL_Running")]
+    pub slave_sql_running: bool,
+    #[serde(rename = "ReplicationSQLThreadRuning")]
+    pub replication_sql_thread_runing: bool,
+    #[serde(rename = "Slave_IO_Running")]
+    pub slave_io_running: bool,
+    #[serde(rename = "ReplicationIOThreadRuning")]
+    pub replication_io_thread_runing: bool,
+    /// -1 not a replica, 0 stopped, 1 running, 2 other (e.g. connecting).
+    #[serde(rename = "ReplicationSQLThreadState")]
+    pub replication_sql_thread_state: i8,
+    #[serde(rename = "ReplicationIOThreadState")]
+    pub replication_io_thread_state: i8,
+    #[serde(rename = "HasReplicationFilters")]
+    pub has_replication_filters: bool,
+    #[serde(rename = "GTIDMode")]
+    pub gtid_mode: String,
+    #[serde(rename = "SupportsOracleGTID")]
+    pub supports_oracle_gtid: bool,
+    #[serde(rename = "UsingOracleGTID")]
+    pub using_oracle_gtid: bool,
+    #[serde(rename = "UsingMariaDBGTID")]
+    pub using_mariadb_gtid: bool,
+    #[serde(rename = "UsingPseudoGTID")]
+    pub using_pseudo_gtid: bool,
+    #[serde(rename = "ReadBinlogCoordinates")]
+    pub read_binlog_coordinates: BinlogCoordinatesJson,
+    #[serde(rename = "ExecBinlogCoordinates")]
+    pub exec_binlog_coordinates: BinlogCoordinatesJson,
+    #[serde(rename = "RelaylogCoordinates")]
+    pub relaylog_coordinates: BinlogCoordinatesJson,
+    #[serde(rename = "LastSQLError")]
+    pub last_sql_error: String,
+    #[serde(rename = "LastIOError")]
+    pub last_io_error: String,
+    #[serde(rename = "SecondsBehindMaster")]
+    pub seconds_behind_master: NullInt64,
+    #[serde(rename = "SQLDelay")]
+    pub sql_delay: u64,
+    #[serde(rename = "ExecutedGtidSet")]
+    pub executed_gtid_set: String,
+    #[serde(rename = "GtidPurged")]
+    pub gtid_purged: String,
+    #[serde(rename = "GtidErrant")]
+    pub gtid_errant: String,
+    #[serde(rename = "ReplicationLagSeconds")]
+    pub replication_lag_seconds: NullInt64,
+    #[serde(rename = "SlaveLagSeconds")]
+    pub slave_lag_seconds: NullInt64,
+    #[serde(rename = "Replicas")]
+    pub replicas: Vec<InstanceKeyJson>,
+    #[serde(rename = "SlaveHosts")]
+    pub slave_hosts: Vec<InstanceKeyJson>,
+    #[serde(rename = "ClusterName")]
+    pub cluster_name: String,
+    #[serde(rename = "SuggestedClusterAlias")]
+    pub suggested_cluster_alias: String,
+    #[serde(rename = "DataCenter")]
+    pub data_center: String,
+    #[serde(rename = "Region")]
+    pub region: String,
+    #[serde(rename = "PhysicalEnvironment")]
+    pub physical_environment: String,
+    #[serde(rename = "ReplicationDepth")]
+    pub replication_depth: usize,
+    #[serde(rename = "IsCoMaster")]
+    pub is_co_master: bool,
+    #[serde(rename = "LastSeenTimestamp")]
+    pub last_seen_timestamp: String,
+    #[serde(rename = "IsLastCheckValid")]
+    pub is_last_check_valid: bool,
+    #[serde(rename = "IsUpToDate")]
+    pub is_up_to_date: bool,
+    #[serde(rename = "IsRecentlyChecked")]
+    pub is_recently_checked: bool,
+    #[serde(rename = "SecondsSinceLastSeen")]
+    pub seconds_since_last_seen: NullInt64,
+    #[serde(rename = "IsCandidate")]
+    pub is_candidate: bool,
+    #[serde(rename = "PromotionRule")]
+    pub promotion_rule: String,
+    #[serde(rename = "IsDowntimed")]
+    pub is_downtimed: bool,
+    #[serde(rename = "DowntimeReason")]
+    pub downtime_reason: String,
+    #[serde(rename = "DowntimeOwner")]
+    pub downtime_owner: String,
+    #[serde(rename = "DowntimeEndTimestamp")]
+    pub downtime_end_timestamp: String,
+    #[serde(rename = "UnresolvedHostname")]
+    pub unresolved_hostname: String,
+    #[serde(rename = "AllowTLS")]
+    pub allow_tls: bool,
+    #[serde(rename = "Problems")]
+    pub problems: Vec<String>,
+    /// Nanoseconds, as Go's `time.Duration`.
+    #[serde(rename = "LastDiscoveryLatency")]
+    pub last_discovery_latency: u64,
+    /// arbor's reading of the instance: `ok`, `lagging`, `replication stopped`, `broken`,
+    /// `unreachable` or `unchecked`.
+    #[serde(rename = "ArborStatus")]
+    pub arbor_status: String,
+    /// Why the last check failed; empty when it succeeded.
+    #[serde(rename = "ArborLastCheckError")]
+    pub arbor_last_check_error: String,
+}
+
+fn thread_state(replicating: bool, running: bool, other: bool) -> i8 {
+    match (replicating, running, other) {
+        (false, _, _) => -1,
+        (true, true, _) => 1,
+        (true, false, true) => 2,
+        (true, false, false) => 0,
+    }
+}
+
+impl InstanceJson {
+    pub fn from_record(record: &InstanceRecord, view: &ViewContext<'_>) -> InstanceJson {
+        let instance = &record.instance;
+        let replication = instance.replication.as_ref();
+        let is_replica = replication.is_some();
+        let io = replication.map(|r| r.io_thread).unwrap_or_default();
+        let sql_running = replication.is_some_and(|r| r.sql_thread_running);
+        let lag = replication.and_then(|r| r.seconds_behind_source);
+        let status = record.status(view.reasonable_lag);
+        let valid = record.is_last_check_valid();
+        let recently_checked = record.is_recently_checked(view.now, view.check_window);
+        let cluster_name = view
+            .topology
+            .cluster_of(record.key())
+            .unwrap_or_default()
+            .to_string();
+        let replicas: Vec<InstanceKeyJson> = instance.replicas.iter().map(Into::into).collect();
+        let is_co_master = instance.source().is_some_and(|source| {
+            view.topology
+                .record(source)
+                .and_then(|r| r.instance.source())
+                .is_some_and(|grand| grand == record.key())
+        });
+
+        let mut problems = Vec::new();
+        if !valid {
+            problems.push("last_check_invalid".to_string());
+        }
+        if !recently_checked {
+            problems.push("not_recently_checked".to_string());
+        }
+        if is_replica && !replication.is_some_and(|r| r.is_replicating()) {
+            problems.push("not_replicating".to_string());
+        }
+        if status == InstanceStatus::Lagging {
+            problems.push("replication_lag".to_string());
+        }
+
+        InstanceJson {
+            key: record.key().into(),
+            instance_alias: String::new(),
+            uptime: 0,
+            server_id: instance.server_id,
+            server_uuid: instance.server_uuid.clone(),
+            version: instance.version.clone(),
+            version_comment: instance.version_comment.clone(),
+            flavor_name: if instance.version.is_empty() {
+                String::new()
+            } else {
+                instance.flavor.name().to_string()
+            },
+            read_only: instance.read_only,
+            binlog_format: instance.binlog_format.clone(),
+            binlog_row_image: instance.binlog_row_image.clone(),
+            log_bin_enabled: instance.log_bin,
+            log_slave_updates_enabled: instance.log_replica_updates,
+            log_replication_updates_enabled: instance.log_replica_updates,
+            self_binlog_coordinates: BinlogCoordinatesJson::binary(
+                instance.self_coordinates.as_ref(),
+            ),
+            master_key: instance
+                .source()
+                .map(Into::into)
+                .unwrap_or_else(InstanceKeyJson::empty),
+            master_uuid: replication
+                .map(|r| r.source_uuid.clone())
+                .unwrap_or_default(),
+            is_detached_master: false,
+            slave_sql_running: sql_running,
+            replication_sql_thread_runing: sql_running,
+            slave_io_running: io == IoThreadState::Running,
+            replication_io_thread_runing: io == IoThreadState::Running,
+            replication_sql_thread_state: thread_state(is_replica, sql_running, false),
+            replication_io_thread_state: thread_state(
+                is_replica,
+                io == IoThreadState::Running,
+                io == IoThreadState::Connecting,
+            ),
+            has_replication_filters: replication.is_some_and(|r| r.has_replication_filters),
+            gtid_mode: instance.gtid_mode.clone(),
+            supports_oracle_gtid: instance.flavor != Flavor::MariaDb && instance.supports_gtid(),
+            using_oracle_gtid: replication.is_some_and(|r| r.gtid_kind == GtidKind::Oracle),
+            using_mariadb_gtid: replication.is_some_and(|r| r.gtid_kind == GtidKind::MariaDb),
+            using_pseudo_gtid: false,
+            read_binlog_coordinates: BinlogCoordinatesJson::binary(
+                replication.map(|r| &r.read_coordinates),
+            ),
+            exec_binlog_coordinates: BinlogCoordinatesJson::binary(
+                replication.map(|r| &r.exec_coordinates),
+            ),
+            relaylog_coordinates: BinlogCoordinatesJson::of(
+                replication.map(|r| &r.relay_coordinates),
+                "RelayLog",
+            ),
+            last_sql_error: replication
+                .map(|r| r.last_sql_error.clone())
+                .unwrap_or_default(),
+            last_io_error: replication
+                .map(|r| r.last_io_error.clone())
+                .unwrap_or_default(),
+            seconds_behind_master: lag.into(),
+            sql_delay: replication.map(|r| r.sql_delay).unwrap_or(0),
+            executed_gtid_set: instance.gtid_executed.clone(),
+            gtid_purged: instance.gtid_purged.clone(),
+            gtid_errant: String::new(),
+            replication_lag_seconds: lag.into(),
+            slave_lag_seconds: lag.into(),
+            slave_hosts: replicas.clone(),
+            replicas,
+            cluster_name,
+            suggested_cluster_alias: instance.suggested_cluster_alias.clone(),
+            data_center: instance.data_center.clone(),
+            region: instance.region.clone(),
+            physical_environment: instance.physical_environment.clone(),
+            replication_depth: view.topology.depth_of(record.key()),
+            is_co_master,
+            last_seen_timestamp: record
+                .last_seen
+                .map(|t| t.to_sql_datetime())
+                .unwrap_or_default(),
+            is_last_check_valid: valid,
+            is_up_to_date: valid && recently_checked,
+            is_recently_checked: recently_checked,
+            seconds_since_last_seen: record
+                .last_seen
+                .map(|seen| view.now.since(seen).as_secs())
+                .into(),
+            is_candidate: false,
+            promotion_rule: "neutral".to_string(),
+            is_downtimed: false,
+            downtime_reason: String::new(),
+            downtime_owner: String::new(),
+            downtime_end_timestamp: String::new(),
+            unresolved_hostname: String::new(),
+            allow_tls: false,
+            problems,
+            last_discovery_latency: instance.probe_latency_ms.saturating_mul(1_000_000),
+            arbor_status: status.label().to_string(),
+            arbor_last_check_error: record.last_error.clone(),
+        }
+    }
+}
+
+/// orchestrator's `ClusterInfo` JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    #[serde(rename = "ClusterName")]
+    pub cluster_name: String,
+    #[serde(rename = "ClusterAlias")]
+    pub cluster_alias: String,
+    #[serde(rename = "ClusterDomain")]
+    pub cluster_domain: String,
+    #[serde(rename = "CountInstances")]
+    pub count_instances: usize,
+    /// The largest replication lag in the cluster, in seconds.
+    #[serde(rename = "HeuristicLag")]
+    pub heuristic_lag: u64,
+    #[serde(rename = "HasAutomatedMasterRecovery")]
+    pub has_automated_master_recovery: bool,
+    #[serde(rename = "HasAutomatedIntermediateMasterRecovery")]
+    pub has_automated_intermediate_master_recovery: bool,
+    #[serde(rename = "ArborCountUnreachableInstances")]
+    pub count_unreachable_instances: usize,
+}
+
+impl ClusterInfo {
+    pub fn of(topology: &Topology, cluster_name: &str) -> ClusterInfo {
+        let members = topology.cluster_members(cluster_name);
+        let heuristic_lag = members
+            .iter()
+            .filter_map(|r| r.instance.replication.as_ref())
+            .filter_map(|r| r.seconds_behind_source)
+            .max()
+            .unwrap_or(0);
+        let summary = topology
+            .cluster_summaries()
+            .into_iter()
+            .find(|s| s.name == cluster_name);
+        ClusterInfo {
+            cluster_name: cluster_name.to_string(),
+            cluster_alias: topology
+                .alias_of(cluster_name)
+                .unwrap_or(cluster_name)
+                .to_string(),
+            cluster_domain: String::new(),
+            count_instances: members.len(),
+            heuristic_lag,
+            has_automated_master_recovery: false,
+            has_automated_intermediate_master_recovery: false,
+            count_unreachable_instances: summary.map(|s| s.unreachable_count).unwrap_or(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arbor_topology::{Instance, ReplicaStatus, TopologyOptions};
+
+    #[test]
+    fn instance_json_keeps_orchestrators_field_names() {
+        let key: InstanceKey = "db2:3306".parse().unwrap();
+        let mut instance = Instance::unseen(key.clone());
+        instance.version = "10.11.6-MariaDB".into();
+        instance.flavor = Flavor::MariaDb;
+        instance.replication = Some(ReplicaStatus {
+            source: "db1:3306".parse().unwrap(),
+            io_thread: IoThreadState::Connecting,
+            sql_thread_running: true,
+            gtid_kind: GtidKind::MariaDb,
+            ..ReplicaStatus::default()
+        });
+        let record = InstanceRecord {
+            instance,
+            first_discovered: Timestamp(0),
+            last_attempted_check: Some(Timestamp(1_000)),
+            last_checked: Some(Timestamp(1_000)),
+            last_seen: Some(Timestamp(1_000)),
+            last_error: String::new(),
+        };
+        let topology = Topology::new(vec![record.clone()], &TopologyOptions::default());
+        let view = ViewContext {
+            topology: &topology,
+            now: Timestamp(3_000),
+            check_window: Duration::from_secs(6),
+            reasonable_lag: Duration::from_secs(10),
+        };
+        let json = serde_json::to_value(InstanceJson::from_record(&record, &view)).unwrap();
+        assert_eq!(
+            json["Key"],
+            serde_json::json!({"Hostname": "db2", "Port": 3306})
+        );
+        assert_eq!(json["MasterKey"]["Hostname"], "db1");
+        assert_eq!(json["ReplicationSQLThreadRuning"], true);
+        assert_eq!(json["Slave_SQL_Running"], true);
+        assert_eq!(json["Slave_IO_Running"], false);
+        assert_eq!(json["ReplicationIOThreadState"], 2, "connecting is 'other'");
+        assert_eq!(
+            json["SecondsBehindMaster"],
+            serde_json::json!({"Int64": 0, "Valid": false})
+        );
+        assert_eq!(json["UsingMariaDBGTID"], true);
+        assert_eq!(json["ClusterName"], "db1:3306");
+        assert_eq!(json["ReplicationDepth"], 1);
+        assert_eq!(json["SecondsSinceLastSeen"]["Int64"], 2);
+        assert_eq!(json["ArborStatus"], "broken");
+        assert_eq!(json["Problems"], serde_json::json!(["not_replicating"]));
+        let back: InstanceJson = serde_json::from_value(json).unwrap();
+        assert_eq!(back.key.to_key(), key);
+    }
+}

@@ -1,0 +1,150 @@
+//! Client subcommands: call the API, print the answer as text or JSON.
+
+use anyhow::Context;
+use arbor_api::InstanceJson;
+use arbor_client::Client;
+use arbor_topology::InstanceKey;
+use serde::Serialize;
+
+#[derive(Clone, Copy)]
+pub struct Output {
+    pub json: bool,
+}
+
+impl Output {
+    fn print<T: Serialize>(
+        &self,
+        value: &T,
+        text: impl FnOnce(&T) -> String,
+    ) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value)?);
+        } else {
+            let text = text(value);
+            print!("{text}");
+            if !text.ends_with('\n') {
+                println!();
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_instance(text: &str) -> anyhow::Result<InstanceKey> {
+    text.parse::<InstanceKey>()
+        .with_context(|| format!("{text:?} is not HOST:PORT"))
+}
+
+fn client(api: &str) -> anyhow::Result<Client> {
+    Ok(Client::new(api)?)
+}
+
+pub async fn discover(api: &str, instance: &str, output: Output) -> anyhow::Result<()> {
+    let key = parse_instance(instance)?;
+    let found = client(api)?.discover(&key).await?;
+    output.print(&found, |i| i.key.to_key().to_string())
+}
+
+pub async fn forget(api: &str, instance: &str, output: Output) -> anyhow::Result<()> {
+    let key = parse_instance(instance)?;
+    let forgotten = client(api)?.forget(&key).await?;
+    output.print(&forgotten, |k| k.to_key().to_string())
+}
+
+pub async fn instance(api: &str, instance: &str, output: Output) -> anyhow::Result<()> {
+    let key = parse_instance(instance)?;
+    let found = client(api)?.instance(&key).await?;
+    output.print(&found, describe_instance)
+}
+
+pub async fn clusters(api: &str, output: Output) -> anyhow::Result<()> {
+    let clusters = client(api)?.clusters_info().await?;
+    // Names only, one per line, as orchestrator-client prints them: scripts loop over this.
+    output.print(&clusters, |clusters| {
+        clusters
+            .iter()
+            .map(|c| format!("{}\n", c.cluster_name))
+            .collect()
+    })
+}
+
+pub async fn topology(api: &str, cluster: &str, output: Output) -> anyhow::Result<()> {
+    let client = client(api)?;
+    if output.json {
+        let members = client.cluster_instances(cluster).await?;
+        output.print(&members, |_| String::new())
+    } else {
+        let tree = client.topology(cluster).await?;
+        output.print(&tree, |tree| tree.clone())
+    }
+}
+
+fn describe_instance(instance: &InstanceJson) -> String {
+    let mut lines = vec![
+        format!("instance:     {}", instance.key.to_key()),
+        format!("status:       {}", instance.arbor_status),
+        format!("cluster:      {}", instance.cluster_name),
+        format!(
+            "version:      {} ({})",
+            instance.version, instance.flavor_name
+        ),
+        format!("server id:    {}", instance.server_id),
+        format!("read only:    {}", instance.read_only),
+        format!(
+            "binlog:       {} {}{}",
+            if instance.log_bin_enabled {
+                "on"
+            } else {
+                "off"
+            },
+            instance.binlog_format,
+            if instance.log_replication_updates_enabled {
+                ", logs replica updates"
+            } else {
+                ""
+            }
+        ),
+    ];
+    if !instance.master_key.is_empty() {
+        lines.push(format!("source:       {}", instance.master_key.to_key()));
+        lines.push(format!(
+            "replication:  io {} sql {}, lag {}",
+            if instance.replication_io_thread_runing {
+                "running"
+            } else {
+                "not running"
+            },
+            if instance.replication_sql_thread_runing {
+                "running"
+            } else {
+                "not running"
+            },
+            instance
+                .seconds_behind_master
+                .value()
+                .map(|lag| format!("{lag}s"))
+                .unwrap_or_else(|| "unknown".into())
+        ));
+        for error in [&instance.last_io_error, &instance.last_sql_error] {
+            if !error.is_empty() {
+                lines.push(format!("error:        {error}"));
+            }
+        }
+    }
+    if !instance.replicas.is_empty() {
+        let replicas: Vec<String> = instance
+            .replicas
+            .iter()
+            .map(|r| r.to_key().to_string())
+            .collect();
+        lines.push(format!("replicas:     {}", replicas.join(", ")));
+    }
+    if !instance.executed_gtid_set.is_empty() {
+        lines.push(format!("gtid:         {}", instance.executed_gtid_set));
+    }
+    lines.push(format!("last seen:    {}", instance.last_seen_timestamp));
+    if !instance.arbor_last_check_error.is_empty() {
+        lines.push(format!("last check:   {}", instance.arbor_last_check_error));
+    }
+    lines.join("\n")
+}

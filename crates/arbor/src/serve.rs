@@ -1,0 +1,208 @@
+//! `arbor serve`: assembles a node from the configuration, top to bottom.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use arbor_config::{Backend, Config, ConfigWarning};
+use arbor_discovery::{Discovery, DiscoverySettings};
+use arbor_http::{AppState, ViewSettings};
+use arbor_mysql::{ProbeSettings, Prober};
+use arbor_sandbox::{MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER};
+use arbor_store::{SqliteStore, Store};
+
+pub async fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
+    let (config, warnings) = load_config(config_path)?;
+    init_logging(config.debug);
+    run_node(config, &warnings).await
+}
+
+/// `arbor demo`: a real MariaDB topology on loopback (P with replicas R1 and R2, R3 under R1),
+/// and a node watching it with embedded defaults. Ctrl-C stops both.
+pub async fn demo(config_path: Option<&Path>) -> anyhow::Result<()> {
+    let (mut config, warnings) = load_config(config_path)?;
+    init_logging(config.debug);
+    eprintln!("arbor demo: starting 4 MariaDB servers on 127.0.0.1 ...");
+    // Started on this (the main) thread, which lives as long as the demo: see
+    // `MariaDbSandbox::start` on why the thread matters.
+    let sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0), Some(1)])
+        .map_err(anyhow::Error::msg)
+        .context("cannot start the demo topology (scripts/demo.sh installs MariaDB first)")?;
+    let data = tempfile::tempdir().context("cannot create a data dir for the demo")?;
+    config.mysql_topology_user = ADMIN_USER.to_string();
+    config.mysql_topology_password = ADMIN_PASSWORD.to_string();
+    config.discovery_seeds = vec![sandbox.key(0)];
+    config.backend_db = "sqlite".to_string();
+    config.sqlite3_data_file = data.path().join("arbor.sqlite3").display().to_string();
+    config.instance_poll_seconds = config.instance_poll_seconds.min(2);
+    if config_path.is_none() {
+        config.listen_address = "127.0.0.1:3000".to_string();
+    }
+    let api = format!("http://{}", config.listen_socket_addr()).replace("0.0.0.0", "127.0.0.1");
+    let api_flag = if api == "http://127.0.0.1:3000" {
+        String::new()
+    } else {
+        format!("--api {api} ")
+    };
+    eprintln!(
+        "\narbor demo: primary P {p}, replicas R1 {r1} and R2 {r2}, R3 {r3} under R1\n\
+         \n  API       {api}/api/clusters-info\n\
+         \n  try       arbor {api_flag}topology {p}\n\
+         \x20           arbor {api_flag}instance {r3}\n\
+         \x20           kill -9 {r1_pid}    (R1: watch it turn unreachable and R3 broken)\n\
+         \n  Ctrl-C stops arbor and removes the demo servers.\n",
+        p = sandbox.key(0),
+        r1 = sandbox.key(1),
+        r2 = sandbox.key(2),
+        r3 = sandbox.key(3),
+        r1_pid = sandbox.pid(1).unwrap_or(0),
+    );
+    let result = run_node(config, &warnings).await;
+    drop(sandbox);
+    result
+}
+
+/// Assembles and runs one node until a shutdown signal.
+async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<()> {
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+
+    // State first: a store that cannot open should stop us before anything is probed.
+    let store = open_store(&config)?;
+
+    // Discovery: polls every known instance and the configured seeds.
+    let prober = Arc::new(Prober::new(probe_settings(&config)));
+    let seeds = config.discovery_seed_keys();
+    let discovery = Discovery::start(store, prober, discovery_settings(&config), &seeds)
+        .await
+        .context("cannot start discovery")?;
+
+    // The HTTP API.
+    let alias_matcher = config.cluster_alias_matcher();
+    let state = AppState {
+        discovery: discovery.handle(),
+        view: Arc::new(ViewSettings {
+            reasonable_lag: config.reasonable_replication_lag(),
+            check_window: config.instance_poll_interval()
+                + Duration::from_secs(config.reasonable_instance_check_seconds),
+            default_port: config.default_instance_port,
+            alias_for_cluster_name: Box::new(move |name| alias_matcher.alias_for(name)),
+            hostname: node_hostname(),
+        }),
+    };
+    let address = config.listen_socket_addr();
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} (ListenAddress)"))?;
+    tracing::info!(%address, seeds = seeds.len(), "arbor is serving");
+    axum::serve(listener, arbor_http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+    tracing::info!("shutting down");
+    drop(discovery);
+    Ok(())
+}
+
+/// `arbor check-config`: the same loading as `serve`, without serving.
+pub fn check_config(config_path: Option<&Path>) -> anyhow::Result<()> {
+    let (config, warnings) = load_config(config_path)?;
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    config.backend().map_err(anyhow::Error::msg)?;
+    println!(
+        "configuration ok: {} key(s) known to arbor, {} warning(s)",
+        Config::KEYS.len(),
+        warnings.len()
+    );
+    Ok(())
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, Vec<ConfigWarning>)> {
+    match path {
+        Some(path) => Ok(Config::load(path)?),
+        None => Ok((Config::default(), Vec::new())),
+    }
+}
+
+fn init_logging(debug: bool) {
+    let default = if debug { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours only for a person at a terminal; logs collected by a supervisor stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .init();
+}
+
+fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match config.backend().map_err(anyhow::Error::msg)? {
+        Backend::Sqlite { path } => {
+            let store = SqliteStore::open(&path)?;
+            tracing::info!(path = %path.display(), "using SQLite store");
+            Ok(Arc::new(store))
+        }
+        Backend::MySql => bail!(
+            "BackendDB \"mysql\" (a shared MySQL backend) is not supported by this arbor release yet; \
+             use \"sqlite\" (the default) with SQLite3DataFile"
+        ),
+    }
+}
+
+fn probe_settings(config: &Config) -> ProbeSettings {
+    ProbeSettings {
+        user: config.mysql_topology_user.clone(),
+        password: config.mysql_topology_password.clone(),
+        connect_timeout: config.connect_timeout(),
+        read_timeout: config.discovery_read_timeout(),
+        default_port: config.default_instance_port,
+        cluster_alias_query: config.detect_cluster_alias_query.clone(),
+    }
+}
+
+fn discovery_settings(config: &Config) -> DiscoverySettings {
+    DiscoverySettings {
+        poll_interval: config.instance_poll_interval(),
+        max_concurrency: config.discovery_max_concurrency as usize,
+        queue_capacity: config.discovery_queue_capacity as usize,
+        // The prober bounds itself by these; the margin only guards against a bug there.
+        probe_deadline: config.connect_timeout() * 2
+            + config.discovery_read_timeout() * 2
+            + Duration::from_secs(1),
+        write_batch_size: config.instance_write_buffer_size.max(1000) as usize,
+        overrun_grace: Duration::from_secs(config.reasonable_instance_check_seconds),
+    }
+}
+
+fn node_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

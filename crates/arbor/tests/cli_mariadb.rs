@@ -1,0 +1,360 @@
+//! The `arbor` binary end to end: `arbor serve` against a real MariaDB topology, driven by the
+//! client subcommands exactly as an operator would type them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use arbor_testkit::{MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER};
+
+const ARBOR: &str = env!("CARGO_BIN_EXE_arbor");
+
+/// A running `arbor serve`, killed when dropped (also when the test fails).
+struct Service {
+    child: Child,
+    api: String,
+    stderr_path: PathBuf,
+}
+
+impl Service {
+    fn start(dir: &Path, config: &str) -> Service {
+        let config_path = dir.join("arbor.conf.json");
+        fs::write(&config_path, config).unwrap();
+        let stderr_path = dir.join("serve.stderr");
+        let child = Command::new(ARBOR)
+            .args(["--config", config_path.to_str().unwrap(), "serve"])
+            .env("ARBOR_E2E_TOPOLOGY_PASSWORD", ADMIN_PASSWORD)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap();
+        let port = serde_json::from_str::<serde_json::Value>(config).unwrap()["ListenAddress"]
+            .as_str()
+            .unwrap()
+            .rsplit_once(':')
+            .unwrap()
+            .1
+            .to_string();
+        let service = Service {
+            child,
+            api: format!("http://127.0.0.1:{port}"),
+            stderr_path,
+        };
+        let started = Instant::now();
+        while !service.cli(&["clusters"]).status.success() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "arbor serve did not come up: {}",
+                service.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        service
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(ARBOR)
+            .args(["--api", &self.api])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn stdout_of(&self, args: &[&str]) -> String {
+        let output = self.cli(args);
+        assert!(
+            output.status.success(),
+            "arbor {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Polls `arbor topology HINT` until `accept` likes the tree, or the deadline passes.
+    fn wait_for_tree(
+        &self,
+        hint: &str,
+        deadline: Duration,
+        accept: impl Fn(&str) -> bool,
+    ) -> String {
+        let started = Instant::now();
+        let mut tree = String::new();
+        while started.elapsed() < deadline {
+            let output = self.cli(&["topology", hint]);
+            tree = String::from_utf8_lossy(&output.stdout).into_owned();
+            if output.status.success() && accept(&tree) {
+                return tree;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("tree not as expected after {deadline:?}:\n{tree}");
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The line of `key` in a tree, and its indentation depth (2 spaces per level below the root).
+fn line_of<'a>(tree: &'a str, key: &str) -> Option<(usize, &'a str)> {
+    tree.lines().find_map(|line| {
+        let trimmed = line.trim_start();
+        let body = trimmed.strip_prefix("+ ").unwrap_or(trimmed);
+        if !body.starts_with(&format!("{key} ")) {
+            return None;
+        }
+        let indent = line.len() - trimmed.len();
+        let depth = if trimmed.starts_with("+ ") {
+            indent / 2 + 1
+        } else {
+            0
+        };
+        Some((depth, line))
+    })
+}
+
+#[test]
+fn discover_one_replica_then_watch_the_topology_change() {
+    // P with replicas R1 and R2; R3 replicates from R1.
+    let mut sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0), Some(1)]).unwrap();
+    let [p, r1, r2, r3] = [0, 1, 2, 3].map(|i| sandbox.key(i));
+    let dir = tempfile::tempdir().unwrap();
+    let poll = Duration::from_secs(2);
+    let config = format!(
+        r#"{{
+            "ListenAddress": "127.0.0.1:{}",
+            "MySQLTopologyUser": "{ADMIN_USER}",
+            "MySQLTopologyPassword": "${{ARBOR_E2E_TOPOLOGY_PASSWORD}}",
+            "InstancePollSeconds": {},
+            "SQLite3DataFile": "{}",
+            "SomeKeyFromTheFuture": true
+        }}"#,
+        free_port(),
+        poll.as_secs(),
+        dir.path().join("arbor.sqlite3").display()
+    );
+    let service = Service::start(dir.path(), &config);
+    assert!(
+        service.stderr().contains("SomeKeyFromTheFuture"),
+        "unknown key warned about by name: {}",
+        service.stderr()
+    );
+
+    // Discover R3 only; the rest must be crawled within two poll intervals.
+    let discovered = service.stdout_of(&["discover", &r3]);
+    assert_eq!(discovered.trim(), r3);
+    let tree = service.wait_for_tree(&r3, poll * 2, |tree| tree.lines().count() == 4);
+    let depth = |key: &str| line_of(&tree, key).map(|(depth, _)| depth);
+    assert_eq!(depth(&p), Some(0), "P is the root:\n{tree}");
+    assert_eq!(depth(&r1), Some(1), "R1 under P:\n{tree}");
+    assert_eq!(depth(&r2), Some(1), "R2 under P:\n{tree}");
+    assert_eq!(depth(&r3), Some(2), "R3 under R1:\n{tree}");
+    let order: Vec<usize> = [&p, &r1, &r3]
+        .iter()
+        .map(|key| tree.find(key.as_str()).unwrap())
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "R3 drawn right after R1:\n{tree}"
+    );
+    for key in [&p, &r1, &r2, &r3] {
+        let (_, line) = line_of(&tree, key).unwrap();
+        assert!(line.contains(",ok,") && line.contains("MariaDB"), "{line}");
+    }
+    assert!(line_of(&tree, &p).unwrap().1.contains(",rw,"));
+    assert!(line_of(&tree, &r1).unwrap().1.contains(",ro,"));
+
+    // The cluster is named after the primary, and every member resolves to it.
+    assert_eq!(service.stdout_of(&["clusters"]).trim(), p);
+    let instance_json: serde_json::Value =
+        serde_json::from_str(&service.stdout_of(&["--json", "instance", &r3])).unwrap();
+    assert_eq!(instance_json["ClusterName"], p.as_str());
+    assert_eq!(instance_json["MasterKey"]["Port"], sandbox.port(1));
+    assert_eq!(instance_json["ReplicationDepth"], 2);
+
+    // Stopping replication on R2 shows within two poll intervals.
+    sandbox.sql(2, "STOP SLAVE").unwrap();
+    let tree = service.wait_for_tree(&p, poll * 2 + Duration::from_secs(1), |tree| {
+        line_of(tree, &r2).is_some_and(|(_, line)| line.contains("replication stopped"))
+    });
+    assert!(line_of(&tree, &r1).unwrap().1.contains(",ok,"), "{tree}");
+
+    // Killing R1: R1 unreachable, R3 broken, both still in their places.
+    sandbox.kill(1).unwrap();
+    let tree = service.wait_for_tree(&p, poll * 3, |tree| {
+        line_of(tree, &r1).is_some_and(|(_, line)| line.contains("unreachable"))
+            && line_of(tree, &r3).is_some_and(|(_, line)| line.contains("broken"))
+    });
+    assert_eq!(
+        line_of(&tree, &r3).map(|(d, _)| d),
+        Some(2),
+        "R3 still under R1:\n{tree}"
+    );
+    let r1_json: serde_json::Value =
+        serde_json::from_str(&service.stdout_of(&["--json", "instance", &r1])).unwrap();
+    assert_eq!(r1_json["IsLastCheckValid"], false);
+    assert!(!r1_json["ArborLastCheckError"].as_str().unwrap().is_empty());
+
+    // Forget takes an instance out; unknown instances are a clear error.
+    assert_eq!(service.stdout_of(&["forget", &r2]).trim(), r2);
+    let missing = service.cli(&["instance", &r2]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("unknown instance"));
+}
+
+#[test]
+fn a_wrongly_typed_key_stops_serve_with_the_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.json");
+    fs::write(
+        &config,
+        r#"{"InstancePollSeconds": "five", "RaftEnabled": true}"#,
+    )
+    .unwrap();
+    let output = Command::new(ARBOR)
+        .args(["--config", config.to_str().unwrap(), "serve"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("InstancePollSeconds"), "{stderr}");
+    assert!(stderr.contains("expected a whole number"), "{stderr}");
+    assert!(
+        stderr.contains("RaftDataDir"),
+        "RaftEnabled without RaftDataDir: {stderr}"
+    );
+}
+
+#[test]
+fn check_config_reports_unknown_keys_and_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("orchestrator.conf.json");
+    fs::write(
+        &config,
+        r#"{"InstancePollSeconds": 1, "StatusSimpleHealth": true}"#,
+    )
+    .unwrap();
+    let output = Command::new(ARBOR)
+        .args(["--config", config.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("StatusSimpleHealth"));
+}
+
+#[test]
+fn client_commands_explain_an_unreachable_service() {
+    let port = free_port();
+    let output = Command::new(ARBOR)
+        .args(["--api", &format!("http://127.0.0.1:{port}"), "clusters"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot reach arbor"), "{stderr}");
+}
+
+#[test]
+fn demo_serves_a_real_topology_and_cleans_up_on_interrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("demo.json");
+    fs::write(
+        &config,
+        format!(r#"{{"ListenAddress": "127.0.0.1:{port}"}}"#),
+    )
+    .unwrap();
+    let stderr_path = dir.path().join("demo.stderr");
+    let mut demo = Command::new(ARBOR)
+        .args(["--config", config.to_str().unwrap(), "demo"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let api = format!("http://127.0.0.1:{port}");
+    let cli = |args: &[&str]| {
+        Command::new(ARBOR)
+            .args(["--api", &api])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    // The demo says where its primary is; its tree shows all four servers.
+    let started = Instant::now();
+    let tree = loop {
+        let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
+        let primary = stderr
+            .split("primary P ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(|key| key.trim_end_matches(',').to_string());
+        if let Some(primary) = primary {
+            let output = cli(&["topology", &primary]);
+            let tree = String::from_utf8_lossy(&output.stdout).into_owned();
+            if output.status.success() && tree.lines().filter(|l| l.contains(",ok,")).count() == 4 {
+                break tree;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "demo did not show its topology: {stderr}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        tree.lines()
+            .filter(|l| l.trim_start().starts_with("+ "))
+            .count(),
+        3
+    );
+    let stderr = fs::read_to_string(&stderr_path).unwrap();
+    let r1_pid: i32 = stderr
+        .split("kill -9 ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|pid| pid.parse().ok())
+        .expect("demo names R1's pid");
+    assert!(Path::new(&format!("/proc/{r1_pid}")).exists());
+
+    // Ctrl-C: arbor exits cleanly and takes the demo servers with it.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &demo.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = demo.wait().unwrap();
+    assert!(status.success(), "demo exited with {status}");
+    let gone = (0..50).any(|_| {
+        let state = fs::read_to_string(format!("/proc/{r1_pid}/status")).unwrap_or_default();
+        if state.is_empty() || state.contains("State:\tZ") {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        false
+    });
+    assert!(
+        gone,
+        "demo server {r1_pid} still running after the demo stopped"
+    );
+}

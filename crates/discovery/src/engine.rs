@@ -1,0 +1,473 @@
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use arbor_store::{CheckOutcome, CheckResult, Store, StoreError};
+use arbor_topology::{Instance, InstanceKey, InstanceRecord, Timestamp};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::{InstanceProber, ProbeFailure};
+
+/// How discovery runs. `From` the config in `arbor serve`.
+#[derive(Debug, Clone)]
+pub struct DiscoverySettings {
+    /// `InstancePollSeconds`.
+    pub poll_interval: Duration,
+    /// `DiscoveryMaxConcurrency`: probes running at once.
+    pub max_concurrency: usize,
+    /// `DiscoveryQueueCapacity`: probes waiting at most.
+    pub queue_capacity: usize,
+    /// Outer bound on one probe: the prober's own connect and read timeouts plus a margin.
+    pub probe_deadline: Duration,
+    /// Most outcomes written in one store transaction.
+    pub write_batch_size: usize,
+    /// Lateness beyond the poll interval after which a probe counts as a poll overrun
+    /// (`ReasonableInstanceCheckSeconds`).
+    pub overrun_grace: Duration,
+}
+
+impl Default for DiscoverySettings {
+    fn default() -> Self {
+        DiscoverySettings {
+            poll_interval: Duration::from_secs(5),
+            max_concurrency: 300,
+            queue_capacity: 100_000,
+            probe_deadline: Duration::from_secs(13),
+            write_batch_size: 1_000,
+            overrun_grace: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Counters and gauges of the discovery engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiscoveryStats {
+    /// Instances being polled.
+    pub watched: usize,
+    /// Probes waiting for a slot.
+    pub queued: usize,
+    /// Probes in flight.
+    pub running: usize,
+    pub probes: u64,
+    pub probe_failures: u64,
+    /// Probes that started later than one poll interval plus the grace after the previous one.
+    pub poll_overruns: u64,
+    /// Instances that could not be queued because the queue was full.
+    pub queue_full_drops: u64,
+    pub store_write_errors: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("cannot read {key}: {}", .failure.message)]
+    Unreachable {
+        key: InstanceKey,
+        failure: ProbeFailure,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("discovery has stopped")]
+    Stopped,
+}
+
+/// The running engine. Dropping it stops every task it started.
+pub struct Discovery {
+    handle: DiscoveryHandle,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// A cheap, cloneable way to ask the engine for things (used by the API).
+#[derive(Clone)]
+pub struct DiscoveryHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    prober: Arc<dyn InstanceProber>,
+    settings: DiscoverySettings,
+    state: Mutex<State>,
+    wake_dispatcher: Notify,
+    writes: mpsc::UnboundedSender<Write>,
+    probes: AtomicU64,
+    probe_failures: AtomicU64,
+    poll_overruns: AtomicU64,
+    queue_full_drops: AtomicU64,
+    store_write_errors: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    watched: HashMap<InstanceKey, Schedule>,
+    queue: VecDeque<InstanceKey>,
+    /// Queued or running: the deduplication set.
+    busy: HashSet<InstanceKey>,
+    running: usize,
+}
+
+struct Schedule {
+    due: Instant,
+    last_started: Option<Instant>,
+}
+
+struct Write {
+    outcome: CheckOutcome,
+    ack: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+/// How often due instances are looked for. Polls start at most this late.
+const SCHEDULER_TICK: Duration = Duration::from_millis(100);
+
+impl Discovery {
+    /// Starts polling every instance the store knows, plus `seeds`.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        prober: Arc<dyn InstanceProber>,
+        settings: DiscoverySettings,
+        seeds: &[InstanceKey],
+    ) -> Result<Discovery, StoreError> {
+        let (writes, write_queue) = mpsc::unbounded_channel();
+        let max_concurrency = settings.max_concurrency.max(1);
+        let inner = Arc::new(Inner {
+            store,
+            prober,
+            settings,
+            state: Mutex::new(State::default()),
+            wake_dispatcher: Notify::new(),
+            writes,
+            probes: AtomicU64::new(0),
+            probe_failures: AtomicU64::new(0),
+            poll_overruns: AtomicU64::new(0),
+            queue_full_drops: AtomicU64::new(0),
+            store_write_errors: AtomicU64::new(0),
+        });
+        let now = Instant::now();
+        let known = inner.store.all_instances().await?;
+        for seed in seeds {
+            inner
+                .store
+                .register_instance(seed, Timestamp::now())
+                .await?;
+        }
+        {
+            let mut state = inner.lock_state();
+            for key in known.iter().map(|r| r.key()).chain(seeds.iter()) {
+                state.watched.entry(key.clone()).or_insert(Schedule {
+                    due: now,
+                    last_started: None,
+                });
+            }
+        }
+        let slots = Arc::new(Semaphore::new(max_concurrency));
+        let tasks = vec![
+            tokio::spawn(Arc::clone(&inner).run_scheduler()),
+            tokio::spawn(Arc::clone(&inner).run_dispatcher(slots)),
+            tokio::spawn(Arc::clone(&inner).run_writer(write_queue)),
+        ];
+        Ok(Discovery {
+            handle: DiscoveryHandle { inner },
+            tasks,
+        })
+    }
+
+    pub fn handle(&self) -> DiscoveryHandle {
+        self.handle.clone()
+    }
+}
+
+impl Drop for Discovery {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl DiscoveryHandle {
+    /// Probes `key` now and, if it answers, watches it from now on and crawls its neighbours.
+    /// Returns the stored record. A server that cannot be read is not added (a typo must not
+    /// become a permanently failing instance), but an already watched one records the failure.
+    pub async fn discover(&self, key: &InstanceKey) -> Result<InstanceRecord, DiscoveryError> {
+        let inner = &self.inner;
+        let attempted_at = Timestamp::now();
+        let result = inner.probe_with_deadline(key).await;
+        let checked_at = Timestamp::now();
+        let already_watched = inner.lock_state().watched.contains_key(key);
+        match result {
+            Ok(instance) => {
+                inner.watch(key, Instant::now() + inner.settings.poll_interval);
+                inner.crawl(&instance);
+                let outcome = CheckOutcome {
+                    key: key.clone(),
+                    attempted_at,
+                    checked_at,
+                    result: CheckResult::Seen(Box::new(instance)),
+                };
+                inner.write_and_wait(outcome).await?;
+                inner
+                    .store
+                    .instance(key)
+                    .await?
+                    .ok_or(DiscoveryError::Stopped)
+            }
+            Err(failure) => {
+                if already_watched {
+                    let outcome = CheckOutcome {
+                        key: key.clone(),
+                        attempted_at,
+                        checked_at,
+                        result: CheckResult::Failed {
+                            error: failure.message.clone(),
+                        },
+                    };
+                    inner.write_and_wait(outcome).await?;
+                }
+                Err(DiscoveryError::Unreachable {
+                    key: key.clone(),
+                    failure,
+                })
+            }
+        }
+    }
+
+    /// Stops watching `key` and removes it from the store. A live instance is found again the
+    /// next time one of its neighbours is probed, as in orchestrator: forget is for instances
+    /// that are gone.
+    pub async fn forget(&self, key: &InstanceKey) -> Result<bool, DiscoveryError> {
+        let inner = &self.inner;
+        let was_watched = {
+            let mut state = inner.lock_state();
+            let queued_before = state.queue.len();
+            state.queue.retain(|queued| queued != key);
+            if state.queue.len() != queued_before {
+                state.busy.remove(key);
+            }
+            // A running probe keeps its busy mark until it ends; its outcome is then discarded
+            // because the key is no longer watched.
+            state.watched.remove(key).is_some()
+        };
+        inner.prober.forget(key);
+        let was_stored = inner.store.forget_instance(key).await?;
+        Ok(was_watched || was_stored)
+    }
+
+    pub fn is_watched(&self, key: &InstanceKey) -> bool {
+        self.inner.lock_state().watched.contains_key(key)
+    }
+
+    pub fn stats(&self) -> DiscoveryStats {
+        let inner = &self.inner;
+        let state = inner.lock_state();
+        DiscoveryStats {
+            watched: state.watched.len(),
+            queued: state.queue.len(),
+            running: state.running,
+            probes: inner.probes.load(Ordering::Relaxed),
+            probe_failures: inner.probe_failures.load(Ordering::Relaxed),
+            poll_overruns: inner.poll_overruns.load(Ordering::Relaxed),
+            queue_full_drops: inner.queue_full_drops.load(Ordering::Relaxed),
+            store_write_errors: inner.store_write_errors.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn settings(&self) -> &DiscoverySettings {
+        &self.inner.settings
+    }
+}
+
+impl Inner {
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        // The state is plain data; a panic while it was held leaves it consistent enough.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts watching `key` (first probe at `due`) and queues it if due now. Returns whether
+    /// it was new.
+    fn watch(&self, key: &InstanceKey, due: Instant) -> bool {
+        let mut state = self.lock_state();
+        if state.watched.contains_key(key) {
+            return false;
+        }
+        state.watched.insert(
+            key.clone(),
+            Schedule {
+                due,
+                last_started: None,
+            },
+        );
+        if due <= Instant::now() {
+            self.enqueue(&mut state, key);
+        }
+        true
+    }
+
+    fn enqueue(&self, state: &mut State, key: &InstanceKey) {
+        if state.busy.contains(key) {
+            return;
+        }
+        if state.queue.len() >= self.settings.queue_capacity {
+            self.queue_full_drops.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        state.busy.insert(key.clone());
+        state.queue.push_back(key.clone());
+        self.wake_dispatcher.notify_one();
+    }
+
+    /// Watches the neighbours of a freshly read instance that are not watched yet, probing them
+    /// at once: this is how one seed reveals a whole topology.
+    fn crawl(&self, instance: &Instance) {
+        let now = Instant::now();
+        for neighbour in instance.source().into_iter().chain(&instance.replicas) {
+            if neighbour != &instance.key {
+                self.watch(neighbour, now);
+            }
+        }
+    }
+
+    async fn run_scheduler(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(SCHEDULER_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = Instant::now();
+            let mut state = self.lock_state();
+            let due: Vec<InstanceKey> = state
+                .watched
+                .iter()
+                .filter(|(key, schedule)| schedule.due <= now && !state.busy.contains(*key))
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in due {
+                self.enqueue(&mut state, &key);
+            }
+        }
+    }
+
+    async fn run_dispatcher(self: Arc<Self>, slots: Arc<Semaphore>) {
+        loop {
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                return;
+            };
+            let key = loop {
+                let next = self.lock_state().queue.pop_front();
+                match next {
+                    Some(key) => break key,
+                    None => self.wake_dispatcher.notified().await,
+                }
+            };
+            tokio::spawn(Arc::clone(&self).run_probe(key, slot));
+        }
+    }
+
+    async fn run_probe(self: Arc<Self>, key: InstanceKey, _slot: OwnedSemaphorePermit) {
+        let started = Instant::now();
+        {
+            let mut state = self.lock_state();
+            state.running += 1;
+            if let Some(schedule) = state.watched.get_mut(&key) {
+                if let Some(previous) = schedule.last_started {
+                    let late_after = self.settings.poll_interval + self.settings.overrun_grace;
+                    if started.duration_since(previous) > late_after {
+                        self.poll_overruns.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                schedule.last_started = Some(started);
+                schedule.due = started + self.settings.poll_interval;
+            }
+        }
+        let attempted_at = Timestamp::now();
+        let result = self.probe_with_deadline(&key).await;
+        let checked_at = Timestamp::now();
+
+        let still_watched = {
+            let mut state = self.lock_state();
+            state.running -= 1;
+            state.busy.remove(&key);
+            state.watched.contains_key(&key)
+        };
+        if !still_watched {
+            return; // forgotten while the probe ran
+        }
+        let result = match result {
+            Ok(instance) => {
+                self.crawl(&instance);
+                CheckResult::Seen(Box::new(instance))
+            }
+            Err(failure) => CheckResult::Failed {
+                error: failure.message,
+            },
+        };
+        let _ = self.writes.send(Write {
+            outcome: CheckOutcome {
+                key,
+                attempted_at,
+                checked_at,
+                result,
+            },
+            ack: None,
+        });
+    }
+
+    async fn probe_with_deadline(&self, key: &InstanceKey) -> Result<Instance, ProbeFailure> {
+        self.probes.fetch_add(1, Ordering::Relaxed);
+        let deadline = self.settings.probe_deadline;
+        let result = match tokio::time::timeout(deadline, self.prober.probe(key)).await {
+            Ok(result) => result,
+            Err(_) => Err(ProbeFailure {
+                kind: "deadline",
+                message: format!("probe of {key} exceeded its {deadline:?} deadline"),
+            }),
+        };
+        if result.is_err() {
+            self.probe_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn write_and_wait(&self, outcome: CheckOutcome) -> Result<(), DiscoveryError> {
+        let (ack, done) = oneshot::channel();
+        self.writes
+            .send(Write {
+                outcome,
+                ack: Some(ack),
+            })
+            .map_err(|_| DiscoveryError::Stopped)?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(DiscoveryError::Store(StoreError::Query(message))),
+            Err(_) => Err(DiscoveryError::Stopped),
+        }
+    }
+
+    /// Writes outcomes in batches: whatever accumulated while the previous transaction ran goes
+    /// into the next one, so load batches writes without adding latency when idle.
+    async fn run_writer(self: Arc<Self>, mut queue: mpsc::UnboundedReceiver<Write>) {
+        while let Some(first) = queue.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < self.settings.write_batch_size.max(1) {
+                match queue.try_recv() {
+                    Ok(write) => batch.push(write),
+                    Err(_) => break,
+                }
+            }
+            let (outcomes, acks): (Vec<CheckOutcome>, Vec<_>) =
+                batch.into_iter().map(|w| (w.outcome, w.ack)).unzip();
+            let result = self.store.record_checks(outcomes).await;
+            if let Err(error) = &result {
+                self.store_write_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(%error, "cannot record probe outcomes");
+            }
+            for ack in acks.into_iter().flatten() {
+                let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The one place where errors become HTTP statuses. Every error answers with orchestrator's
+//! envelope (`{"Code":"ERROR","Message":...}`), which is what `orchestrator-client` parses.
+
+use arbor_api::ApiResponse;
+use arbor_discovery::DiscoveryError;
+use arbor_store::StoreError;
+use arbor_topology::ResolveHintError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request itself is malformed (bad port, bad key).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The instance or cluster it names is unknown.
+    #[error("{0}")]
+    NotFound(String),
+    /// A managed server could not be read.
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unreachable(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(message) = &self {
+            tracing::error!(%message, "request failed");
+        }
+        (self.status(), Json(ApiResponse::error(self.to_string()))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}
+
+impl From<DiscoveryError> for ApiError {
+    fn from(error: DiscoveryError) -> Self {
+        match error {
+            DiscoveryError::Unreachable { .. } => ApiError::Unreachable(error.to_string()),
+            DiscoveryError::Store(error) => error.into(),
+            DiscoveryError::Stopped => ApiError::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<ResolveHintError> for ApiError {
+    fn from(error: ResolveHintError) -> Self {
+        ApiError::NotFound(error.to_string())
+    }
+}
