@@ -145,6 +145,7 @@ fn discover_one_replica_then_watch_the_topology_change() {
             "MySQLTopologyPassword": "${{ARBOR_E2E_TOPOLOGY_PASSWORD}}",
             "InstancePollSeconds": {},
             "SQLite3DataFile": "{}",
+            "DetectClusterAliasQuery": "SELECT 'orders'",
             "SomeKeyFromTheFuture": true
         }}"#,
         free_port(),
@@ -182,8 +183,14 @@ fn discover_one_replica_then_watch_the_topology_change() {
     assert!(line_of(&tree, &p).unwrap().1.contains(",rw,"));
     assert!(line_of(&tree, &r1).unwrap().1.contains(",ro,"));
 
-    // The cluster is named after the primary, and every member resolves to it.
+    // The cluster is named after the primary, every member resolves to it, and so does the
+    // alias that DetectClusterAliasQuery returned on the primary.
     assert_eq!(service.stdout_of(&["clusters"]).trim(), p);
+    assert_eq!(service.stdout_of(&["topology", "orders"]), tree);
+    let clusters: serde_json::Value =
+        serde_json::from_str(&service.stdout_of(&["--json", "clusters"])).unwrap();
+    assert_eq!(clusters[0]["ClusterAlias"], "orders");
+    assert_eq!(clusters[0]["CountInstances"], 4);
     let instance_json: serde_json::Value =
         serde_json::from_str(&service.stdout_of(&["--json", "instance", &r3])).unwrap();
     assert_eq!(instance_json["ClusterName"], p.as_str());
