@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use arbor_config::{Backend, Config, ConfigWarning};
 use arbor_discovery::{Discovery, DiscoverySettings};
-use arbor_http::{AppState, ViewSettings};
+use arbor_http::{AppState, AuthMethod, AuthSettings, Metrics, ViewSettings};
 use arbor_mysql::{ProbeSettings, Prober};
 use arbor_sandbox::{MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER};
 use arbor_store::{SqliteStore, Store};
@@ -79,10 +79,14 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
         .await
         .context("cannot start discovery")?;
 
-    // The HTTP API.
+    // The HTTP API, with metrics fed by every probe.
+    let metrics = Arc::new(Metrics::new());
+    discovery.handle().set_probe_observer(metrics.clone());
     let alias_matcher = config.cluster_alias_matcher();
     let state = AppState {
         discovery: discovery.handle(),
+        auth: Arc::new(auth_settings(&config)?),
+        metrics,
         view: Arc::new(ViewSettings {
             reasonable_lag: config.reasonable_replication_lag(),
             check_window: config.instance_poll_interval()
@@ -153,6 +157,24 @@ fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
              use \"sqlite\" (the default) with SQLite3DataFile"
         ),
     }
+}
+
+fn auth_settings(config: &Config) -> anyhow::Result<AuthSettings> {
+    let method = AuthMethod::parse(&config.authentication_method).map_err(anyhow::Error::msg)?;
+    if matches!(method, AuthMethod::Basic | AuthMethod::Multi) && config.http_auth_user.is_empty() {
+        bail!(
+            "AuthenticationMethod {:?} needs HTTPAuthUser",
+            config.authentication_method
+        );
+    }
+    Ok(AuthSettings {
+        method,
+        user: config.http_auth_user.clone(),
+        password: config.http_auth_password.clone(),
+        user_header: config.auth_user_header.clone(),
+        power_users: config.power_auth_users.clone(),
+        read_only: config.read_only,
+    })
 }
 
 fn probe_settings(config: &Config) -> ProbeSettings {

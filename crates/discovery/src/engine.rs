@@ -1,6 +1,6 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use arbor_store::{CheckOutcome, CheckResult, Store, StoreError};
@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::{InstanceProber, ProbeFailure};
+use crate::{InstanceProber, ProbeFailure, ProbeObserver};
 
 /// How discovery runs. `From` the config in `arbor serve`.
 #[derive(Debug, Clone)]
@@ -97,6 +97,7 @@ struct Inner {
     poll_overruns: AtomicU64,
     queue_full_drops: AtomicU64,
     store_write_errors: AtomicU64,
+    observer: RwLock<Option<Arc<dyn ProbeObserver>>>,
 }
 
 #[derive(Default)]
@@ -143,6 +144,7 @@ impl Discovery {
             poll_overruns: AtomicU64::new(0),
             queue_full_drops: AtomicU64::new(0),
             store_write_errors: AtomicU64::new(0),
+            observer: RwLock::new(None),
         });
         let now = Instant::now();
         let known = inner.store.all_instances().await?;
@@ -271,6 +273,15 @@ impl DiscoveryHandle {
             queue_full_drops: inner.queue_full_drops.load(Ordering::Relaxed),
             store_write_errors: inner.store_write_errors.load(Ordering::Relaxed),
         }
+    }
+
+    /// Tells `observer` about every probe from now on (metrics).
+    pub fn set_probe_observer(&self, observer: Arc<dyn ProbeObserver>) {
+        *self
+            .inner
+            .observer
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(observer);
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -418,6 +429,7 @@ impl Inner {
 
     async fn probe_with_deadline(&self, key: &InstanceKey) -> Result<Instance, ProbeFailure> {
         self.probes.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
         let deadline = self.settings.probe_deadline;
         let result = match tokio::time::timeout(deadline, self.prober.probe(key)).await {
             Ok(result) => result,
@@ -428,6 +440,14 @@ impl Inner {
         };
         if result.is_err() {
             self.probe_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        let observer = self
+            .observer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(observer) = observer {
+            observer.probe_finished(started.elapsed(), result.as_ref().err());
         }
         result
     }

@@ -17,4 +17,4 @@ mod engine;
 mod prober;
 
 pub use engine::{Discovery, DiscoveryError, DiscoveryHandle, DiscoverySettings, DiscoveryStats};
-pub use prober::{InstanceProber, ProbeFailure};
+pub use prober::{InstanceProber, ProbeFailure, ProbeObserver};

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use arbor_topology::{Instance, InstanceKey};
 use async_trait::async_trait;
 
@@ -33,4 +35,9 @@ impl InstanceProber for arbor_mysql::Prober {
     fn forget(&self, key: &InstanceKey) {
         arbor_mysql::Prober::forget(self, key)
     }
+}
+
+/// Told about every probe as it ends (metrics hang here).
+pub trait ProbeObserver: Send + Sync + 'static {
+    fn probe_finished(&self, latency: Duration, failure: Option<&ProbeFailure>);
 }

@@ -4,12 +4,19 @@
 //! `{"Code","Message","Details"}`), so `orchestrator-client` and load balancer checks work
 //! unchanged. Mutating routes answer GET, as orchestrator's do, and POST.
 //!
-//! This release serves what the CLI needs: discovery, forget, instances, clusters, topology
-//! trees, health and leader-check. Handlers read a fresh [`Topology`] snapshot per request;
-//! errors map to statuses in [`error`] only.
+//! Every API route is added through one registry (`registry.rs`) with its access class, so the
+//! OpenAPI document (`/api/openapi.json`) and authorization (`auth.rs`) cover every route by
+//! construction. Handlers read a fresh [`Topology`] snapshot per request; errors map to
+//! statuses in [`error`] only. Also served: Prometheus metrics at `/metrics` and the web UI at
+//! `/` and `/web/...`.
 
+pub mod auth;
 pub mod error;
+mod metrics;
+mod openapi;
+mod registry;
 mod routes;
+mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +24,11 @@ use std::time::Duration;
 use arbor_discovery::DiscoveryHandle;
 use arbor_topology::{Topology, TopologyOptions};
 
+pub use auth::{basic_header_value, AuthMethod, AuthSettings};
 pub use error::ApiError;
-pub use routes::router;
+pub use metrics::Metrics;
+pub use registry::{Access, Answer, RouteSpec};
+pub use routes::{router, router_with_specs};
 
 /// Maps a cluster name to its configured alias.
 pub type AliasLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -42,6 +52,8 @@ pub struct ViewSettings {
 pub struct AppState {
     pub discovery: DiscoveryHandle,
     pub view: Arc<ViewSettings>,
+    pub auth: Arc<AuthSettings>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {

@@ -1,50 +1,302 @@
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
 use arbor_api::{
     ApiResponse, ClusterInfo, HealthStatus, InstanceJson, InstanceKeyJson, ViewContext,
 };
-use arbor_topology::{render_tree, InstanceKey, Timestamp, Topology};
-use axum::extract::{Path, State};
+use arbor_topology::{render_tree, InstanceKey, InstanceRecord, Timestamp, Topology};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 
+use crate::registry::{spec, Access, Answer, Api, RouteSpec};
 use crate::{ApiError, AppState};
 
-/// The API router. Every `/api/` path not listed answers a 404 envelope, never a plain-text
-/// page, because `orchestrator-client` parses every body as JSON.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/leader-check", get(leader_check))
-        .route("/api/leader-check/{code}", get(leader_check_with_code))
-        .route("/api/health", get(health))
-        .route("/api/status", get(health))
-        .route("/api/discover/{host}/{port}", get(discover).post(discover))
-        .route("/api/forget/{host}/{port}", get(forget).post(forget))
-        .route("/api/instance/{host}/{port}", get(instance))
+/// The whole HTTP surface: the API (every route described in the returned list), `/metrics`
+/// and the web UI. Unknown `/api/` paths and wrong methods answer an envelope, never a
+/// plain-text page, because `orchestrator-client` parses every body as JSON.
+pub fn router_with_specs(state: AppState) -> (Router, Vec<RouteSpec>) {
+    use Access::{Read, Write};
+    use Answer::*;
+    let openapi: Arc<OnceLock<serde_json::Value>> = Arc::new(OnceLock::new());
+    let openapi_for_handler = Arc::clone(&openapi);
+    let api = Api::new(state.clone())
         .route(
-            "/api/instance-replicas/{host}/{port}",
-            get(instance_replicas),
+            spec(
+                "/api/leader-check",
+                Read,
+                Text,
+                "200 \"OK\" on the leader, 404 \"Not leader\" elsewhere",
+            ),
+            leader_check,
         )
-        .route("/api/all-instances", get(all_instances))
-        .route("/api/clusters", get(clusters))
-        .route("/api/clusters-info", get(clusters_info))
-        .route("/api/cluster/{hint}", get(cluster))
-        .route("/api/cluster-info/{hint}", get(cluster_info))
-        .route("/api/master/{hint}", get(cluster_primary))
-        .route("/api/topology/{hint}", get(topology))
-        .route("/api/topology/{host}/{port}", get(topology_of_instance))
+        .route(
+            spec(
+                "/api/leader-check/{code}",
+                Read,
+                Text,
+                "as leader-check, answering CODE instead of 404 on non-leaders",
+            ),
+            leader_check_with_code,
+        )
+        .route(
+            spec(
+                "/api/routed-leader-check",
+                Read,
+                Text,
+                "leader-check answered by the leader, through any node",
+            ),
+            leader_check,
+        )
+        .route(
+            spec(
+                "/api/health",
+                Read,
+                Envelope("HealthStatus"),
+                "health of this node",
+            ),
+            health,
+        )
+        .route(
+            spec(
+                "/api/status",
+                Read,
+                Envelope("HealthStatus"),
+                "health of this node (orchestrator's StatusEndpoint)",
+            ),
+            health,
+        )
+        .route(
+            spec(
+                "/api/discover/{host}/{port}",
+                Write,
+                Envelope("Instance"),
+                "read a server now and watch it and its topology",
+            ),
+            discover,
+        )
+        .route(
+            spec(
+                "/api/async-discover/{host}/{port}",
+                Write,
+                Envelope("Null"),
+                "start discovering a server and return at once",
+            ),
+            async_discover,
+        )
+        .route(
+            spec(
+                "/api/forget/{host}/{port}",
+                Write,
+                Envelope("InstanceKey"),
+                "stop watching a server and remove what is known of it",
+            ),
+            forget,
+        )
+        .route(
+            spec(
+                "/api/forget-cluster/{hint}",
+                Write,
+                Envelope("InstanceKeys"),
+                "forget every member of a cluster",
+            ),
+            forget_cluster,
+        )
+        .route(
+            spec(
+                "/api/instance/{host}/{port}",
+                Read,
+                Instance,
+                "what arbor knows of one server",
+            ),
+            instance,
+        )
+        .route(
+            spec(
+                "/api/instance-replicas/{host}/{port}",
+                Read,
+                Instances,
+                "direct replicas of a server",
+            ),
+            instance_replicas,
+        )
+        .route(
+            spec("/api/all-instances", Read, Instances, "every known server"),
+            all_instances,
+        )
+        .route(
+            RouteSpec {
+                query: &[(
+                    "s",
+                    true,
+                    "text to look for in keys, host names, versions and cluster names",
+                )],
+                ..spec("/api/search", Read, Instances, "servers matching a text")
+            },
+            search,
+        )
+        .route(
+            spec(
+                "/api/masters",
+                Read,
+                Instances,
+                "the primary of every cluster",
+            ),
+            primaries,
+        )
+        .route(
+            spec("/api/problems", Read, Instances, "servers with problems"),
+            problems,
+        )
+        .route(
+            spec(
+                "/api/problems/{hint}",
+                Read,
+                Instances,
+                "servers with problems in one cluster",
+            ),
+            cluster_problems,
+        )
+        .route(
+            spec("/api/clusters", Read, Strings, "cluster names"),
+            clusters,
+        )
+        .route(
+            spec(
+                "/api/clusters-info",
+                Read,
+                ClusterInfos,
+                "every cluster with its alias and counts",
+            ),
+            clusters_info,
+        )
+        .route(
+            spec(
+                "/api/cluster/{hint}",
+                Read,
+                Instances,
+                "members of a cluster (by name, alias or member host:port)",
+            ),
+            cluster,
+        )
+        .route(
+            spec(
+                "/api/cluster-info/{hint}",
+                Read,
+                ClusterInfo,
+                "one cluster with its alias and counts",
+            ),
+            cluster_info,
+        )
+        .route(
+            spec(
+                "/api/master/{hint}",
+                Read,
+                Instance,
+                "the primary of a cluster",
+            ),
+            cluster_primary,
+        )
+        .route(
+            spec(
+                "/api/topology/{hint}",
+                Read,
+                Envelope("Text"),
+                "a cluster as an ASCII tree",
+            ),
+            topology,
+        )
+        .route(
+            spec(
+                "/api/topology/{host}/{port}",
+                Read,
+                Envelope("Text"),
+                "the cluster of a server as an ASCII tree",
+            ),
+            topology_of_instance,
+        )
+        .route(
+            spec("/api/openapi.json", Read, Text, "this document"),
+            move || {
+                let document = Arc::clone(&openapi_for_handler);
+                async move { Json(document.get().cloned().unwrap_or_default()) }
+            },
+        )
+        .route(
+            spec("/metrics", Read, Metrics, "Prometheus metrics"),
+            crate::metrics::metrics_handler,
+        );
+    let (api_router, specs) = api.finish();
+    let _ = openapi.set(crate::openapi::document(&specs));
+    let router = api_router
+        .merge(crate::ui::router(&state))
         .fallback(unknown_path)
-        .with_state(state)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state);
+    (router, specs)
+}
+
+/// The HTTP surface, ready to serve.
+pub fn router(state: AppState) -> Router {
+    router_with_specs(state).0
+}
+
+/// `{host}/{port}` in a path, validated. Rejections are envelope errors.
+pub(crate) struct KeyPath(pub InstanceKey);
+
+impl<S: Send + Sync> FromRequestParts<S> for KeyPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let host = params.get("host").map(String::as_str).unwrap_or("");
+        let port = params.get("port").map(String::as_str).unwrap_or("");
+        parse_key(host, port).map(KeyPath)
+    }
+}
+
+/// `{hint}` in a path: a cluster name, alias, or member `host[:port]`.
+pub(crate) struct HintPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for HintPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let hint = params.get("hint").cloned().unwrap_or_default();
+        if hint.trim().is_empty() || hint.len() > 512 {
+            return Err(ApiError::BadRequest(
+                "empty or overlong cluster hint".into(),
+            ));
+        }
+        Ok(HintPath(hint))
+    }
 }
 
 fn parse_key(host: &str, port: &str) -> Result<InstanceKey, ApiError> {
-    if host.trim().is_empty() {
-        return Err(ApiError::BadRequest("empty host".into()));
+    let host_is_valid = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'));
+    if !host_is_valid {
+        return Err(ApiError::BadRequest(format!(
+            "invalid host {:?}: expected a host name or IP address",
+            host.chars().take(64).collect::<String>()
+        )));
     }
-    let port: u16 =
-        port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
-            ApiError::BadRequest(format!("invalid port {port:?}: expected 1-65535"))
-        })?;
+    let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "invalid port {:?}: expected a number from 1 to 65535",
+            port.chars().take(16).collect::<String>()
+        ))
+    })?;
     Ok(InstanceKey::new(host, port))
 }
 
@@ -55,6 +307,20 @@ fn view<'a>(state: &AppState, topology: &'a Topology) -> ViewContext<'a> {
         check_window: state.view.check_window,
         reasonable_lag: state.view.reasonable_lag,
     }
+}
+
+fn to_json<'a>(
+    state: &AppState,
+    topology: &Topology,
+    records: impl IntoIterator<Item = &'a InstanceRecord>,
+) -> Json<Vec<InstanceJson>> {
+    let view = view(state, topology);
+    Json(
+        records
+            .into_iter()
+            .map(|r| InstanceJson::from_record(r, &view))
+            .collect(),
+    )
 }
 
 async fn leader_check() -> Response {
@@ -85,9 +351,8 @@ async fn health(State(state): State<AppState>) -> Json<ApiResponse<HealthStatus>
 
 async fn discover(
     State(state): State<AppState>,
-    Path((host, port)): Path<(String, String)>,
+    KeyPath(key): KeyPath,
 ) -> Result<Json<ApiResponse<InstanceJson>>, ApiError> {
-    let key = parse_key(&host, &port)?;
     state.discovery.discover(&key).await?;
     let topology = state.topology().await?;
     let record = topology
@@ -100,11 +365,24 @@ async fn discover(
     )))
 }
 
+async fn async_discover(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> Json<ApiResponse<serde_json::Value>> {
+    let discovery = state.discovery.clone();
+    let message = format!("Asynchronous discovery initiated for instance: {key}");
+    tokio::spawn(async move {
+        if let Err(error) = discovery.discover(&key).await {
+            tracing::warn!(%error, "asynchronous discovery failed");
+        }
+    });
+    Json(ApiResponse::ok(message, serde_json::Value::Null))
+}
+
 async fn forget(
     State(state): State<AppState>,
-    Path((host, port)): Path<(String, String)>,
+    KeyPath(key): KeyPath,
 ) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
-    let key = parse_key(&host, &port)?;
     if !state.discovery.forget(&key).await? {
         return Err(ApiError::NotFound(format!("unknown instance {key}")));
     }
@@ -114,11 +392,27 @@ async fn forget(
     )))
 }
 
+async fn forget_cluster(
+    State(state): State<AppState>,
+    HintPath(hint): HintPath,
+) -> Result<Json<ApiResponse<Vec<InstanceKeyJson>>>, ApiError> {
+    let topology = state.topology().await?;
+    let name = topology.resolve_cluster_hint(&hint)?;
+    let mut forgotten = Vec::new();
+    for record in topology.cluster_members(&name) {
+        state.discovery.forget(record.key()).await?;
+        forgotten.push(record.key().into());
+    }
+    Ok(Json(ApiResponse::ok(
+        format!("Cluster forgotten: {name}"),
+        forgotten,
+    )))
+}
+
 async fn instance(
     State(state): State<AppState>,
-    Path((host, port)): Path<(String, String)>,
+    KeyPath(key): KeyPath,
 ) -> Result<Json<InstanceJson>, ApiError> {
-    let key = parse_key(&host, &port)?;
     let topology = state.topology().await?;
     let record = topology
         .record(&key)
@@ -131,30 +425,77 @@ async fn instance(
 
 async fn instance_replicas(
     State(state): State<AppState>,
-    Path((host, port)): Path<(String, String)>,
+    KeyPath(key): KeyPath,
 ) -> Result<Json<Vec<InstanceJson>>, ApiError> {
-    let key = parse_key(&host, &port)?;
     let topology = state.topology().await?;
     if topology.record(&key).is_none() {
         return Err(ApiError::NotFound(format!("unknown instance {key}")));
     }
-    let view = view(&state, &topology);
-    Ok(Json(
-        topology
-            .replicas_of(&key)
-            .into_iter()
-            .map(|r| InstanceJson::from_record(r, &view))
-            .collect(),
-    ))
+    Ok(to_json(&state, &topology, topology.replicas_of(&key)))
 }
 
 async fn all_instances(State(state): State<AppState>) -> Result<Json<Vec<InstanceJson>>, ApiError> {
     let topology = state.topology().await?;
-    let view = view(&state, &topology);
+    Ok(to_json(&state, &topology, topology.records()))
+}
+
+#[derive(serde::Deserialize)]
+struct SearchQuery {
+    s: Option<String>,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<InstanceJson>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let needle = query
+        .s
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("missing search text: add ?s=TEXT".into()))?;
+    let topology = state.topology().await?;
+    let matches = topology.records().filter(|record| {
+        let cluster = topology.cluster_of(record.key()).unwrap_or_default();
+        [
+            record.key().to_string(),
+            record.instance.hostname.clone(),
+            record.instance.version.clone(),
+            cluster.to_string(),
+            topology.alias_of(cluster).unwrap_or_default().to_string(),
+        ]
+        .iter()
+        .any(|field| field.to_ascii_lowercase().contains(&needle))
+    });
+    Ok(to_json(&state, &topology, matches))
+}
+
+async fn primaries(State(state): State<AppState>) -> Result<Json<Vec<InstanceJson>>, ApiError> {
+    let topology = state.topology().await?;
+    let names = topology.cluster_names();
+    let roots = names.iter().filter_map(|name| topology.cluster_root(name));
+    Ok(to_json(&state, &topology, roots))
+}
+
+async fn problems(State(state): State<AppState>) -> Result<Json<Vec<InstanceJson>>, ApiError> {
+    let topology = state.topology().await?;
+    let Json(all) = to_json(&state, &topology, topology.records());
     Ok(Json(
-        topology
-            .records()
-            .map(|r| InstanceJson::from_record(r, &view))
+        all.into_iter().filter(|i| !i.problems.is_empty()).collect(),
+    ))
+}
+
+async fn cluster_problems(
+    State(state): State<AppState>,
+    HintPath(hint): HintPath,
+) -> Result<Json<Vec<InstanceJson>>, ApiError> {
+    let topology = state.topology().await?;
+    let name = topology.resolve_cluster_hint(&hint)?;
+    let Json(members) = to_json(&state, &topology, topology.cluster_members(&name));
+    Ok(Json(
+        members
+            .into_iter()
+            .filter(|i| !i.problems.is_empty())
             .collect(),
     ))
 }
@@ -176,23 +517,16 @@ async fn clusters_info(State(state): State<AppState>) -> Result<Json<Vec<Cluster
 
 async fn cluster(
     State(state): State<AppState>,
-    Path(hint): Path<String>,
+    HintPath(hint): HintPath,
 ) -> Result<Json<Vec<InstanceJson>>, ApiError> {
     let topology = state.topology().await?;
     let name = topology.resolve_cluster_hint(&hint)?;
-    let view = view(&state, &topology);
-    Ok(Json(
-        topology
-            .cluster_members(&name)
-            .into_iter()
-            .map(|r| InstanceJson::from_record(r, &view))
-            .collect(),
-    ))
+    Ok(to_json(&state, &topology, topology.cluster_members(&name)))
 }
 
 async fn cluster_info(
     State(state): State<AppState>,
-    Path(hint): Path<String>,
+    HintPath(hint): HintPath,
 ) -> Result<Json<ClusterInfo>, ApiError> {
     let topology = state.topology().await?;
     let name = topology.resolve_cluster_hint(&hint)?;
@@ -201,7 +535,7 @@ async fn cluster_info(
 
 async fn cluster_primary(
     State(state): State<AppState>,
-    Path(hint): Path<String>,
+    HintPath(hint): HintPath,
 ) -> Result<Json<InstanceJson>, ApiError> {
     let topology = state.topology().await?;
     let name = topology.resolve_cluster_hint(&hint)?;
@@ -216,24 +550,31 @@ async fn cluster_primary(
 
 async fn topology(
     State(state): State<AppState>,
-    Path(hint): Path<String>,
+    HintPath(hint): HintPath,
 ) -> Result<Json<ApiResponse<String>>, ApiError> {
+    tree_of(&state, &hint).await
+}
+
+async fn topology_of_instance(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> Result<Json<ApiResponse<String>>, ApiError> {
+    tree_of(&state, &key.to_string()).await
+}
+
+async fn tree_of(state: &AppState, hint: &str) -> Result<Json<ApiResponse<String>>, ApiError> {
     let topology = state.topology().await?;
-    let name = topology.resolve_cluster_hint(&hint)?;
+    let name = topology.resolve_cluster_hint(hint)?;
     Ok(Json(ApiResponse::ok(
         format!("Topology for cluster {name}"),
         render_tree(&topology, &name),
     )))
 }
 
-async fn topology_of_instance(
-    State(state): State<AppState>,
-    Path((host, port)): Path<(String, String)>,
-) -> Result<Json<ApiResponse<String>>, ApiError> {
-    let key = parse_key(&host, &port)?;
-    topology(State(state), Path(key.to_string())).await
+async fn unknown_path(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("unknown path {}", uri.path()))
 }
 
-async fn unknown_path(uri: axum::http::Uri) -> ApiError {
-    ApiError::NotFound(format!("unknown API path {}", uri.path()))
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
 }

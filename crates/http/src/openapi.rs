@@ -1,0 +1,265 @@
+//! The OpenAPI 3 document served at `/api/openapi.json`, generated from the route registry.
+//!
+//! Paths come from the registered routes, so every route is described. Component schemas are
+//! derived from serialized examples of the wire types themselves, so a field added to
+//! `InstanceJson` shows in the schema without anyone remembering to document it.
+
+use arbor_api::{ApiResponse, ClusterInfo, HealthStatus, InstanceJson, ViewContext};
+use arbor_topology::{
+    BinlogCoordinates, Flavor, GtidKind, Instance, InstanceRecord, IoThreadState, ReplicaStatus,
+    Timestamp, Topology, TopologyOptions,
+};
+use serde_json::{json, Map, Value};
+
+use crate::registry::{Answer, RouteSpec};
+
+pub fn document(specs: &[RouteSpec]) -> Value {
+    let mut paths = Map::new();
+    for spec in specs {
+        let mut operations = Map::new();
+        for method in spec.methods() {
+            operations.insert(method.to_string(), operation(spec, method));
+        }
+        paths.insert(spec.path.to_string(), Value::Object(operations));
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "arbor",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "arbor's HTTP API. Paths and JSON shapes follow orchestrator's API; \
+                            routes that change something answer GET (as orchestrator's do) and POST. \
+                            Errors answer {\"Code\":\"ERROR\",\"Message\":...}."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": { "basic": { "type": "http", "scheme": "basic" } }
+        },
+        "security": [ {}, { "basic": [] } ]
+    })
+}
+
+fn operation(spec: &RouteSpec, method: &str) -> Value {
+    let mut parameters: Vec<Value> = path_parameters(spec.path)
+        .into_iter()
+        .map(|name| {
+            json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+        })
+        .collect();
+    for (name, required, description) in spec.query {
+        parameters.push(json!({
+            "name": name, "in": "query", "required": required,
+            "description": description, "schema": {"type": "string"}
+        }));
+    }
+    let success = match spec.answer {
+        Answer::Metrics => json!({
+            "description": "Prometheus text exposition",
+            "content": {"text/plain": {"schema": {"type": "string"}}}
+        }),
+        answer => json!({
+            "description": "success",
+            "content": {"application/json": {"schema": answer_schema(answer)}}
+        }),
+    };
+    let error = json!({
+        "description": "error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    });
+    json!({
+        "summary": spec.summary,
+        "operationId": format!("{method}{}", spec.path.replace(['/', '{', '}', '-', '.'], "_")),
+        "parameters": parameters,
+        "responses": { "200": success, "4XX": error.clone(), "5XX": error }
+    })
+}
+
+fn path_parameters(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .map(str::to_string)
+        .collect()
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn answer_schema(answer: Answer) -> Value {
+    match answer {
+        Answer::Text => json!({"type": "string"}),
+        Answer::Instance => reference("Instance"),
+        Answer::Instances => json!({"type": "array", "items": reference("Instance")}),
+        Answer::ClusterInfo => reference("ClusterInfo"),
+        Answer::ClusterInfos => json!({"type": "array", "items": reference("ClusterInfo")}),
+        Answer::Strings => json!({"type": "array", "items": {"type": "string"}}),
+        Answer::Metrics => json!({"type": "string"}),
+        Answer::Envelope(details) => {
+            let details = match details {
+                "Text" => json!({"type": "string"}),
+                "Null" => json!({"nullable": true}),
+                "InstanceKeys" => json!({"type": "array", "items": reference("InstanceKey")}),
+                other => reference(other),
+            };
+            json!({
+                "type": "object",
+                "required": ["Code", "Message", "Details"],
+                "properties": {
+                    "Code": {"type": "string", "enum": ["OK"]},
+                    "Message": {"type": "string"},
+                    "Details": details
+                }
+            })
+        }
+    }
+}
+
+/// A JSON schema describing `value`'s shape: every field present is a required property.
+pub(crate) fn schema_of(value: &Value) -> Value {
+    match value {
+        Value::Null => json!({"nullable": true}),
+        Value::Bool(_) => json!({"type": "boolean"}),
+        Value::Number(n) if n.is_i64() || n.is_u64() => json!({"type": "integer"}),
+        Value::Number(_) => json!({"type": "number"}),
+        Value::String(_) => json!({"type": "string"}),
+        Value::Array(items) => json!({
+            "type": "array",
+            "items": items.first().map(schema_of).unwrap_or_else(|| json!({}))
+        }),
+        Value::Object(fields) => {
+            let properties: Map<String, Value> = fields
+                .iter()
+                .map(|(k, v)| (k.clone(), schema_of(v)))
+                .collect();
+            let required: Vec<&String> = fields.keys().collect();
+            json!({"type": "object", "required": required, "properties": properties})
+        }
+    }
+}
+
+fn schemas() -> Value {
+    let instance = example_instance();
+    let to_value = |v: &dyn erased::Serialize| v.to_json();
+    json!({
+        "Instance": schema_of(&to_value(&instance)),
+        "InstanceKey": schema_of(&to_value(&instance.key)),
+        "ClusterInfo": schema_of(&to_value(&example_cluster_info())),
+        "HealthStatus": schema_of(&to_value(&HealthStatus {
+            healthy: true,
+            hostname: "node1".into(),
+            is_active_node: true,
+            app_version: "0".into(),
+            watched_instances: 1,
+        })),
+        "Error": schema_of(&to_value(&ApiResponse::error("message"))),
+    })
+}
+
+/// Object-safe serialization to `Value`, so the examples of different types share one helper.
+mod erased {
+    pub trait Serialize {
+        fn to_json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Serialize for T {
+        fn to_json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or_default()
+        }
+    }
+}
+
+/// An instance with every optional part filled, so that every field and nested shape shows.
+fn example_record() -> InstanceRecord {
+    let key: arbor_topology::InstanceKey = "replica.example:3306".parse().unwrap_or_default();
+    let mut instance = Instance::unseen(key);
+    instance.version = "10.11.6-MariaDB".into();
+    instance.flavor = Flavor::MariaDb;
+    instance.self_coordinates = Some(BinlogCoordinates {
+        log_file: "mysql-bin.000001".into(),
+        log_pos: 4,
+    });
+    instance.replicas = vec!["leaf.example:3306".parse().unwrap_or_default()];
+    instance.replication = Some(ReplicaStatus {
+        source: "primary.example:3306".parse().unwrap_or_default(),
+        io_thread: IoThreadState::Running,
+        sql_thread_running: true,
+        seconds_behind_source: Some(0),
+        gtid_kind: GtidKind::MariaDb,
+        ..ReplicaStatus::default()
+    });
+    InstanceRecord {
+        instance,
+        first_discovered: Timestamp(0),
+        last_attempted_check: Some(Timestamp(0)),
+        last_checked: Some(Timestamp(0)),
+        last_seen: Some(Timestamp(0)),
+        last_error: String::new(),
+    }
+}
+
+pub(crate) fn example_instance() -> InstanceJson {
+    let record = example_record();
+    let topology = Topology::new(vec![record.clone()], &TopologyOptions::default());
+    let mut json = InstanceJson::from_record(
+        &record,
+        &ViewContext {
+            topology: &topology,
+            now: Timestamp(0),
+            check_window: std::time::Duration::from_secs(6),
+            reasonable_lag: std::time::Duration::from_secs(10),
+        },
+    );
+    json.problems = vec!["example".into()];
+    json
+}
+
+fn example_cluster_info() -> ClusterInfo {
+    let record = example_record();
+    let topology = Topology::new(vec![record], &TopologyOptions::default());
+    let name = topology.cluster_names().pop().unwrap_or_default();
+    ClusterInfo::of(&topology, &name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemas_describe_every_serialized_instance_field() {
+        let schema = schema_of(&serde_json::to_value(example_instance()).unwrap());
+        let properties = schema["properties"].as_object().unwrap();
+        for field in [
+            "Key",
+            "MasterKey",
+            "ReplicationSQLThreadRuning",
+            "Slave_IO_Running",
+            "SecondsBehindMaster",
+            "Replicas",
+            "SlaveHosts",
+            "ClusterName",
+            "Problems",
+        ] {
+            assert!(
+                properties.contains_key(field),
+                "{field} missing from the Instance schema"
+            );
+        }
+        assert_eq!(
+            properties["SecondsBehindMaster"]["properties"]["Valid"]["type"],
+            "boolean"
+        );
+        assert_eq!(
+            properties["Replicas"]["items"]["properties"]["Port"]["type"],
+            "integer"
+        );
+    }
+
+    #[test]
+    fn path_parameters_are_found() {
+        assert_eq!(
+            path_parameters("/api/instance/{host}/{port}"),
+            vec!["host", "port"]
+        );
+        assert!(path_parameters("/api/clusters").is_empty());
+    }
+}

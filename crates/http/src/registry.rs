@@ -1,0 +1,106 @@
+//! The one way an API route is added: with its access class, a summary and the shape of its
+//! answer. The OpenAPI document and authorization are derived from this list, so neither can
+//! miss a route.
+
+use axum::routing::{get, MethodRouter};
+use axum::Router;
+
+use crate::AppState;
+
+/// Whether a route only reads or changes something. Read routes answer GET; write routes
+/// answer GET (as orchestrator's do, for `orchestrator-client`) and POST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// The shape of a route's successful answer, named after the OpenAPI component it refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// A JSON string such as `"OK"`.
+    Text,
+    Instance,
+    Instances,
+    ClusterInfo,
+    ClusterInfos,
+    Strings,
+    /// The envelope, with `Details` of the given shape.
+    Envelope(&'static str),
+    /// Prometheus text exposition.
+    Metrics,
+}
+
+/// One registered route.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+    pub answer: Answer,
+    /// Query parameters the route reads: (name, required, description).
+    pub query: &'static [(&'static str, bool, &'static str)],
+}
+
+impl RouteSpec {
+    pub fn methods(&self) -> &'static [&'static str] {
+        match self.access {
+            Access::Read => &["get"],
+            Access::Write => &["get", "post"],
+        }
+    }
+}
+
+/// Builds the router and the list of routes together.
+pub(crate) struct Api {
+    router: Router<AppState>,
+    specs: Vec<RouteSpec>,
+    state: AppState,
+}
+
+impl Api {
+    pub fn new(state: AppState) -> Api {
+        Api {
+            router: Router::new(),
+            specs: Vec::new(),
+            state,
+        }
+    }
+
+    /// Adds a route. Write routes get GET and POST; authorization for the route's access
+    /// class wraps the handler.
+    pub fn route<H, T>(mut self, spec: RouteSpec, handler: H) -> Api
+    where
+        H: axum::handler::Handler<T, AppState> + Clone,
+        T: 'static,
+    {
+        let method_router: MethodRouter<AppState> = match spec.access {
+            Access::Read => get(handler),
+            Access::Write => get(handler.clone()).post(handler),
+        };
+        let method_router = crate::auth::protect(method_router, &self.state, spec.access);
+        self.router = self.router.route(spec.path, method_router);
+        self.specs.push(spec);
+        self
+    }
+
+    pub fn finish(self) -> (Router<AppState>, Vec<RouteSpec>) {
+        (self.router, self.specs)
+    }
+}
+
+/// Shorthand for a route spec without query parameters.
+pub(crate) const fn spec(
+    path: &'static str,
+    access: Access,
+    answer: Answer,
+    summary: &'static str,
+) -> RouteSpec {
+    RouteSpec {
+        path,
+        access,
+        summary,
+        answer,
+        query: &[],
+    }
+}

@@ -1,0 +1,203 @@
+//! The API's contract without servers behind it: bad input gets a 4xx envelope with a message,
+//! nothing panics or hangs, and the OpenAPI document describes every registered route.
+
+mod common;
+
+use std::time::Duration;
+
+use arbor_http::AuthSettings;
+use common::{fill, http, start_node};
+use serde_json::Value;
+
+#[tokio::test]
+async fn bad_inputs_get_a_clear_4xx_and_never_hang() {
+    let node = start_node(AuthSettings::default()).await;
+    let client = http();
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let long_host = "h".repeat(300);
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        (
+            "GET",
+            "/api/instance/db1/notaport".into(),
+            400,
+            "invalid port",
+        ),
+        ("GET", "/api/instance/db1/0".into(), 400, "invalid port"),
+        ("GET", "/api/instance/db1/70000".into(), 400, "invalid port"),
+        ("GET", "/api/instance/db1/-1".into(), 400, "invalid port"),
+        (
+            "GET",
+            "/api/instance/db%20one/3306".into(),
+            400,
+            "invalid host",
+        ),
+        ("GET", "/api/instance/db%FF/3306".into(), 400, ""),
+        (
+            "GET",
+            format!("/api/instance/{long_host}/3306"),
+            400,
+            "invalid host",
+        ),
+        (
+            "GET",
+            "/api/instance/unknown.example/3306".into(),
+            404,
+            "unknown instance",
+        ),
+        (
+            "GET",
+            "/api/instance-replicas/unknown.example/3306".into(),
+            404,
+            "unknown instance",
+        ),
+        (
+            "GET",
+            "/api/forget/unknown.example/3306".into(),
+            404,
+            "unknown instance",
+        ),
+        (
+            "POST",
+            "/api/forget/unknown.example/3306".into(),
+            404,
+            "unknown instance",
+        ),
+        ("GET", "/api/discover/db1/abc".into(), 400, "invalid port"),
+        (
+            "GET",
+            format!("/api/discover/127.0.0.1/{closed_port}"),
+            502,
+            "cannot read",
+        ),
+        (
+            "GET",
+            "/api/cluster/no-such-cluster".into(),
+            404,
+            "unknown cluster",
+        ),
+        (
+            "GET",
+            "/api/cluster-info/no-such-cluster".into(),
+            404,
+            "unknown cluster",
+        ),
+        (
+            "GET",
+            "/api/topology/no-such-cluster".into(),
+            404,
+            "unknown cluster",
+        ),
+        (
+            "GET",
+            "/api/master/no-such-cluster".into(),
+            404,
+            "unknown cluster",
+        ),
+        (
+            "GET",
+            "/api/forget-cluster/no-such-cluster".into(),
+            404,
+            "unknown cluster",
+        ),
+        (
+            "GET",
+            "/api/problems/no-such-cluster".into(),
+            404,
+            "unknown cluster",
+        ),
+        ("GET", "/api/search".into(), 400, "missing search text"),
+        ("GET", "/api/search?s=".into(), 400, "missing search text"),
+        (
+            "GET",
+            "/api/leader-check/notacode".into(),
+            400,
+            "invalid status code",
+        ),
+        ("GET", "/api/no-such-route".into(), 404, "unknown path"),
+        ("GET", "/api/instance/db1".into(), 404, "unknown path"),
+        ("POST", "/api/clusters".into(), 405, "not allowed"),
+        ("DELETE", "/api/forget/db1/3306".into(), 405, "not allowed"),
+    ];
+    for (method, path, expected_status, expected_text) in cases {
+        let request = client
+            .request(method.parse().unwrap(), format!("{}{path}", node.base))
+            .timeout(Duration::from_secs(15));
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: no answer: {e}"));
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, expected_status, "{method} {path}: {text}");
+        let body: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{method} {path}: body is not JSON: {text}"));
+        assert_eq!(body["Code"], "ERROR", "{method} {path}: {body}");
+        let message = body["Message"].as_str().unwrap_or("");
+        assert!(!message.is_empty(), "{method} {path}: empty message");
+        assert!(
+            message.to_lowercase().contains(expected_text),
+            "{method} {path}: message {message:?} should mention {expected_text:?}"
+        );
+    }
+    // Still serving after all of that.
+    let health = client
+        .get(format!("{}/api/health", node.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn openapi_describes_every_registered_route() {
+    let node = start_node(AuthSettings::default()).await;
+    let client = http();
+    let document: Value = client
+        .get(format!("{}/api/openapi.json", node.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["openapi"], "3.0.3");
+    let paths = document["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), node.specs.len(), "one path item per route");
+    for spec in &node.specs {
+        let item = paths
+            .get(spec.path)
+            .unwrap_or_else(|| panic!("{} is not described", spec.path));
+        for method in spec.methods() {
+            let operation = &item[*method];
+            assert!(
+                operation["summary"].is_string(),
+                "{method} {} has no summary",
+                spec.path
+            );
+            assert!(
+                operation["responses"]["200"].is_object(),
+                "{method} {}",
+                spec.path
+            );
+        }
+        // The described route really is served: it never falls through to "unknown path".
+        let url = format!(
+            "{}{}",
+            node.base,
+            fill(spec.path, "127.0.0.1", 1, "some-cluster")
+        );
+        let text = client.get(&url).send().await.unwrap().text().await.unwrap();
+        assert!(
+            !text.contains("unknown path"),
+            "{} is described but not served",
+            spec.path
+        );
+    }
+    let instance = &document["components"]["schemas"]["Instance"]["properties"];
+    assert!(instance["ReplicationSQLThreadRuning"].is_object());
+    assert!(instance["SlaveHosts"].is_object());
+}

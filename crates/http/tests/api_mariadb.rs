@@ -1,0 +1,382 @@
+//! The API against a real MariaDB topology: every compatible route, its status and its JSON
+//! shape checked field by field against orchestrator's documented shapes.
+
+mod common;
+
+use std::time::Duration;
+
+use arbor_http::{basic_header_value, Access, AuthMethod, AuthSettings};
+use arbor_testkit::{wait_for, MariaDbSandbox};
+use common::{fill, http, start_node};
+use serde_json::Value;
+
+/// orchestrator's `Instance` fields and the JSON type each must have.
+const INSTANCE_FIELDS: &[(&str, &str)] = &[
+    ("Key", "object"),
+    ("InstanceAlias", "string"),
+    ("Uptime", "number"),
+    ("ServerID", "number"),
+    ("ServerUUID", "string"),
+    ("Version", "string"),
+    ("VersionComment", "string"),
+    ("FlavorName", "string"),
+    ("ReadOnly", "bool"),
+    ("Binlog_format", "string"),
+    ("BinlogRowImage", "string"),
+    ("LogBinEnabled", "bool"),
+    ("LogSlaveUpdatesEnabled", "bool"),
+    ("LogReplicationUpdatesEnabled", "bool"),
+    ("SelfBinlogCoordinates", "coordinates"),
+    ("MasterKey", "object"),
+    ("MasterUUID", "string"),
+    ("IsDetachedMaster", "bool"),
+    ("Slave_SQL_Running", "bool"),
+    ("ReplicationSQLThreadRuning", "bool"),
+    ("Slave_IO_Running", "bool"),
+    ("ReplicationIOThreadRuning", "bool"),
+    ("ReplicationSQLThreadState", "number"),
+    ("ReplicationIOThreadState", "number"),
+    ("HasReplicationFilters", "bool"),
+    ("GTIDMode", "string"),
+    ("SupportsOracleGTID", "bool"),
+    ("UsingOracleGTID", "bool"),
+    ("UsingMariaDBGTID", "bool"),
+    ("UsingPseudoGTID", "bool"),
+    ("ReadBinlogCoordinates", "coordinates"),
+    ("ExecBinlogCoordinates", "coordinates"),
+    ("RelaylogCoordinates", "coordinates"),
+    ("LastSQLError", "string"),
+    ("LastIOError", "string"),
+    ("SecondsBehindMaster", "nullint"),
+    ("SQLDelay", "number"),
+    ("ExecutedGtidSet", "string"),
+    ("GtidPurged", "string"),
+    ("GtidErrant", "string"),
+    ("ReplicationLagSeconds", "nullint"),
+    ("SlaveLagSeconds", "nullint"),
+    ("Replicas", "keys"),
+    ("SlaveHosts", "keys"),
+    ("ClusterName", "string"),
+    ("SuggestedClusterAlias", "string"),
+    ("DataCenter", "string"),
+    ("Region", "string"),
+    ("PhysicalEnvironment", "string"),
+    ("ReplicationDepth", "number"),
+    ("IsCoMaster", "bool"),
+    ("LastSeenTimestamp", "string"),
+    ("IsLastCheckValid", "bool"),
+    ("IsUpToDate", "bool"),
+    ("IsRecentlyChecked", "bool"),
+    ("SecondsSinceLastSeen", "nullint"),
+    ("IsCandidate", "bool"),
+    ("PromotionRule", "string"),
+    ("IsDowntimed", "bool"),
+    ("DowntimeReason", "string"),
+    ("DowntimeOwner", "string"),
+    ("DowntimeEndTimestamp", "string"),
+    ("UnresolvedHostname", "string"),
+    ("AllowTLS", "bool"),
+    ("Problems", "strings"),
+    ("LastDiscoveryLatency", "number"),
+];
+
+const CLUSTER_INFO_FIELDS: &[(&str, &str)] = &[
+    ("ClusterName", "string"),
+    ("ClusterAlias", "string"),
+    ("ClusterDomain", "string"),
+    ("CountInstances", "number"),
+    ("HeuristicLag", "number"),
+    ("HasAutomatedMasterRecovery", "bool"),
+    ("HasAutomatedIntermediateMasterRecovery", "bool"),
+];
+
+fn check_type(context: &str, name: &str, value: &Value, kind: &str) {
+    let is_key = |v: &Value| v["Hostname"].is_string() && v["Port"].is_u64();
+    let ok = match kind {
+        "string" => value.is_string(),
+        "number" => value.is_number(),
+        "bool" => value.is_boolean(),
+        "object" => is_key(value),
+        "coordinates" => {
+            value["LogFile"].is_string() && value["LogPos"].is_number() && value["Type"].is_string()
+        }
+        "nullint" => value["Int64"].is_number() && value["Valid"].is_boolean(),
+        "keys" => value.as_array().is_some_and(|a| a.iter().all(is_key)),
+        "strings" => value
+            .as_array()
+            .is_some_and(|a| a.iter().all(Value::is_string)),
+        other => panic!("unknown kind {other}"),
+    };
+    assert!(ok, "{context}: field {name} should be {kind}, got {value}");
+}
+
+fn check_shape(context: &str, value: &Value, fields: &[(&str, &str)]) {
+    let object = value
+        .as_object()
+        .unwrap_or_else(|| panic!("{context}: expected an object, got {value}"));
+    for (name, kind) in fields {
+        let field = object
+            .get(*name)
+            .unwrap_or_else(|| panic!("{context}: field {name} missing"));
+        check_type(context, name, field, kind);
+    }
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
+    let response = client.get(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+#[tokio::test]
+async fn every_compatible_route_answers_in_orchestrators_shapes() {
+    let sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0)]).unwrap();
+    let node = start_node(AuthSettings::default()).await;
+    let client = http();
+    let url = |path: &str| format!("{}/api/{path}", node.base);
+    let (p, r1, r2) = (sandbox.key(0), sandbox.key(1), sandbox.key(2));
+    let path_of = |key: &str| key.replace(':', "/");
+
+    // discover: envelope with the Instance in Details.
+    let (status, body) = get(&client, &url(&format!("discover/{}", path_of(&r1)))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Code"], "OK");
+    check_shape("discover", &body["Details"], INSTANCE_FIELDS);
+    assert_eq!(body["Details"]["Key"]["Port"], sandbox.port(1));
+
+    let store = node.store.clone();
+    wait_for(Duration::from_secs(10), || {
+        let store = store.clone();
+        async move {
+            let all = store.all_instances().await.ok()?;
+            (all.len() == 3 && all.iter().all(|r| r.has_been_seen())).then_some(())
+        }
+    })
+    .await
+    .expect("whole topology discovered");
+
+    // instance: the Instance itself, field by field, with values that match the servers.
+    let (status, primary) = get(&client, &url(&format!("instance/{}", path_of(&p)))).await;
+    assert_eq!(status, 200);
+    check_shape("instance P", &primary, INSTANCE_FIELDS);
+    assert_eq!(primary["MasterKey"]["Hostname"], "");
+    assert_eq!(primary["ReadOnly"], false);
+    assert_eq!(primary["ServerID"], 1);
+    assert_eq!(primary["FlavorName"], "MariaDB");
+    assert_eq!(primary["ClusterName"], p.as_str());
+    assert_eq!(primary["ReplicationSQLThreadState"], -1);
+    assert_eq!(primary["Replicas"].as_array().unwrap().len(), 2);
+    let (_, replica) = get(&client, &url(&format!("instance/{}", path_of(&r2)))).await;
+    check_shape("instance R2", &replica, INSTANCE_FIELDS);
+    assert_eq!(replica["MasterKey"]["Port"], sandbox.port(0));
+    assert_eq!(replica["UsingMariaDBGTID"], true);
+    assert_eq!(replica["ReplicationIOThreadRuning"], true);
+    assert_eq!(replica["Slave_SQL_Running"], true);
+    assert_eq!(replica["ReplicationDepth"], 1);
+    assert_eq!(replica["IsLastCheckValid"], true);
+
+    // Lists of instances.
+    for (path, expected) in [
+        ("all-instances".to_string(), 3),
+        (format!("cluster/{p}"), 3),
+        (format!("cluster/{r2}"), 3),
+        (format!("instance-replicas/{}", path_of(&p)), 2),
+        ("masters".to_string(), 1),
+        (format!("search?s={}", sandbox.port(2)), 1),
+    ] {
+        let (status, list) = get(&client, &url(&path)).await;
+        assert_eq!(status, 200, "{path}: {list}");
+        let list = list
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: not a list"));
+        assert_eq!(list.len(), expected, "{path}");
+        for item in list {
+            check_shape(&path, item, INSTANCE_FIELDS);
+        }
+    }
+
+    // Clusters.
+    let (_, clusters) = get(&client, &url("clusters")).await;
+    assert_eq!(clusters, serde_json::json!([p]));
+    let (_, infos) = get(&client, &url("clusters-info")).await;
+    check_shape("clusters-info", &infos[0], CLUSTER_INFO_FIELDS);
+    assert_eq!(infos[0]["CountInstances"], 3);
+    let (_, info) = get(&client, &url(&format!("cluster-info/{r1}"))).await;
+    check_shape("cluster-info", &info, CLUSTER_INFO_FIELDS);
+    assert_eq!(info["ClusterName"], p.as_str());
+    let (_, master) = get(&client, &url(&format!("master/{r1}"))).await;
+    assert_eq!(master["Key"]["Port"], sandbox.port(0));
+
+    // Topology: the tree in Details, by cluster name and by member key.
+    for path in [
+        format!("topology/{p}"),
+        format!("topology/{}", path_of(&r2)),
+    ] {
+        let (status, body) = get(&client, &url(&path)).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(body["Code"], "OK");
+        let tree = body["Details"].as_str().unwrap();
+        for key in [&p, &r1, &r2] {
+            assert!(
+                tree.contains(key.as_str()),
+                "{path}: {key} missing from\n{tree}"
+            );
+        }
+    }
+
+    // Leader checks and health.
+    for path in ["leader-check", "routed-leader-check"] {
+        let (status, body) = get(&client, &url(path)).await;
+        assert_eq!((status, body), (200, Value::String("OK".into())), "{path}");
+    }
+    for path in ["health", "status"] {
+        let (status, body) = get(&client, &url(path)).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["Code"], "OK");
+        assert_eq!(body["Details"]["Healthy"], true);
+    }
+
+    // Problems: a stopped replica shows with not_replicating.
+    sandbox.sql(2, "STOP SLAVE").unwrap();
+    let problems = wait_for(Duration::from_secs(10), || {
+        let client = client.clone();
+        let url = url("problems");
+        async move {
+            let (_, body) = get(&client, &url).await;
+            body.as_array()
+                .filter(|list| {
+                    list.iter()
+                        .any(|i| i["Problems"].to_string().contains("not_replicating"))
+                })
+                .cloned()
+        }
+    })
+    .await
+    .expect("stopped replica listed in problems");
+    assert_eq!(problems[0]["Key"]["Port"], sandbox.port(2));
+    let (_, cluster_problems) = get(&client, &url(&format!("problems/{p}"))).await;
+    assert_eq!(cluster_problems.as_array().unwrap().len(), 1);
+
+    // Metrics.
+    let metrics = client
+        .get(format!("{}/metrics", node.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    for needle in [
+        "arbor_instances_known 3",
+        "arbor_instances_reachable 3",
+        "arbor_probe_duration_seconds_bucket",
+        "arbor_discovery_queue_depth",
+        "arbor_poll_overruns_total",
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle} missing from metrics:\n{text}"
+        );
+    }
+
+    // async-discover and forget, then forget-cluster.
+    let (status, body) = get(&client, &url(&format!("async-discover/{}", path_of(&r2)))).await;
+    assert_eq!((status, &body["Code"]), (200, &Value::from("OK")));
+    assert!(body["Details"].is_null());
+    let (status, body) = get(&client, &url(&format!("forget/{}", path_of(&r2)))).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["Details"]["Port"], sandbox.port(2));
+    let (status, body) = get(&client, &url(&format!("forget-cluster/{p}"))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body["Details"].as_array().unwrap().is_empty());
+    let (status, _) = get(&client, &url(&format!("instance/{}", path_of(&p)))).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn readonly_user_reads_everything_and_changes_nothing() {
+    let sandbox = MariaDbSandbox::start(&[None]).unwrap();
+    let node = start_node(AuthSettings {
+        method: AuthMethod::Multi,
+        user: "admin".into(),
+        password: "admin-pass".into(),
+        ..AuthSettings::default()
+    })
+    .await;
+    let client = http();
+    let admin = basic_header_value("admin", "admin-pass");
+    let readonly = basic_header_value("readonly", "whatever");
+    let (host, port) = ("127.0.0.1", sandbox.port(0));
+    let key = sandbox.key(0);
+
+    let discovered = client
+        .post(format!("{}/api/discover/{host}/{port}", node.base))
+        .header("authorization", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discovered.status(), 200);
+
+    for spec in &node.specs {
+        let url = format!("{}{}", node.base, fill(spec.path, host, port, &key));
+        let url = if spec.path == "/api/search" {
+            format!("{url}?s=127")
+        } else {
+            url
+        };
+        match spec.access {
+            Access::Read => {
+                let response = client
+                    .get(&url)
+                    .header("authorization", &readonly)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200, "readonly GET {}", spec.path);
+                let anonymous = client.get(&url).send().await.unwrap();
+                assert_eq!(anonymous.status(), 401, "anonymous GET {}", spec.path);
+            }
+            Access::Write => {
+                for method in [reqwest::Method::GET, reqwest::Method::POST] {
+                    let response = client
+                        .request(method.clone(), &url)
+                        .header("authorization", &readonly)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 403, "readonly {method} {}", spec.path);
+                    let body: Value = response.json().await.unwrap();
+                    assert_eq!(body["Code"], "ERROR");
+                    let wrong = client
+                        .request(method.clone(), &url)
+                        .header("authorization", basic_header_value("admin", "guess"))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(wrong.status(), 401, "wrong password {method} {}", spec.path);
+                    assert!(wrong.headers().contains_key("www-authenticate"));
+                }
+            }
+        }
+    }
+    assert!(
+        node.specs
+            .iter()
+            .filter(|s| s.access == Access::Write)
+            .count()
+            >= 4,
+        "the mutating routes were all tried"
+    );
+    // None of the refused changes happened.
+    let still_known = node.store.instance(&key.parse().unwrap()).await.unwrap();
+    assert!(still_known.is_some(), "a refused forget must not forget");
+    // The UI is readable by readonly too.
+    let page = client
+        .get(format!("{}/web/clusters", node.base))
+        .header("authorization", &readonly)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+}

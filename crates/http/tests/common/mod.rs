@@ -1,0 +1,93 @@
+// Each test binary uses part of these helpers.
+#![allow(dead_code)]
+
+//! Shared by the API tests: an in-process arbor node (real discovery, real prober, SQLite in
+//! memory) served on a free loopback port.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbor_discovery::{Discovery, DiscoverySettings};
+use arbor_http::{AppState, AuthSettings, Metrics, RouteSpec, ViewSettings};
+use arbor_mysql::{ProbeSettings, Prober};
+use arbor_store::{SqliteStore, Store};
+use arbor_testkit::{ADMIN_PASSWORD, ADMIN_USER};
+
+pub struct Node {
+    pub base: String,
+    pub specs: Vec<RouteSpec>,
+    pub store: Arc<dyn Store>,
+    _discovery: Discovery,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub async fn start_node(auth: AuthSettings) -> Node {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let prober = Arc::new(Prober::new(ProbeSettings {
+        user: ADMIN_USER.into(),
+        password: ADMIN_PASSWORD.into(),
+        connect_timeout: Duration::from_secs(2),
+        read_timeout: Duration::from_secs(5),
+        default_port: 3306,
+        cluster_alias_query: String::new(),
+    }));
+    let discovery = Discovery::start(
+        Arc::clone(&store),
+        prober,
+        DiscoverySettings {
+            poll_interval: Duration::from_secs(1),
+            ..DiscoverySettings::default()
+        },
+        &[],
+    )
+    .await
+    .unwrap();
+    let metrics = Arc::new(Metrics::new());
+    discovery.handle().set_probe_observer(metrics.clone());
+    let state = AppState {
+        discovery: discovery.handle(),
+        view: Arc::new(ViewSettings {
+            reasonable_lag: Duration::from_secs(10),
+            check_window: Duration::from_secs(2),
+            default_port: 3306,
+            alias_for_cluster_name: Box::new(|_| None),
+            hostname: "test-node".into(),
+        }),
+        auth: Arc::new(auth),
+        metrics,
+    };
+    let (router, specs) = arbor_http::router_with_specs(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    Node {
+        base,
+        specs,
+        store,
+        _discovery: discovery,
+        server,
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// A spec path with its parameters filled: `{host}`/`{port}` with `key`, `{hint}` with `hint`.
+pub fn fill(path: &str, host: &str, port: u16, hint: &str) -> String {
+    path.replace("{host}", host)
+        .replace("{port}", &port.to_string())
+        .replace("{hint}", hint)
+        .replace("{code}", "503")
+}

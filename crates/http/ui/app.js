@@ -1,0 +1,239 @@
+// arbor's web UI: a few pages over the JSON API, redrawn every few seconds.
+// Plain JavaScript with no build step, so the binary embeds it as it is.
+"use strict";
+
+const REFRESH_MS = 5000;
+const app = document.getElementById("app");
+
+function el(tag, attrs, ...children) {
+  const svgTags = ["svg", "g", "rect", "text", "path", "a"];
+  const inSvg = attrs && attrs.svg;
+  const node = inSvg && svgTags.includes(tag)
+    ? document.createElementNS("http://www.w3.org/2000/svg", tag)
+    : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "svg") continue;
+    if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) if (child != null) node.append(child);
+  return node;
+}
+
+async function api(path) {
+  const response = await fetch("/api/" + path, { credentials: "same-origin" });
+  const body = await response.json().catch(() => null);
+  if (!response.ok || (body && body.Code === "ERROR")) {
+    throw new Error((body && body.Message) || ("HTTP " + response.status));
+  }
+  return body;
+}
+
+const keyOf = (k) => k.Hostname + ":" + k.Port;
+const statusClass = (s) => "status-" + String(s || "unknown").replace(/ /g, "-");
+const lagOf = (i) => {
+  if (!i.IsLastCheckValid) return "unknown";
+  if (!i.MasterKey || !i.MasterKey.Hostname) return "0s";
+  return i.SecondsBehindMaster.Valid ? i.SecondsBehindMaster.Int64 + "s" : "null";
+};
+const badge = (status) => el("span", { class: "badge " + statusClass(status), text: status });
+const link = (href, text) => el("a", { href, text });
+
+async function clustersPage() {
+  const [clusters, problems] = await Promise.all([api("clusters-info"), api("problems")]);
+  const problemCount = {};
+  for (const p of problems) problemCount[p.ClusterName] = (problemCount[p.ClusterName] || 0) + 1;
+  const rows = clusters.map((c) => {
+    const unreachable = c.ArborCountUnreachableInstances;
+    const troubled = problemCount[c.ClusterName] || 0;
+    const health = unreachable > 0 ? "unreachable" : troubled > 0 ? "broken" : "ok";
+    const healthText = health === "ok" ? "healthy"
+      : `${troubled} with problems` + (unreachable ? `, ${unreachable} unreachable` : "");
+    return el("tr", { "data-cluster": c.ClusterName },
+      el("td", {}, link("/web/cluster/" + encodeURIComponent(c.ClusterName), c.ClusterAlias)),
+      el("td", { text: c.ClusterName }),
+      el("td", { text: String(c.CountInstances) }),
+      el("td", {}, el("span", { class: "badge " + statusClass(health), text: healthText })));
+  });
+  return [
+    el("h1", { text: "Clusters" }),
+    clusters.length === 0
+      ? el("p", { class: "muted", text: "No cluster known yet: discover a server (arbor discover HOST:PORT)." })
+      : el("table", {},
+          el("tr", {}, ...["Cluster", "Primary", "Instances", "Health"].map((h) => el("th", { text: h }))),
+          ...rows),
+  ];
+}
+
+// Lays a forest out top-down: leaves take consecutive columns, parents sit over the middle of
+// their children. Enough for replication trees, which are shallow and wide.
+function layout(roots) {
+  let column = 0;
+  const place = (node, depth, seen) => {
+    node.depth = depth;
+    const children = node.children.filter((c) => !seen.has(c.key));
+    children.forEach((c) => seen.add(c.key));
+    node.shown = children;
+    if (children.length === 0) node.column = column++;
+    else {
+      children.forEach((c) => place(c, depth + 1, seen));
+      node.column = (children[0].column + children[children.length - 1].column) / 2;
+    }
+  };
+  const seen = new Set(roots.map((r) => r.key));
+  roots.forEach((r) => place(r, 0, seen));
+  return column;
+}
+
+function buildForest(instances) {
+  const nodes = new Map();
+  for (const i of instances) {
+    nodes.set(keyOf(i.Key), { key: keyOf(i.Key), instance: i, children: [] });
+  }
+  const roots = [];
+  for (const node of [...nodes.values()]) {
+    const source = node.instance.MasterKey && node.instance.MasterKey.Hostname
+      ? keyOf(node.instance.MasterKey) : null;
+    if (source && !nodes.has(source)) {
+      // A source arbor never read: drawn as unknown so its replicas hang where they belong.
+      nodes.set(source, { key: source, instance: null, children: [] });
+      roots.push(nodes.get(source));
+    }
+    if (source) nodes.get(source).children.push(node);
+    else roots.push(node);
+  }
+  // Co-primary rings have no root: start from the writable member.
+  if (roots.length === 0 && nodes.size > 0) {
+    const writable = [...nodes.values()].find((n) => n.instance && !n.instance.ReadOnly);
+    roots.push(writable || nodes.values().next().value);
+  }
+  for (const n of nodes.values()) n.children.sort((a, b) => a.key.localeCompare(b.key));
+  return roots;
+}
+
+function drawTree(instances) {
+  const roots = buildForest(instances);
+  const columns = Math.max(layout(roots), 1);
+  const W = 250, H = 70, GAP_X = 20, GAP_Y = 46, PAD = 16;
+  let maxDepth = 0;
+  const all = [];
+  const walk = (n) => { all.push(n); maxDepth = Math.max(maxDepth, n.depth); n.shown.forEach(walk); };
+  roots.forEach(walk);
+  const width = PAD * 2 + columns * (W + GAP_X);
+  const height = PAD * 2 + (maxDepth + 1) * (H + GAP_Y);
+  const svg = el("svg", { svg: true, class: "tree", width, height, viewBox: `0 0 ${width} ${height}` });
+  const pos = (n) => [PAD + n.column * (W + GAP_X), PAD + n.depth * (H + GAP_Y)];
+  for (const n of all) {
+    const [x, y] = pos(n);
+    for (const c of n.shown) {
+      const [cx, cy] = pos(c);
+      const d = `M${x + W / 2},${y + H} C${x + W / 2},${y + H + GAP_Y / 2} ${cx + W / 2},${cy - GAP_Y / 2} ${cx + W / 2},${cy}`;
+      svg.append(el("path", { svg: true, class: "edge", d }));
+    }
+  }
+  for (const n of all) {
+    const [x, y] = pos(n);
+    const i = n.instance;
+    const status = i ? i.ArborStatus : "unknown";
+    const classes = ["node", statusClass(status)];
+    if (i && i.IsDowntimed) classes.push("downtimed");
+    const label = i
+      ? [status, "lag " + lagOf(i), i.ReadOnly ? "ro" : "rw"].concat(i.IsDowntimed ? ["downtimed"] : []).join(" · ")
+      : "never read";
+    const group = el("g", { svg: true, class: classes.join(" "), "data-key": n.key, "data-status": status,
+      transform: `translate(${x},${y})` },
+      el("rect", { svg: true, width: W, height: H }),
+      el("rect", { svg: true, class: "band", width: 6, height: H }),
+      el("text", { svg: true, class: "key", x: 14, y: 20, text: n.key }),
+      el("text", { svg: true, class: "label", x: 14, y: 39, text: label }),
+      el("text", { svg: true, x: 14, y: 57, text: i ? (i.Version || "") : "" }));
+    const anchor = el("a", { svg: true, href: "/web/instance/" + n.key.replace(/:(\d+)$/, "/$1") }, group);
+    svg.append(anchor);
+  }
+  return svg;
+}
+
+async function clusterPage(name) {
+  const [instances, info] = await Promise.all([
+    api("cluster/" + encodeURIComponent(name)),
+    api("cluster-info/" + encodeURIComponent(name)),
+  ]);
+  const legend = el("p", { class: "legend" },
+    ...["ok", "lagging", "replication stopped", "broken", "unreachable"].map((s) => el("span", {}, badge(s))));
+  return [
+    el("h1", { text: `Cluster ${info.ClusterAlias}` + (info.ClusterAlias !== info.ClusterName ? ` (${info.ClusterName})` : "") }),
+    el("p", { class: "muted", text: `${info.CountInstances} instances, largest lag ${info.HeuristicLag}s` }),
+    legend,
+    drawTree(instances),
+  ];
+}
+
+async function instancePage(host, port) {
+  const i = await api(`instance/${encodeURIComponent(host)}/${port}`);
+  const row = (name, value) => el("tr", {}, el("th", { text: name }), el("td", {}, value));
+  const text = (v) => document.createTextNode(v == null ? "" : String(v));
+  const source = i.MasterKey && i.MasterKey.Hostname ? keyOf(i.MasterKey) : "";
+  return [
+    el("h1", { text: keyOf(i.Key) }),
+    el("table", { id: "instance" },
+      row("Status", badge(i.ArborStatus)),
+      row("Cluster", link("/web/cluster/" + encodeURIComponent(i.ClusterName), i.ClusterName)),
+      row("Version", text(`${i.Version} (${i.FlavorName})`)),
+      row("Server ID", text(i.ServerID)),
+      row("Read only", text(i.ReadOnly)),
+      row("Binary log", text(`${i.LogBinEnabled ? "on" : "off"} ${i.Binlog_format}` + (i.LogReplicationUpdatesEnabled ? ", logs replica updates" : ""))),
+      row("Own position", text(i.SelfBinlogCoordinates.LogFile ? `${i.SelfBinlogCoordinates.LogFile}:${i.SelfBinlogCoordinates.LogPos}` : "")),
+      row("Source", source ? link("/web/instance/" + source.replace(/:(\d+)$/, "/$1"), source) : text("none (primary)")),
+      row("IO thread", text(source ? (i.ReplicationIOThreadRuning ? "running" : "not running") : "")),
+      row("SQL thread", text(source ? (i.ReplicationSQLThreadRuning ? "running" : "not running") : "")),
+      row("Lag", text(lagOf(i))),
+      row("Using GTID", text(i.UsingMariaDBGTID ? "MariaDB GTID" : i.UsingOracleGTID ? "GTID auto-position" : "no")),
+      row("GTID executed", text(i.ExecutedGtidSet)),
+      row("Exec position", text(i.ExecBinlogCoordinates.LogFile ? `${i.ExecBinlogCoordinates.LogFile}:${i.ExecBinlogCoordinates.LogPos}` : "")),
+      row("Last IO error", text(i.LastIOError)),
+      row("Last SQL error", text(i.LastSQLError)),
+      row("Replicas", text(i.Replicas.map(keyOf).join(", "))),
+      row("Problems", text(i.Problems.join(", "))),
+      row("Last seen", text(i.LastSeenTimestamp)),
+      row("Last check error", text(i.ArborLastCheckError))),
+  ];
+}
+
+async function problemsPage() {
+  const problems = await api("problems");
+  return [
+    el("h1", { text: "Problems" }),
+    problems.length === 0
+      ? el("p", { class: "muted", text: "No problems." })
+      : el("table", {},
+          el("tr", {}, ...["Instance", "Cluster", "Status", "Problems", "Error"].map((h) => el("th", { text: h }))),
+          ...problems.map((i) => el("tr", { "data-key": keyOf(i.Key) },
+            el("td", {}, link("/web/instance/" + i.Key.Hostname + "/" + i.Key.Port, keyOf(i.Key))),
+            el("td", { text: i.ClusterName }),
+            el("td", {}, badge(i.ArborStatus)),
+            el("td", { text: i.Problems.join(", ") }),
+            el("td", { text: i.ArborLastCheckError || i.LastIOError || i.LastSQLError }))))
+  ];
+}
+
+function route() {
+  const parts = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === "web" && parts[1] === "cluster" && parts[2]) return () => clusterPage(parts[2]);
+  if (parts[0] === "web" && parts[1] === "instance" && parts[3]) return () => instancePage(parts[2], parts[3]);
+  if (parts[0] === "web" && parts[1] === "problems") return problemsPage;
+  return clustersPage;
+}
+
+async function render() {
+  try {
+    const content = await route()();
+    app.replaceChildren(...content);
+    document.getElementById("refreshed").textContent = "updated " + new Date().toLocaleTimeString();
+    document.body.dataset.loaded = "true";
+  } catch (error) {
+    app.replaceChildren(el("p", { class: "error", text: "Cannot load: " + error.message }));
+  }
+}
+
+render();
+setInterval(render, REFRESH_MS);
