@@ -1,16 +1,34 @@
 # Shared by the scripts in this folder; sourced, not run.
 
-# Installs Debian's MariaDB server and client when mariadbd is not on this machine. The minimal
-# packages (server-core, client-core) are all the sandbox needs: mariadbd, mariadb-install-db
-# and the mariadb client.
-ensure_mariadb() {
-  if command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; then
-    return 0
-  fi
-  echo "== installing MariaDB (mariadbd not found)"
+# Installs the Debian packages named in "$@" (one apt run for all of them).
+apt_install() {
+  [ "$#" -gt 0 ] || return 0
+  echo "== installing $*"
   local sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   $sudo apt-get update
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends \
-    mariadb-server-core mariadb-client-core
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "$@"
+}
+
+# The packages missing for arbor's real-server and browser tests:
+# - MariaDB's minimal server and client (mariadbd, mariadb-install-db, the mariadb client);
+# - Debian's chromium, for the web UI test (only when asked for with "browser").
+missing_packages() {
+  local wanted=("$@")
+  if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
+    echo mariadb-server-core mariadb-client-core
+  fi
+  if [[ " ${wanted[*]} " == *" browser "* ]] && [ ! -x /usr/bin/chromium ]; then
+    echo chromium
+  fi
+}
+
+ensure_mariadb() {
+  # shellcheck disable=SC2046
+  apt_install $(missing_packages)
+}
+
+ensure_test_packages() {
+  # shellcheck disable=SC2046
+  apt_install $(missing_packages browser)
 }

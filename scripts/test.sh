@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Runs every arbor check and test, on a fresh machine too: installs MariaDB's server and client
-# when `mariadbd` is missing (the real-server tests start mariadbd processes on 127.0.0.1),
-# then runs rustfmt, clippy with warnings as errors, and every test of the workspace.
+# Runs every arbor check and test, on a fresh machine too: installs what the tests need when it
+# is missing (MariaDB, whose tests start mariadbd processes on 127.0.0.1, and Chromium, for the
+# web UI test), then runs rustfmt, clippy with warnings as errors, and every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_mariadb
+ensure_test_packages
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

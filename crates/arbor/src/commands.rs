@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use arbor_api::InstanceJson;
-use arbor_client::Client;
+use arbor_client::{Client, ClientOptions};
 use arbor_topology::InstanceKey;
 use serde::Serialize;
 
@@ -35,30 +35,50 @@ fn parse_instance(text: &str) -> anyhow::Result<InstanceKey> {
         .with_context(|| format!("{text:?} is not HOST:PORT"))
 }
 
-fn client(api: &str) -> anyhow::Result<Client> {
-    Ok(Client::new(api)?)
+/// Which arbor nodes to talk to, and how.
+pub struct Target {
+    /// `--api`: one or more URLs, separated by commas or spaces (as `ARBOR_API`).
+    pub urls: Vec<String>,
+    pub options: ClientOptions,
 }
 
-pub async fn discover(api: &str, instance: &str, output: Output) -> anyhow::Result<()> {
+impl Target {
+    pub fn new(api: &str, options: ClientOptions) -> Target {
+        Target {
+            urls: api
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|u| !u.is_empty())
+                .map(str::to_string)
+                .collect(),
+            options,
+        }
+    }
+}
+
+async fn client(target: &Target) -> anyhow::Result<Client> {
+    Ok(Client::connect(&target.urls, target.options.clone()).await?)
+}
+
+pub async fn discover(api: &Target, instance: &str, output: Output) -> anyhow::Result<()> {
     let key = parse_instance(instance)?;
-    let found = client(api)?.discover(&key).await?;
+    let found = client(api).await?.discover(&key).await?;
     output.print(&found, |i| i.key.to_key().to_string())
 }
 
-pub async fn forget(api: &str, instance: &str, output: Output) -> anyhow::Result<()> {
+pub async fn forget(api: &Target, instance: &str, output: Output) -> anyhow::Result<()> {
     let key = parse_instance(instance)?;
-    let forgotten = client(api)?.forget(&key).await?;
+    let forgotten = client(api).await?.forget(&key).await?;
     output.print(&forgotten, |k| k.to_key().to_string())
 }
 
-pub async fn instance(api: &str, instance: &str, output: Output) -> anyhow::Result<()> {
+pub async fn instance(api: &Target, instance: &str, output: Output) -> anyhow::Result<()> {
     let key = parse_instance(instance)?;
-    let found = client(api)?.instance(&key).await?;
+    let found = client(api).await?.instance(&key).await?;
     output.print(&found, describe_instance)
 }
 
-pub async fn clusters(api: &str, output: Output) -> anyhow::Result<()> {
-    let clusters = client(api)?.clusters_info().await?;
+pub async fn clusters(api: &Target, output: Output) -> anyhow::Result<()> {
+    let clusters = client(api).await?.clusters_info().await?;
     // Names only, one per line, as orchestrator-client prints them: scripts loop over this.
     output.print(&clusters, |clusters| {
         clusters
@@ -68,8 +88,8 @@ pub async fn clusters(api: &str, output: Output) -> anyhow::Result<()> {
     })
 }
 
-pub async fn topology(api: &str, cluster: &str, output: Output) -> anyhow::Result<()> {
-    let client = client(api)?;
+pub async fn topology(api: &Target, cluster: &str, output: Output) -> anyhow::Result<()> {
+    let client = client(api).await?;
     if output.json {
         let members = client.cluster_instances(cluster).await?;
         output.print(&members, |_| String::new())

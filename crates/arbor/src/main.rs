@@ -23,7 +23,8 @@ struct Args {
     #[arg(long, global = true, env = "ARBOR_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 
-    /// URL of the arbor service that client commands talk to.
+    /// URL of the arbor service that client commands talk to; several (comma- or
+    /// space-separated) to talk to whichever is the leader.
     #[arg(
         long,
         global = true,
@@ -98,14 +99,23 @@ fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let output = commands::Output { json: args.json };
+    let basic_auth = match (
+        std::env::var("ARBOR_AUTH_USER"),
+        std::env::var("ARBOR_AUTH_PASSWORD"),
+    ) {
+        (Ok(user), password) if !user.is_empty() => Some((user, password.unwrap_or_default())),
+        _ => None,
+    };
+    let target = commands::Target::new(&args.api, arbor_client::ClientOptions { basic_auth });
+    let api = &target;
     match args.command {
         Command::Serve => serve::serve(args.config.as_deref()).await,
         Command::Demo => serve::demo(args.config.as_deref()).await,
         Command::CheckConfig => serve::check_config(args.config.as_deref()),
-        Command::Discover { instance } => commands::discover(&args.api, &instance, output).await,
-        Command::Forget { instance } => commands::forget(&args.api, &instance, output).await,
-        Command::Instance { instance } => commands::instance(&args.api, &instance, output).await,
-        Command::Clusters => commands::clusters(&args.api, output).await,
-        Command::Topology { cluster } => commands::topology(&args.api, &cluster, output).await,
+        Command::Discover { instance } => commands::discover(api, &instance, output).await,
+        Command::Forget { instance } => commands::forget(api, &instance, output).await,
+        Command::Instance { instance } => commands::instance(api, &instance, output).await,
+        Command::Clusters => commands::clusters(api, output).await,
+        Command::Topology { cluster } => commands::topology(api, &cluster, output).await,
     }
 }

@@ -1,117 +1,15 @@
 //! The `arbor` binary end to end: `arbor serve` against a real MariaDB topology, driven by the
 //! client subcommands exactly as an operator would type them.
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use arbor_testkit::{MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER};
-
-const ARBOR: &str = env!("CARGO_BIN_EXE_arbor");
-
-/// A running `arbor serve`, killed when dropped (also when the test fails).
-struct Service {
-    child: Child,
-    api: String,
-    stderr_path: PathBuf,
-}
-
-impl Service {
-    fn start(dir: &Path, config: &str) -> Service {
-        let config_path = dir.join("arbor.conf.json");
-        fs::write(&config_path, config).unwrap();
-        let stderr_path = dir.join("serve.stderr");
-        let child = Command::new(ARBOR)
-            .args(["--config", config_path.to_str().unwrap(), "serve"])
-            .env("ARBOR_E2E_TOPOLOGY_PASSWORD", ADMIN_PASSWORD)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&stderr_path).unwrap())
-            .spawn()
-            .unwrap();
-        let port = serde_json::from_str::<serde_json::Value>(config).unwrap()["ListenAddress"]
-            .as_str()
-            .unwrap()
-            .rsplit_once(':')
-            .unwrap()
-            .1
-            .to_string();
-        let service = Service {
-            child,
-            api: format!("http://127.0.0.1:{port}"),
-            stderr_path,
-        };
-        let started = Instant::now();
-        while !service.cli(&["clusters"]).status.success() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "arbor serve did not come up: {}",
-                service.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        service
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        Command::new(ARBOR)
-            .args(["--api", &self.api])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn stdout_of(&self, args: &[&str]) -> String {
-        let output = self.cli(args);
-        assert!(
-            output.status.success(),
-            "arbor {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-
-    fn stderr(&self) -> String {
-        fs::read_to_string(&self.stderr_path).unwrap_or_default()
-    }
-
-    /// Polls `arbor topology HINT` until `accept` likes the tree, or the deadline passes.
-    fn wait_for_tree(
-        &self,
-        hint: &str,
-        deadline: Duration,
-        accept: impl Fn(&str) -> bool,
-    ) -> String {
-        let started = Instant::now();
-        let mut tree = String::new();
-        while started.elapsed() < deadline {
-            let output = self.cli(&["topology", hint]);
-            tree = String::from_utf8_lossy(&output.stdout).into_owned();
-            if output.status.success() && accept(&tree) {
-                return tree;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("tree not as expected after {deadline:?}:\n{tree}");
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use arbor_testkit::MariaDbSandbox;
+use common::{free_port, test_config, Service, ARBOR};
 
 /// The line of `key` in a tree, and its indentation depth (2 spaces per level below the root).
 fn line_of<'a>(tree: &'a str, key: &str) -> Option<(usize, &'a str)> {
@@ -138,19 +36,10 @@ fn discover_one_replica_then_watch_the_topology_change() {
     let [p, r1, r2, r3] = [0, 1, 2, 3].map(|i| sandbox.key(i));
     let dir = tempfile::tempdir().unwrap();
     let poll = Duration::from_secs(2);
-    let config = format!(
-        r#"{{
-            "ListenAddress": "127.0.0.1:{}",
-            "MySQLTopologyUser": "{ADMIN_USER}",
-            "MySQLTopologyPassword": "${{ARBOR_E2E_TOPOLOGY_PASSWORD}}",
-            "InstancePollSeconds": {},
-            "SQLite3DataFile": "{}",
-            "DetectClusterAliasQuery": "SELECT 'orders'",
-            "SomeKeyFromTheFuture": true
-        }}"#,
-        free_port(),
+    let config = test_config(
+        dir.path(),
         poll.as_secs(),
-        dir.path().join("arbor.sqlite3").display()
+        r#""DetectClusterAliasQuery": "SELECT 'orders'", "SomeKeyFromTheFuture": true"#,
     );
     let service = Service::start(dir.path(), &config);
     assert!(

@@ -2,7 +2,8 @@
 //!
 //! It speaks the same envelope `orchestrator-client` does: an object with `Code` is an
 //! envelope whose `Details` is the answer, and `Code: "ERROR"` is an error with `Message`.
-//! Choosing among several API URLs by leader-check comes with the HA release.
+//! Given several API URLs it talks to the leader, found as `orchestrator-client` finds it: the
+//! first URL answering 200 on `/api/leader-check`, else on `/api/routed-leader-check`.
 
 use std::time::Duration;
 
@@ -17,6 +18,8 @@ pub enum ClientError {
     /// arbor answered with an error envelope.
     #[error("{message}")]
     Api { status: u16, message: String },
+    #[error("no arbor node answered as leader (tried {tried})")]
+    NoLeader { tried: String },
     #[error("unexpected answer from {url} (HTTP {status}): {message}")]
     Decode {
         url: String,
@@ -25,16 +28,34 @@ pub enum ClientError {
     },
 }
 
+/// How the client authenticates and trusts servers.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// Basic-auth user and password (`ARBOR_AUTH_USER`, `ARBOR_AUTH_PASSWORD`).
+    pub basic_auth: Option<(String, String)>,
+}
+
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    options: ClientOptions,
+}
+
+/// `http://host:3000/api/` → `http://host:3000`.
+fn normalize(base: &str) -> String {
+    let trimmed = base.trim().trim_end_matches('/');
+    trimmed.strip_suffix("/api").unwrap_or(trimmed).to_string()
 }
 
 impl Client {
-    /// `base` is the service URL, e.g. `http://127.0.0.1:3000`; a trailing `/api` is accepted.
+    /// A client of the one service at `base` (e.g. `http://127.0.0.1:3000`; a trailing `/api`
+    /// is accepted).
     pub fn new(base: &str) -> Result<Client, ClientError> {
-        let trimmed = base.trim().trim_end_matches('/');
-        let base = trimmed.strip_suffix("/api").unwrap_or(trimmed).to_string();
+        Client::with_options(base, ClientOptions::default())
+    }
+
+    pub fn with_options(base: &str, options: ClientOptions) -> Result<Client, ClientError> {
+        let base = normalize(base);
         let http = reqwest::Client::builder()
             // Probes of unreachable servers take up to the connect plus read timeouts.
             .timeout(Duration::from_secs(60))
@@ -44,7 +65,58 @@ impl Client {
                 url: base.clone(),
                 message: e.to_string(),
             })?;
-        Ok(Client { base, http })
+        Ok(Client {
+            base,
+            http,
+            options,
+        })
+    }
+
+    /// A client of the leader among `bases`. One URL is used as it is, as orchestrator-client
+    /// does; among several, the first answering 200 on `/api/leader-check` wins, then the first
+    /// answering 200 on `/api/routed-leader-check`.
+    pub async fn connect(bases: &[String], options: ClientOptions) -> Result<Client, ClientError> {
+        let candidates: Vec<Client> = bases
+            .iter()
+            .filter(|b| !b.trim().is_empty())
+            .map(|b| Client::with_options(b, options.clone()))
+            .collect::<Result<_, _>>()?;
+        if candidates.len() <= 1 {
+            return candidates.into_iter().next().ok_or(ClientError::NoLeader {
+                tried: String::new(),
+            });
+        }
+        for check in ["leader-check", "routed-leader-check"] {
+            for candidate in &candidates {
+                if candidate.answers_ok(check).await {
+                    return Client::with_options(&candidate.base, options);
+                }
+            }
+        }
+        Err(ClientError::NoLeader {
+            tried: candidates
+                .iter()
+                .map(|c| c.base.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, url);
+        match &self.options.basic_auth {
+            Some((user, password)) => request.basic_auth(user, Some(password)),
+            None => request,
+        }
+    }
+
+    async fn answers_ok(&self, path: &str) -> bool {
+        let url = format!("{}/api/{path}", self.base);
+        self.request(reqwest::Method::GET, &url)
+            .timeout(Duration::from_secs(1))
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success())
     }
 
     pub fn base_url(&self) -> &str {
@@ -59,8 +131,7 @@ impl Client {
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let url = format!("{}/api/{}", self.base, path);
         let response = self
-            .http
-            .get(&url)
+            .request(reqwest::Method::GET, &url)
             .send()
             .await
             .map_err(|e| ClientError::Unreachable {
@@ -130,18 +201,8 @@ impl Client {
     }
 
     /// Whether this node answers 200 on `/api/leader-check`.
-    pub async fn is_leader(&self) -> Result<bool, ClientError> {
-        let url = format!("{}/api/leader-check", self.base);
-        let response = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| ClientError::Unreachable {
-                url,
-                message: e.to_string(),
-            })?;
-        Ok(response.status().is_success())
+    pub async fn is_leader(&self) -> bool {
+        self.answers_ok("leader-check").await
     }
 }
 

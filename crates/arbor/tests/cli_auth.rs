@@ -1,0 +1,82 @@
+//! Client commands against a node that requires authentication, and with several API URLs.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{free_port, test_config, Service, ARBOR};
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let output = Command::new(ARBOR)
+        .args(args)
+        .env_remove("ARBOR_API")
+        .env_remove("ARBOR_AUTH_USER")
+        .env_remove("ARBOR_AUTH_PASSWORD")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn clients_find_the_leader_among_urls_and_authenticate_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(
+        dir.path(),
+        1,
+        r#""AuthenticationMethod": "multi", "HTTPAuthUser": "admin", "HTTPAuthPassword": "admin-pass""#,
+    );
+    let service = Service::start(dir.path(), &config);
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let both = format!("{dead},{}", service.api);
+    let admin = [
+        ("ARBOR_AUTH_USER", "admin"),
+        ("ARBOR_AUTH_PASSWORD", "admin-pass"),
+    ];
+
+    // Without credentials: refused, and the message says why.
+    let (ok, _, stderr) = run(&["--api", &service.api, "clusters"], &[]);
+    assert!(!ok);
+    assert!(stderr.contains("credentials required"), "{stderr}");
+
+    // With credentials, through a list whose first node is down.
+    let (ok, stdout, stderr) = run(&["--api", &both, "--json", "clusters"], &admin);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "[]");
+
+    // ARBOR_API may list the nodes separated by spaces.
+    let spaced = format!("{dead} {}", service.api);
+    let mut env = admin.to_vec();
+    env.push(("ARBOR_API", &spaced));
+    let (ok, _, stderr) = run(&["clusters"], &env);
+    assert!(ok, "{stderr}");
+
+    // The readonly user reads, and is refused changes with a reason.
+    let readonly = [
+        ("ARBOR_AUTH_USER", "readonly"),
+        ("ARBOR_AUTH_PASSWORD", "x"),
+    ];
+    let (ok, _, stderr) = run(&["--api", &both, "clusters"], &readonly);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = run(&["--api", &both, "forget", "db1:3306"], &readonly);
+    assert!(!ok);
+    assert!(stderr.contains("readonly may not change"), "{stderr}");
+
+    // No node answering: the error lists what was tried.
+    let other_dead = format!("http://127.0.0.1:{}", free_port());
+    let (ok, _, stderr) = run(
+        &["--api", &format!("{dead},{other_dead}"), "clusters"],
+        &admin,
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("no arbor node answered as leader"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&other_dead), "{stderr}");
+}

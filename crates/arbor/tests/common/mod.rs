@@ -1,0 +1,154 @@
+//! Shared by the binary's tests: a running `arbor serve` and small helpers.
+// Each test binary uses part of these helpers.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use arbor_testkit::ADMIN_PASSWORD;
+
+pub const ARBOR: &str = env!("CARGO_BIN_EXE_arbor");
+
+/// A running `arbor serve`, killed when dropped (also when the test fails).
+pub struct Service {
+    child: Child,
+    pub api: String,
+    stderr_path: PathBuf,
+}
+
+impl Service {
+    pub fn start(dir: &Path, config: &str) -> Service {
+        let config_path = dir.join("arbor.conf.json");
+        fs::write(&config_path, config).unwrap();
+        let stderr_path = dir.join("serve.stderr");
+        let child = Command::new(ARBOR)
+            .args(["--config", config_path.to_str().unwrap(), "serve"])
+            .env("ARBOR_E2E_TOPOLOGY_PASSWORD", ADMIN_PASSWORD)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap();
+        let port = serde_json::from_str::<serde_json::Value>(config).unwrap()["ListenAddress"]
+            .as_str()
+            .unwrap()
+            .rsplit_once(':')
+            .unwrap()
+            .1
+            .to_string();
+        let service = Service {
+            child,
+            api: format!("http://127.0.0.1:{port}"),
+            stderr_path,
+        };
+        // Ready when the API port accepts connections (a plain TCP check, so that it works
+        // whatever authentication the config asks for).
+        let address = service.api.trim_start_matches("http://").to_string();
+        let started = Instant::now();
+        while std::net::TcpStream::connect(&address).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "arbor serve did not come up: {}",
+                service.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        service
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with_env(args, &[])
+    }
+
+    /// Runs a client command with extra environment variables.
+    pub fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        Command::new(ARBOR)
+            .args(["--api", &self.api])
+            .args(args)
+            .envs(env.iter().copied())
+            .env_remove("ARBOR_API")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    pub fn stdout_of(&self, args: &[&str]) -> String {
+        let output = self.cli(args);
+        assert!(
+            output.status.success(),
+            "arbor {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Polls `arbor topology HINT` until `accept` likes the tree, or the deadline passes.
+    pub fn wait_for_tree(
+        &self,
+        hint: &str,
+        deadline: Duration,
+        accept: impl Fn(&str) -> bool,
+    ) -> String {
+        let started = Instant::now();
+        let mut tree = String::new();
+        while started.elapsed() < deadline {
+            let output = self.cli(&["topology", hint]);
+            tree = String::from_utf8_lossy(&output.stdout).into_owned();
+            if output.status.success() && accept(&tree) {
+                return tree;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("tree not as expected after {deadline:?}:\n{tree}");
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A config for `arbor serve` watching test servers: a free port, the test kit's account, a
+/// fast poll, SQLite in `dir`, plus `extra` keys (a JSON object's inner text, may be empty).
+pub fn test_config(dir: &Path, poll_seconds: u64, extra: &str) -> String {
+    let extra = if extra.trim().is_empty() {
+        String::new()
+    } else {
+        format!(",\n{extra}")
+    };
+    format!(
+        r#"{{
+            "ListenAddress": "127.0.0.1:{}",
+            "MySQLTopologyUser": "{}",
+            "MySQLTopologyPassword": "${{ARBOR_E2E_TOPOLOGY_PASSWORD}}",
+            "InstancePollSeconds": {poll_seconds},
+            "SQLite3DataFile": "{}"{extra}
+        }}"#,
+        free_port(),
+        arbor_testkit::ADMIN_USER,
+        dir.join("arbor.sqlite3").display()
+    )
+}
+
+/// Where tests keep files a person may want to look at after a run (screenshots).
+pub fn artifacts_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,143 @@
+//! The web UI in a real browser: headless Chromium loads pages served by `arbor serve` for a
+//! real MariaDB topology, and the test reads the DOM the page's own JavaScript rendered.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arbor_testkit::MariaDbSandbox;
+use common::{artifacts_dir, test_config, Service};
+
+fn chromium() -> PathBuf {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.exists())
+        .expect("chromium not found: scripts/test.sh installs Debian's chromium")
+}
+
+/// Loads `url` headless and returns the DOM after the page's scripts ran; with `screenshot`,
+/// also saves a PNG of the page there.
+fn render(url: &str, screenshot: Option<&Path>) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut command = Command::new(chromium());
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
+            "--no-first-run",
+            "--window-size=1400,900",
+            // Lets the page fetch the API and draw before the DOM is taken.
+            "--virtual-time-budget=4000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    match screenshot {
+        Some(path) => command.arg(format!("--screenshot={}", path.display())),
+        None => command.arg("--dump-dom"),
+    };
+    let output = command.arg(url).output().unwrap();
+    assert!(output.status.success(), "chromium failed on {url}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The `data-status` of the node drawn for `key`, if the page drew one.
+fn node_status<'a>(dom: &'a str, key: &str) -> Option<&'a str> {
+    let start = dom.find(&format!("data-key=\"{key}\""))?;
+    let tag_end = start + dom[start..].find('>')?;
+    let tag = &dom[start..tag_end];
+    let status_at = tag.find("data-status=\"")? + "data-status=\"".len();
+    let status_len = tag[status_at..].find('"')?;
+    Some(&tag[status_at..status_at + status_len])
+}
+
+/// Renders `url` until `accept` likes the DOM (the UI refreshes itself; servers change).
+fn render_until(url: &str, deadline: Duration, accept: impl Fn(&str) -> bool) -> String {
+    let started = Instant::now();
+    loop {
+        let dom = render(url, None);
+        if accept(&dom) {
+            return dom;
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "page {url} never showed what was expected:\n{dom}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn cluster_page_draws_every_instance_with_its_state() {
+    let mut sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0), Some(1)]).unwrap();
+    let keys: Vec<String> = (0..4).map(|i| sandbox.key(i)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::start(dir.path(), &test_config(dir.path(), 1, ""));
+    service.stdout_of(&["discover", &keys[3]]);
+    service.wait_for_tree(&keys[3], Duration::from_secs(10), |tree| {
+        tree.lines().count() == 4
+    });
+
+    let cluster_url = format!("{}/web/cluster/{}", service.api, keys[0]);
+    let dom = render_until(&cluster_url, Duration::from_secs(30), |dom| {
+        keys.iter().all(|key| node_status(dom, key) == Some("ok"))
+    });
+    assert!(dom.contains("<svg"), "the tree is drawn as SVG");
+    let screenshot = artifacts_dir().join("cluster-page.png");
+    render(&cluster_url, Some(&screenshot));
+    let png = std::fs::read(&screenshot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG"),
+        "screenshot saved at {}",
+        screenshot.display()
+    );
+    println!("screenshot: {}", screenshot.display());
+
+    // The clusters overview lists the cluster with its instance count.
+    let overview = render_until(
+        &format!("{}/web/clusters", service.api),
+        Duration::from_secs(20),
+        |dom| dom.contains(&format!("data-cluster=\"{}\"", keys[0])),
+    );
+    assert!(
+        overview.contains(">4<"),
+        "instance count shown:\n{overview}"
+    );
+
+    // Killing R1 turns it unreachable and R3 broken, on the page, by itself.
+    sandbox.kill(1).unwrap();
+    let dom = render_until(&cluster_url, Duration::from_secs(30), |dom| {
+        node_status(dom, &keys[1]) == Some("unreachable")
+            && node_status(dom, &keys[3]) == Some("broken")
+    });
+    assert_eq!(node_status(&dom, &keys[0]), Some("ok"));
+    render(
+        &cluster_url,
+        Some(&artifacts_dir().join("cluster-page-r1-killed.png")),
+    );
+
+    // The problems page lists both, and the instance page shows replication details.
+    let problems = render_until(
+        &format!("{}/web/problems", service.api),
+        Duration::from_secs(20),
+        |dom| {
+            dom.contains(&format!("data-key=\"{}\"", keys[1]))
+                && dom.contains(&format!("data-key=\"{}\"", keys[3]))
+        },
+    );
+    assert!(problems.contains("not_replicating"), "{problems}");
+    let instance_url = format!("{}/web/instance/127.0.0.1/{}", service.api, sandbox.port(3));
+    let instance = render_until(&instance_url, Duration::from_secs(20), |dom| {
+        dom.contains("id=\"instance\"")
+    });
+    assert!(instance.contains(&keys[1]), "source shown:\n{instance}");
+    assert!(instance.contains("Last IO error"), "{instance}");
+}
