@@ -106,7 +106,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         (Ok(user), password) if !user.is_empty() => Some((user, password.unwrap_or_default())),
         _ => None,
     };
-    let target = commands::Target::new(&args.api, arbor_client::ClientOptions { basic_auth });
+    let env_path = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let client_identity = env_path("ARBOR_TLS_CERT_FILE").zip(env_path("ARBOR_TLS_KEY_FILE"));
+    let target = commands::Target::new(
+        &args.api,
+        arbor_client::ClientOptions {
+            basic_auth,
+            ca_file: env_path("ARBOR_TLS_CA_FILE"),
+            client_identity,
+        },
+    );
     let api = &target;
     match args.command {
         Command::Serve => serve::serve(args.config.as_deref()).await,

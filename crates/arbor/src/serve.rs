@@ -100,11 +100,21 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address} (ListenAddress)"))?;
-    tracing::info!(%address, seeds = seeds.len(), "arbor is serving");
-    axum::serve(listener, arbor_http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("HTTP server failed")?;
+    let router = arbor_http::router(state);
+    match tls_settings(&config) {
+        Some(tls) => {
+            let tls_config = arbor_http::tls::server_config(&tls)?;
+            tracing::info!(%address, seeds = seeds.len(), mutual_tls = tls.client_ca_file.is_some(), "arbor is serving https");
+            arbor_http::tls::serve_tls(listener, router, tls_config, shutdown_signal()).await;
+        }
+        None => {
+            tracing::info!(%address, seeds = seeds.len(), "arbor is serving");
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .context("HTTP server failed")?;
+        }
+    }
     tracing::info!("shutting down");
     drop(discovery);
     Ok(())
@@ -157,6 +167,17 @@ fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
              use \"sqlite\" (the default) with SQLite3DataFile"
         ),
     }
+}
+
+/// `UseSSL` and `UseMutualTLS` (their consistency is checked when the config loads).
+fn tls_settings(config: &Config) -> Option<arbor_http::tls::TlsSettings> {
+    config.use_ssl.then(|| arbor_http::tls::TlsSettings {
+        cert_file: config.ssl_cert_file.clone().into(),
+        key_file: config.ssl_private_key_file.clone().into(),
+        client_ca_file: config
+            .use_mutual_tls
+            .then(|| config.ssl_ca_file.clone().into()),
+    })
 }
 
 fn auth_settings(config: &Config) -> anyhow::Result<AuthSettings> {

@@ -2,26 +2,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
-use common::{free_port, test_config, Service, ARBOR};
-
-fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let output = Command::new(ARBOR)
-        .args(args)
-        .env_remove("ARBOR_API")
-        .env_remove("ARBOR_AUTH_USER")
-        .env_remove("ARBOR_AUTH_PASSWORD")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use common::{free_port, run, test_config, Service};
 
 #[test]
 fn clients_find_the_leader_among_urls_and_authenticate_from_the_environment() {

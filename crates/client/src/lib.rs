@@ -33,6 +33,51 @@ pub enum ClientError {
 pub struct ClientOptions {
     /// Basic-auth user and password (`ARBOR_AUTH_USER`, `ARBOR_AUTH_PASSWORD`).
     pub basic_auth: Option<(String, String)>,
+    /// A PEM file of CA certificates to trust for https, besides the system's
+    /// (`ARBOR_TLS_CA_FILE`).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// A client certificate and key (PEM) for servers that require mutual TLS
+    /// (`ARBOR_TLS_CERT_FILE`, `ARBOR_TLS_KEY_FILE`).
+    pub client_identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+/// The system's CA bundle on Debian and most Linux distributions.
+const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// rustls settings for https: the system's CAs plus `ca_file`, and a client certificate when
+/// given. Built here (not left to reqwest) so that exactly these roots are trusted.
+fn tls_config(options: &ClientOptions) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    if let Ok(system) = CertificateDer::pem_file_iter(SYSTEM_CA_BUNDLE) {
+        roots.add_parsable_certificates(system.flatten());
+    }
+    if let Some(ca_file) = &options.ca_file {
+        let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
+            .and_then(|certs| certs.collect())
+            .map_err(|e| format!("cannot read CA file {}: {e}", ca_file.display()))?;
+        for certificate in certificates {
+            roots
+                .add(certificate)
+                .map_err(|e| format!("bad CA certificate in {}: {e}", ca_file.display()))?;
+        }
+    }
+    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+    match &options.client_identity {
+        Some((cert_file, key_file)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
+                .and_then(|certs| certs.collect())
+                .map_err(|e| format!("cannot read {}: {e}", cert_file.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key_file)
+                .map_err(|e| format!("cannot read {}: {e}", key_file.display()))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("client certificate and key do not fit: {e}"))
+        }
+        None => Ok(builder.with_no_client_auth()),
+    }
 }
 
 pub struct Client {
@@ -56,15 +101,18 @@ impl Client {
 
     pub fn with_options(base: &str, options: ClientOptions) -> Result<Client, ClientError> {
         let base = normalize(base);
+        let setup_error = |message: String| ClientError::Unreachable {
+            url: base.clone(),
+            message,
+        };
+        let tls = tls_config(&options).map_err(setup_error)?;
         let http = reqwest::Client::builder()
             // Probes of unreachable servers take up to the connect plus read timeouts.
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(5))
+            .use_preconfigured_tls(tls)
             .build()
-            .map_err(|e| ClientError::Unreachable {
-                url: base.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| setup_error(e.to_string()))?;
         Ok(Client {
             base,
             http,
@@ -136,7 +184,7 @@ impl Client {
             .await
             .map_err(|e| ClientError::Unreachable {
                 url: url.clone(),
-                message: e.to_string(),
+                message: error_chain(&e),
             })?;
         let status = response.status().as_u16();
         let body = response
@@ -204,6 +252,19 @@ impl Client {
     pub async fn is_leader(&self) -> bool {
         self.answers_ok("leader-check").await
     }
+}
+
+/// An error with its causes: reqwest's own message ("error sending request") hides the reason
+/// (refused, certificate unknown, ...) in its sources.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 /// Percent-encodes a path segment (hosts and hints may hold `:` or `/` in aliases).

@@ -340,6 +340,33 @@ impl Config {
                 );
             }
         }
+        if self.use_ssl {
+            for (key, file) in [
+                ("SSLCertFile", &self.ssl_cert_file),
+                ("SSLPrivateKeyFile", &self.ssl_private_key_file),
+            ] {
+                if file.trim().is_empty() {
+                    check(key, Err("required when UseSSL is true".into()));
+                }
+            }
+        }
+        if self.use_mutual_tls {
+            if !self.use_ssl {
+                check(
+                    "UseMutualTLS",
+                    Err("needs UseSSL: mutual TLS is TLS first".into()),
+                );
+            }
+            if self.ssl_ca_file.trim().is_empty() {
+                check(
+                    "SSLCAFile",
+                    Err(
+                        "required when UseMutualTLS is true: the CA that signs client certificates"
+                            .into(),
+                    ),
+                );
+            }
+        }
         if self.fail_master_promotion_if_sql_thread_not_up_to_date
             && self.delay_master_promotion_if_sql_thread_not_up_to_date
         {

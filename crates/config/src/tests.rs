@@ -218,6 +218,18 @@ fn impossible_values_name_the_key_and_the_problem() {
             "RaftNodes",
             "entry 0",
         ),
+        (r#"{"UseSSL": true}"#, "SSLCertFile", "required when UseSSL"),
+        (
+            r#"{"UseSSL": true, "SSLCertFile": "c.pem"}"#,
+            "SSLPrivateKeyFile",
+            "required when UseSSL",
+        ),
+        (r#"{"UseMutualTLS": true}"#, "UseMutualTLS", "needs UseSSL"),
+        (
+            r#"{"UseSSL": true, "SSLCertFile": "c", "SSLPrivateKeyFile": "k", "UseMutualTLS": true}"#,
+            "SSLCAFile",
+            "signs client certificates",
+        ),
         (
             r#"{"FailMasterPromotionIfSQLThreadNotUpToDate": true, "DelayMasterPromotionIfSQLThreadNotUpToDate": true}"#,
             "DelayMasterPromotionIfSQLThreadNotUpToDate",

@@ -16,6 +16,7 @@ mod metrics;
 mod openapi;
 mod registry;
 mod routes;
+pub mod tls;
 mod ui;
 
 use std::sync::Arc;

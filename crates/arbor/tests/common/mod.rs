@@ -152,3 +152,24 @@ pub fn artifacts_dir() -> PathBuf {
     fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Runs `arbor ARGS` with only the given `ARBOR_*` variables set: (success, stdout, stderr).
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut command = Command::new(ARBOR);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("ARBOR_") {
+            command.env_remove(name);
+        }
+    }
+    let output = command
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

@@ -78,6 +78,7 @@ pub async fn start_node(auth: AuthSettings) -> Node {
 }
 
 pub fn http() -> reqwest::Client {
+    arbor_http::tls::install_crypto_provider();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
