@@ -506,3 +506,96 @@ mod tests {
         assert_eq!(back.key.to_key(), key);
     }
 }
+
+/// orchestrator's `ReplicationAnalysis` JSON (the fields its clients read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationAnalysisJson {
+    #[serde(rename = "AnalyzedInstanceKey")]
+    pub analyzed_instance_key: InstanceKeyJson,
+    #[serde(rename = "AnalyzedInstanceMasterKey")]
+    pub analyzed_instance_master_key: InstanceKeyJson,
+    #[serde(rename = "ClusterDetails")]
+    pub cluster_details: ClusterInfo,
+    #[serde(rename = "IsMaster")]
+    pub is_master: bool,
+    #[serde(rename = "IsCoMaster")]
+    pub is_co_master: bool,
+    #[serde(rename = "LastCheckValid")]
+    pub last_check_valid: bool,
+    #[serde(rename = "IsReadOnly")]
+    pub is_read_only: bool,
+    #[serde(rename = "CountReplicas")]
+    pub count_replicas: usize,
+    #[serde(rename = "CountValidReplicas")]
+    pub count_valid_replicas: usize,
+    #[serde(rename = "CountValidReplicatingReplicas")]
+    pub count_valid_replicating_replicas: usize,
+    #[serde(rename = "CountReplicasFailingToConnectToMaster")]
+    pub count_replicas_failing_to_connect_to_master: usize,
+    #[serde(rename = "CountDowntimedReplicas")]
+    pub count_downtimed_replicas: usize,
+    #[serde(rename = "CountDelayedReplicas")]
+    pub count_delayed_replicas: usize,
+    #[serde(rename = "CountLaggingReplicas")]
+    pub count_lagging_replicas: usize,
+    #[serde(rename = "Replicas")]
+    pub replicas: Vec<InstanceKeyJson>,
+    /// The code, or `NoProblem` when only structure warnings were found.
+    #[serde(rename = "Analysis")]
+    pub analysis: String,
+    #[serde(rename = "Description")]
+    pub description: String,
+    #[serde(rename = "StructureAnalysis")]
+    pub structure_analysis: Vec<String>,
+    #[serde(rename = "IsDowntimed")]
+    pub is_downtimed: bool,
+    #[serde(rename = "SkippableDueToDowntime")]
+    pub skippable_due_to_downtime: bool,
+    #[serde(rename = "IsActionableRecovery")]
+    pub is_actionable_recovery: bool,
+    #[serde(rename = "GtidErrant")]
+    pub gtid_errant: String,
+    #[serde(rename = "CommandHint")]
+    pub command_hint: String,
+}
+
+impl ReplicationAnalysisJson {
+    pub fn of(analysis: &arbor_analysis::Analysis, topology: &Topology) -> ReplicationAnalysisJson {
+        ReplicationAnalysisJson {
+            analyzed_instance_key: (&analysis.key).into(),
+            analyzed_instance_master_key: analysis
+                .source
+                .as_ref()
+                .map(Into::into)
+                .unwrap_or_else(InstanceKeyJson::empty),
+            cluster_details: ClusterInfo::of(topology, &analysis.cluster),
+            is_master: analysis.is_primary,
+            is_co_master: analysis.is_co_primary,
+            last_check_valid: analysis.last_check_valid,
+            is_read_only: analysis.is_read_only,
+            count_replicas: analysis.count_replicas,
+            count_valid_replicas: analysis.count_valid_replicas,
+            count_valid_replicating_replicas: analysis.count_valid_replicating_replicas,
+            count_replicas_failing_to_connect_to_master: analysis.count_replicas_failing_to_connect,
+            count_downtimed_replicas: 0,
+            count_delayed_replicas: analysis.count_delayed_replicas,
+            count_lagging_replicas: analysis.count_lagging_replicas,
+            replicas: analysis.replicas.iter().map(Into::into).collect(),
+            analysis: analysis
+                .code
+                .map(|c| c.name().to_string())
+                .unwrap_or_else(|| "NoProblem".to_string()),
+            description: analysis.description(),
+            structure_analysis: analysis
+                .structure
+                .iter()
+                .map(|w| w.name().to_string())
+                .collect(),
+            is_downtimed: false,
+            skippable_due_to_downtime: false,
+            is_actionable_recovery: analysis.is_actionable(),
+            gtid_errant: analysis.errant_gtid.clone(),
+            command_hint: String::new(),
+        }
+    }
+}

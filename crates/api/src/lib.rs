@@ -12,7 +12,8 @@ mod instance;
 use serde::{Deserialize, Serialize};
 
 pub use instance::{
-    BinlogCoordinatesJson, ClusterInfo, InstanceJson, InstanceKeyJson, NullInt64, ViewContext,
+    BinlogCoordinatesJson, ClusterInfo, InstanceJson, InstanceKeyJson, NullInt64,
+    ReplicationAnalysisJson, ViewContext,
 };
 
 /// `Code` of orchestrator's response envelope.

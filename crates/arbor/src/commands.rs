@@ -88,6 +88,29 @@ pub async fn clusters(api: &Target, output: Output) -> anyhow::Result<()> {
     })
 }
 
+pub async fn replication_analysis(api: &Target, output: Output) -> anyhow::Result<()> {
+    let analyses = client(api).await?.replication_analysis().await?;
+    // One line per analysis, as orchestrator-client prints them.
+    output.print(&analyses, |analyses| {
+        analyses
+            .iter()
+            .map(|a| {
+                let mut line = format!(
+                    "{} (cluster {}): {}",
+                    a.analyzed_instance_key.to_key(),
+                    a.cluster_details.cluster_name,
+                    a.analysis
+                );
+                if !a.structure_analysis.is_empty() {
+                    line.push_str(&format!(" [{}]", a.structure_analysis.join(", ")));
+                }
+                line.push('\n');
+                line
+            })
+            .collect()
+    })
+}
+
 pub async fn topology(api: &Target, cluster: &str, output: Output) -> anyhow::Result<()> {
     let client = client(api).await?;
     if output.json {

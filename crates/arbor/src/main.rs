@@ -71,6 +71,8 @@ enum Command {
         #[arg(value_name = "CLUSTER|HOST:PORT")]
         cluster: String,
     },
+    /// Current failure analyses of every cluster (DeadMaster, UnreachableMaster, ...).
+    ReplicationAnalysis,
     /// Check a configuration file: print its warnings, or its errors and exit non-zero.
     CheckConfig,
 }
@@ -129,6 +131,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Command::Forget { instance } => commands::forget(api, &instance, output).await,
         Command::Instance { instance } => commands::instance(api, &instance, output).await,
         Command::Clusters => commands::clusters(api, output).await,
+        Command::ReplicationAnalysis => commands::replication_analysis(api, output).await,
         Command::Topology { cluster } => commands::topology(api, &cluster, output).await,
     }
 }

@@ -94,6 +94,10 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
             default_port: config.default_instance_port,
             alias_for_cluster_name: Box::new(move |name| alias_matcher.alias_for(name)),
             hostname: node_hostname(),
+            analysis: arbor_analysis::AnalysisSettings {
+                reasonable_lag: config.reasonable_replication_lag(),
+                recover_non_writeable_master: config.recover_non_writeable_master,
+            },
         }),
     };
     let address = config.listen_socket_addr();

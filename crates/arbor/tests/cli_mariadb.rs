@@ -104,6 +104,41 @@ fn discover_one_replica_then_watch_the_topology_change() {
         Some(2),
         "R3 still under R1:\n{tree}"
     );
+    // Analysis: R1 is a dead intermediate primary (R3 confirms it cannot connect), and P is
+    // alive with no replica replicating (R2 stopped, R1 dead): neither is a dead primary.
+    let analysis = service.stdout_of(&["replication-analysis"]);
+    assert!(
+        analysis.contains(&format!(
+            "{r1} (cluster {p}): DeadIntermediateMasterWithSingleReplicaFailingToConnect"
+        )),
+        "{analysis}"
+    );
+    assert!(
+        analysis.contains(&format!(
+            "{p} (cluster {p}): AllMasterReplicasNotReplicatingOrDead"
+        )),
+        "{analysis}"
+    );
+    assert!(!analysis.contains("DeadMaster"), "{analysis}");
+    let analyses: serde_json::Value =
+        serde_json::from_str(&service.stdout_of(&["--json", "replication-analysis"])).unwrap();
+    let r1_analysis = analyses
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["AnalyzedInstanceKey"]["Port"] == sandbox.port(1))
+        .expect("R1 analysed");
+    assert_eq!(r1_analysis["AnalyzedInstanceMasterKey"]["Port"], sandbox.port(0));
+    assert_eq!(r1_analysis["ClusterDetails"]["ClusterName"], p.as_str());
+    assert_eq!(r1_analysis["IsMaster"], false);
+    assert_eq!(r1_analysis["LastCheckValid"], false);
+    assert_eq!(r1_analysis["CountReplicas"], 1);
+    assert_eq!(r1_analysis["CountValidReplicas"], 1);
+    assert_eq!(r1_analysis["CountValidReplicatingReplicas"], 0);
+    assert_eq!(r1_analysis["CountReplicasFailingToConnectToMaster"], 1);
+    assert_eq!(r1_analysis["IsActionableRecovery"], true);
+    assert!(r1_analysis["StructureAnalysis"].is_array());
+    assert_eq!(r1_analysis["Replicas"][0]["Port"], sandbox.port(3));
     let r1_json: serde_json::Value =
         serde_json::from_str(&service.stdout_of(&["--json", "instance", &r1])).unwrap();
     assert_eq!(r1_json["IsLastCheckValid"], false);

@@ -134,6 +134,11 @@ fn cluster_page_draws_every_instance_with_its_state() {
         },
     );
     assert!(problems.contains("not_replicating"), "{problems}");
+    assert!(
+        problems
+            .contains("data-analysis=\"DeadIntermediateMasterWithSingleReplicaFailingToConnect\""),
+        "the analysis of R1 is listed:\n{problems}"
+    );
     let instance_url = format!("{}/web/instance/127.0.0.1/{}", service.api, sandbox.port(3));
     let instance = render_until(&instance_url, Duration::from_secs(20), |dom| {
         dom.contains("id=\"instance\"")

@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use arbor_api::{ApiResponse, ClusterInfo, InstanceJson, InstanceKeyJson, ResponseCode};
+use arbor_api::{
+    ApiResponse, ClusterInfo, InstanceJson, InstanceKeyJson, ReplicationAnalysisJson, ResponseCode,
+};
 use arbor_topology::InstanceKey;
 use serde::de::DeserializeOwned;
 
@@ -241,6 +243,11 @@ impl Client {
 
     pub async fn cluster_instances(&self, hint: &str) -> Result<Vec<InstanceJson>, ClientError> {
         self.get(&format!("cluster/{}", encode(hint))).await
+    }
+
+    /// Current failure analyses (`/api/replication-analysis`).
+    pub async fn replication_analysis(&self) -> Result<Vec<ReplicationAnalysisJson>, ClientError> {
+        self.get("replication-analysis").await
     }
 
     /// The ASCII tree of the cluster `hint` names (a cluster name, alias, or member key).

@@ -46,6 +46,8 @@ pub struct ViewSettings {
     pub alias_for_cluster_name: AliasLookup,
     /// This node's name in `/api/status`.
     pub hostname: String,
+    /// How failures are analyzed (`ReasonableReplicationLagSeconds`, `RecoverNonWriteableMaster`).
+    pub analysis: arbor_analysis::AnalysisSettings,
 }
 
 /// Shared by every handler.
@@ -58,6 +60,13 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The current analyses of every cluster.
+    pub async fn analyses(&self) -> Result<(Topology, Vec<arbor_analysis::Analysis>), ApiError> {
+        let topology = self.topology().await?;
+        let analyses = arbor_analysis::analyze(&topology, &self.view.analysis);
+        Ok((topology, analyses))
+    }
+
     /// A snapshot of every known instance, with clusters derived.
     pub async fn topology(&self) -> Result<Topology, ApiError> {
         let records = self.discovery.store().all_instances().await?;

@@ -26,6 +26,11 @@ struct KindLabels {
     kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabels {
+    code: String,
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     instances_known: Gauge,
@@ -38,6 +43,7 @@ pub struct Metrics {
     poll_overruns_seen: AtomicU64,
     queue_full_drops: Counter,
     queue_full_drops_seen: AtomicU64,
+    analyses: Family<CodeLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -64,6 +70,7 @@ impl Metrics {
             poll_overruns_seen: AtomicU64::new(0),
             queue_full_drops: Counter::default(),
             queue_full_drops_seen: AtomicU64::new(0),
+            analyses: Family::default(),
         };
         registry.register(
             "instances_known",
@@ -105,16 +112,35 @@ impl Metrics {
             "Instances not queued because the discovery queue was full",
             metrics.queue_full_drops.clone(),
         );
+        registry.register(
+            "analyses",
+            "Current failure analyses by code (0 for codes not seen now)",
+            metrics.analyses.clone(),
+        );
         *metrics.registry.lock().unwrap_or_else(|e| e.into_inner()) = registry;
         metrics
     }
 
     /// Reads the levels and renders the exposition text.
     async fn render(&self, state: &AppState) -> Result<String, ApiError> {
-        let records = state.discovery.store().all_instances().await?;
-        self.instances_known.set(records.len() as i64);
-        self.instances_reachable
-            .set(records.iter().filter(|r| r.is_last_check_valid()).count() as i64);
+        let (topology, analyses) = state.analyses().await?;
+        self.instances_known.set(topology.records().count() as i64);
+        self.instances_reachable.set(
+            topology
+                .records()
+                .filter(|r| r.is_last_check_valid())
+                .count() as i64,
+        );
+        // Every code is exported, 0 when absent, so alerts can compare against a series that
+        // always exists.
+        for code in arbor_analysis::AnalysisCode::ALL {
+            let count = analyses.iter().filter(|a| a.code == Some(*code)).count();
+            self.analyses
+                .get_or_create(&CodeLabels {
+                    code: code.name().to_string(),
+                })
+                .set(count as i64);
+        }
         let stats = state.discovery.stats();
         self.queue_depth.set(stats.queued as i64);
         self.probes_running.set(stats.running as i64);

@@ -4,7 +4,9 @@
 //! derived from serialized examples of the wire types themselves, so a field added to
 //! `InstanceJson` shows in the schema without anyone remembering to document it.
 
-use arbor_api::{ApiResponse, ClusterInfo, HealthStatus, InstanceJson, ViewContext};
+use arbor_api::{
+    ApiResponse, ClusterInfo, HealthStatus, InstanceJson, ReplicationAnalysisJson, ViewContext,
+};
 use arbor_topology::{
     BinlogCoordinates, Flavor, GtidKind, Instance, InstanceRecord, IoThreadState, ReplicaStatus,
     Timestamp, Topology, TopologyOptions,
@@ -100,6 +102,9 @@ fn answer_schema(answer: Answer) -> Value {
                 "Text" => json!({"type": "string"}),
                 "Null" => json!({"nullable": true}),
                 "InstanceKeys" => json!({"type": "array", "items": reference("InstanceKey")}),
+                "ReplicationAnalyses" => {
+                    json!({"type": "array", "items": reference("ReplicationAnalysis")})
+                }
                 other => reference(other),
             };
             json!({
@@ -153,6 +158,7 @@ fn schemas() -> Value {
             watched_instances: 1,
         })),
         "Error": schema_of(&to_value(&ApiResponse::error("message"))),
+        "ReplicationAnalysis": schema_of(&to_value(&example_analysis())),
     })
 }
 
@@ -210,6 +216,22 @@ pub(crate) fn example_instance() -> InstanceJson {
         },
     );
     json.problems = vec!["example".into()];
+    json
+}
+
+fn example_analysis() -> ReplicationAnalysisJson {
+    let mut primary = example_record();
+    primary.instance.replication = None;
+    primary.instance.key = "primary.example:3306".parse().unwrap_or_default();
+    primary.last_seen = Some(Timestamp(-1));
+    let replica = example_record();
+    let topology = Topology::new(vec![primary, replica], &TopologyOptions::default());
+    let analyses = arbor_analysis::analyze(&topology, &arbor_analysis::AnalysisSettings::default());
+    let mut json = analyses
+        .first()
+        .map(|a| ReplicationAnalysisJson::of(a, &topology))
+        .expect("the example primary is dead, so it is analyzed");
+    json.structure_analysis = vec!["example".into()];
     json
 }
 

@@ -2,7 +2,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use arbor_api::{
-    ApiResponse, ClusterInfo, HealthStatus, InstanceJson, InstanceKeyJson, ViewContext,
+    ApiResponse, ClusterInfo, HealthStatus, InstanceJson, InstanceKeyJson, ReplicationAnalysisJson,
+    ViewContext,
 };
 use arbor_topology::{render_tree, InstanceKey, InstanceRecord, Timestamp, Topology};
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -158,6 +159,24 @@ pub fn router_with_specs(state: AppState) -> (Router, Vec<RouteSpec>) {
                 "servers with problems in one cluster",
             ),
             cluster_problems,
+        )
+        .route(
+            spec(
+                "/api/replication-analysis",
+                Read,
+                Envelope("ReplicationAnalyses"),
+                "current failure analyses of every cluster",
+            ),
+            replication_analysis,
+        )
+        .route(
+            spec(
+                "/api/replication-analysis/{hint}",
+                Read,
+                Envelope("ReplicationAnalyses"),
+                "current failure analyses of one cluster",
+            ),
+            cluster_replication_analysis,
         )
         .route(
             spec("/api/clusters", Read, Strings, "cluster names"),
@@ -498,6 +517,35 @@ async fn cluster_problems(
             .filter(|i| !i.problems.is_empty())
             .collect(),
     ))
+}
+
+async fn replication_analysis(
+    State(state): State<AppState>,
+) -> Result<Json<ApiResponse<Vec<ReplicationAnalysisJson>>>, ApiError> {
+    let (topology, analyses) = state.analyses().await?;
+    Ok(Json(ApiResponse::ok(
+        "Analysis",
+        analyses
+            .iter()
+            .map(|a| ReplicationAnalysisJson::of(a, &topology))
+            .collect(),
+    )))
+}
+
+async fn cluster_replication_analysis(
+    State(state): State<AppState>,
+    HintPath(hint): HintPath,
+) -> Result<Json<ApiResponse<Vec<ReplicationAnalysisJson>>>, ApiError> {
+    let (topology, analyses) = state.analyses().await?;
+    let name = topology.resolve_cluster_hint(&hint)?;
+    Ok(Json(ApiResponse::ok(
+        "Analysis",
+        analyses
+            .iter()
+            .filter(|a| a.cluster == name)
+            .map(|a| ReplicationAnalysisJson::of(a, &topology))
+            .collect(),
+    )))
 }
 
 async fn clusters(State(state): State<AppState>) -> Result<Json<Vec<String>>, ApiError> {

@@ -259,6 +259,14 @@ async fn every_compatible_route_answers_in_orchestrators_shapes() {
     let (_, cluster_problems) = get(&client, &url(&format!("problems/{p}"))).await;
     assert_eq!(cluster_problems.as_array().unwrap().len(), 1);
 
+    // Replication analysis: R2 stopped is an instance problem, not a failure of P.
+    let (status, body) = get(&client, &url("replication-analysis")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["Code"], "OK");
+    assert!(body["Details"].is_array(), "{body}");
+    let (status, _) = get(&client, &url(&format!("replication-analysis/{p}"))).await;
+    assert_eq!(status, 200);
+
     // Metrics.
     let metrics = client
         .get(format!("{}/metrics", node.base))
@@ -273,6 +281,7 @@ async fn every_compatible_route_answers_in_orchestrators_shapes() {
         "arbor_probe_duration_seconds_bucket",
         "arbor_discovery_queue_depth",
         "arbor_poll_overruns_total",
+        "arbor_analyses{code=\"DeadMaster\"} 0",
     ] {
         assert!(
             text.contains(needle),

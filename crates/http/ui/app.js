@@ -200,12 +200,25 @@ async function instancePage(host, port) {
 }
 
 async function problemsPage() {
-  const problems = await api("problems");
+  const [analysis, problems] = await Promise.all([api("replication-analysis"), api("problems")]);
+  const analyses = analysis.Details;
   return [
-    el("h1", { text: "Problems" }),
+    el("h1", { text: "Analyses" }),
+    analyses.length === 0
+      ? el("p", { class: "muted", text: "No failure analysed." })
+      : el("table", { id: "analyses" },
+          el("tr", {}, ...["Instance", "Cluster", "Analysis", "Description", "Structure", "Action"].map((h) => el("th", { text: h }))),
+          ...analyses.map((a) => el("tr", { "data-analysis": a.Analysis, "data-key": keyOf(a.AnalyzedInstanceKey) },
+            el("td", {}, link("/web/instance/" + a.AnalyzedInstanceKey.Hostname + "/" + a.AnalyzedInstanceKey.Port, keyOf(a.AnalyzedInstanceKey))),
+            el("td", {}, link("/web/cluster/" + encodeURIComponent(a.ClusterDetails.ClusterName), a.ClusterDetails.ClusterAlias)),
+            el("td", {}, el("span", { class: "badge " + (a.IsActionableRecovery ? "status-broken" : "status-lagging"), text: a.Analysis })),
+            el("td", { text: a.Description }),
+            el("td", { text: a.StructureAnalysis.join(", ") }),
+            el("td", { text: a.IsActionableRecovery ? "recovery" : "" })))),
+    el("h1", { text: "Instances with problems" }),
     problems.length === 0
       ? el("p", { class: "muted", text: "No problems." })
-      : el("table", {},
+      : el("table", { id: "problems" },
           el("tr", {}, ...["Instance", "Cluster", "Status", "Problems", "Error"].map((h) => el("th", { text: h }))),
           ...problems.map((i) => el("tr", { "data-key": keyOf(i.Key) },
             el("td", {}, link("/web/instance/" + i.Key.Hostname + "/" + i.Key.Port, keyOf(i.Key))),

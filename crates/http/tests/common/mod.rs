@@ -58,6 +58,7 @@ pub async fn start_node(auth: AuthSettings) -> Node {
             default_port: 3306,
             alias_for_cluster_name: Box::new(|_| None),
             hostname: "test-node".into(),
+            analysis: arbor_analysis::AnalysisSettings::default(),
         }),
         auth: Arc::new(auth),
         metrics,

@@ -1,0 +1,474 @@
+use std::collections::BTreeSet;
+
+use arbor_topology::{
+    Flavor, GtidKind, Instance, InstanceKey, InstanceRecord, IoThreadState, ReplicaStatus,
+    Timestamp, Topology, TopologyOptions,
+};
+
+use crate::{analyze, AnalysisCode, AnalysisSettings, StructureWarning};
+
+/// A server in a test topology, built by small modifiers.
+#[derive(Clone)]
+struct Node {
+    key: &'static str,
+    source: Option<&'static str>,
+    reachable: bool,
+    io: IoThreadState,
+    sql: bool,
+    io_errno: u32,
+    lag: Option<u64>,
+    delay: u64,
+    read_only: bool,
+    logs_updates: bool,
+    binlog_format: &'static str,
+    version: &'static str,
+    flavor: Flavor,
+    gtid: GtidKind,
+    server_id: u64,
+    binlog_pos: &'static str,
+}
+
+fn primary(key: &'static str) -> Node {
+    Node {
+        key,
+        source: None,
+        reachable: true,
+        io: IoThreadState::Stopped,
+        sql: false,
+        io_errno: 0,
+        lag: None,
+        delay: 0,
+        read_only: false,
+        logs_updates: true,
+        binlog_format: "ROW",
+        version: "10.11.6-MariaDB",
+        flavor: Flavor::MariaDb,
+        gtid: GtidKind::MariaDb,
+        server_id: 1,
+        binlog_pos: "",
+    }
+}
+
+fn replica(key: &'static str, source: &'static str) -> Node {
+    Node {
+        source: Some(source),
+        io: IoThreadState::Running,
+        sql: true,
+        lag: Some(0),
+        read_only: true,
+        ..primary(key)
+    }
+}
+
+impl Node {
+    /// arbor's last check of it failed.
+    fn down(mut self) -> Node {
+        self.reachable = false;
+        self
+    }
+    /// Its IO thread keeps trying to reach a source that does not answer.
+    fn connecting(mut self) -> Node {
+        self.io = IoThreadState::Connecting;
+        self.io_errno = 2003;
+        self.lag = None;
+        self
+    }
+    /// `STOP SLAVE`.
+    fn stopped(mut self) -> Node {
+        self.io = IoThreadState::Stopped;
+        self.sql = false;
+        self.lag = None;
+        self
+    }
+    fn lagging(mut self, seconds: u64) -> Node {
+        self.lag = Some(seconds);
+        self
+    }
+    fn read_only(mut self) -> Node {
+        self.read_only = true;
+        self
+    }
+
+    fn record(&self) -> InstanceRecord {
+        let key: InstanceKey = self.key.parse().unwrap();
+        let mut instance = Instance::unseen(key);
+        instance.version = self.version.into();
+        instance.flavor = self.flavor;
+        instance.read_only = self.read_only;
+        instance.log_bin = true;
+        instance.log_replica_updates = self.logs_updates;
+        instance.binlog_format = self.binlog_format.into();
+        instance.server_id = self.server_id;
+        instance.gtid_binlog_pos = self.binlog_pos.into();
+        instance.gtid_mode = "ON".into();
+        instance.replication = self.source.map(|source| ReplicaStatus {
+            source: source.parse().unwrap(),
+            io_thread: self.io,
+            sql_thread_running: self.sql,
+            last_io_errno: self.io_errno,
+            seconds_behind_source: self.lag,
+            sql_delay: self.delay,
+            gtid_kind: self.gtid,
+            ..ReplicaStatus::default()
+        });
+        InstanceRecord {
+            instance,
+            first_discovered: Timestamp(0),
+            last_attempted_check: Some(Timestamp(2_000)),
+            last_checked: Some(Timestamp(2_000)),
+            last_seen: Some(Timestamp(if self.reachable { 2_000 } else { 1_000 })),
+            last_error: String::new(),
+        }
+    }
+}
+
+fn topology(nodes: &[Node]) -> Topology {
+    Topology::new(
+        nodes.iter().map(Node::record).collect(),
+        &TopologyOptions::default(),
+    )
+}
+
+fn code_of(nodes: &[Node], analyzed: &str, settings: &AnalysisSettings) -> Option<AnalysisCode> {
+    let key: InstanceKey = analyzed.parse().unwrap();
+    analyze(&topology(nodes), settings)
+        .into_iter()
+        .find(|a| a.key == key)
+        .and_then(|a| a.code)
+}
+
+#[test]
+fn every_code_is_decided_as_orchestrator_decides_it() {
+    use AnalysisCode::*;
+    let p = || primary("p:1");
+    let r1 = || replica("r1:1", "p:1");
+    let r2 = || replica("r2:1", "p:1");
+    // A co-primary ring a <-> b, c replicating from a.
+    let a = || replica("a:1", "b:1").read_only();
+    let b = || replica("b:1", "a:1");
+    let c = || replica("c:1", "a:1");
+    // An intermediate primary i under p, with replicas x and y.
+    let i = || replica("i:1", "p:1");
+    let x = || replica("x:1", "i:1");
+    let y = || replica("y:1", "i:1");
+
+    let cases: Vec<(&str, Vec<Node>, &str, Option<AnalysisCode>)> = vec![
+        (
+            "primary down, replicas confirm",
+            vec![p().down(), r1().connecting(), r2().connecting()],
+            "p:1",
+            Some(DeadMaster),
+        ),
+        (
+            "primary down, replicas stopped too",
+            vec![p().down(), r1().stopped(), r2().connecting()],
+            "p:1",
+            Some(DeadMaster),
+        ),
+        (
+            "primary and one replica down",
+            vec![p().down(), r1().connecting(), r2().down()],
+            "p:1",
+            Some(DeadMasterAndSomeReplicas),
+        ),
+        (
+            "everything down",
+            vec![p().down(), r1().down(), r2().down()],
+            "p:1",
+            Some(DeadMasterAndReplicas),
+        ),
+        (
+            "lone primary down",
+            vec![p().down()],
+            "p:1",
+            Some(DeadMasterWithoutReplicas),
+        ),
+        (
+            "blip: replicas still replicate",
+            vec![p().down(), r1(), r2().connecting()],
+            "p:1",
+            Some(UnreachableMaster),
+        ),
+        (
+            "blip with lagging replicas",
+            vec![p().down(), r1().lagging(60), r2().lagging(60)],
+            "p:1",
+            Some(UnreachableMasterWithLaggingReplicas),
+        ),
+        (
+            "single replica stopped",
+            vec![p(), r1().stopped()],
+            "p:1",
+            Some(MasterSingleReplicaNotReplicating),
+        ),
+        (
+            "single replica down",
+            vec![p(), r1().down()],
+            "p:1",
+            Some(MasterSingleReplicaDead),
+        ),
+        (
+            "all replicas stopped",
+            vec![p(), r1().stopped(), r2().stopped()],
+            "p:1",
+            Some(AllMasterReplicasNotReplicating),
+        ),
+        (
+            "replicas stopped or down",
+            vec![p(), r1().stopped(), r2().down()],
+            "p:1",
+            Some(AllMasterReplicasNotReplicatingOrDead),
+        ),
+        ("healthy", vec![p(), r1(), r2()], "p:1", None),
+        (
+            "co-primary down",
+            vec![a().down(), b().connecting()],
+            "a:1",
+            Some(DeadCoMaster),
+        ),
+        (
+            "co-primary and a replica down",
+            vec![a().down(), b().connecting(), c().down()],
+            "a:1",
+            Some(DeadCoMasterAndSomeReplicas),
+        ),
+        (
+            "co-primary blip",
+            vec![a().down(), b()],
+            "a:1",
+            Some(UnreachableCoMaster),
+        ),
+        (
+            "co-primary's replicas stopped",
+            vec![a(), b().stopped()],
+            "a:1",
+            Some(AllCoMasterReplicasNotReplicating),
+        ),
+        (
+            "intermediate down, single replica failing",
+            vec![p(), i().down(), x().connecting()],
+            "i:1",
+            Some(DeadIntermediateMasterWithSingleReplicaFailingToConnect),
+        ),
+        (
+            "intermediate down, single replica stopped",
+            vec![p(), i().down(), x().stopped()],
+            "i:1",
+            Some(DeadIntermediateMasterWithSingleReplica),
+        ),
+        (
+            "intermediate down",
+            vec![p(), i().down(), x().connecting(), y().connecting()],
+            "i:1",
+            Some(DeadIntermediateMaster),
+        ),
+        (
+            "intermediate and one replica down",
+            vec![p(), i().down(), x().connecting(), y().down()],
+            "i:1",
+            Some(DeadIntermediateMasterAndSomeReplicas),
+        ),
+        (
+            "intermediate and all replicas down",
+            vec![p(), i().down(), x().down(), y().down()],
+            "i:1",
+            Some(DeadIntermediateMasterAndReplicas),
+        ),
+        (
+            "intermediate blip, lagging",
+            vec![p(), i().down(), x().lagging(60), y().lagging(60)],
+            "i:1",
+            Some(UnreachableIntermediateMasterWithLaggingReplicas),
+        ),
+        (
+            "intermediate blip",
+            vec![p(), i().down(), x(), y().connecting()],
+            "i:1",
+            Some(UnreachableIntermediateMaster),
+        ),
+        (
+            "intermediate up, replicas cannot connect",
+            vec![p(), i(), x().connecting(), y().connecting()],
+            "i:1",
+            Some(AllIntermediateMasterReplicasFailingToConnectOrDead),
+        ),
+        (
+            "intermediate up, replicas stopped",
+            vec![p(), i(), x().stopped()],
+            "i:1",
+            Some(AllIntermediateMasterReplicasNotReplicating),
+        ),
+        (
+            "first-tier replica cannot connect",
+            vec![p(), r1().connecting(), r2()],
+            "r1:1",
+            Some(FirstTierReplicaFailingToConnectToMaster),
+        ),
+        (
+            "first-tier replica of a dead primary",
+            vec![p().down(), r1().connecting(), r2().connecting()],
+            "r1:1",
+            None,
+        ),
+    ];
+    let settings = AnalysisSettings::default();
+    let mut covered = BTreeSet::new();
+    for (name, nodes, analyzed, expected) in cases {
+        assert_eq!(code_of(&nodes, analyzed, &settings), expected, "{name}");
+        covered.extend(expected);
+    }
+
+    // A read-only primary is a problem only when the config says so.
+    let ro = vec![primary("p:1").read_only(), replica("r1:1", "p:1")];
+    assert_eq!(code_of(&ro, "p:1", &settings), None);
+    let fix_read_only = AnalysisSettings {
+        recover_non_writeable_master: true,
+        ..AnalysisSettings::default()
+    };
+    assert_eq!(
+        code_of(&ro, "p:1", &fix_read_only),
+        Some(NoWriteableMasterStructureWarning)
+    );
+    covered.insert(NoWriteableMasterStructureWarning);
+
+    let all: BTreeSet<AnalysisCode> = AnalysisCode::ALL.iter().copied().collect();
+    let missing: Vec<_> = all.difference(&covered).collect();
+    assert!(missing.is_empty(), "codes without a test case: {missing:?}");
+}
+
+#[test]
+fn only_confirmed_failures_are_actionable() {
+    let settings = AnalysisSettings::default();
+    let dead = analyze(
+        &topology(&[primary("p:1").down(), replica("r1:1", "p:1").connecting()]),
+        &settings,
+    );
+    let primary_analysis = dead.iter().find(|a| a.key.to_string() == "p:1").unwrap();
+    assert!(primary_analysis.is_actionable());
+    assert_eq!(primary_analysis.count_replicas, 1);
+    assert_eq!(primary_analysis.count_replicas_failing_to_connect, 1);
+    assert_eq!(primary_analysis.cluster, "p:1");
+
+    let blip = analyze(
+        &topology(&[primary("p:1").down(), replica("r1:1", "p:1")]),
+        &settings,
+    );
+    assert!(blip.iter().all(|a| !a.is_actionable()), "{blip:?}");
+}
+
+fn warnings_of(nodes: &[Node], analyzed: &str) -> Vec<StructureWarning> {
+    analyze(&topology(nodes), &AnalysisSettings::default())
+        .into_iter()
+        .find(|a| a.key.to_string() == analyzed)
+        .map(|a| a.structure)
+        .unwrap_or_default()
+}
+
+#[test]
+fn structure_warnings_name_what_limits_a_failover() {
+    use StructureWarning::*;
+    let p = || primary("p:1");
+    let no_logs = |key| Node {
+        logs_updates: false,
+        ..replica(key, "p:1")
+    };
+    assert_eq!(
+        warnings_of(&[p(), no_logs("r1:1"), no_logs("r2:1")], "p:1"),
+        vec![NoLoggingReplicasStructureWarning]
+    );
+
+    let format = |key, binlog_format| Node {
+        binlog_format,
+        ..replica(key, "p:1")
+    };
+    assert_eq!(
+        warnings_of(
+            &[p(), format("r1:1", "ROW"), format("r2:1", "MIXED")],
+            "p:1"
+        ),
+        vec![MixedAndRowLoggingReplicasStructureWarning]
+    );
+    assert_eq!(
+        warnings_of(
+            &[p(), format("r1:1", "STATEMENT"), format("r2:1", "ROW")],
+            "p:1"
+        ),
+        vec![StatementAndRowLoggingReplicasStructureWarning]
+    );
+    assert_eq!(
+        warnings_of(
+            &[p(), format("r1:1", "STATEMENT"), format("r2:1", "MIXED")],
+            "p:1"
+        ),
+        vec![StatementAndMixedLoggingReplicasStructureWarning]
+    );
+
+    let version = |key, version| Node {
+        version,
+        ..replica(key, "p:1")
+    };
+    assert_eq!(
+        warnings_of(
+            &[
+                p(),
+                version("r1:1", "10.6.1-MariaDB"),
+                version("r2:1", "10.11.6-MariaDB")
+            ],
+            "p:1"
+        ),
+        vec![MultipleMajorVersionsLoggingReplicasStructureWarning]
+    );
+
+    let gtid = |key, gtid| Node {
+        gtid,
+        ..replica(key, "p:1")
+    };
+    assert_eq!(
+        warnings_of(
+            &[
+                p(),
+                gtid("r1:1", GtidKind::MariaDb),
+                gtid("r2:1", GtidKind::None)
+            ],
+            "p:1"
+        ),
+        vec![DifferentGTIDModesStructureWarning]
+    );
+
+    let mysql = |key| Node {
+        flavor: Flavor::MySql,
+        version: "8.0.36",
+        gtid: GtidKind::None,
+        ..replica(key, "p:1")
+    };
+    let mysql_primary = Node {
+        flavor: Flavor::MySql,
+        version: "8.0.36",
+        ..p()
+    };
+    assert_eq!(
+        warnings_of(&[mysql_primary, mysql("r1:1"), mysql("r2:1")], "p:1"),
+        vec![NoFailoverSupportStructureWarning]
+    );
+
+    // An errant write on a MariaDB replica: its own server id in its binlog position.
+    let errant = Node {
+        server_id: 2,
+        binlog_pos: "0-2-17",
+        ..replica("r1:1", "p:1")
+    };
+    let analysis = analyze(&topology(&[p(), errant]), &AnalysisSettings::default());
+    let replica_analysis = analysis
+        .iter()
+        .find(|a| a.key.to_string() == "r1:1")
+        .unwrap();
+    assert_eq!(replica_analysis.structure, vec![ErrantGTIDStructureWarning]);
+    assert_eq!(replica_analysis.errant_gtid, "0-2-17");
+    assert_eq!(replica_analysis.code, None);
+
+    assert!(warnings_of(
+        &[p(), replica("r1:1", "p:1"), replica("r2:1", "p:1")],
+        "p:1"
+    )
+    .is_empty());
+}
