@@ -128,7 +128,10 @@ fn discover_one_replica_then_watch_the_topology_change() {
         .iter()
         .find(|a| a["AnalyzedInstanceKey"]["Port"] == sandbox.port(1))
         .expect("R1 analysed");
-    assert_eq!(r1_analysis["AnalyzedInstanceMasterKey"]["Port"], sandbox.port(0));
+    assert_eq!(
+        r1_analysis["AnalyzedInstanceMasterKey"]["Port"],
+        sandbox.port(0)
+    );
     assert_eq!(r1_analysis["ClusterDetails"]["ClusterName"], p.as_str());
     assert_eq!(r1_analysis["IsMaster"], false);
     assert_eq!(r1_analysis["LastCheckValid"], false);

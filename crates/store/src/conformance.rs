@@ -8,12 +8,17 @@
 //! arbor_store::store_conformance_suite!(SqliteStore::open_in_memory().unwrap());
 //! ```
 
+use std::time::Duration;
+
 use arbor_topology::{
-    BinlogCoordinates, Flavor, GtidKind, Instance, InstanceKey, IoThreadState, ReplicaStatus,
-    Timestamp,
+    BinlogCoordinates, Downtime, Flavor, GtidKind, Instance, InstanceKey, IoThreadState,
+    PromotionRule, ReplicaStatus, Timestamp,
 };
 
-use crate::{CheckOutcome, CheckResult, Store};
+use crate::{
+    CheckOutcome, CheckResult, FailureDetection, RecoveryOutcome, RecoveryStart, RecoveryStep,
+    StartDecision, Store,
+};
 
 /// Generates one test per conformance check for the store made by `$make`.
 #[macro_export]
@@ -28,6 +33,15 @@ macro_rules! store_conformance_suite {
             all_instances_are_listed_in_key_order,
             forgetting_removes_only_that_instance,
             large_batches_are_recorded_whole,
+            downtimes_expire_and_end,
+            promotion_rules_expire_and_are_replaced,
+            detections_are_deduplicated_within_the_window,
+            a_recent_recovery_blocks_the_next_until_acknowledged,
+            a_running_recovery_blocks_even_manual_ones_whatever_its_age,
+            a_manual_recovery_ignores_the_block_and_acknowledges_earlier_ones,
+            recoveries_keep_their_steps_and_outcome,
+            recoveries_left_running_by_a_crash_are_closed_and_acknowledged,
+            global_recoveries_can_be_disabled,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -280,4 +294,321 @@ pub async fn large_batches_are_recorded_whole(store: &dyn Store) {
         records.iter().filter(|r| r.is_last_check_valid()).count(),
         250
     );
+}
+
+pub async fn downtimes_expire_and_end(store: &dyn Store) {
+    let db1 = parse_key("db1:3306");
+    let downtime = |end: i64| Downtime {
+        key: db1.clone(),
+        owner: "ops".into(),
+        reason: "kernel upgrade".into(),
+        begin: Timestamp(1_000),
+        end: Timestamp(end),
+    };
+    store.begin_downtime(downtime(5_000)).await.unwrap();
+    assert_eq!(
+        store.active_downtimes(Timestamp(2_000)).await.unwrap(),
+        vec![downtime(5_000)]
+    );
+    assert!(
+        store
+            .active_downtimes(Timestamp(5_000))
+            .await
+            .unwrap()
+            .is_empty(),
+        "expired"
+    );
+    assert!(
+        store
+            .active_downtimes(Timestamp(500))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not begun"
+    );
+    store.begin_downtime(downtime(9_000)).await.unwrap();
+    assert_eq!(
+        store
+            .active_downtimes(Timestamp(6_000))
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "extended"
+    );
+    assert!(store.end_downtime(&db1).await.unwrap());
+    assert!(!store.end_downtime(&db1).await.unwrap());
+    assert!(store
+        .active_downtimes(Timestamp(6_000))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn promotion_rules_expire_and_are_replaced(store: &dyn Store) {
+    let db1 = parse_key("db1:3306");
+    store
+        .register_candidate(&db1, PromotionRule::Prefer, Timestamp(5_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.promotion_rules(Timestamp(1_000)).await.unwrap(),
+        vec![(db1.clone(), PromotionRule::Prefer)]
+    );
+    store
+        .register_candidate(&db1, PromotionRule::MustNot, Timestamp(9_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.promotion_rules(Timestamp(6_000)).await.unwrap(),
+        vec![(db1.clone(), PromotionRule::MustNot)]
+    );
+    assert!(store
+        .promotion_rules(Timestamp(9_000))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+fn detection(at: i64) -> FailureDetection {
+    FailureDetection {
+        id: 0,
+        cluster: "db1:3306".into(),
+        key: parse_key("db1:3306"),
+        analysis: "DeadMaster".into(),
+        description: "dead".into(),
+        detected_at: Timestamp(at),
+    }
+}
+
+pub async fn detections_are_deduplicated_within_the_window(store: &dyn Store) {
+    let window = Duration::from_secs(60);
+    assert!(store
+        .record_detection(detection(100_000), window)
+        .await
+        .unwrap());
+    assert!(!store
+        .record_detection(detection(130_000), window)
+        .await
+        .unwrap());
+    let mut other = detection(130_000);
+    other.analysis = "UnreachableMaster".into();
+    assert!(
+        store.record_detection(other, window).await.unwrap(),
+        "another code is news"
+    );
+    assert!(
+        store
+            .record_detection(detection(170_000), window)
+            .await
+            .unwrap(),
+        "window passed"
+    );
+    let recorded = store.detections(10).await.unwrap();
+    assert_eq!(recorded.len(), 3);
+    assert_eq!(
+        recorded[0].detected_at,
+        Timestamp(170_000),
+        "most recent first"
+    );
+}
+
+fn start(uid: &str, cluster: &str, at: i64, manual: bool) -> RecoveryStart {
+    RecoveryStart {
+        uid: uid.into(),
+        cluster: cluster.into(),
+        failed: parse_key(cluster),
+        analysis: "DeadMaster".into(),
+        kind: "MasterRecovery".into(),
+        manual,
+        processing_node: "node1".into(),
+        started_at: Timestamp(at),
+    }
+}
+
+fn finished(at: i64) -> RecoveryOutcome {
+    RecoveryOutcome {
+        successful: true,
+        successor: Some(parse_key("db2:3306")),
+        lost_replicas: vec![parse_key("db9:3306")],
+        participating: vec![parse_key("db2:3306"), parse_key("db3:3306")],
+        errors: vec![],
+        ended_at: Timestamp(at),
+    }
+}
+
+fn started_id(decision: StartDecision) -> i64 {
+    match decision {
+        StartDecision::Started { id } => id,
+        blocked => panic!("expected a start, got {blocked:?}"),
+    }
+}
+
+pub async fn a_recent_recovery_blocks_the_next_until_acknowledged(store: &dyn Store) {
+    let block = Duration::from_secs(3_600);
+    let id = started_id(
+        store
+            .start_recovery(start("a", "c1:1", 1_000, false), block, false)
+            .await
+            .unwrap(),
+    );
+    store.finish_recovery(id, finished(2_000)).await.unwrap();
+    let second = store
+        .start_recovery(start("b", "c1:1", 60_000, false), block, false)
+        .await
+        .unwrap();
+    assert!(matches!(second, StartDecision::Blocked { blocking_id, .. } if blocking_id == id));
+    // Another cluster is not affected.
+    started_id(
+        store
+            .start_recovery(start("c", "c2:1", 60_000, false), block, false)
+            .await
+            .unwrap(),
+    );
+    // After the block period, or once acknowledged, the cluster may be recovered again.
+    assert_eq!(
+        store
+            .acknowledge_recoveries(Some("c1:1"), "ops", "checked", Timestamp(61_000))
+            .await
+            .unwrap(),
+        1
+    );
+    started_id(
+        store
+            .start_recovery(start("d", "c1:1", 62_000, false), block, false)
+            .await
+            .unwrap(),
+    );
+    let records = store.recoveries(Some("c1:1"), 10).await.unwrap();
+    let acknowledged = records.iter().find(|r| r.id == id).unwrap();
+    assert!(acknowledged.acknowledged);
+    assert_eq!(acknowledged.acknowledged_by, "ops");
+    assert_eq!(acknowledged.acknowledged_comment, "checked");
+}
+
+pub async fn a_running_recovery_blocks_even_manual_ones_whatever_its_age(store: &dyn Store) {
+    let block = Duration::from_secs(10);
+    let id = started_id(
+        store
+            .start_recovery(start("a", "c1:1", 1_000, false), block, false)
+            .await
+            .unwrap(),
+    );
+    // Long after the block period, the first recovery still runs: nothing else may start.
+    for manual in [false, true] {
+        let decision = store
+            .start_recovery(
+                start(&format!("x{manual}"), "c1:1", 1_000_000, manual),
+                block,
+                manual,
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(decision, StartDecision::Blocked { blocking_id, .. } if blocking_id == id),
+            "manual={manual}"
+        );
+    }
+    // Acknowledging does not end a running recovery.
+    assert_eq!(
+        store
+            .acknowledge_recoveries(None, "ops", "", Timestamp(1_000_001))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+pub async fn a_manual_recovery_ignores_the_block_and_acknowledges_earlier_ones(store: &dyn Store) {
+    let block = Duration::from_secs(3_600);
+    let id = started_id(
+        store
+            .start_recovery(start("a", "c1:1", 1_000, false), block, false)
+            .await
+            .unwrap(),
+    );
+    store.finish_recovery(id, finished(2_000)).await.unwrap();
+    started_id(
+        store
+            .start_recovery(start("m", "c1:1", 3_000, true), block, true)
+            .await
+            .unwrap(),
+    );
+    let records = store.recoveries(Some("c1:1"), 10).await.unwrap();
+    assert!(records.iter().find(|r| r.id == id).unwrap().acknowledged);
+}
+
+pub async fn recoveries_keep_their_steps_and_outcome(store: &dyn Store) {
+    let id = started_id(
+        store
+            .start_recovery(
+                start("uid-1", "c1:1", 1_000, false),
+                Duration::from_secs(1),
+                false,
+            )
+            .await
+            .unwrap(),
+    );
+    for (at, message) in [(1_001, "chose db2"), (1_002, "promoted db2")] {
+        store
+            .add_recovery_step(
+                id,
+                RecoveryStep {
+                    at: Timestamp(at),
+                    message: message.into(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let running = store.recoveries(None, 10).await.unwrap();
+    assert!(running[0].is_active);
+    assert_eq!(running[0].ended_at, None);
+    store.finish_recovery(id, finished(3_000)).await.unwrap();
+    let record = store.recoveries(None, 10).await.unwrap().remove(0);
+    assert_eq!(record.uid, "uid-1");
+    assert!(!record.is_active);
+    assert!(record.successful);
+    assert_eq!(record.ended_at, Some(Timestamp(3_000)));
+    assert_eq!(record.successor, Some(parse_key("db2:3306")));
+    assert_eq!(record.lost_replicas, vec![parse_key("db9:3306")]);
+    assert_eq!(record.participating.len(), 2);
+    let messages: Vec<&str> = record.steps.iter().map(|s| s.message.as_str()).collect();
+    assert_eq!(messages, vec!["chose db2", "promoted db2"]);
+    assert_eq!(record.failed, parse_key("c1:1"));
+}
+
+pub async fn recoveries_left_running_by_a_crash_are_closed_and_acknowledged(store: &dyn Store) {
+    let block = Duration::from_secs(3_600);
+    started_id(
+        store
+            .start_recovery(start("a", "c1:1", 1_000, false), block, false)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        store
+            .abandon_active_recoveries(Timestamp(5_000), "arbor restarted")
+            .await
+            .unwrap(),
+        1
+    );
+    let record = store.recoveries(None, 1).await.unwrap().remove(0);
+    assert!(!record.is_active && !record.successful && record.acknowledged);
+    assert_eq!(record.errors, vec!["arbor restarted".to_string()]);
+    // The cluster is not left blocked for the whole block period.
+    started_id(
+        store
+            .start_recovery(start("b", "c1:1", 6_000, false), block, false)
+            .await
+            .unwrap(),
+    );
+}
+
+pub async fn global_recoveries_can_be_disabled(store: &dyn Store) {
+    assert!(!store.global_recoveries_disabled().await.unwrap());
+    store.set_global_recoveries_disabled(true).await.unwrap();
+    assert!(store.global_recoveries_disabled().await.unwrap());
+    store.set_global_recoveries_disabled(false).await.unwrap();
+    assert!(!store.global_recoveries_disabled().await.unwrap());
 }

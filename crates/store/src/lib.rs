@@ -12,12 +12,18 @@
 
 pub mod conformance;
 mod migrations;
+mod records;
 mod sqlite;
 
-use arbor_topology::{Instance, InstanceKey, InstanceRecord, Timestamp};
+use std::time::Duration;
+
+use arbor_topology::{Downtime, Instance, InstanceKey, InstanceRecord, PromotionRule, Timestamp};
 use async_trait::async_trait;
 
 pub use migrations::SCHEMA_VERSION;
+pub use records::{
+    FailureDetection, RecoveryOutcome, RecoveryRecord, RecoveryStart, RecoveryStep, StartDecision,
+};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -82,4 +88,82 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes an instance. Returns whether it was known.
     async fn forget_instance(&self, key: &InstanceKey) -> Result<bool, StoreError>;
+
+    /// Marks an instance as downtimed (replacing an earlier downtime of it).
+    async fn begin_downtime(&self, downtime: Downtime) -> Result<(), StoreError>;
+
+    /// Ends an instance's downtime. Returns whether it had one.
+    async fn end_downtime(&self, key: &InstanceKey) -> Result<bool, StoreError>;
+
+    /// Downtimes in force at `now`.
+    async fn active_downtimes(&self, now: Timestamp) -> Result<Vec<Downtime>, StoreError>;
+
+    /// Sets an instance's promotion rule until `expires_at`.
+    async fn register_candidate(
+        &self,
+        key: &InstanceKey,
+        rule: PromotionRule,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Promotion rules in force at `now`.
+    async fn promotion_rules(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<(InstanceKey, PromotionRule)>, StoreError>;
+
+    /// Records a detection unless the same instance had the same analysis detected within
+    /// `dedupe_window` before it. Returns whether it was recorded (new).
+    async fn record_detection(
+        &self,
+        detection: FailureDetection,
+        dedupe_window: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// The most recent detections first.
+    async fn detections(&self, limit: usize) -> Result<Vec<FailureDetection>, StoreError>;
+
+    /// Registers a recovery if anti-flapping allows it, in one atomic step: refused while
+    /// another recovery of the cluster runs (whatever its age), or, unless `ignore_block`,
+    /// while one that started within `block` is not acknowledged. With `ignore_block` (manual
+    /// recoveries), earlier finished recoveries of the cluster are acknowledged.
+    async fn start_recovery(
+        &self,
+        start: RecoveryStart,
+        block: Duration,
+        ignore_block: bool,
+    ) -> Result<StartDecision, StoreError>;
+
+    async fn add_recovery_step(&self, id: i64, step: RecoveryStep) -> Result<(), StoreError>;
+
+    async fn finish_recovery(&self, id: i64, outcome: RecoveryOutcome) -> Result<(), StoreError>;
+
+    /// Recoveries, the most recent first, of one cluster or all; with their steps.
+    async fn recoveries(
+        &self,
+        cluster: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecoveryRecord>, StoreError>;
+
+    /// Acknowledges the finished, unacknowledged recoveries of a cluster (or all). Returns how
+    /// many.
+    async fn acknowledge_recoveries(
+        &self,
+        cluster: Option<&str>,
+        by: &str,
+        comment: &str,
+        at: Timestamp,
+    ) -> Result<usize, StoreError>;
+
+    /// Ends recoveries left active by a node that stopped mid-way, and acknowledges them so
+    /// they do not block their clusters. Returns how many.
+    async fn abandon_active_recoveries(
+        &self,
+        at: Timestamp,
+        note: &str,
+    ) -> Result<usize, StoreError>;
+
+    async fn set_global_recoveries_disabled(&self, disabled: bool) -> Result<(), StoreError>;
+
+    async fn global_recoveries_disabled(&self) -> Result<bool, StoreError>;
 }

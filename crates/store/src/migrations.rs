@@ -12,7 +12,8 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
+const MIGRATIONS: &[Migration] = &[
+    Migration {
     version: 1,
     description: "instances",
     sql: "CREATE TABLE instances (
@@ -28,10 +29,76 @@ const MIGRATIONS: &[Migration] = &[Migration {
               data TEXT NOT NULL,
               PRIMARY KEY (hostname, port)
           );",
-}];
+    },
+    Migration {
+        version: 2,
+        description: "downtime, promotion rules, detections, recoveries, settings",
+        sql: "CREATE TABLE downtimes (
+                  hostname TEXT NOT NULL,
+                  port INTEGER NOT NULL,
+                  owner TEXT NOT NULL,
+                  reason TEXT NOT NULL,
+                  begin_at INTEGER NOT NULL,
+                  end_at INTEGER NOT NULL,
+                  PRIMARY KEY (hostname, port)
+              );
+              CREATE TABLE promotion_rules (
+                  hostname TEXT NOT NULL,
+                  port INTEGER NOT NULL,
+                  rule TEXT NOT NULL,
+                  expires_at INTEGER NOT NULL,
+                  PRIMARY KEY (hostname, port)
+              );
+              CREATE TABLE failure_detections (
+                  id INTEGER PRIMARY KEY AUTOINCREMENT,
+                  cluster TEXT NOT NULL,
+                  hostname TEXT NOT NULL,
+                  port INTEGER NOT NULL,
+                  analysis TEXT NOT NULL,
+                  description TEXT NOT NULL,
+                  detected_at INTEGER NOT NULL
+              );
+              CREATE INDEX failure_detections_key ON failure_detections (hostname, port, analysis, detected_at);
+              CREATE TABLE recoveries (
+                  id INTEGER PRIMARY KEY AUTOINCREMENT,
+                  uid TEXT NOT NULL UNIQUE,
+                  cluster TEXT NOT NULL,
+                  hostname TEXT NOT NULL,
+                  port INTEGER NOT NULL,
+                  analysis TEXT NOT NULL,
+                  kind TEXT NOT NULL,
+                  manual INTEGER NOT NULL,
+                  processing_node TEXT NOT NULL,
+                  started_at INTEGER NOT NULL,
+                  ended_at INTEGER,
+                  is_active INTEGER NOT NULL,
+                  successful INTEGER NOT NULL DEFAULT 0,
+                  successor_host TEXT,
+                  successor_port INTEGER,
+                  lost_replicas TEXT NOT NULL DEFAULT '[]',
+                  participating TEXT NOT NULL DEFAULT '[]',
+                  errors TEXT NOT NULL DEFAULT '[]',
+                  acknowledged INTEGER NOT NULL DEFAULT 0,
+                  acknowledged_at INTEGER,
+                  acknowledged_by TEXT NOT NULL DEFAULT '',
+                  acknowledged_comment TEXT NOT NULL DEFAULT ''
+              );
+              CREATE INDEX recoveries_cluster ON recoveries (cluster, started_at);
+              CREATE TABLE recovery_steps (
+                  recovery_id INTEGER NOT NULL,
+                  at INTEGER NOT NULL,
+                  message TEXT NOT NULL
+              );
+              CREATE INDEX recovery_steps_recovery ON recovery_steps (recovery_id);
+              CREATE TABLE settings (
+                  name TEXT PRIMARY KEY,
+                  value TEXT NOT NULL
+              );",
+    },
+];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
     conn.execute_batch(

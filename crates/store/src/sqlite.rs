@@ -1,11 +1,16 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use arbor_topology::{Instance, InstanceKey, InstanceRecord, Timestamp};
+use std::time::Duration;
+
+use arbor_topology::{Downtime, Instance, InstanceKey, InstanceRecord, PromotionRule, Timestamp};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::{migrations, CheckOutcome, CheckResult, Store, StoreError};
+use crate::{
+    migrations, CheckOutcome, CheckResult, FailureDetection, RecoveryOutcome, RecoveryRecord,
+    RecoveryStart, RecoveryStep, StartDecision, Store, StoreError,
+};
 
 /// The embedded store: one SQLite file in WAL mode.
 ///
@@ -120,6 +125,10 @@ fn into_record(key: InstanceKey, raw: RawRecord) -> Result<InstanceRecord, Store
         last_seen: raw.last_seen.map(Timestamp),
         last_error: raw.last_error,
     })
+}
+
+fn to_json_list<T: serde::Serialize>(items: &[T]) -> Result<String, StoreError> {
+    serde_json::to_string(items).map_err(|e| StoreError::Query(e.to_string()))
 }
 
 fn to_json(instance: &Instance) -> Result<String, StoreError> {
@@ -241,6 +250,433 @@ impl Store for SqliteStore {
                 params![key.hostname, key.port],
             )?;
             Ok(deleted > 0)
+        })
+        .await
+    }
+
+    async fn begin_downtime(&self, downtime: Downtime) -> Result<(), StoreError> {
+        self.with_conn(move |conn| {
+            conn.execute(
+                "INSERT INTO downtimes (hostname, port, owner, reason, begin_at, end_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (hostname, port) DO UPDATE SET owner = excluded.owner, \
+                     reason = excluded.reason, begin_at = excluded.begin_at, end_at = excluded.end_at",
+                params![
+                    downtime.key.hostname,
+                    downtime.key.port,
+                    downtime.owner,
+                    downtime.reason,
+                    downtime.begin.millis(),
+                    downtime.end.millis()
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn end_downtime(&self, key: &InstanceKey) -> Result<bool, StoreError> {
+        let key = key.clone();
+        self.with_conn(move |conn| {
+            let deleted = conn.execute(
+                "DELETE FROM downtimes WHERE hostname = ?1 AND port = ?2",
+                params![key.hostname, key.port],
+            )?;
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
+    async fn active_downtimes(&self, now: Timestamp) -> Result<Vec<Downtime>, StoreError> {
+        self.with_conn(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT hostname, port, owner, reason, begin_at, end_at FROM downtimes \
+                 WHERE begin_at <= ?1 AND end_at > ?1 ORDER BY hostname, port",
+            )?;
+            let rows = statement.query_map([now.millis()], |row| {
+                Ok(Downtime {
+                    key: InstanceKey {
+                        hostname: row.get(0)?,
+                        port: row.get(1)?,
+                    },
+                    owner: row.get(2)?,
+                    reason: row.get(3)?,
+                    begin: Timestamp(row.get(4)?),
+                    end: Timestamp(row.get(5)?),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn register_candidate(
+        &self,
+        key: &InstanceKey,
+        rule: PromotionRule,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.with_conn(move |conn| {
+            conn.execute(
+                "INSERT INTO promotion_rules (hostname, port, rule, expires_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (hostname, port) DO UPDATE SET rule = excluded.rule, expires_at = excluded.expires_at",
+                params![key.hostname, key.port, rule.name(), expires_at.millis()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn promotion_rules(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<(InstanceKey, PromotionRule)>, StoreError> {
+        self.with_conn(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT hostname, port, rule FROM promotion_rules WHERE expires_at > ?1 \
+                 ORDER BY hostname, port",
+            )?;
+            let rows = statement.query_map([now.millis()], |row| {
+                Ok((
+                    InstanceKey {
+                        hostname: row.get(0)?,
+                        port: row.get(1)?,
+                    },
+                    row.get::<_, String>(2)?,
+                ))
+            })?;
+            let mut rules = Vec::new();
+            for row in rows {
+                let (key, rule) = row?;
+                let rule = rule.parse().map_err(|message| StoreError::Corrupt {
+                    key: key.to_string(),
+                    message,
+                })?;
+                rules.push((key, rule));
+            }
+            Ok(rules)
+        })
+        .await
+    }
+
+    async fn record_detection(
+        &self,
+        detection: FailureDetection,
+        dedupe_window: Duration,
+    ) -> Result<bool, StoreError> {
+        self.with_conn(move |conn| {
+            let tx = conn.transaction()?;
+            let since = detection.detected_at.millis() - dedupe_window.as_millis() as i64;
+            let recent: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM failure_detections WHERE hostname = ?1 AND port = ?2 \
+                 AND analysis = ?3 AND detected_at > ?4",
+                params![detection.key.hostname, detection.key.port, detection.analysis, since],
+                |row| row.get(0),
+            )?;
+            if recent > 0 {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO failure_detections (cluster, hostname, port, analysis, description, detected_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    detection.cluster,
+                    detection.key.hostname,
+                    detection.key.port,
+                    detection.analysis,
+                    detection.description,
+                    detection.detected_at.millis()
+                ],
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn detections(&self, limit: usize) -> Result<Vec<FailureDetection>, StoreError> {
+        self.with_conn(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT id, cluster, hostname, port, analysis, description, detected_at \
+                 FROM failure_detections ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows = statement.query_map([limit as i64], |row| {
+                Ok(FailureDetection {
+                    id: row.get(0)?,
+                    cluster: row.get(1)?,
+                    key: InstanceKey {
+                        hostname: row.get(2)?,
+                        port: row.get(3)?,
+                    },
+                    analysis: row.get(4)?,
+                    description: row.get(5)?,
+                    detected_at: Timestamp(row.get(6)?),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn start_recovery(
+        &self,
+        start: RecoveryStart,
+        block: Duration,
+        ignore_block: bool,
+    ) -> Result<StartDecision, StoreError> {
+        self.with_conn(move |conn| {
+            // IMMEDIATE: take the write lock before reading, so two starts cannot both pass
+            // the checks.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let active: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM recoveries WHERE cluster = ?1 AND is_active = 1 LIMIT 1",
+                    [&start.cluster],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if let Some(blocking_id) = active {
+                return Ok(StartDecision::Blocked {
+                    blocking_id,
+                    reason: format!(
+                        "recovery {blocking_id} of cluster {} is still running",
+                        start.cluster
+                    ),
+                });
+            }
+            if ignore_block {
+                tx.execute(
+                    "UPDATE recoveries SET acknowledged = 1, acknowledged_at = ?2, \
+                         acknowledged_by = 'arbor', acknowledged_comment = 'superseded by a manual recovery' \
+                     WHERE cluster = ?1 AND acknowledged = 0",
+                    params![start.cluster, start.started_at.millis()],
+                )?;
+            } else {
+                let since = start.started_at.millis() - block.as_millis() as i64;
+                let recent: Option<i64> = tx
+                    .query_row(
+                        "SELECT id FROM recoveries WHERE cluster = ?1 AND acknowledged = 0 \
+                         AND started_at > ?2 ORDER BY id DESC LIMIT 1",
+                        params![start.cluster, since],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                if let Some(blocking_id) = recent {
+                    return Ok(StartDecision::Blocked {
+                        blocking_id,
+                        reason: format!(
+                            "cluster {} had recovery {blocking_id} within the block period \
+                             (RecoveryPeriodBlockSeconds); acknowledge it to allow another",
+                            start.cluster
+                        ),
+                    });
+                }
+            }
+            tx.execute(
+                "INSERT INTO recoveries (uid, cluster, hostname, port, analysis, kind, manual, \
+                     processing_node, started_at, is_active) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1)",
+                params![
+                    start.uid,
+                    start.cluster,
+                    start.failed.hostname,
+                    start.failed.port,
+                    start.analysis,
+                    start.kind,
+                    start.manual,
+                    start.processing_node,
+                    start.started_at.millis()
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(StartDecision::Started { id })
+        })
+        .await
+    }
+
+    async fn add_recovery_step(&self, id: i64, step: RecoveryStep) -> Result<(), StoreError> {
+        self.with_conn(move |conn| {
+            conn.execute(
+                "INSERT INTO recovery_steps (recovery_id, at, message) VALUES (?1, ?2, ?3)",
+                params![id, step.at.millis(), step.message],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn finish_recovery(&self, id: i64, outcome: RecoveryOutcome) -> Result<(), StoreError> {
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE recoveries SET is_active = 0, ended_at = ?2, successful = ?3, \
+                     successor_host = ?4, successor_port = ?5, lost_replicas = ?6, \
+                     participating = ?7, errors = ?8 WHERE id = ?1",
+                params![
+                    id,
+                    outcome.ended_at.millis(),
+                    outcome.successful,
+                    outcome.successor.as_ref().map(|k| k.hostname.clone()),
+                    outcome.successor.as_ref().map(|k| k.port),
+                    to_json_list(&outcome.lost_replicas)?,
+                    to_json_list(&outcome.participating)?,
+                    to_json_list(&outcome.errors)?,
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn recoveries(
+        &self,
+        cluster: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecoveryRecord>, StoreError> {
+        let cluster = cluster.map(str::to_string);
+        self.with_conn(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT id, uid, cluster, hostname, port, analysis, kind, manual, processing_node, \
+                     started_at, ended_at, is_active, successful, successor_host, successor_port, \
+                     lost_replicas, participating, errors, acknowledged, acknowledged_at, \
+                     acknowledged_by, acknowledged_comment \
+                 FROM recoveries WHERE (?1 IS NULL OR cluster = ?1) ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![cluster, limit as i64], |row| {
+                let successor_host: Option<String> = row.get(13)?;
+                let successor_port: Option<u16> = row.get(14)?;
+                let list = |index: usize| -> rusqlite::Result<String> { row.get(index) };
+                Ok((
+                    RecoveryRecord {
+                        id: row.get(0)?,
+                        uid: row.get(1)?,
+                        cluster: row.get(2)?,
+                        failed: InstanceKey {
+                            hostname: row.get(3)?,
+                            port: row.get(4)?,
+                        },
+                        analysis: row.get(5)?,
+                        kind: row.get(6)?,
+                        manual: row.get(7)?,
+                        processing_node: row.get(8)?,
+                        started_at: Timestamp(row.get(9)?),
+                        ended_at: row.get::<_, Option<i64>>(10)?.map(Timestamp),
+                        is_active: row.get(11)?,
+                        successful: row.get(12)?,
+                        successor: successor_host
+                            .zip(successor_port)
+                            .map(|(hostname, port)| InstanceKey { hostname, port }),
+                        lost_replicas: Vec::new(),
+                        participating: Vec::new(),
+                        errors: Vec::new(),
+                        acknowledged: row.get(18)?,
+                        acknowledged_at: row.get::<_, Option<i64>>(19)?.map(Timestamp),
+                        acknowledged_by: row.get(20)?,
+                        acknowledged_comment: row.get(21)?,
+                        steps: Vec::new(),
+                    },
+                    list(15)?,
+                    list(16)?,
+                    list(17)?,
+                ))
+            })?;
+            let mut records = Vec::new();
+            for row in rows {
+                let (mut record, lost, participating, errors) = row?;
+                let corrupt = |e: serde_json::Error| StoreError::Corrupt {
+                    key: format!("recovery {}", record.id),
+                    message: e.to_string(),
+                };
+                record.lost_replicas = serde_json::from_str(&lost).map_err(corrupt)?;
+                record.participating = serde_json::from_str(&participating).map_err(corrupt)?;
+                record.errors = serde_json::from_str(&errors).map_err(corrupt)?;
+                records.push(record);
+            }
+            let mut steps = conn.prepare_cached(
+                "SELECT at, message FROM recovery_steps WHERE recovery_id = ?1 ORDER BY rowid",
+            )?;
+            for record in &mut records {
+                record.steps = steps
+                    .query_map([record.id], |row| {
+                        Ok(RecoveryStep {
+                            at: Timestamp(row.get(0)?),
+                            message: row.get(1)?,
+                        })
+                    })?
+                    .collect::<Result<_, _>>()?;
+            }
+            Ok(records)
+        })
+        .await
+    }
+
+    async fn acknowledge_recoveries(
+        &self,
+        cluster: Option<&str>,
+        by: &str,
+        comment: &str,
+        at: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let (cluster, by, comment) = (
+            cluster.map(str::to_string),
+            by.to_string(),
+            comment.to_string(),
+        );
+        self.with_conn(move |conn| {
+            let updated = conn.execute(
+                "UPDATE recoveries SET acknowledged = 1, acknowledged_at = ?2, acknowledged_by = ?3, \
+                     acknowledged_comment = ?4 \
+                 WHERE (?1 IS NULL OR cluster = ?1) AND acknowledged = 0 AND is_active = 0",
+                params![cluster, at.millis(), by, comment],
+            )?;
+            Ok(updated)
+        })
+        .await
+    }
+
+    async fn abandon_active_recoveries(
+        &self,
+        at: Timestamp,
+        note: &str,
+    ) -> Result<usize, StoreError> {
+        let note = note.to_string();
+        self.with_conn(move |conn| {
+            let errors = serde_json::to_string(&[note.as_str()]).unwrap_or_default();
+            let updated = conn.execute(
+                "UPDATE recoveries SET is_active = 0, ended_at = ?1, successful = 0, errors = ?2, \
+                     acknowledged = 1, acknowledged_at = ?1, acknowledged_by = 'arbor', \
+                     acknowledged_comment = ?3 \
+                 WHERE is_active = 1",
+                params![at.millis(), errors, note],
+            )?;
+            Ok(updated)
+        })
+        .await
+    }
+
+    async fn set_global_recoveries_disabled(&self, disabled: bool) -> Result<(), StoreError> {
+        self.with_conn(move |conn| {
+            conn.execute(
+                "INSERT INTO settings (name, value) VALUES ('recoveries_disabled', ?1) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                [if disabled { "1" } else { "0" }],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn global_recoveries_disabled(&self) -> Result<bool, StoreError> {
+        self.with_conn(|conn| {
+            let value: Option<String> = conn
+                .query_row(
+                    "SELECT value FROM settings WHERE name = 'recoveries_disabled'",
+                    [],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            Ok(value.as_deref() == Some("1"))
         })
         .await
     }

@@ -18,6 +18,7 @@
 
 mod instance;
 mod key;
+mod rules;
 mod time;
 mod topology;
 mod tree;
@@ -27,6 +28,7 @@ pub use instance::{
     ReplicaStatus, ServerVersion,
 };
 pub use key::{InstanceKey, ParseKeyError};
+pub use rules::{Downtime, PromotionRule};
 pub use time::Timestamp;
 pub use topology::{ClusterSummary, ResolveHintError, Topology, TopologyOptions};
 pub use tree::render_tree;

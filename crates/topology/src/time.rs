@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 ///
 /// Kept as a plain integer (not `SystemTime`) so that records serialize compactly, compare
 /// across nodes, and so that pure code can be tested with made-up instants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 

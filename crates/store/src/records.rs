@@ -1,0 +1,88 @@
+//! Recovery bookkeeping kept by the store: failure detections, recoveries with their steps and
+//! acknowledgements.
+
+use arbor_topology::{InstanceKey, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// A failure that was detected (deduplicated per instance and code within a window).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureDetection {
+    pub id: i64,
+    pub cluster: String,
+    pub key: InstanceKey,
+    pub analysis: String,
+    pub description: String,
+    pub detected_at: Timestamp,
+}
+
+/// What a recovery is registered with when it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryStart {
+    pub uid: String,
+    pub cluster: String,
+    pub failed: InstanceKey,
+    pub analysis: String,
+    /// `MasterRecovery`, `IntermediateMasterRecovery`, `GracefulMasterTakeover`, ...
+    pub kind: String,
+    /// Asked for by an operator (ignores the block period), not automated.
+    pub manual: bool,
+    pub processing_node: String,
+    pub started_at: Timestamp,
+}
+
+/// Whether a recovery may start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartDecision {
+    Started {
+        id: i64,
+    },
+    /// Anti-flapping: another recovery of the cluster is running, or one ended within the
+    /// block period and was not acknowledged.
+    Blocked {
+        blocking_id: i64,
+        reason: String,
+    },
+}
+
+/// How a recovery ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RecoveryOutcome {
+    pub successful: bool,
+    pub successor: Option<InstanceKey>,
+    pub lost_replicas: Vec<InstanceKey>,
+    pub participating: Vec<InstanceKey>,
+    pub errors: Vec<String>,
+    pub ended_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryStep {
+    pub at: Timestamp,
+    pub message: String,
+}
+
+/// A recovery as the audit shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryRecord {
+    pub id: i64,
+    pub uid: String,
+    pub cluster: String,
+    pub failed: InstanceKey,
+    pub analysis: String,
+    pub kind: String,
+    pub manual: bool,
+    pub processing_node: String,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub is_active: bool,
+    pub successful: bool,
+    pub successor: Option<InstanceKey>,
+    pub lost_replicas: Vec<InstanceKey>,
+    pub participating: Vec<InstanceKey>,
+    pub errors: Vec<String>,
+    pub acknowledged: bool,
+    pub acknowledged_at: Option<Timestamp>,
+    pub acknowledged_by: String,
+    pub acknowledged_comment: String,
+    pub steps: Vec<RecoveryStep>,
+}
