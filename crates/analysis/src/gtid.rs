@@ -51,6 +51,14 @@ impl MysqlGtidSet {
         *ranges = merged;
     }
 
+    /// The number of transactions per source UUID.
+    pub fn counts(&self) -> Vec<(String, u64)> {
+        self.intervals
+            .iter()
+            .map(|(uuid, ranges)| (uuid.clone(), ranges.iter().map(|(s, e)| e - s + 1).sum()))
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.intervals.values().all(Vec::is_empty)
     }

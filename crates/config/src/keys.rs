@@ -159,7 +159,13 @@ config_keys! {
     detect_region_query: String = "DetectRegionQuery" => String::new();
     detect_physical_environment_query: String = "DetectPhysicalEnvironmentQuery" => String::new();
     detect_semi_sync_enforced_query: String = "DetectSemiSyncEnforcedQuery" => String::new();
+    /// Query returning the replication user and password (run on a new primary), for
+    /// pointing a former primary at it.
     replication_credentials_query: String = "ReplicationCredentialsQuery" => String::new();
+    /// Replication user for servers arbor points at a new source (graceful takeover).
+    mysql_replica_user: String = "MySQLReplicaUser" => String::new();
+    /// Its password; `${ENV_VAR}` expands.
+    mysql_replica_password: String = "MySQLReplicaPassword" => String::new();
     use_super_read_only: bool = "UseSuperReadOnly" => false;
     max_concurrent_replica_operations: u64 = "MaxConcurrentReplicaOperations" => 5;
 
@@ -183,6 +189,10 @@ config_keys! {
     post_graceful_takeover_processes: Vec<String> = "PostGracefulTakeoverProcesses" => Vec::new();
     post_take_master_processes: Vec<String> = "PostTakeMasterProcesses" => Vec::new();
     processes_shell_command: String = "ProcessesShellCommand" => "bash".into();
+    /// arbor: seconds a hook may run before it is killed (orchestrator had no limit).
+    processes_timeout_seconds: u64 = "ProcessesTimeoutSeconds" => 60;
+    /// arbor: seconds a recovery waits for the promoted replica to apply what it received.
+    promotion_catch_up_timeout_seconds: u64 = "PromotionCatchUpTimeoutSeconds" => 30;
     apply_mysql_promotion_after_master_failover: bool = "ApplyMySQLPromotionAfterMasterFailover" => true;
     prevent_cross_data_center_master_failover: bool = "PreventCrossDataCenterMasterFailover" => false;
     prevent_cross_region_master_failover: bool = "PreventCrossRegionMasterFailover" => false;

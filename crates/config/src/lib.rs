@@ -200,6 +200,7 @@ impl Config {
                 &mut self.mysql_orchestrator_password,
             ),
             ("HTTPAuthPassword", &mut self.http_auth_password),
+            ("MySQLReplicaPassword", &mut self.mysql_replica_password),
         ] {
             match value::expand_env(value, |name| std::env::var(name).ok()) {
                 Ok(expanded) => *value = expanded,

@@ -235,6 +235,42 @@ impl DiscoveryHandle {
         }
     }
 
+    /// Probes `keys` now, all at once, and waits until their outcomes are stored: the
+    /// "emergent" re-read that confirms a suspected failure without waiting for the next poll.
+    /// Keys not watched are probed but not recorded.
+    pub async fn probe_now(&self, keys: &[InstanceKey]) {
+        let mut probes = tokio::task::JoinSet::new();
+        for key in keys.iter().cloned() {
+            let inner = Arc::clone(&self.inner);
+            probes.spawn(async move {
+                let attempted_at = Timestamp::now();
+                let result = inner.probe_with_deadline(&key).await;
+                let checked_at = Timestamp::now();
+                if !inner.lock_state().watched.contains_key(&key) {
+                    return;
+                }
+                let result = match result {
+                    Ok(instance) => {
+                        inner.crawl(&instance);
+                        CheckResult::Seen(Box::new(instance))
+                    }
+                    Err(failure) => CheckResult::Failed {
+                        error: failure.message,
+                    },
+                };
+                let _ = inner
+                    .write_and_wait(CheckOutcome {
+                        key,
+                        attempted_at,
+                        checked_at,
+                        result,
+                    })
+                    .await;
+            });
+        }
+        while probes.join_next().await.is_some() {}
+    }
+
     /// Stops watching `key` and removes it from the store. A live instance is found again the
     /// next time one of its neighbours is probed, as in orchestrator: forget is for instances
     /// that are gone.

@@ -13,12 +13,17 @@
 //! costs one probe at most those timeouts; a connection that timed out is dropped, never
 //! reused, since its protocol state is unknown.
 //!
+//! [`Operator`] changes servers (stop/start replication, repoint, promote), with statement
+//! text built per dialect in [`ops`].
+//!
 //! Parsing lives in [`status`], as pure functions over column maps, so it is tested without a
 //! server. This crate does not decide anything about what it reads.
 
 mod dialect;
+pub mod ops;
 mod probe;
 pub mod status;
 
 pub use dialect::Dialect;
+pub use ops::{Operator, OperatorSettings, Session};
 pub use probe::{ProbeError, ProbeErrorKind, ProbeSettings, Prober};

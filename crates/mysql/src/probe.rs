@@ -135,48 +135,14 @@ impl Prober {
     }
 
     async fn connect(&self, key: &InstanceKey) -> Result<OpenConnection, ProbeError> {
-        let opts = OptsBuilder::default()
-            .ip_or_hostname(key.hostname.clone())
-            .tcp_port(key.port)
-            .user(Some(self.settings.user.clone()))
-            .pass(Some(self.settings.password.clone()))
-            // Otherwise mysql_async switches a loopback TCP connection to the server's unix
-            // socket, which is not the address arbor was asked to watch.
-            .prefer_socket(false)
-            .tcp_nodelay(true)
-            .stmt_cache_size(0);
-        let timeout = self.settings.connect_timeout;
-        let connect = async {
-            let mut conn = Conn::new(opts).await.map_err(|e| ProbeError::Connect {
-                key: key.clone(),
-                message: e.to_string(),
-            })?;
-            let rows = query_maps(
-                &mut conn,
-                key,
-                "SELECT @@version AS version, @@version_comment AS version_comment",
-            )
-            .await?;
-            let row = rows.first().cloned().unwrap_or_default();
-            let version = row.get("version").cloned().flatten().unwrap_or_default();
-            let comment = row
-                .get("version_comment")
-                .cloned()
-                .flatten()
-                .unwrap_or_default();
-            let dialect = Dialect::new(
-                Flavor::detect(&version, &comment),
-                ServerVersion::parse(&version),
-            );
-            Ok(OpenConnection { conn, dialect })
-        };
-        match tokio::time::timeout(timeout, connect).await {
-            Ok(result) => result,
-            Err(_) => Err(ProbeError::ConnectTimeout {
-                key: key.clone(),
-                after: timeout,
-            }),
-        }
+        let (conn, dialect) = open_connection(
+            key,
+            &self.settings.user,
+            &self.settings.password,
+            self.settings.connect_timeout,
+        )
+        .await?;
+        Ok(OpenConnection { conn, dialect })
     }
 
     async fn read_with(
@@ -269,13 +235,63 @@ async fn read_instance(
     Ok(instance)
 }
 
+/// Connects (TCP, handshake, version query) within `timeout` and picks the dialect.
+pub(crate) async fn open_connection(
+    key: &InstanceKey,
+    user: &str,
+    password: &str,
+    timeout: Duration,
+) -> Result<(Conn, Dialect), ProbeError> {
+    let opts = OptsBuilder::default()
+        .ip_or_hostname(key.hostname.clone())
+        .tcp_port(key.port)
+        .user(Some(user.to_string()))
+        .pass(Some(password.to_string()))
+        // Otherwise mysql_async switches a loopback TCP connection to the server's unix
+        // socket, which is not the address arbor was asked to watch.
+        .prefer_socket(false)
+        .tcp_nodelay(true)
+        .stmt_cache_size(0);
+    let connect = async {
+        let mut conn = Conn::new(opts).await.map_err(|e| ProbeError::Connect {
+            key: key.clone(),
+            message: e.to_string(),
+        })?;
+        let rows = query_maps(
+            &mut conn,
+            key,
+            "SELECT @@version AS version, @@version_comment AS version_comment",
+        )
+        .await?;
+        let row = rows.first().cloned().unwrap_or_default();
+        let version = row.get("version").cloned().flatten().unwrap_or_default();
+        let comment = row
+            .get("version_comment")
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
+        let dialect = Dialect::new(
+            Flavor::detect(&version, &comment),
+            ServerVersion::parse(&version),
+        );
+        Ok((conn, dialect))
+    };
+    match tokio::time::timeout(timeout, connect).await {
+        Ok(result) => result,
+        Err(_) => Err(ProbeError::ConnectTimeout {
+            key: key.clone(),
+            after: timeout,
+        }),
+    }
+}
+
 fn first_column(row: &ColumnMap) -> Option<String> {
     // A ColumnMap has lost column order; the alias query returns one column by contract.
     row.values().next().cloned().flatten()
 }
 
 /// Runs a text-protocol query (so `SHOW` statements work) and returns its rows as column maps.
-async fn query_maps(
+pub(crate) async fn query_maps(
     conn: &mut Conn,
     key: &InstanceKey,
     sql: &str,
@@ -299,7 +315,7 @@ fn row_to_map(row: &Row) -> ColumnMap {
         .collect()
 }
 
-fn value_text(value: &Value) -> Option<String> {
+pub(crate) fn value_text(value: &Value) -> Option<String> {
     match value {
         Value::NULL => None,
         Value::Bytes(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),

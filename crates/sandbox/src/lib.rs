@@ -12,4 +12,4 @@
 
 mod sandbox;
 
-pub use sandbox::{MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER};
+pub use sandbox::{MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER};

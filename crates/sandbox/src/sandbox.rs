@@ -9,8 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// The account arbor's tests connect as: the manager grants of a real deployment, no SUPER.
 pub const ADMIN_USER: &str = "arbor";
 pub const ADMIN_PASSWORD: &str = "arbor-test-pass";
-const REPL_USER: &str = "repl";
-const REPL_PASSWORD: &str = "repl-test-pass";
+/// The replication account every server has (for pointing a former primary at a new one).
+pub const REPL_USER: &str = "repl";
+pub const REPL_PASSWORD: &str = "repl-test-pass";
 
 /// Bumped when the my.cnf used to build the template changes, so a stale template is not reused.
 const TEMPLATE_VERSION: u32 = 1;
@@ -181,6 +182,31 @@ impl MariaDbSandbox {
             child
                 .wait()
                 .map_err(|e| format!("cannot reap server {index}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Freezes server `index` (SIGSTOP): it keeps its connections and its port, and answers
+    /// nothing, as a hung server does.
+    pub fn pause(&self, index: usize) -> Result<()> {
+        self.signal(index, libc::SIGSTOP)
+    }
+
+    /// Thaws a paused server (SIGCONT).
+    pub fn resume(&self, index: usize) -> Result<()> {
+        self.signal(index, libc::SIGCONT)
+    }
+
+    fn signal(&self, index: usize, signal: libc::c_int) -> Result<()> {
+        let pid = self
+            .pid(index)
+            .ok_or_else(|| format!("server {index} is not running"))?;
+        // SAFETY: kill() on a pid this sandbox spawned and still owns (not yet reaped).
+        if unsafe { libc::kill(pid as libc::pid_t, signal) } != 0 {
+            return Err(format!(
+                "cannot signal server {index}: {}",
+                io::Error::last_os_error()
+            ));
         }
         Ok(())
     }

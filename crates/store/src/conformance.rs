@@ -37,6 +37,7 @@ macro_rules! store_conformance_suite {
             promotion_rules_expire_and_are_replaced,
             detections_are_deduplicated_within_the_window,
             a_recent_recovery_blocks_the_next_until_acknowledged,
+            the_promoted_instance_failing_again_is_blocked_too,
             a_running_recovery_blocks_even_manual_ones_whatever_its_age,
             a_manual_recovery_ignores_the_block_and_acknowledges_earlier_ones,
             recoveries_keep_their_steps_and_outcome,
@@ -611,4 +612,23 @@ pub async fn global_recoveries_can_be_disabled(store: &dyn Store) {
     assert!(store.global_recoveries_disabled().await.unwrap());
     store.set_global_recoveries_disabled(false).await.unwrap();
     assert!(!store.global_recoveries_disabled().await.unwrap());
+}
+
+pub async fn the_promoted_instance_failing_again_is_blocked_too(store: &dyn Store) {
+    let block = Duration::from_secs(3_600);
+    let id = started_id(
+        store
+            .start_recovery(start("a", "c1:1", 1_000, false), block, false)
+            .await
+            .unwrap(),
+    );
+    // finished() promotes db2:3306; the cluster is now named after it.
+    store.finish_recovery(id, finished(2_000)).await.unwrap();
+    let mut again = start("b", "db2:3306", 10_000, false);
+    again.failed = parse_key("db2:3306");
+    let decision = store.start_recovery(again, block, false).await.unwrap();
+    assert!(
+        matches!(decision, StartDecision::Blocked { blocking_id, .. } if blocking_id == id),
+        "{decision:?}"
+    );
 }

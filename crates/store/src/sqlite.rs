@@ -454,11 +454,15 @@ impl Store for SqliteStore {
                 )?;
             } else {
                 let since = start.started_at.millis() - block.as_millis() as i64;
+                // The same cluster, or the instance a recent recovery promoted: a failover
+                // renames the cluster after its new primary, and that primary failing in turn
+                // is the flapping this guards against.
                 let recent: Option<i64> = tx
                     .query_row(
-                        "SELECT id FROM recoveries WHERE cluster = ?1 AND acknowledged = 0 \
-                         AND started_at > ?2 ORDER BY id DESC LIMIT 1",
-                        params![start.cluster, since],
+                        "SELECT id FROM recoveries WHERE acknowledged = 0 AND started_at > ?2 \
+                         AND (cluster = ?1 OR (successor_host = ?3 AND successor_port = ?4)) \
+                         ORDER BY id DESC LIMIT 1",
+                        params![start.cluster, since, start.failed.hostname, start.failed.port],
                         |row| row.get(0),
                     )
                     .optional()?;
@@ -466,9 +470,9 @@ impl Store for SqliteStore {
                     return Ok(StartDecision::Blocked {
                         blocking_id,
                         reason: format!(
-                            "cluster {} had recovery {blocking_id} within the block period \
-                             (RecoveryPeriodBlockSeconds); acknowledge it to allow another",
-                            start.cluster
+                            "cluster {} (or its failed instance {}) had recovery {blocking_id} within \
+                             the block period (RecoveryPeriodBlockSeconds); acknowledge it to allow another",
+                            start.cluster, start.failed
                         ),
                     });
                 }

@@ -1,0 +1,383 @@
+//! Changing servers: the statements of moves and recoveries, built per dialect, and a session
+//! that runs them with timeouts.
+//!
+//! Statement text is built by pure functions on [`Dialect`], so the exact statements sent to
+//! MySQL 8.0 and 8.4 (where `SLAVE`/`MASTER` statements are gone) are tested against recorded
+//! lists without those servers.
+
+use std::time::Duration;
+
+use arbor_topology::{Flavor, InstanceKey, ReplicaStatus, ServerVersion};
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+use crate::probe::{open_connection, query_maps, value_text};
+use crate::{status, Dialect, ProbeError};
+
+/// MySQL 8.0.22 added `START|STOP|RESET REPLICA`; 8.0.23 `CHANGE REPLICATION SOURCE TO`.
+const MYSQL_REPLICA_STATEMENTS: ServerVersion = ServerVersion::new(8, 0, 22);
+const MYSQL_CHANGE_SOURCE: ServerVersion = ServerVersion::new(8, 0, 23);
+
+/// Quotes a string literal for SQL.
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+impl Dialect {
+    fn mysql_at_least(&self, version: ServerVersion) -> bool {
+        self.flavor != Flavor::MariaDb && self.version >= version
+    }
+
+    fn replica_word(&self) -> &'static str {
+        if self.mysql_at_least(MYSQL_REPLICA_STATEMENTS) {
+            "REPLICA"
+        } else {
+            "SLAVE"
+        }
+    }
+
+    pub fn stop_replica(&self) -> String {
+        format!("STOP {}", self.replica_word())
+    }
+
+    pub fn start_replica(&self) -> String {
+        format!("START {}", self.replica_word())
+    }
+
+    pub fn start_replica_sql_thread(&self) -> String {
+        format!("START {} SQL_THREAD", self.replica_word())
+    }
+
+    pub fn reset_replica_all(&self) -> String {
+        format!("RESET {} ALL", self.replica_word())
+    }
+
+    /// Points a replica at a new source with GTID positioning: MariaDB
+    /// `MASTER_USE_GTID=slave_pos`, MySQL auto-positioning. Credentials are left as they were
+    /// unless given (both servers keep unspecified options).
+    pub fn change_source_gtid(
+        &self,
+        source: &InstanceKey,
+        credentials: Option<(&str, &str)>,
+    ) -> String {
+        let (host, port) = (quote(&source.hostname), source.port);
+        match self.flavor {
+            Flavor::MariaDb => {
+                let mut sql = format!(
+                    "CHANGE MASTER TO MASTER_HOST={host}, MASTER_PORT={port}, MASTER_USE_GTID=slave_pos"
+                );
+                if let Some((user, password)) = credentials {
+                    sql.push_str(&format!(
+                        ", MASTER_USER={}, MASTER_PASSWORD={}",
+                        quote(user),
+                        quote(password)
+                    ));
+                }
+                sql
+            }
+            _ if self.mysql_at_least(MYSQL_CHANGE_SOURCE) => {
+                let mut sql = format!(
+                    "CHANGE REPLICATION SOURCE TO SOURCE_HOST={host}, SOURCE_PORT={port}, SOURCE_AUTO_POSITION=1"
+                );
+                if let Some((user, password)) = credentials {
+                    // caching_sha2_password without TLS needs the server's RSA key.
+                    sql.push_str(&format!(
+                        ", SOURCE_USER={}, SOURCE_PASSWORD={}, GET_SOURCE_PUBLIC_KEY=1",
+                        quote(user),
+                        quote(password)
+                    ));
+                }
+                sql
+            }
+            _ => {
+                let mut sql = format!(
+                    "CHANGE MASTER TO MASTER_HOST={host}, MASTER_PORT={port}, MASTER_AUTO_POSITION=1"
+                );
+                if let Some((user, password)) = credentials {
+                    sql.push_str(&format!(
+                        ", MASTER_USER={}, MASTER_PASSWORD={}",
+                        quote(user),
+                        quote(password)
+                    ));
+                }
+                sql
+            }
+        }
+    }
+
+    /// `read_only` on or off. MySQL's `super_read_only` follows when `use_super_read_only`
+    /// (turning it off first, since it implies `read_only`). MariaDB has no super_read_only.
+    pub fn set_read_only(&self, read_only: bool, use_super_read_only: bool) -> Vec<String> {
+        let value = if read_only { "ON" } else { "OFF" };
+        let has_super = self.flavor != Flavor::MariaDb;
+        match (read_only, has_super && use_super_read_only, has_super) {
+            (true, true, _) => vec![
+                "SET GLOBAL read_only = ON".into(),
+                "SET GLOBAL super_read_only = ON".into(),
+            ],
+            (false, _, true) => vec![
+                "SET GLOBAL super_read_only = OFF".into(),
+                "SET GLOBAL read_only = OFF".into(),
+            ],
+            _ => vec![format!("SET GLOBAL read_only = {value}")],
+        }
+    }
+
+    /// Waits until the server has applied `position`; answers 0 when done, -1 (MariaDB) or 1
+    /// (MySQL) on timeout.
+    pub fn wait_for_position(&self, position: &str, timeout: Duration) -> String {
+        let seconds = timeout.as_secs().max(1);
+        match self.flavor {
+            Flavor::MariaDb => format!("SELECT MASTER_GTID_WAIT({}, {seconds})", quote(position)),
+            _ => format!(
+                "SELECT WAIT_FOR_EXECUTED_GTID_SET({}, {seconds})",
+                quote(position)
+            ),
+        }
+    }
+
+    /// What the server's executed position is called: MariaDB `@@gtid_current_pos`, MySQL
+    /// `@@global.gtid_executed`.
+    pub fn executed_position_sql(&self) -> &'static str {
+        match self.flavor {
+            Flavor::MariaDb => "SELECT @@gtid_current_pos",
+            _ => "SELECT @@global.gtid_executed",
+        }
+    }
+
+    /// Before a former primary replicates with GTID: MariaDB must start from its own binlog
+    /// position (its `gtid_slave_pos` is empty or stale); MySQL needs nothing.
+    pub fn prepare_former_primary(&self) -> Vec<String> {
+        match self.flavor {
+            Flavor::MariaDb => vec!["SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos".into()],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// How operations connect and how long a statement may take.
+#[derive(Debug, Clone)]
+pub struct OperatorSettings {
+    pub user: String,
+    pub password: String,
+    pub connect_timeout: Duration,
+    /// `MySQLTopologyReadTimeoutSeconds`.
+    pub statement_timeout: Duration,
+    pub default_port: u16,
+}
+
+/// Opens sessions for changing servers. Unlike probes, operations use a fresh connection each:
+/// they are rare, and must never share a connection whose state a timed-out probe left unknown.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    settings: OperatorSettings,
+}
+
+impl Operator {
+    pub fn new(settings: OperatorSettings) -> Operator {
+        Operator { settings }
+    }
+
+    pub async fn session(&self, key: &InstanceKey) -> Result<Session, ProbeError> {
+        let (conn, dialect) = open_connection(
+            key,
+            &self.settings.user,
+            &self.settings.password,
+            self.settings.connect_timeout,
+        )
+        .await?;
+        Ok(Session {
+            conn,
+            dialect,
+            key: key.clone(),
+            timeout: self.settings.statement_timeout,
+            default_port: self.settings.default_port,
+        })
+    }
+}
+
+/// A connection to one server, for a sequence of statements.
+pub struct Session {
+    conn: Conn,
+    dialect: Dialect,
+    key: InstanceKey,
+    timeout: Duration,
+    default_port: u16,
+}
+
+impl Session {
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn key(&self) -> &InstanceKey {
+        &self.key
+    }
+
+    /// Runs one statement. A timeout leaves it unknown whether the statement took effect;
+    /// the error says so.
+    pub async fn execute(&mut self, sql: &str) -> Result<(), ProbeError> {
+        let run = self.conn.query_drop(sql);
+        match tokio::time::timeout(self.timeout, run).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(ProbeError::Query {
+                key: self.key.clone(),
+                query: sql.to_string(),
+                message: error.to_string(),
+            }),
+            Err(_) => Err(ProbeError::ReadTimeout {
+                key: self.key.clone(),
+                after: self.timeout,
+            }),
+        }
+    }
+
+    pub async fn execute_all(&mut self, statements: &[String]) -> Result<(), ProbeError> {
+        for sql in statements {
+            self.execute(sql).await?;
+        }
+        Ok(())
+    }
+
+    /// The first column of the first row, as text.
+    pub async fn query_value(&mut self, sql: &str) -> Result<Option<String>, ProbeError> {
+        Ok(self
+            .query_first_row(sql)
+            .await?
+            .and_then(|row| row.into_iter().next().flatten()))
+    }
+
+    /// The first row's columns in order, as text (`None` for NULL).
+    pub async fn query_first_row(
+        &mut self,
+        sql: &str,
+    ) -> Result<Option<Vec<Option<String>>>, ProbeError> {
+        let run = self.conn.query::<mysql_async::Row, _>(sql);
+        let rows = match tokio::time::timeout(self.timeout, run).await {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(error)) => {
+                return Err(ProbeError::Query {
+                    key: self.key.clone(),
+                    query: sql.to_string(),
+                    message: error.to_string(),
+                })
+            }
+            Err(_) => {
+                return Err(ProbeError::ReadTimeout {
+                    key: self.key.clone(),
+                    after: self.timeout,
+                })
+            }
+        };
+        Ok(rows.first().map(|row| {
+            (0..row.len())
+                .map(|index| row.as_ref(index).and_then(value_text))
+                .collect()
+        }))
+    }
+
+    /// The server's replication status now.
+    pub async fn replica_status(&mut self) -> Result<Option<ReplicaStatus>, ProbeError> {
+        let sql = self.dialect.replica_status_sql();
+        let rows = query_maps(&mut self.conn, &self.key, sql).await?;
+        Ok(status::default_channel(&rows)
+            .and_then(|row| status::parse_replica_status(row, self.default_port)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dialect(flavor: Flavor, version: &str) -> Dialect {
+        Dialect::new(flavor, ServerVersion::parse(version))
+    }
+
+    /// The statements of a failover (promote one replica, repoint another, demote the old
+    /// primary), recorded per dialect.
+    fn failover_statements(d: Dialect) -> Vec<String> {
+        let new_primary = InstanceKey::new("db2", 3306);
+        let mut statements = vec![
+            d.wait_for_position("POSITION", Duration::from_secs(30)),
+            d.stop_replica(),
+            d.reset_replica_all(),
+        ];
+        statements.extend(d.set_read_only(false, true));
+        statements.push(d.stop_replica());
+        statements.push(d.change_source_gtid(&new_primary, None));
+        statements.push(d.start_replica());
+        statements.extend(d.set_read_only(true, true));
+        statements.extend(d.prepare_former_primary());
+        statements.push(d.change_source_gtid(&new_primary, Some(("repl", "it's"))));
+        statements
+    }
+
+    #[test]
+    fn mysql_84_gets_only_the_new_syntax() {
+        assert_eq!(
+            failover_statements(dialect(Flavor::MySql, "8.4.3")),
+            vec![
+                "SELECT WAIT_FOR_EXECUTED_GTID_SET('POSITION', 30)",
+                "STOP REPLICA",
+                "RESET REPLICA ALL",
+                "SET GLOBAL super_read_only = OFF",
+                "SET GLOBAL read_only = OFF",
+                "STOP REPLICA",
+                "CHANGE REPLICATION SOURCE TO SOURCE_HOST='db2', SOURCE_PORT=3306, SOURCE_AUTO_POSITION=1",
+                "START REPLICA",
+                "SET GLOBAL read_only = ON",
+                "SET GLOBAL super_read_only = ON",
+                "CHANGE REPLICATION SOURCE TO SOURCE_HOST='db2', SOURCE_PORT=3306, SOURCE_AUTO_POSITION=1, SOURCE_USER='repl', SOURCE_PASSWORD='it\\'s', GET_SOURCE_PUBLIC_KEY=1",
+            ]
+        );
+        let every = failover_statements(dialect(Flavor::MySql, "8.4.3")).join("\n");
+        assert!(
+            !every.contains("SLAVE") && !every.contains("MASTER"),
+            "{every}"
+        );
+    }
+
+    #[test]
+    fn mysql_80_before_and_after_the_renames() {
+        assert_eq!(
+            failover_statements(dialect(Flavor::MySql, "8.0.36")),
+            failover_statements(dialect(Flavor::MySql, "8.4.0")),
+            "8.0.36 already has every new statement"
+        );
+        assert_eq!(
+            failover_statements(dialect(Flavor::MySql, "8.0.21")),
+            vec![
+                "SELECT WAIT_FOR_EXECUTED_GTID_SET('POSITION', 30)",
+                "STOP SLAVE",
+                "RESET SLAVE ALL",
+                "SET GLOBAL super_read_only = OFF",
+                "SET GLOBAL read_only = OFF",
+                "STOP SLAVE",
+                "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3306, MASTER_AUTO_POSITION=1",
+                "START SLAVE",
+                "SET GLOBAL read_only = ON",
+                "SET GLOBAL super_read_only = ON",
+                "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3306, MASTER_AUTO_POSITION=1, MASTER_USER='repl', MASTER_PASSWORD='it\\'s'",
+            ]
+        );
+    }
+
+    #[test]
+    fn mariadb_uses_its_own_gtid() {
+        assert_eq!(
+            failover_statements(dialect(Flavor::MariaDb, "10.11.6-MariaDB")),
+            vec![
+                "SELECT MASTER_GTID_WAIT('POSITION', 30)",
+                "STOP SLAVE",
+                "RESET SLAVE ALL",
+                "SET GLOBAL read_only = OFF",
+                "STOP SLAVE",
+                "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3306, MASTER_USE_GTID=slave_pos",
+                "START SLAVE",
+                "SET GLOBAL read_only = ON",
+                "SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos",
+                "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3306, MASTER_USE_GTID=slave_pos, MASTER_USER='repl', MASTER_PASSWORD='it\\'s'",
+            ]
+        );
+    }
+}

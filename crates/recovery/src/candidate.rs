@@ -1,0 +1,451 @@
+//! Choosing the replica to promote, in pure code.
+//!
+//! Order of preference among the replicas of the failed server that arbor can reach:
+//! 1. promotion rule: `must`, `prefer`, `neutral`, `prefer_not` (`must_not` never);
+//! 2. the most advanced position (GTID received), so the least data is lost;
+//! 3. the same data centre as the failed server;
+//! 4. the oldest version (a replica must not be older than its source);
+//! 5. the key, so the choice is deterministic.
+//!
+//! Not eligible at all: unreachable, `must_not`, matched by `PromotionIgnoreHostnameFilters`,
+//! not writing a binary log (or, with other replicas to serve, not logging what it
+//! replicates), delayed replication, or errant GTIDs.
+//!
+//! When the rules favour a replica that is behind the most advanced one, the plan says so
+//! (`catch_up_from`): the recovery first makes the favoured replica replicate from the most
+//! advanced one until it has everything, then promotes it. Nothing the dead primary sent to any
+//! replica is lost for the sake of a preference.
+
+use std::collections::{BTreeMap, HashMap};
+
+use arbor_analysis::{errant_gtid, MysqlGtidSet};
+use arbor_topology::{Flavor, InstanceKey, InstanceRecord, PromotionRule};
+
+/// What to do with the replicas of a failed server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CandidateChoice {
+    pub promote: InstanceKey,
+    /// A replica ahead of `promote` that it must catch up from before it is promoted.
+    pub catch_up_from: Option<InstanceKey>,
+    /// Reachable replicas to repoint under the promoted one.
+    pub others: Vec<InstanceKey>,
+    /// Replicas that cannot follow (unreachable), with why.
+    pub lost: Vec<(InstanceKey, String)>,
+    /// Why the choice fell where it did, for the audit.
+    pub reasons: Vec<String>,
+}
+
+/// Settings of the choice.
+#[derive(Default)]
+pub struct CandidatePolicy<'a> {
+    pub rules: HashMap<InstanceKey, PromotionRule>,
+    /// `PromotionIgnoreHostnameFilters`.
+    pub ignore_hostname: Option<&'a dyn Fn(&str) -> bool>,
+    /// `PreventCrossDataCenterMasterFailover`.
+    pub prevent_cross_data_center: bool,
+    /// `PreventCrossRegionMasterFailover`.
+    pub prevent_cross_region: bool,
+}
+
+/// How far a replica got: per GTID domain (MariaDB) or per source UUID (MySQL), the number of
+/// transactions it received. Comparable when replicas share their source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Position {
+    per_stream: BTreeMap<String, u64>,
+}
+
+impl Position {
+    pub fn of(record: &InstanceRecord) -> Position {
+        let instance = &record.instance;
+        let received = instance
+            .replication
+            .as_ref()
+            .map(|r| r.gtid_io_pos.as_str())
+            .filter(|p| !p.is_empty());
+        let mut per_stream = BTreeMap::new();
+        match instance.flavor {
+            Flavor::MariaDb => {
+                // Received (Gtid_IO_Pos) and applied (gtid_slave_pos): the furthest of each.
+                for text in [
+                    received.unwrap_or(""),
+                    instance.gtid_slave_pos.as_str(),
+                    instance.gtid_executed.as_str(),
+                ] {
+                    for gtid in text.split(',').map(str::trim).filter(|g| !g.is_empty()) {
+                        let parts: Vec<&str> = gtid.split('-').collect();
+                        if let (3, Ok(seq)) =
+                            (parts.len(), parts.get(2).unwrap_or(&"").parse::<u64>())
+                        {
+                            let entry = per_stream.entry(parts[0].to_string()).or_insert(0);
+                            *entry = (*entry).max(seq);
+                        }
+                    }
+                }
+            }
+            Flavor::MySql | Flavor::Percona => {
+                let executed = MysqlGtidSet::parse(&instance.gtid_executed);
+                let retrieved = MysqlGtidSet::parse(received.unwrap_or(""));
+                for (uuid, count) in executed.counts().into_iter().chain(retrieved.counts()) {
+                    let entry = per_stream.entry(uuid).or_insert(0);
+                    *entry = (*entry).max(count);
+                }
+            }
+        }
+        Position { per_stream }
+    }
+
+    /// Whether this position has everything `other` has.
+    pub fn covers(&self, other: &Position) -> bool {
+        other
+            .per_stream
+            .iter()
+            .all(|(stream, n)| self.per_stream.get(stream).is_some_and(|mine| mine >= n))
+    }
+
+    fn total(&self) -> u64 {
+        self.per_stream.values().sum()
+    }
+}
+
+fn rule_of(policy: &CandidatePolicy<'_>, key: &InstanceKey) -> PromotionRule {
+    policy
+        .rules
+        .get(key)
+        .copied()
+        .unwrap_or(PromotionRule::Neutral)
+}
+
+/// Chooses among `replicas` (every known replica of `failed`, reachable or not).
+pub fn choose_candidate(
+    failed: &InstanceRecord,
+    replicas: &[&InstanceRecord],
+    policy: &CandidatePolicy<'_>,
+) -> Result<CandidateChoice, String> {
+    let mut reasons = Vec::new();
+    let mut lost = Vec::new();
+    let reachable: Vec<&InstanceRecord> = replicas
+        .iter()
+        .copied()
+        .filter(|replica| {
+            let ok = replica.is_last_check_valid();
+            if !ok {
+                lost.push((replica.key().clone(), "unreachable".to_string()));
+            }
+            ok
+        })
+        .collect();
+    if reachable.is_empty() {
+        return Err(format!(
+            "no reachable replica of {} to promote",
+            failed.key()
+        ));
+    }
+    let has_others = reachable.len() > 1;
+    let ineligible = |replica: &InstanceRecord| -> Option<String> {
+        let instance = &replica.instance;
+        let rule = rule_of(policy, replica.key());
+        if rule == PromotionRule::MustNot {
+            return Some("promotion rule must_not".into());
+        }
+        if policy
+            .ignore_hostname
+            .is_some_and(|ignored| ignored(&replica.key().hostname))
+        {
+            return Some("matched by PromotionIgnoreHostnameFilters".into());
+        }
+        if !instance.log_bin {
+            return Some("no binary log".into());
+        }
+        if has_others && !instance.log_replica_updates {
+            return Some("does not log what it replicates (log_slave_updates off)".into());
+        }
+        if instance
+            .replication
+            .as_ref()
+            .is_some_and(|r| r.sql_delay > 0)
+        {
+            return Some("delayed replica".into());
+        }
+        if let Some(errant) = errant_gtid(instance, None) {
+            return Some(format!("errant GTID {errant}"));
+        }
+        if policy.prevent_cross_data_center && instance.data_center != failed.instance.data_center {
+            return Some("another data centre (PreventCrossDataCenterMasterFailover)".into());
+        }
+        if policy.prevent_cross_region && instance.region != failed.instance.region {
+            return Some("another region (PreventCrossRegionMasterFailover)".into());
+        }
+        None
+    };
+    let mut eligible: Vec<&InstanceRecord> = Vec::new();
+    for replica in &reachable {
+        match ineligible(replica) {
+            Some(reason) => reasons.push(format!("{} not eligible: {reason}", replica.key())),
+            None => eligible.push(replica),
+        }
+    }
+    if eligible.is_empty() {
+        return Err(format!(
+            "no replica of {} can be promoted: {}",
+            failed.key(),
+            reasons.join("; ")
+        ));
+    }
+    let positions: HashMap<&InstanceKey, Position> = reachable
+        .iter()
+        .map(|r| (r.key(), Position::of(r)))
+        .collect();
+    let same_dc = |r: &InstanceRecord| r.instance.data_center == failed.instance.data_center;
+    eligible.sort_by(|a, b| {
+        let (pa, pb) = (&positions[a.key()], &positions[b.key()]);
+        rule_of(policy, a.key())
+            .cmp(&rule_of(policy, b.key()))
+            .then(pb.total().cmp(&pa.total()))
+            .then(same_dc(b).cmp(&same_dc(a)))
+            .then(
+                a.instance
+                    .server_version()
+                    .cmp(&b.instance.server_version()),
+            )
+            .then(a.key().cmp(b.key()))
+    });
+    let chosen = eligible[0];
+    let chosen_position = &positions[chosen.key()];
+    reasons.push(format!(
+        "chose {} (promotion rule {}, position {:?})",
+        chosen.key(),
+        rule_of(policy, chosen.key()),
+        chosen_position.per_stream
+    ));
+
+    // The most advanced replica that can serve as a source for the chosen one to catch up.
+    let most_advanced = reachable
+        .iter()
+        .filter(|r| r.instance.log_bin && r.instance.log_replica_updates)
+        .max_by(|a, b| {
+            positions[a.key()]
+                .total()
+                .cmp(&positions[b.key()].total())
+                .then(b.key().cmp(a.key()))
+        });
+    let catch_up_from = match most_advanced {
+        Some(ahead) if !chosen_position.covers(&positions[ahead.key()]) => {
+            reasons.push(format!(
+                "{} is behind {}: it catches up from it before promotion",
+                chosen.key(),
+                ahead.key()
+            ));
+            Some(ahead.key().clone())
+        }
+        _ => None,
+    };
+    let others = reachable
+        .iter()
+        .map(|r| r.key().clone())
+        .filter(|k| k != chosen.key())
+        .collect();
+    Ok(CandidateChoice {
+        promote: chosen.key().clone(),
+        catch_up_from,
+        others,
+        lost,
+        reasons,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arbor_topology::{GtidKind, Instance, IoThreadState, ReplicaStatus, Timestamp};
+
+    fn replica(key: &str, received: &str) -> InstanceRecord {
+        let mut instance = Instance::unseen(key.parse().unwrap());
+        instance.flavor = Flavor::MariaDb;
+        instance.version = "10.11.6-MariaDB".into();
+        instance.log_bin = true;
+        instance.log_replica_updates = true;
+        instance.server_id = 100;
+        instance.replication = Some(ReplicaStatus {
+            source: "p:1".parse().unwrap(),
+            io_thread: IoThreadState::Connecting,
+            sql_thread_running: true,
+            gtid_kind: GtidKind::MariaDb,
+            gtid_io_pos: received.into(),
+            ..ReplicaStatus::default()
+        });
+        InstanceRecord {
+            instance,
+            first_discovered: Timestamp(0),
+            last_attempted_check: Some(Timestamp(10)),
+            last_checked: Some(Timestamp(10)),
+            last_seen: Some(Timestamp(10)),
+            last_error: String::new(),
+        }
+    }
+
+    fn failed() -> InstanceRecord {
+        let mut record = replica("p:1", "");
+        record.instance.replication = None;
+        record.last_seen = Some(Timestamp(5));
+        record
+    }
+
+    fn choose(
+        replicas: &[InstanceRecord],
+        policy: &CandidatePolicy<'_>,
+    ) -> Result<CandidateChoice, String> {
+        let refs: Vec<&InstanceRecord> = replicas.iter().collect();
+        choose_candidate(&failed(), &refs, policy)
+    }
+
+    fn key(text: &str) -> InstanceKey {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_most_advanced_replica_wins_among_equals() {
+        let choice = choose(
+            &[
+                replica("a:1", "0-1-40"),
+                replica("b:1", "0-1-42"),
+                replica("c:1", "0-1-41"),
+            ],
+            &CandidatePolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(choice.promote, key("b:1"));
+        assert_eq!(choice.catch_up_from, None);
+        assert_eq!(choice.others, vec![key("a:1"), key("c:1")]);
+    }
+
+    #[test]
+    fn a_preferred_replica_behind_the_others_catches_up_first() {
+        let mut policy = CandidatePolicy::default();
+        policy.rules.insert(key("a:1"), PromotionRule::Prefer);
+        let choice = choose(
+            &[replica("a:1", "0-1-40"), replica("b:1", "0-1-42")],
+            &policy,
+        )
+        .unwrap();
+        assert_eq!(choice.promote, key("a:1"));
+        assert_eq!(choice.catch_up_from, Some(key("b:1")));
+        // must beats prefer; must_not is never promoted, even when most advanced.
+        policy.rules.insert(key("c:1"), PromotionRule::Must);
+        policy.rules.insert(key("b:1"), PromotionRule::MustNot);
+        let choice = choose(
+            &[
+                replica("a:1", "0-1-40"),
+                replica("b:1", "0-1-42"),
+                replica("c:1", "0-1-41"),
+            ],
+            &policy,
+        )
+        .unwrap();
+        assert_eq!(choice.promote, key("c:1"));
+        assert_eq!(
+            choice.catch_up_from,
+            Some(key("b:1")),
+            "b is must_not but still a source"
+        );
+    }
+
+    #[test]
+    fn ineligible_and_unreachable_replicas_are_explained() {
+        let mut no_binlog = replica("a:1", "0-1-50");
+        no_binlog.instance.log_bin = false;
+        let mut down = replica("d:1", "0-1-60");
+        down.last_seen = Some(Timestamp(1));
+        let mut errant = replica("e:1", "0-1-55");
+        errant.instance.gtid_binlog_pos = "0-100-3".into();
+        let mut delayed = replica("f:1", "0-1-58");
+        delayed.instance.replication.as_mut().unwrap().sql_delay = 3600;
+        let choice = choose(
+            &[no_binlog, replica("b:1", "0-1-42"), down, errant, delayed],
+            &CandidatePolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(choice.promote, key("b:1"));
+        assert_eq!(choice.lost, vec![(key("d:1"), "unreachable".to_string())]);
+        let reasons = choice.reasons.join("\n");
+        assert!(
+            reasons.contains("a:1 not eligible: no binary log"),
+            "{reasons}"
+        );
+        assert!(
+            reasons.contains("e:1 not eligible: errant GTID 0-100-3"),
+            "{reasons}"
+        );
+        assert!(
+            reasons.contains("f:1 not eligible: delayed replica"),
+            "{reasons}"
+        );
+
+        let ignore = |host: &str| host == "b";
+        let policy = CandidatePolicy {
+            ignore_hostname: Some(&ignore),
+            ..CandidatePolicy::default()
+        };
+        let error = choose(&[replica("b:1", "0-1-42")], &policy).unwrap_err();
+        assert!(error.contains("PromotionIgnoreHostnameFilters"), "{error}");
+        let error = choose(&[], &CandidatePolicy::default()).unwrap_err();
+        assert!(error.contains("no reachable replica"), "{error}");
+    }
+
+    #[test]
+    fn a_single_replica_need_not_log_what_it_replicates() {
+        let mut only = replica("a:1", "0-1-40");
+        only.instance.log_replica_updates = false;
+        assert_eq!(
+            choose(&[only.clone()], &CandidatePolicy::default())
+                .unwrap()
+                .promote,
+            key("a:1")
+        );
+        let error = choose(
+            &[only, {
+                let mut other = replica("b:1", "0-1-40");
+                other.instance.log_replica_updates = false;
+                other
+            }],
+            &CandidatePolicy::default(),
+        )
+        .unwrap_err();
+        assert!(error.contains("log_slave_updates"), "{error}");
+    }
+
+    #[test]
+    fn data_centre_breaks_ties_and_can_be_required() {
+        let mut far = replica("a:1", "0-1-42");
+        far.instance.data_center = "dc2".into();
+        let near = replica("b:1", "0-1-42");
+        assert_eq!(
+            choose(&[far.clone(), near.clone()], &CandidatePolicy::default())
+                .unwrap()
+                .promote,
+            key("b:1")
+        );
+        let policy = CandidatePolicy {
+            prevent_cross_data_center: true,
+            ..CandidatePolicy::default()
+        };
+        let mut far_ahead = far;
+        far_ahead.instance.replication.as_mut().unwrap().gtid_io_pos = "0-1-50".into();
+        assert_eq!(
+            choose(&[far_ahead, near], &policy).unwrap().promote,
+            key("b:1")
+        );
+    }
+
+    #[test]
+    fn positions_compare_per_stream() {
+        let a = Position::of(&replica("a:1", "0-1-40,1-2-7"));
+        let b = Position::of(&replica("b:1", "0-1-39,1-2-7"));
+        assert!(a.covers(&b) && !b.covers(&a));
+        let mut mysql = replica("m:1", "");
+        mysql.instance.flavor = Flavor::MySql;
+        mysql.instance.gtid_executed = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-10".into();
+        mysql.instance.replication.as_mut().unwrap().gtid_io_pos =
+            "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-12".into();
+        assert_eq!(Position::of(&mysql).total(), 12);
+    }
+}

@@ -1,0 +1,805 @@
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arbor_analysis::{analyze, Analysis, AnalysisCode, AnalysisSettings};
+use arbor_discovery::DiscoveryHandle;
+use arbor_mysql::Operator;
+use arbor_store::{
+    FailureDetection, RecoveryOutcome, RecoveryRecord, RecoveryStart, RecoveryStep, StartDecision,
+    Store, StoreError,
+};
+use arbor_topology::{InstanceKey, Timestamp, Topology, TopologyOptions};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::hooks::{run_hooks, HookContext, HookResult};
+use crate::{actions, filters};
+
+/// The hooks of each stage (orchestrator's `*Processes` keys).
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    pub on_failure_detection: Vec<String>,
+    pub pre_failover: Vec<String>,
+    pub post_master_failover: Vec<String>,
+    pub post_intermediate_master_failover: Vec<String>,
+    pub post_failover: Vec<String>,
+    pub post_unsuccessful_failover: Vec<String>,
+    pub pre_graceful_takeover: Vec<String>,
+    pub post_graceful_takeover: Vec<String>,
+}
+
+/// Maps a cluster name to its configured alias.
+pub type AliasLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Everything recovery reads from the configuration.
+#[derive(Clone)]
+pub struct RecoverySettings {
+    pub recover_master_cluster_filters: Vec<String>,
+    pub recover_intermediate_master_cluster_filters: Vec<String>,
+    /// `RecoveryPeriodBlockSeconds`.
+    pub block_period: Duration,
+    /// `FailureDetectionPeriodBlockMinutes`.
+    pub detection_block: Duration,
+    pub hooks: Hooks,
+    pub shell: String,
+    pub hook_timeout: Duration,
+    /// `ApplyMySQLPromotionAfterMasterFailover`.
+    pub apply_promotion: bool,
+    pub use_super_read_only: bool,
+    /// How long the promoted replica may take to apply what it received.
+    pub catch_up_timeout: Duration,
+    /// `FailMasterPromotionIfSQLThreadNotUpToDate`.
+    pub fail_if_not_caught_up: bool,
+    pub promotion_ignore_hostname_filters: Vec<String>,
+    pub prevent_cross_data_center: bool,
+    pub prevent_cross_region: bool,
+    /// `MySQLReplicaUser`/`MySQLReplicaPassword`.
+    pub replication_credentials: Option<(String, String)>,
+    pub replication_credentials_query: String,
+    pub analysis: AnalysisSettings,
+    pub default_port: u16,
+    pub alias_for_cluster_name: AliasLookup,
+    /// This node's name in the audit.
+    pub node_name: String,
+    /// How often the automated loop looks for failures.
+    pub tick: Duration,
+}
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        RecoverySettings {
+            recover_master_cluster_filters: Vec::new(),
+            recover_intermediate_master_cluster_filters: Vec::new(),
+            block_period: Duration::from_secs(3600),
+            detection_block: Duration::from_secs(3600),
+            hooks: Hooks::default(),
+            shell: "bash".into(),
+            hook_timeout: Duration::from_secs(60),
+            apply_promotion: true,
+            use_super_read_only: false,
+            catch_up_timeout: Duration::from_secs(30),
+            fail_if_not_caught_up: false,
+            promotion_ignore_hostname_filters: Vec::new(),
+            prevent_cross_data_center: false,
+            prevent_cross_region: false,
+            replication_credentials: None,
+            replication_credentials_query: String::new(),
+            analysis: AnalysisSettings::default(),
+            default_port: 3306,
+            alias_for_cluster_name: Arc::new(|_| None),
+            node_name: "arbor".into(),
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Who may act. Only the leader of an HA group recovers; a single node always may.
+pub trait Leadership: Send + Sync + 'static {
+    fn is_leader(&self) -> bool;
+}
+
+/// The leadership of a single node: always the leader.
+pub struct SingleNode;
+
+impl Leadership for SingleNode {
+    fn is_leader(&self) -> bool {
+        true
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    /// Nothing is failing where the request points.
+    #[error("{0}")]
+    NothingToRecover(String),
+    /// Anti-flapping, or another recovery of the cluster is running.
+    #[error("{0}")]
+    Blocked(String),
+    /// The request cannot work (not the leader, no candidate, bad designated replica, ...).
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Detects failures and recovers from them. Cheap to clone; see `DESIGN.md`.
+#[derive(Clone)]
+pub struct RecoveryEngine {
+    pub(crate) inner: Arc<EngineInner>,
+}
+
+pub(crate) struct EngineInner {
+    pub store: Arc<dyn Store>,
+    pub discovery: DiscoveryHandle,
+    pub operator: Operator,
+    pub settings: RecoverySettings,
+    leadership: Arc<dyn Leadership>,
+    wake: Notify,
+    /// Clusters a recovery task of this node is working on, so the loop does not re-confirm
+    /// them every tick.
+    busy: Mutex<HashSet<String>>,
+}
+
+static UID_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn new_uid() -> String {
+    let sequence = UID_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{:x}-{:x}-{sequence}",
+        Timestamp::now().millis(),
+        std::process::id()
+    )
+}
+
+/// One recovery's audit trail: steps are stored as they happen and logged.
+pub(crate) struct Audit {
+    pub id: i64,
+    pub uid: String,
+    store: Arc<dyn Store>,
+}
+
+impl Audit {
+    pub async fn step(&self, message: impl Into<String>) {
+        let message = message.into();
+        tracing::info!(recovery = self.id, "{message}");
+        let step = RecoveryStep {
+            at: Timestamp::now(),
+            message,
+        };
+        if let Err(error) = self.store.add_recovery_step(self.id, step).await {
+            tracing::error!(%error, "cannot record a recovery step");
+        }
+    }
+
+    pub async fn hooks(&self, stage: &str, results: &[HookResult]) {
+        for result in results {
+            self.step(format!("{stage}: {}", result.summary())).await;
+        }
+    }
+}
+
+/// What a recovery did, before it is recorded.
+#[derive(Debug, Default)]
+pub(crate) struct Done {
+    pub successor: Option<InstanceKey>,
+    pub lost: Vec<InstanceKey>,
+    pub participating: Vec<InstanceKey>,
+    pub errors: Vec<String>,
+}
+
+impl RecoveryEngine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        discovery: DiscoveryHandle,
+        operator: Operator,
+        settings: RecoverySettings,
+        leadership: Arc<dyn Leadership>,
+    ) -> RecoveryEngine {
+        RecoveryEngine {
+            inner: Arc::new(EngineInner {
+                store,
+                discovery,
+                operator,
+                settings,
+                leadership,
+                wake: Notify::new(),
+                busy: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// Closes recoveries a previous run left active, then runs the automated loop.
+    pub async fn start(&self) -> Result<JoinHandle<()>, StoreError> {
+        let abandoned = self
+            .inner
+            .store
+            .abandon_active_recoveries(Timestamp::now(), "arbor stopped during this recovery")
+            .await?;
+        if abandoned > 0 {
+            tracing::warn!(
+                abandoned,
+                "closed recoveries left unfinished by a previous run"
+            );
+        }
+        let engine = self.clone();
+        Ok(tokio::spawn(async move { engine.run_loop().await }))
+    }
+
+    /// Asks the loop to look now (e.g. when a primary's connection dropped).
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    async fn run_loop(self) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.inner.settings.tick) => {}
+                _ = self.inner.wake.notified() => {}
+            }
+            if !self.inner.leadership.is_leader() {
+                continue;
+            }
+            if let Err(error) = self.check_and_recover().await {
+                tracing::warn!(%error, "failure detection pass failed");
+            }
+        }
+    }
+
+    /// The current topology and its analyses.
+    pub async fn snapshot(&self) -> Result<(Topology, Vec<Analysis>), StoreError> {
+        let records = self.inner.store.all_instances().await?;
+        let lookup = Arc::clone(&self.inner.settings.alias_for_cluster_name);
+        let alias = move |name: &str| lookup(name);
+        let topology = Topology::new(
+            records,
+            &TopologyOptions {
+                reasonable_lag: self.inner.settings.analysis.reasonable_lag,
+                default_port: self.inner.settings.default_port,
+                alias_for_cluster_name: &alias,
+            },
+        );
+        let analyses = analyze(&topology, &self.inner.settings.analysis);
+        Ok((topology, analyses))
+    }
+
+    /// Re-reads a suspected server and its replicas at once, a few times, until the analysis
+    /// confirms an actionable failure or clears. Replicas notice a dead source within tens of
+    /// milliseconds of it, so a short retry turns an early "unreachable" into a confirmed
+    /// failure without waiting for the next poll.
+    async fn confirm(&self, key: &InstanceKey) -> Result<Option<Analysis>, StoreError> {
+        for attempt in 0..5 {
+            let (topology, _) = self.snapshot().await?;
+            let mut keys = vec![key.clone()];
+            keys.extend(topology.replicas_of(key).iter().map(|r| r.key().clone()));
+            self.inner.discovery.probe_now(&keys).await;
+            let (_, analyses) = self.snapshot().await?;
+            let current = analyses.into_iter().find(|a| &a.key == key);
+            match current {
+                Some(analysis) if analysis.is_actionable() => return Ok(Some(analysis)),
+                Some(analysis) if is_suspicious(analysis.code) && attempt < 4 => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    /// One automated pass: every actionable failure, confirmed, detected, and recovered where
+    /// the filters, downtime, the global switch and anti-flapping allow.
+    pub async fn check_and_recover(&self) -> Result<(), StoreError> {
+        let (_, analyses) = self.snapshot().await?;
+        let now = Timestamp::now();
+        let downtimed: HashSet<InstanceKey> = self
+            .inner
+            .store
+            .active_downtimes(now)
+            .await?
+            .into_iter()
+            .map(|d| d.key)
+            .collect();
+        for analysis in analyses {
+            let Some(code) = analysis.code else { continue };
+            if !(code.is_actionable() || is_suspicious(Some(code))) {
+                continue;
+            }
+            if self.is_busy(&analysis.cluster) {
+                continue;
+            }
+            let Some(confirmed) = self.confirm(&analysis.key).await? else {
+                continue;
+            };
+            self.register_detection(&confirmed).await?;
+            let cluster = confirmed.cluster.clone();
+            if self.inner.store.global_recoveries_disabled().await? {
+                tracing::info!(%cluster, "recoveries are disabled globally; not recovering");
+                continue;
+            }
+            if downtimed.contains(&confirmed.key) {
+                tracing::info!(key = %confirmed.key, "downtimed; not recovering");
+                continue;
+            }
+            if !self.filters_allow(&confirmed) {
+                tracing::info!(%cluster, "cluster not matched by the recovery filters; not recovering");
+                continue;
+            }
+            let engine = self.clone();
+            self.mark_busy(&cluster, true);
+            tokio::spawn(async move {
+                match engine.execute(&confirmed, false, false).await {
+                    Ok(record) => tracing::info!(
+                        id = record.id,
+                        successful = record.successful,
+                        "recovery finished"
+                    ),
+                    Err(error) => tracing::info!(%error, "recovery not run"),
+                }
+                engine.mark_busy(&confirmed.cluster, false);
+            });
+        }
+        Ok(())
+    }
+
+    fn is_busy(&self, cluster: &str) -> bool {
+        self.inner
+            .busy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(cluster)
+    }
+
+    fn mark_busy(&self, cluster: &str, busy: bool) {
+        let mut set = self.inner.busy.lock().unwrap_or_else(|e| e.into_inner());
+        if busy {
+            set.insert(cluster.to_string());
+        } else {
+            set.remove(cluster);
+        }
+    }
+
+    fn filters_allow(&self, analysis: &Analysis) -> bool {
+        let settings = &self.inner.settings;
+        let filters = if is_intermediate(analysis.code) {
+            &settings.recover_intermediate_master_cluster_filters
+        } else {
+            &settings.recover_master_cluster_filters
+        };
+        filters::cluster_matches(filters, &analysis.cluster, &analysis.cluster_alias)
+    }
+
+    async fn register_detection(&self, analysis: &Analysis) -> Result<(), StoreError> {
+        let code = analysis.code.map(|c| c.name()).unwrap_or("NoProblem");
+        let detection = FailureDetection {
+            id: 0,
+            cluster: analysis.cluster.clone(),
+            key: analysis.key.clone(),
+            analysis: code.to_string(),
+            description: analysis.description(),
+            detected_at: Timestamp::now(),
+        };
+        let new = self
+            .inner
+            .store
+            .record_detection(detection, self.inner.settings.detection_block)
+            .await?;
+        if new {
+            tracing::warn!(key = %analysis.key, code, "failure detected");
+            let hooks = &self.inner.settings.hooks.on_failure_detection;
+            if !hooks.is_empty() {
+                let context = self.hook_context(analysis, "detection", "");
+                for result in run_hooks(
+                    hooks,
+                    &self.inner.settings.shell,
+                    &context,
+                    self.inner.settings.hook_timeout,
+                    false,
+                )
+                .await
+                {
+                    tracing::info!("OnFailureDetectionProcesses: {}", result.summary());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn hook_context(
+        &self,
+        analysis: &Analysis,
+        command: &str,
+        uid: &str,
+    ) -> HookContext {
+        let settings = &self.inner.settings;
+        HookContext {
+            failure_type: analysis
+                .code
+                .map(|c| c.name().to_string())
+                .unwrap_or_default(),
+            instance_type: if is_intermediate(analysis.code) {
+                "intermediate-master".into()
+            } else {
+                "master".into()
+            },
+            is_master: analysis.is_primary,
+            is_co_master: analysis.is_co_primary,
+            failure_description: analysis.description(),
+            command: command.into(),
+            failed_host: analysis.key.hostname.clone(),
+            failed_port: analysis.key.port,
+            failure_cluster: analysis.cluster.clone(),
+            failure_cluster_alias: analysis.cluster_alias.clone(),
+            count_replicas: analysis.count_replicas,
+            replica_hosts: analysis
+                .replicas
+                .iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            is_downtimed: false,
+            auto_master_recovery: filters::cluster_matches(
+                &settings.recover_master_cluster_filters,
+                &analysis.cluster,
+                &analysis.cluster_alias,
+            ),
+            auto_intermediate_master_recovery: filters::cluster_matches(
+                &settings.recover_intermediate_master_cluster_filters,
+                &analysis.cluster,
+                &analysis.cluster_alias,
+            ),
+            orchestrator_host: settings.node_name.clone(),
+            recovery_uid: uid.into(),
+            ..HookContext::default()
+        }
+    }
+
+    /// `recover HOST:PORT`: recovers whatever failure the instance has now, ignoring filters,
+    /// downtime and the block period (but never running beside another recovery).
+    pub async fn recover(&self, key: &InstanceKey) -> Result<RecoveryRecord, RecoveryError> {
+        self.require_leader()?;
+        let analysis = match self.confirm(key).await? {
+            Some(analysis) => analysis,
+            None => {
+                let (_, analyses) = self.snapshot().await?;
+                let current = analyses.into_iter().find(|a| &a.key == key);
+                match current {
+                    Some(analysis) if is_recoverable(analysis.code) => analysis,
+                    Some(analysis) => {
+                        return Err(RecoveryError::NothingToRecover(format!(
+                            "{key} has no failure to recover ({})",
+                            analysis.code.map(|c| c.name()).unwrap_or("no problem")
+                        )))
+                    }
+                    None => {
+                        return Err(RecoveryError::NothingToRecover(format!(
+                            "{key} has no failure to recover"
+                        )))
+                    }
+                }
+            }
+        };
+        self.register_detection(&analysis).await?;
+        self.execute_marked(&analysis, true, false).await
+    }
+
+    /// `force-master-failover CLUSTER`: fails the primary over even though it may be alive
+    /// (it is set read-only first when reachable).
+    pub async fn force_master_failover(
+        &self,
+        cluster_hint: &str,
+    ) -> Result<RecoveryRecord, RecoveryError> {
+        self.require_leader()?;
+        let (topology, analyses) = self.snapshot().await?;
+        let cluster = topology
+            .resolve_cluster_hint(cluster_hint)
+            .map_err(|e| RecoveryError::Refused(e.to_string()))?;
+        let primary = topology.cluster_root(&cluster).ok_or_else(|| {
+            RecoveryError::Refused(format!("primary of cluster {cluster} was never read"))
+        })?;
+        let mut analysis = analyses
+            .into_iter()
+            .find(|a| &a.key == primary.key())
+            .unwrap_or_else(|| healthy_analysis(&topology, primary.key()));
+        analysis.code = Some(AnalysisCode::DeadMaster);
+        self.execute_marked(&analysis, true, true).await
+    }
+
+    /// `graceful-master-takeover CLUSTER [HOST:PORT]`: a planned switchover with no write lost.
+    /// With `start_replication`, the old primary replicates from the new one at the end.
+    pub async fn graceful_takeover(
+        &self,
+        cluster_hint: &str,
+        designated: Option<InstanceKey>,
+        start_replication: bool,
+    ) -> Result<RecoveryRecord, RecoveryError> {
+        self.require_leader()?;
+        let (topology, _) = self.snapshot().await?;
+        let cluster = topology
+            .resolve_cluster_hint(cluster_hint)
+            .map_err(|e| RecoveryError::Refused(e.to_string()))?;
+        self.mark_busy(&cluster, true);
+        let result =
+            actions::graceful_takeover(self, &topology, &cluster, designated, start_replication)
+                .await;
+        self.mark_busy(&cluster, false);
+        result
+    }
+
+    fn require_leader(&self) -> Result<(), RecoveryError> {
+        if self.inner.leadership.is_leader() {
+            Ok(())
+        } else {
+            Err(RecoveryError::Refused("this node is not the leader".into()))
+        }
+    }
+
+    async fn execute_marked(
+        &self,
+        analysis: &Analysis,
+        manual: bool,
+        force: bool,
+    ) -> Result<RecoveryRecord, RecoveryError> {
+        self.mark_busy(&analysis.cluster, true);
+        let result = self.execute(analysis, manual, force).await;
+        self.mark_busy(&analysis.cluster, false);
+        result
+    }
+
+    /// Registers (anti-flapping) and runs the recovery for `analysis`.
+    async fn execute(
+        &self,
+        analysis: &Analysis,
+        manual: bool,
+        force: bool,
+    ) -> Result<RecoveryRecord, RecoveryError> {
+        let intermediate = is_intermediate(analysis.code);
+        let kind = if intermediate {
+            "IntermediateMasterRecovery"
+        } else {
+            "MasterRecovery"
+        };
+        let audit = self
+            .begin(
+                &analysis.cluster,
+                &analysis.key,
+                analysis.code.map(|c| c.name()).unwrap_or("Manual"),
+                kind,
+                manual,
+            )
+            .await?;
+        audit
+            .step(format!(
+                "{} recovery of {} ({}), {}",
+                if manual { "manual" } else { "automated" },
+                analysis.key,
+                analysis.description(),
+                if force {
+                    "forced"
+                } else {
+                    "confirmed by re-reading it and its replicas"
+                }
+            ))
+            .await;
+        let context = self.hook_context(
+            analysis,
+            if manual { "recover" } else { "auto" },
+            &audit.uid,
+        );
+        let settings = &self.inner.settings;
+        let pre = run_hooks(
+            &settings.hooks.pre_failover,
+            &settings.shell,
+            &context,
+            settings.hook_timeout,
+            true,
+        )
+        .await;
+        audit.hooks("PreFailoverProcesses", &pre).await;
+        let result = if pre.iter().any(|r| !r.success) {
+            Err("a PreFailoverProcesses hook failed: recovery aborted".to_string())
+        } else if intermediate {
+            actions::recover_intermediate_primary(self, &audit, analysis).await
+        } else {
+            actions::recover_dead_primary(self, &audit, analysis, force).await
+        };
+        let post_stage = if intermediate {
+            &settings.hooks.post_intermediate_master_failover
+        } else {
+            &settings.hooks.post_master_failover
+        };
+        self.finish(
+            &audit,
+            result,
+            context,
+            &[post_stage.as_slice(), &settings.hooks.post_failover],
+            &settings.hooks.post_unsuccessful_failover,
+        )
+        .await
+    }
+
+    pub(crate) async fn begin(
+        &self,
+        cluster: &str,
+        failed: &InstanceKey,
+        analysis: &str,
+        kind: &str,
+        manual: bool,
+    ) -> Result<Audit, RecoveryError> {
+        let uid = new_uid();
+        let start = RecoveryStart {
+            uid: uid.clone(),
+            cluster: cluster.to_string(),
+            failed: failed.clone(),
+            analysis: analysis.to_string(),
+            kind: kind.to_string(),
+            manual,
+            processing_node: self.inner.settings.node_name.clone(),
+            started_at: Timestamp::now(),
+        };
+        match self
+            .inner
+            .store
+            .start_recovery(start, self.inner.settings.block_period, manual)
+            .await?
+        {
+            StartDecision::Started { id } => Ok(Audit {
+                id,
+                uid,
+                store: Arc::clone(&self.inner.store),
+            }),
+            StartDecision::Blocked { reason, .. } => {
+                tracing::warn!(%cluster, %reason, "recovery blocked");
+                Err(RecoveryError::Blocked(reason))
+            }
+        }
+    }
+
+    /// Records the outcome, runs the post hooks, and returns the stored record.
+    pub(crate) async fn finish(
+        &self,
+        audit: &Audit,
+        result: Result<Done, String>,
+        mut context: HookContext,
+        success_hooks: &[&[String]],
+        failure_hooks: &[String],
+    ) -> Result<RecoveryRecord, RecoveryError> {
+        let settings = &self.inner.settings;
+        let (successful, done) = match result {
+            Ok(done) => (true, done),
+            Err(error) => {
+                audit.step(format!("recovery failed: {error}")).await;
+                (
+                    false,
+                    Done {
+                        errors: vec![error],
+                        ..Done::default()
+                    },
+                )
+            }
+        };
+        context.is_successful = successful;
+        if let Some(successor) = &done.successor {
+            context.successor_host = successor.hostname.clone();
+            context.successor_port = successor.port;
+        }
+        context.lost_replicas = done
+            .lost
+            .iter()
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        context.count_lost_replicas = done.lost.len();
+        if successful {
+            for hooks in success_hooks {
+                let results = run_hooks(
+                    hooks,
+                    &settings.shell,
+                    &context,
+                    settings.hook_timeout,
+                    false,
+                )
+                .await;
+                audit.hooks("post-recovery hooks", &results).await;
+            }
+        } else {
+            let results = run_hooks(
+                failure_hooks,
+                &settings.shell,
+                &context,
+                settings.hook_timeout,
+                false,
+            )
+            .await;
+            audit
+                .hooks("PostUnsuccessfulFailoverProcesses", &results)
+                .await;
+        }
+        let outcome = RecoveryOutcome {
+            successful,
+            successor: done.successor,
+            lost_replicas: done.lost,
+            participating: done.participating,
+            errors: done.errors,
+            ended_at: Timestamp::now(),
+        };
+        self.inner.store.finish_recovery(audit.id, outcome).await?;
+        let record = self
+            .inner
+            .store
+            .recoveries(None, 50)
+            .await?
+            .into_iter()
+            .find(|r| r.id == audit.id)
+            .ok_or_else(|| RecoveryError::Refused(format!("recovery {} vanished", audit.id)))?;
+        Ok(record)
+    }
+
+    /// Promotion rules in force now.
+    pub(crate) async fn promotion_rules(
+        &self,
+    ) -> Result<HashMap<InstanceKey, arbor_topology::PromotionRule>, StoreError> {
+        Ok(self
+            .inner
+            .store
+            .promotion_rules(Timestamp::now())
+            .await?
+            .into_iter()
+            .collect())
+    }
+}
+
+/// Codes worth re-reading at once: the primary may be dead and the replicas not yet noticed.
+fn is_suspicious(code: Option<AnalysisCode>) -> bool {
+    matches!(
+        code,
+        Some(
+            AnalysisCode::UnreachableMaster
+                | AnalysisCode::UnreachableMasterWithLaggingReplicas
+                | AnalysisCode::UnreachableIntermediateMaster
+                | AnalysisCode::UnreachableIntermediateMasterWithLaggingReplicas
+                | AnalysisCode::UnreachableCoMaster
+                | AnalysisCode::DeadMasterAndReplicas
+                | AnalysisCode::FirstTierReplicaFailingToConnectToMaster
+        )
+    )
+}
+
+fn is_intermediate(code: Option<AnalysisCode>) -> bool {
+    code.is_some_and(|c| c.name().contains("IntermediateMaster"))
+}
+
+/// Codes a manual `recover` acts on: every dead primary or intermediate primary.
+fn is_recoverable(code: Option<AnalysisCode>) -> bool {
+    code.is_some_and(|c| c.is_actionable() || c.name().starts_with("Dead"))
+}
+
+/// An analysis of a healthy instance, for forced failovers.
+fn healthy_analysis(topology: &Topology, key: &InstanceKey) -> Analysis {
+    let cluster = topology.cluster_of(key).unwrap_or_default().to_string();
+    let replicas: Vec<InstanceKey> = topology
+        .replicas_of(key)
+        .iter()
+        .map(|r| r.key().clone())
+        .collect();
+    Analysis {
+        key: key.clone(),
+        source: None,
+        cluster_alias: topology.alias_of(&cluster).unwrap_or(&cluster).to_string(),
+        cluster,
+        code: None,
+        structure: Vec::new(),
+        is_primary: true,
+        is_co_primary: false,
+        last_check_valid: true,
+        is_read_only: false,
+        count_replicas: replicas.len(),
+        count_valid_replicas: replicas.len(),
+        count_valid_replicating_replicas: replicas.len(),
+        count_replicas_failing_to_connect: 0,
+        count_lagging_replicas: 0,
+        count_delayed_replicas: 0,
+        replicas,
+        errant_gtid: String::new(),
+    }
+}

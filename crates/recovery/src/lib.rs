@@ -1,0 +1,24 @@
+//! Failure recovery: from a confirmed failure to a new primary that every replica follows.
+//!
+//! - [`candidate`]: which replica to promote, in pure code (GTID position, promotion rules,
+//!   data centre, version; errant GTIDs and `must_not` excluded), tested with tables.
+//! - [`RecoveryEngine`]: the automated loop (every `tick`, or at once when woken): re-reads a
+//!   suspected server and its replicas until the failure is confirmed, records the detection,
+//!   and recovers where the filters (`RecoverMasterClusterFilters`, ...), downtime, the global
+//!   switch and anti-flapping allow; and the manual `recover`, `force-master-failover` and
+//!   `graceful-master-takeover`.
+//! - [`hooks`]: orchestrator's `*Processes` with its placeholders and `ORC_*` variables.
+//!
+//! Every recovery is registered in the store before it touches a server (anti-flapping is
+//! decided there, atomically) and writes each step to its audit as it goes. Only the leader
+//! recovers ([`Leadership`]). See `DESIGN.md` for the order of operations and why.
+
+mod actions;
+pub mod candidate;
+mod engine;
+pub mod filters;
+pub mod hooks;
+
+pub use engine::{
+    AliasLookup, Hooks, Leadership, RecoveryEngine, RecoveryError, RecoverySettings, SingleNode,
+};
