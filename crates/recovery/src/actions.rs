@@ -589,7 +589,7 @@ pub(crate) async fn graceful_takeover(
         .await
     };
     let post = [settings.hooks.post_graceful_takeover.as_slice()];
-    Ok(engine
+    engine
         .finish(
             &audit,
             result,
@@ -597,7 +597,7 @@ pub(crate) async fn graceful_takeover(
             &post,
             &settings.hooks.post_unsuccessful_failover,
         )
-        .await?)
+        .await
 }
 
 async fn switch_over(

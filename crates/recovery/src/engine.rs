@@ -287,67 +287,75 @@ impl RecoveryEngine {
         Ok(None)
     }
 
-    /// One automated pass: every actionable failure, confirmed, detected, and recovered where
-    /// the filters, downtime, the global switch and anti-flapping allow.
+    /// One automated pass: every actionable or suspicious analysis is confirmed, detected and
+    /// recovered (where the filters, downtime, the global switch and anti-flapping allow) in a
+    /// task of its own per cluster, so that a slow confirmation (a frozen server costs its
+    /// timeouts) never holds up other clusters or the next pass.
     pub async fn check_and_recover(&self) -> Result<(), StoreError> {
         let (_, analyses) = self.snapshot().await?;
-        let now = Timestamp::now();
-        let downtimed: HashSet<InstanceKey> = self
-            .inner
-            .store
-            .active_downtimes(now)
-            .await?
-            .into_iter()
-            .map(|d| d.key)
-            .collect();
         for analysis in analyses {
             let Some(code) = analysis.code else { continue };
             if !(code.is_actionable() || is_suspicious(Some(code))) {
                 continue;
             }
-            if self.is_busy(&analysis.cluster) {
-                continue;
-            }
-            let Some(confirmed) = self.confirm(&analysis.key).await? else {
-                continue;
-            };
-            self.register_detection(&confirmed).await?;
-            let cluster = confirmed.cluster.clone();
-            if self.inner.store.global_recoveries_disabled().await? {
-                tracing::info!(%cluster, "recoveries are disabled globally; not recovering");
-                continue;
-            }
-            if downtimed.contains(&confirmed.key) {
-                tracing::info!(key = %confirmed.key, "downtimed; not recovering");
-                continue;
-            }
-            if !self.filters_allow(&confirmed) {
-                tracing::info!(%cluster, "cluster not matched by the recovery filters; not recovering");
+            if !self.try_mark_busy(&analysis.cluster) {
                 continue;
             }
             let engine = self.clone();
-            self.mark_busy(&cluster, true);
             tokio::spawn(async move {
-                match engine.execute(&confirmed, false, false).await {
-                    Ok(record) => tracing::info!(
-                        id = record.id,
-                        successful = record.successful,
-                        "recovery finished"
-                    ),
-                    Err(error) => tracing::info!(%error, "recovery not run"),
+                let cluster = analysis.cluster.clone();
+                if let Err(error) = engine.confirm_and_recover(&analysis.key).await {
+                    tracing::warn!(%error, %cluster, "failure handling failed");
                 }
-                engine.mark_busy(&confirmed.cluster, false);
+                engine.mark_busy(&cluster, false);
             });
         }
         Ok(())
     }
 
-    fn is_busy(&self, cluster: &str) -> bool {
+    async fn confirm_and_recover(&self, key: &InstanceKey) -> Result<(), StoreError> {
+        let Some(confirmed) = self.confirm(key).await? else {
+            return Ok(());
+        };
+        self.register_detection(&confirmed).await?;
+        let cluster = confirmed.cluster.clone();
+        if self.inner.store.global_recoveries_disabled().await? {
+            tracing::info!(%cluster, "recoveries are disabled globally; not recovering");
+            return Ok(());
+        }
+        let downtimed = self
+            .inner
+            .store
+            .active_downtimes(Timestamp::now())
+            .await?
+            .iter()
+            .any(|d| d.key == confirmed.key);
+        if downtimed {
+            tracing::info!(key = %confirmed.key, "downtimed; not recovering");
+            return Ok(());
+        }
+        if !self.filters_allow(&confirmed) {
+            tracing::info!(%cluster, "cluster not matched by the recovery filters; not recovering");
+            return Ok(());
+        }
+        match self.execute(&confirmed, false, false).await {
+            Ok(record) => tracing::info!(
+                id = record.id,
+                successful = record.successful,
+                "recovery finished"
+            ),
+            Err(error) => tracing::info!(%error, "recovery not run"),
+        }
+        Ok(())
+    }
+
+    /// Marks a cluster busy unless it already is; returns whether this call marked it.
+    fn try_mark_busy(&self, cluster: &str) -> bool {
         self.inner
             .busy
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(cluster)
+            .insert(cluster.to_string())
     }
 
     fn mark_busy(&self, cluster: &str, busy: bool) {

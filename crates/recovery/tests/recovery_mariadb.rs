@@ -1,0 +1,505 @@
+//! Recoveries of real MariaDB topologies: servers are killed with SIGKILL or frozen with
+//! SIGSTOP, and the tests check what an operator would: who is primary, who replicates from
+//! whom, that no acknowledged write is missing, and what the audit says.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbor_discovery::{Discovery, DiscoverySettings};
+use arbor_mysql::{Operator, OperatorSettings, ProbeSettings, Prober};
+use arbor_recovery::{RecoveryEngine, RecoverySettings, SingleNode};
+use arbor_store::{RecoveryRecord, SqliteStore, Store};
+use arbor_testkit::{
+    wait_for, MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER,
+};
+use arbor_topology::{Downtime, InstanceKey, PromotionRule, Timestamp};
+
+struct Harness {
+    sandbox: MariaDbSandbox,
+    store: Arc<dyn Store>,
+    engine: RecoveryEngine,
+    _discovery: Discovery,
+    engine_loop: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.engine_loop.abort();
+    }
+}
+
+fn key(text: String) -> InstanceKey {
+    text.parse().unwrap()
+}
+
+/// Starts `sources` as a real topology, discovers it from its first server, and runs the
+/// recovery loop with `configure`d settings (filters open to every cluster by default).
+async fn harness(
+    sources: &[Option<usize>],
+    configure: impl FnOnce(&mut RecoverySettings),
+) -> Harness {
+    let sandbox = MariaDbSandbox::start(sources).unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let prober = Arc::new(Prober::new(ProbeSettings {
+        user: ADMIN_USER.into(),
+        password: ADMIN_PASSWORD.into(),
+        connect_timeout: Duration::from_secs(1),
+        // Short, so a frozen server shows as unreachable within a second.
+        read_timeout: Duration::from_secs(1),
+        default_port: 3306,
+        cluster_alias_query: String::new(),
+    }));
+    let discovery = Discovery::start(
+        Arc::clone(&store),
+        prober,
+        DiscoverySettings {
+            poll_interval: Duration::from_secs(1),
+            probe_deadline: Duration::from_secs(10),
+            ..DiscoverySettings::default()
+        },
+        &[key(sandbox.key(0))],
+    )
+    .await
+    .unwrap();
+    let expected = sources.len();
+    let all_seen = wait_for(Duration::from_secs(20), || {
+        let store = Arc::clone(&store);
+        async move {
+            let records = store.all_instances().await.ok()?;
+            (records.len() == expected && records.iter().all(|r| r.is_last_check_valid()))
+                .then_some(())
+        }
+    })
+    .await;
+    assert!(all_seen.is_some(), "topology discovered");
+    let mut settings = RecoverySettings {
+        recover_master_cluster_filters: vec!["*".into()],
+        recover_intermediate_master_cluster_filters: vec!["*".into()],
+        replication_credentials: Some((REPL_USER.into(), REPL_PASSWORD.into())),
+        catch_up_timeout: Duration::from_secs(20),
+        tick: Duration::from_millis(200),
+        ..RecoverySettings::default()
+    };
+    configure(&mut settings);
+    let operator = Operator::new(OperatorSettings {
+        user: ADMIN_USER.into(),
+        password: ADMIN_PASSWORD.into(),
+        connect_timeout: Duration::from_secs(1),
+        statement_timeout: Duration::from_secs(60),
+        default_port: 3306,
+    });
+    let engine = RecoveryEngine::new(
+        Arc::clone(&store),
+        discovery.handle(),
+        operator,
+        settings,
+        Arc::new(SingleNode),
+    );
+    let engine_loop = engine.start().await.unwrap();
+    Harness {
+        sandbox,
+        store,
+        engine,
+        _discovery: discovery,
+        engine_loop,
+    }
+}
+
+impl Harness {
+    fn sql(&self, index: usize, sql: &str) -> String {
+        self.sandbox.sql(index, sql).unwrap().trim().to_string()
+    }
+
+    fn status(&self, index: usize, column: &str) -> String {
+        self.sandbox
+            .replica_status(index)
+            .unwrap()
+            .into_iter()
+            .find(|(k, _)| k == column)
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    }
+
+    fn index_of(&self, key: &InstanceKey) -> usize {
+        (0..self.sandbox.len())
+            .find(|i| self.sandbox.port(*i) == key.port)
+            .expect("a sandbox server")
+    }
+
+    /// Waits until `count` recoveries have finished, and returns them (oldest first).
+    async fn finished_recoveries(&self, count: usize, deadline: Duration) -> Vec<RecoveryRecord> {
+        let store = Arc::clone(&self.store);
+        let mut records = wait_for(deadline, || {
+            let store = Arc::clone(&store);
+            async move {
+                let records = store.recoveries(None, 50).await.ok()?;
+                (records.len() >= count && records.iter().all(|r| !r.is_active)).then_some(records)
+            }
+        })
+        .await
+        .unwrap_or_else(|| panic!("{count} recoveries did not finish within {deadline:?}"));
+        records.reverse();
+        records
+    }
+
+    /// Waits until a detection of `code` on `key` is recorded: proof that arbor saw the failure.
+    async fn detected(&self, key: &InstanceKey, code: &str) {
+        let store = Arc::clone(&self.store);
+        let found = wait_for(Duration::from_secs(20), || {
+            let store = Arc::clone(&store);
+            async move {
+                let detections = store.detections(50).await.ok()?;
+                detections
+                    .iter()
+                    .any(|d| &d.key == key && d.analysis == code)
+                    .then_some(())
+            }
+        })
+        .await;
+        assert!(found.is_some(), "{code} on {key} detected");
+    }
+
+    fn wait_replicated(&self, index: usize, sql: &str, expected: &str) {
+        for _ in 0..200 {
+            if self.sql(index, sql) == expected {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server {index}: {sql} never gave {expected}");
+    }
+}
+
+const ROWS: &str = "SELECT COUNT(*) FROM app.t";
+
+fn create_table(h: &Harness) {
+    h.sql(
+        0,
+        "CREATE DATABASE app; CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
+    );
+}
+
+#[tokio::test]
+async fn a_killed_primary_is_replaced_and_every_replica_follows_the_new_one() {
+    let mut h = harness(&[None, Some(0), Some(0), Some(0)], |_| {}).await;
+    create_table(&h);
+    for _ in 0..10 {
+        h.sql(0, "INSERT INTO app.t (v) VALUES (1)");
+    }
+    for replica in 1..4 {
+        h.wait_replicated(replica, ROWS, "10");
+    }
+    let old_primary = key(h.sandbox.key(0));
+    h.sandbox.kill(0).unwrap();
+
+    let records = h.finished_recoveries(1, Duration::from_secs(30)).await;
+    assert_eq!(records.len(), 1, "exactly one recovery");
+    let recovery = &records[0];
+    assert!(recovery.successful, "{recovery:#?}");
+    assert_eq!(recovery.failed, old_primary);
+    assert_eq!(recovery.analysis, "DeadMaster");
+    assert!(!recovery.steps.is_empty());
+    assert!(recovery.lost_replicas.is_empty(), "{recovery:#?}");
+    let successor = recovery.successor.clone().unwrap();
+    let new_primary = h.index_of(&successor);
+    assert_ne!(new_primary, 0);
+
+    // The new primary is writable, has every write, and the others replicate from it.
+    assert_eq!(h.sql(new_primary, "SELECT @@read_only"), "0");
+    assert_eq!(h.sql(new_primary, ROWS), "10");
+    assert_eq!(
+        h.status(new_primary, "Master_Host"),
+        "",
+        "no longer a replica"
+    );
+    h.sql(new_primary, "INSERT INTO app.t (v) VALUES (2)");
+    for replica in (1..4).filter(|i| *i != new_primary) {
+        assert_eq!(h.status(replica, "Master_Port"), successor.port.to_string());
+        assert_eq!(h.status(replica, "Slave_IO_Running"), "Yes");
+        assert_eq!(h.status(replica, "Slave_SQL_Running"), "Yes");
+        h.wait_replicated(replica, ROWS, "11");
+    }
+    let steps: Vec<&str> = recovery.steps.iter().map(|s| s.message.as_str()).collect();
+    assert!(
+        steps.iter().any(|s| s.contains("RESET SLAVE ALL")),
+        "{steps:#?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.contains("MASTER_USE_GTID=slave_pos")),
+        "{steps:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_promotion_rule_can_choose_a_lagging_replica_which_catches_up_first() {
+    let mut h = harness(&[None, Some(0), Some(0), Some(0)], |_| {}).await;
+    create_table(&h);
+    h.sql(0, "INSERT INTO app.t (v) VALUES (1)");
+    for replica in 1..4 {
+        h.wait_replicated(replica, ROWS, "1");
+    }
+    // R3 stops receiving; the primary writes on; R3 is now behind R1 and R2.
+    h.sql(3, "STOP SLAVE IO_THREAD");
+    for _ in 0..5 {
+        h.sql(0, "INSERT INTO app.t (v) VALUES (1)");
+    }
+    h.wait_replicated(1, ROWS, "6");
+    h.wait_replicated(2, ROWS, "6");
+    assert_eq!(h.sql(3, ROWS), "1");
+    let preferred = key(h.sandbox.key(3));
+    h.store
+        .register_candidate(
+            &preferred,
+            PromotionRule::Prefer,
+            Timestamp::now().plus(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    h.sandbox.kill(0).unwrap();
+
+    let recovery = h
+        .finished_recoveries(1, Duration::from_secs(40))
+        .await
+        .remove(0);
+    assert!(recovery.successful, "{recovery:#?}");
+    assert_eq!(
+        recovery.successor.as_ref(),
+        Some(&preferred),
+        "{recovery:#?}"
+    );
+    assert_eq!(
+        h.sql(3, ROWS),
+        "6",
+        "the preferred replica caught up before promotion"
+    );
+    assert_eq!(h.sql(3, "SELECT @@read_only"), "0");
+    for replica in 1..3 {
+        assert_eq!(h.status(replica, "Master_Port"), preferred.port.to_string());
+        assert_eq!(h.status(replica, "Slave_IO_Running"), "Yes");
+    }
+    assert!(
+        recovery
+            .steps
+            .iter()
+            .any(|s| s.message.contains("caught up from")),
+        "{recovery:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_intermediate_primary_has_its_replicas_moved_up() {
+    // P <- R1 <- {R2, R3}
+    let mut h = harness(&[None, Some(0), Some(1), Some(1)], |_| {}).await;
+    let primary = key(h.sandbox.key(0));
+    h.sandbox.kill(1).unwrap();
+    let recovery = h
+        .finished_recoveries(1, Duration::from_secs(30))
+        .await
+        .remove(0);
+    assert!(recovery.successful, "{recovery:#?}");
+    assert_eq!(recovery.kind, "IntermediateMasterRecovery");
+    assert!(
+        recovery.analysis.starts_with("DeadIntermediateMaster"),
+        "{}",
+        recovery.analysis
+    );
+    assert_eq!(recovery.successor.as_ref(), Some(&primary));
+    for replica in [2, 3] {
+        assert_eq!(h.status(replica, "Master_Port"), primary.port.to_string());
+        assert_eq!(h.status(replica, "Slave_IO_Running"), "Yes");
+    }
+}
+
+#[tokio::test]
+async fn graceful_takeover_swaps_primary_and_replica_without_losing_a_write() {
+    let h = harness(&[None, Some(0), Some(0)], |_| {}).await;
+    create_table(&h);
+    // A writer on the primary until the takeover turns it read-only; every insert it saw
+    // succeed must be on the new primary.
+    let writer_sandbox_key = h.sandbox.key(0);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acknowledged = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let writer = {
+        let (stop, acknowledged) = (Arc::clone(&stop), Arc::clone(&acknowledged));
+        let port = h.sandbox.port(0);
+        std::thread::spawn(move || {
+            // The app account has no READ_ONLY ADMIN, so read_only really stops it.
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let ok = std::process::Command::new("mariadb")
+                    .args([
+                        "-h127.0.0.1",
+                        &format!("-P{port}"),
+                        "-uapp",
+                        "-papp-pass",
+                        "-e",
+                        "INSERT INTO app.t (v) VALUES (7)",
+                    ])
+                    .output()
+                    .is_ok_and(|o| o.status.success());
+                if ok {
+                    acknowledged.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    // The app account exists only for this test.
+    h.sql(0, "CREATE USER 'app'@'%' IDENTIFIED BY 'app-pass'; GRANT INSERT, SELECT ON app.* TO 'app'@'%'");
+    let _ = writer_sandbox_key;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    let designated = key(h.sandbox.key(1));
+    let record = h
+        .engine
+        .graceful_takeover(&h.sandbox.key(0), Some(designated.clone()), true)
+        .await
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    writer.join().unwrap();
+    assert!(record.successful, "{record:#?}");
+    assert_eq!(record.successor.as_ref(), Some(&designated));
+    let written = acknowledged.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(written > 0, "the writer wrote before the takeover");
+    let on_new_primary: u64 = h.sql(1, ROWS).parse().unwrap();
+    assert_eq!(
+        on_new_primary, written,
+        "every acknowledged write is on the new primary"
+    );
+    assert_eq!(h.sql(1, "SELECT @@read_only"), "0");
+    assert_eq!(h.sql(0, "SELECT @@read_only"), "1");
+    for replica in [0, 2] {
+        assert_eq!(
+            h.status(replica, "Master_Port"),
+            designated.port.to_string(),
+            "server {replica}"
+        );
+        assert_eq!(
+            h.status(replica, "Slave_IO_Running"),
+            "Yes",
+            "server {replica}"
+        );
+        assert_eq!(
+            h.status(replica, "Slave_SQL_Running"),
+            "Yes",
+            "server {replica}"
+        );
+    }
+    h.sql(1, "INSERT INTO app.t (v) VALUES (8)");
+    h.wait_replicated(0, ROWS, &(written + 1).to_string());
+}
+
+#[tokio::test]
+async fn clusters_outside_the_filters_are_not_recovered() {
+    let mut h = harness(&[None, Some(0), Some(0)], |settings| {
+        settings.recover_master_cluster_filters = vec!["alias=some-other-cluster".into()];
+    })
+    .await;
+    let primary = key(h.sandbox.key(0));
+    h.sandbox.kill(0).unwrap();
+    h.detected(&primary, "DeadMaster").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        h.store.recoveries(None, 10).await.unwrap().is_empty(),
+        "no recovery outside the filters"
+    );
+    // An operator may still recover it by hand.
+    let record = h.engine.recover(&primary).await.unwrap();
+    assert!(record.successful && record.manual, "{record:#?}");
+}
+
+#[tokio::test]
+async fn a_downtimed_primary_is_not_recovered() {
+    let mut h = harness(&[None, Some(0), Some(0)], |_| {}).await;
+    let primary = key(h.sandbox.key(0));
+    h.store
+        .begin_downtime(Downtime {
+            key: primary.clone(),
+            owner: "ops".into(),
+            reason: "maintenance".into(),
+            begin: Timestamp::now(),
+            end: Timestamp::now().plus(Duration::from_secs(3600)),
+        })
+        .await
+        .unwrap();
+    h.sandbox.kill(0).unwrap();
+    h.detected(&primary, "DeadMaster").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        h.store.recoveries(None, 10).await.unwrap().is_empty(),
+        "no recovery of a downtimed primary"
+    );
+}
+
+#[tokio::test]
+async fn a_second_failure_within_the_block_period_waits_for_an_acknowledgement() {
+    let mut h = harness(&[None, Some(0), Some(0)], |_| {}).await;
+    h.sandbox.kill(0).unwrap();
+    let first = h
+        .finished_recoveries(1, Duration::from_secs(30))
+        .await
+        .remove(0);
+    assert!(first.successful, "{first:#?}");
+    let promoted = first.successor.clone().unwrap();
+    let promoted_index = h.index_of(&promoted);
+
+    // The new primary dies too, within the block period.
+    h.sandbox.kill(promoted_index).unwrap();
+    h.detected(&promoted, "DeadMaster").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        h.store.recoveries(None, 10).await.unwrap().len(),
+        1,
+        "blocked while unacknowledged"
+    );
+
+    let acknowledged = h
+        .store
+        .acknowledge_recoveries(None, "ops", "seen it", Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(acknowledged, 1);
+    let records = h.finished_recoveries(2, Duration::from_secs(30)).await;
+    let second = &records[1];
+    assert!(second.successful, "{second:#?}");
+    assert_eq!(second.failed, promoted);
+    let last = h.index_of(second.successor.as_ref().unwrap());
+    assert_eq!(h.sql(last, "SELECT @@read_only"), "0");
+}
+
+#[tokio::test]
+async fn a_frozen_primary_whose_replicas_still_replicate_is_never_failed_over() {
+    let h = harness(&[None, Some(0), Some(0)], |_| {}).await;
+    let primary = key(h.sandbox.key(0));
+    // Frozen for less than the replicas' slave_net_timeout (4 s): arbor cannot reach the
+    // primary, but its replicas still hold their connections and say they replicate.
+    h.sandbox.pause(0).unwrap();
+    let seen_unreachable = wait_for(Duration::from_secs(3), || {
+        let engine = h.engine.clone();
+        let primary = primary.clone();
+        async move {
+            let (_, analyses) = engine.snapshot().await.ok()?;
+            analyses
+                .iter()
+                .any(|a| a.key == primary && a.code.map(|c| c.name()) == Some("UnreachableMaster"))
+                .then_some(())
+        }
+    })
+    .await;
+    h.sandbox.resume(0).unwrap();
+    assert!(
+        seen_unreachable.is_some(),
+        "arbor saw the primary unreachable and its replicas replicating"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        h.store.recoveries(None, 10).await.unwrap().is_empty(),
+        "no failover on a blip"
+    );
+    assert_eq!(
+        h.sql(0, "SELECT @@read_only"),
+        "0",
+        "the primary is still the primary"
+    );
+}
