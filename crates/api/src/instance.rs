@@ -90,6 +90,13 @@ impl BinlogCoordinatesJson {
     }
 }
 
+/// Operator intents attached to instances: downtimes and promotion rules in force.
+#[derive(Debug, Clone, Default)]
+pub struct Annotations {
+    pub downtimes: std::collections::HashMap<InstanceKey, arbor_topology::Downtime>,
+    pub rules: std::collections::HashMap<InstanceKey, arbor_topology::PromotionRule>,
+}
+
 /// What a view of an instance needs besides the record itself.
 pub struct ViewContext<'a> {
     pub topology: &'a Topology,
@@ -98,6 +105,7 @@ pub struct ViewContext<'a> {
     pub check_window: Duration,
     /// `ReasonableReplicationLagSeconds`.
     pub reasonable_lag: Duration,
+    pub annotations: Annotations,
 }
 
 /// orchestrator's `Instance` JSON.
@@ -279,6 +287,7 @@ impl InstanceJson {
                 .is_some_and(|grand| grand == record.key())
         });
 
+        let downtime = view.annotations.downtimes.get(record.key());
         let mut problems = Vec::new();
         if !valid {
             problems.push("last_check_invalid".to_string());
@@ -382,12 +391,24 @@ impl InstanceJson {
                 .last_seen
                 .map(|seen| view.now.since(seen).as_secs())
                 .into(),
-            is_candidate: false,
-            promotion_rule: "neutral".to_string(),
-            is_downtimed: false,
-            downtime_reason: String::new(),
-            downtime_owner: String::new(),
-            downtime_end_timestamp: String::new(),
+            is_candidate: matches!(
+                view.annotations.rules.get(record.key()),
+                Some(arbor_topology::PromotionRule::Must | arbor_topology::PromotionRule::Prefer)
+            ),
+            promotion_rule: view
+                .annotations
+                .rules
+                .get(record.key())
+                .copied()
+                .unwrap_or(arbor_topology::PromotionRule::Neutral)
+                .name()
+                .to_string(),
+            is_downtimed: downtime.is_some(),
+            downtime_reason: downtime.map(|d| d.reason.clone()).unwrap_or_default(),
+            downtime_owner: downtime.map(|d| d.owner.clone()).unwrap_or_default(),
+            downtime_end_timestamp: downtime
+                .map(|d| d.end.to_sql_datetime())
+                .unwrap_or_default(),
             unresolved_hostname: String::new(),
             allow_tls: false,
             problems,
@@ -481,6 +502,7 @@ mod tests {
             now: Timestamp(3_000),
             check_window: Duration::from_secs(6),
             reasonable_lag: Duration::from_secs(10),
+            annotations: Annotations::default(),
         };
         let json = serde_json::to_value(InstanceJson::from_record(&record, &view)).unwrap();
         assert_eq!(
@@ -560,7 +582,17 @@ pub struct ReplicationAnalysisJson {
 }
 
 impl ReplicationAnalysisJson {
-    pub fn of(analysis: &arbor_analysis::Analysis, topology: &Topology) -> ReplicationAnalysisJson {
+    pub fn of(
+        analysis: &arbor_analysis::Analysis,
+        topology: &Topology,
+        annotations: &Annotations,
+    ) -> ReplicationAnalysisJson {
+        let is_downtimed = annotations.downtimes.contains_key(&analysis.key);
+        let downtimed_replicas = analysis
+            .replicas
+            .iter()
+            .filter(|k| annotations.downtimes.contains_key(*k))
+            .count();
         ReplicationAnalysisJson {
             analyzed_instance_key: (&analysis.key).into(),
             analyzed_instance_master_key: analysis
@@ -577,7 +609,7 @@ impl ReplicationAnalysisJson {
             count_valid_replicas: analysis.count_valid_replicas,
             count_valid_replicating_replicas: analysis.count_valid_replicating_replicas,
             count_replicas_failing_to_connect_to_master: analysis.count_replicas_failing_to_connect,
-            count_downtimed_replicas: 0,
+            count_downtimed_replicas: downtimed_replicas,
             count_delayed_replicas: analysis.count_delayed_replicas,
             count_lagging_replicas: analysis.count_lagging_replicas,
             replicas: analysis.replicas.iter().map(Into::into).collect(),
@@ -591,11 +623,136 @@ impl ReplicationAnalysisJson {
                 .iter()
                 .map(|w| w.name().to_string())
                 .collect(),
-            is_downtimed: false,
-            skippable_due_to_downtime: false,
+            is_downtimed,
+            skippable_due_to_downtime: is_downtimed && analysis.is_actionable(),
             is_actionable_recovery: analysis.is_actionable(),
             gtid_errant: analysis.errant_gtid.clone(),
             command_hint: String::new(),
+        }
+    }
+}
+
+/// orchestrator's `TopologyRecovery` JSON, plus arbor's steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopologyRecoveryJson {
+    #[serde(rename = "Id")]
+    pub id: i64,
+    #[serde(rename = "UID")]
+    pub uid: String,
+    /// The failure it answered: `AnalyzedInstanceKey`, `Analysis`, `ClusterDetails`.
+    #[serde(rename = "AnalysisEntry")]
+    pub analysis_entry: serde_json::Value,
+    #[serde(rename = "SuccessorKey")]
+    pub successor_key: Option<InstanceKeyJson>,
+    #[serde(rename = "SuccessorAlias")]
+    pub successor_alias: String,
+    #[serde(rename = "IsActive")]
+    pub is_active: bool,
+    #[serde(rename = "IsSuccessful")]
+    pub is_successful: bool,
+    #[serde(rename = "LostReplicas")]
+    pub lost_replicas: Vec<InstanceKeyJson>,
+    #[serde(rename = "ParticipatingInstanceKeys")]
+    pub participating_instance_keys: Vec<InstanceKeyJson>,
+    #[serde(rename = "AllErrors")]
+    pub all_errors: Vec<String>,
+    #[serde(rename = "RecoveryStartTimestamp")]
+    pub recovery_start_timestamp: String,
+    #[serde(rename = "RecoveryEndTimestamp")]
+    pub recovery_end_timestamp: String,
+    #[serde(rename = "ProcessingNodeHostname")]
+    pub processing_node_hostname: String,
+    #[serde(rename = "Acknowledged")]
+    pub acknowledged: bool,
+    #[serde(rename = "AcknowledgedAt")]
+    pub acknowledged_at: String,
+    #[serde(rename = "AcknowledgedBy")]
+    pub acknowledged_by: String,
+    #[serde(rename = "AcknowledgedComment")]
+    pub acknowledged_comment: String,
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(rename = "ArborManual")]
+    pub manual: bool,
+    #[serde(rename = "ArborSteps")]
+    pub steps: Vec<RecoveryStepJson>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryStepJson {
+    #[serde(rename = "AuditAt")]
+    pub at: String,
+    #[serde(rename = "Message")]
+    pub message: String,
+}
+
+impl From<&arbor_store::RecoveryRecord> for TopologyRecoveryJson {
+    fn from(record: &arbor_store::RecoveryRecord) -> Self {
+        let keys = |keys: &[InstanceKey]| keys.iter().map(Into::into).collect::<Vec<_>>();
+        TopologyRecoveryJson {
+            id: record.id,
+            uid: record.uid.clone(),
+            analysis_entry: serde_json::json!({
+                "AnalyzedInstanceKey": InstanceKeyJson::from(&record.failed),
+                "Analysis": record.analysis,
+                "ClusterDetails": { "ClusterName": record.cluster },
+            }),
+            successor_key: record.successor.as_ref().map(Into::into),
+            successor_alias: String::new(),
+            is_active: record.is_active,
+            is_successful: record.successful,
+            lost_replicas: keys(&record.lost_replicas),
+            participating_instance_keys: keys(&record.participating),
+            all_errors: record.errors.clone(),
+            recovery_start_timestamp: record.started_at.to_sql_datetime(),
+            recovery_end_timestamp: record
+                .ended_at
+                .map(|t| t.to_sql_datetime())
+                .unwrap_or_default(),
+            processing_node_hostname: record.processing_node.clone(),
+            acknowledged: record.acknowledged,
+            acknowledged_at: record
+                .acknowledged_at
+                .map(|t| t.to_sql_datetime())
+                .unwrap_or_default(),
+            acknowledged_by: record.acknowledged_by.clone(),
+            acknowledged_comment: record.acknowledged_comment.clone(),
+            kind: record.kind.clone(),
+            manual: record.manual,
+            steps: record
+                .steps
+                .iter()
+                .map(|s| RecoveryStepJson {
+                    at: s.at.to_sql_datetime(),
+                    message: s.message.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// orchestrator's failure detection JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureDetectionJson {
+    #[serde(rename = "Id")]
+    pub id: i64,
+    #[serde(rename = "AnalysisEntry")]
+    pub analysis_entry: serde_json::Value,
+    #[serde(rename = "DetectionTimestamp")]
+    pub detection_timestamp: String,
+}
+
+impl From<&arbor_store::FailureDetection> for FailureDetectionJson {
+    fn from(detection: &arbor_store::FailureDetection) -> Self {
+        FailureDetectionJson {
+            id: detection.id,
+            analysis_entry: serde_json::json!({
+                "AnalyzedInstanceKey": InstanceKeyJson::from(&detection.key),
+                "Analysis": detection.analysis,
+                "Description": detection.description,
+                "ClusterDetails": { "ClusterName": detection.cluster },
+            }),
+            detection_timestamp: detection.detected_at.to_sql_datetime(),
         }
     }
 }

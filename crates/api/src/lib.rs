@@ -12,8 +12,9 @@ mod instance;
 use serde::{Deserialize, Serialize};
 
 pub use instance::{
-    BinlogCoordinatesJson, ClusterInfo, InstanceJson, InstanceKeyJson, NullInt64,
-    ReplicationAnalysisJson, ViewContext,
+    Annotations, BinlogCoordinatesJson, ClusterInfo, FailureDetectionJson, InstanceJson,
+    InstanceKeyJson, NullInt64, RecoveryStepJson, ReplicationAnalysisJson, TopologyRecoveryJson,
+    ViewContext,
 };
 
 /// `Code` of orchestrator's response envelope.

@@ -191,3 +191,114 @@ fn describe_instance(instance: &InstanceJson) -> String {
     }
     lines.join("\n")
 }
+
+/// Percent-encodes one path segment or query value.
+pub fn segment(text: &str) -> String {
+    arbor_client::encode(text)
+}
+
+/// `HOST:PORT` as the `HOST/PORT` path of orchestrator's routes.
+pub fn instance_path(text: &str) -> anyhow::Result<String> {
+    let key = parse_instance(text)?;
+    Ok(format!("{}/{}", segment(&key.hostname), key.port))
+}
+
+/// A route whose `Details` is an instance key: prints `host:port`.
+pub async fn key_command(api: &Target, path: &str, output: Output) -> anyhow::Result<()> {
+    let key: arbor_api::InstanceKeyJson = client(api).await?.get(path).await?;
+    output.print(&key, |k| k.to_key().to_string())
+}
+
+/// A route whose `Details` is text: prints it.
+pub async fn text_command(api: &Target, path: &str, output: Output) -> anyhow::Result<()> {
+    let text: String = client(api).await?.get(path).await?;
+    output.print(&text, |t| t.clone())
+}
+
+/// A route answering a recovery: prints its successor.
+pub async fn recovery_command(api: &Target, path: &str, output: Output) -> anyhow::Result<()> {
+    let recovery: arbor_api::TopologyRecoveryJson = client(api).await?.get(path).await?;
+    output.print(&recovery, |r| {
+        r.successor_key
+            .as_ref()
+            .map(|k| k.to_key().to_string())
+            .unwrap_or_default()
+    })
+}
+
+pub async fn audit_recovery(
+    api: &Target,
+    cluster: Option<&str>,
+    output: Output,
+) -> anyhow::Result<()> {
+    let path = match cluster {
+        Some(cluster) => format!("audit-recovery/{}", segment(cluster)),
+        None => "audit-recovery".to_string(),
+    };
+    let recoveries: Vec<arbor_api::TopologyRecoveryJson> = client(api).await?.get(&path).await?;
+    output.print(&recoveries, |recoveries| {
+        let mut text = String::new();
+        for r in recoveries {
+            let failed = r.analysis_entry["AnalyzedInstanceKey"]["Hostname"]
+                .as_str()
+                .unwrap_or("");
+            let port = &r.analysis_entry["AnalyzedInstanceKey"]["Port"];
+            let outcome = if r.is_active {
+                "running"
+            } else if r.is_successful {
+                "successful"
+            } else {
+                "failed"
+            };
+            text.push_str(&format!(
+                "{} {} {} {failed}:{port} {} -> {} {outcome}{}{}\n",
+                r.id,
+                r.recovery_start_timestamp,
+                r.kind,
+                r.analysis_entry["Analysis"].as_str().unwrap_or(""),
+                r.successor_key
+                    .as_ref()
+                    .map(|k| k.to_key().to_string())
+                    .unwrap_or_else(|| "-".into()),
+                if r.acknowledged { ", acknowledged" } else { "" },
+                if r.lost_replicas.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", lost {}",
+                        r.lost_replicas
+                            .iter()
+                            .map(|k| k.to_key().to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    )
+                },
+            ));
+            for step in &r.steps {
+                text.push_str(&format!("    {} {}\n", step.at, step.message));
+            }
+        }
+        text
+    })
+}
+
+pub async fn audit_failure_detection(api: &Target, output: Output) -> anyhow::Result<()> {
+    let detections: Vec<arbor_api::FailureDetectionJson> =
+        client(api).await?.get("audit-failure-detection").await?;
+    output.print(&detections, |detections| {
+        detections
+            .iter()
+            .map(|d| {
+                let key = &d.analysis_entry["AnalyzedInstanceKey"];
+                format!(
+                    "{} {} {}:{} {}\n",
+                    d.id,
+                    d.detection_timestamp,
+                    key["Hostname"].as_str().unwrap_or(""),
+                    key["Port"],
+                    d.analysis_entry["Analysis"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    })
+}

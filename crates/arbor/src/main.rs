@@ -73,6 +73,75 @@ enum Command {
     },
     /// Current failure analyses of every cluster (DeadMaster, UnreachableMaster, ...).
     ReplicationAnalysis,
+    /// Recover the failure of HOST:PORT now (ignores filters, downtime and the block period).
+    Recover {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Fail a cluster's primary over even if it is alive.
+    ForceMasterFailover {
+        #[arg(value_name = "CLUSTER")]
+        cluster: String,
+    },
+    /// Planned switchover: promote HOST:PORT (or the best replica) and demote the primary.
+    GracefulMasterTakeover {
+        #[arg(value_name = "CLUSTER")]
+        cluster: String,
+        #[arg(value_name = "HOST:PORT")]
+        designated: Option<String>,
+        /// Also start replication on the old primary.
+        #[arg(long)]
+        auto: bool,
+    },
+    /// Set a promotion rule: must, prefer, neutral, prefer_not or must_not.
+    RegisterCandidate {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "RULE")]
+        rule: String,
+    },
+    /// Mark HOST:PORT as expected down: no automated recovery of it meanwhile.
+    BeginDowntime {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(long, default_value = "arbor-cli")]
+        owner: String,
+        #[arg(long, default_value = "maintenance")]
+        reason: String,
+        /// How long: 30m, 2h, 1d...
+        #[arg(long, default_value = "10m")]
+        duration: String,
+    },
+    /// End HOST:PORT's downtime.
+    EndDowntime {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Stop automated recoveries everywhere.
+    DisableGlobalRecoveries,
+    /// Allow automated recoveries again.
+    EnableGlobalRecoveries,
+    /// Whether automated recoveries are enabled.
+    CheckGlobalRecoveries,
+    /// Acknowledge a cluster's recoveries, so another may run within the block period.
+    AckClusterRecoveries {
+        #[arg(value_name = "CLUSTER")]
+        cluster: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Acknowledge every recovery.
+    AckAllRecoveries {
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Recoveries, most recent first (of one cluster, if given).
+    AuditRecovery {
+        #[arg(value_name = "CLUSTER")]
+        cluster: Option<String>,
+    },
+    /// Failure detections, most recent first.
+    AuditFailureDetection,
     /// Check a configuration file: print its warnings, or its errors and exit non-zero.
     CheckConfig,
 }
@@ -132,6 +201,92 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Command::Instance { instance } => commands::instance(api, &instance, output).await,
         Command::Clusters => commands::clusters(api, output).await,
         Command::ReplicationAnalysis => commands::replication_analysis(api, output).await,
+        Command::Recover { instance } => {
+            let key = commands::instance_path(&instance)?;
+            commands::key_command(api, &format!("recover/{key}"), output).await
+        }
+        Command::ForceMasterFailover { cluster } => {
+            commands::recovery_command(
+                api,
+                &format!("force-master-failover/{}", commands::segment(&cluster)),
+                output,
+            )
+            .await
+        }
+        Command::GracefulMasterTakeover {
+            cluster,
+            designated,
+            auto,
+        } => {
+            let route = if auto {
+                "graceful-master-takeover-auto"
+            } else {
+                "graceful-master-takeover"
+            };
+            let mut path = format!("{route}/{}", commands::segment(&cluster));
+            if let Some(designated) = designated {
+                path.push('/');
+                path.push_str(&commands::instance_path(&designated)?);
+            }
+            commands::recovery_command(api, &path, output).await
+        }
+        Command::RegisterCandidate { instance, rule } => {
+            let key = commands::instance_path(&instance)?;
+            commands::key_command(
+                api,
+                &format!("register-candidate/{key}/{}", commands::segment(&rule)),
+                output,
+            )
+            .await
+        }
+        Command::BeginDowntime {
+            instance,
+            owner,
+            reason,
+            duration,
+        } => {
+            let key = commands::instance_path(&instance)?;
+            let path = format!(
+                "begin-downtime/{key}/{}/{}/{}",
+                commands::segment(&owner),
+                commands::segment(&reason),
+                commands::segment(&duration)
+            );
+            commands::key_command(api, &path, output).await
+        }
+        Command::EndDowntime { instance } => {
+            let key = commands::instance_path(&instance)?;
+            commands::key_command(api, &format!("end-downtime/{key}"), output).await
+        }
+        Command::DisableGlobalRecoveries => {
+            commands::text_command(api, "disable-global-recoveries", output).await
+        }
+        Command::EnableGlobalRecoveries => {
+            commands::text_command(api, "enable-global-recoveries", output).await
+        }
+        Command::CheckGlobalRecoveries => {
+            commands::text_command(api, "check-global-recoveries", output).await
+        }
+        Command::AckClusterRecoveries { cluster, comment } => {
+            let path = format!(
+                "ack-recovery/cluster/{}?comment={}",
+                commands::segment(&cluster),
+                commands::segment(&comment)
+            );
+            commands::text_command(api, &path, output).await
+        }
+        Command::AckAllRecoveries { comment } => {
+            commands::text_command(
+                api,
+                &format!("ack-all-recoveries?comment={}", commands::segment(&comment)),
+                output,
+            )
+            .await
+        }
+        Command::AuditRecovery { cluster } => {
+            commands::audit_recovery(api, cluster.as_deref(), output).await
+        }
+        Command::AuditFailureDetection => commands::audit_failure_detection(api, output).await,
         Command::Topology { cluster } => commands::topology(api, &cluster, output).await,
     }
 }

@@ -8,7 +8,8 @@ use anyhow::{bail, Context};
 use arbor_config::{Backend, Config, ConfigWarning};
 use arbor_discovery::{Discovery, DiscoverySettings};
 use arbor_http::{AppState, AuthMethod, AuthSettings, Metrics, ViewSettings};
-use arbor_mysql::{ProbeSettings, Prober};
+use arbor_mysql::{Operator, OperatorSettings, ProbeSettings, Prober};
+use arbor_recovery::{Hooks, RecoveryEngine, RecoverySettings, SingleNode};
 use arbor_sandbox::{MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER};
 use arbor_store::{SqliteStore, Store};
 
@@ -79,14 +80,29 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
         .await
         .context("cannot start discovery")?;
 
+    // Failure detection and recovery: only this node acts (single node: always the leader).
+    let alias_matcher = Arc::new(config.cluster_alias_matcher());
+    let alias_lookup: arbor_recovery::AliasLookup = {
+        let matcher = Arc::clone(&alias_matcher);
+        Arc::new(move |name: &str| matcher.alias_for(name))
+    };
+    let recovery = RecoveryEngine::new(
+        Arc::clone(discovery.handle().store()),
+        discovery.handle(),
+        Operator::new(operator_settings(&config)),
+        recovery_settings(&config, alias_lookup),
+        Arc::new(SingleNode),
+    );
+    let recovery_loop = recovery.start().await.context("cannot start recovery")?;
+
     // The HTTP API, with metrics fed by every probe.
     let metrics = Arc::new(Metrics::new());
     discovery.handle().set_probe_observer(metrics.clone());
-    let alias_matcher = config.cluster_alias_matcher();
     let state = AppState {
         discovery: discovery.handle(),
         auth: Arc::new(auth_settings(&config)?),
         metrics,
+        recovery,
         view: Arc::new(ViewSettings {
             reasonable_lag: config.reasonable_replication_lag(),
             check_window: config.instance_poll_interval()
@@ -94,10 +110,8 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
             default_port: config.default_instance_port,
             alias_for_cluster_name: Box::new(move |name| alias_matcher.alias_for(name)),
             hostname: node_hostname(),
-            analysis: arbor_analysis::AnalysisSettings {
-                reasonable_lag: config.reasonable_replication_lag(),
-                recover_non_writeable_master: config.recover_non_writeable_master,
-            },
+            analysis: analysis_settings(&config),
+            candidate_expiry: Duration::from_secs(config.candidate_instance_expire_minutes * 60),
         }),
     };
     let address = config.listen_socket_addr();
@@ -120,6 +134,7 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
         }
     }
     tracing::info!("shutting down");
+    recovery_loop.abort();
     drop(discovery);
     Ok(())
 }
@@ -200,6 +215,70 @@ fn auth_settings(config: &Config) -> anyhow::Result<AuthSettings> {
         power_users: config.power_auth_users.clone(),
         read_only: config.read_only,
     })
+}
+
+fn analysis_settings(config: &Config) -> arbor_analysis::AnalysisSettings {
+    arbor_analysis::AnalysisSettings {
+        reasonable_lag: config.reasonable_replication_lag(),
+        recover_non_writeable_master: config.recover_non_writeable_master,
+    }
+}
+
+fn operator_settings(config: &Config) -> OperatorSettings {
+    OperatorSettings {
+        user: config.mysql_topology_user.clone(),
+        password: config.mysql_topology_password.clone(),
+        connect_timeout: config.connect_timeout(),
+        statement_timeout: Duration::from_secs(config.mysql_topology_read_timeout_seconds),
+        default_port: config.default_instance_port,
+    }
+}
+
+fn recovery_settings(
+    config: &Config,
+    alias_lookup: arbor_recovery::AliasLookup,
+) -> RecoverySettings {
+    RecoverySettings {
+        recover_master_cluster_filters: config.recover_master_cluster_filters.clone(),
+        recover_intermediate_master_cluster_filters: config
+            .recover_intermediate_master_cluster_filters
+            .clone(),
+        block_period: Duration::from_secs(config.recovery_period_block_seconds),
+        detection_block: Duration::from_secs(config.failure_detection_period_block_minutes * 60),
+        hooks: Hooks {
+            on_failure_detection: config.on_failure_detection_processes.clone(),
+            pre_failover: config.pre_failover_processes.clone(),
+            post_master_failover: config.post_master_failover_processes.clone(),
+            post_intermediate_master_failover: config
+                .post_intermediate_master_failover_processes
+                .clone(),
+            post_failover: config.post_failover_processes.clone(),
+            post_unsuccessful_failover: config.post_unsuccessful_failover_processes.clone(),
+            pre_graceful_takeover: config.pre_graceful_takeover_processes.clone(),
+            post_graceful_takeover: config.post_graceful_takeover_processes.clone(),
+        },
+        shell: config.processes_shell_command.clone(),
+        hook_timeout: Duration::from_secs(config.processes_timeout_seconds.max(1)),
+        apply_promotion: config.apply_mysql_promotion_after_master_failover,
+        use_super_read_only: config.use_super_read_only,
+        catch_up_timeout: Duration::from_secs(config.promotion_catch_up_timeout_seconds.max(1)),
+        fail_if_not_caught_up: config.fail_master_promotion_if_sql_thread_not_up_to_date,
+        promotion_ignore_hostname_filters: config.promotion_ignore_hostname_filters.clone(),
+        prevent_cross_data_center: config.prevent_cross_data_center_master_failover,
+        prevent_cross_region: config.prevent_cross_region_master_failover,
+        replication_credentials: (!config.mysql_replica_user.is_empty()).then(|| {
+            (
+                config.mysql_replica_user.clone(),
+                config.mysql_replica_password.clone(),
+            )
+        }),
+        replication_credentials_query: config.replication_credentials_query.clone(),
+        analysis: analysis_settings(config),
+        default_port: config.default_instance_port,
+        alias_for_cluster_name: alias_lookup,
+        node_name: node_hostname(),
+        tick: Duration::from_secs(1),
+    }
 }
 
 fn probe_settings(config: &Config) -> ProbeSettings {

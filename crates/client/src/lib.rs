@@ -274,8 +274,9 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     message
 }
 
-/// Percent-encodes a path segment (hosts and hints may hold `:` or `/` in aliases).
-fn encode(segment: &str) -> String {
+/// Percent-encodes a path segment or query value (hosts and hints may hold `:` or `/` in
+/// aliases).
+pub fn encode(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for byte in segment.bytes() {
         match byte {

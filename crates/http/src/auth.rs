@@ -141,6 +141,18 @@ pub fn authorize(
     }
 }
 
+/// The user a request comes from, as far as the authentication method tells.
+pub fn user_name(settings: &AuthSettings, headers: &HeaderMap) -> Option<String> {
+    match settings.method {
+        AuthMethod::Basic | AuthMethod::Multi => basic_credentials(headers).map(|(user, _)| user),
+        AuthMethod::Proxy => headers
+            .get(settings.user_header.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        AuthMethod::None => None,
+    }
+}
+
 /// Wraps a route's handlers with the check for its access class.
 pub(crate) fn protect(
     method_router: MethodRouter<AppState>,

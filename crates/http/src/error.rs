@@ -19,6 +19,13 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// The request conflicts with the state: another recovery runs, the block period holds,
+    /// nothing is failing.
+    #[error("{0}")]
+    Conflict(String),
+    /// Understood but cannot be done (no candidate, not the leader, bad designated replica).
+    #[error("{0}")]
+    Unprocessable(String),
     /// A managed server could not be read.
     #[error("{0}")]
     Unreachable(String),
@@ -32,6 +39,8 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unreachable(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

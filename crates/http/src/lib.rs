@@ -14,6 +14,7 @@ pub mod auth;
 pub mod error;
 mod metrics;
 mod openapi;
+mod recovery_routes;
 mod registry;
 mod routes;
 pub mod tls;
@@ -48,6 +49,8 @@ pub struct ViewSettings {
     pub hostname: String,
     /// How failures are analyzed (`ReasonableReplicationLagSeconds`, `RecoverNonWriteableMaster`).
     pub analysis: arbor_analysis::AnalysisSettings,
+    /// `CandidateInstanceExpireMinutes`: how long a registered promotion rule holds.
+    pub candidate_expiry: Duration,
 }
 
 /// Shared by every handler.
@@ -57,9 +60,25 @@ pub struct AppState {
     pub view: Arc<ViewSettings>,
     pub auth: Arc<AuthSettings>,
     pub metrics: Arc<Metrics>,
+    pub recovery: arbor_recovery::RecoveryEngine,
 }
 
 impl AppState {
+    /// Downtimes and promotion rules in force now.
+    pub async fn annotations(&self) -> Result<arbor_api::Annotations, ApiError> {
+        let store = self.discovery.store();
+        let now = arbor_topology::Timestamp::now();
+        Ok(arbor_api::Annotations {
+            downtimes: store
+                .active_downtimes(now)
+                .await?
+                .into_iter()
+                .map(|d| (d.key.clone(), d))
+                .collect(),
+            rules: store.promotion_rules(now).await?.into_iter().collect(),
+        })
+    }
+
     /// The current analyses of every cluster.
     pub async fn analyses(&self) -> Result<(Topology, Vec<arbor_analysis::Analysis>), ApiError> {
         let topology = self.topology().await?;

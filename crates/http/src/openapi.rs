@@ -105,6 +105,13 @@ fn answer_schema(answer: Answer) -> Value {
                 "ReplicationAnalyses" => {
                     json!({"type": "array", "items": reference("ReplicationAnalysis")})
                 }
+                "TopologyRecoveries" => {
+                    json!({"type": "array", "items": reference("TopologyRecovery")})
+                }
+                "RecoverySteps" => json!({"type": "array", "items": reference("RecoveryStep")}),
+                "FailureDetections" => {
+                    json!({"type": "array", "items": reference("FailureDetection")})
+                }
                 other => reference(other),
             };
             json!({
@@ -159,6 +166,18 @@ fn schemas() -> Value {
         })),
         "Error": schema_of(&to_value(&ApiResponse::error("message"))),
         "ReplicationAnalysis": schema_of(&to_value(&example_analysis())),
+        "TopologyRecovery": schema_of(&to_value(&example_recovery())),
+        "RecoveryStep": schema_of(&to_value(&example_recovery().steps[0])),
+        "FailureDetection": schema_of(&to_value(&arbor_api::FailureDetectionJson::from(
+            &arbor_store::FailureDetection {
+                id: 1,
+                cluster: "primary.example:3306".into(),
+                key: "primary.example:3306".parse().unwrap_or_default(),
+                analysis: "DeadMaster".into(),
+                description: "example".into(),
+                detected_at: Timestamp(0),
+            },
+        ))),
     })
 }
 
@@ -213,6 +232,7 @@ pub(crate) fn example_instance() -> InstanceJson {
             now: Timestamp(0),
             check_window: std::time::Duration::from_secs(6),
             reasonable_lag: std::time::Duration::from_secs(10),
+            annotations: Default::default(),
         },
     );
     json.problems = vec!["example".into()];
@@ -229,10 +249,41 @@ fn example_analysis() -> ReplicationAnalysisJson {
     let analyses = arbor_analysis::analyze(&topology, &arbor_analysis::AnalysisSettings::default());
     let mut json = analyses
         .first()
-        .map(|a| ReplicationAnalysisJson::of(a, &topology))
+        .map(|a| ReplicationAnalysisJson::of(a, &topology, &Default::default()))
         .expect("the example primary is dead, so it is analyzed");
     json.structure_analysis = vec!["example".into()];
     json
+}
+
+fn example_recovery() -> arbor_api::TopologyRecoveryJson {
+    let key = |text: &str| text.parse().unwrap_or_default();
+    let record = arbor_store::RecoveryRecord {
+        id: 1,
+        uid: "example".into(),
+        cluster: "primary.example:3306".into(),
+        failed: key("primary.example:3306"),
+        analysis: "DeadMaster".into(),
+        kind: "MasterRecovery".into(),
+        manual: false,
+        processing_node: "node".into(),
+        started_at: Timestamp(0),
+        ended_at: Some(Timestamp(1)),
+        is_active: false,
+        successful: true,
+        successor: Some(key("replica.example:3306")),
+        lost_replicas: vec![key("lost.example:3306")],
+        participating: vec![key("replica.example:3306")],
+        errors: vec!["example".into()],
+        acknowledged: false,
+        acknowledged_at: None,
+        acknowledged_by: String::new(),
+        acknowledged_comment: String::new(),
+        steps: vec![arbor_store::RecoveryStep {
+            at: Timestamp(0),
+            message: "example".into(),
+        }],
+    };
+    (&record).into()
 }
 
 fn example_cluster_info() -> ClusterInfo {

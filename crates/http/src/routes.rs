@@ -247,6 +247,7 @@ pub fn router_with_specs(state: AppState) -> (Router, Vec<RouteSpec>) {
             spec("/metrics", Read, Metrics, "Prometheus metrics"),
             crate::metrics::metrics_handler,
         );
+    let api = crate::recovery_routes::routes(api);
     let (api_router, specs) = api.finish();
     let _ = openapi.set(crate::openapi::document(&specs));
     let router = api_router
@@ -319,27 +320,29 @@ fn parse_key(host: &str, port: &str) -> Result<InstanceKey, ApiError> {
     Ok(InstanceKey::new(host, port))
 }
 
-fn view<'a>(state: &AppState, topology: &'a Topology) -> ViewContext<'a> {
-    ViewContext {
+async fn view<'a>(state: &AppState, topology: &'a Topology) -> Result<ViewContext<'a>, ApiError> {
+    Ok(ViewContext {
         topology,
         now: Timestamp::now(),
         check_window: state.view.check_window,
         reasonable_lag: state.view.reasonable_lag,
-    }
+        annotations: state.annotations().await?,
+    })
 }
 
-fn to_json<'a>(
+async fn to_json<'a>(
     state: &AppState,
     topology: &Topology,
     records: impl IntoIterator<Item = &'a InstanceRecord>,
-) -> Json<Vec<InstanceJson>> {
-    let view = view(state, topology);
-    Json(
+) -> Result<Json<Vec<InstanceJson>>, ApiError> {
+    let records: Vec<&InstanceRecord> = records.into_iter().collect();
+    let view = view(state, topology).await?;
+    Ok(Json(
         records
             .into_iter()
             .map(|r| InstanceJson::from_record(r, &view))
             .collect(),
-    )
+    ))
 }
 
 async fn leader_check() -> Response {
@@ -377,7 +380,7 @@ async fn discover(
     let record = topology
         .record(&key)
         .ok_or_else(|| ApiError::Internal(format!("{key} vanished after discovery")))?;
-    let json = InstanceJson::from_record(record, &view(&state, &topology));
+    let json = InstanceJson::from_record(record, &view(&state, &topology).await?);
     Ok(Json(ApiResponse::ok(
         format!("Instance discovered: {key}"),
         json,
@@ -438,7 +441,7 @@ async fn instance(
         .ok_or_else(|| ApiError::NotFound(format!("unknown instance {key}")))?;
     Ok(Json(InstanceJson::from_record(
         record,
-        &view(&state, &topology),
+        &view(&state, &topology).await?,
     )))
 }
 
@@ -450,12 +453,12 @@ async fn instance_replicas(
     if topology.record(&key).is_none() {
         return Err(ApiError::NotFound(format!("unknown instance {key}")));
     }
-    Ok(to_json(&state, &topology, topology.replicas_of(&key)))
+    to_json(&state, &topology, topology.replicas_of(&key)).await
 }
 
 async fn all_instances(State(state): State<AppState>) -> Result<Json<Vec<InstanceJson>>, ApiError> {
     let topology = state.topology().await?;
-    Ok(to_json(&state, &topology, topology.records()))
+    to_json(&state, &topology, topology.records()).await
 }
 
 #[derive(serde::Deserialize)]
@@ -486,19 +489,19 @@ async fn search(
         .iter()
         .any(|field| field.to_ascii_lowercase().contains(&needle))
     });
-    Ok(to_json(&state, &topology, matches))
+    to_json(&state, &topology, matches).await
 }
 
 async fn primaries(State(state): State<AppState>) -> Result<Json<Vec<InstanceJson>>, ApiError> {
     let topology = state.topology().await?;
     let names = topology.cluster_names();
     let roots = names.iter().filter_map(|name| topology.cluster_root(name));
-    Ok(to_json(&state, &topology, roots))
+    to_json(&state, &topology, roots).await
 }
 
 async fn problems(State(state): State<AppState>) -> Result<Json<Vec<InstanceJson>>, ApiError> {
     let topology = state.topology().await?;
-    let Json(all) = to_json(&state, &topology, topology.records());
+    let Json(all) = to_json(&state, &topology, topology.records()).await?;
     Ok(Json(
         all.into_iter().filter(|i| !i.problems.is_empty()).collect(),
     ))
@@ -510,7 +513,7 @@ async fn cluster_problems(
 ) -> Result<Json<Vec<InstanceJson>>, ApiError> {
     let topology = state.topology().await?;
     let name = topology.resolve_cluster_hint(&hint)?;
-    let Json(members) = to_json(&state, &topology, topology.cluster_members(&name));
+    let Json(members) = to_json(&state, &topology, topology.cluster_members(&name)).await?;
     Ok(Json(
         members
             .into_iter()
@@ -523,11 +526,12 @@ async fn replication_analysis(
     State(state): State<AppState>,
 ) -> Result<Json<ApiResponse<Vec<ReplicationAnalysisJson>>>, ApiError> {
     let (topology, analyses) = state.analyses().await?;
+    let annotations = state.annotations().await?;
     Ok(Json(ApiResponse::ok(
         "Analysis",
         analyses
             .iter()
-            .map(|a| ReplicationAnalysisJson::of(a, &topology))
+            .map(|a| ReplicationAnalysisJson::of(a, &topology, &annotations))
             .collect(),
     )))
 }
@@ -538,12 +542,13 @@ async fn cluster_replication_analysis(
 ) -> Result<Json<ApiResponse<Vec<ReplicationAnalysisJson>>>, ApiError> {
     let (topology, analyses) = state.analyses().await?;
     let name = topology.resolve_cluster_hint(&hint)?;
+    let annotations = state.annotations().await?;
     Ok(Json(ApiResponse::ok(
         "Analysis",
         analyses
             .iter()
             .filter(|a| a.cluster == name)
-            .map(|a| ReplicationAnalysisJson::of(a, &topology))
+            .map(|a| ReplicationAnalysisJson::of(a, &topology, &annotations))
             .collect(),
     )))
 }
@@ -569,7 +574,7 @@ async fn cluster(
 ) -> Result<Json<Vec<InstanceJson>>, ApiError> {
     let topology = state.topology().await?;
     let name = topology.resolve_cluster_hint(&hint)?;
-    Ok(to_json(&state, &topology, topology.cluster_members(&name)))
+    to_json(&state, &topology, topology.cluster_members(&name)).await
 }
 
 async fn cluster_info(
@@ -592,7 +597,7 @@ async fn cluster_primary(
         .ok_or_else(|| ApiError::NotFound(format!("primary of cluster {name} was never read")))?;
     Ok(Json(InstanceJson::from_record(
         primary,
-        &view(&state, &topology),
+        &view(&state, &topology).await?,
     )))
 }
 

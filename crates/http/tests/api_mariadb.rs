@@ -319,6 +319,24 @@ async fn readonly_user_reads_everything_and_changes_nothing() {
     let (host, port) = ("127.0.0.1", sandbox.port(0));
     let key = sandbox.key(0);
 
+    // A recovery in the audit, so that its steps can be read too.
+    node.store
+        .start_recovery(
+            arbor_store::RecoveryStart {
+                uid: "test-uid".into(),
+                cluster: key.clone(),
+                failed: key.parse().unwrap(),
+                analysis: "DeadMaster".into(),
+                kind: "MasterRecovery".into(),
+                manual: true,
+                processing_node: "test".into(),
+                started_at: arbor_topology::Timestamp::now(),
+            },
+            Duration::from_secs(1),
+            true,
+        )
+        .await
+        .unwrap();
     let discovered = client
         .post(format!("{}/api/discover/{host}/{port}", node.base))
         .header("authorization", &admin)

@@ -229,11 +229,44 @@ async function problemsPage() {
   ];
 }
 
+async function recoveriesPage() {
+  const [recoveries, global] = await Promise.all([api("audit-recovery"), api("check-global-recoveries")]);
+  const list = recoveries.Details;
+  const rows = [];
+  for (const r of list) {
+    const failed = r.AnalysisEntry.AnalyzedInstanceKey;
+    const outcome = r.IsActive ? "running" : r.IsSuccessful ? "successful" : "failed";
+    rows.push(el("tr", { "data-recovery": String(r.Id), "data-outcome": outcome },
+      el("td", { text: String(r.Id) }),
+      el("td", { text: r.RecoveryStartTimestamp }),
+      el("td", { text: r.AnalysisEntry.ClusterDetails.ClusterName }),
+      el("td", {}, link("/web/instance/" + failed.Hostname + "/" + failed.Port, keyOf(failed))),
+      el("td", { text: r.AnalysisEntry.Analysis }),
+      el("td", { text: r.SuccessorKey ? keyOf(r.SuccessorKey) : "" }),
+      el("td", {}, el("span", { class: "badge " + (outcome === "successful" ? "status-ok" : outcome === "running" ? "status-lagging" : "status-broken"), text: outcome })),
+      el("td", { text: r.LostReplicas.map(keyOf).join(", ") }),
+      el("td", { text: r.Acknowledged ? "by " + r.AcknowledgedBy : "no" })));
+    rows.push(el("tr", { class: "steps" }, el("td", { colspan: "9" },
+      el("details", {}, el("summary", { text: r.ArborSteps.length + " steps" + (r.AllErrors.length ? ", " + r.AllErrors.length + " errors" : "") }),
+        el("pre", { text: r.ArborSteps.map((s) => s.AuditAt + "  " + s.Message).concat(r.AllErrors.map((e) => "error: " + e)).join("\n") })))));
+  }
+  return [
+    el("h1", { text: "Recoveries" }),
+    el("p", { class: "muted", text: "Automated recoveries are " + global.Details + "." }),
+    list.length === 0
+      ? el("p", { class: "muted", text: "No recovery yet." })
+      : el("table", { id: "recoveries" },
+          el("tr", {}, ...["#", "Started", "Cluster", "Failed", "Analysis", "Successor", "Outcome", "Lost", "Acknowledged"].map((h) => el("th", { text: h }))),
+          ...rows),
+  ];
+}
+
 function route() {
   const parts = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   if (parts[0] === "web" && parts[1] === "cluster" && parts[2]) return () => clusterPage(parts[2]);
   if (parts[0] === "web" && parts[1] === "instance" && parts[3]) return () => instancePage(parts[2], parts[3]);
   if (parts[0] === "web" && parts[1] === "problems") return problemsPage;
+  if (parts[0] === "web" && parts[1] === "audit-recovery") return recoveriesPage;
   return clustersPage;
 }
 

@@ -173,3 +173,68 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+pub fn chromium() -> PathBuf {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.exists())
+        .expect("chromium not found: scripts/test.sh installs Debian's chromium")
+}
+
+/// Loads `url` headless and returns the DOM after the page's scripts ran; with `screenshot`,
+/// also saves a PNG of the page there.
+pub fn render(url: &str, screenshot: Option<&Path>) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut command = Command::new(chromium());
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
+            "--no-first-run",
+            "--window-size=1400,900",
+            // Lets the page fetch the API and draw before the DOM is taken.
+            "--virtual-time-budget=4000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    match screenshot {
+        Some(path) => command.arg(format!("--screenshot={}", path.display())),
+        None => command.arg("--dump-dom"),
+    };
+    let output = command.arg(url).output().unwrap();
+    assert!(output.status.success(), "chromium failed on {url}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The `data-status` of the node drawn for `key`, if the page drew one.
+pub fn node_status<'a>(dom: &'a str, key: &str) -> Option<&'a str> {
+    let start = dom.find(&format!("data-key=\"{key}\""))?;
+    let tag_end = start + dom[start..].find('>')?;
+    let tag = &dom[start..tag_end];
+    let status_at = tag.find("data-status=\"")? + "data-status=\"".len();
+    let status_len = tag[status_at..].find('"')?;
+    Some(&tag[status_at..status_at + status_len])
+}
+
+/// Renders `url` until `accept` likes the DOM (the UI refreshes itself; servers change).
+pub fn render_until(url: &str, deadline: Duration, accept: impl Fn(&str) -> bool) -> String {
+    let started = Instant::now();
+    loop {
+        let dom = render(url, None);
+        if accept(&dom) {
+            return dom;
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "page {url} never showed what was expected:\n{dom}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}

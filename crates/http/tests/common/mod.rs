@@ -50,7 +50,21 @@ pub async fn start_node(auth: AuthSettings) -> Node {
     .unwrap();
     let metrics = Arc::new(Metrics::new());
     discovery.handle().set_probe_observer(metrics.clone());
+    let recovery = arbor_recovery::RecoveryEngine::new(
+        Arc::clone(&store),
+        discovery.handle(),
+        arbor_mysql::Operator::new(arbor_mysql::OperatorSettings {
+            user: ADMIN_USER.into(),
+            password: ADMIN_PASSWORD.into(),
+            connect_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(30),
+            default_port: 3306,
+        }),
+        arbor_recovery::RecoverySettings::default(),
+        Arc::new(arbor_recovery::SingleNode),
+    );
     let state = AppState {
+        recovery,
         discovery: discovery.handle(),
         view: Arc::new(ViewSettings {
             reasonable_lag: Duration::from_secs(10),
@@ -59,6 +73,7 @@ pub async fn start_node(auth: AuthSettings) -> Node {
             alias_for_cluster_name: Box::new(|_| None),
             hostname: "test-node".into(),
             analysis: arbor_analysis::AnalysisSettings::default(),
+            candidate_expiry: Duration::from_secs(3600),
         }),
         auth: Arc::new(auth),
         metrics,
@@ -92,4 +107,9 @@ pub fn fill(path: &str, host: &str, port: u16, hint: &str) -> String {
         .replace("{port}", &port.to_string())
         .replace("{hint}", hint)
         .replace("{code}", "503")
+        .replace("{uid}", "test-uid")
+        .replace("{rule}", "prefer")
+        .replace("{owner}", "ops")
+        .replace("{reason}", "testing")
+        .replace("{duration}", "10m")
 }

@@ -1,0 +1,452 @@
+//! Routes of failure recovery and its controls: manual recoveries, graceful takeover,
+//! downtime, promotion rules, acknowledgements, the global switch, and the audit.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use arbor_api::{
+    ApiResponse, FailureDetectionJson, InstanceJson, InstanceKeyJson, RecoveryStepJson,
+    TopologyRecoveryJson,
+};
+use arbor_recovery::RecoveryError;
+use arbor_store::RecoveryRecord;
+use arbor_topology::{Downtime, InstanceKey, PromotionRule, Timestamp};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use axum::Json;
+
+use crate::registry::{spec, Access, Answer, Api, RouteSpec};
+use crate::routes::{HintPath, KeyPath};
+use crate::{ApiError, AppState};
+
+impl From<RecoveryError> for ApiError {
+    fn from(error: RecoveryError) -> Self {
+        match error {
+            RecoveryError::NothingToRecover(message) | RecoveryError::Blocked(message) => {
+                ApiError::Conflict(message)
+            }
+            RecoveryError::Refused(message) => ApiError::Unprocessable(message),
+            RecoveryError::Store(error) => error.into(),
+        }
+    }
+}
+
+/// Every path parameter by name (rejections are envelope errors).
+pub(crate) struct PathParams(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        Ok(PathParams(params))
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct CommentQuery {
+    comment: Option<String>,
+}
+
+/// `10m`, `2h`, `30s`, `1d`, or plain seconds.
+fn parse_duration(text: &str) -> Result<Duration, ApiError> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let value: u64 = number.parse().map_err(|_| {
+        ApiError::BadRequest(format!(
+            "invalid duration {text:?}: expected e.g. 30s, 10m, 2h, 1d"
+        ))
+    })?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "m" => value * 60,
+        "h" => value * 3600,
+        "d" => value * 86_400,
+        _ => {
+            return Err(ApiError::BadRequest(format!(
+                "invalid duration unit in {text:?}: use s, m, h or d"
+            )))
+        }
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+/// Who asked, for the audit: the authenticated user, else `api`.
+fn who(state: &AppState, headers: &HeaderMap) -> String {
+    crate::auth::user_name(&state.auth, headers).unwrap_or_else(|| "api".to_string())
+}
+
+fn successful(record: RecoveryRecord) -> Result<RecoveryRecord, ApiError> {
+    if record.successful {
+        Ok(record)
+    } else {
+        Err(ApiError::Internal(format!(
+            "recovery {} of {} failed: {}",
+            record.id,
+            record.cluster,
+            record.errors.join("; ")
+        )))
+    }
+}
+
+pub(crate) fn routes(api: Api) -> Api {
+    use Access::{Read, Write};
+    use Answer::*;
+    api.route(spec("/api/recover/{host}/{port}", Write, Envelope("InstanceKey"), "recover the failure of an instance now (ignores filters, downtime and the block period)"), recover)
+        .route(spec("/api/force-master-failover/{hint}", Write, Envelope("TopologyRecovery"), "fail a cluster's primary over even if it is alive"), force_master_failover)
+        .route(spec("/api/graceful-master-takeover/{hint}", Write, Envelope("TopologyRecovery"), "planned switchover to the best replica; the old primary is set to replicate, not started"), graceful)
+        .route(spec("/api/graceful-master-takeover/{hint}/{host}/{port}", Write, Envelope("TopologyRecovery"), "planned switchover to the given replica"), graceful)
+        .route(spec("/api/graceful-master-takeover-auto/{hint}", Write, Envelope("TopologyRecovery"), "planned switchover; the old primary replicates from the new one"), graceful_auto)
+        .route(spec("/api/graceful-master-takeover-auto/{hint}/{host}/{port}", Write, Envelope("TopologyRecovery"), "planned switchover to the given replica; the old primary replicates"), graceful_auto)
+        .route(spec("/api/register-candidate/{host}/{port}/{rule}", Write, Envelope("InstanceKey"), "set a promotion rule (must, prefer, neutral, prefer_not, must_not)"), register_candidate)
+        .route(spec("/api/begin-downtime/{host}/{port}/{owner}/{reason}", Write, Envelope("InstanceKey"), "downtime an instance for 10 minutes"), begin_downtime)
+        .route(spec("/api/begin-downtime/{host}/{port}/{owner}/{reason}/{duration}", Write, Envelope("InstanceKey"), "downtime an instance (duration like 30m, 2h)"), begin_downtime)
+        .route(spec("/api/end-downtime/{host}/{port}", Write, Envelope("InstanceKey"), "end an instance's downtime"), end_downtime)
+        .route(spec("/api/downtimed", Read, Instances, "downtimed instances"), downtimed)
+        .route(spec("/api/downtimed/{hint}", Read, Instances, "downtimed instances of a cluster"), downtimed_in_cluster)
+        .route(spec("/api/disable-global-recoveries", Write, Envelope("Text"), "stop automated recoveries everywhere"), disable_recoveries)
+        .route(spec("/api/enable-global-recoveries", Write, Envelope("Text"), "allow automated recoveries again"), enable_recoveries)
+        .route(spec("/api/check-global-recoveries", Read, Envelope("Text"), "whether automated recoveries are enabled"), check_recoveries)
+        .route(RouteSpec { query: &[("comment", false, "why")], ..spec("/api/ack-recovery/cluster/{hint}", Write, Envelope("Text"), "acknowledge a cluster's recoveries, lifting the block period") }, ack_cluster)
+        .route(RouteSpec { query: &[("comment", false, "why")], ..spec("/api/ack-all-recoveries", Write, Envelope("Text"), "acknowledge every recovery") }, ack_all)
+        .route(spec("/api/audit-recovery", Read, Envelope("TopologyRecoveries"), "recoveries, most recent first, with their steps"), audit_recovery)
+        .route(spec("/api/audit-recovery/{hint}", Read, Envelope("TopologyRecoveries"), "recoveries of one cluster"), audit_recovery_of_cluster)
+        .route(spec("/api/audit-recovery-steps/{uid}", Read, Envelope("RecoverySteps"), "the steps of one recovery"), audit_recovery_steps)
+        .route(spec("/api/audit-failure-detection", Read, Envelope("FailureDetections"), "failure detections, most recent first"), audit_failure_detection)
+}
+
+async fn recover(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+    let record = successful(state.recovery.recover(&key).await?)?;
+    let successor = record
+        .successor
+        .as_ref()
+        .map(Into::into)
+        .unwrap_or_else(InstanceKeyJson::empty);
+    Ok(Json(ApiResponse::ok(
+        format!("Recovery executed on {key}"),
+        successor,
+    )))
+}
+
+async fn force_master_failover(
+    State(state): State<AppState>,
+    HintPath(hint): HintPath,
+) -> Result<Json<ApiResponse<TopologyRecoveryJson>>, ApiError> {
+    let record = successful(state.recovery.force_master_failover(&hint).await?)?;
+    Ok(Json(ApiResponse::ok(
+        "Master failover executed",
+        (&record).into(),
+    )))
+}
+
+async fn takeover(
+    state: AppState,
+    params: HashMap<String, String>,
+    start: bool,
+) -> Result<Json<ApiResponse<TopologyRecoveryJson>>, ApiError> {
+    let hint = params.get("hint").cloned().unwrap_or_default();
+    let designated = match (params.get("host"), params.get("port")) {
+        (Some(host), Some(port)) => {
+            let port = port
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| ApiError::BadRequest(format!("invalid port {port:?}")))?;
+            Some(InstanceKey::new(host.as_str(), port))
+        }
+        _ => None,
+    };
+    let record = successful(
+        state
+            .recovery
+            .graceful_takeover(&hint, designated, start)
+            .await?,
+    )?;
+    Ok(Json(ApiResponse::ok(
+        "Graceful master takeover executed",
+        (&record).into(),
+    )))
+}
+
+async fn graceful(
+    State(state): State<AppState>,
+    PathParams(params): PathParams,
+) -> Result<Json<ApiResponse<TopologyRecoveryJson>>, ApiError> {
+    takeover(state, params, false).await
+}
+
+async fn graceful_auto(
+    State(state): State<AppState>,
+    PathParams(params): PathParams,
+) -> Result<Json<ApiResponse<TopologyRecoveryJson>>, ApiError> {
+    takeover(state, params, true).await
+}
+
+async fn register_candidate(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    PathParams(params): PathParams,
+) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+    let rule: PromotionRule = params
+        .get("rule")
+        .map(String::as_str)
+        .unwrap_or("")
+        .parse()
+        .map_err(ApiError::BadRequest)?;
+    let expires = Timestamp::now().plus(state.view.candidate_expiry);
+    state
+        .discovery
+        .store()
+        .register_candidate(&key, rule, expires)
+        .await?;
+    Ok(Json(ApiResponse::ok(
+        format!("Registered {key} as {rule}"),
+        (&key).into(),
+    )))
+}
+
+async fn begin_downtime(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    PathParams(params): PathParams,
+) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+    let duration = match params.get("duration") {
+        Some(text) => parse_duration(text)?,
+        None => Duration::from_secs(600),
+    };
+    if duration.is_zero() {
+        return Err(ApiError::BadRequest(
+            "a downtime must last longer than 0 seconds".into(),
+        ));
+    }
+    let now = Timestamp::now();
+    let downtime = Downtime {
+        key: key.clone(),
+        owner: params.get("owner").cloned().unwrap_or_default(),
+        reason: params.get("reason").cloned().unwrap_or_default(),
+        begin: now,
+        end: now.plus(duration),
+    };
+    state.discovery.store().begin_downtime(downtime).await?;
+    Ok(Json(ApiResponse::ok(
+        format!("{key} downtimed for {duration:?}"),
+        (&key).into(),
+    )))
+}
+
+async fn end_downtime(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+    if !state.discovery.store().end_downtime(&key).await? {
+        return Err(ApiError::NotFound(format!("{key} is not downtimed")));
+    }
+    Ok(Json(ApiResponse::ok(
+        format!("{key} no longer downtimed"),
+        (&key).into(),
+    )))
+}
+
+async fn downtimed_matching(
+    state: &AppState,
+    cluster: Option<String>,
+) -> Result<Json<Vec<InstanceJson>>, ApiError> {
+    let topology = state.topology().await?;
+    let annotations = state.annotations().await?;
+    let records = topology.records().filter(|r| {
+        annotations.downtimes.contains_key(r.key())
+            && cluster
+                .as_deref()
+                .is_none_or(|c| topology.cluster_of(r.key()) == Some(c))
+    });
+    let view = arbor_api::ViewContext {
+        topology: &topology,
+        now: Timestamp::now(),
+        check_window: state.view.check_window,
+        reasonable_lag: state.view.reasonable_lag,
+        annotations: annotations.clone(),
+    };
+    Ok(Json(
+        records
+            .map(|r| InstanceJson::from_record(r, &view))
+            .collect(),
+    ))
+}
+
+async fn downtimed(State(state): State<AppState>) -> Result<Json<Vec<InstanceJson>>, ApiError> {
+    downtimed_matching(&state, None).await
+}
+
+async fn downtimed_in_cluster(
+    State(state): State<AppState>,
+    HintPath(hint): HintPath,
+) -> Result<Json<Vec<InstanceJson>>, ApiError> {
+    let cluster = state.topology().await?.resolve_cluster_hint(&hint)?;
+    downtimed_matching(&state, Some(cluster)).await
+}
+
+async fn disable_recoveries(
+    State(state): State<AppState>,
+) -> Result<Json<ApiResponse<String>>, ApiError> {
+    state
+        .discovery
+        .store()
+        .set_global_recoveries_disabled(true)
+        .await?;
+    Ok(Json(ApiResponse::ok(
+        "Global recoveries disabled",
+        "disabled".to_string(),
+    )))
+}
+
+async fn enable_recoveries(
+    State(state): State<AppState>,
+) -> Result<Json<ApiResponse<String>>, ApiError> {
+    state
+        .discovery
+        .store()
+        .set_global_recoveries_disabled(false)
+        .await?;
+    Ok(Json(ApiResponse::ok(
+        "Global recoveries enabled",
+        "enabled".to_string(),
+    )))
+}
+
+async fn check_recoveries(
+    State(state): State<AppState>,
+) -> Result<Json<ApiResponse<String>>, ApiError> {
+    let disabled = state.discovery.store().global_recoveries_disabled().await?;
+    let word = if disabled { "disabled" } else { "enabled" };
+    Ok(Json(ApiResponse::ok(
+        format!("Global recoveries {word}"),
+        word.to_string(),
+    )))
+}
+
+async fn ack_cluster(
+    State(state): State<AppState>,
+    HintPath(hint): HintPath,
+    headers: HeaderMap,
+    query: Result<Query<CommentQuery>, QueryRejection>,
+) -> Result<Json<ApiResponse<String>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let cluster = state
+        .topology()
+        .await?
+        .resolve_cluster_hint(&hint)
+        .unwrap_or(hint);
+    let comment = query.comment.unwrap_or_default();
+    let count = state
+        .discovery
+        .store()
+        .acknowledge_recoveries(
+            Some(&cluster),
+            &who(&state, &headers),
+            &comment,
+            Timestamp::now(),
+        )
+        .await?;
+    Ok(Json(ApiResponse::ok(
+        format!("Acknowledged {count} recoveries of {cluster}"),
+        cluster,
+    )))
+}
+
+async fn ack_all(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<CommentQuery>, QueryRejection>,
+) -> Result<Json<ApiResponse<String>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let comment = query.comment.unwrap_or_default();
+    let count = state
+        .discovery
+        .store()
+        .acknowledge_recoveries(None, &who(&state, &headers), &comment, Timestamp::now())
+        .await?;
+    Ok(Json(ApiResponse::ok(
+        format!("Acknowledged {count} recoveries"),
+        comment,
+    )))
+}
+
+async fn recoveries_of(
+    state: &AppState,
+    cluster: Option<&str>,
+) -> Result<Json<ApiResponse<Vec<TopologyRecoveryJson>>>, ApiError> {
+    let records = state.discovery.store().recoveries(cluster, 100).await?;
+    Ok(Json(ApiResponse::ok(
+        "Recoveries",
+        records.iter().map(Into::into).collect(),
+    )))
+}
+
+async fn audit_recovery(
+    State(state): State<AppState>,
+) -> Result<Json<ApiResponse<Vec<TopologyRecoveryJson>>>, ApiError> {
+    recoveries_of(&state, None).await
+}
+
+async fn audit_recovery_of_cluster(
+    State(state): State<AppState>,
+    HintPath(hint): HintPath,
+) -> Result<Json<ApiResponse<Vec<TopologyRecoveryJson>>>, ApiError> {
+    // A cluster's name changes with its primary: recoveries are kept under the name they had.
+    let cluster = state
+        .topology()
+        .await?
+        .resolve_cluster_hint(&hint)
+        .unwrap_or(hint);
+    recoveries_of(&state, Some(&cluster)).await
+}
+
+async fn audit_recovery_steps(
+    State(state): State<AppState>,
+    PathParams(params): PathParams,
+) -> Result<Json<ApiResponse<Vec<RecoveryStepJson>>>, ApiError> {
+    let uid = params.get("uid").cloned().unwrap_or_default();
+    let records = state.discovery.store().recoveries(None, 1000).await?;
+    let record = records
+        .iter()
+        .find(|r| r.uid == uid)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown recovery {uid}")))?;
+    let json: TopologyRecoveryJson = record.into();
+    Ok(Json(ApiResponse::ok("Recovery steps", json.steps)))
+}
+
+async fn audit_failure_detection(
+    State(state): State<AppState>,
+) -> Result<Json<ApiResponse<Vec<FailureDetectionJson>>>, ApiError> {
+    let detections = state.discovery.store().detections(100).await?;
+    Ok(Json(ApiResponse::ok(
+        "Failure detections",
+        detections.iter().map(Into::into).collect(),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_as_orchestrator_client_passes_them() {
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+}
