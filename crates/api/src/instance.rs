@@ -301,6 +301,9 @@ impl InstanceJson {
         if status == InstanceStatus::Lagging {
             problems.push("replication_lag".to_string());
         }
+        if instance.failure_detection_advice().is_some() {
+            problems.push("slow_failure_detection_settings".to_string());
+        }
 
         InstanceJson {
             key: record.key().into(),

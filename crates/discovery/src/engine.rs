@@ -106,6 +106,8 @@ struct State {
     queue: VecDeque<InstanceKey>,
     /// Queued or running: the deduplication set.
     busy: HashSet<InstanceKey>,
+    /// Instances already warned about (slow failure-detection settings), to warn once.
+    warned: HashSet<InstanceKey>,
     running: usize,
 }
 
@@ -369,8 +371,14 @@ impl Inner {
     }
 
     /// Watches the neighbours of a freshly read instance that are not watched yet, probing them
-    /// at once: this is how one seed reveals a whole topology.
+    /// at once: this is how one seed reveals a whole topology. Also warns, once per instance,
+    /// about replica settings that would slow failure detection down.
     fn crawl(&self, instance: &Instance) {
+        if let Some(advice) = instance.failure_detection_advice() {
+            if self.lock_state().warned.insert(instance.key.clone()) {
+                tracing::warn!(key = %instance.key, "{advice}");
+            }
+        }
         let now = Instant::now();
         for neighbour in instance.source().into_iter().chain(&instance.replicas) {
             if neighbour != &instance.key {

@@ -42,18 +42,21 @@ impl Dialect {
         match self.flavor {
             Flavor::MariaDb => format!(
                 "SELECT {common}, @@log_slave_updates AS log_replica_updates, \
+                 @@slave_net_timeout AS replica_net_timeout, \
                  @@gtid_domain_id AS gtid_domain_id, @@gtid_strict_mode AS gtid_strict_mode, \
                  @@gtid_binlog_pos AS gtid_binlog_pos, @@gtid_current_pos AS gtid_current_pos, \
                  @@gtid_slave_pos AS gtid_slave_pos"
             ),
             _ => {
-                let log_replica_updates = if self.is_mysql_at_least(MYSQL_LOG_REPLICA_UPDATES) {
-                    "@@log_replica_updates"
-                } else {
-                    "@@log_slave_updates"
-                };
+                let (log_replica_updates, net_timeout) =
+                    if self.is_mysql_at_least(MYSQL_LOG_REPLICA_UPDATES) {
+                        ("@@log_replica_updates", "@@replica_net_timeout")
+                    } else {
+                        ("@@log_slave_updates", "@@slave_net_timeout")
+                    };
                 format!(
                     "SELECT {common}, {log_replica_updates} AS log_replica_updates, \
+                     {net_timeout} AS replica_net_timeout, \
                      @@super_read_only AS super_read_only, @@server_uuid AS server_uuid, \
                      @@gtid_mode AS gtid_mode, @@global.gtid_executed AS gtid_executed, \
                      @@global.gtid_purged AS gtid_purged"

@@ -276,6 +276,25 @@ impl Session {
         }))
     }
 
+    /// Holds the connection in a server-side sleep until the connection breaks, and returns
+    /// then: a primary killed or restarted closes its sockets at once, so this is the earliest
+    /// news of its death (a frozen server keeps the socket open; polls catch that one).
+    pub async fn hold_until_closed(&mut self) -> ProbeError {
+        let held = self.conn.query_drop("DO SLEEP(31536000)").await;
+        match held {
+            Ok(()) => ProbeError::Query {
+                key: self.key.clone(),
+                query: "DO SLEEP".into(),
+                message: "sleep ended".into(),
+            },
+            Err(error) => ProbeError::Query {
+                key: self.key.clone(),
+                query: "DO SLEEP".into(),
+                message: error.to_string(),
+            },
+        }
+    }
+
     /// The server's replication status now.
     pub async fn replica_status(&mut self) -> Result<Option<ReplicaStatus>, ProbeError> {
         let sql = self.dialect.replica_status_sql();

@@ -190,6 +190,7 @@ async fn read_instance(
     instance.log_replica_updates = status::flag(Some(&var("log_replica_updates")));
     instance.binlog_format = var("binlog_format");
     instance.binlog_row_image = var("binlog_row_image");
+    instance.replica_net_timeout = var("replica_net_timeout").parse().unwrap_or(0);
     match dialect.flavor {
         Flavor::MariaDb => {
             instance.gtid_mode = "ON".to_string();

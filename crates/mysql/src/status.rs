@@ -111,6 +111,7 @@ pub fn parse_replica_status(row: &ColumnMap, default_port: u16) -> Option<Replic
         has_replication_filters: filters
             .iter()
             .any(|name| !text_or_empty(row, &[name]).is_empty()),
+        connect_retry: number(row, &["Connect_Retry", "Source_Connect_Retry"]).unwrap_or(0),
     })
 }
 

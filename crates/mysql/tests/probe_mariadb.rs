@@ -59,10 +59,27 @@ async fn reads_primary_and_replica_of_a_real_topology() {
     assert_eq!(replication.gtid_kind, GtidKind::MariaDb);
     assert_eq!(replication.using_gtid, "Slave_Pos");
     assert_eq!(replication.source_server_id, 1);
+    assert_eq!(
+        replication.connect_retry, 1,
+        "MASTER_CONNECT_RETRY as the sandbox set it"
+    );
+    assert_eq!(
+        replica.replica_net_timeout, 4,
+        "slave_net_timeout as the sandbox set it"
+    );
+    assert_eq!(replica.failure_detection_advice(), None);
     assert!(
         replica.suggested_cluster_alias.is_empty(),
         "alias query runs on primaries only"
     );
+
+    // Default-like settings are pointed out.
+    sandbox.sql(2, "SET GLOBAL slave_net_timeout = 60").unwrap();
+    let slow = prober.probe(&key(&sandbox.key(2))).await.unwrap();
+    assert!(slow
+        .failure_detection_advice()
+        .unwrap()
+        .contains("slave_net_timeout=60"));
 
     // A second probe reuses the open connection and reads fresh state.
     sandbox.sql(2, "STOP SLAVE").unwrap();

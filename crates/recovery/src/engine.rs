@@ -210,7 +210,8 @@ impl RecoveryEngine {
         }
     }
 
-    /// Closes recoveries a previous run left active, then runs the automated loop.
+    /// Closes recoveries a previous run left active, then runs the automated loop and the
+    /// primary watcher.
     pub async fn start(&self) -> Result<JoinHandle<()>, StoreError> {
         let abandoned = self
             .inner
@@ -224,7 +225,71 @@ impl RecoveryEngine {
             );
         }
         let engine = self.clone();
-        Ok(tokio::spawn(async move { engine.run_loop().await }))
+        Ok(tokio::spawn(async move {
+            let watcher = tokio::spawn(engine.clone().watch_primaries());
+            engine.run_loop().await;
+            watcher.abort();
+        }))
+    }
+
+    /// Keeps one idle connection to every primary, whose breaking is news of the primary's
+    /// death without waiting for the next poll; a watched primary's connection breaking starts
+    /// a confirmation at once.
+    async fn watch_primaries(self) {
+        let mut watchers: HashMap<InstanceKey, JoinHandle<()>> = HashMap::new();
+        loop {
+            if let Ok((topology, _)) = self.snapshot().await {
+                let primaries: HashSet<InstanceKey> = topology
+                    .cluster_names()
+                    .iter()
+                    .filter_map(|name| topology.cluster_root(name))
+                    .filter(|root| root.is_last_check_valid())
+                    .map(|root| root.key().clone())
+                    .collect();
+                watchers.retain(|key, task| {
+                    let keep = primaries.contains(key) && !task.is_finished();
+                    if !keep {
+                        task.abort();
+                    }
+                    keep
+                });
+                for key in primaries {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = watchers.entry(key) {
+                        let engine = self.clone();
+                        let watched = slot.key().clone();
+                        slot.insert(tokio::spawn(async move { engine.watch(watched).await }));
+                    }
+                }
+            }
+            tokio::time::sleep(self.inner.settings.tick).await;
+        }
+    }
+
+    async fn watch(self, key: InstanceKey) {
+        loop {
+            let Ok(mut session) = self.inner.operator.session(&key).await else {
+                // Unreachable now: the polls and the loop deal with it.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            };
+            let error = session.hold_until_closed().await;
+            tracing::debug!(%key, %error, "connection to a primary broke");
+            if self.inner.leadership.is_leader() {
+                let cluster = self
+                    .snapshot()
+                    .await
+                    .ok()
+                    .and_then(|(topology, _)| topology.cluster_of(&key).map(str::to_string))
+                    .unwrap_or_else(|| key.to_string());
+                if self.try_mark_busy(&cluster) {
+                    if let Err(error) = self.confirm_and_recover(&key).await {
+                        tracing::warn!(%error, %key, "failure handling failed");
+                    }
+                    self.mark_busy(&cluster, false);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Asks the loop to look now (e.g. when a primary's connection dropped).
@@ -269,7 +334,7 @@ impl RecoveryEngine {
     /// milliseconds of it, so a short retry turns an early "unreachable" into a confirmed
     /// failure without waiting for the next poll.
     async fn confirm(&self, key: &InstanceKey) -> Result<Option<Analysis>, StoreError> {
-        for attempt in 0..5 {
+        for attempt in 0..8 {
             let (topology, _) = self.snapshot().await?;
             let mut keys = vec![key.clone()];
             keys.extend(topology.replicas_of(key).iter().map(|r| r.key().clone()));
@@ -278,8 +343,8 @@ impl RecoveryEngine {
             let current = analyses.into_iter().find(|a| &a.key == key);
             match current {
                 Some(analysis) if analysis.is_actionable() => return Ok(Some(analysis)),
-                Some(analysis) if is_suspicious(analysis.code) && attempt < 4 => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                Some(analysis) if is_suspicious(analysis.code) && attempt < 7 => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 _ => return Ok(None),
             }

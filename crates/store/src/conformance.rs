@@ -116,6 +116,7 @@ pub fn sample_instance(key: &InstanceKey) -> Instance {
         using_gtid: "Slave_Pos".into(),
         gtid_io_pos: "0-1-43".into(),
         has_replication_filters: true,
+        connect_retry: 1,
     });
     instance.replicas = vec![parse_key("r1:3306"), parse_key("r2:3307")];
     instance.suggested_cluster_alias = "orders".into();
@@ -123,6 +124,7 @@ pub fn sample_instance(key: &InstanceKey) -> Instance {
     instance.region = "eu".into();
     instance.physical_environment = "prod".into();
     instance.probe_latency_ms = 12;
+    instance.replica_net_timeout = 4;
     instance
 }
 

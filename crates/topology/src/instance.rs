@@ -157,6 +157,9 @@ pub struct ReplicaStatus {
     /// MariaDB `Gtid_IO_Pos` or MySQL `Retrieved_Gtid_Set`: what the IO thread has received.
     pub gtid_io_pos: String,
     pub has_replication_filters: bool,
+    /// `Connect_Retry`: seconds between the IO thread's reconnection attempts.
+    #[serde(default)]
+    pub connect_retry: u64,
 }
 
 impl ReplicaStatus {
@@ -216,6 +219,10 @@ pub struct Instance {
     pub physical_environment: String,
     /// How long the probe that produced this reading took.
     pub probe_latency_ms: u64,
+    /// `@@slave_net_timeout` / `@@replica_net_timeout`: how long a replica waits for data
+    /// before it suspects its source (0 when unknown).
+    #[serde(default)]
+    pub replica_net_timeout: u64,
 }
 
 impl Instance {
@@ -250,7 +257,24 @@ impl Instance {
             region: String::new(),
             physical_environment: String::new(),
             probe_latency_ms: 0,
+            replica_net_timeout: 0,
         }
+    }
+
+    /// Advice when this replica's settings would slow down failure detection: with the
+    /// defaults (60 s each) a replica of a hung or partitioned source keeps saying it
+    /// replicates for a minute, and arbor cannot confirm the failure meanwhile.
+    pub fn failure_detection_advice(&self) -> Option<String> {
+        const QUICK: u64 = 10;
+        let replication = self.replication.as_ref()?;
+        let slow = self.replica_net_timeout > QUICK || replication.connect_retry > QUICK;
+        slow.then(|| {
+            format!(
+                "slow failure detection: slave_net_timeout={} and MASTER_CONNECT_RETRY={}; \
+                 4 and 1 let replicas notice a lost source within seconds",
+                self.replica_net_timeout, replication.connect_retry
+            )
+        })
     }
 
     pub fn server_version(&self) -> ServerVersion {
@@ -458,6 +482,26 @@ mod tests {
         }
         let never_checked = InstanceRecord::new_unseen("db9:1".parse().unwrap(), Timestamp(0));
         assert_eq!(never_checked.status(lag), InstanceStatus::Unchecked);
+    }
+
+    #[test]
+    fn slow_replica_settings_are_pointed_out() {
+        let mut record = record_with(
+            Some(replication(IoThreadState::Running, true, 0, Some(0))),
+            true,
+        );
+        record.instance.replica_net_timeout = 4;
+        record.instance.replication.as_mut().unwrap().connect_retry = 1;
+        assert_eq!(record.instance.failure_detection_advice(), None);
+        record.instance.replica_net_timeout = 60;
+        let advice = record.instance.failure_detection_advice().unwrap();
+        assert!(advice.contains("slave_net_timeout=60"), "{advice}");
+        record.instance.replication = None;
+        assert_eq!(
+            record.instance.failure_detection_advice(),
+            None,
+            "only replicas"
+        );
     }
 
     #[test]

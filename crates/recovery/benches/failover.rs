@@ -1,0 +1,273 @@
+//! Failover benchmark: a real MariaDB primary with 3 replicas under a steady write load is
+//! killed with SIGKILL, and arbor (in this process: discovery, analysis, recovery) fails it
+//! over. Reports, per run and as min/median/max over the runs:
+//! - detection: kill to the failure being recorded;
+//! - writable: kill to a replica answering `read_only = 0`;
+//! - following: kill to every other replica replicating from the new primary;
+//! - lost: acknowledged writes missing on the new primary.
+//!
+//! `cargo bench -p arbor-recovery --bench failover` (ARBOR_BENCH_RUNS=N to change the 10 runs).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arbor_discovery::{Discovery, DiscoverySettings};
+use arbor_mysql::{Operator, OperatorSettings, ProbeSettings, Prober};
+use arbor_recovery::{RecoveryEngine, RecoverySettings, SingleNode};
+use arbor_store::{SqliteStore, Store};
+use arbor_testkit::{MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER};
+use mysql_async::prelude::Queryable;
+
+struct Run {
+    detection: Duration,
+    writable: Duration,
+    following: Duration,
+    /// Acknowledged by the old primary, missing on the new one.
+    lost: u64,
+    /// Of those, writes some replica had received: a loss arbor caused (the others never left
+    /// the old primary: asynchronous replication's window, which no failover can close).
+    lost_replicated: u64,
+    acknowledged: u64,
+}
+
+/// The benchmark's data account (the manager account has no data privileges).
+const DATA_USER: &str = "bench";
+const DATA_PASSWORD: &str = "bench-pass";
+
+fn opts(port: u16, user: &str, password: &str) -> mysql_async::Opts {
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some(user))
+        .pass(Some(password))
+        .prefer_socket(false)
+        .into()
+}
+
+async fn one_run() -> Run {
+    let mut sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0), Some(0)]).expect("sandbox");
+    let ports: Vec<u16> = (0..4).map(|i| sandbox.port(i)).collect();
+    sandbox
+        .sql(
+            0,
+            &format!(
+                "CREATE DATABASE bench; CREATE TABLE bench.w (id BIGINT PRIMARY KEY); \
+                 CREATE USER '{DATA_USER}'@'%' IDENTIFIED BY '{DATA_PASSWORD}'; \
+                 GRANT SELECT, INSERT ON bench.* TO '{DATA_USER}'@'%'"
+            ),
+        )
+        .unwrap();
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let prober = Arc::new(Prober::new(ProbeSettings {
+        user: ADMIN_USER.into(),
+        password: ADMIN_PASSWORD.into(),
+        connect_timeout: Duration::from_secs(1),
+        read_timeout: Duration::from_secs(2),
+        default_port: 3306,
+        cluster_alias_query: String::new(),
+    }));
+    // InstancePollSeconds 1, as orchestrator tuned for speed.
+    let discovery = Discovery::start(
+        Arc::clone(&store),
+        prober,
+        DiscoverySettings {
+            poll_interval: Duration::from_secs(1),
+            ..DiscoverySettings::default()
+        },
+        &[sandbox.key(0).parse().unwrap()],
+    )
+    .await
+    .unwrap();
+    let engine = RecoveryEngine::new(
+        Arc::clone(&store),
+        discovery.handle(),
+        Operator::new(OperatorSettings {
+            user: ADMIN_USER.into(),
+            password: ADMIN_PASSWORD.into(),
+            connect_timeout: Duration::from_secs(1),
+            statement_timeout: Duration::from_secs(30),
+            default_port: 3306,
+        }),
+        RecoverySettings {
+            recover_master_cluster_filters: vec!["*".into()],
+            replication_credentials: Some((REPL_USER.into(), REPL_PASSWORD.into())),
+            ..RecoverySettings::default()
+        },
+        Arc::new(SingleNode),
+    );
+    let engine_loop = engine.start().await.unwrap();
+    loop {
+        let records = store.all_instances().await.unwrap();
+        if records.len() == 4 && records.iter().all(|r| r.is_last_check_valid()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Let the watcher connect to the primary.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Steady writes on the primary; an id counts once the server acknowledged its commit.
+    let acknowledged = Arc::new(Mutex::new(Vec::<u64>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicU64::new(1));
+    let writer = {
+        let (acknowledged, stop, next) = (acknowledged.clone(), stop.clone(), next.clone());
+        let port = ports[0];
+        tokio::spawn(async move {
+            let Ok(mut conn) = mysql_async::Conn::new(opts(port, DATA_USER, DATA_PASSWORD)).await
+            else {
+                return;
+            };
+            while !stop.load(Ordering::SeqCst) {
+                let id = next.fetch_add(1, Ordering::SeqCst);
+                match conn
+                    .query_drop(format!("INSERT INTO bench.w VALUES ({id})"))
+                    .await
+                {
+                    Ok(()) => acknowledged.lock().unwrap().push(id),
+                    Err(_) => break,
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let killed_at = Instant::now();
+    sandbox.kill(0).unwrap();
+
+    let mut detection = None;
+    let mut writable: Option<(Duration, usize)> = None;
+    let mut following = None;
+    let mut replicas: Vec<mysql_async::Conn> = Vec::new();
+    for port in &ports[1..] {
+        replicas.push(
+            mysql_async::Conn::new(opts(*port, ADMIN_USER, ADMIN_PASSWORD))
+                .await
+                .unwrap(),
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while following.is_none() && Instant::now() < deadline {
+        if detection.is_none() && !store.detections(5).await.unwrap().is_empty() {
+            detection = Some(killed_at.elapsed());
+        }
+        if writable.is_none() {
+            for (index, conn) in replicas.iter_mut().enumerate() {
+                let read_only: Option<u8> = conn.query_first("SELECT @@read_only").await.unwrap();
+                if read_only == Some(0) {
+                    writable = Some((killed_at.elapsed(), index));
+                    break;
+                }
+            }
+        }
+        if let Some((_, promoted)) = writable {
+            let new_port = ports[promoted + 1].to_string();
+            let mut all = true;
+            for (index, conn) in replicas.iter_mut().enumerate() {
+                if index == promoted {
+                    continue;
+                }
+                let rows: Vec<mysql_async::Row> = conn.query("SHOW SLAVE STATUS").await.unwrap();
+                let ok = rows.first().is_some_and(|row| {
+                    let get = |name: &str| {
+                        row.get_opt::<String, _>(name)
+                            .and_then(Result::ok)
+                            .unwrap_or_default()
+                    };
+                    get("Master_Port") == new_port
+                        && get("Slave_IO_Running") == "Yes"
+                        && get("Slave_SQL_Running") == "Yes"
+                });
+                all &= ok;
+            }
+            if all {
+                following = Some(killed_at.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let _ = writer.await;
+    let (writable_after, promoted) = writable.expect("a replica was promoted");
+    let mut new_primary =
+        mysql_async::Conn::new(opts(ports[promoted + 1], DATA_USER, DATA_PASSWORD))
+            .await
+            .unwrap();
+    let present: Vec<u64> = new_primary.query("SELECT id FROM bench.w").await.unwrap();
+    let present: std::collections::HashSet<u64> = present.into_iter().collect();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let missing: Vec<u64> = acknowledged
+        .iter()
+        .copied()
+        .filter(|id| !present.contains(id))
+        .collect();
+    let mut on_some_replica = std::collections::HashSet::new();
+    for (index, port) in ports[1..].iter().enumerate() {
+        if index == promoted {
+            continue;
+        }
+        let mut conn = mysql_async::Conn::new(opts(*port, DATA_USER, DATA_PASSWORD))
+            .await
+            .unwrap();
+        let ids: Vec<u64> = conn.query("SELECT id FROM bench.w").await.unwrap();
+        on_some_replica.extend(ids.into_iter().filter(|id| missing.contains(id)));
+    }
+    let lost = missing.len() as u64;
+    let lost_replicated = on_some_replica.len() as u64;
+    engine_loop.abort();
+    drop(discovery);
+    Run {
+        detection: detection.unwrap_or(Duration::MAX),
+        writable: writable_after,
+        following: following.expect("replicas followed the new primary"),
+        lost,
+        lost_replicated,
+        acknowledged: acknowledged.len() as u64,
+    }
+}
+
+fn summary(name: &str, mut values: Vec<Duration>) {
+    values.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{name:<11} min {:>7.1} ms   median {:>7.1} ms   max {:>7.1} ms",
+        ms(values[0]),
+        ms(values[values.len() / 2]),
+        ms(values[values.len() - 1])
+    );
+}
+
+fn main() {
+    let runs: usize = std::env::var("ARBOR_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut results = Vec::new();
+    println!("failover of a MariaDB primary with 3 replicas under write load, {runs} runs");
+    for run in 1..=runs {
+        let result = runtime.block_on(one_run());
+        println!(
+            "run {run:>2}: detection {:>6.1} ms, writable {:>6.1} ms, following {:>6.1} ms, \
+             {} of {} acknowledged writes missing ({} of them replicated before the kill)",
+            result.detection.as_secs_f64() * 1000.0,
+            result.writable.as_secs_f64() * 1000.0,
+            result.following.as_secs_f64() * 1000.0,
+            result.lost,
+            result.acknowledged,
+            result.lost_replicated
+        );
+        results.push(result);
+    }
+    summary("detection", results.iter().map(|r| r.detection).collect());
+    summary("writable", results.iter().map(|r| r.writable).collect());
+    summary("following", results.iter().map(|r| r.following).collect());
+    println!(
+        "acknowledged writes missing on the new primary: {} of {} (replicated before the kill: {})",
+        results.iter().map(|r| r.lost).sum::<u64>(),
+        results.iter().map(|r| r.acknowledged).sum::<u64>(),
+        results.iter().map(|r| r.lost_replicated).sum::<u64>()
+    );
+}
