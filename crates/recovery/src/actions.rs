@@ -109,35 +109,11 @@ async fn repoint_all(
             repoint(engine, audit, replica, source, None).await,
         )
     });
-    let results = join_all(attempts).await;
+    let results = futures_util::future::join_all(attempts).await;
     results
         .into_iter()
         .filter_map(|(key, result)| result.err().map(|e| (key, e)))
         .collect()
-}
-
-/// Runs futures concurrently and returns their outputs in order (no extra dependency).
-async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => *output = Some(value),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }
 
 /// Re-reads `source` and `replicas` until every replica replicates from `source`, or the

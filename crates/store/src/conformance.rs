@@ -16,8 +16,8 @@ use arbor_topology::{
 };
 
 use crate::{
-    CheckOutcome, CheckResult, FailureDetection, RecoveryOutcome, RecoveryStart, RecoveryStep,
-    StartDecision, Store,
+    CheckOutcome, CheckResult, FailureDetection, LockDecision, RecoveryOutcome, RecoveryStart,
+    RecoveryStep, StartDecision, Store,
 };
 
 /// Generates one test per conformance check for the store made by `$make`.
@@ -43,6 +43,10 @@ macro_rules! store_conformance_suite {
             recoveries_keep_their_steps_and_outcome,
             recoveries_left_running_by_a_crash_are_closed_and_acknowledged,
             global_recoveries_can_be_disabled,
+            a_maintenance_lock_has_one_holder_until_released_or_expired,
+            concurrent_lock_requests_have_exactly_one_winner,
+            a_gone_nodes_locks_are_released,
+            tags_are_set_read_and_removed,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -633,4 +637,127 @@ pub async fn the_promoted_instance_failing_again_is_blocked_too(store: &dyn Stor
         matches!(decision, StartDecision::Blocked { blocking_id, .. } if blocking_id == id),
         "{decision:?}"
     );
+}
+
+async fn lock(
+    store: &dyn Store,
+    key: &InstanceKey,
+    owner: &str,
+    node: &str,
+    now: i64,
+) -> LockDecision {
+    store
+        .begin_maintenance(
+            key,
+            owner,
+            "testing",
+            node,
+            Timestamp(now),
+            Timestamp(now + 10_000),
+        )
+        .await
+        .unwrap()
+}
+
+pub async fn a_maintenance_lock_has_one_holder_until_released_or_expired(store: &dyn Store) {
+    let db1 = parse_key("db1:3306");
+    let LockDecision::Acquired { id } = lock(store, &db1, "alice", "n1", 1_000).await else {
+        panic!("first lock must be acquired");
+    };
+    match lock(store, &db1, "bob", "n1", 2_000).await {
+        LockDecision::Held(held) => {
+            assert_eq!(held.owner, "alice");
+            assert_eq!(held.id, id);
+        }
+        other => panic!("expected the lock held by alice, got {other:?}"),
+    }
+    assert_eq!(
+        store
+            .active_maintenance(Timestamp(2_000))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Expired locks give way.
+    assert!(matches!(
+        lock(store, &db1, "bob", "n1", 11_000).await,
+        LockDecision::Acquired { .. }
+    ));
+    assert!(store.end_maintenance(&db1, None).await.unwrap());
+    assert!(!store.end_maintenance(&db1, None).await.unwrap());
+    assert!(store
+        .active_maintenance(Timestamp(12_000))
+        .await
+        .unwrap()
+        .is_empty());
+    // Releasing by id only releases that lock.
+    let LockDecision::Acquired { id } = lock(store, &db1, "carol", "n1", 13_000).await else {
+        panic!()
+    };
+    assert!(!store.end_maintenance(&db1, Some(id + 1000)).await.unwrap());
+    assert!(store.end_maintenance(&db1, Some(id)).await.unwrap());
+}
+
+pub async fn concurrent_lock_requests_have_exactly_one_winner(store: &dyn Store) {
+    let db1 = parse_key("db1:3306");
+    let attempts = (0..8).map(|i| {
+        let key = db1.clone();
+        async move {
+            store
+                .begin_maintenance(
+                    &key,
+                    &format!("mover-{i}"),
+                    "move",
+                    "n1",
+                    Timestamp(1_000),
+                    Timestamp(60_000),
+                )
+                .await
+                .unwrap()
+        }
+    });
+    let mut winners = 0;
+    for decision in futures_util::future::join_all(attempts).await {
+        if matches!(decision, LockDecision::Acquired { .. }) {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+}
+
+pub async fn a_gone_nodes_locks_are_released(store: &dyn Store) {
+    lock(store, &parse_key("db1:3306"), "a", "node-1", 1_000).await;
+    lock(store, &parse_key("db2:3306"), "b", "node-2", 1_000).await;
+    assert_eq!(store.release_node_maintenance("node-1").await.unwrap(), 1);
+    let left = store.active_maintenance(Timestamp(2_000)).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].node, "node-2");
+}
+
+pub async fn tags_are_set_read_and_removed(store: &dyn Store) {
+    let (db1, db2) = (parse_key("db1:3306"), parse_key("db2:3306"));
+    store.tag(&db1, "role", "reporting").await.unwrap();
+    store.tag(&db1, "dc", "eu").await.unwrap();
+    store.tag(&db2, "role", "oltp").await.unwrap();
+    store.tag(&db2, "role", "backup").await.unwrap();
+    assert_eq!(
+        store.tags(&db1).await.unwrap(),
+        vec![
+            ("dc".to_string(), "eu".to_string()),
+            ("role".to_string(), "reporting".to_string())
+        ]
+    );
+    assert_eq!(
+        store.tagged("role", None).await.unwrap(),
+        vec![db1.clone(), db2.clone()]
+    );
+    assert_eq!(
+        store.tagged("role", Some("backup")).await.unwrap(),
+        vec![db2.clone()]
+    );
+    assert!(store.untag(&db1, "dc").await.unwrap());
+    assert!(!store.untag(&db1, "dc").await.unwrap());
+    assert_eq!(store.untag_all("role").await.unwrap(), vec![db1, db2]);
+    assert!(store.tagged("role", None).await.unwrap().is_empty());
 }

@@ -22,7 +22,8 @@ use async_trait::async_trait;
 
 pub use migrations::SCHEMA_VERSION;
 pub use records::{
-    FailureDetection, RecoveryOutcome, RecoveryRecord, RecoveryStart, RecoveryStep, StartDecision,
+    FailureDetection, LockDecision, Maintenance, RecoveryOutcome, RecoveryRecord, RecoveryStart,
+    RecoveryStep, StartDecision,
 };
 pub use sqlite::SqliteStore;
 
@@ -162,6 +163,45 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
         note: &str,
     ) -> Result<usize, StoreError>;
+
+    /// Takes an instance's maintenance lock unless an unexpired one is held; an expired lock
+    /// is replaced. Exactly one of two concurrent callers wins.
+    async fn begin_maintenance(
+        &self,
+        key: &InstanceKey,
+        owner: &str,
+        reason: &str,
+        node: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<LockDecision, StoreError>;
+
+    /// Releases an instance's lock (any holder's, when `id` is `None`; only that lock
+    /// otherwise). Returns whether one was released.
+    async fn end_maintenance(&self, key: &InstanceKey, id: Option<i64>)
+        -> Result<bool, StoreError>;
+
+    /// Locks in force at `now`.
+    async fn active_maintenance(&self, now: Timestamp) -> Result<Vec<Maintenance>, StoreError>;
+
+    /// Releases every lock a node holds (the node is gone). Returns how many.
+    async fn release_node_maintenance(&self, node: &str) -> Result<usize, StoreError>;
+
+    /// Sets a tag (replacing its value).
+    async fn tag(&self, key: &InstanceKey, name: &str, value: &str) -> Result<(), StoreError>;
+
+    /// Removes a tag from an instance. Returns whether it had it.
+    async fn untag(&self, key: &InstanceKey, name: &str) -> Result<bool, StoreError>;
+
+    /// Removes a tag from every instance. Returns the instances that had it.
+    async fn untag_all(&self, name: &str) -> Result<Vec<InstanceKey>, StoreError>;
+
+    /// An instance's tags, by name.
+    async fn tags(&self, key: &InstanceKey) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Instances with tag `name` (and `value`, when given), in key order.
+    async fn tagged(&self, name: &str, value: Option<&str>)
+        -> Result<Vec<InstanceKey>, StoreError>;
 
     async fn set_global_recoveries_disabled(&self, disabled: bool) -> Result<(), StoreError>;
 

@@ -95,10 +95,34 @@ const MIGRATIONS: &[Migration] = &[
                   value TEXT NOT NULL
               );",
     },
+    Migration {
+        version: 3,
+        description: "maintenance locks, tags",
+        sql: "CREATE TABLE maintenance (
+                  id INTEGER PRIMARY KEY AUTOINCREMENT,
+                  hostname TEXT NOT NULL,
+                  port INTEGER NOT NULL,
+                  owner TEXT NOT NULL,
+                  reason TEXT NOT NULL,
+                  node TEXT NOT NULL,
+                  begin_at INTEGER NOT NULL,
+                  expires_at INTEGER NOT NULL
+              );
+              -- One active lock per instance: the unique key is what makes two concurrent
+              -- moves on one instance end with exactly one winner.
+              CREATE UNIQUE INDEX maintenance_instance ON maintenance (hostname, port);
+              CREATE TABLE tags (
+                  hostname TEXT NOT NULL,
+                  port INTEGER NOT NULL,
+                  name TEXT NOT NULL,
+                  value TEXT NOT NULL,
+                  PRIMARY KEY (hostname, port, name)
+              );",
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
     conn.execute_batch(

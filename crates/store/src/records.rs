@@ -86,3 +86,26 @@ pub struct RecoveryRecord {
     pub acknowledged_comment: String,
     pub steps: Vec<RecoveryStep>,
 }
+
+/// An exclusive lock on an instance while an operator or a move works on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Maintenance {
+    pub id: i64,
+    pub key: InstanceKey,
+    pub owner: String,
+    pub reason: String,
+    /// The arbor node that took it: its locks go when it is gone.
+    pub node: String,
+    pub begin_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// The outcome of asking for a lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockDecision {
+    Acquired {
+        id: i64,
+    },
+    /// Someone holds it.
+    Held(Maintenance),
+}

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::{
-    migrations, CheckOutcome, CheckResult, FailureDetection, RecoveryOutcome, RecoveryRecord,
-    RecoveryStart, RecoveryStep, StartDecision, Store, StoreError,
+    migrations, CheckOutcome, CheckResult, FailureDetection, LockDecision, Maintenance,
+    RecoveryOutcome, RecoveryRecord, RecoveryStart, RecoveryStep, StartDecision, Store, StoreError,
 };
 
 /// The embedded store: one SQLite file in WAL mode.
@@ -78,6 +78,24 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Query(format!("store task failed: {e}")))?
     }
+}
+
+const SELECT_MAINTENANCE: &str =
+    "SELECT id, hostname, port, owner, reason, node, begin_at, expires_at FROM maintenance";
+
+fn read_maintenance(row: &Row<'_>) -> rusqlite::Result<Maintenance> {
+    Ok(Maintenance {
+        id: row.get(0)?,
+        key: InstanceKey {
+            hostname: row.get(1)?,
+            port: row.get(2)?,
+        },
+        owner: row.get(3)?,
+        reason: row.get(4)?,
+        node: row.get(5)?,
+        begin_at: Timestamp(row.get(6)?),
+        expires_at: Timestamp(row.get(7)?),
+    })
 }
 
 const SELECT_RECORD: &str = "SELECT hostname, port, first_discovered, last_attempted_check, \
@@ -655,6 +673,167 @@ impl Store for SqliteStore {
                 params![at.millis(), errors, note],
             )?;
             Ok(updated)
+        })
+        .await
+    }
+
+    async fn begin_maintenance(
+        &self,
+        key: &InstanceKey,
+        owner: &str,
+        reason: &str,
+        node: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<LockDecision, StoreError> {
+        let (key, owner, reason, node) = (
+            key.clone(),
+            owner.to_string(),
+            reason.to_string(),
+            node.to_string(),
+        );
+        self.with_conn(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute(
+                "DELETE FROM maintenance WHERE hostname = ?1 AND port = ?2 AND expires_at <= ?3",
+                params![key.hostname, key.port, now.millis()],
+            )?;
+            let held = tx
+                .query_row(
+                    &format!("{SELECT_MAINTENANCE} WHERE hostname = ?1 AND port = ?2"),
+                    params![key.hostname, key.port],
+                    read_maintenance,
+                )
+                .optional()?;
+            if let Some(held) = held {
+                return Ok(LockDecision::Held(held));
+            }
+            tx.execute(
+                "INSERT INTO maintenance (hostname, port, owner, reason, node, begin_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![key.hostname, key.port, owner, reason, node, now.millis(), expires_at.millis()],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(LockDecision::Acquired { id })
+        })
+        .await
+    }
+
+    async fn end_maintenance(
+        &self,
+        key: &InstanceKey,
+        id: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let key = key.clone();
+        self.with_conn(move |conn| {
+            let deleted = conn.execute(
+                "DELETE FROM maintenance WHERE hostname = ?1 AND port = ?2 AND (?3 IS NULL OR id = ?3)",
+                params![key.hostname, key.port, id],
+            )?;
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
+    async fn active_maintenance(&self, now: Timestamp) -> Result<Vec<Maintenance>, StoreError> {
+        self.with_conn(move |conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "{SELECT_MAINTENANCE} WHERE expires_at > ?1 ORDER BY hostname, port"
+            ))?;
+            let rows = statement.query_map([now.millis()], read_maintenance)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn release_node_maintenance(&self, node: &str) -> Result<usize, StoreError> {
+        let node = node.to_string();
+        self.with_conn(move |conn| {
+            Ok(conn.execute("DELETE FROM maintenance WHERE node = ?1", [node])?)
+        })
+        .await
+    }
+
+    async fn tag(&self, key: &InstanceKey, name: &str, value: &str) -> Result<(), StoreError> {
+        let (key, name, value) = (key.clone(), name.to_string(), value.to_string());
+        self.with_conn(move |conn| {
+            conn.execute(
+                "INSERT INTO tags (hostname, port, name, value) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (hostname, port, name) DO UPDATE SET value = excluded.value",
+                params![key.hostname, key.port, name, value],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn untag(&self, key: &InstanceKey, name: &str) -> Result<bool, StoreError> {
+        let (key, name) = (key.clone(), name.to_string());
+        self.with_conn(move |conn| {
+            Ok(conn.execute(
+                "DELETE FROM tags WHERE hostname = ?1 AND port = ?2 AND name = ?3",
+                params![key.hostname, key.port, name],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn untag_all(&self, name: &str) -> Result<Vec<InstanceKey>, StoreError> {
+        let name = name.to_string();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction()?;
+            let keys = {
+                let mut statement = tx.prepare_cached(
+                    "SELECT hostname, port FROM tags WHERE name = ?1 ORDER BY hostname, port",
+                )?;
+                let rows = statement.query_map([&name], |row| {
+                    Ok(InstanceKey {
+                        hostname: row.get(0)?,
+                        port: row.get(1)?,
+                    })
+                })?;
+                rows.collect::<Result<Vec<_>, _>>()?
+            };
+            tx.execute("DELETE FROM tags WHERE name = ?1", [&name])?;
+            tx.commit()?;
+            Ok(keys)
+        })
+        .await
+    }
+
+    async fn tags(&self, key: &InstanceKey) -> Result<Vec<(String, String)>, StoreError> {
+        let key = key.clone();
+        self.with_conn(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT name, value FROM tags WHERE hostname = ?1 AND port = ?2 ORDER BY name",
+            )?;
+            let rows = statement.query_map(params![key.hostname, key.port], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn tagged(
+        &self,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<Vec<InstanceKey>, StoreError> {
+        let (name, value) = (name.to_string(), value.map(str::to_string));
+        self.with_conn(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT hostname, port FROM tags WHERE name = ?1 AND (?2 IS NULL OR value = ?2) \
+                 ORDER BY hostname, port",
+            )?;
+            let rows = statement.query_map(params![name, value], |row| {
+                Ok(InstanceKey {
+                    hostname: row.get(0)?,
+                    port: row.get(1)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
     }
