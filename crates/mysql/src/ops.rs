@@ -105,6 +105,56 @@ impl Dialect {
         }
     }
 
+    /// The statements that move a replica to `source` with GTID positioning and start it.
+    pub fn repoint_statements(
+        &self,
+        source: &InstanceKey,
+        credentials: Option<(&str, &str)>,
+    ) -> Vec<String> {
+        vec![
+            self.stop_replica(),
+            self.change_source_gtid(source, credentials),
+            self.start_replica(),
+        ]
+    }
+
+    /// `MASTER_DELAY` / `SOURCE_DELAY`: apply events only `seconds` after they were written.
+    pub fn delay_replication(&self, seconds: u64) -> Vec<String> {
+        let change = if self.mysql_at_least(MYSQL_CHANGE_SOURCE) {
+            format!("CHANGE REPLICATION SOURCE TO SOURCE_DELAY = {seconds}")
+        } else {
+            format!("CHANGE MASTER TO MASTER_DELAY = {seconds}")
+        };
+        vec![self.stop_replica(), change, self.start_replica()]
+    }
+
+    /// Skips the one event the SQL thread stopped at (not with MySQL GTID, where an empty
+    /// transaction must be injected instead).
+    pub fn skip_one_event(&self) -> Option<Vec<String>> {
+        let counter = if self.flavor == Flavor::MariaDb {
+            "sql_slave_skip_counter"
+        } else if self.mysql_at_least(ServerVersion::new(8, 0, 26)) {
+            "sql_replica_skip_counter"
+        } else {
+            "sql_slave_skip_counter"
+        };
+        Some(vec![
+            self.stop_replica(),
+            format!("SET GLOBAL {counter} = 1"),
+            self.start_replica(),
+        ])
+    }
+
+    /// Rewrites the source host (to `//host` to detach, back to `host` to reattach) without
+    /// touching positions, so replication can resume exactly where it was.
+    pub fn set_source_host(&self, host: &str) -> String {
+        if self.mysql_at_least(MYSQL_CHANGE_SOURCE) {
+            format!("CHANGE REPLICATION SOURCE TO SOURCE_HOST = {}", quote(host))
+        } else {
+            format!("CHANGE MASTER TO MASTER_HOST = {}", quote(host))
+        }
+    }
+
     /// `read_only` on or off. MySQL's `super_read_only` follows when `use_super_read_only`
     /// (turning it off first, since it implies `read_only`). MariaDB has no super_read_only.
     pub fn set_read_only(&self, read_only: bool, use_super_read_only: bool) -> Vec<String> {

@@ -1,0 +1,171 @@
+//! Whether a replica can be moved below a source, in pure code, with the reason when not.
+
+use arbor_topology::{Flavor, InstanceKey, Topology};
+
+/// Whether `replica` can replicate from `source` with GTID positioning, as the last readings
+/// say. `Err` holds the reason, worded for the operator.
+pub fn can_replicate_from(
+    topology: &Topology,
+    replica: &InstanceKey,
+    source: &InstanceKey,
+) -> Result<(), String> {
+    if replica == source {
+        return Err(format!("{replica} cannot replicate from itself"));
+    }
+    let replica_record = topology
+        .record(replica)
+        .ok_or_else(|| format!("{replica} is not known to arbor"))?;
+    let source_record = topology
+        .record(source)
+        .ok_or_else(|| format!("{source} is not known to arbor"))?;
+    if !replica_record.is_last_check_valid() {
+        return Err(format!("{replica} cannot be reached"));
+    }
+    if !source_record.is_last_check_valid() {
+        return Err(format!("{source} cannot be reached"));
+    }
+    if is_descendant(topology, source, replica) {
+        return Err(format!(
+            "{source} replicates (directly or not) from {replica}: moving {replica} below it would make a loop"
+        ));
+    }
+    let (r, s) = (&replica_record.instance, &source_record.instance);
+    if (r.flavor == Flavor::MariaDb) != (s.flavor == Flavor::MariaDb) {
+        return Err(format!(
+            "{replica} is {} and {source} is {}: replication between them is not supported",
+            r.flavor.name(),
+            s.flavor.name()
+        ));
+    }
+    if !s.log_bin {
+        return Err(format!("{source} does not write a binary log"));
+    }
+    if s.replication.is_some() && !s.log_replica_updates {
+        return Err(format!(
+            "{source} is a replica that does not log what it replicates (log_slave_updates off): its replicas would miss its source's transactions"
+        ));
+    }
+    let (rv, sv) = (r.server_version(), s.server_version());
+    if (rv.major, rv.minor) < (sv.major, sv.minor) {
+        return Err(format!(
+            "{replica} runs {rv}, older than {source} ({sv}): a replica must not be older than its source"
+        ));
+    }
+    if r.log_bin
+        && r.binlog_format.eq_ignore_ascii_case("STATEMENT")
+        && !s.binlog_format.eq_ignore_ascii_case("STATEMENT")
+    {
+        return Err(format!(
+            "{replica} logs in STATEMENT format and {source} in {}: {replica} could not log the row events it would receive",
+            s.binlog_format
+        ));
+    }
+    if r.flavor != Flavor::MariaDb && !(r.supports_gtid() && s.supports_gtid()) {
+        return Err(format!(
+            "moving {replica} needs GTID (gtid_mode=ON on both {replica} and {source}); file:position moves are not supported"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `key` replicates, directly or through others, from `ancestor`.
+pub fn is_descendant(topology: &Topology, key: &InstanceKey, ancestor: &InstanceKey) -> bool {
+    let mut current = key.clone();
+    for _ in 0..64 {
+        match topology.record(&current).and_then(|r| r.instance.source()) {
+            Some(source) if source == ancestor => return true,
+            Some(source) => current = source.clone(),
+            None => return false,
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arbor_topology::{
+        GtidKind, Instance, InstanceRecord, IoThreadState, ReplicaStatus, Timestamp,
+        TopologyOptions,
+    };
+
+    fn node(key: &str, source: Option<&str>) -> InstanceRecord {
+        let mut instance = Instance::unseen(key.parse().unwrap());
+        instance.version = "10.11.6-MariaDB".into();
+        instance.flavor = Flavor::MariaDb;
+        instance.log_bin = true;
+        instance.log_replica_updates = true;
+        instance.binlog_format = "ROW".into();
+        instance.replication = source.map(|s| ReplicaStatus {
+            source: s.parse().unwrap(),
+            io_thread: IoThreadState::Running,
+            sql_thread_running: true,
+            gtid_kind: GtidKind::MariaDb,
+            ..ReplicaStatus::default()
+        });
+        InstanceRecord {
+            instance,
+            first_discovered: Timestamp(0),
+            last_attempted_check: Some(Timestamp(1)),
+            last_checked: Some(Timestamp(1)),
+            last_seen: Some(Timestamp(1)),
+            last_error: String::new(),
+        }
+    }
+
+    fn check(records: Vec<InstanceRecord>, replica: &str, source: &str) -> Result<(), String> {
+        let topology = Topology::new(records, &TopologyOptions::default());
+        can_replicate_from(
+            &topology,
+            &replica.parse().unwrap(),
+            &source.parse().unwrap(),
+        )
+    }
+
+    fn base() -> Vec<InstanceRecord> {
+        vec![
+            node("p:1", None),
+            node("r1:1", Some("p:1")),
+            node("r2:1", Some("p:1")),
+            node("r3:1", Some("r1:1")),
+        ]
+    }
+
+    #[test]
+    fn moves_that_work_pass() {
+        assert_eq!(check(base(), "r2:1", "r1:1"), Ok(()));
+        assert_eq!(check(base(), "r3:1", "p:1"), Ok(()));
+        assert_eq!(check(base(), "r3:1", "r2:1"), Ok(()));
+    }
+
+    #[test]
+    fn moves_that_cannot_work_are_refused_with_the_reason() {
+        let refused = |records: Vec<InstanceRecord>, replica: &str, source: &str, reason: &str| {
+            let error = check(records, replica, source).unwrap_err();
+            assert!(error.contains(reason), "{replica} below {source}: {error}");
+        };
+        refused(base(), "r1:1", "r3:1", "would make a loop");
+        refused(base(), "p:1", "r3:1", "would make a loop");
+        refused(base(), "r2:1", "r2:1", "itself");
+        refused(base(), "r2:1", "nowhere:1", "not known");
+        let mut down = base();
+        down[1].last_seen = Some(Timestamp(0));
+        refused(down, "r2:1", "r1:1", "cannot be reached");
+        let mut no_log = base();
+        no_log[1].instance.log_replica_updates = false;
+        refused(no_log, "r2:1", "r1:1", "log_slave_updates");
+        let mut old = base();
+        old[2].instance.version = "10.6.1-MariaDB".into();
+        refused(old, "r2:1", "r1:1", "older than");
+        let mut statement = base();
+        statement[2].instance.binlog_format = "STATEMENT".into();
+        refused(statement, "r2:1", "r1:1", "STATEMENT");
+        let mut mysql = base();
+        for record in &mut mysql {
+            record.instance.flavor = Flavor::MySql;
+            record.instance.version = "8.0.36".into();
+            record.instance.gtid_mode = "OFF".into();
+        }
+        refused(mysql, "r2:1", "r1:1", "needs GTID");
+    }
+}

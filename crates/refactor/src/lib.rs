@@ -1,0 +1,19 @@
+//! Safe topology refactoring: moving replicas around and changing servers in place.
+//!
+//! - [`checks`]: whether a replica can replicate from a source (reachability, loops, flavour,
+//!   binary logging, versions, binlog formats, GTID), in pure code with the reason when not.
+//! - [`Refactorer`]: `relocate`, `move-up`, `move-below`, `repoint`, `take-master`,
+//!   `take-siblings`, `make-co-master`, the `-replicas` variants, and in-place operations
+//!   (stop/start/reset replication, read-only, skip a query, delay, detach, purge logs).
+//!   Every operation checks first, takes the maintenance locks of what it changes (so two
+//!   concurrent operations on one instance end with one refused, naming the lock's holder),
+//!   acts, re-reads what it changed, and releases the locks.
+//!
+//! Moves use GTID positioning (MariaDB GTID, MySQL auto-positioning). File-and-position moves
+//! (`START SLAVE UNTIL` and coordinate matching) are not implemented: such moves are refused
+//! with the reason.
+
+pub mod checks;
+mod moves;
+
+pub use moves::{RefactorError, RefactorSettings, Refactorer, ReplicaOperation};

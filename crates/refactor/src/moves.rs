@@ -1,0 +1,600 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arbor_discovery::DiscoveryHandle;
+use arbor_mysql::{Operator, Session};
+use arbor_store::{LockDecision, Store, StoreError};
+use arbor_topology::{InstanceKey, Timestamp, Topology, TopologyOptions};
+
+use crate::checks::{can_replicate_from, is_descendant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefactorError {
+    /// The move cannot work; nothing was changed.
+    #[error("{0}")]
+    Refused(String),
+    /// Someone holds a maintenance lock on an instance the move needs.
+    #[error("{key} is locked by {owner} ({reason}) until {until}")]
+    Locked {
+        key: InstanceKey,
+        owner: String,
+        reason: String,
+        until: String,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    /// A statement failed part-way; the message says which and what was done before it.
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Operations that change one server in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplicaOperation {
+    StopReplica,
+    StartReplica,
+    RestartReplica,
+    /// `STOP SLAVE` then `RESET SLAVE ALL`: the server stops being a replica.
+    ResetReplica,
+    SetReadOnly,
+    SetWriteable,
+    FlushBinaryLogs,
+    SkipQuery,
+    DelayReplication(u64),
+    /// Rewrites the source host to `//host`: replication stops finding its source, keeping
+    /// its position, until reattached.
+    DetachSourceHost,
+    ReattachSourceHost,
+    /// `PURGE BINARY LOGS TO` the file, refused while a replica still reads older files.
+    PurgeBinaryLogs(String),
+}
+
+impl ReplicaOperation {
+    fn name(&self) -> &'static str {
+        match self {
+            ReplicaOperation::StopReplica => "stop-replica",
+            ReplicaOperation::StartReplica => "start-replica",
+            ReplicaOperation::RestartReplica => "restart-replica",
+            ReplicaOperation::ResetReplica => "reset-replica",
+            ReplicaOperation::SetReadOnly => "set-read-only",
+            ReplicaOperation::SetWriteable => "set-writeable",
+            ReplicaOperation::FlushBinaryLogs => "flush-binary-logs",
+            ReplicaOperation::SkipQuery => "skip-query",
+            ReplicaOperation::DelayReplication(_) => "delay-replication",
+            ReplicaOperation::DetachSourceHost => "detach-replica-master-host",
+            ReplicaOperation::ReattachSourceHost => "reattach-replica-master-host",
+            ReplicaOperation::PurgeBinaryLogs(_) => "purge-binary-logs",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RefactorSettings {
+    /// This node's name on the locks it takes.
+    pub node_name: String,
+    /// How long a move's lock holds at most (`MaintenanceExpireMinutes`), should the node die
+    /// mid-move.
+    pub lock_expiry: Duration,
+    pub default_port: u16,
+    /// `UseSuperReadOnly`.
+    pub use_super_read_only: bool,
+}
+
+impl Default for RefactorSettings {
+    fn default() -> Self {
+        RefactorSettings {
+            node_name: "arbor".into(),
+            lock_expiry: Duration::from_secs(600),
+            default_port: 3306,
+            use_super_read_only: false,
+        }
+    }
+}
+
+/// Moves replicas around and changes servers, safely: each operation checks first that it can
+/// work, takes the maintenance locks of the instances it changes (refusing, with the holder's
+/// name, when someone else holds one), acts, re-reads what it changed, and releases the locks.
+#[derive(Clone)]
+pub struct Refactorer {
+    store: Arc<dyn Store>,
+    discovery: DiscoveryHandle,
+    operator: Operator,
+    settings: RefactorSettings,
+}
+
+/// The locks one operation holds.
+struct Locks {
+    store: Arc<dyn Store>,
+    held: Vec<(InstanceKey, i64)>,
+}
+
+impl Locks {
+    async fn release(self) {
+        for (key, id) in self.held {
+            if let Err(error) = self.store.end_maintenance(&key, Some(id)).await {
+                tracing::error!(%key, %error, "cannot release a maintenance lock");
+            }
+        }
+    }
+}
+
+/// How long a move waits for the moved replica to be seen replicating from its new source.
+const SETTLE_DEADLINE: Duration = Duration::from_secs(10);
+
+impl Refactorer {
+    pub fn new(
+        store: Arc<dyn Store>,
+        discovery: DiscoveryHandle,
+        operator: Operator,
+        settings: RefactorSettings,
+    ) -> Refactorer {
+        Refactorer {
+            store,
+            discovery,
+            operator,
+            settings,
+        }
+    }
+
+    async fn topology(&self) -> Result<Topology, RefactorError> {
+        let records = self.store.all_instances().await?;
+        Ok(Topology::new(
+            records,
+            &TopologyOptions {
+                default_port: self.settings.default_port,
+                ..TopologyOptions::default()
+            },
+        ))
+    }
+
+    /// Takes the locks of `keys` (in key order, so two operations never wait on each other in
+    /// a circle), or none.
+    async fn lock(&self, keys: &[InstanceKey], operation: &str) -> Result<Locks, RefactorError> {
+        let mut keys = keys.to_vec();
+        keys.sort();
+        keys.dedup();
+        let mut locks = Locks {
+            store: Arc::clone(&self.store),
+            held: Vec::new(),
+        };
+        let now = Timestamp::now();
+        for key in keys {
+            let decision = self
+                .store
+                .begin_maintenance(
+                    &key,
+                    &format!("arbor {operation}"),
+                    operation,
+                    &self.settings.node_name,
+                    now,
+                    now.plus(self.settings.lock_expiry),
+                )
+                .await;
+            match decision {
+                Ok(LockDecision::Acquired { id }) => locks.held.push((key, id)),
+                Ok(LockDecision::Held(holder)) => {
+                    locks.release().await;
+                    return Err(RefactorError::Locked {
+                        key,
+                        owner: holder.owner,
+                        reason: holder.reason,
+                        until: holder.expires_at.to_sql_datetime(),
+                    });
+                }
+                Err(error) => {
+                    locks.release().await;
+                    return Err(error.into());
+                }
+            }
+        }
+        Ok(locks)
+    }
+
+    async fn session(&self, key: &InstanceKey) -> Result<Session, RefactorError> {
+        self.operator
+            .session(key)
+            .await
+            .map_err(|e| RefactorError::Failed(format!("cannot connect to {key}: {e}")))
+    }
+
+    async fn run(&self, key: &InstanceKey, statements: &[String]) -> Result<(), RefactorError> {
+        let mut session = self.session(key).await?;
+        for (index, sql) in statements.iter().enumerate() {
+            tracing::info!(%key, "{sql}");
+            if let Err(error) = session.execute(sql).await {
+                let done = statements[..index].join("; ");
+                return Err(RefactorError::Failed(format!(
+                    "{key}: {sql} failed: {error}{}",
+                    if done.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (done before it: {done})")
+                    }
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-reads `keys` until `replica` replicates from `source` (or the deadline), so the
+    /// caller gets the state after the move, not before.
+    async fn settle(
+        &self,
+        keys: &[InstanceKey],
+        replica: &InstanceKey,
+        source: &InstanceKey,
+    ) -> Result<(), RefactorError> {
+        let started = Instant::now();
+        loop {
+            self.discovery.probe_now(keys).await;
+            let topology = self.topology().await?;
+            let following = topology.record(replica).is_some_and(|r| {
+                r.instance
+                    .replication
+                    .as_ref()
+                    .is_some_and(|status| &status.source == source && status.is_replicating())
+            });
+            if following || started.elapsed() > SETTLE_DEADLINE {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn repoint_locked(
+        &self,
+        replica: &InstanceKey,
+        source: &InstanceKey,
+    ) -> Result<(), RefactorError> {
+        let dialect = self.session(replica).await?.dialect();
+        self.run(replica, &dialect.repoint_statements(source, None))
+            .await?;
+        self.settle(&[replica.clone(), source.clone()], replica, source)
+            .await
+    }
+
+    /// Checks, locks `replica`, moves it below `source`, re-reads.
+    async fn checked_move(
+        &self,
+        replica: &InstanceKey,
+        source: &InstanceKey,
+        operation: &str,
+    ) -> Result<(), RefactorError> {
+        let locks = self.lock(std::slice::from_ref(replica), operation).await?;
+        // Checked under the lock: a move that finished just before must be seen.
+        let result = async {
+            let topology = self.topology().await?;
+            can_replicate_from(&topology, replica, source).map_err(RefactorError::Refused)?;
+            self.repoint_locked(replica, source).await
+        }
+        .await;
+        locks.release().await;
+        result
+    }
+
+    fn source_of(topology: &Topology, key: &InstanceKey) -> Result<InstanceKey, RefactorError> {
+        let record = topology
+            .record(key)
+            .ok_or_else(|| RefactorError::NotFound(format!("unknown instance {key}")))?;
+        record
+            .instance
+            .source()
+            .cloned()
+            .ok_or_else(|| RefactorError::Refused(format!("{key} is not a replica")))
+    }
+
+    /// `relocate`: moves `replica` below `source`, anywhere it can replicate from.
+    pub async fn relocate(
+        &self,
+        replica: &InstanceKey,
+        source: &InstanceKey,
+    ) -> Result<(), RefactorError> {
+        self.checked_move(replica, source, "relocate").await
+    }
+
+    /// `move-up`: `replica` becomes a sibling of its source.
+    pub async fn move_up(&self, replica: &InstanceKey) -> Result<(), RefactorError> {
+        let topology = self.topology().await?;
+        let source = Self::source_of(&topology, replica)?;
+        let grandparent = Self::source_of(&topology, &source).map_err(|_| {
+            RefactorError::Refused(format!(
+                "{replica}'s source {source} is a primary: nothing to move up to"
+            ))
+        })?;
+        self.checked_move(replica, &grandparent, "move-up").await
+    }
+
+    /// `move-below`: `replica` goes below its sibling `sibling`.
+    pub async fn move_below(
+        &self,
+        replica: &InstanceKey,
+        sibling: &InstanceKey,
+    ) -> Result<(), RefactorError> {
+        let topology = self.topology().await?;
+        let source = Self::source_of(&topology, replica)?;
+        let sibling_source = Self::source_of(&topology, sibling).ok();
+        if sibling_source.as_ref() != Some(&source) {
+            return Err(RefactorError::Refused(format!(
+                "{sibling} is not a sibling of {replica}: use relocate"
+            )));
+        }
+        self.checked_move(replica, sibling, "move-below").await
+    }
+
+    /// `repoint`: points `replica` at `source` (default: its current source), checking only
+    /// that the source can be reached (orchestrator's "risky" move).
+    pub async fn repoint(
+        &self,
+        replica: &InstanceKey,
+        source: Option<&InstanceKey>,
+    ) -> Result<(), RefactorError> {
+        let topology = self.topology().await?;
+        let source = match source {
+            Some(source) => source.clone(),
+            None => Self::source_of(&topology, replica)?,
+        };
+        if !topology
+            .record(&source)
+            .is_some_and(|r| r.is_last_check_valid())
+        {
+            return Err(RefactorError::Refused(format!(
+                "{source} cannot be reached"
+            )));
+        }
+        if &source == replica || is_descendant(&topology, &source, replica) {
+            return Err(RefactorError::Refused(format!(
+                "{source} replicates from {replica}: it would make a loop"
+            )));
+        }
+        let locks = self.lock(std::slice::from_ref(replica), "repoint").await?;
+        let result = self.repoint_locked(replica, &source).await;
+        locks.release().await;
+        result
+    }
+
+    /// Moves each replica of `key` (each checked and locked on its own); partial success is
+    /// success, the others' errors are returned beside the moved ones.
+    async fn move_each(
+        &self,
+        replicas: Vec<InstanceKey>,
+        target: &InstanceKey,
+        operation: &str,
+        checked: bool,
+    ) -> Result<(Vec<InstanceKey>, Vec<String>), RefactorError> {
+        let attempts = replicas.iter().map(|replica| async move {
+            let result = if checked {
+                self.checked_move(replica, target, operation).await
+            } else {
+                self.repoint(replica, Some(target)).await
+            };
+            (replica.clone(), result)
+        });
+        let mut moved = Vec::new();
+        let mut errors = Vec::new();
+        for (replica, result) in futures_util::future::join_all(attempts).await {
+            match result {
+                Ok(()) => moved.push(replica),
+                Err(error) => errors.push(format!("{replica}: {error}")),
+            }
+        }
+        if moved.is_empty() && !errors.is_empty() {
+            return Err(RefactorError::Failed(errors.join("; ")));
+        }
+        Ok((moved, errors))
+    }
+
+    /// `relocate-replicas`: every replica of `key` below `target`.
+    pub async fn relocate_replicas(
+        &self,
+        key: &InstanceKey,
+        target: &InstanceKey,
+    ) -> Result<(Vec<InstanceKey>, Vec<String>), RefactorError> {
+        let topology = self.topology().await?;
+        let replicas: Vec<InstanceKey> = topology
+            .replicas_of(key)
+            .iter()
+            .map(|r| r.key().clone())
+            .filter(|k| k != target)
+            .collect();
+        self.move_each(replicas, target, "relocate-replicas", true)
+            .await
+    }
+
+    /// `move-up-replicas`: every replica of `key` becomes its sibling.
+    pub async fn move_up_replicas(
+        &self,
+        key: &InstanceKey,
+    ) -> Result<(Vec<InstanceKey>, Vec<String>), RefactorError> {
+        let topology = self.topology().await?;
+        let source = Self::source_of(&topology, key)?;
+        let replicas = topology
+            .replicas_of(key)
+            .iter()
+            .map(|r| r.key().clone())
+            .collect();
+        self.move_each(replicas, &source, "move-up-replicas", true)
+            .await
+    }
+
+    /// `repoint-replicas`: every replica of `key` re-pointed at it.
+    pub async fn repoint_replicas(
+        &self,
+        key: &InstanceKey,
+    ) -> Result<(Vec<InstanceKey>, Vec<String>), RefactorError> {
+        let topology = self.topology().await?;
+        let replicas = topology
+            .replicas_of(key)
+            .iter()
+            .map(|r| r.key().clone())
+            .collect();
+        self.move_each(replicas, key, "repoint-replicas", false)
+            .await
+    }
+
+    /// `take-siblings`: the other replicas of `key`'s source move below `key`.
+    pub async fn take_siblings(
+        &self,
+        key: &InstanceKey,
+    ) -> Result<(Vec<InstanceKey>, Vec<String>), RefactorError> {
+        let topology = self.topology().await?;
+        let source = Self::source_of(&topology, key)?;
+        let siblings = topology
+            .replicas_of(&source)
+            .iter()
+            .map(|r| r.key().clone())
+            .filter(|k| k != key)
+            .collect();
+        self.move_each(siblings, key, "take-siblings", true).await
+    }
+
+    /// `take-master`: `key` and its source swap places (its source must itself be a replica).
+    pub async fn take_master(&self, key: &InstanceKey) -> Result<(), RefactorError> {
+        let topology = self.topology().await?;
+        let source = Self::source_of(&topology, key)?;
+        let grandparent = Self::source_of(&topology, &source).map_err(|_| {
+            RefactorError::Refused(format!(
+                "{source} is a primary: use graceful-master-takeover to replace a primary"
+            ))
+        })?;
+        can_replicate_from(&topology, key, &grandparent).map_err(RefactorError::Refused)?;
+        let locks = self
+            .lock(&[key.clone(), source.clone()], "take-master")
+            .await?;
+        let result = async {
+            self.repoint_locked(key, &grandparent).await?;
+            self.repoint_locked(&source, key).await
+        }
+        .await;
+        locks.release().await;
+        result
+    }
+
+    /// `make-co-master`: `key`'s source (a primary) also replicates from `key`: a two-node ring.
+    pub async fn make_co_master(&self, key: &InstanceKey) -> Result<(), RefactorError> {
+        let topology = self.topology().await?;
+        let source = Self::source_of(&topology, key)?;
+        if topology
+            .record(&source)
+            .and_then(|r| r.instance.source())
+            .is_some()
+        {
+            return Err(RefactorError::Refused(format!(
+                "{source} is not a primary: make-co-master pairs a primary with its replica"
+            )));
+        }
+        let record = topology
+            .record(key)
+            .ok_or_else(|| RefactorError::NotFound(format!("unknown instance {key}")))?;
+        if !(record.instance.log_bin && record.instance.log_replica_updates) {
+            return Err(RefactorError::Refused(format!(
+                "{key} must write a binary log with log_slave_updates to be a co-primary"
+            )));
+        }
+        let locks = self.lock(&[source.clone()], "make-co-master").await?;
+        let result = self.repoint_locked(&source, key).await;
+        locks.release().await;
+        result
+    }
+
+    /// Whether `replica` can replicate from `source`, and why not.
+    pub async fn can_replicate_from(
+        &self,
+        replica: &InstanceKey,
+        source: &InstanceKey,
+    ) -> Result<Result<(), String>, RefactorError> {
+        let topology = self.topology().await?;
+        Ok(can_replicate_from(&topology, replica, source))
+    }
+
+    /// An operation on one server.
+    pub async fn operate(
+        &self,
+        key: &InstanceKey,
+        operation: ReplicaOperation,
+    ) -> Result<(), RefactorError> {
+        let topology = self.topology().await?;
+        let record = topology
+            .record(key)
+            .ok_or_else(|| RefactorError::NotFound(format!("unknown instance {key}")))?;
+        let is_replica = record.instance.replication.is_some();
+        let needs_replica = matches!(
+            operation,
+            ReplicaOperation::StopReplica
+                | ReplicaOperation::StartReplica
+                | ReplicaOperation::RestartReplica
+                | ReplicaOperation::ResetReplica
+                | ReplicaOperation::SkipQuery
+                | ReplicaOperation::DelayReplication(_)
+                | ReplicaOperation::DetachSourceHost
+                | ReplicaOperation::ReattachSourceHost
+        );
+        if needs_replica && !is_replica {
+            return Err(RefactorError::Refused(format!("{key} is not a replica")));
+        }
+        if let ReplicaOperation::PurgeBinaryLogs(file) = &operation {
+            for replica in topology.replicas_of(key) {
+                let reading = replica
+                    .instance
+                    .replication
+                    .as_ref()
+                    .map(|r| r.read_coordinates.log_file.as_str())
+                    .unwrap_or("");
+                if replica.is_last_check_valid() && !reading.is_empty() && reading < file.as_str() {
+                    return Err(RefactorError::Refused(format!(
+                        "{} still reads {reading}, older than {file}: purging would break it",
+                        replica.key()
+                    )));
+                }
+            }
+        }
+        let name = operation.name();
+        let locks = self.lock(std::slice::from_ref(key), name).await?;
+        let result = async {
+            let dialect = self.session(key).await?.dialect();
+            let source_host = record.instance.source().map(|s| s.hostname.clone()).unwrap_or_default();
+            let statements = match &operation {
+                ReplicaOperation::StopReplica => vec![dialect.stop_replica()],
+                ReplicaOperation::StartReplica => vec![dialect.start_replica()],
+                ReplicaOperation::RestartReplica => vec![dialect.stop_replica(), dialect.start_replica()],
+                ReplicaOperation::ResetReplica => vec![dialect.stop_replica(), dialect.reset_replica_all()],
+                ReplicaOperation::SetReadOnly => dialect.set_read_only(true, self.settings.use_super_read_only),
+                ReplicaOperation::SetWriteable => dialect.set_read_only(false, self.settings.use_super_read_only),
+                ReplicaOperation::FlushBinaryLogs => vec!["FLUSH BINARY LOGS".to_string()],
+                ReplicaOperation::SkipQuery => {
+                    let gtid_mysql = record.instance.flavor != arbor_topology::Flavor::MariaDb
+                        && record.instance.replication.as_ref().is_some_and(|r| r.gtid_kind == arbor_topology::GtidKind::Oracle);
+                    if gtid_mysql {
+                        return Err(RefactorError::Refused(format!(
+                            "{key} replicates with MySQL GTID: skipping needs an empty transaction for the failing GTID, which arbor does not inject yet"
+                        )));
+                    }
+                    dialect.skip_one_event().unwrap_or_default()
+                }
+                ReplicaOperation::DelayReplication(seconds) => dialect.delay_replication(*seconds),
+                ReplicaOperation::DetachSourceHost => {
+                    if source_host.starts_with("//") {
+                        return Err(RefactorError::Refused(format!("{key} is already detached")));
+                    }
+                    vec![dialect.stop_replica(), dialect.set_source_host(&format!("//{source_host}"))]
+                }
+                ReplicaOperation::ReattachSourceHost => {
+                    let Some(host) = source_host.strip_prefix("//") else {
+                        return Err(RefactorError::Refused(format!("{key} is not detached")));
+                    };
+                    vec![dialect.stop_replica(), dialect.set_source_host(host), dialect.start_replica()]
+                }
+                ReplicaOperation::PurgeBinaryLogs(file) => {
+                    vec![format!("PURGE BINARY LOGS TO {}", arbor_mysql::ops::quote(file))]
+                }
+            };
+            self.run(key, &statements).await?;
+            self.discovery.probe_now(std::slice::from_ref(key)).await;
+            Ok(())
+        }
+        .await;
+        locks.release().await;
+        result
+    }
+}
