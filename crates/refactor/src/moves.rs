@@ -492,7 +492,7 @@ impl Refactorer {
                 "{key} must write a binary log with log_slave_updates to be a co-primary"
             )));
         }
-        let locks = self.lock(&[source.clone()], "make-co-master").await?;
+        let locks = self.lock(std::slice::from_ref(&source), "make-co-master").await?;
         let result = self.repoint_locked(&source, key).await;
         locks.release().await;
         result
