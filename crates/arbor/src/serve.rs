@@ -10,6 +10,7 @@ use arbor_discovery::{Discovery, DiscoverySettings};
 use arbor_http::{AppState, AuthMethod, AuthSettings, Metrics, ViewSettings};
 use arbor_mysql::{Operator, OperatorSettings, ProbeSettings, Prober};
 use arbor_recovery::{Hooks, RecoveryEngine, RecoverySettings, SingleNode};
+use arbor_refactor::{RefactorSettings, Refactorer};
 use arbor_sandbox::{MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER};
 use arbor_store::{SqliteStore, Store};
 
@@ -94,6 +95,23 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
         Arc::new(SingleNode),
     );
     let recovery_loop = recovery.start().await.context("cannot start recovery")?;
+    let refactor = Refactorer::new(
+        Arc::clone(discovery.handle().store()),
+        discovery.handle(),
+        Operator::new(operator_settings(&config)),
+        RefactorSettings {
+            node_name: node_hostname(),
+            default_port: config.default_instance_port,
+            use_super_read_only: config.use_super_read_only,
+            replication_credentials: (!config.mysql_replica_user.is_empty()).then(|| {
+                (
+                    config.mysql_replica_user.clone(),
+                    config.mysql_replica_password.clone(),
+                )
+            }),
+            ..RefactorSettings::default()
+        },
+    );
 
     // The HTTP API, with metrics fed by every probe.
     let metrics = Arc::new(Metrics::new());
@@ -103,6 +121,7 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
         auth: Arc::new(auth_settings(&config)?),
         metrics,
         recovery,
+        refactor,
         view: Arc::new(ViewSettings {
             reasonable_lag: config.reasonable_replication_lag(),
             check_window: config.instance_poll_interval()

@@ -15,6 +15,7 @@ pub mod error;
 mod metrics;
 mod openapi;
 mod recovery_routes;
+mod refactor_routes;
 mod registry;
 mod routes;
 pub mod tls;
@@ -61,6 +62,7 @@ pub struct AppState {
     pub auth: Arc<AuthSettings>,
     pub metrics: Arc<Metrics>,
     pub recovery: arbor_recovery::RecoveryEngine,
+    pub refactor: arbor_refactor::Refactorer,
 }
 
 impl AppState {

@@ -100,6 +100,8 @@ fn answer_schema(answer: Answer) -> Value {
         Answer::Envelope(details) => {
             let details = match details {
                 "Text" => json!({"type": "string"}),
+                "Integer" => json!({"type": "integer"}),
+                "Instances" => json!({"type": "array", "items": reference("Instance")}),
                 "Null" => json!({"nullable": true}),
                 "InstanceKeys" => json!({"type": "array", "items": reference("InstanceKey")}),
                 "ReplicationAnalyses" => {

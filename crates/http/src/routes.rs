@@ -248,6 +248,7 @@ pub fn router_with_specs(state: AppState) -> (Router, Vec<RouteSpec>) {
             crate::metrics::metrics_handler,
         );
     let api = crate::recovery_routes::routes(api);
+    let api = crate::refactor_routes::routes(api);
     let (api_router, specs) = api.finish();
     let _ = openapi.set(crate::openapi::document(&specs));
     let router = api_router
@@ -320,7 +321,10 @@ fn parse_key(host: &str, port: &str) -> Result<InstanceKey, ApiError> {
     Ok(InstanceKey::new(host, port))
 }
 
-async fn view<'a>(state: &AppState, topology: &'a Topology) -> Result<ViewContext<'a>, ApiError> {
+pub(crate) async fn view<'a>(
+    state: &AppState,
+    topology: &'a Topology,
+) -> Result<ViewContext<'a>, ApiError> {
     Ok(ViewContext {
         topology,
         now: Timestamp::now(),

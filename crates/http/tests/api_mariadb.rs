@@ -344,13 +344,33 @@ async fn readonly_user_reads_everything_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(discovered.status(), 200);
+    let tagged = client
+        .post(format!(
+            "{}/api/tag/{host}/{port}?tag=role=reporting",
+            node.base
+        ))
+        .header("authorization", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tagged.status(), 200);
 
     for spec in &node.specs {
         let url = format!("{}{}", node.base, fill(spec.path, host, port, &key));
-        let url = if spec.path == "/api/search" {
-            format!("{url}?s=127")
-        } else {
+        // Required query parameters, from the route's own description.
+        let query: Vec<String> = spec
+            .query
+            .iter()
+            .filter(|(_, required, _)| *required)
+            .map(|(name, _, _)| match *name {
+                "s" => "s=127".to_string(),
+                other => format!("{other}=role"),
+            })
+            .collect();
+        let url = if query.is_empty() {
             url
+        } else {
+            format!("{url}?{}", query.join("&"))
         };
         match spec.access {
             Access::Read => {

@@ -297,6 +297,35 @@ impl Session {
             .and_then(|row| row.into_iter().next().flatten()))
     }
 
+    /// Every row's columns in order, as text (`None` for NULL).
+    pub async fn query_rows(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, ProbeError> {
+        let run = self.conn.query::<mysql_async::Row, _>(sql);
+        let rows = match tokio::time::timeout(self.timeout, run).await {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(error)) => {
+                return Err(ProbeError::Query {
+                    key: self.key.clone(),
+                    query: sql.to_string(),
+                    message: error.to_string(),
+                })
+            }
+            Err(_) => {
+                return Err(ProbeError::ReadTimeout {
+                    key: self.key.clone(),
+                    after: self.timeout,
+                })
+            }
+        };
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| row.as_ref(i).and_then(value_text))
+                    .collect()
+            })
+            .collect())
+    }
+
     /// The first row's columns in order, as text (`None` for NULL).
     pub async fn query_first_row(
         &mut self,

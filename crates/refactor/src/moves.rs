@@ -80,6 +80,9 @@ pub struct RefactorSettings {
     pub default_port: u16,
     /// `UseSuperReadOnly`.
     pub use_super_read_only: bool,
+    /// `MySQLReplicaUser`/`MySQLReplicaPassword`: for a primary that starts replicating
+    /// (`make-co-master`), which has no replication credentials of its own.
+    pub replication_credentials: Option<(String, String)>,
 }
 
 impl Default for RefactorSettings {
@@ -89,6 +92,7 @@ impl Default for RefactorSettings {
             lock_expiry: Duration::from_secs(600),
             default_port: 3306,
             use_super_read_only: false,
+            replication_credentials: None,
         }
     }
 }
@@ -263,8 +267,12 @@ impl Refactorer {
         operation: &str,
     ) -> Result<(), RefactorError> {
         let locks = self.lock(std::slice::from_ref(replica), operation).await?;
-        // Checked under the lock: a move that finished just before must be seen.
+        // Checked under the lock, on fresh readings: a move that finished just before must be
+        // seen, and a source that just died must not be chosen.
         let result = async {
+            self.discovery
+                .probe_now(&[replica.clone(), source.clone()])
+                .await;
             let topology = self.topology().await?;
             can_replicate_from(&topology, replica, source).map_err(RefactorError::Refused)?;
             self.repoint_locked(replica, source).await
@@ -492,8 +500,23 @@ impl Refactorer {
                 "{key} must write a binary log with log_slave_updates to be a co-primary"
             )));
         }
-        let locks = self.lock(std::slice::from_ref(&source), "make-co-master").await?;
-        let result = self.repoint_locked(&source, key).await;
+        let Some((user, password)) = self.settings.replication_credentials.clone() else {
+            return Err(RefactorError::Refused(format!(
+                "{source} has never replicated: make-co-master needs replication credentials (MySQLReplicaUser, MySQLReplicaPassword)"
+            )));
+        };
+        let locks = self
+            .lock(std::slice::from_ref(&source), "make-co-master")
+            .await?;
+        let result = async {
+            let dialect = self.session(&source).await?.dialect();
+            let mut statements = dialect.prepare_former_primary();
+            statements.extend(dialect.repoint_statements(key, Some((&user, &password))));
+            self.run(&source, &statements).await?;
+            self.settle(&[source.clone(), key.clone()], &source, key)
+                .await
+        }
+        .await;
         locks.release().await;
         result
     }
@@ -508,12 +531,42 @@ impl Refactorer {
         Ok(can_replicate_from(&topology, replica, source))
     }
 
+    /// The GTID of the event group the SQL thread stopped at: the first `Gtid` event at its
+    /// relay log position (`BEGIN GTID 0-1-8`).
+    async fn failing_gtid_in_relay_log(
+        &self,
+        key: &InstanceKey,
+        relay: &arbor_topology::BinlogCoordinates,
+    ) -> Option<String> {
+        if relay.log_file.is_empty() {
+            return None;
+        }
+        let mut session = self.session(key).await.ok()?;
+        let sql = format!(
+            "SHOW RELAYLOG EVENTS IN {} FROM {} LIMIT 3",
+            arbor_mysql::ops::quote(&relay.log_file),
+            relay.log_pos
+        );
+        let rows = session.query_rows(&sql).await.ok()?;
+        rows.iter().find_map(|row| {
+            let info = row.last()?.as_deref()?;
+            let start = info.find("GTID ")? + "GTID ".len();
+            let gtid: String = info[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '-')
+                .collect();
+            (gtid.split('-').count() == 3).then_some(gtid)
+        })
+    }
+
     /// An operation on one server.
     pub async fn operate(
         &self,
         key: &InstanceKey,
         operation: ReplicaOperation,
     ) -> Result<(), RefactorError> {
+        // Judged on a fresh reading, not the last poll's.
+        self.discovery.probe_now(std::slice::from_ref(key)).await;
         let topology = self.topology().await?;
         let record = topology
             .record(key)
@@ -553,40 +606,65 @@ impl Refactorer {
         let locks = self.lock(std::slice::from_ref(key), name).await?;
         let result = async {
             let dialect = self.session(key).await?.dialect();
-            let source_host = record.instance.source().map(|s| s.hostname.clone()).unwrap_or_default();
+            let source_host = record
+                .instance
+                .source()
+                .map(|s| s.hostname.clone())
+                .unwrap_or_default();
             let statements = match &operation {
                 ReplicaOperation::StopReplica => vec![dialect.stop_replica()],
                 ReplicaOperation::StartReplica => vec![dialect.start_replica()],
-                ReplicaOperation::RestartReplica => vec![dialect.stop_replica(), dialect.start_replica()],
-                ReplicaOperation::ResetReplica => vec![dialect.stop_replica(), dialect.reset_replica_all()],
-                ReplicaOperation::SetReadOnly => dialect.set_read_only(true, self.settings.use_super_read_only),
-                ReplicaOperation::SetWriteable => dialect.set_read_only(false, self.settings.use_super_read_only),
+                ReplicaOperation::RestartReplica => {
+                    vec![dialect.stop_replica(), dialect.start_replica()]
+                }
+                ReplicaOperation::ResetReplica => {
+                    vec![dialect.stop_replica(), dialect.reset_replica_all()]
+                }
+                ReplicaOperation::SetReadOnly => {
+                    dialect.set_read_only(true, self.settings.use_super_read_only)
+                }
+                ReplicaOperation::SetWriteable => {
+                    dialect.set_read_only(false, self.settings.use_super_read_only)
+                }
                 ReplicaOperation::FlushBinaryLogs => vec!["FLUSH BINARY LOGS".to_string()],
                 ReplicaOperation::SkipQuery => {
-                    let gtid_mysql = record.instance.flavor != arbor_topology::Flavor::MariaDb
-                        && record.instance.replication.as_ref().is_some_and(|r| r.gtid_kind == arbor_topology::GtidKind::Oracle);
-                    if gtid_mysql {
-                        return Err(RefactorError::Refused(format!(
-                            "{key} replicates with MySQL GTID: skipping needs an empty transaction for the failing GTID, which arbor does not inject yet"
-                        )));
-                    }
-                    dialect.skip_one_event().unwrap_or_default()
+                    let failing = match record.instance.replication.as_ref() {
+                        Some(status) => match failing_gtid(&status.last_sql_error) {
+                            Some(gtid) => Some(gtid),
+                            None => {
+                                self.failing_gtid_in_relay_log(key, &status.relay_coordinates)
+                                    .await
+                            }
+                        },
+                        None => None,
+                    };
+                    skip_statements(key, &record.instance, dialect, failing)?
                 }
                 ReplicaOperation::DelayReplication(seconds) => dialect.delay_replication(*seconds),
                 ReplicaOperation::DetachSourceHost => {
                     if source_host.starts_with("//") {
                         return Err(RefactorError::Refused(format!("{key} is already detached")));
                     }
-                    vec![dialect.stop_replica(), dialect.set_source_host(&format!("//{source_host}"))]
+                    vec![
+                        dialect.stop_replica(),
+                        dialect.set_source_host(&format!("//{source_host}")),
+                    ]
                 }
                 ReplicaOperation::ReattachSourceHost => {
                     let Some(host) = source_host.strip_prefix("//") else {
                         return Err(RefactorError::Refused(format!("{key} is not detached")));
                     };
-                    vec![dialect.stop_replica(), dialect.set_source_host(host), dialect.start_replica()]
+                    vec![
+                        dialect.stop_replica(),
+                        dialect.set_source_host(host),
+                        dialect.start_replica(),
+                    ]
                 }
                 ReplicaOperation::PurgeBinaryLogs(file) => {
-                    vec![format!("PURGE BINARY LOGS TO {}", arbor_mysql::ops::quote(file))]
+                    vec![format!(
+                        "PURGE BINARY LOGS TO {}",
+                        arbor_mysql::ops::quote(file)
+                    )]
                 }
             };
             self.run(key, &statements).await?;
@@ -596,5 +674,80 @@ impl Refactorer {
         .await;
         locks.release().await;
         result
+    }
+}
+
+/// How to skip the event a replica's SQL thread stopped at.
+///
+/// MariaDB with GTID: advance `gtid_slave_pos` past the failing GTID, which MariaDB names in
+/// `Last_SQL_Error` (this needs only REPLICATION SLAVE ADMIN, unlike `sql_slave_skip_counter`,
+/// which needs SUPER). Without GTID: the skip counter.
+fn skip_statements(
+    key: &InstanceKey,
+    instance: &arbor_topology::Instance,
+    dialect: arbor_mysql::Dialect,
+    failing: Option<String>,
+) -> Result<Vec<String>, RefactorError> {
+    let replication = instance
+        .replication
+        .as_ref()
+        .ok_or_else(|| RefactorError::Refused(format!("{key} is not a replica")))?;
+    if replication.sql_thread_running {
+        return Err(RefactorError::Refused(format!(
+            "{key}'s SQL thread is running: there is nothing to skip"
+        )));
+    }
+    match replication.gtid_kind {
+        arbor_topology::GtidKind::MariaDb => {
+            let failing = failing.ok_or_else(|| {
+                RefactorError::Refused(format!(
+                    "{key}: cannot tell the failing GTID (last SQL error: {:?})",
+                    replication.last_sql_error
+                ))
+            })?;
+            let domain = failing.split('-').next().unwrap_or("0");
+            let mut position: Vec<String> = instance
+                .gtid_slave_pos
+                .split(',')
+                .map(str::trim)
+                .filter(|g| !g.is_empty() && g.split('-').next() != Some(domain))
+                .map(str::to_string)
+                .collect();
+            position.push(failing);
+            position.sort();
+            Ok(vec![
+                dialect.stop_replica(),
+                format!("SET GLOBAL gtid_slave_pos = {}", arbor_mysql::ops::quote(&position.join(","))),
+                dialect.start_replica(),
+            ])
+        }
+        arbor_topology::GtidKind::Oracle => Err(RefactorError::Refused(format!(
+            "{key} replicates with MySQL GTID: skipping needs an empty transaction for the failing GTID, which arbor does not inject yet"
+        ))),
+        arbor_topology::GtidKind::None => Ok(dialect.skip_one_event().unwrap_or_default()),
+    }
+}
+
+/// The `Gtid D-S-N` MariaDB puts in a replication SQL error.
+fn failing_gtid(error: &str) -> Option<String> {
+    let start = error.find("Gtid ")? + "Gtid ".len();
+    let gtid: String = error[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '-')
+        .collect();
+    (gtid.split('-').count() == 3).then_some(gtid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_failing_gtid_is_read_from_mariadbs_error() {
+        let error = "Could not execute Write_rows_v1 event on table s.t; Duplicate entry '9' for key 'PRIMARY', \
+                     Error_code: 1062; handler error HA_ERR_FOUND_DUPP_KEY; the event's master log mysql-bin.000001, \
+                     end_log_pos 1234, Gtid 0-1-8, Internal MariaDB error code: 1062";
+        assert_eq!(failing_gtid(error), Some("0-1-8".to_string()));
+        assert_eq!(failing_gtid("no gtid here"), None);
     }
 }

@@ -63,8 +63,27 @@ pub async fn start_node(auth: AuthSettings) -> Node {
         arbor_recovery::RecoverySettings::default(),
         Arc::new(arbor_recovery::SingleNode),
     );
+    let refactor = arbor_refactor::Refactorer::new(
+        Arc::clone(&store),
+        discovery.handle(),
+        arbor_mysql::Operator::new(arbor_mysql::OperatorSettings {
+            user: ADMIN_USER.into(),
+            password: ADMIN_PASSWORD.into(),
+            connect_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(30),
+            default_port: 3306,
+        }),
+        arbor_refactor::RefactorSettings {
+            replication_credentials: Some((
+                arbor_testkit::REPL_USER.into(),
+                arbor_testkit::REPL_PASSWORD.into(),
+            )),
+            ..arbor_refactor::RefactorSettings::default()
+        },
+    );
     let state = AppState {
         recovery,
+        refactor,
         discovery: discovery.handle(),
         view: Arc::new(ViewSettings {
             reasonable_lag: Duration::from_secs(10),
@@ -112,4 +131,8 @@ pub fn fill(path: &str, host: &str, port: u16, hint: &str) -> String {
         .replace("{owner}", "ops")
         .replace("{reason}", "testing")
         .replace("{duration}", "10m")
+        .replace("{belowHost}", host)
+        .replace("{belowPort}", &port.to_string())
+        .replace("{seconds}", "0")
+        .replace("{logFile}", "mysql-bin.000001")
 }

@@ -1,0 +1,796 @@
+//! Routes of topology refactoring (orchestrator's paths), maintenance locks and tags.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use arbor_api::{ApiResponse, InstanceJson, InstanceKeyJson};
+use arbor_refactor::{RefactorError, ReplicaOperation};
+use arbor_store::LockDecision;
+use arbor_topology::{InstanceKey, Timestamp};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::Serialize;
+
+use crate::recovery_routes::PathParams;
+use crate::registry::{spec, Access, Answer, Api, RouteSpec};
+use crate::routes::KeyPath;
+use crate::{ApiError, AppState};
+
+impl From<RefactorError> for ApiError {
+    fn from(error: RefactorError) -> Self {
+        match error {
+            RefactorError::Refused(message) => ApiError::Unprocessable(message),
+            RefactorError::Locked { .. } => ApiError::Conflict(error.to_string()),
+            RefactorError::NotFound(message) => ApiError::NotFound(message),
+            RefactorError::Failed(message) => ApiError::Internal(message),
+            RefactorError::Store(error) => error.into(),
+        }
+    }
+}
+
+/// The second instance of a route (`{belowHost}/{belowPort}`), when it has one.
+fn second_key(params: &HashMap<String, String>) -> Result<Option<InstanceKey>, ApiError> {
+    match (params.get("belowHost"), params.get("belowPort")) {
+        (Some(host), Some(port)) => {
+            let port = port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                ApiError::BadRequest(format!("invalid port {port:?}: expected 1-65535"))
+            })?;
+            Ok(Some(InstanceKey::new(host.as_str(), port)))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn required_second_key(params: &HashMap<String, String>) -> Result<InstanceKey, ApiError> {
+    second_key(params)?.ok_or_else(|| ApiError::BadRequest("missing the second instance".into()))
+}
+
+/// The instance as it is now (after the operation re-read it).
+async fn instance_now(state: &AppState, key: &InstanceKey) -> Result<InstanceJson, ApiError> {
+    let topology = state.topology().await?;
+    let record = topology
+        .record(key)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown instance {key}")))?;
+    let view = crate::routes::view(state, &topology).await?;
+    Ok(InstanceJson::from_record(record, &view))
+}
+
+async fn instances_now(
+    state: &AppState,
+    keys: &[InstanceKey],
+) -> Result<Vec<InstanceJson>, ApiError> {
+    let topology = state.topology().await?;
+    let view = crate::routes::view(state, &topology).await?;
+    Ok(keys
+        .iter()
+        .filter_map(|k| topology.record(k))
+        .map(|r| InstanceJson::from_record(r, &view))
+        .collect())
+}
+
+type InstanceAnswer = Result<Json<ApiResponse<InstanceJson>>, ApiError>;
+type InstancesAnswer = Result<Json<ApiResponse<Vec<InstanceJson>>>, ApiError>;
+
+async fn answer(state: &AppState, key: &InstanceKey, message: String) -> InstanceAnswer {
+    Ok(Json(ApiResponse::ok(
+        message,
+        instance_now(state, key).await?,
+    )))
+}
+
+async fn answer_many(
+    state: &AppState,
+    moved: (Vec<InstanceKey>, Vec<String>),
+    what: &str,
+) -> InstancesAnswer {
+    let (moved, errors) = moved;
+    let mut message = format!("{what}: {} moved", moved.len());
+    if !errors.is_empty() {
+        message.push_str(&format!("; not moved: {}", errors.join("; ")));
+    }
+    Ok(Json(ApiResponse::ok(
+        message,
+        instances_now(state, &moved).await?,
+    )))
+}
+
+pub(crate) fn routes(api: Api) -> Api {
+    use Access::{Read, Write};
+    use Answer::*;
+    let one = |path, summary| spec(path, Write, Envelope("Instance"), summary);
+    let many = |path, summary| spec(path, Write, Envelope("Instances"), summary);
+    api.route(
+        one(
+            "/api/relocate/{host}/{port}/{belowHost}/{belowPort}",
+            "move a replica below any instance it can replicate from",
+        ),
+        relocate,
+    )
+    .route(
+        one(
+            "/api/move-below-gtid/{host}/{port}/{belowHost}/{belowPort}",
+            "move a replica below another with GTID",
+        ),
+        relocate,
+    )
+    .route(
+        one(
+            "/api/move-gtid/{host}/{port}/{belowHost}/{belowPort}",
+            "move-below-gtid (the name orchestrator-client calls)",
+        ),
+        relocate,
+    )
+    .route(
+        many(
+            "/api/relocate-replicas/{host}/{port}/{belowHost}/{belowPort}",
+            "move every replica of an instance below another",
+        ),
+        relocate_replicas,
+    )
+    .route(
+        many(
+            "/api/move-replicas-gtid/{host}/{port}/{belowHost}/{belowPort}",
+            "move every replica of an instance below another with GTID",
+        ),
+        relocate_replicas,
+    )
+    .route(
+        one(
+            "/api/move-up/{host}/{port}",
+            "make a replica a sibling of its source",
+        ),
+        move_up,
+    )
+    .route(
+        many(
+            "/api/move-up-replicas/{host}/{port}",
+            "make every replica of an instance its sibling",
+        ),
+        move_up_replicas,
+    )
+    .route(
+        one(
+            "/api/move-below/{host}/{port}/{belowHost}/{belowPort}",
+            "move a replica below its sibling",
+        ),
+        move_below,
+    )
+    .route(
+        one(
+            "/api/repoint/{host}/{port}",
+            "re-point a replica at its current source",
+        ),
+        repoint,
+    )
+    .route(
+        one(
+            "/api/repoint/{host}/{port}/{belowHost}/{belowPort}",
+            "point a replica at another source, checking only that it can be reached",
+        ),
+        repoint,
+    )
+    .route(
+        many(
+            "/api/repoint-replicas/{host}/{port}",
+            "re-point every replica of an instance at it",
+        ),
+        repoint_replicas,
+    )
+    .route(
+        one(
+            "/api/take-master/{host}/{port}",
+            "swap a replica with its source (which must itself be a replica)",
+        ),
+        take_master,
+    )
+    .route(
+        many(
+            "/api/take-siblings/{host}/{port}",
+            "move a replica's siblings below it",
+        ),
+        take_siblings,
+    )
+    .route(
+        one(
+            "/api/make-co-master/{host}/{port}",
+            "make a primary also replicate from its replica (a co-primary pair)",
+        ),
+        make_co_master,
+    )
+    .route(
+        one("/api/stop-replica/{host}/{port}", "stop replication"),
+        stop_replica,
+    )
+    .route(
+        one("/api/start-replica/{host}/{port}", "start replication"),
+        start_replica,
+    )
+    .route(
+        one(
+            "/api/restart-replica/{host}/{port}",
+            "stop and start replication",
+        ),
+        restart_replica,
+    )
+    .route(
+        one(
+            "/api/reset-replica/{host}/{port}",
+            "stop replication and forget the source (RESET SLAVE ALL)",
+        ),
+        reset_replica,
+    )
+    .route(
+        one(
+            "/api/detach-replica-master-host/{host}/{port}",
+            "rewrite the source host to //host, keeping the position",
+        ),
+        detach,
+    )
+    .route(
+        one(
+            "/api/reattach-replica-master-host/{host}/{port}",
+            "undo detach-replica-master-host and start replication",
+        ),
+        reattach,
+    )
+    .route(
+        one("/api/set-read-only/{host}/{port}", "set read_only"),
+        set_read_only,
+    )
+    .route(
+        one("/api/set-writeable/{host}/{port}", "unset read_only"),
+        set_writeable,
+    )
+    .route(
+        one(
+            "/api/skip-query/{host}/{port}",
+            "skip the event replication stopped at",
+        ),
+        skip_query,
+    )
+    .route(
+        one(
+            "/api/flush-binary-logs/{host}/{port}",
+            "rotate the binary log",
+        ),
+        flush_binary_logs,
+    )
+    .route(
+        one(
+            "/api/purge-binary-logs/{host}/{port}/{logFile}",
+            "purge binary logs before a file, unless a replica still reads them",
+        ),
+        purge_binary_logs,
+    )
+    .route(
+        spec(
+            "/api/delay-replication/{host}/{port}/{seconds}",
+            Write,
+            Envelope("Integer"),
+            "apply replicated events only after a delay",
+        ),
+        delay_replication,
+    )
+    .route(
+        spec(
+            "/api/can-replicate-from/{host}/{port}/{belowHost}/{belowPort}",
+            Read,
+            Envelope("InstanceKey"),
+            "whether a replica could be moved below an instance (Message true/false and why)",
+        ),
+        can_replicate,
+    )
+    .route(
+        spec(
+            "/api/can-replicate-from-gtid/{host}/{port}/{belowHost}/{belowPort}",
+            Read,
+            Envelope("InstanceKey"),
+            "whether a replica could be moved below an instance with GTID",
+        ),
+        can_replicate,
+    )
+    .route(
+        spec(
+            "/api/begin-maintenance/{host}/{port}/{owner}/{reason}",
+            Write,
+            Envelope("InstanceKey"),
+            "lock an instance: moves and recoveries leave it alone for an hour or until ended",
+        ),
+        begin_maintenance,
+    )
+    .route(
+        spec(
+            "/api/end-maintenance/{host}/{port}",
+            Write,
+            Envelope("InstanceKey"),
+            "release an instance's maintenance lock",
+        ),
+        end_maintenance,
+    )
+    .route(
+        spec("/api/maintenance", Read, Text, "maintenance locks in force"),
+        maintenance,
+    )
+    .route(
+        RouteSpec {
+            query: &[("tag", true, "name=value")],
+            ..spec(
+                "/api/tag/{host}/{port}",
+                Write,
+                Envelope("InstanceKey"),
+                "tag an instance",
+            )
+        },
+        tag,
+    )
+    .route(
+        RouteSpec {
+            query: &[("tag", true, "name")],
+            ..spec(
+                "/api/untag/{host}/{port}",
+                Write,
+                Envelope("InstanceKey"),
+                "remove a tag from an instance",
+            )
+        },
+        untag,
+    )
+    .route(
+        RouteSpec {
+            query: &[("tag", true, "name")],
+            ..spec(
+                "/api/untag-all",
+                Write,
+                Envelope("InstanceKeys"),
+                "remove a tag from every instance",
+            )
+        },
+        untag_all,
+    )
+    .route(
+        spec(
+            "/api/tags/{host}/{port}",
+            Read,
+            Strings,
+            "an instance's tags, as name=value",
+        ),
+        tags,
+    )
+    .route(
+        RouteSpec {
+            query: &[("tag", true, "name")],
+            ..spec(
+                "/api/tag-value/{host}/{port}",
+                Read,
+                Text,
+                "the value of one tag",
+            )
+        },
+        tag_value,
+    )
+    .route(
+        RouteSpec {
+            query: &[("tag", true, "name or name=value")],
+            ..spec("/api/tagged", Read, Text, "instances with a tag")
+        },
+        tagged,
+    )
+}
+
+async fn relocate(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    PathParams(params): PathParams,
+) -> InstanceAnswer {
+    let below = required_second_key(&params)?;
+    state.refactor.relocate(&key, &below).await?;
+    answer(&state, &key, format!("{key} moved below {below}")).await
+}
+
+async fn relocate_replicas(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    PathParams(params): PathParams,
+) -> InstancesAnswer {
+    let below = required_second_key(&params)?;
+    let moved = state.refactor.relocate_replicas(&key, &below).await?;
+    answer_many(
+        &state,
+        moved,
+        &format!("replicas of {key} moved below {below}"),
+    )
+    .await
+}
+
+async fn move_up(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstanceAnswer {
+    state.refactor.move_up(&key).await?;
+    answer(&state, &key, format!("{key} moved up")).await
+}
+
+async fn move_up_replicas(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstancesAnswer {
+    let moved = state.refactor.move_up_replicas(&key).await?;
+    answer_many(&state, moved, &format!("replicas of {key} moved up")).await
+}
+
+async fn move_below(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    PathParams(params): PathParams,
+) -> InstanceAnswer {
+    let sibling = required_second_key(&params)?;
+    state.refactor.move_below(&key, &sibling).await?;
+    answer(&state, &key, format!("{key} moved below {sibling}")).await
+}
+
+async fn repoint(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    PathParams(params): PathParams,
+) -> InstanceAnswer {
+    let below = second_key(&params)?;
+    state.refactor.repoint(&key, below.as_ref()).await?;
+    answer(&state, &key, format!("{key} repointed")).await
+}
+
+async fn repoint_replicas(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstancesAnswer {
+    let moved = state.refactor.repoint_replicas(&key).await?;
+    answer_many(&state, moved, &format!("replicas of {key} repointed")).await
+}
+
+async fn take_master(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstanceAnswer {
+    state.refactor.take_master(&key).await?;
+    answer(&state, &key, format!("{key} took its source's place")).await
+}
+
+async fn take_siblings(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstancesAnswer {
+    let moved = state.refactor.take_siblings(&key).await?;
+    answer_many(&state, moved, &format!("siblings of {key} moved below it")).await
+}
+
+async fn make_co_master(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstanceAnswer {
+    state.refactor.make_co_master(&key).await?;
+    answer(&state, &key, format!("{key} is now a co-primary")).await
+}
+
+async fn operate(
+    state: AppState,
+    key: InstanceKey,
+    operation: ReplicaOperation,
+    message: &str,
+) -> InstanceAnswer {
+    state.refactor.operate(&key, operation).await?;
+    answer(&state, &key, format!("{key}: {message}")).await
+}
+
+async fn stop_replica(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstanceAnswer {
+    operate(
+        state,
+        key,
+        ReplicaOperation::StopReplica,
+        "replication stopped",
+    )
+    .await
+}
+
+async fn start_replica(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstanceAnswer {
+    operate(
+        state,
+        key,
+        ReplicaOperation::StartReplica,
+        "replication started",
+    )
+    .await
+}
+
+async fn restart_replica(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstanceAnswer {
+    operate(
+        state,
+        key,
+        ReplicaOperation::RestartReplica,
+        "replication restarted",
+    )
+    .await
+}
+
+async fn reset_replica(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstanceAnswer {
+    operate(
+        state,
+        key,
+        ReplicaOperation::ResetReplica,
+        "replication reset",
+    )
+    .await
+}
+
+async fn detach(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstanceAnswer {
+    operate(
+        state,
+        key,
+        ReplicaOperation::DetachSourceHost,
+        "source host detached",
+    )
+    .await
+}
+
+async fn reattach(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstanceAnswer {
+    operate(
+        state,
+        key,
+        ReplicaOperation::ReattachSourceHost,
+        "source host reattached",
+    )
+    .await
+}
+
+async fn set_read_only(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstanceAnswer {
+    operate(state, key, ReplicaOperation::SetReadOnly, "read-only").await
+}
+
+async fn set_writeable(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstanceAnswer {
+    operate(state, key, ReplicaOperation::SetWriteable, "writeable").await
+}
+
+async fn skip_query(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstanceAnswer {
+    operate(state, key, ReplicaOperation::SkipQuery, "one event skipped").await
+}
+
+async fn flush_binary_logs(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstanceAnswer {
+    operate(
+        state,
+        key,
+        ReplicaOperation::FlushBinaryLogs,
+        "binary logs flushed",
+    )
+    .await
+}
+
+async fn purge_binary_logs(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    PathParams(params): PathParams,
+) -> InstanceAnswer {
+    let file = params.get("logFile").cloned().unwrap_or_default();
+    if file.is_empty() || file.contains(['/', '\'']) {
+        return Err(ApiError::BadRequest(format!(
+            "invalid binary log file name {file:?}"
+        )));
+    }
+    operate(
+        state,
+        key,
+        ReplicaOperation::PurgeBinaryLogs(file),
+        "binary logs purged",
+    )
+    .await
+}
+
+async fn delay_replication(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    PathParams(params): PathParams,
+) -> Result<Json<ApiResponse<u64>>, ApiError> {
+    let seconds: u64 = params
+        .get("seconds")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ApiError::BadRequest("invalid delay: expected whole seconds".into()))?;
+    state
+        .refactor
+        .operate(&key, ReplicaOperation::DelayReplication(seconds))
+        .await?;
+    Ok(Json(ApiResponse::ok(
+        format!("{key} delayed by {seconds}s"),
+        seconds,
+    )))
+}
+
+async fn can_replicate(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    PathParams(params): PathParams,
+) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+    let below = required_second_key(&params)?;
+    let verdict = state.refactor.can_replicate_from(&key, &below).await?;
+    // orchestrator's shape: the verdict is the Message, "true" or "false".
+    let message = match verdict {
+        Ok(()) => "true".to_string(),
+        Err(reason) => format!("false: {reason}"),
+    };
+    Ok(Json(ApiResponse::ok(message, (&below).into())))
+}
+
+async fn begin_maintenance(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    PathParams(params): PathParams,
+) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+    let owner = params.get("owner").cloned().unwrap_or_default();
+    let reason = params.get("reason").cloned().unwrap_or_default();
+    let now = Timestamp::now();
+    let decision = state
+        .discovery
+        .store()
+        .begin_maintenance(
+            &key,
+            &owner,
+            &reason,
+            &state.view.hostname,
+            now,
+            now.plus(Duration::from_secs(3600)),
+        )
+        .await?;
+    match decision {
+        LockDecision::Acquired { .. } => Ok(Json(ApiResponse::ok(
+            format!("{key} is in maintenance"),
+            (&key).into(),
+        ))),
+        LockDecision::Held(holder) => Err(ApiError::Conflict(format!(
+            "{key} is locked by {} ({}) until {}",
+            holder.owner,
+            holder.reason,
+            holder.expires_at.to_sql_datetime()
+        ))),
+    }
+}
+
+async fn end_maintenance(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+    if !state.discovery.store().end_maintenance(&key, None).await? {
+        return Err(ApiError::NotFound(format!("{key} is not in maintenance")));
+    }
+    Ok(Json(ApiResponse::ok(
+        format!("{key} is out of maintenance"),
+        (&key).into(),
+    )))
+}
+
+#[derive(Serialize)]
+struct MaintenanceJson {
+    #[serde(rename = "MaintenanceId")]
+    id: i64,
+    #[serde(rename = "Key")]
+    key: InstanceKeyJson,
+    #[serde(rename = "BeginTimestamp")]
+    begin: String,
+    #[serde(rename = "EndTimestamp")]
+    end: String,
+    #[serde(rename = "IsActive")]
+    active: bool,
+    #[serde(rename = "Owner")]
+    owner: String,
+    #[serde(rename = "Reason")]
+    reason: String,
+}
+
+async fn maintenance(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<MaintenanceJson>>, ApiError> {
+    let locks = state
+        .discovery
+        .store()
+        .active_maintenance(Timestamp::now())
+        .await?;
+    Ok(Json(
+        locks
+            .into_iter()
+            .map(|m| MaintenanceJson {
+                id: m.id,
+                key: (&m.key).into(),
+                begin: m.begin_at.to_sql_datetime(),
+                end: m.expires_at.to_sql_datetime(),
+                active: true,
+                owner: m.owner,
+                reason: m.reason,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct TagQuery {
+    tag: Option<String>,
+}
+
+/// `name=value` or `name`.
+fn tag_of(
+    query: Result<Query<TagQuery>, QueryRejection>,
+) -> Result<(String, Option<String>), ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let tag = query.tag.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+        ApiError::BadRequest("missing tag: add ?tag=name or ?tag=name=value".into())
+    })?;
+    Ok(match tag.split_once('=') {
+        Some((name, value)) => (name.trim().to_string(), Some(value.to_string())),
+        None => (tag.trim().to_string(), None),
+    })
+}
+
+async fn tag(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    query: Result<Query<TagQuery>, QueryRejection>,
+) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+    let (name, value) = tag_of(query)?;
+    state
+        .discovery
+        .store()
+        .tag(&key, &name, value.as_deref().unwrap_or(""))
+        .await?;
+    Ok(Json(ApiResponse::ok(
+        format!("{key} tagged {name}"),
+        (&key).into(),
+    )))
+}
+
+async fn untag(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    query: Result<Query<TagQuery>, QueryRejection>,
+) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+    let (name, _) = tag_of(query)?;
+    if !state.discovery.store().untag(&key, &name).await? {
+        return Err(ApiError::NotFound(format!("{key} has no tag {name}")));
+    }
+    Ok(Json(ApiResponse::ok(
+        format!("{key} untagged {name}"),
+        (&key).into(),
+    )))
+}
+
+async fn untag_all(
+    State(state): State<AppState>,
+    query: Result<Query<TagQuery>, QueryRejection>,
+) -> Result<Json<ApiResponse<Vec<InstanceKeyJson>>>, ApiError> {
+    let (name, _) = tag_of(query)?;
+    let keys = state.discovery.store().untag_all(&name).await?;
+    Ok(Json(ApiResponse::ok(
+        format!("tag {name} removed"),
+        keys.iter().map(Into::into).collect(),
+    )))
+}
+
+async fn tags(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> Result<Json<Vec<String>>, ApiError> {
+    let tags = state.discovery.store().tags(&key).await?;
+    Ok(Json(
+        tags.into_iter()
+            .map(|(name, value)| {
+                if value.is_empty() {
+                    name
+                } else {
+                    format!("{name}={value}")
+                }
+            })
+            .collect(),
+    ))
+}
+
+async fn tag_value(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    query: Result<Query<TagQuery>, QueryRejection>,
+) -> Result<Json<String>, ApiError> {
+    let (name, _) = tag_of(query)?;
+    let tags = state.discovery.store().tags(&key).await?;
+    tags.into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| Json(value))
+        .ok_or_else(|| ApiError::NotFound(format!("{key} has no tag {name}")))
+}
+
+async fn tagged(
+    State(state): State<AppState>,
+    query: Result<Query<TagQuery>, QueryRejection>,
+) -> Result<Json<Vec<InstanceKeyJson>>, ApiError> {
+    let (name, value) = tag_of(query)?;
+    let keys = state
+        .discovery
+        .store()
+        .tagged(&name, value.as_deref())
+        .await?;
+    Ok(Json(keys.iter().map(Into::into).collect()))
+}

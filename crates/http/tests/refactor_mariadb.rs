@@ -1,0 +1,460 @@
+//! Topology refactoring through the API on a real MariaDB topology: every move changes the
+//! servers as asked (checked with the servers' own SHOW SLAVE STATUS), refusals say why, and
+//! two moves of one instance at the same moment end with exactly one winner.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbor_http::AuthSettings;
+use arbor_testkit::{wait_for, MariaDbSandbox};
+use common::{http, start_node};
+use serde_json::Value;
+
+struct Cluster {
+    sandbox: MariaDbSandbox,
+    node: common::Node,
+    client: reqwest::Client,
+}
+
+impl Cluster {
+    /// P <- {R1, R2}, R1 <- R3, all discovered.
+    async fn start() -> Cluster {
+        let sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0), Some(1)]).unwrap();
+        let node = start_node(AuthSettings::default()).await;
+        let client = http();
+        let cluster = Cluster {
+            sandbox,
+            node,
+            client,
+        };
+        let (status, _) = cluster.call(&format!("discover/{}", cluster.path(3))).await;
+        assert_eq!(status, 200);
+        let store = Arc::clone(&cluster.node.store);
+        wait_for(Duration::from_secs(15), || {
+            let store = Arc::clone(&store);
+            async move {
+                let records = store.all_instances().await.ok()?;
+                (records.len() == 4 && records.iter().all(|r| r.is_last_check_valid()))
+                    .then_some(())
+            }
+        })
+        .await
+        .expect("topology discovered");
+        cluster
+    }
+
+    fn path(&self, index: usize) -> String {
+        format!("127.0.0.1/{}", self.sandbox.port(index))
+    }
+
+    async fn call(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}/api/{path}", self.node.base))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// GETs a read-only route.
+    async fn read(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}/api/{path}", self.node.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.json().await.unwrap()
+    }
+
+    async fn ok(&self, path: &str) -> Value {
+        let (status, body) = self.call(path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body["Code"], "OK", "{path}: {body}");
+        body
+    }
+
+    fn status(&self, index: usize, column: &str) -> String {
+        self.sandbox
+            .replica_status(index)
+            .unwrap()
+            .into_iter()
+            .find(|(k, _)| k == column)
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    }
+
+    /// Server `index` replicates (both threads running) from server `source`.
+    fn assert_replicates_from(&self, index: usize, source: usize) {
+        for _ in 0..100 {
+            if self.status(index, "Slave_IO_Running") == "Yes" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            self.status(index, "Master_Port"),
+            self.sandbox.port(source).to_string(),
+            "server {index}'s source"
+        );
+        assert_eq!(
+            self.status(index, "Slave_IO_Running"),
+            "Yes",
+            "server {index} IO"
+        );
+        assert_eq!(
+            self.status(index, "Slave_SQL_Running"),
+            "Yes",
+            "server {index} SQL"
+        );
+    }
+
+    fn sql(&self, index: usize, sql: &str) -> String {
+        self.sandbox.sql(index, sql).unwrap().trim().to_string()
+    }
+}
+
+#[tokio::test]
+async fn every_move_changes_the_topology_as_asked() {
+    let c = Cluster::start().await;
+    let (p, r1, r2, r3) = (c.path(0), c.path(1), c.path(2), c.path(3));
+
+    let moved = c.ok(&format!("relocate/{r3}/{r2}")).await;
+    assert_eq!(
+        moved["Details"]["MasterKey"]["Port"],
+        c.sandbox.port(2),
+        "the answer shows the new state"
+    );
+    c.assert_replicates_from(3, 2);
+
+    c.ok(&format!("move-up/{r3}")).await;
+    c.assert_replicates_from(3, 0);
+
+    c.ok(&format!("move-below/{r3}/{r1}")).await;
+    c.assert_replicates_from(3, 1);
+
+    let up = c.ok(&format!("move-up-replicas/{r1}")).await;
+    assert_eq!(up["Details"].as_array().unwrap().len(), 1);
+    c.assert_replicates_from(3, 0);
+
+    let relocated = c.ok(&format!("relocate-replicas/{p}/{r1}")).await;
+    assert_eq!(
+        relocated["Details"].as_array().unwrap().len(),
+        2,
+        "R2 and R3 moved, R1 is the target"
+    );
+    c.assert_replicates_from(2, 1);
+    c.assert_replicates_from(3, 1);
+
+    c.ok(&format!("move-replicas-gtid/{r1}/{p}")).await;
+    c.assert_replicates_from(2, 0);
+    c.assert_replicates_from(3, 0);
+
+    c.ok(&format!("move-gtid/{r3}/{r1}")).await;
+    c.assert_replicates_from(3, 1);
+
+    c.ok(&format!("repoint/{r2}")).await;
+    c.assert_replicates_from(2, 0);
+    c.ok(&format!("repoint/{r2}/{r1}")).await;
+    c.assert_replicates_from(2, 1);
+    c.ok(&format!("repoint-replicas/{r1}")).await;
+    c.assert_replicates_from(2, 1);
+    c.assert_replicates_from(3, 1);
+
+    // take-master: R3 (under R1, under P) and R1 swap.
+    c.ok(&format!("take-master/{r3}")).await;
+    c.assert_replicates_from(3, 0);
+    c.assert_replicates_from(1, 3);
+
+    // take-siblings: R3's siblings (none but R2's source is R1... move R2 up first).
+    c.ok(&format!("relocate/{r2}/{p}")).await;
+    c.ok(&format!("take-siblings/{r3}")).await;
+    c.assert_replicates_from(2, 3);
+
+    // Writes on the primary still reach everyone.
+    c.sql(0, "CREATE DATABASE moved; CREATE TABLE moved.t (id INT PRIMARY KEY); INSERT INTO moved.t VALUES (1)");
+    for replica in 1..4 {
+        for _ in 0..100 {
+            if c.sandbox
+                .sql(replica, "SELECT COUNT(*) FROM moved.t")
+                .map(|v| v.trim() == "1")
+                .unwrap_or(false)
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            c.sql(replica, "SELECT COUNT(*) FROM moved.t"),
+            "1",
+            "server {replica}"
+        );
+    }
+
+    // make-co-master: P also replicates from R3; then back to a single primary.
+    c.ok(&format!("make-co-master/{r3}")).await;
+    c.assert_replicates_from(0, 3);
+    let reset = c.ok(&format!("reset-replica/{p}")).await;
+    assert_eq!(reset["Details"]["MasterKey"]["Hostname"], "");
+    assert_eq!(c.status(0, "Master_Host"), "");
+}
+
+#[tokio::test]
+async fn in_place_operations_do_what_they_say() {
+    let c = Cluster::start().await;
+    let (p, r2) = (c.path(0), c.path(2));
+
+    c.ok(&format!("stop-replica/{r2}")).await;
+    assert_eq!(c.status(2, "Slave_IO_Running"), "No");
+    assert_eq!(c.status(2, "Slave_SQL_Running"), "No");
+    c.ok(&format!("start-replica/{r2}")).await;
+    c.assert_replicates_from(2, 0);
+    c.ok(&format!("restart-replica/{r2}")).await;
+    c.assert_replicates_from(2, 0);
+
+    let writable = c.ok(&format!("set-writeable/{r2}")).await;
+    assert_eq!(writable["Details"]["ReadOnly"], false);
+    assert_eq!(c.sql(2, "SELECT @@read_only"), "0");
+    c.ok(&format!("set-read-only/{r2}")).await;
+    assert_eq!(c.sql(2, "SELECT @@read_only"), "1");
+
+    let delayed = c.ok(&format!("delay-replication/{r2}/5")).await;
+    assert_eq!(delayed["Details"], 5);
+    assert_eq!(c.status(2, "SQL_Delay"), "5");
+    c.ok(&format!("delay-replication/{r2}/0")).await;
+    assert_eq!(c.status(2, "SQL_Delay"), "0");
+
+    let detached = c.ok(&format!("detach-replica-master-host/{r2}")).await;
+    assert!(
+        detached["Details"]["MasterKey"]["Hostname"]
+            .as_str()
+            .unwrap()
+            .starts_with("//"),
+        "{detached}"
+    );
+    assert_eq!(c.status(2, "Master_Host"), "//127.0.0.1");
+    c.ok(&format!("reattach-replica-master-host/{r2}")).await;
+    c.assert_replicates_from(2, 0);
+
+    // A duplicate-key error stops R2's SQL thread; skip-query gets it going again.
+    c.sql(
+        0,
+        "CREATE DATABASE s; CREATE TABLE s.t (id INT PRIMARY KEY)",
+    );
+    for _ in 0..100 {
+        if c.sandbox
+            .sql(
+                2,
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='s'",
+            )
+            .map(|v| v.trim() == "1")
+            .unwrap_or(false)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    c.sql(
+        2,
+        "SET sql_log_bin = 0; SET SESSION gtid_domain_id = 7; INSERT INTO s.t VALUES (9)",
+    );
+    c.sql(0, "INSERT INTO s.t VALUES (9)");
+    for _ in 0..100 {
+        if c.status(2, "Slave_SQL_Running") == "No" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(c.status(2, "Last_SQL_Errno"), "1062");
+    c.ok(&format!("skip-query/{r2}")).await;
+    c.assert_replicates_from(2, 0);
+
+    // Binary logs: flush rotates; purge is refused while a replica reads an older file.
+    let before = c
+        .sql(0, "SHOW MASTER STATUS")
+        .split('\t')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    c.ok(&format!("flush-binary-logs/{p}")).await;
+    let after = c
+        .sql(0, "SHOW MASTER STATUS")
+        .split('\t')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    assert!(after > before, "{before} -> {after}");
+    c.ok(&format!("stop-replica/{r2}")).await;
+    c.ok(&format!("flush-binary-logs/{p}")).await;
+    let newest = c
+        .sql(0, "SHOW MASTER STATUS")
+        .split('\t')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let (status, body) = c.call(&format!("purge-binary-logs/{p}/{newest}")).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["Message"].as_str().unwrap().contains("still reads"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn refusals_say_why_and_change_nothing() {
+    let mut c = Cluster::start().await;
+    let (p, r1, r2, r3) = (c.path(0), c.path(1), c.path(2), c.path(3));
+
+    let refused = |status: u16, body: &Value, expected: &str| {
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["Code"], "ERROR");
+        assert!(
+            body["Message"].as_str().unwrap().contains(expected),
+            "{body}"
+        );
+    };
+    let (status, body) = c.call(&format!("relocate/{r1}/{r3}")).await;
+    refused(status, &body, "would make a loop");
+    let (status, body) = c.call(&format!("relocate/{p}/{r3}")).await;
+    refused(status, &body, "would make a loop");
+    let (status, body) = c.call(&format!("move-up/{r1}")).await;
+    refused(status, &body, "is a primary");
+    let (status, body) = c.call(&format!("move-below/{r3}/{r2}")).await;
+    refused(status, &body, "not a sibling");
+    let (status, body) = c.call(&format!("take-master/{r1}")).await;
+    refused(status, &body, "graceful-master-takeover");
+    c.assert_replicates_from(1, 0);
+    c.assert_replicates_from(3, 1);
+
+    // can-replicate-from answers true or false with the reason.
+    let verdict = c.read(&format!("can-replicate-from/{r3}/{r2}")).await;
+    assert_eq!(verdict["Message"], "true");
+    let verdict = c.read(&format!("can-replicate-from/{r1}/{r3}")).await;
+    assert!(
+        verdict["Message"].as_str().unwrap().starts_with("false: "),
+        "{verdict}"
+    );
+
+    // Locked by an operator: refused, naming the holder.
+    c.ok(&format!("begin-maintenance/{r3}/alice/rebuilding-disk"))
+        .await;
+    let (status, body) = c.call(&format!("relocate/{r3}/{r2}")).await;
+    assert_eq!(status, 409, "{body}");
+    let message = body["Message"].as_str().unwrap();
+    assert!(
+        message.contains("alice") && message.contains("rebuilding-disk"),
+        "{message}"
+    );
+    c.assert_replicates_from(3, 1);
+    let locks: Value = c
+        .client
+        .get(format!("{}/api/maintenance", c.node.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(locks[0]["Owner"], "alice");
+    c.ok(&format!("end-maintenance/{r3}")).await;
+    c.ok(&format!("relocate/{r3}/{r2}")).await;
+    c.assert_replicates_from(3, 2);
+
+    // Below a server that cannot be reached.
+    c.sandbox.kill(1).unwrap();
+    let store = Arc::clone(&c.node.store);
+    let r1_key: arbor_topology::InstanceKey = c.sandbox.key(1).parse().unwrap();
+    wait_for(Duration::from_secs(10), || {
+        let (store, key) = (Arc::clone(&store), r1_key.clone());
+        async move {
+            store
+                .instance(&key)
+                .await
+                .ok()?
+                .filter(|r| !r.is_last_check_valid())
+                .map(|_| ())
+        }
+    })
+    .await
+    .expect("R1 seen down");
+    let (status, body) = c.call(&format!("relocate/{r3}/{r1}")).await;
+    refused(status, &body, "cannot be reached");
+    c.assert_replicates_from(3, 2);
+}
+
+#[tokio::test]
+async fn two_moves_of_one_instance_at_once_have_exactly_one_winner() {
+    let c = Cluster::start().await;
+    let (p, r2, r3) = (c.path(0), c.path(2), c.path(3));
+    let (below_r2, below_p) = (format!("relocate/{r3}/{r2}"), format!("relocate/{r3}/{p}"));
+    let (first, second) = tokio::join!(c.call(&below_r2), c.call(&below_p));
+    let statuses = [first.0, second.0];
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "exactly one winner: {first:?} {second:?}"
+    );
+    let loser = if first.0 == 200 { &second.1 } else { &first.1 };
+    assert!(
+        loser["Message"]
+            .as_str()
+            .unwrap()
+            .contains("locked by arbor relocate"),
+        "{loser}"
+    );
+    let winner_target = if first.0 == 200 { 2 } else { 0 };
+    c.assert_replicates_from(3, winner_target);
+    // The lock is released afterwards: the next move goes through.
+    c.ok(&format!("relocate/{r3}/{}", c.path(1))).await;
+    c.assert_replicates_from(3, 1);
+}
+
+#[tokio::test]
+async fn tags_are_set_listed_and_removed() {
+    let c = Cluster::start().await;
+    let (r1, r2) = (c.path(1), c.path(2));
+    c.ok(&format!("tag/{r1}?tag=role=reporting")).await;
+    c.ok(&format!("tag/{r2}?tag=role=backup")).await;
+    c.ok(&format!("tag/{r2}?tag=nightly")).await;
+    let get = |path: String| {
+        let client = c.client.clone();
+        let base = c.node.base.clone();
+        async move {
+            client
+                .get(format!("{base}/api/{path}"))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        get(format!("tags/{r2}")).await,
+        serde_json::json!(["nightly", "role=backup"])
+    );
+    assert_eq!(get(format!("tag-value/{r1}?tag=role")).await, "reporting");
+    assert_eq!(
+        get("tagged?tag=role".into())
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        get("tagged?tag=role=backup".into()).await[0]["Port"],
+        c.sandbox.port(2)
+    );
+    c.ok(&format!("untag/{r2}?tag=nightly")).await;
+    let removed = c.ok("untag-all?tag=role").await;
+    assert_eq!(removed["Details"].as_array().unwrap().len(), 2);
+    assert_eq!(get(format!("tags/{r2}")).await, serde_json::json!([]));
+}
