@@ -12,7 +12,7 @@ pub struct Output {
 }
 
 impl Output {
-    fn print<T: Serialize>(
+    pub fn print<T: Serialize>(
         &self,
         value: &T,
         text: impl FnOnce(&T) -> String,
@@ -53,6 +53,10 @@ impl Target {
             options,
         }
     }
+}
+
+pub async fn client_for(target: &Target) -> anyhow::Result<Client> {
+    client(target).await
 }
 
 async fn client(target: &Target) -> anyhow::Result<Client> {
@@ -301,4 +305,72 @@ pub async fn audit_failure_detection(api: &Target, output: Output) -> anyhow::Re
             })
             .collect()
     })
+}
+
+/// `key<source` as orchestrator-client prints an instance after a move.
+fn moved(instance: &InstanceJson) -> String {
+    if instance.master_key.is_empty() {
+        instance.key.to_key().to_string()
+    } else {
+        format!("{}<{}", instance.key.to_key(), instance.master_key.to_key())
+    }
+}
+
+/// A route whose `Details` is an instance (moves and in-place operations).
+pub async fn instance_command(api: &Target, path: &str, output: Output) -> anyhow::Result<()> {
+    let instance: InstanceJson = client(api).await?.get(path).await?;
+    output.print(&instance, moved)
+}
+
+/// A move: `ROUTE/HOST/PORT[/BELOW_HOST/BELOW_PORT]`, answering one instance or a list.
+pub async fn instance_move(
+    api: &Target,
+    route: &str,
+    instance: &str,
+    below: Option<&str>,
+    output: Output,
+) -> anyhow::Result<()> {
+    let mut path = format!("{route}/{}", instance_path(instance)?);
+    if let Some(below) = below {
+        path.push('/');
+        path.push_str(&instance_path(below)?);
+    }
+    let answer: serde_json::Value = client(api).await?.get(&path).await?;
+    if answer.is_array() {
+        let instances: Vec<InstanceJson> = serde_json::from_value(answer)?;
+        output.print(&instances, |list| {
+            list.iter().map(|i| format!("{}\n", moved(i))).collect()
+        })
+    } else {
+        let instance: InstanceJson = serde_json::from_value(answer)?;
+        output.print(&instance, moved)
+    }
+}
+
+/// A route whose `Details` (or body) is a list of keys.
+pub async fn keys_command(api: &Target, path: &str, output: Output) -> anyhow::Result<()> {
+    let keys: Vec<arbor_api::InstanceKeyJson> = client(api).await?.get(path).await?;
+    output.print(&keys, |keys| {
+        keys.iter().map(|k| format!("{}\n", k.to_key())).collect()
+    })
+}
+
+/// Prints `true`, or `false: why`; exits non-zero on false, so scripts can test it.
+pub async fn can_replicate_from(
+    api: &Target,
+    instance: &str,
+    below: &str,
+    output: Output,
+) -> anyhow::Result<()> {
+    let path = format!(
+        "can-replicate-from/{}/{}",
+        instance_path(instance)?,
+        instance_path(below)?
+    );
+    let verdict = client(api).await?.verdict(&path).await?;
+    output.print(&verdict, |v| v.clone())?;
+    if verdict != "true" {
+        anyhow::bail!("{instance} cannot replicate from {below}");
+    }
+    Ok(())
 }

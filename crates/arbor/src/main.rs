@@ -142,6 +142,199 @@ enum Command {
     },
     /// Failure detections, most recent first.
     AuditFailureDetection,
+    /// Move HOST:PORT below BELOW, any instance it can replicate from.
+    Relocate {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "BELOW")]
+        below: String,
+    },
+    /// Move every replica of HOST:PORT below BELOW.
+    RelocateReplicas {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "BELOW")]
+        below: String,
+    },
+    /// Make HOST:PORT a sibling of its source.
+    MoveUp {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Make every replica of HOST:PORT its sibling.
+    MoveUpReplicas {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Move HOST:PORT below its sibling BELOW.
+    MoveBelow {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "BELOW")]
+        below: String,
+    },
+    /// Move HOST:PORT below BELOW with GTID.
+    MoveGtid {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "BELOW")]
+        below: String,
+    },
+    /// Move every replica of HOST:PORT below BELOW with GTID.
+    MoveReplicasGtid {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "BELOW")]
+        below: String,
+    },
+    /// Re-point every replica of HOST:PORT at it.
+    RepointReplicas {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Swap HOST:PORT with its source (which must itself be a replica).
+    TakeMaster {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Move the siblings of HOST:PORT below it.
+    TakeSiblings {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Make the primary of HOST:PORT also replicate from it.
+    MakeCoMaster {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Stop replication on HOST:PORT.
+    StopReplica {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Start replication on HOST:PORT.
+    StartReplica {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Stop and start replication on HOST:PORT.
+    RestartReplica {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Stop replication on HOST:PORT and forget its source.
+    ResetReplica {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Rewrite the source host of HOST:PORT to //host, keeping its position.
+    DetachReplicaMasterHost {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Undo detach-replica-master-host and start replication.
+    ReattachReplicaMasterHost {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Set read_only on HOST:PORT.
+    SetReadOnly {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Unset read_only on HOST:PORT.
+    SetWriteable {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Skip the event replication on HOST:PORT stopped at.
+    SkipQuery {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Rotate the binary log of HOST:PORT.
+    FlushBinaryLogs {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Point HOST:PORT at BELOW (default: its current source), checking only that BELOW answers.
+    Repoint {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "BELOW")]
+        below: Option<String>,
+    },
+    /// Purge the binary logs of HOST:PORT before FILE (refused while a replica reads them).
+    PurgeBinaryLogs {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "FILE")]
+        file: String,
+    },
+    /// Make HOST:PORT apply replicated events only SECONDS after they were written.
+    DelayReplication {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "SECONDS")]
+        seconds: u64,
+    },
+    /// Whether HOST:PORT could be moved below BELOW, and why not.
+    CanReplicateFrom {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "BELOW")]
+        below: String,
+    },
+    /// Lock HOST:PORT: moves and recoveries leave it alone for an hour or until ended.
+    BeginMaintenance {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(long, default_value = "arbor-cli")]
+        owner: String,
+        #[arg(long, default_value = "maintenance")]
+        reason: String,
+    },
+    /// Release the maintenance lock of HOST:PORT.
+    EndMaintenance {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Tag HOST:PORT with NAME or NAME=VALUE.
+    Tag {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "TAG")]
+        tag: String,
+    },
+    /// Remove tag NAME from HOST:PORT.
+    Untag {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Remove tag NAME from every instance.
+    UntagAll {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// The tags of HOST:PORT.
+    Tags {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// The value of tag NAME on HOST:PORT.
+    TagValue {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Instances tagged NAME (or NAME=VALUE).
+    Tagged {
+        #[arg(value_name = "TAG")]
+        tag: String,
+    },
     /// Check a configuration file: print its warnings, or its errors and exit non-zero.
     CheckConfig,
 }
@@ -287,6 +480,164 @@ async fn run(args: Args) -> anyhow::Result<()> {
             commands::audit_recovery(api, cluster.as_deref(), output).await
         }
         Command::AuditFailureDetection => commands::audit_failure_detection(api, output).await,
+        Command::Relocate { instance, below } => {
+            commands::instance_move(api, "relocate", &instance, Some(&below), output).await
+        }
+        Command::RelocateReplicas { instance, below } => {
+            commands::instance_move(api, "relocate-replicas", &instance, Some(&below), output).await
+        }
+        Command::MoveUp { instance } => {
+            commands::instance_move(api, "move-up", &instance, None, output).await
+        }
+        Command::MoveUpReplicas { instance } => {
+            commands::instance_move(api, "move-up-replicas", &instance, None, output).await
+        }
+        Command::MoveBelow { instance, below } => {
+            commands::instance_move(api, "move-below", &instance, Some(&below), output).await
+        }
+        Command::MoveGtid { instance, below } => {
+            commands::instance_move(api, "move-gtid", &instance, Some(&below), output).await
+        }
+        Command::MoveReplicasGtid { instance, below } => {
+            commands::instance_move(api, "move-replicas-gtid", &instance, Some(&below), output)
+                .await
+        }
+        Command::RepointReplicas { instance } => {
+            commands::instance_move(api, "repoint-replicas", &instance, None, output).await
+        }
+        Command::TakeMaster { instance } => {
+            commands::instance_move(api, "take-master", &instance, None, output).await
+        }
+        Command::TakeSiblings { instance } => {
+            commands::instance_move(api, "take-siblings", &instance, None, output).await
+        }
+        Command::MakeCoMaster { instance } => {
+            commands::instance_move(api, "make-co-master", &instance, None, output).await
+        }
+        Command::StopReplica { instance } => {
+            commands::instance_move(api, "stop-replica", &instance, None, output).await
+        }
+        Command::StartReplica { instance } => {
+            commands::instance_move(api, "start-replica", &instance, None, output).await
+        }
+        Command::RestartReplica { instance } => {
+            commands::instance_move(api, "restart-replica", &instance, None, output).await
+        }
+        Command::ResetReplica { instance } => {
+            commands::instance_move(api, "reset-replica", &instance, None, output).await
+        }
+        Command::DetachReplicaMasterHost { instance } => {
+            commands::instance_move(api, "detach-replica-master-host", &instance, None, output)
+                .await
+        }
+        Command::ReattachReplicaMasterHost { instance } => {
+            commands::instance_move(api, "reattach-replica-master-host", &instance, None, output)
+                .await
+        }
+        Command::SetReadOnly { instance } => {
+            commands::instance_move(api, "set-read-only", &instance, None, output).await
+        }
+        Command::SetWriteable { instance } => {
+            commands::instance_move(api, "set-writeable", &instance, None, output).await
+        }
+        Command::SkipQuery { instance } => {
+            commands::instance_move(api, "skip-query", &instance, None, output).await
+        }
+        Command::FlushBinaryLogs { instance } => {
+            commands::instance_move(api, "flush-binary-logs", &instance, None, output).await
+        }
+        Command::Repoint { instance, below } => {
+            commands::instance_move(api, "repoint", &instance, below.as_deref(), output).await
+        }
+        Command::PurgeBinaryLogs { instance, file } => {
+            let path = format!(
+                "purge-binary-logs/{}/{}",
+                commands::instance_path(&instance)?,
+                commands::segment(&file)
+            );
+            commands::instance_command(api, &path, output).await
+        }
+        Command::DelayReplication { instance, seconds } => {
+            let path = format!(
+                "delay-replication/{}/{seconds}",
+                commands::instance_path(&instance)?
+            );
+            let delay: u64 = commands::client_for(api).await?.get(&path).await?;
+            output.print(&delay, |d| d.to_string())
+        }
+        Command::CanReplicateFrom { instance, below } => {
+            commands::can_replicate_from(api, &instance, &below, output).await
+        }
+        Command::BeginMaintenance {
+            instance,
+            owner,
+            reason,
+        } => {
+            let path = format!(
+                "begin-maintenance/{}/{}/{}",
+                commands::instance_path(&instance)?,
+                commands::segment(&owner),
+                commands::segment(&reason)
+            );
+            commands::key_command(api, &path, output).await
+        }
+        Command::EndMaintenance { instance } => {
+            commands::key_command(
+                api,
+                &format!("end-maintenance/{}", commands::instance_path(&instance)?),
+                output,
+            )
+            .await
+        }
+        Command::Tag { instance, tag } => {
+            let path = format!(
+                "tag/{}?tag={}",
+                commands::instance_path(&instance)?,
+                commands::segment(&tag)
+            );
+            commands::key_command(api, &path, output).await
+        }
+        Command::Untag { instance, name } => {
+            let path = format!(
+                "untag/{}?tag={}",
+                commands::instance_path(&instance)?,
+                commands::segment(&name)
+            );
+            commands::key_command(api, &path, output).await
+        }
+        Command::UntagAll { name } => {
+            commands::keys_command(
+                api,
+                &format!("untag-all?tag={}", commands::segment(&name)),
+                output,
+            )
+            .await
+        }
+        Command::Tags { instance } => {
+            let tags: Vec<String> = commands::client_for(api)
+                .await?
+                .get(&format!("tags/{}", commands::instance_path(&instance)?))
+                .await?;
+            output.print(&tags, |tags| {
+                tags.iter().map(|t| format!("{t}\n")).collect()
+            })
+        }
+        Command::TagValue { instance, name } => {
+            let path = format!(
+                "tag-value/{}?tag={}",
+                commands::instance_path(&instance)?,
+                commands::segment(&name)
+            );
+            commands::text_command(api, &path, output).await
+        }
+        Command::Tagged { tag } => {
+            commands::keys_command(
+                api,
+                &format!("tagged?tag={}", commands::segment(&tag)),
+                output,
+            )
+            .await
+        }
         Command::Topology { cluster } => commands::topology(api, &cluster, output).await,
     }
 }

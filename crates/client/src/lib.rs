@@ -223,6 +223,33 @@ impl Client {
         serde_json::from_value(value).map_err(|e| decode_error(e.to_string()))
     }
 
+    /// The `Message` of an envelope (where orchestrator answers a verdict, e.g. can-replicate-from).
+    pub async fn verdict(&self, path: &str) -> Result<String, ClientError> {
+        let url = format!("{}/api/{}", self.base, path);
+        let response = self
+            .request(reqwest::Method::GET, &url)
+            .send()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                url: url.clone(),
+                message: error_chain(&e),
+            })?;
+        let status = response.status().as_u16();
+        let envelope: ApiResponse<serde_json::Value> =
+            response.json().await.map_err(|e| ClientError::Decode {
+                url: url.clone(),
+                status,
+                message: e.to_string(),
+            })?;
+        if envelope.code == ResponseCode::Error {
+            return Err(ClientError::Api {
+                status,
+                message: envelope.message,
+            });
+        }
+        Ok(envelope.message)
+    }
+
     pub async fn discover(&self, key: &InstanceKey) -> Result<InstanceJson, ClientError> {
         self.get(&format!("discover/{}", Client::key_path(key)))
             .await
