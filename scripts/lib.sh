@@ -12,14 +12,16 @@ apt_install() {
 
 # The packages missing for arbor's real-server and browser tests:
 # - MariaDB's minimal server and client (mariadbd, mariadb-install-db, the mariadb client);
-# - Debian's chromium, for the web UI test (only when asked for with "browser").
+# - Debian's chromium and chromium-driver, for the web UI tests (only when asked for with
+#   "browser").
 missing_packages() {
   local wanted=("$@")
   if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
     echo mariadb-server-core mariadb-client-core
   fi
-  if [[ " ${wanted[*]} " == *" browser "* ]] && [ ! -x /usr/bin/chromium ]; then
-    echo chromium
+  if [[ " ${wanted[*]} " == *" browser "* ]]; then
+    [ -x /usr/bin/chromium ] || echo chromium
+    [ -x /usr/bin/chromedriver ] || echo chromium-driver
   fi
 }
 

@@ -95,6 +95,8 @@ impl BinlogCoordinatesJson {
 pub struct Annotations {
     pub downtimes: std::collections::HashMap<InstanceKey, arbor_topology::Downtime>,
     pub rules: std::collections::HashMap<InstanceKey, arbor_topology::PromotionRule>,
+    /// Maintenance locks in force: the holder's name.
+    pub maintenance: std::collections::HashMap<InstanceKey, String>,
 }
 
 /// What a view of an instance needs besides the record itself.
@@ -252,6 +254,9 @@ pub struct InstanceJson {
     /// Why the last check failed; empty when it succeeded.
     #[serde(rename = "ArborLastCheckError")]
     pub arbor_last_check_error: String,
+    /// Who holds the instance's maintenance lock; empty when none.
+    #[serde(rename = "ArborMaintenanceOwner", default)]
+    pub arbor_maintenance_owner: String,
 }
 
 fn thread_state(replicating: bool, running: bool, other: bool) -> i8 {
@@ -418,6 +423,12 @@ impl InstanceJson {
             last_discovery_latency: instance.probe_latency_ms.saturating_mul(1_000_000),
             arbor_status: status.label().to_string(),
             arbor_last_check_error: record.last_error.clone(),
+            arbor_maintenance_owner: view
+                .annotations
+                .maintenance
+                .get(record.key())
+                .cloned()
+                .unwrap_or_default(),
         }
     }
 }

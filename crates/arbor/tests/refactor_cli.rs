@@ -14,39 +14,65 @@ fn moves_locks_and_tags_from_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::start(dir.path(), &test_config(dir.path(), 1, ""));
     service.stdout_of(&["discover", &p]);
-    service.wait_for_tree(&p, Duration::from_secs(10), |tree| tree.lines().count() == 3);
+    service.wait_for_tree(&p, Duration::from_secs(10), |tree| {
+        tree.lines().count() == 3
+    });
 
     // A move prints the instance and its new source, as orchestrator-client does.
-    assert_eq!(service.stdout_of(&["relocate", &r2, &r1]).trim(), format!("{r2}<{r1}"));
-    let tree = service.wait_for_tree(&p, Duration::from_secs(10), |tree| tree.contains(&format!("  + {r2}")));
+    assert_eq!(
+        service.stdout_of(&["relocate", &r2, &r1]).trim(),
+        format!("{r2}<{r1}")
+    );
+    let tree = service.wait_for_tree(&p, Duration::from_secs(10), |tree| {
+        tree.contains(&format!("  + {r2}"))
+    });
     assert!(tree.contains(&format!("+ {r1}")), "{tree}");
 
     // can-replicate-from: true, or false with the reason and a non-zero exit.
-    assert_eq!(service.stdout_of(&["can-replicate-from", &r1, &p]).trim(), "true");
+    assert_eq!(
+        service.stdout_of(&["can-replicate-from", &r1, &p]).trim(),
+        "true"
+    );
     let refused = service.cli(&["can-replicate-from", &r1, &r2]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stdout).contains("would make a loop"));
 
     // A maintenance lock stops moves, naming its owner.
-    service.stdout_of(&["begin-maintenance", &r2, "--owner", "bob", "--reason", "backup"]);
+    service.stdout_of(&[
+        "begin-maintenance",
+        &r2,
+        "--owner",
+        "bob",
+        "--reason",
+        "backup",
+    ]);
     let locked = service.cli(&["move-up", &r2]);
     assert!(!locked.status.success());
     let stderr = String::from_utf8_lossy(&locked.stderr);
     assert!(stderr.contains("locked by bob (backup)"), "{stderr}");
     service.stdout_of(&["end-maintenance", &r2]);
-    assert_eq!(service.stdout_of(&["move-up", &r2]).trim(), format!("{r2}<{p}"));
+    assert_eq!(
+        service.stdout_of(&["move-up", &r2]).trim(),
+        format!("{r2}<{p}")
+    );
 
     // In-place operations.
     let stopped = service.stdout_of(&["--json", "stop-replica", &r1]);
     let stopped: serde_json::Value = serde_json::from_str(&stopped).unwrap();
     assert_eq!(stopped["ReplicationIOThreadRuning"], false);
     service.stdout_of(&["start-replica", &r1]);
-    assert_eq!(service.stdout_of(&["delay-replication", &r1, "3"]).trim(), "3");
+    assert_eq!(
+        service.stdout_of(&["delay-replication", &r1, "3"]).trim(),
+        "3"
+    );
 
     // Tags.
     service.stdout_of(&["tag", &r1, "role=reporting"]);
     service.stdout_of(&["tag", &r2, "role=backup"]);
-    assert_eq!(service.stdout_of(&["tag-value", &r1, "role"]).trim(), "reporting");
+    assert_eq!(
+        service.stdout_of(&["tag-value", &r1, "role"]).trim(),
+        "reporting"
+    );
     assert_eq!(service.stdout_of(&["tags", &r2]).trim(), "role=backup");
     assert_eq!(service.stdout_of(&["tagged", "role=backup"]).trim(), r2);
     assert_eq!(service.stdout_of(&["untag-all", "role"]).lines().count(), 2);

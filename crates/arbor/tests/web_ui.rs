@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use arbor_testkit::MariaDbSandbox;
-use common::{artifacts_dir, node_status, render, render_until, test_config, Service};
+use common::{artifacts_dir, node_status, render, render_until, test_config, Browser, Service};
 
 #[test]
 fn cluster_page_draws_every_instance_with_its_state() {
@@ -78,4 +78,90 @@ fn cluster_page_draws_every_instance_with_its_state() {
     });
     assert!(instance.contains(&keys[1]), "source shown:\n{instance}");
     assert!(instance.contains("Last IO error"), "{instance}");
+}
+
+#[tokio::test]
+async fn dragging_a_replica_onto_another_relocates_it_after_confirmation() {
+    let sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0)]).unwrap();
+    let [p, r1, r2] = [0, 1, 2].map(|i| sandbox.key(i));
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::start(dir.path(), &test_config(dir.path(), 1, ""));
+    service.stdout_of(&["discover", &p]);
+    service.wait_for_tree(&p, Duration::from_secs(10), |tree| {
+        tree.lines().count() == 3
+    });
+
+    let browser = Browser::start().await;
+    browser
+        .goto(&format!("{}/web/cluster/{p}", service.api))
+        .await;
+    let dragged = browser
+        .wait_for(&format!("g.node[data-key='{r2}']"), Duration::from_secs(20))
+        .await;
+    let target = browser
+        .wait_for(&format!("g.node[data-key='{r1}']"), Duration::from_secs(5))
+        .await;
+    browser.drag(&dragged, &target).await;
+
+    // The confirmation says what will run; nothing has moved yet.
+    let question = browser
+        .wait_for("dialog[open] #confirm-request", Duration::from_secs(5))
+        .await;
+    let request = browser.text(&question).await;
+    assert_eq!(
+        request,
+        format!(
+            "POST /api/relocate/{}/{}",
+            r2.replace(':', "/"),
+            r1.replace(':', "/")
+        )
+    );
+    browser
+        .screenshot(&artifacts_dir().join("drag-confirmation.png"))
+        .await;
+    assert!(!service
+        .stdout_of(&["topology", &p])
+        .contains(&format!("  + {r2}")));
+    let run = browser
+        .wait_for("#confirm-run", Duration::from_secs(5))
+        .await;
+    browser.click(&run).await;
+
+    // The move happened, and the page says so and draws it.
+    let result = browser
+        .wait_for("#action-result.ok", Duration::from_secs(20))
+        .await;
+    assert!(
+        browser.text(&result).await.contains("moved below"),
+        "{}",
+        browser.text(&result).await
+    );
+    let tree = service.wait_for_tree(&p, Duration::from_secs(10), |tree| {
+        tree.contains(&format!("  + {r2}"))
+    });
+    assert!(tree.contains(&format!("+ {r1}")), "{tree}");
+    browser
+        .screenshot(&artifacts_dir().join("after-drag.png"))
+        .await;
+
+    // A refused drag shows the reason: R1 below its own replica R2.
+    let dragged = browser
+        .wait_for(&format!("g.node[data-key='{r1}']"), Duration::from_secs(20))
+        .await;
+    let target = browser
+        .wait_for(&format!("g.node[data-key='{r2}']"), Duration::from_secs(5))
+        .await;
+    browser.drag(&dragged, &target).await;
+    let run = browser
+        .wait_for("dialog[open] #confirm-run", Duration::from_secs(5))
+        .await;
+    browser.click(&run).await;
+    let failed = browser
+        .wait_for("#action-result.failed", Duration::from_secs(20))
+        .await;
+    assert!(
+        browser.text(&failed).await.contains("would make a loop"),
+        "{}",
+        browser.text(&failed).await
+    );
 }

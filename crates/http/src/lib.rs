@@ -78,6 +78,12 @@ impl AppState {
                 .map(|d| (d.key.clone(), d))
                 .collect(),
             rules: store.promotion_rules(now).await?.into_iter().collect(),
+            maintenance: store
+                .active_maintenance(now)
+                .await?
+                .into_iter()
+                .map(|m| (m.key, m.owner))
+                .collect(),
         })
     }
 

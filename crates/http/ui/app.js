@@ -38,6 +38,42 @@ const lagOf = (i) => {
 };
 const badge = (status) => el("span", { class: "badge " + statusClass(status), text: status });
 const link = (href, text) => el("a", { href, text });
+const pathOf = (key) => key.replace(/:(\d+)$/, "/$1");
+
+// Actions change servers: each is shown, with the request it sends, and runs only on
+// confirmation. Its outcome, success or error, is shown, never swallowed.
+let busy = false;
+function action(description, path) {
+  const dialog = document.getElementById("confirm");
+  document.getElementById("confirm-text").textContent = description;
+  document.getElementById("confirm-request").textContent = "POST /api/" + path;
+  busy = true;
+  dialog.onclose = async () => {
+    if (dialog.returnValue !== "run") {
+      busy = false;
+      return;
+    }
+    const result = document.getElementById("action-result");
+    result.className = "";
+    result.textContent = "Running: " + description + "…";
+    try {
+      const response = await fetch("/api/" + path, { method: "POST", credentials: "same-origin" });
+      const body = await response.json().catch(() => null);
+      if (!response.ok || (body && body.Code === "ERROR")) {
+        throw new Error((body && body.Message) || ("HTTP " + response.status));
+      }
+      result.className = "ok";
+      result.textContent = "Done: " + ((body && body.Message) || description);
+    } catch (error) {
+      result.className = "failed";
+      result.textContent = "Failed: " + description + ": " + error.message;
+    }
+    busy = false;
+    render();
+  };
+  dialog.returnValue = "";
+  dialog.showModal();
+}
 
 async function clustersPage() {
   const [clusters, problems] = await Promise.all([api("clusters-info"), api("problems")]);
@@ -138,7 +174,10 @@ function drawTree(instances) {
     const classes = ["node", statusClass(status)];
     if (i && i.IsDowntimed) classes.push("downtimed");
     const label = i
-      ? [status, "lag " + lagOf(i), i.ReadOnly ? "ro" : "rw"].concat(i.IsDowntimed ? ["downtimed"] : []).join(" · ")
+      ? [status, "lag " + lagOf(i), i.ReadOnly ? "ro" : "rw"]
+          .concat(i.IsDowntimed ? ["downtimed"] : [])
+          .concat(i.ArborMaintenanceOwner ? ["maintenance"] : [])
+          .join(" · ")
       : "never read";
     const group = el("g", { svg: true, class: classes.join(" "), "data-key": n.key, "data-status": status,
       transform: `translate(${x},${y})` },
@@ -147,10 +186,51 @@ function drawTree(instances) {
       el("text", { svg: true, class: "key", x: 14, y: 20, text: n.key }),
       el("text", { svg: true, class: "label", x: 14, y: 39, text: label }),
       el("text", { svg: true, x: 14, y: 57, text: i ? (i.Version || "") : "" }));
-    const anchor = el("a", { svg: true, href: "/web/instance/" + n.key.replace(/:(\d+)$/, "/$1") }, group);
-    svg.append(anchor);
+    if (i && i.ArborMaintenanceOwner) group.classList.add("maintenance");
+    svg.append(group);
   }
+  enableDragToRelocate(svg);
   return svg;
+}
+
+// Dragging an instance onto another proposes to relocate it below that one; a click opens the
+// instance's page.
+function enableDragToRelocate(svg) {
+  let dragged = null;
+  const nodeAt = (event) => {
+    const hit = document.elementFromPoint(event.clientX, event.clientY);
+    return hit && hit.closest ? hit.closest("g.node") : null;
+  };
+  svg.addEventListener("pointerdown", (event) => {
+    const node = event.target.closest("g.node");
+    if (!node) return;
+    dragged = node;
+    busy = true;
+    node.classList.add("dragging");
+    event.preventDefault();
+  });
+  svg.addEventListener("pointermove", (event) => {
+    if (!dragged) return;
+    svg.querySelectorAll("g.node.drop-target").forEach((n) => n.classList.remove("drop-target"));
+    const over = nodeAt(event);
+    if (over && over !== dragged) over.classList.add("drop-target");
+  });
+  window.addEventListener("pointerup", (event) => {
+    if (!dragged) return;
+    const source = dragged.dataset.key;
+    const target = nodeAt(event);
+    dragged.classList.remove("dragging");
+    svg.querySelectorAll("g.node.drop-target").forEach((n) => n.classList.remove("drop-target"));
+    dragged = null;
+    busy = false;
+    if (!target || !target.dataset.key) return;
+    if (target.dataset.key === source) {
+      location.href = "/web/instance/" + pathOf(source);
+      return;
+    }
+    action("Relocate " + source + " below " + target.dataset.key,
+      "relocate/" + pathOf(source) + "/" + pathOf(target.dataset.key));
+  });
 }
 
 async function clusterPage(name) {
@@ -164,6 +244,7 @@ async function clusterPage(name) {
     el("h1", { text: `Cluster ${info.ClusterAlias}` + (info.ClusterAlias !== info.ClusterName ? ` (${info.ClusterName})` : "") }),
     el("p", { class: "muted", text: `${info.CountInstances} instances, largest lag ${info.HeuristicLag}s` }),
     legend,
+    el("p", { class: "hint", text: "Drag an instance onto another to relocate it below that one; click it for its page and actions." }),
     drawTree(instances),
   ];
 }
@@ -173,8 +254,32 @@ async function instancePage(host, port) {
   const row = (name, value) => el("tr", {}, el("th", { text: name }), el("td", {}, value));
   const text = (v) => document.createTextNode(v == null ? "" : String(v));
   const source = i.MasterKey && i.MasterKey.Hostname ? keyOf(i.MasterKey) : "";
+  const key = keyOf(i.Key);
+  const path = pathOf(key);
+  const buttons = [];
+  const button = (label, description, route) => {
+    const b = el("button", { type: "button", "data-action": route.split("/")[0], text: label });
+    b.addEventListener("click", () => action(description, route));
+    buttons.push(b);
+  };
+  if (i.IsDowntimed) button("End downtime", "End the downtime of " + key, "end-downtime/" + path);
+  else button("Downtime 1h", "Downtime " + key + " for an hour (no automated recovery)", "begin-downtime/" + path + "/webui/downtime/1h");
+  if (i.ArborMaintenanceOwner) button("End maintenance", "Release the maintenance lock of " + key, "end-maintenance/" + path);
+  else button("Begin maintenance", "Lock " + key + " for maintenance", "begin-maintenance/" + path + "/webui/maintenance");
+  if (source) {
+    if (i.ReplicationIOThreadRuning || i.ReplicationSQLThreadRuning) button("Stop replication", "Stop replication on " + key, "stop-replica/" + path);
+    else button("Start replication", "Start replication on " + key, "start-replica/" + path);
+    if (i.ReplicationDepth === 1) {
+      button("Promote (graceful takeover)", "Make " + key + " the primary of " + i.ClusterName + "; the old primary replicates from it",
+        "graceful-master-takeover-auto/" + encodeURIComponent(i.ClusterName) + "/" + path);
+    }
+  }
+  if (i.ReadOnly) button("Set writeable", "Unset read_only on " + key, "set-writeable/" + path);
+  else button("Set read-only", "Set read_only on " + key, "set-read-only/" + path);
+  if (!i.IsLastCheckValid || i.Problems.length) button("Recover", "Recover the failure of " + key, "recover/" + path);
   return [
     el("h1", { text: keyOf(i.Key) }),
+    el("div", { class: "actions" }, ...buttons),
     el("table", { id: "instance" },
       row("Status", badge(i.ArborStatus)),
       row("Cluster", link("/web/cluster/" + encodeURIComponent(i.ClusterName), i.ClusterName)),
@@ -195,7 +300,9 @@ async function instancePage(host, port) {
       row("Replicas", text(i.Replicas.map(keyOf).join(", "))),
       row("Problems", text(i.Problems.join(", "))),
       row("Last seen", text(i.LastSeenTimestamp)),
-      row("Last check error", text(i.ArborLastCheckError))),
+      row("Last check error", text(i.ArborLastCheckError)),
+      row("Maintenance", text(i.ArborMaintenanceOwner ? "locked by " + i.ArborMaintenanceOwner : "")),
+      row("Downtime", text(i.IsDowntimed ? i.DowntimeOwner + ": " + i.DowntimeReason + " until " + i.DowntimeEndTimestamp : ""))),
   ];
 }
 
@@ -282,4 +389,5 @@ async function render() {
 }
 
 render();
-setInterval(render, REFRESH_MS);
+// No refresh under a drag or an open confirmation: redrawing would pull the node away.
+setInterval(() => { if (!busy) render(); }, REFRESH_MS);

@@ -238,3 +238,187 @@ pub fn render_until(url: &str, deadline: Duration, accept: impl Fn(&str) -> bool
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// A headless Chromium driven through chromedriver's WebDriver protocol (JSON over HTTP), for
+/// tests that need real pointer input (drag and drop) rather than a rendered DOM.
+pub struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+    _profile: tempfile::TempDir,
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Browser {
+    pub async fn start() -> Browser {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = free_port();
+        let driver = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver: scripts/test.sh installs Debian's chromium-driver");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let profile = tempfile::tempdir().unwrap();
+        let capabilities = serde_json::json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium().display().to_string(),
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+                         "--window-size=1400,900", format!("--user-data-dir={}", profile.path().display())]
+            }
+        }}});
+        let started = Instant::now();
+        let session = loop {
+            if let Ok(response) = http
+                .post(format!("{base}/session"))
+                .json(&capabilities)
+                .send()
+                .await
+            {
+                let body: serde_json::Value = response.json().await.unwrap();
+                break body["value"]["sessionId"]
+                    .as_str()
+                    .expect("a WebDriver session")
+                    .to_string();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "chromedriver did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        Browser {
+            driver,
+            base,
+            session,
+            http,
+            _profile: profile,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let request = self.http.request(method, url);
+        let request = if body.is_null() {
+            request
+        } else {
+            request.json(&body)
+        };
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.call(
+            reqwest::Method::POST,
+            "/url",
+            serde_json::json!({"url": url}),
+        )
+        .await;
+    }
+
+    /// The element matching `css`, once the page shows one (or panics after `deadline`).
+    pub async fn wait_for(&self, css: &str, deadline: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            let found = self
+                .call(
+                    reqwest::Method::POST,
+                    "/element",
+                    serde_json::json!({"using": "css selector", "value": css}),
+                )
+                .await;
+            if let Some(id) = found["value"][ELEMENT].as_str() {
+                return id.to_string();
+            }
+            assert!(
+                started.elapsed() < deadline,
+                "{css} never appeared:\n{}",
+                self.source().await
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Presses the mouse on one element, moves it onto another, releases it.
+    pub async fn drag(&self, from: &str, to: &str) {
+        let origin = |id: &str| serde_json::json!({ELEMENT: id});
+        let actions = serde_json::json!({"actions": [{
+            "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+            "actions": [
+                {"type": "pointerMove", "origin": origin(from), "x": 0, "y": 0, "duration": 0},
+                {"type": "pointerDown", "button": 0},
+                {"type": "pointerMove", "origin": origin(to), "x": 0, "y": 0, "duration": 200},
+                {"type": "pointerUp", "button": 0}
+            ]
+        }]});
+        self.call(reqwest::Method::POST, "/actions", actions).await;
+    }
+
+    pub async fn click(&self, element: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            serde_json::json!({}),
+        )
+        .await;
+    }
+
+    pub async fn text(&self, element: &str) -> String {
+        let answer = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{element}/text"),
+                serde_json::Value::Null,
+            )
+            .await;
+        answer["value"].as_str().unwrap_or_default().to_string()
+    }
+
+    pub async fn source(&self) -> String {
+        let answer = self
+            .call(reqwest::Method::GET, "/source", serde_json::Value::Null)
+            .await;
+        answer["value"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Saves a PNG of the page (decoded with coreutils' base64, to need no crate for it).
+    pub async fn screenshot(&self, path: &Path) {
+        let answer = self
+            .call(reqwest::Method::GET, "/screenshot", serde_json::Value::Null)
+            .await;
+        let encoded = answer["value"].as_str().unwrap_or_default().to_string();
+        let mut decoder = Command::new("base64")
+            .arg("-d")
+            .stdin(Stdio::piped())
+            .stdout(fs::File::create(path).unwrap())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        decoder
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(encoded.as_bytes())
+            .unwrap();
+        decoder.wait().unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
