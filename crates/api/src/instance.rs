@@ -293,6 +293,18 @@ impl InstanceJson {
         });
 
         let downtime = view.annotations.downtimes.get(record.key());
+        // Errant transactions of a replica, judged against a valid reading of its source.
+        let errant = match instance.source() {
+            Some(source) if valid => {
+                let source = view
+                    .topology
+                    .record(source)
+                    .filter(|s| s.is_last_check_valid())
+                    .map(|s| &s.instance);
+                arbor_analysis::errant_gtid(instance, source).unwrap_or_default()
+            }
+            _ => String::new(),
+        };
         let mut problems = Vec::new();
         if !valid {
             problems.push("last_check_invalid".to_string());
@@ -305,6 +317,9 @@ impl InstanceJson {
         }
         if status == InstanceStatus::Lagging {
             problems.push("replication_lag".to_string());
+        }
+        if !errant.is_empty() {
+            problems.push("errant_gtid".to_string());
         }
         if instance.failure_detection_advice().is_some() {
             problems.push("slow_failure_detection_settings".to_string());
@@ -376,7 +391,7 @@ impl InstanceJson {
             sql_delay: replication.map(|r| r.sql_delay).unwrap_or(0),
             executed_gtid_set: instance.gtid_executed.clone(),
             gtid_purged: instance.gtid_purged.clone(),
-            gtid_errant: String::new(),
+            gtid_errant: errant,
             replication_lag_seconds: lag.into(),
             slave_lag_seconds: lag.into(),
             slave_hosts: replicas.clone(),

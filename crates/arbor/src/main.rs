@@ -285,6 +285,26 @@ enum Command {
         #[arg(value_name = "BELOW")]
         below: String,
     },
+    /// The errant GTIDs of HOST:PORT (transactions its source does not have).
+    WhichGtidErrant {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// The binary logs of HOST:PORT that hold its errant transactions.
+    LocateGtidErrant {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Forget the errant transactions of HOST:PORT (resets its binary logs; no replicas).
+    GtidErrantResetMaster {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Inject the errant GTIDs of HOST:PORT on its primary as empty transactions (MySQL).
+    GtidErrantInjectEmpty {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
     /// Lock HOST:PORT: moves and recoveries leave it alone for an hour or until ended.
     BeginMaintenance {
         #[arg(value_name = "HOST:PORT")]
@@ -545,6 +565,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         Command::FlushBinaryLogs { instance } => {
             commands::instance_move(api, "flush-binary-logs", &instance, None, output).await
+        }
+        Command::WhichGtidErrant { instance } => {
+            let key = instance
+                .parse::<arbor_topology::InstanceKey>()
+                .map_err(anyhow::Error::msg)?;
+            let found = commands::client_for(api).await?.instance(&key).await?;
+            output.print(&found.gtid_errant, |g| g.clone())
+        }
+        Command::LocateGtidErrant { instance } => {
+            let files: Vec<String> = commands::client_for(api)
+                .await?
+                .get(&format!(
+                    "locate-gtid-errant/{}",
+                    commands::instance_path(&instance)?
+                ))
+                .await?;
+            output.print(&files, |files| {
+                files.iter().map(|f| format!("{f}\n")).collect()
+            })
+        }
+        Command::GtidErrantResetMaster { instance } => {
+            commands::instance_move(api, "gtid-errant-reset-master", &instance, None, output).await
+        }
+        Command::GtidErrantInjectEmpty { instance } => {
+            commands::instance_move(api, "gtid-errant-inject-empty", &instance, None, output).await
         }
         Command::Repoint { instance, below } => {
             commands::instance_move(api, "repoint", &instance, below.as_deref(), output).await

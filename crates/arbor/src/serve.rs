@@ -73,6 +73,17 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
 
     // State first: a store that cannot open should stop us before anything is probed.
     let store = open_store(&config)?;
+    // Maintenance locks this node held when it last stopped belong to a node that died.
+    let released = store
+        .release_node_maintenance(&node_hostname())
+        .await
+        .context("cannot release this node's old maintenance locks")?;
+    if released > 0 {
+        tracing::warn!(
+            released,
+            "released maintenance locks left by this node's previous run"
+        );
+    }
 
     // Discovery: polls every known instance and the configured seeds.
     let prober = Arc::new(Prober::new(probe_settings(&config)));

@@ -309,6 +309,29 @@ pub(crate) fn routes(api: Api) -> Api {
         end_maintenance,
     )
     .route(
+        spec(
+            "/api/locate-gtid-errant/{host}/{port}",
+            Read,
+            Strings,
+            "the binary logs holding a replica's errant transactions",
+        ),
+        locate_gtid_errant,
+    )
+    .route(
+        one(
+            "/api/gtid-errant-reset-master/{host}/{port}",
+            "forget a replica's errant transactions by resetting its binary logs and GTID history",
+        ),
+        gtid_errant_reset_master,
+    )
+    .route(
+        one(
+            "/api/gtid-errant-inject-empty/{host}/{port}",
+            "inject a replica's errant GTIDs on the primary as empty transactions (MySQL)",
+        ),
+        gtid_errant_inject_empty,
+    )
+    .route(
         spec("/api/maintenance", Read, Text, "maintenance locks in force"),
         maintenance,
     )
@@ -597,6 +620,34 @@ async fn can_replicate(
         Err(reason) => format!("false: {reason}"),
     };
     Ok(Json(ApiResponse::ok(message, (&below).into())))
+}
+
+async fn locate_gtid_errant(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> Result<Json<Vec<String>>, ApiError> {
+    Ok(Json(state.refactor.locate_gtid_errant(&key).await?))
+}
+
+async fn gtid_errant_reset_master(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> InstanceAnswer {
+    state.refactor.gtid_errant_reset_master(&key).await?;
+    answer(&state, &key, format!("{key}: errant GTIDs reset")).await
+}
+
+async fn gtid_errant_inject_empty(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> InstanceAnswer {
+    state.refactor.gtid_errant_inject_empty(&key).await?;
+    answer(
+        &state,
+        &key,
+        format!("{key}: errant GTIDs injected on the primary"),
+    )
+    .await
 }
 
 async fn begin_maintenance(

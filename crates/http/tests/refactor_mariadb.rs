@@ -458,3 +458,72 @@ async fn tags_are_set_listed_and_removed() {
     assert_eq!(removed["Details"].as_array().unwrap().len(), 2);
     assert_eq!(get(format!("tags/{r2}")).await, serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn errant_gtids_are_shown_located_and_reset() {
+    let c = Cluster::start().await;
+    let r2 = c.path(2);
+    // A write straight on R2 (root bypasses read_only), in a domain of its own so that
+    // replication keeps going: the silent kind of errant transaction.
+    c.sql(
+        2,
+        "SET SESSION gtid_domain_id = 9; CREATE DATABASE errant_write",
+    );
+    let errant = wait_for(Duration::from_secs(10), || async {
+        let instance = c.read(&format!("instance/{r2}")).await;
+        let errant = instance["GtidErrant"].as_str().unwrap_or("").to_string();
+        (!errant.is_empty()).then_some((errant, instance))
+    })
+    .await
+    .expect("errant GTID shown");
+    assert_eq!(errant.0, "9-3-1");
+    assert!(
+        errant.1["Problems"].to_string().contains("errant_gtid"),
+        "{}",
+        errant.1
+    );
+    let files = c.read(&format!("locate-gtid-errant/{r2}")).await;
+    assert_eq!(files.as_array().unwrap().len(), 1, "{files}");
+    assert!(
+        files[0].as_str().unwrap().starts_with("mysql-bin."),
+        "{files}"
+    );
+
+    // MariaDB cannot inject empty transactions: refused with the alternative.
+    let (status, body) = c.call(&format!("gtid-errant-inject-empty/{r2}")).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["Message"]
+            .as_str()
+            .unwrap()
+            .contains("gtid-errant-reset-master"),
+        "{body}"
+    );
+
+    let fixed = c.ok(&format!("gtid-errant-reset-master/{r2}")).await;
+    assert_eq!(fixed["Details"]["GtidErrant"], "", "{fixed}");
+    c.assert_replicates_from(2, 0);
+    c.sql(0, "CREATE DATABASE after_reset");
+    for _ in 0..100 {
+        if c.sql(
+            2,
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='after_reset'",
+        ) == "1"
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        c.sql(
+            2,
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='after_reset'"
+        ),
+        "1"
+    );
+    // With replicas, reset-master is refused: they read its binary logs.
+    let (status, body) = c
+        .call(&format!("gtid-errant-reset-master/{}", c.path(1)))
+        .await;
+    assert_eq!(status, 422, "{body}");
+}

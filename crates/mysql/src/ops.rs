@@ -155,6 +155,16 @@ impl Dialect {
         }
     }
 
+    /// Deletes the binary logs and the GTID history (`RESET MASTER`; MySQL 8.4: `RESET BINARY
+    /// LOGS AND GTIDS`).
+    pub fn reset_binary_logs(&self) -> String {
+        if self.mysql_at_least(ServerVersion::new(8, 4, 0)) {
+            "RESET BINARY LOGS AND GTIDS".to_string()
+        } else {
+            "RESET MASTER".to_string()
+        }
+    }
+
     /// `read_only` on or off. MySQL's `super_read_only` follows when `use_super_read_only`
     /// (turning it off first, since it implies `read_only`). MariaDB has no super_read_only.
     pub fn set_read_only(&self, read_only: bool, use_super_read_only: bool) -> Vec<String> {
@@ -407,6 +417,7 @@ mod tests {
         statements.extend(d.set_read_only(true, true));
         statements.extend(d.prepare_former_primary());
         statements.push(d.change_source_gtid(&new_primary, Some(("repl", "it's"))));
+        statements.push(d.reset_binary_logs());
         statements
     }
 
@@ -426,6 +437,7 @@ mod tests {
                 "SET GLOBAL read_only = ON",
                 "SET GLOBAL super_read_only = ON",
                 "CHANGE REPLICATION SOURCE TO SOURCE_HOST='db2', SOURCE_PORT=3306, SOURCE_AUTO_POSITION=1, SOURCE_USER='repl', SOURCE_PASSWORD='it\\'s', GET_SOURCE_PUBLIC_KEY=1",
+                "RESET BINARY LOGS AND GTIDS",
             ]
         );
         let every = failover_statements(dialect(Flavor::MySql, "8.4.3")).join("\n");
@@ -437,11 +449,11 @@ mod tests {
 
     #[test]
     fn mysql_80_before_and_after_the_renames() {
-        assert_eq!(
-            failover_statements(dialect(Flavor::MySql, "8.0.36")),
-            failover_statements(dialect(Flavor::MySql, "8.4.0")),
-            "8.0.36 already has every new statement"
-        );
+        let mut on_80 = failover_statements(dialect(Flavor::MySql, "8.0.36"));
+        let mut on_84 = failover_statements(dialect(Flavor::MySql, "8.4.0"));
+        assert_eq!(on_80.pop().as_deref(), Some("RESET MASTER"));
+        assert_eq!(on_84.pop().as_deref(), Some("RESET BINARY LOGS AND GTIDS"));
+        assert_eq!(on_80, on_84, "8.0.36 already has every other new statement");
         assert_eq!(
             failover_statements(dialect(Flavor::MySql, "8.0.21")),
             vec![
@@ -456,6 +468,7 @@ mod tests {
                 "SET GLOBAL read_only = ON",
                 "SET GLOBAL super_read_only = ON",
                 "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3306, MASTER_AUTO_POSITION=1, MASTER_USER='repl', MASTER_PASSWORD='it\\'s'",
+                "RESET MASTER",
             ]
         );
     }
@@ -475,6 +488,7 @@ mod tests {
                 "SET GLOBAL read_only = ON",
                 "SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos",
                 "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3306, MASTER_USE_GTID=slave_pos, MASTER_USER='repl', MASTER_PASSWORD='it\\'s'",
+                "RESET MASTER",
             ]
         );
     }

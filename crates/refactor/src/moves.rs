@@ -531,6 +531,219 @@ impl Refactorer {
         Ok(can_replicate_from(&topology, replica, source))
     }
 
+    /// The errant transactions of `key` now (judged against a fresh reading of its source).
+    async fn errant(&self, key: &InstanceKey) -> Result<(Topology, String), RefactorError> {
+        let topology = self.topology().await?;
+        let record = topology
+            .record(key)
+            .ok_or_else(|| RefactorError::NotFound(format!("unknown instance {key}")))?;
+        // A server that replicates from no one has nothing errant relative to a source.
+        let Some(source) = record.instance.source().cloned() else {
+            return Ok((topology, String::new()));
+        };
+        self.discovery
+            .probe_now(&[key.clone(), source.clone()])
+            .await;
+        let topology = self.topology().await?;
+        let record = topology
+            .record(key)
+            .ok_or_else(|| RefactorError::NotFound(format!("unknown instance {key}")))?;
+        let source = topology
+            .record(&source)
+            .filter(|s| s.is_last_check_valid())
+            .map(|s| &s.instance);
+        let errant = arbor_analysis::errant_gtid(&record.instance, source).unwrap_or_default();
+        Ok((topology, errant))
+    }
+
+    /// The binary logs of `key` that hold its errant transactions (MariaDB: found with
+    /// `BINLOG_GTID_POS` at the start of each file).
+    pub async fn locate_gtid_errant(
+        &self,
+        key: &InstanceKey,
+    ) -> Result<Vec<String>, RefactorError> {
+        let (topology, errant) = self.errant(key).await?;
+        if errant.is_empty() {
+            return Ok(Vec::new());
+        }
+        let flavor = topology.record(key).map(|r| r.instance.flavor);
+        if flavor != Some(arbor_topology::Flavor::MariaDb) {
+            return Err(RefactorError::Refused(format!(
+                "locating errant transactions in binary logs is implemented for MariaDB; {key}'s errant set is {errant}"
+            )));
+        }
+        let mut session = self.session(key).await?;
+        let files: Vec<String> = session
+            .query_rows("SHOW BINARY LOGS")
+            .await
+            .map_err(|e| RefactorError::Failed(e.to_string()))?
+            .into_iter()
+            .filter_map(|row| row.into_iter().next().flatten())
+            .collect();
+        // The GTID state at the start of each file, per domain.
+        let mut starts = Vec::new();
+        for file in &files {
+            let sql = format!(
+                "SELECT BINLOG_GTID_POS({}, 4)",
+                arbor_mysql::ops::quote(file)
+            );
+            let state = session
+                .query_value(&sql)
+                .await
+                .map_err(|e| RefactorError::Failed(e.to_string()))?
+                .unwrap_or_default();
+            starts.push(state);
+        }
+        let seq_in = |state: &str, domain: &str| -> u64 {
+            state
+                .split(',')
+                .filter_map(|g| {
+                    let parts: Vec<&str> = g.trim().split('-').collect();
+                    (parts.len() == 3 && parts[0] == domain).then(|| parts[2].parse().unwrap_or(0))
+                })
+                .max()
+                .unwrap_or(0)
+        };
+        let mut found = Vec::new();
+        for gtid in errant.split(',').map(str::trim) {
+            let parts: Vec<&str> = gtid.split('-').collect();
+            let (Some(domain), Some(Ok(seq))) =
+                (parts.first(), parts.get(2).map(|s| s.parse::<u64>()))
+            else {
+                continue;
+            };
+            // The last file that starts before the errant transaction holds it.
+            if let Some(index) = (0..files.len())
+                .rev()
+                .find(|i| seq_in(&starts[*i], domain) < seq)
+            {
+                if !found.contains(&files[index]) {
+                    found.push(files[index].clone());
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Forgets the errant transactions of `key` by resetting its binary logs and GTID history
+    /// to what it replicated (refused while it has replicas, which read those logs).
+    pub async fn gtid_errant_reset_master(&self, key: &InstanceKey) -> Result<(), RefactorError> {
+        let (topology, errant) = self.errant(key).await?;
+        if errant.is_empty() {
+            return Err(RefactorError::Refused(format!("{key} has no errant GTID")));
+        }
+        if !topology.replicas_of(key).is_empty() {
+            return Err(RefactorError::Refused(format!(
+                "{key} has replicas, which read its binary logs: move them away first"
+            )));
+        }
+        let locks = self
+            .lock(std::slice::from_ref(key), "gtid-errant-reset-master")
+            .await?;
+        let result = async {
+            let mut session = self.session(key).await?;
+            let dialect = session.dialect();
+            let statements = match dialect.flavor {
+                arbor_topology::Flavor::MariaDb => {
+                    let position = session
+                        .query_value("SELECT @@gtid_slave_pos")
+                        .await
+                        .map_err(|e| RefactorError::Failed(e.to_string()))?
+                        .unwrap_or_default();
+                    vec![
+                        dialect.stop_replica(),
+                        dialect.reset_binary_logs(),
+                        format!(
+                            "SET GLOBAL gtid_slave_pos = {}",
+                            arbor_mysql::ops::quote(&position)
+                        ),
+                        dialect.start_replica(),
+                    ]
+                }
+                _ => {
+                    let executed = session
+                        .query_value("SELECT @@global.gtid_executed")
+                        .await
+                        .map_err(|e| RefactorError::Failed(e.to_string()))?
+                        .unwrap_or_default();
+                    let kept = arbor_analysis::MysqlGtidSet::parse(&executed)
+                        .subtract(&arbor_analysis::MysqlGtidSet::parse(&errant));
+                    vec![
+                        dialect.stop_replica(),
+                        dialect.reset_binary_logs(),
+                        format!(
+                            "SET GLOBAL gtid_purged = {}",
+                            arbor_mysql::ops::quote(&kept.to_string())
+                        ),
+                        dialect.start_replica(),
+                    ]
+                }
+            };
+            self.run(key, &statements).await?;
+            self.discovery.probe_now(std::slice::from_ref(key)).await;
+            Ok(())
+        }
+        .await;
+        locks.release().await;
+        result
+    }
+
+    /// Makes the errant transactions of `key` known to its cluster's primary, as empty
+    /// transactions with the same GTIDs (MySQL only: MariaDB does not log empty transactions).
+    pub async fn gtid_errant_inject_empty(&self, key: &InstanceKey) -> Result<(), RefactorError> {
+        let (topology, errant) = self.errant(key).await?;
+        if errant.is_empty() {
+            return Err(RefactorError::Refused(format!("{key} has no errant GTID")));
+        }
+        let record = topology
+            .record(key)
+            .ok_or_else(|| RefactorError::NotFound(format!("unknown instance {key}")))?;
+        if record.instance.flavor == arbor_topology::Flavor::MariaDb {
+            return Err(RefactorError::Refused(format!(
+                "MariaDB does not log empty transactions, so {errant} cannot be injected on the primary: use gtid-errant-reset-master on {key}"
+            )));
+        }
+        let cluster = topology.cluster_of(key).unwrap_or_default().to_string();
+        let primary = topology
+            .cluster_root(&cluster)
+            .map(|r| r.key().clone())
+            .ok_or_else(|| {
+                RefactorError::Refused(format!("the primary of {cluster} was never read"))
+            })?;
+        let mut statements = Vec::new();
+        for (uuid, count) in arbor_analysis::MysqlGtidSet::parse(&errant).counts() {
+            if count > 10_000 {
+                return Err(RefactorError::Refused(format!(
+                    "{count} errant transactions of {uuid}: too many to inject"
+                )));
+            }
+        }
+        for part in errant.split(',') {
+            let mut pieces = part.trim().split(':');
+            let Some(uuid) = pieces.next() else { continue };
+            for range in pieces {
+                let (start, end) = match range.split_once('-') {
+                    Some((a, b)) => (a.parse::<u64>().unwrap_or(0), b.parse::<u64>().unwrap_or(0)),
+                    None => (range.parse().unwrap_or(0), range.parse().unwrap_or(0)),
+                };
+                for n in start..=end {
+                    statements.push(format!("SET gtid_next = '{uuid}:{n}'"));
+                    statements.push("BEGIN".into());
+                    statements.push("COMMIT".into());
+                }
+            }
+        }
+        statements.push("SET gtid_next = 'AUTOMATIC'".into());
+        let locks = self
+            .lock(std::slice::from_ref(&primary), "gtid-errant-inject-empty")
+            .await?;
+        let result = self.run(&primary, &statements).await;
+        locks.release().await;
+        result?;
+        self.discovery.probe_now(&[primary, key.clone()]).await;
+        Ok(())
+    }
+
     /// The GTID of the event group the SQL thread stopped at: the first `Gtid` event at its
     /// relay log position (`BEGIN GTID 0-1-8`).
     async fn failing_gtid_in_relay_log(
