@@ -304,6 +304,41 @@ async fn in_place_operations_do_what_they_say() {
         body["Message"].as_str().unwrap().contains("still reads"),
         "{body}"
     );
+    // Once every replica reads the newest file (a write moves them into it), the older ones go.
+    c.ok(&format!("start-replica/{r2}")).await;
+    c.sql(0, "CREATE DATABASE purge_marker");
+    for replica in 1..3 {
+        for _ in 0..100 {
+            if c.status(replica, "Master_Log_File") == newest {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            c.status(replica, "Master_Log_File"),
+            newest,
+            "server {replica}"
+        );
+    }
+    // MariaDB keeps a file until its binlog checkpoint (crash recovery) has passed it, so
+    // the purge is repeated, as an operator would, until the older files are gone.
+    let mut logs = String::new();
+    for _ in 0..50 {
+        c.ok(&format!("purge-binary-logs/{p}/{newest}")).await;
+        logs = c.sql(0, "SHOW BINARY LOGS");
+        if logs.starts_with(&newest) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first = logs
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split('\t')
+        .next()
+        .unwrap_or("");
+    assert_eq!(first, newest, "older binary logs purged: {logs}");
 }
 
 #[tokio::test]

@@ -800,6 +800,14 @@ impl Refactorer {
             return Err(RefactorError::Refused(format!("{key} is not a replica")));
         }
         if let ReplicaOperation::PurgeBinaryLogs(file) = &operation {
+            // What the replicas read now, not at the last poll.
+            let replicas: Vec<InstanceKey> = topology
+                .replicas_of(key)
+                .iter()
+                .map(|r| r.key().clone())
+                .collect();
+            self.discovery.probe_now(&replicas).await;
+            let topology = self.topology().await?;
             for replica in topology.replicas_of(key) {
                 let reading = replica
                     .instance
