@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use arbor_config::{Backend, Config, ConfigWarning};
-use arbor_discovery::{Discovery, DiscoverySettings};
+use arbor_discovery::{Discovery, DiscoverySettings, IgnoreFilters};
 use arbor_http::{AppState, AuthMethod, AuthSettings, Metrics, ViewSettings};
 use arbor_mysql::{Operator, OperatorSettings, ProbeSettings, Prober};
 use arbor_recovery::{Hooks, RecoveryEngine, RecoverySettings, SingleNode};
@@ -88,7 +88,7 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
     // Discovery: polls every known instance and the configured seeds.
     let prober = Arc::new(Prober::new(probe_settings(&config)));
     let seeds = config.discovery_seed_keys();
-    let discovery = Discovery::start(store, prober, discovery_settings(&config), &seeds)
+    let discovery = Discovery::start(store, prober, discovery_settings(&config)?, &seeds)
         .await
         .context("cannot start discovery")?;
 
@@ -322,8 +322,8 @@ fn probe_settings(config: &Config) -> ProbeSettings {
     }
 }
 
-fn discovery_settings(config: &Config) -> DiscoverySettings {
-    DiscoverySettings {
+fn discovery_settings(config: &Config) -> anyhow::Result<DiscoverySettings> {
+    Ok(DiscoverySettings {
         poll_interval: config.instance_poll_interval(),
         max_concurrency: config.discovery_max_concurrency as usize,
         queue_capacity: config.discovery_queue_capacity as usize,
@@ -333,7 +333,13 @@ fn discovery_settings(config: &Config) -> DiscoverySettings {
             + Duration::from_secs(1),
         write_batch_size: config.instance_write_buffer_size.max(1000) as usize,
         overrun_grace: Duration::from_secs(config.reasonable_instance_check_seconds),
-    }
+        ignore: IgnoreFilters::new(
+            &config.discovery_ignore_hostname_filters,
+            &config.discovery_ignore_replica_hostname_filters,
+            &config.discovery_ignore_master_hostname_filters,
+        )
+        .map_err(anyhow::Error::msg)?,
+    })
 }
 
 fn node_hostname() -> String {

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::filters::{FoundAs, IgnoreFilters};
 use crate::{InstanceProber, ProbeFailure, ProbeObserver};
 
 /// How discovery runs. `From` the config in `arbor serve`.
@@ -27,6 +28,8 @@ pub struct DiscoverySettings {
     /// Lateness beyond the poll interval after which a probe counts as a poll overrun
     /// (`ReasonableInstanceCheckSeconds`).
     pub overrun_grace: Duration,
+    /// `DiscoveryIgnore*HostnameFilters`.
+    pub ignore: IgnoreFilters,
 }
 
 impl Default for DiscoverySettings {
@@ -38,6 +41,7 @@ impl Default for DiscoverySettings {
             probe_deadline: Duration::from_secs(13),
             write_batch_size: 1_000,
             overrun_grace: Duration::from_secs(1),
+            ignore: IgnoreFilters::default(),
         }
     }
 }
@@ -69,6 +73,12 @@ pub enum DiscoveryError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{key} is not discovered: it matches {filter} pattern {pattern:?}")]
+    Ignored {
+        key: InstanceKey,
+        filter: &'static str,
+        pattern: String,
+    },
     #[error("discovery has stopped")]
     Stopped,
 }
@@ -149,17 +159,35 @@ impl Discovery {
             observer: RwLock::new(None),
         });
         let now = Instant::now();
-        let known = inner.store.all_instances().await?;
+        // Instances the general ignore filter matches are left out; stored ones are dropped
+        // (the filter was added after they were discovered) rather than left to go stale and
+        // look like failures.
+        let mut to_watch: Vec<InstanceKey> = Vec::new();
+        for record in inner.store.all_instances().await? {
+            if let Some(by) = inner.settings.ignore.ignores(record.key(), FoundAs::Named) {
+                tracing::info!(key = %record.key(), filter = by.key, pattern = %by.pattern,
+                    "forgetting an instance that discovery now ignores");
+                inner.store.forget_instance(record.key()).await?;
+            } else {
+                to_watch.push(record.key().clone());
+            }
+        }
         for seed in seeds {
+            if let Some(by) = inner.settings.ignore.ignores(seed, FoundAs::Named) {
+                tracing::warn!(key = %seed, filter = by.key, pattern = %by.pattern,
+                    "DiscoverySeeds entry skipped: it matches a discovery ignore filter");
+                continue;
+            }
             inner
                 .store
                 .register_instance(seed, Timestamp::now())
                 .await?;
+            to_watch.push(seed.clone());
         }
         {
             let mut state = inner.lock_state();
-            for key in known.iter().map(|r| r.key()).chain(seeds.iter()) {
-                state.watched.entry(key.clone()).or_insert(Schedule {
+            for key in to_watch {
+                state.watched.entry(key).or_insert(Schedule {
                     due: now,
                     last_started: None,
                 });
@@ -196,6 +224,13 @@ impl DiscoveryHandle {
     /// become a permanently failing instance), but an already watched one records the failure.
     pub async fn discover(&self, key: &InstanceKey) -> Result<InstanceRecord, DiscoveryError> {
         let inner = &self.inner;
+        if let Some(by) = inner.settings.ignore.ignores(key, FoundAs::Named) {
+            return Err(DiscoveryError::Ignored {
+                key: key.clone(),
+                filter: by.key,
+                pattern: by.pattern,
+            });
+        }
         let attempted_at = Timestamp::now();
         let result = inner.probe_with_deadline(key).await;
         let checked_at = Timestamp::now();
@@ -380,10 +415,17 @@ impl Inner {
             }
         }
         let now = Instant::now();
-        for neighbour in instance.source().into_iter().chain(&instance.replicas) {
-            if neighbour != &instance.key {
-                self.watch(neighbour, now);
+        let source = instance.source().map(|key| (key, FoundAs::Primary));
+        let replicas = instance.replicas.iter().map(|key| (key, FoundAs::Replica));
+        for (neighbour, found) in source.into_iter().chain(replicas) {
+            if neighbour == &instance.key {
+                continue;
             }
+            if let Some(by) = self.settings.ignore.ignores(neighbour, found) {
+                tracing::debug!(key = %neighbour, filter = by.key, "not crawled: ignore filter");
+                continue;
+            }
+            self.watch(neighbour, now);
         }
     }
 

@@ -7,6 +7,7 @@
 //! - Probes go through a deduplicating queue (an instance is never queued or probed twice at
 //!   once) drained by at most `DiscoveryMaxConcurrency` concurrent probes. Each probe holds one
 //!   slot for at most its own timeout, so a hung server delays nothing but itself.
+//! - `DiscoveryIgnore*HostnameFilters` keep matching instances out: never probed, never stored.
 //! - Outcomes go to the store through one writer task that batches them into transactions.
 //!
 //! The crate knows nothing about MySQL beyond the [`InstanceProber`] trait it declares;
@@ -14,7 +15,9 @@
 //! failures: it records what it saw and when (see `InstanceRecord`), for analysis to judge.
 
 mod engine;
+mod filters;
 mod prober;
 
 pub use engine::{Discovery, DiscoveryError, DiscoveryHandle, DiscoverySettings, DiscoveryStats};
+pub use filters::{FoundAs, IgnoreFilters, IgnoredBy};
 pub use prober::{InstanceProber, ProbeFailure, ProbeObserver};

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbor_discovery::{Discovery, DiscoverySettings};
+use arbor_discovery::{Discovery, DiscoveryError, DiscoverySettings, IgnoreFilters};
 use arbor_mysql::{ProbeSettings, Prober};
 use arbor_store::{SqliteStore, Store};
 use arbor_testkit::{wait_for, HungServer, MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER};
@@ -179,4 +179,97 @@ async fn discover_refuses_an_unreachable_server_and_forget_stops_polling() {
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     assert!(store.instance(&primary).await.unwrap().is_none());
     assert!(!handle.forget(&primary).await.unwrap(), "already forgotten");
+}
+
+/// Waits until every key in `keys` has been read successfully.
+async fn wait_seen(store: &Arc<dyn Store>, keys: &[InstanceKey]) {
+    let seen = wait_for(Duration::from_secs(15), || {
+        let store = Arc::clone(store);
+        let keys = keys.to_vec();
+        async move {
+            for key in &keys {
+                if !store.instance(key).await.ok()??.has_been_seen() {
+                    return None;
+                }
+            }
+            Some(())
+        }
+    })
+    .await;
+    assert!(seen.is_some(), "{keys:?} never seen");
+}
+
+#[tokio::test]
+async fn ignore_filters_keep_matching_instances_out() {
+    // P with replicas R1 and R2; R3 replicates from R1.
+    let sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0), Some(1)]).unwrap();
+    let [p, r1, r2, r3] = [0, 1, 2, 3].map(|i| key(sandbox.key(i)));
+    let port_pattern = |i: usize| format!(":{}$", sandbox.port(i));
+
+    // 1. A replica filter matching R2: crawling down from P skips it, and only it.
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let discovery = Discovery::start(
+        Arc::clone(&store),
+        prober(Duration::from_secs(2)),
+        DiscoverySettings {
+            ignore: IgnoreFilters::new(&[], &[port_pattern(2)], &[]).unwrap(),
+            ..settings(Duration::from_secs(1))
+        },
+        &[],
+    )
+    .await
+    .unwrap();
+    discovery.handle().discover(&p).await.unwrap();
+    wait_seen(&store, &[p.clone(), r1.clone(), r3.clone()]).await;
+    // R2 was listed by P in the same probe that revealed R1, so by now it would be watched.
+    let primary = store.instance(&p).await.unwrap().unwrap();
+    assert!(primary.instance.replicas.contains(&r2));
+    assert!(!discovery.handle().is_watched(&r2));
+    assert!(store.instance(&r2).await.unwrap().is_none());
+    // Naming it explicitly is not crawling: the replica filter does not refuse that.
+    discovery.handle().discover(&r2).await.unwrap();
+    assert!(discovery.handle().is_watched(&r2));
+    drop(discovery);
+
+    // 2. On restart, a general filter now matching R2 drops it from the store and from polling.
+    let discovery = Discovery::start(
+        Arc::clone(&store),
+        prober(Duration::from_secs(2)),
+        DiscoverySettings {
+            ignore: IgnoreFilters::new(&[port_pattern(2)], &[], &[]).unwrap(),
+            ..settings(Duration::from_secs(1))
+        },
+        &[],
+    )
+    .await
+    .unwrap();
+    assert!(store.instance(&r2).await.unwrap().is_none());
+    assert!(!discovery.handle().is_watched(&r2));
+    assert!(discovery.handle().is_watched(&p));
+    // ... and an explicit request for it is refused, naming the key and the pattern.
+    let err = discovery.handle().discover(&r2).await.unwrap_err();
+    assert!(matches!(err, DiscoveryError::Ignored { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("DiscoveryIgnoreHostnameFilters") && message.contains(&port_pattern(2)),
+        "{message}"
+    );
+    drop(discovery);
+
+    // 3. A primary filter matching P: crawling up from R1 stops at R1, down still reaches R3.
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let discovery = Discovery::start(
+        Arc::clone(&store),
+        prober(Duration::from_secs(2)),
+        DiscoverySettings {
+            ignore: IgnoreFilters::new(&[], &[], &[port_pattern(0)]).unwrap(),
+            ..settings(Duration::from_secs(1))
+        },
+        std::slice::from_ref(&r1),
+    )
+    .await
+    .unwrap();
+    wait_seen(&store, &[r1.clone(), r3.clone()]).await;
+    assert!(!discovery.handle().is_watched(&p));
+    assert!(store.instance(&p).await.unwrap().is_none());
 }

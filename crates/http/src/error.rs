@@ -66,6 +66,7 @@ impl From<DiscoveryError> for ApiError {
     fn from(error: DiscoveryError) -> Self {
         match error {
             DiscoveryError::Unreachable { .. } => ApiError::Unreachable(error.to_string()),
+            DiscoveryError::Ignored { .. } => ApiError::BadRequest(error.to_string()),
             DiscoveryError::Store(error) => error.into(),
             DiscoveryError::Stopped => ApiError::Internal(error.to_string()),
         }
