@@ -292,6 +292,9 @@ fn recovery_settings(
         apply_promotion: config.apply_mysql_promotion_after_master_failover,
         use_super_read_only: config.use_super_read_only,
         catch_up_timeout: Duration::from_secs(config.promotion_catch_up_timeout_seconds.max(1)),
+        lost_downtime: Duration::from_secs(
+            config.master_failover_lost_instances_downtime_minutes * 60,
+        ),
         fail_if_not_caught_up: config.fail_master_promotion_if_sql_thread_not_up_to_date,
         promotion_ignore_hostname_filters: config.promotion_ignore_hostname_filters.clone(),
         prevent_cross_data_center: config.prevent_cross_data_center_master_failover,

@@ -10,7 +10,7 @@ use arbor_store::{
     FailureDetection, RecoveryOutcome, RecoveryRecord, RecoveryStart, RecoveryStep, StartDecision,
     Store, StoreError,
 };
-use arbor_topology::{InstanceKey, Timestamp, Topology, TopologyOptions};
+use arbor_topology::{Downtime, InstanceKey, Timestamp, Topology, TopologyOptions};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -52,6 +52,10 @@ pub struct RecoverySettings {
     pub catch_up_timeout: Duration,
     /// `FailMasterPromotionIfSQLThreadNotUpToDate`.
     pub fail_if_not_caught_up: bool,
+    /// `MasterFailoverLostInstancesDowntimeMinutes`: replicas a recovery could not bring along
+    /// are downtimed this long, so their own failure does not trigger another recovery while
+    /// an operator rebuilds them. Zero: off.
+    pub lost_downtime: Duration,
     pub promotion_ignore_hostname_filters: Vec<String>,
     pub prevent_cross_data_center: bool,
     pub prevent_cross_region: bool,
@@ -81,6 +85,7 @@ impl Default for RecoverySettings {
             use_super_read_only: false,
             catch_up_timeout: Duration::from_secs(30),
             fail_if_not_caught_up: false,
+            lost_downtime: Duration::ZERO,
             promotion_ignore_hostname_filters: Vec::new(),
             prevent_cross_data_center: false,
             prevent_cross_region: false,
@@ -92,6 +97,24 @@ impl Default for RecoverySettings {
             node_name: "arbor".into(),
             tick: Duration::from_secs(1),
         }
+    }
+}
+
+/// A cluster's busy mark, removed when dropped: a cancelled task (an aborted primary watcher,
+/// an HTTP request whose client went away) must not leave its cluster marked, which would
+/// silently block every later recovery of it.
+struct BusyMark {
+    inner: Arc<EngineInner>,
+    cluster: String,
+}
+
+impl Drop for BusyMark {
+    fn drop(&mut self) {
+        self.inner
+            .busy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.cluster);
     }
 }
 
@@ -281,11 +304,17 @@ impl RecoveryEngine {
                     .ok()
                     .and_then(|(topology, _)| topology.cluster_of(&key).map(str::to_string))
                     .unwrap_or_else(|| key.to_string());
-                if self.try_mark_busy(&cluster) {
-                    if let Err(error) = self.confirm_and_recover(&key).await {
-                        tracing::warn!(%error, %key, "failure handling failed");
-                    }
-                    self.mark_busy(&cluster, false);
+                // In a task of its own: this watcher is aborted as soon as the primary stops
+                // answering polls, which must not cancel the recovery it started.
+                if let Some(mark) = self.try_mark_busy(&cluster) {
+                    let engine = self.clone();
+                    let key = key.clone();
+                    tokio::spawn(async move {
+                        let _mark = mark;
+                        if let Err(error) = engine.confirm_and_recover(&key).await {
+                            tracing::warn!(%error, %key, "failure handling failed");
+                        }
+                    });
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -363,16 +392,15 @@ impl RecoveryEngine {
             if !(code.is_actionable() || is_suspicious(Some(code))) {
                 continue;
             }
-            if !self.try_mark_busy(&analysis.cluster) {
+            let Some(mark) = self.try_mark_busy(&analysis.cluster) else {
                 continue;
-            }
+            };
             let engine = self.clone();
             tokio::spawn(async move {
-                let cluster = analysis.cluster.clone();
+                let _mark = mark;
                 if let Err(error) = engine.confirm_and_recover(&analysis.key).await {
-                    tracing::warn!(%error, %cluster, "failure handling failed");
+                    tracing::warn!(%error, cluster = %analysis.cluster, "failure handling failed");
                 }
-                engine.mark_busy(&cluster, false);
             });
         }
         Ok(())
@@ -414,21 +442,29 @@ impl RecoveryEngine {
         Ok(())
     }
 
-    /// Marks a cluster busy unless it already is; returns whether this call marked it.
-    fn try_mark_busy(&self, cluster: &str) -> bool {
+    /// Marks a cluster busy unless it already is; the mark lasts until the result is dropped.
+    fn try_mark_busy(&self, cluster: &str) -> Option<BusyMark> {
         self.inner
             .busy
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(cluster.to_string())
+            .then(|| BusyMark {
+                inner: Arc::clone(&self.inner),
+                cluster: cluster.to_string(),
+            })
     }
 
-    fn mark_busy(&self, cluster: &str, busy: bool) {
-        let mut set = self.inner.busy.lock().unwrap_or_else(|e| e.into_inner());
-        if busy {
-            set.insert(cluster.to_string());
-        } else {
-            set.remove(cluster);
+    /// Marks a cluster busy whether or not it already is (operator-requested work).
+    fn mark_busy(&self, cluster: &str) -> BusyMark {
+        self.inner
+            .busy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(cluster.to_string());
+        BusyMark {
+            inner: Arc::clone(&self.inner),
+            cluster: cluster.to_string(),
         }
     }
 
@@ -591,12 +627,8 @@ impl RecoveryEngine {
         let cluster = topology
             .resolve_cluster_hint(cluster_hint)
             .map_err(|e| RecoveryError::Refused(e.to_string()))?;
-        self.mark_busy(&cluster, true);
-        let result =
-            actions::graceful_takeover(self, &topology, &cluster, designated, start_replication)
-                .await;
-        self.mark_busy(&cluster, false);
-        result
+        let _mark = self.mark_busy(&cluster);
+        actions::graceful_takeover(self, &topology, &cluster, designated, start_replication).await
     }
 
     fn require_leader(&self) -> Result<(), RecoveryError> {
@@ -613,10 +645,8 @@ impl RecoveryEngine {
         manual: bool,
         force: bool,
     ) -> Result<RecoveryRecord, RecoveryError> {
-        self.mark_busy(&analysis.cluster, true);
-        let result = self.execute(analysis, manual, force).await;
-        self.mark_busy(&analysis.cluster, false);
-        result
+        let _mark = self.mark_busy(&analysis.cluster);
+        self.execute(analysis, manual, force).await
     }
 
     /// Registers (anti-flapping) and runs the recovery for `analysis`.
@@ -763,6 +793,26 @@ impl RecoveryEngine {
             .collect::<Vec<_>>()
             .join(",");
         context.count_lost_replicas = done.lost.len();
+        if !settings.lost_downtime.is_zero() {
+            let now = Timestamp::now();
+            for key in &done.lost {
+                let downtime = Downtime {
+                    key: key.clone(),
+                    owner: settings.node_name.clone(),
+                    reason: format!("lost in recovery {}", audit.id),
+                    begin: now,
+                    end: now.plus(settings.lost_downtime),
+                };
+                match self.inner.store.begin_downtime(downtime).await {
+                    Ok(()) => audit.step(format!("downtimed lost replica {key}")).await,
+                    Err(e) => {
+                        audit
+                            .step(format!("cannot downtime lost replica {key}: {e}"))
+                            .await
+                    }
+                }
+            }
+        }
         if successful {
             for hooks in success_hooks {
                 let results = run_hooks(

@@ -503,3 +503,50 @@ async fn a_frozen_primary_whose_replicas_still_replicate_is_never_failed_over() 
         "the primary is still the primary"
     );
 }
+
+#[tokio::test]
+async fn a_replica_lost_in_recovery_is_downtimed_when_configured() {
+    let mut h = harness(&[None, Some(0), Some(0), Some(0)], |s| {
+        s.lost_downtime = Duration::from_secs(600);
+    })
+    .await;
+    let lost = key(h.sandbox.key(3));
+    // R3 freezes first: arbor cannot read it, so the recovery cannot bring it along. Each
+    // re-read of the frozen R3 costs a timeout, so this also proves that a slow confirmation
+    // (outliving the primary watcher that started it) still ends in a recovery.
+    h.sandbox.pause(3).unwrap();
+    let store = Arc::clone(&h.store);
+    let unreachable = wait_for(Duration::from_secs(15), || {
+        let store = Arc::clone(&store);
+        let lost = lost.clone();
+        async move {
+            let record = store.instance(&lost).await.ok()??;
+            (!record.is_last_check_valid()).then_some(())
+        }
+    })
+    .await;
+    assert!(unreachable.is_some(), "arbor saw R3 unreachable");
+    let before = Timestamp::now();
+    h.sandbox.kill(0).unwrap();
+
+    let records = h.finished_recoveries(1, Duration::from_secs(40)).await;
+    h.sandbox.resume(3).unwrap();
+    let recovery = &records[0];
+    assert!(recovery.successful, "{recovery:#?}");
+    assert_eq!(recovery.lost_replicas, vec![lost.clone()], "{recovery:#?}");
+
+    let downtimes = h.store.active_downtimes(Timestamp::now()).await.unwrap();
+    let keys: Vec<&InstanceKey> = downtimes.iter().map(|d| &d.key).collect();
+    assert_eq!(keys, vec![&lost], "only the lost replica is downtimed");
+    let downtime = &downtimes[0];
+    assert!(downtime.reason.contains("lost in recovery"), "{downtime:?}");
+    let minutes = (downtime.end.0 - before.0) / 60_000;
+    assert!((9..=10).contains(&minutes), "{downtime:?}");
+    assert!(
+        recovery.steps.iter().any(|s| s
+            .message
+            .contains(&format!("downtimed lost replica {lost}"))),
+        "{:#?}",
+        recovery.steps
+    );
+}
