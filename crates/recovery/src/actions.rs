@@ -9,7 +9,7 @@ use arbor_store::RecoveryRecord;
 use arbor_topology::{InstanceKey, Topology};
 
 use crate::candidate::{choose_candidate, CandidatePolicy};
-use crate::engine::{Audit, Done, RecoveryEngine, RecoveryError};
+use crate::engine::{healthy_analysis, Audit, Done, RecoveryEngine, RecoveryError};
 use crate::hooks::run_hooks;
 
 /// How long a recovery waits for repointed replicas to be seen replicating from their new
@@ -512,26 +512,7 @@ pub(crate) async fn graceful_takeover(
         ))
         .await;
     let mut context = engine.hook_context(
-        &Analysis {
-            key: primary.key().clone(),
-            source: None,
-            cluster: cluster.to_string(),
-            cluster_alias: topology.alias_of(cluster).unwrap_or(cluster).to_string(),
-            code: None,
-            structure: Vec::new(),
-            is_primary: true,
-            is_co_primary: false,
-            last_check_valid: true,
-            is_read_only: false,
-            count_replicas: replicas.len(),
-            count_valid_replicas: replicas.len(),
-            count_valid_replicating_replicas: replicas.len(),
-            count_replicas_failing_to_connect: 0,
-            count_lagging_replicas: 0,
-            count_delayed_replicas: 0,
-            replicas: replicas.iter().map(|r| r.key().clone()).collect(),
-            errant_gtid: String::new(),
-        },
+        &healthy_analysis(topology, primary.key()),
         "graceful-master-takeover",
         &audit.uid,
     );

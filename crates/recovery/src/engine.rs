@@ -366,7 +366,7 @@ impl RecoveryEngine {
         for attempt in 0..8 {
             let (topology, _) = self.snapshot().await?;
             let mut keys = vec![key.clone()];
-            keys.extend(topology.replicas_of(key).iter().map(|r| r.key().clone()));
+            keys.extend(topology.replica_keys_of(key));
             self.inner.discovery.probe_now(&keys).await;
             let (_, analyses) = self.snapshot().await?;
             let current = analyses.into_iter().find(|a| &a.key == key);
@@ -897,14 +897,10 @@ fn is_recoverable(code: Option<AnalysisCode>) -> bool {
     code.is_some_and(|c| c.is_actionable() || c.name().starts_with("Dead"))
 }
 
-/// An analysis of a healthy instance, for forced failovers.
-fn healthy_analysis(topology: &Topology, key: &InstanceKey) -> Analysis {
+/// An analysis of a healthy instance, for forced failovers and graceful takeovers' hooks.
+pub(crate) fn healthy_analysis(topology: &Topology, key: &InstanceKey) -> Analysis {
     let cluster = topology.cluster_of(key).unwrap_or_default().to_string();
-    let replicas: Vec<InstanceKey> = topology
-        .replicas_of(key)
-        .iter()
-        .map(|r| r.key().clone())
-        .collect();
+    let replicas: Vec<InstanceKey> = topology.replica_keys_of(key);
     Analysis {
         key: key.clone(),
         source: None,

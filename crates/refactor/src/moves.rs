@@ -401,9 +401,8 @@ impl Refactorer {
     ) -> Result<(Vec<InstanceKey>, Vec<String>), RefactorError> {
         let topology = self.topology().await?;
         let replicas: Vec<InstanceKey> = topology
-            .replicas_of(key)
-            .iter()
-            .map(|r| r.key().clone())
+            .replica_keys_of(key)
+            .into_iter()
             .filter(|k| k != target)
             .collect();
         self.move_each(replicas, target, "relocate-replicas", true)
@@ -417,11 +416,7 @@ impl Refactorer {
     ) -> Result<(Vec<InstanceKey>, Vec<String>), RefactorError> {
         let topology = self.topology().await?;
         let source = Self::source_of(&topology, key)?;
-        let replicas = topology
-            .replicas_of(key)
-            .iter()
-            .map(|r| r.key().clone())
-            .collect();
+        let replicas = topology.replica_keys_of(key);
         self.move_each(replicas, &source, "move-up-replicas", true)
             .await
     }
@@ -432,11 +427,7 @@ impl Refactorer {
         key: &InstanceKey,
     ) -> Result<(Vec<InstanceKey>, Vec<String>), RefactorError> {
         let topology = self.topology().await?;
-        let replicas = topology
-            .replicas_of(key)
-            .iter()
-            .map(|r| r.key().clone())
-            .collect();
+        let replicas = topology.replica_keys_of(key);
         self.move_each(replicas, key, "repoint-replicas", false)
             .await
     }
@@ -449,9 +440,8 @@ impl Refactorer {
         let topology = self.topology().await?;
         let source = Self::source_of(&topology, key)?;
         let siblings = topology
-            .replicas_of(&source)
-            .iter()
-            .map(|r| r.key().clone())
+            .replica_keys_of(&source)
+            .into_iter()
             .filter(|k| k != key)
             .collect();
         self.move_each(siblings, key, "take-siblings", true).await
@@ -801,11 +791,7 @@ impl Refactorer {
         }
         if let ReplicaOperation::PurgeBinaryLogs(file) = &operation {
             // What the replicas read now, not at the last poll.
-            let replicas: Vec<InstanceKey> = topology
-                .replicas_of(key)
-                .iter()
-                .map(|r| r.key().clone())
-                .collect();
+            let replicas: Vec<InstanceKey> = topology.replica_keys_of(key);
             self.discovery.probe_now(&replicas).await;
             let topology = self.topology().await?;
             for replica in topology.replicas_of(key) {

@@ -190,6 +190,14 @@ impl Topology {
             .filter(|record| record.instance.source() == Some(key))
             .collect()
     }
+
+    /// The keys of the instances that replicate directly from `key`.
+    pub fn replica_keys_of(&self, key: &InstanceKey) -> Vec<InstanceKey> {
+        self.replicas_of(key)
+            .into_iter()
+            .map(|record| record.key().clone())
+            .collect()
+    }
 }
 
 /// Follows source links upwards from `start` and returns the cluster name and depth.
