@@ -177,8 +177,8 @@ impl Client {
         format!("{}/{}", encode(&key.hostname), key.port)
     }
 
-    /// GETs `/api/{path}` and decodes the answer, unwrapping an envelope when there is one.
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+    /// GETs `/api/{path}`: its URL, status and body.
+    async fn get_text(&self, path: &str) -> Result<(String, u16, String), ClientError> {
         let url = format!("{}/api/{}", self.base, path);
         let response = self
             .request(reqwest::Method::GET, &url)
@@ -196,6 +196,12 @@ impl Client {
                 url: url.clone(),
                 message: e.to_string(),
             })?;
+        Ok((url, status, body))
+    }
+
+    /// GETs `/api/{path}` and decodes the answer, unwrapping an envelope when there is one.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let (url, status, body) = self.get_text(path).await?;
         let decode_error = |message: String| ClientError::Decode {
             url: url.clone(),
             status,
@@ -225,19 +231,10 @@ impl Client {
 
     /// The `Message` of an envelope (where orchestrator answers a verdict, e.g. can-replicate-from).
     pub async fn verdict(&self, path: &str) -> Result<String, ClientError> {
-        let url = format!("{}/api/{}", self.base, path);
-        let response = self
-            .request(reqwest::Method::GET, &url)
-            .send()
-            .await
-            .map_err(|e| ClientError::Unreachable {
-                url: url.clone(),
-                message: error_chain(&e),
-            })?;
-        let status = response.status().as_u16();
+        let (url, status, body) = self.get_text(path).await?;
         let envelope: ApiResponse<serde_json::Value> =
-            response.json().await.map_err(|e| ClientError::Decode {
-                url: url.clone(),
+            serde_json::from_str(&body).map_err(|e| ClientError::Decode {
+                url,
                 status,
                 message: e.to_string(),
             })?;
