@@ -292,3 +292,38 @@ fn demo_serves_a_real_topology_and_cleans_up_on_interrupt() {
         "demo server {r1_pid} still running after the demo stopped"
     );
 }
+
+#[test]
+fn discovery_ignore_filters_from_the_config_keep_a_server_out() {
+    // P with replicas R1 and R2; the config ignores R2 by its port.
+    let sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0)]).unwrap();
+    let [p, r1, r2] = [0, 1, 2].map(|i| sandbox.key(i));
+    let dir = tempfile::tempdir().unwrap();
+    let pattern = format!(":{}$", sandbox.port(2));
+    let config = test_config(
+        dir.path(),
+        1,
+        &format!(r#""DiscoveryIgnoreHostnameFilters": ["{pattern}"]"#),
+    );
+    let service = Service::start(dir.path(), &config);
+
+    service.stdout_of(&["discover", &p]);
+    let tree = service.wait_for_tree(&p, Duration::from_secs(10), |tree| {
+        tree.contains(r1.as_str())
+    });
+    // P listed R2 in the same probe that revealed R1: it was skipped, not merely late.
+    assert!(!tree.contains(r2.as_str()), "R2 ignored:\n{tree}");
+
+    let refused = service.cli(&["discover", &r2]);
+    assert!(
+        !refused.status.success(),
+        "discovering an ignored server fails"
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("DiscoveryIgnoreHostnameFilters") && stderr.contains(&pattern),
+        "the error names the key and the pattern: {stderr}"
+    );
+    let tree = service.stdout_of(&["topology", &p]);
+    assert!(!tree.contains(r2.as_str()), "still not there:\n{tree}");
+}
