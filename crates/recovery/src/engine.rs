@@ -52,9 +52,8 @@ pub struct RecoverySettings {
     pub catch_up_timeout: Duration,
     /// `FailMasterPromotionIfSQLThreadNotUpToDate`.
     pub fail_if_not_caught_up: bool,
-    /// `MasterFailoverLostInstancesDowntimeMinutes`: replicas a recovery could not bring along
-    /// are downtimed this long, so their own failure does not trigger another recovery while
-    /// an operator rebuilds them. Zero: off.
+    /// `MasterFailoverLostInstancesDowntimeMinutes`: how long a failed primary and the replicas
+    /// its recovery could not bring along are downtimed. Zero: off.
     pub lost_downtime: Duration,
     pub promotion_ignore_hostname_filters: Vec<String>,
     pub prevent_cross_data_center: bool,
@@ -99,6 +98,10 @@ impl Default for RecoverySettings {
         }
     }
 }
+
+/// The downtime reason orchestrator gives instances a recovery left behind; kept verbatim for
+/// tools that look for it.
+pub const LOST_IN_RECOVERY: &str = "lost-in-recovery";
 
 /// A cluster's busy mark, removed when dropped: a cancelled task (an aborted primary watcher,
 /// an HTTP request whose client went away) must not leave its cluster marked, which would
@@ -706,6 +709,14 @@ impl RecoveryEngine {
         } else {
             actions::recover_dead_primary(self, &audit, analysis, force).await
         };
+        if result.is_ok() && !intermediate {
+            self.downtime_lost_in_recovery(
+                &audit,
+                std::slice::from_ref(&analysis.key),
+                "failed primary",
+            )
+            .await;
+        }
         let post_stage = if intermediate {
             &settings.hooks.post_intermediate_master_failover
         } else {
@@ -758,6 +769,34 @@ impl RecoveryEngine {
         }
     }
 
+    /// With `MasterFailoverLostInstancesDowntimeMinutes`, downtimes `keys` as orchestrator does
+    /// (reason `lost-in-recovery`), so that a failed primary coming back, or a replica left
+    /// behind, does not start another recovery while an operator deals with it.
+    async fn downtime_lost_in_recovery(&self, audit: &Audit, keys: &[InstanceKey], what: &str) {
+        let settings = &self.inner.settings;
+        if settings.lost_downtime.is_zero() {
+            return;
+        }
+        let now = Timestamp::now();
+        for key in keys {
+            let downtime = Downtime {
+                key: key.clone(),
+                owner: settings.node_name.clone(),
+                reason: LOST_IN_RECOVERY.to_string(),
+                begin: now,
+                end: now.plus(settings.lost_downtime),
+            };
+            match self.inner.store.begin_downtime(downtime).await {
+                Ok(()) => audit.step(format!("downtimed {what} {key}")).await,
+                Err(e) => {
+                    audit
+                        .step(format!("cannot downtime {what} {key}: {e}"))
+                        .await
+                }
+            }
+        }
+    }
+
     /// Records the outcome, runs the post hooks, and returns the stored record.
     pub(crate) async fn finish(
         &self,
@@ -793,26 +832,8 @@ impl RecoveryEngine {
             .collect::<Vec<_>>()
             .join(",");
         context.count_lost_replicas = done.lost.len();
-        if !settings.lost_downtime.is_zero() {
-            let now = Timestamp::now();
-            for key in &done.lost {
-                let downtime = Downtime {
-                    key: key.clone(),
-                    owner: settings.node_name.clone(),
-                    reason: format!("lost in recovery {}", audit.id),
-                    begin: now,
-                    end: now.plus(settings.lost_downtime),
-                };
-                match self.inner.store.begin_downtime(downtime).await {
-                    Ok(()) => audit.step(format!("downtimed lost replica {key}")).await,
-                    Err(e) => {
-                        audit
-                            .step(format!("cannot downtime lost replica {key}: {e}"))
-                            .await
-                    }
-                }
-            }
-        }
+        self.downtime_lost_in_recovery(audit, &done.lost, "lost replica")
+            .await;
         if successful {
             for hooks in success_hooks {
                 let results = run_hooks(

@@ -505,7 +505,7 @@ async fn a_frozen_primary_whose_replicas_still_replicate_is_never_failed_over() 
 }
 
 #[tokio::test]
-async fn a_replica_lost_in_recovery_is_downtimed_when_configured() {
+async fn a_lost_replica_and_the_failed_primary_are_downtimed_when_configured() {
     let mut h = harness(&[None, Some(0), Some(0), Some(0)], |s| {
         s.lost_downtime = Duration::from_secs(600);
     })
@@ -535,18 +535,28 @@ async fn a_replica_lost_in_recovery_is_downtimed_when_configured() {
     assert!(recovery.successful, "{recovery:#?}");
     assert_eq!(recovery.lost_replicas, vec![lost.clone()], "{recovery:#?}");
 
+    // The lost replica and the failed primary are downtimed, as orchestrator does; the new
+    // primary and the replica that follows it are not.
+    let old_primary = key(h.sandbox.key(0));
     let downtimes = h.store.active_downtimes(Timestamp::now()).await.unwrap();
-    let keys: Vec<&InstanceKey> = downtimes.iter().map(|d| &d.key).collect();
-    assert_eq!(keys, vec![&lost], "only the lost replica is downtimed");
-    let downtime = &downtimes[0];
-    assert!(downtime.reason.contains("lost in recovery"), "{downtime:?}");
-    let minutes = (downtime.end.0 - before.0) / 60_000;
-    assert!((9..=10).contains(&minutes), "{downtime:?}");
-    assert!(
-        recovery.steps.iter().any(|s| s
-            .message
-            .contains(&format!("downtimed lost replica {lost}"))),
-        "{:#?}",
-        recovery.steps
-    );
+    let mut keys: Vec<&InstanceKey> = downtimes.iter().map(|d| &d.key).collect();
+    keys.sort_by_key(|k| k.port);
+    let mut expected = vec![&old_primary, &lost];
+    expected.sort_by_key(|k| k.port);
+    assert_eq!(keys, expected, "{downtimes:#?}");
+    for downtime in &downtimes {
+        assert_eq!(downtime.reason, "lost-in-recovery", "{downtime:?}");
+        let minutes = (downtime.end.0 - before.0) / 60_000;
+        assert!((9..=10).contains(&minutes), "{downtime:?}");
+    }
+    for expected in [
+        format!("downtimed lost replica {lost}"),
+        format!("downtimed failed primary {old_primary}"),
+    ] {
+        assert!(
+            recovery.steps.iter().any(|s| s.message == expected),
+            "{expected}: {:#?}",
+            recovery.steps
+        );
+    }
 }
