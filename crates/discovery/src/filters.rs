@@ -51,23 +51,18 @@ impl IgnoreFilters {
         })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.any.is_empty() && self.replica.is_empty() && self.primary.is_empty()
-    }
-
-    /// The filter that keeps `key`, found as `found`, out of discovery, if any.
+    /// The filter that keeps `key`, found as `found`, out of discovery, if any. Runs for every
+    /// neighbour of every probe, so it allocates nothing when no filter applies.
     pub fn ignores(&self, key: &InstanceKey, found: FoundAs) -> Option<IgnoredBy> {
+        let (specific_key, specific): (&'static str, &[Regex]) = match found {
+            FoundAs::Named => ("", &[]),
+            FoundAs::Replica => ("DiscoveryIgnoreReplicaHostnameFilters", &self.replica),
+            FoundAs::Primary => ("DiscoveryIgnoreMasterHostnameFilters", &self.primary),
+        };
+        if self.any.is_empty() && specific.is_empty() {
+            return None;
+        }
         let code = key.to_string();
-        let specific: &[Regex] = match found {
-            FoundAs::Named => &[],
-            FoundAs::Replica => &self.replica,
-            FoundAs::Primary => &self.primary,
-        };
-        let specific_key = match found {
-            FoundAs::Named => "",
-            FoundAs::Replica => "DiscoveryIgnoreReplicaHostnameFilters",
-            FoundAs::Primary => "DiscoveryIgnoreMasterHostnameFilters",
-        };
         [
             ("DiscoveryIgnoreHostnameFilters", self.any.as_slice()),
             (specific_key, specific),

@@ -81,13 +81,7 @@ impl Cluster {
     }
 
     fn status(&self, index: usize, column: &str) -> String {
-        self.sandbox
-            .replica_status(index)
-            .unwrap()
-            .into_iter()
-            .find(|(k, _)| k == column)
-            .map(|(_, v)| v)
-            .unwrap_or_default()
+        self.sandbox.replica_status_value(index, column).unwrap()
     }
 
     /// Server `index` replicates (both threads running) from server `source`.

@@ -113,11 +113,13 @@ struct BusyMark {
 
 impl Drop for BusyMark {
     fn drop(&mut self) {
-        self.inner
-            .busy
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.cluster);
+        let mut busy = self.inner.busy.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(holders) = busy.get_mut(&self.cluster) {
+            *holders -= 1;
+            if *holders == 0 {
+                busy.remove(&self.cluster);
+            }
+        }
     }
 }
 
@@ -165,7 +167,8 @@ pub(crate) struct EngineInner {
     wake: Notify,
     /// Clusters a recovery task of this node is working on, so the loop does not re-confirm
     /// them every tick.
-    busy: Mutex<HashSet<String>>,
+    /// Clusters being confirmed or recovered, with how many tasks hold them.
+    busy: Mutex<HashMap<String, usize>>,
 }
 
 static UID_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -231,7 +234,7 @@ impl RecoveryEngine {
                 settings,
                 leadership,
                 wake: Notify::new(),
-                busy: Mutex::new(HashSet::new()),
+                busy: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -447,28 +450,28 @@ impl RecoveryEngine {
 
     /// Marks a cluster busy unless it already is; the mark lasts until the result is dropped.
     fn try_mark_busy(&self, cluster: &str) -> Option<BusyMark> {
-        self.inner
-            .busy
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(cluster.to_string())
-            .then(|| BusyMark {
-                inner: Arc::clone(&self.inner),
-                cluster: cluster.to_string(),
-            })
+        self.add_busy_mark(cluster, false)
     }
 
-    /// Marks a cluster busy whether or not it already is (operator-requested work).
+    /// Marks a cluster busy whether or not it already is (operator-requested work). Marks are
+    /// counted, so an operator's recovery ending does not unmark a cluster whose automated
+    /// confirmation still runs.
     fn mark_busy(&self, cluster: &str) -> BusyMark {
-        self.inner
-            .busy
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(cluster.to_string());
-        BusyMark {
+        self.add_busy_mark(cluster, true)
+            .expect("an unconditional mark is always taken")
+    }
+
+    fn add_busy_mark(&self, cluster: &str, even_if_busy: bool) -> Option<BusyMark> {
+        let mut busy = self.inner.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let holders = busy.entry(cluster.to_string()).or_insert(0);
+        if *holders > 0 && !even_if_busy {
+            return None;
+        }
+        *holders += 1;
+        Some(BusyMark {
             inner: Arc::clone(&self.inner),
             cluster: cluster.to_string(),
-        }
+        })
     }
 
     fn filters_allow(&self, analysis: &Analysis) -> bool {

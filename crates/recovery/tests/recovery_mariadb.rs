@@ -111,13 +111,7 @@ impl Harness {
     }
 
     fn status(&self, index: usize, column: &str) -> String {
-        self.sandbox
-            .replica_status(index)
-            .unwrap()
-            .into_iter()
-            .find(|(k, _)| k == column)
-            .map(|(_, v)| v)
-            .unwrap_or_default()
+        self.sandbox.replica_status_value(index, column).unwrap()
     }
 
     fn index_of(&self, key: &InstanceKey) -> usize {

@@ -173,6 +173,16 @@ impl MariaDbSandbox {
             .collect())
     }
 
+    /// One column of server `index`'s `SHOW SLAVE STATUS`; empty when it is not a replica.
+    pub fn replica_status_value(&self, index: usize, column: &str) -> Result<String> {
+        Ok(self
+            .replica_status(index)?
+            .into_iter()
+            .find(|(k, _)| k == column)
+            .map(|(_, v)| v)
+            .unwrap_or_default())
+    }
+
     /// Kills server `index` with SIGKILL, as a crash would, and waits until it is gone.
     pub fn kill(&mut self, index: usize) -> Result<()> {
         if let Some(mut child) = self.nodes[index].child.take() {
@@ -572,12 +582,8 @@ mod tests {
     #[test]
     fn starts_a_chain_that_replicates_and_cleans_up() {
         let mut sandbox = MariaDbSandbox::start(&[None, Some(0), Some(1)]).unwrap();
-        let status = sandbox.replica_status(2).unwrap();
-        let master_port = status
-            .iter()
-            .find(|(k, _)| k == "Master_Port")
-            .map(|(_, v)| v.clone());
-        assert_eq!(master_port, Some(sandbox.port(1).to_string()));
+        let master_port = sandbox.replica_status_value(2, "Master_Port").unwrap();
+        assert_eq!(master_port, sandbox.port(1).to_string());
         sandbox
             .sql(0, "CREATE DATABASE t; CREATE TABLE t.x (id INT PRIMARY KEY); INSERT INTO t.x VALUES (7)")
             .unwrap();
