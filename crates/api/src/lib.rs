@@ -70,6 +70,26 @@ pub struct HealthStatus {
     pub app_version: String,
     #[serde(rename = "ArborWatchedInstances")]
     pub watched_instances: usize,
+    /// The Raft fields, in Raft mode.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub raft: Option<RaftHealth>,
+}
+
+/// orchestrator's Raft fields of `/api/status`, and arbor's view of the group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RaftHealth {
+    #[serde(rename = "RaftLeader")]
+    pub leader: String,
+    #[serde(rename = "IsRaftLeader")]
+    pub is_leader: bool,
+    #[serde(rename = "RaftLeaderURI")]
+    pub leader_uri: String,
+    #[serde(rename = "RaftAdvertise")]
+    pub advertise: String,
+    #[serde(rename = "RaftHealthyMembers")]
+    pub healthy_members: Vec<String>,
+    #[serde(rename = "ArborRaft")]
+    pub members: serde_json::Value,
 }
 
 #[cfg(test)]

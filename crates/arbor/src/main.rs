@@ -371,6 +371,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // One crypto provider for every TLS user in the process (API, client, Raft forwarding).
+    arbor_http::tls::install_crypto_provider();
     let result = runtime.block_on(run(args));
     match result {
         Ok(()) => ExitCode::SUCCESS,

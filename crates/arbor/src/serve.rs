@@ -72,17 +72,58 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
     }
 
     // State first: a store that cannot open should stop us before anything is probed.
-    let store = open_store(&config)?;
-    // Maintenance locks this node held when it last stopped belong to a node that died.
-    let released = store
-        .release_node_maintenance(&node_hostname())
-        .await
-        .context("cannot release this node's old maintenance locks")?;
-    if released > 0 {
-        tracing::warn!(
-            released,
-            "released maintenance locks left by this node's previous run"
-        );
+    let local_store = open_store(&config)?;
+    // In Raft mode the rest of arbor writes intents through the log; the local store holds
+    // what this node observes and what the log applied.
+    let raft = if config.raft_enabled {
+        let node = arbor_raft::RaftNode::start(raft_settings(&config), Arc::clone(&local_store))
+            .await
+            .context("cannot start Raft")?;
+        tracing::info!(id = node.id(), advertise = %config.raft_advertise_address(), "joined the Raft group");
+        Some(node)
+    } else {
+        None
+    };
+    let store = match &raft {
+        Some(node) => node.store(),
+        None => local_store,
+    };
+    let node_name = node_name(&config);
+    // Maintenance locks this node held when it last stopped belong to a node that died. In
+    // Raft mode this waits for a leader, so it runs aside.
+    {
+        let store = Arc::clone(&store);
+        let node_name = node_name.clone();
+        let release = async move {
+            loop {
+                match store.release_node_maintenance(&node_name).await {
+                    Ok(released) => {
+                        if released > 0 {
+                            tracing::warn!(
+                                released,
+                                "released maintenance locks left by this node's previous run"
+                            );
+                        }
+                        return Ok::<(), arbor_store::StoreError>(());
+                    }
+                    Err(arbor_store::StoreError::Unavailable(_)) => {
+                        tokio::time::sleep(Duration::from_secs(1)).await
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+        };
+        if raft.is_some() {
+            tokio::spawn(async move {
+                if let Err(error) = release.await {
+                    tracing::warn!(%error, "cannot release this node's old maintenance locks");
+                }
+            });
+        } else {
+            release
+                .await
+                .context("cannot release this node's old maintenance locks")?;
+        }
     }
 
     // Discovery: polls every known instance and the configured seeds.
@@ -102,16 +143,22 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
         Arc::clone(discovery.handle().store()),
         discovery.handle(),
         Operator::new(operator_settings(&config)),
-        recovery_settings(&config, alias_lookup),
-        Arc::new(SingleNode),
+        recovery_settings(&config, alias_lookup, &node_name),
+        match &raft {
+            Some(node) => node.leadership(),
+            None => Arc::new(SingleNode),
+        },
     );
+    if let Some(node) = &raft {
+        node.attach_discovery(discovery.handle());
+    }
     let recovery_loop = recovery.start().await.context("cannot start recovery")?;
     let refactor = Refactorer::new(
         Arc::clone(discovery.handle().store()),
         discovery.handle(),
         Operator::new(operator_settings(&config)),
         RefactorSettings {
-            node_name: node_hostname(),
+            node_name: node_name.clone(),
             default_port: config.default_instance_port,
             use_super_read_only: config.use_super_read_only,
             replication_credentials: (!config.mysql_replica_user.is_empty()).then(|| {
@@ -133,6 +180,8 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
         metrics,
         recovery,
         refactor,
+        raft: raft.clone(),
+        forwarder: arbor_http::forwarding_client(),
         view: Arc::new(ViewSettings {
             reasonable_lag: config.reasonable_replication_lag(),
             check_window: config.instance_poll_interval()
@@ -166,6 +215,9 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
     tracing::info!("shutting down");
     recovery_loop.abort();
     drop(discovery);
+    if let Some(node) = raft {
+        node.shutdown().await;
+    }
     Ok(())
 }
 
@@ -267,6 +319,7 @@ fn operator_settings(config: &Config) -> OperatorSettings {
 fn recovery_settings(
     config: &Config,
     alias_lookup: arbor_recovery::AliasLookup,
+    node_name: &str,
 ) -> RecoverySettings {
     RecoverySettings {
         recover_master_cluster_filters: config.recover_master_cluster_filters.clone(),
@@ -309,7 +362,7 @@ fn recovery_settings(
         analysis: analysis_settings(config),
         default_port: config.default_instance_port,
         alias_for_cluster_name: alias_lookup,
-        node_name: node_hostname(),
+        node_name: node_name.to_string(),
         tick: Duration::from_secs(1),
     }
 }
@@ -343,6 +396,50 @@ fn discovery_settings(config: &Config) -> anyhow::Result<DiscoverySettings> {
         )
         .map_err(anyhow::Error::msg)?,
     })
+}
+
+/// This node's name in locks and the audit: its Raft address in Raft mode (unique per node
+/// even when several share a host), else its hostname.
+fn node_name(config: &Config) -> String {
+    if config.raft_enabled {
+        config.raft_advertise_address()
+    } else {
+        node_hostname()
+    }
+}
+
+fn raft_settings(config: &Config) -> arbor_raft::RaftSettings {
+    let advertise = config.raft_advertise_address();
+    let api = if config.http_advertise.is_empty() {
+        // orchestrator's rule: the Raft host with the API's port and scheme.
+        let host = advertise
+            .rsplit_once(':')
+            .map(|(h, _)| h.to_string())
+            .unwrap_or_else(|| advertise.clone());
+        let scheme = if config.use_ssl { "https" } else { "http" };
+        format!("{scheme}://{host}:{}", config.listen_socket_addr().port())
+    } else {
+        config.http_advertise.trim_end_matches('/').to_string()
+    };
+    let (heartbeat, election_min, election_max) = arbor_raft::RaftSettings::timers(
+        config.raft_heartbeat_interval_millis,
+        config.raft_election_timeout_millis,
+    );
+    arbor_raft::RaftSettings {
+        data_dir: config.raft_data_dir.clone().into(),
+        bind: config.raft_address(&config.raft_bind),
+        advertise,
+        nodes: config
+            .raft_nodes
+            .iter()
+            .map(|node| config.raft_address(node))
+            .collect(),
+        api,
+        heartbeat,
+        election_timeout_min: election_min,
+        election_timeout_max: election_max,
+        write_timeout: Duration::from_secs(10),
+    }
 }
 
 fn node_hostname() -> String {

@@ -333,6 +333,17 @@ impl Config {
                     value::check_host_port(&self.raft_advertise, self.default_raft_port),
                 );
             }
+            if self.raft_heartbeat_interval_millis == 0
+                || self.raft_election_timeout_millis <= self.raft_heartbeat_interval_millis
+            {
+                check(
+                    "RaftElectionTimeoutMillis",
+                    Err(format!(
+                        "{} must be greater than RaftHeartbeatIntervalMillis ({}), which must be above 0",
+                        self.raft_election_timeout_millis, self.raft_heartbeat_interval_millis
+                    )),
+                );
+            }
             for (index, node) in self.raft_nodes.iter().enumerate() {
                 check(
                     "RaftNodes",
@@ -383,6 +394,26 @@ impl Config {
     pub fn listen_socket_addr(&self) -> SocketAddr {
         parse_listen_address(&self.listen_address)
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 3000)))
+    }
+
+    /// `host:port` of a Raft address as configured (`DefaultRaftPort` when it has no port).
+    pub fn raft_address(&self, address: &str) -> String {
+        match arbor_topology::InstanceKey::parse_with_default_port(
+            address.trim(),
+            self.default_raft_port,
+        ) {
+            Ok(key) => key.to_string(),
+            Err(_) => address.trim().to_string(),
+        }
+    }
+
+    /// Where peers reach this node: `RaftAdvertise`, else `RaftBind`, as `host:port`.
+    pub fn raft_advertise_address(&self) -> String {
+        if self.raft_advertise.trim().is_empty() {
+            self.raft_address(&self.raft_bind)
+        } else {
+            self.raft_address(&self.raft_advertise)
+        }
     }
 
     /// `BackendDB` resolved: orchestrator defaulted to MySQL; arbor defaults to embedded

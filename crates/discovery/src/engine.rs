@@ -246,6 +246,9 @@ impl DiscoveryHandle {
                     result: CheckResult::Seen(Box::new(instance)),
                 };
                 inner.write_and_wait(outcome).await?;
+                // Already stored by the write above, so a no-op for a node's own store; a
+                // replicated store also tells the other nodes to watch it.
+                inner.store.register_instance(key, checked_at).await?;
                 inner
                     .store
                     .instance(key)
@@ -312,6 +315,14 @@ impl DiscoveryHandle {
     /// next time one of its neighbours is probed, as in orchestrator: forget is for instances
     /// that are gone.
     pub async fn forget(&self, key: &InstanceKey) -> Result<bool, DiscoveryError> {
+        let was_watched = self.unwatch(key);
+        let was_stored = self.inner.store.forget_instance(key).await?;
+        Ok(was_watched || was_stored)
+    }
+
+    /// Stops watching `key` without touching the store (another node's forget, applied here
+    /// through Raft). Returns whether it was watched.
+    pub fn unwatch(&self, key: &InstanceKey) -> bool {
         let inner = &self.inner;
         let was_watched = {
             let mut state = inner.lock_state();
@@ -325,8 +336,21 @@ impl DiscoveryHandle {
             state.watched.remove(key).is_some()
         };
         inner.prober.forget(key);
-        let was_stored = inner.store.forget_instance(key).await?;
-        Ok(was_watched || was_stored)
+        was_watched
+    }
+
+    /// Watches `key` from now on, probing it at once (another node's discover, applied here
+    /// through Raft). Keys the ignore filters match are left out, as a crawl would.
+    pub fn watch_now(&self, key: &InstanceKey) {
+        if self
+            .inner
+            .settings
+            .ignore
+            .ignores(key, FoundAs::Named)
+            .is_none()
+        {
+            self.inner.watch(key, Instant::now());
+        }
     }
 
     pub fn is_watched(&self, key: &InstanceKey) -> bool {

@@ -29,6 +29,9 @@ pub enum ApiError {
     /// A managed server could not be read.
     #[error("{0}")]
     Unreachable(String),
+    /// arbor itself cannot take the request now (a Raft group without a leader); retry.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -42,6 +45,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unreachable(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -52,13 +56,25 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(message) = &self {
             tracing::error!(%message, "request failed");
         }
-        (self.status(), Json(ApiResponse::error(self.to_string()))).into_response()
+        let retry = matches!(self, ApiError::Unavailable(_));
+        let mut response =
+            (self.status(), Json(ApiResponse::error(self.to_string()))).into_response();
+        if retry {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        ApiError::Internal(error.to_string())
+        match error {
+            StoreError::Unavailable(message) => ApiError::Unavailable(message),
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 

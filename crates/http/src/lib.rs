@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod error;
+mod ha;
 mod metrics;
 mod openapi;
 mod recovery_routes;
@@ -29,6 +30,7 @@ use arbor_topology::{Topology, TopologyOptions};
 
 pub use auth::{basic_header_value, AuthMethod, AuthSettings};
 pub use error::ApiError;
+pub use ha::{forwarding_client, FORWARDED_HEADER};
 pub use metrics::Metrics;
 pub use registry::{Access, Answer, RouteSpec};
 pub use routes::{router, router_with_specs};
@@ -63,6 +65,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub recovery: arbor_recovery::RecoveryEngine,
     pub refactor: arbor_refactor::Refactorer,
+    /// This node's Raft membership, when `RaftEnabled`: followers forward to the leader.
+    pub raft: Option<arbor_raft::RaftNode>,
+    /// The client followers forward requests to the leader with.
+    pub forwarder: reqwest::Client,
 }
 
 impl AppState {

@@ -96,6 +96,7 @@ fn answer_schema(answer: Answer) -> Value {
         Answer::ClusterInfo => reference("ClusterInfo"),
         Answer::ClusterInfos => json!({"type": "array", "items": reference("ClusterInfo")}),
         Answer::Strings => json!({"type": "array", "items": {"type": "string"}}),
+        Answer::Object => json!({"type": "object"}),
         Answer::Metrics => json!({"type": "string"}),
         Answer::Envelope(details) => {
             let details = match details {
@@ -165,6 +166,7 @@ fn schemas() -> Value {
             is_active_node: true,
             app_version: "0".into(),
             watched_instances: 1,
+            raft: None,
         })),
         "Error": schema_of(&to_value(&ApiResponse::error("message"))),
         "ReplicationAnalysis": schema_of(&to_value(&example_analysis())),

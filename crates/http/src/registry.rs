@@ -25,6 +25,8 @@ pub enum Answer {
     ClusterInfo,
     ClusterInfos,
     Strings,
+    /// A bare JSON object (orchestrator's `raft-status`).
+    Object,
     /// The envelope, with `Details` of the given shape.
     Envelope(&'static str),
     /// Prometheus text exposition.

@@ -249,12 +249,17 @@ pub fn router_with_specs(state: AppState) -> (Router, Vec<RouteSpec>) {
         );
     let api = crate::recovery_routes::routes(api);
     let api = crate::refactor_routes::routes(api);
+    let api = crate::ha::routes(api);
     let (api_router, specs) = api.finish();
     let _ = openapi.set(crate::openapi::document(&specs));
     let router = api_router
         .merge(crate::ui::router(&state))
         .fallback(unknown_path)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::ha::forward_to_leader,
+        ))
         .with_state(state);
     (router, specs)
 }
@@ -349,17 +354,28 @@ async fn to_json<'a>(
     ))
 }
 
-async fn leader_check() -> Response {
-    // A single node is always its own leader; Raft and lease modes will answer here too.
-    (StatusCode::OK, Json("OK")).into_response()
+async fn leader_check(State(state): State<AppState>) -> Response {
+    leader_check_answer(&state, StatusCode::NOT_FOUND)
 }
 
-async fn leader_check_with_code(Path(code): Path<String>) -> Result<Response, ApiError> {
-    code.parse::<u16>()
+fn leader_check_answer(state: &AppState, not_leader: StatusCode) -> Response {
+    if crate::ha::is_leader(state) {
+        (StatusCode::OK, Json("OK")).into_response()
+    } else {
+        (not_leader, Json("Not leader")).into_response()
+    }
+}
+
+async fn leader_check_with_code(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Response, ApiError> {
+    let code = code
+        .parse::<u16>()
         .ok()
         .and_then(|c| StatusCode::from_u16(c).ok())
         .ok_or_else(|| ApiError::BadRequest(format!("invalid status code {code:?}")))?;
-    Ok((StatusCode::OK, Json("OK")).into_response())
+    Ok(leader_check_answer(&state, code))
 }
 
 async fn health(State(state): State<AppState>) -> Json<ApiResponse<HealthStatus>> {
@@ -368,9 +384,20 @@ async fn health(State(state): State<AppState>) -> Json<ApiResponse<HealthStatus>
         HealthStatus {
             healthy: true,
             hostname: state.view.hostname.clone(),
-            is_active_node: true,
+            is_active_node: crate::ha::is_leader(&state),
             app_version: env!("CARGO_PKG_VERSION").to_string(),
             watched_instances: state.discovery.stats().watched,
+            raft: state.raft.as_ref().map(|raft| {
+                let status = raft.status();
+                arbor_api::RaftHealth {
+                    leader: status.leader.unwrap_or_default(),
+                    is_leader: raft.is_leader(),
+                    leader_uri: status.leader_api.unwrap_or_default(),
+                    advertise: status.advertise,
+                    healthy_members: status.healthy_members,
+                    members: crate::ha::raft_status_json(raft),
+                }
+            }),
         },
     ))
 }

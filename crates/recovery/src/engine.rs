@@ -242,16 +242,8 @@ impl RecoveryEngine {
     /// Closes recoveries a previous run left active, then runs the automated loop and the
     /// primary watcher.
     pub async fn start(&self) -> Result<JoinHandle<()>, StoreError> {
-        let abandoned = self
-            .inner
-            .store
-            .abandon_active_recoveries(Timestamp::now(), "arbor stopped during this recovery")
-            .await?;
-        if abandoned > 0 {
-            tracing::warn!(
-                abandoned,
-                "closed recoveries left unfinished by a previous run"
-            );
+        if self.inner.leadership.is_leader() {
+            self.close_unfinished().await?;
         }
         let engine = self.clone();
         Ok(tokio::spawn(async move {
@@ -332,13 +324,40 @@ impl RecoveryEngine {
         self.inner.wake.notify_one();
     }
 
+    /// Closes (and acknowledges) recoveries left active by a node that stopped or lost the
+    /// lead mid-way, so they do not block their clusters for the whole block period; a failure
+    /// still there is detected again and recovered by this node.
+    async fn close_unfinished(&self) -> Result<(), StoreError> {
+        let abandoned = self
+            .inner
+            .store
+            .abandon_active_recoveries(
+                Timestamp::now(),
+                "the arbor node running this recovery stopped or lost the lead",
+            )
+            .await?;
+        if abandoned > 0 {
+            tracing::warn!(abandoned, "closed recoveries left unfinished");
+        }
+        Ok(())
+    }
+
     async fn run_loop(self) {
+        let mut was_leader = self.inner.leadership.is_leader();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(self.inner.settings.tick) => {}
                 _ = self.inner.wake.notified() => {}
             }
-            if !self.inner.leadership.is_leader() {
+            let leader = self.inner.leadership.is_leader();
+            if leader && !was_leader {
+                if let Err(error) = self.close_unfinished().await {
+                    tracing::warn!(%error, "cannot close recoveries left unfinished");
+                    continue;
+                }
+            }
+            was_leader = leader;
+            if !leader {
                 continue;
             }
             if let Err(error) = self.check_and_recover().await {

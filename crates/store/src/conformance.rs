@@ -47,6 +47,7 @@ macro_rules! store_conformance_suite {
             concurrent_lock_requests_have_exactly_one_winner,
             a_gone_nodes_locks_are_released,
             tags_are_set_read_and_removed,
+            resetting_replicated_state_keeps_instances_and_restarts_ids,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -760,4 +761,55 @@ pub async fn tags_are_set_read_and_removed(store: &dyn Store) {
     assert!(!store.untag(&db1, "dc").await.unwrap());
     assert_eq!(store.untag_all("role").await.unwrap(), vec![db1, db2]);
     assert!(store.tagged("role", None).await.unwrap().is_empty());
+}
+
+/// What a Raft node relies on before replaying its log: every intent is gone, the instances
+/// stay, and ids start over so the replay hands out the same ones.
+pub async fn resetting_replicated_state_keeps_instances_and_restarts_ids(store: &dyn Store) {
+    let db1 = parse_key("db1:3306");
+    store.record_checks(vec![seen(&db1, 1, 2)]).await.unwrap();
+    let block = Duration::from_secs(1);
+    let first = started_id(
+        store
+            .start_recovery(start("a", "c1:1", 1_000, false), block, false)
+            .await
+            .unwrap(),
+    );
+    store
+        .begin_downtime(Downtime {
+            key: db1.clone(),
+            owner: "ops".into(),
+            reason: "upgrade".into(),
+            begin: Timestamp(0),
+            end: Timestamp(i64::MAX / 2),
+        })
+        .await
+        .unwrap();
+    store.tag(&db1, "role", "db").await.unwrap();
+    store.set_global_recoveries_disabled(true).await.unwrap();
+    lock(store, &db1, "ops", "n1", 0).await;
+
+    store.reset_replicated_state().await.unwrap();
+
+    assert!(store.instance(&db1).await.unwrap().is_some());
+    assert!(store.recoveries(None, 10).await.unwrap().is_empty());
+    assert!(store
+        .active_downtimes(Timestamp(5))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.tags(&db1).await.unwrap().is_empty());
+    assert!(!store.global_recoveries_disabled().await.unwrap());
+    assert!(store
+        .active_maintenance(Timestamp(5))
+        .await
+        .unwrap()
+        .is_empty());
+    let again = started_id(
+        store
+            .start_recovery(start("a", "c1:1", 1_000, false), block, false)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(again, first, "ids restart after a reset");
 }

@@ -39,6 +39,9 @@ pub enum StoreError {
     },
     #[error("store query failed: {0}")]
     Query(String),
+    /// The store cannot take writes now (a Raft group without a leader); retrying later may work.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("stored record for {key} is corrupt: {message}")]
     Corrupt { key: String, message: String },
 }
@@ -206,4 +209,9 @@ pub trait Store: Send + Sync + 'static {
     async fn set_global_recoveries_disabled(&self, disabled: bool) -> Result<(), StoreError>;
 
     async fn global_recoveries_disabled(&self) -> Result<bool, StoreError>;
+
+    /// Removes everything except the instances and their observations: downtimes, promotion
+    /// rules, detections, recoveries, locks, tags and settings. A Raft node calls it before its
+    /// log is replayed onto the store, which rebuilds that state exactly (ids included).
+    async fn reset_replicated_state(&self) -> Result<(), StoreError>;
 }

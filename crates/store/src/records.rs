@@ -16,7 +16,7 @@ pub struct FailureDetection {
 }
 
 /// What a recovery is registered with when it starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryStart {
     pub uid: String,
     pub cluster: String,
@@ -31,7 +31,7 @@ pub struct RecoveryStart {
 }
 
 /// Whether a recovery may start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StartDecision {
     Started {
         id: i64,
@@ -45,7 +45,7 @@ pub enum StartDecision {
 }
 
 /// How a recovery ended.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RecoveryOutcome {
     pub successful: bool,
     pub successor: Option<InstanceKey>,
@@ -101,7 +101,7 @@ pub struct Maintenance {
 }
 
 /// The outcome of asking for a lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LockDecision {
     Acquired {
         id: i64,

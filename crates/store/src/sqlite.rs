@@ -863,6 +863,29 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn reset_replicated_state(&self) -> Result<(), StoreError> {
+        self.with_conn(|conn| {
+            // The id sequences go too: a replayed log must hand out the ids it handed out the
+            // first time, since later entries (recovery steps) refer to them.
+            conn.execute_batch(
+                "BEGIN;
+                 DELETE FROM downtimes;
+                 DELETE FROM promotion_rules;
+                 DELETE FROM failure_detections;
+                 DELETE FROM recovery_steps;
+                 DELETE FROM recoveries;
+                 DELETE FROM settings;
+                 DELETE FROM maintenance;
+                 DELETE FROM tags;
+                 DELETE FROM sqlite_sequence
+                   WHERE name IN ('failure_detections', 'recoveries', 'maintenance');
+                 COMMIT;",
+            )?;
+            Ok(())
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -96,6 +96,8 @@ pub async fn start_node(auth: AuthSettings) -> Node {
         }),
         auth: Arc::new(auth),
         metrics,
+        raft: None,
+        forwarder: arbor_http::forwarding_client(),
     };
     let (router, specs) = arbor_http::router_with_specs(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,0 +1,727 @@
+//! arbor's Raft mode: several arbor nodes agree, through openraft, on every user intent and
+//! every piece of recovery bookkeeping, and elect the one node that acts.
+//!
+//! - [`RaftNode::start`] opens the log under `RaftDataDir` (SQLite), serves the Raft port,
+//!   and joins or forms the group listed in `RaftNodes`.
+//! - [`RaftNode::store`] is a [`Store`] for the rest of arbor: reads are answered from this
+//!   node's own store, intents are written through the log and applied on every node;
+//!   observations (instance readings) stay local, since every node probes every server.
+//! - [`RaftNode::leadership`] answers "may I act?" only while a quorum has confirmed this
+//!   node's leadership within the last election timeout, so a partitioned leader stops acting
+//!   before another can be elected.
+//!
+//! Limits: the log is not compacted (no snapshots), so a node catching up replays it all.
+//! See `DESIGN.md` beside this file.
+
+// openraft's own error types are large and its traits return them by value.
+#![allow(clippy::result_large_err)]
+
+mod log_store;
+mod network;
+mod replicated;
+mod state_machine;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arbor_discovery::DiscoveryHandle;
+use arbor_recovery::Leadership;
+use arbor_store::{
+    FailureDetection, LockDecision, RecoveryOutcome, RecoveryStart, RecoveryStep, StartDecision,
+    Store, StoreError,
+};
+use arbor_topology::{Downtime, InstanceKey, PromotionRule, Timestamp};
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, ServerState, SnapshotPolicy};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+
+pub use network::Faults;
+use network::Network;
+use replicated::ReplicatedStore;
+use state_machine::{Shared, StateMachine};
+
+openraft::declare_raft_types!(
+    /// arbor's Raft types: commands in, replies out, nodes known by their Raft address.
+    pub TypeConfig:
+        D = Command,
+        R = Reply,
+);
+
+pub type NodeId = u64;
+pub type ArborRaft = openraft::Raft<TypeConfig>;
+
+/// A replicated change, applied on every node in log order. Times are carried, never read
+/// from the clock while applying, so every node computes the same state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    RegisterInstance {
+        key: InstanceKey,
+        at: Timestamp,
+    },
+    ForgetInstance {
+        key: InstanceKey,
+    },
+    BeginDowntime(Downtime),
+    EndDowntime {
+        key: InstanceKey,
+    },
+    RegisterCandidate {
+        key: InstanceKey,
+        rule: PromotionRule,
+        expires_at: Timestamp,
+    },
+    RecordDetection {
+        detection: FailureDetection,
+        dedupe_window_ms: u64,
+    },
+    StartRecovery {
+        start: RecoveryStart,
+        block_ms: u64,
+        ignore_block: bool,
+    },
+    AddRecoveryStep {
+        id: i64,
+        step: RecoveryStep,
+    },
+    FinishRecovery {
+        id: i64,
+        outcome: RecoveryOutcome,
+    },
+    AcknowledgeRecoveries {
+        cluster: Option<String>,
+        by: String,
+        comment: String,
+        at: Timestamp,
+    },
+    AbandonActiveRecoveries {
+        at: Timestamp,
+        note: String,
+    },
+    BeginMaintenance {
+        key: InstanceKey,
+        owner: String,
+        reason: String,
+        node: String,
+        now: Timestamp,
+        expires_at: Timestamp,
+    },
+    EndMaintenance {
+        key: InstanceKey,
+        id: Option<i64>,
+    },
+    ReleaseNodeMaintenance {
+        node: String,
+    },
+    Tag {
+        key: InstanceKey,
+        name: String,
+        value: String,
+    },
+    Untag {
+        key: InstanceKey,
+        name: String,
+    },
+    UntagAll {
+        name: String,
+    },
+    SetGlobalRecoveriesDisabled {
+        disabled: bool,
+    },
+    /// Where a node's HTTP API is reached, for followers proxying to it when it leads.
+    AnnounceNode {
+        id: NodeId,
+        api: String,
+    },
+}
+
+/// What applying a command returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    Done,
+    Flag(bool),
+    Count(usize),
+    Lock(LockDecision),
+    Start(StartDecision),
+    Keys(Vec<InstanceKey>),
+    /// The local store refused the write.
+    Failed(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RaftStartError {
+    #[error("RaftDataDir {path}: {message}")]
+    DataDir { path: String, message: String },
+    #[error("RaftBind {addr}: cannot listen: {message}")]
+    Bind { addr: String, message: String },
+    #[error("{key}: {message}")]
+    Config { key: &'static str, message: String },
+    #[error("cannot start Raft: {0}")]
+    Raft(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MembershipError {
+    #[error("{0}")]
+    NotLeader(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// How a node runs; built from the configuration by the binary.
+#[derive(Debug, Clone)]
+pub struct RaftSettings {
+    pub data_dir: PathBuf,
+    /// Where the Raft port listens (`RaftBind`).
+    pub bind: String,
+    /// Where peers reach this node (`RaftAdvertise`, else `RaftBind`), as `host:port`.
+    pub advertise: String,
+    /// Every member, `host:port`; this node's `advertise` among them.
+    pub nodes: Vec<String>,
+    /// This node's API base URL (`HTTPAdvertise`, else derived).
+    pub api: String,
+    pub heartbeat: Duration,
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+    /// How long a write waits for a leader before failing.
+    pub write_timeout: Duration,
+}
+
+impl RaftSettings {
+    /// Defaults tuned for one data centre: a leader is replaced well under a second after it
+    /// dies. Cross-DC groups raise them (`RaftElectionTimeoutMillis`).
+    pub fn timers(heartbeat_ms: u64, election_ms: u64) -> (Duration, Duration, Duration) {
+        (
+            Duration::from_millis(heartbeat_ms),
+            Duration::from_millis(election_ms),
+            Duration::from_millis(election_ms * 2),
+        )
+    }
+}
+
+/// A stable id for a member: derived from its address as configured (a hostname stays the same
+/// id when its IP changes), so every node computes the same ids from the same `RaftNodes`.
+pub fn node_id(addr: &str) -> NodeId {
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for byte in addr.trim().to_ascii_lowercase().bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x100000001b3);
+    }
+    // JSON readers that hold numbers as doubles (browsers) keep ids below 2^53 exact.
+    hash >> 11
+}
+
+/// A running Raft member. Cheap to clone.
+#[derive(Clone)]
+pub struct RaftNode {
+    inner: Arc<NodeInner>,
+}
+
+struct NodeInner {
+    id: NodeId,
+    raft: ArborRaft,
+    settings: RaftSettings,
+    shared: Arc<Shared>,
+    network: Network,
+    faults: Faults,
+    store: Arc<ReplicatedStore>,
+    leadership: Arc<RaftLeadership>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for NodeInner {
+    fn drop(&mut self) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+}
+
+/// Leadership confirmed by a quorum, as a lease: valid for one minimum election timeout from
+/// the moment the confirming heartbeats were sent, which is before any follower that answered
+/// could start an election.
+pub struct RaftLeadership {
+    confirmed_until: Mutex<Option<Instant>>,
+}
+
+impl Leadership for RaftLeadership {
+    fn is_leader(&self) -> bool {
+        self.confirmed_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|until| Instant::now() < until)
+    }
+}
+
+/// One member as `/api/raft-status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerStatus {
+    pub id: NodeId,
+    pub addr: String,
+    pub api: Option<String>,
+    pub voter: bool,
+    /// The leader's view: the last log index this member holds (None when unknown).
+    pub matched_index: Option<u64>,
+}
+
+/// This node's view of the group.
+#[derive(Debug, Clone, Serialize)]
+pub struct RaftStatus {
+    pub id: NodeId,
+    pub bind: String,
+    pub advertise: String,
+    /// `Leader`, `Follower`, `Candidate` or `Learner`.
+    pub state: String,
+    /// Confirmed by a quorum within the lease: this node may act.
+    pub is_acting_leader: bool,
+    pub term: u64,
+    pub leader: Option<String>,
+    pub leader_id: Option<NodeId>,
+    pub leader_api: Option<String>,
+    pub last_log_index: Option<u64>,
+    pub last_applied_index: Option<u64>,
+    pub millis_since_quorum_ack: Option<u64>,
+    pub peers: Vec<PeerStatus>,
+    /// Members the leader hears from (all members, on the leader; empty elsewhere).
+    pub healthy_members: Vec<String>,
+}
+
+impl RaftNode {
+    /// Opens the log, serves the Raft port and joins the group. `local` is this node's own
+    /// store; its replicated part is rebuilt from the log.
+    pub async fn start(
+        settings: RaftSettings,
+        local: Arc<dyn Store>,
+    ) -> Result<RaftNode, RaftStartError> {
+        let id = node_id(&settings.advertise);
+        let members: BTreeMap<NodeId, BasicNode> = members_of(&settings)?;
+        std::fs::create_dir_all(&settings.data_dir).map_err(|e| RaftStartError::DataDir {
+            path: settings.data_dir.display().to_string(),
+            message: format!("cannot create it: {e}"),
+        })?;
+        check_writable(&settings.data_dir)?;
+        let log = log_store::LogStore::open(&settings.data_dir.join("raft.db"))?;
+        local.reset_replicated_state().await?;
+        let shared = Arc::new(Shared::default());
+        let state_machine = StateMachine::new(Arc::clone(&local), Arc::clone(&shared));
+        let config = openraft::Config {
+            cluster_name: "arbor".into(),
+            heartbeat_interval: settings.heartbeat.as_millis() as u64,
+            election_timeout_min: settings.election_timeout_min.as_millis() as u64,
+            election_timeout_max: settings.election_timeout_max.as_millis() as u64,
+            snapshot_policy: SnapshotPolicy::Never,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| RaftStartError::Config {
+            key: "RaftElectionTimeoutMillis",
+            message: e.to_string(),
+        })?;
+        let faults = Faults::from_env();
+        let network = Network::new(faults.clone());
+        let raft = ArborRaft::new(id, Arc::new(config), network.clone(), log, state_machine)
+            .await
+            .map_err(|e| RaftStartError::Raft(e.to_string()))?;
+
+        let listener = tokio::net::TcpListener::bind(&settings.bind)
+            .await
+            .map_err(|e| RaftStartError::Bind {
+                addr: settings.bind.clone(),
+                message: e.to_string(),
+            })?;
+        let leadership = Arc::new(RaftLeadership {
+            confirmed_until: Mutex::new(None),
+        });
+        let store = Arc::new(ReplicatedStore::new(
+            local,
+            raft.clone(),
+            id,
+            network.clone(),
+            settings.write_timeout,
+        ));
+        let node = RaftNode {
+            inner: Arc::new(NodeInner {
+                id,
+                raft: raft.clone(),
+                settings: settings.clone(),
+                shared,
+                network,
+                faults: faults.clone(),
+                store: Arc::clone(&store),
+                leadership: Arc::clone(&leadership),
+                tasks: Mutex::new(Vec::new()),
+            }),
+        };
+
+        let write_store = Arc::clone(&store);
+        let router = network::router(
+            raft.clone(),
+            faults,
+            Arc::new(move |command| {
+                let store = Arc::clone(&write_store);
+                Box::pin(async move { store.write_as_leader(command).await.map_err(String::from) })
+            }),
+        );
+        let server = tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, router).await {
+                tracing::error!(%error, "the Raft port stopped serving");
+            }
+        });
+
+        match raft.initialize(members).await {
+            Ok(()) => tracing::info!(id, "formed the Raft group"),
+            // Already part of a group (a restart), or another member initialized it first
+            // with the same list: both are fine.
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+            Err(error) => return Err(RaftStartError::Raft(error.to_string())),
+        }
+
+        let lease_task = tokio::spawn(keep_lease(
+            raft.clone(),
+            leadership,
+            settings.heartbeat,
+            settings.election_timeout_min,
+        ));
+        let announce = {
+            let node = node.clone();
+            tokio::spawn(async move { node.announce().await })
+        };
+        node.inner
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend([server, lease_task, announce]);
+        Ok(node)
+    }
+
+    /// Publishes this node's API address through the log, retrying until a leader takes it.
+    async fn announce(&self) {
+        let command = Command::AnnounceNode {
+            id: self.inner.id,
+            api: self.inner.settings.api.clone(),
+        };
+        loop {
+            match self.inner.store.write(command.clone()).await {
+                Ok(_) => return,
+                Err(error) => tracing::debug!(%error, "cannot announce this node yet"),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.inner.id
+    }
+
+    /// The store the rest of arbor uses in Raft mode.
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.inner.store) as Arc<dyn Store>
+    }
+
+    pub fn leadership(&self) -> Arc<dyn Leadership> {
+        Arc::clone(&self.inner.leadership) as Arc<dyn Leadership>
+    }
+
+    /// Lets replicated discover/forget commands reach this node's discovery.
+    pub fn attach_discovery(&self, discovery: DiscoveryHandle) {
+        let _ = self.inner.shared.discovery.set(discovery);
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.inner.leadership.is_leader()
+    }
+
+    fn metrics(&self) -> openraft::RaftMetrics<NodeId, BasicNode> {
+        self.inner.raft.metrics().borrow().clone()
+    }
+
+    /// The leader's API base URL, when a leader is known: what it announced, else derived from
+    /// its Raft host and this node's API port and scheme.
+    pub fn leader_api(&self) -> Option<String> {
+        let metrics = self.metrics();
+        let leader = metrics.current_leader?;
+        if let Some(api) = self.inner.shared.api_of(leader) {
+            return Some(api);
+        }
+        let node = metrics.membership_config.membership().get_node(&leader)?;
+        Some(derive_api(&node.addr, &self.inner.settings.api))
+    }
+
+    pub fn status(&self) -> RaftStatus {
+        let metrics = self.metrics();
+        let membership = metrics.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let replication = metrics.replication.clone().unwrap_or_default();
+        let peers: Vec<PeerStatus> = membership
+            .nodes()
+            .map(|(id, node)| PeerStatus {
+                id: *id,
+                addr: node.addr.clone(),
+                api: self.inner.shared.api_of(*id),
+                voter: voters.contains(id),
+                matched_index: replication
+                    .get(id)
+                    .and_then(|m| m.as_ref().map(|log_id| log_id.index)),
+            })
+            .collect();
+        let leader_addr = metrics
+            .current_leader
+            .and_then(|l| membership.get_node(&l).map(|n| n.addr.clone()));
+        let healthy_members = if metrics.state == ServerState::Leader {
+            let last = metrics.last_log_index.unwrap_or(0);
+            peers
+                .iter()
+                .filter(|p| {
+                    p.id == self.inner.id || p.matched_index.is_some_and(|m| m + 100 >= last)
+                })
+                .map(|p| p.addr.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        RaftStatus {
+            id: self.inner.id,
+            bind: self.inner.settings.bind.clone(),
+            advertise: self.inner.settings.advertise.clone(),
+            state: format!("{:?}", metrics.state),
+            is_acting_leader: self.is_leader(),
+            term: metrics.current_term,
+            leader: leader_addr,
+            leader_id: metrics.current_leader,
+            leader_api: self.leader_api(),
+            last_log_index: metrics.last_log_index,
+            last_applied_index: metrics.last_applied.map(|l| l.index),
+            millis_since_quorum_ack: metrics.millis_since_quorum_ack,
+            peers,
+            healthy_members,
+        }
+    }
+
+    /// Healthy: part of a group that has a leader this node hears from, and not cut off.
+    pub fn is_healthy(&self) -> bool {
+        let metrics = self.metrics();
+        !self.inner.faults.isolated()
+            && metrics.running_state.is_ok()
+            && metrics.current_leader.is_some()
+            && (metrics.state != ServerState::Leader || self.is_leader())
+    }
+
+    /// Asks `target` (a member's Raft address or id) to take the lead.
+    pub async fn yield_to(&self, target: &str) -> Result<String, MembershipError> {
+        let status = self.status();
+        let peer = status
+            .peers
+            .iter()
+            .find(|p| p.addr == target || p.id.to_string() == target)
+            .ok_or_else(|| {
+                MembershipError::BadRequest(format!("{target} is not a member of this Raft group"))
+            })?;
+        network::request_election(&self.inner.network, &peer.addr)
+            .await
+            .map_err(MembershipError::Failed)?;
+        Ok(peer.addr.clone())
+    }
+
+    /// Adds a member (as a learner first, then a voter once it caught up). Leader only.
+    pub async fn add_peer(&self, addr: &str) -> Result<NodeId, MembershipError> {
+        let addr = addr.trim().to_string();
+        if !addr.contains(':') {
+            return Err(MembershipError::BadRequest(format!(
+                "{addr:?}: expected host:port (the member's Raft address)"
+            )));
+        }
+        let id = node_id(&addr);
+        let raft = &self.inner.raft;
+        raft.add_learner(id, BasicNode { addr: addr.clone() }, true)
+            .await
+            .map_err(membership_error)?;
+        let mut voters: BTreeSet<NodeId> = self
+            .metrics()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        voters.insert(id);
+        raft.change_membership(voters, false)
+            .await
+            .map_err(membership_error)?;
+        Ok(id)
+    }
+
+    /// Removes a member. Leader only.
+    pub async fn remove_peer(&self, target: &str) -> Result<NodeId, MembershipError> {
+        let status = self.status();
+        let peer = status
+            .peers
+            .iter()
+            .find(|p| p.addr == target || p.id.to_string() == target)
+            .ok_or_else(|| {
+                MembershipError::BadRequest(format!("{target} is not a member of this Raft group"))
+            })?;
+        let voters: BTreeSet<NodeId> = status
+            .peers
+            .iter()
+            .filter(|p| p.voter && p.id != peer.id)
+            .map(|p| p.id)
+            .collect();
+        if voters.is_empty() {
+            return Err(MembershipError::BadRequest(
+                "cannot remove the last member".into(),
+            ));
+        }
+        self.inner
+            .raft
+            .change_membership(voters, false)
+            .await
+            .map_err(membership_error)?;
+        Ok(peer.id)
+    }
+
+    pub async fn shutdown(&self) {
+        let _ = self.inner.raft.shutdown().await;
+    }
+}
+
+fn membership_error(
+    error: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>,
+) -> MembershipError {
+    match error {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
+            MembershipError::NotLeader(format!(
+                "not the Raft leader (leader: {})",
+                forward
+                    .leader_node
+                    .map(|n| n.addr)
+                    .unwrap_or_else(|| "unknown".into())
+            ))
+        }
+        other => MembershipError::Failed(other.to_string()),
+    }
+}
+
+fn members_of(settings: &RaftSettings) -> Result<BTreeMap<NodeId, BasicNode>, RaftStartError> {
+    let mut nodes = settings.nodes.clone();
+    if nodes.is_empty() {
+        nodes.push(settings.advertise.clone());
+    }
+    if !nodes.iter().any(|n| n == &settings.advertise) {
+        return Err(RaftStartError::Config {
+            key: "RaftNodes",
+            message: format!(
+                "this node's address {} (RaftAdvertise, else RaftBind) is not listed in {:?}",
+                settings.advertise, settings.nodes
+            ),
+        });
+    }
+    let mut members = BTreeMap::new();
+    for addr in nodes {
+        let id = node_id(&addr);
+        if let Some(previous) = members.insert(id, BasicNode { addr: addr.clone() }) {
+            return Err(RaftStartError::Config {
+                key: "RaftNodes",
+                message: format!(
+                    "{addr} is listed twice (or collides with {})",
+                    previous.addr
+                ),
+            });
+        }
+    }
+    Ok(members)
+}
+
+fn check_writable(dir: &std::path::Path) -> Result<(), RaftStartError> {
+    let probe = dir.join(".arbor-write-test");
+    std::fs::write(&probe, b"ok")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| RaftStartError::DataDir {
+            path: dir.display().to_string(),
+            message: format!("not writable: {e}"),
+        })
+}
+
+/// `http://HOST:PORT` from a Raft address's host and the scheme and port of `own_api`.
+fn derive_api(raft_addr: &str, own_api: &str) -> String {
+    let host = raft_addr
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(raft_addr);
+    let (scheme, rest) = own_api.split_once("://").unwrap_or(("http", own_api));
+    let port = rest
+        .trim_end_matches('/')
+        .rsplit_once(':')
+        .map(|(_, p)| p)
+        .unwrap_or("3000");
+    format!("{scheme}://{host}:{port}")
+}
+
+/// Renews the leadership lease while this node leads (see [`RaftLeadership`]).
+async fn keep_lease(
+    raft: ArborRaft,
+    leadership: Arc<RaftLeadership>,
+    every: Duration,
+    lease: Duration,
+) {
+    // A margin for clock-rate differences between nodes.
+    let lease = lease.mul_f64(0.9);
+    loop {
+        let leading = raft.metrics().borrow().state == ServerState::Leader;
+        let confirmed = if leading {
+            let sent = Instant::now();
+            match tokio::time::timeout(lease, raft.ensure_linearizable()).await {
+                Ok(Ok(_)) => Some(sent + lease),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        {
+            let mut until = leadership
+                .confirmed_until
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match confirmed {
+                Some(new) => *until = Some(new),
+                // Not confirmed this round: the previous lease still runs out on its own time.
+                None if !leading => *until = None,
+                None => {}
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_and_distinct() {
+        assert_eq!(node_id("db-arbor-1:10008"), node_id("DB-arbor-1:10008 "));
+        assert_ne!(node_id("10.0.0.1:10008"), node_id("10.0.0.2:10008"));
+        assert!(node_id("10.0.0.1:10008") < (1 << 53));
+    }
+
+    #[test]
+    fn a_leader_api_is_derived_from_its_raft_host() {
+        assert_eq!(
+            derive_api("10.0.0.3:10008", "https://10.0.0.1:3000"),
+            "https://10.0.0.3:3000"
+        );
+        assert_eq!(
+            derive_api("db3:10008", "http://db1:8080/"),
+            "http://db3:8080"
+        );
+    }
+}

@@ -1,0 +1,297 @@
+//! The Raft transport: JSON over HTTP on the Raft port, client (reqwest) and server (axum).
+//!
+//! Besides the three Raft RPCs the server takes writes a follower forwards to the leader
+//! (`/raft/write`) and a request to stand for election (`/raft/elect`, for `raft-yield`).
+//! With `ARBOR_RAFT_FAULTS=1` in its environment a node also obeys `/raft/fault/isolate/on|off`,
+//! which drops all its Raft traffic both ways: the test kit's partition.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::BasicNode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::{ArborRaft, Command, NodeId, Reply, TypeConfig};
+
+/// Whether this node's Raft traffic is cut (fault injection for tests).
+#[derive(Clone, Default)]
+pub struct Faults {
+    enabled: bool,
+    isolated: Arc<AtomicBool>,
+}
+
+impl Faults {
+    pub fn from_env() -> Faults {
+        Faults {
+            enabled: std::env::var("ARBOR_RAFT_FAULTS").is_ok_and(|v| v == "1"),
+            isolated: Arc::default(),
+        }
+    }
+
+    pub fn isolated(&self) -> bool {
+        self.isolated.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Isolated(&'static str);
+
+/// Makes connections to peers; one HTTP client (and its connection pool) for all of them.
+#[derive(Clone)]
+pub struct Network {
+    client: reqwest::Client,
+    faults: Faults,
+}
+
+impl Network {
+    pub fn new(faults: Faults) -> Network {
+        // reqwest builds its TLS config even for plain HTTP; ring is the tree's one provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_millis(500))
+            .build()
+            .expect("an HTTP client without TLS always builds");
+        Network { client, faults }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = Connection;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Connection {
+        Connection {
+            network: self.clone(),
+            target,
+            addr: node.addr.clone(),
+        }
+    }
+}
+
+pub struct Connection {
+    network: Network,
+    target: NodeId,
+    addr: String,
+}
+
+impl Connection {
+    async fn call<Req, Resp, E>(
+        &self,
+        path: &str,
+        request: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        if self.network.faults.isolated() {
+            return Err(RPCError::Unreachable(Unreachable::new(&Isolated(
+                "Raft traffic of this node is cut (fault injection)",
+            ))));
+        }
+        let url = format!("http://{}/raft/{path}", self.addr);
+        let response = self
+            .network
+            .client
+            .post(url)
+            .json(request)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    RPCError::Unreachable(Unreachable::new(&e))
+                } else {
+                    RPCError::Network(NetworkError::new(&e))
+                }
+            })?;
+        let result: Result<Resp, RaftError<NodeId, E>> = response
+            .json()
+            .await
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for Connection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.call("append", &rpc, option.hard_ttl()).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        self.call("snapshot", &rpc, option.hard_ttl()).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.call("vote", &rpc, option.hard_ttl()).await
+    }
+}
+
+/// Sends a write to the leader's Raft port, which applies it and answers the reply.
+pub async fn forward_write(
+    network: &Network,
+    leader_addr: &str,
+    command: &Command,
+    timeout: Duration,
+) -> Result<Result<Reply, String>, String> {
+    if network.faults.isolated() {
+        return Err("Raft traffic of this node is cut (fault injection)".into());
+    }
+    let response = network
+        .client
+        .post(format!("http://{leader_addr}/raft/write"))
+        .json(command)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    response.json().await.map_err(|e| e.to_string())
+}
+
+/// Asks a node to stand for election now.
+pub async fn request_election(network: &Network, addr: &str) -> Result<(), String> {
+    let response = network
+        .client
+        .post(format!("http://{addr}/raft/elect"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(response.text().await.unwrap_or_default())
+    }
+}
+
+#[derive(Clone)]
+struct ServerState {
+    raft: ArborRaft,
+    faults: Faults,
+    write: Arc<dyn Fn(Command) -> WriteFuture + Send + Sync>,
+}
+
+type WriteFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Reply, String>> + Send>>;
+
+/// The routes of the Raft port.
+pub fn router(
+    raft: ArborRaft,
+    faults: Faults,
+    write: Arc<dyn Fn(Command) -> WriteFuture + Send + Sync>,
+) -> Router {
+    let state = ServerState {
+        raft,
+        faults,
+        write,
+    };
+    Router::new()
+        .route("/raft/append", post(append))
+        .route("/raft/vote", post(vote))
+        .route("/raft/snapshot", post(snapshot))
+        .route("/raft/write", post(write_route))
+        .route("/raft/elect", post(elect))
+        .route("/raft/fault/isolate/{mode}", post(isolate))
+        .with_state(state)
+}
+
+fn cut(state: &ServerState) -> Option<Response> {
+    state.faults.isolated().then(|| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Raft traffic of this node is cut (fault injection)",
+        )
+            .into_response()
+    })
+}
+
+async fn append(
+    State(state): State<ServerState>,
+    Json(rpc): Json<AppendEntriesRequest<TypeConfig>>,
+) -> Response {
+    if let Some(cut) = cut(&state) {
+        return cut;
+    }
+    Json(state.raft.append_entries(rpc).await).into_response()
+}
+
+async fn vote(State(state): State<ServerState>, Json(rpc): Json<VoteRequest<NodeId>>) -> Response {
+    if let Some(cut) = cut(&state) {
+        return cut;
+    }
+    Json(state.raft.vote(rpc).await).into_response()
+}
+
+async fn snapshot(
+    State(state): State<ServerState>,
+    Json(rpc): Json<InstallSnapshotRequest<TypeConfig>>,
+) -> Response {
+    if let Some(cut) = cut(&state) {
+        return cut;
+    }
+    Json(state.raft.install_snapshot(rpc).await).into_response()
+}
+
+async fn write_route(State(state): State<ServerState>, Json(command): Json<Command>) -> Response {
+    if let Some(cut) = cut(&state) {
+        return cut;
+    }
+    Json((state.write)(command).await).into_response()
+}
+
+async fn elect(State(state): State<ServerState>) -> Response {
+    match state.raft.trigger().elect().await {
+        Ok(()) => (StatusCode::OK, "election started").into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn isolate(State(state): State<ServerState>, Path(mode): Path<String>) -> Response {
+    if !state.faults.enabled {
+        return (
+            StatusCode::FORBIDDEN,
+            "fault injection is off (start the node with ARBOR_RAFT_FAULTS=1)",
+        )
+            .into_response();
+    }
+    let on = match mode.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => return (StatusCode::BAD_REQUEST, "expected on or off").into_response(),
+    };
+    state.faults.isolated.store(on, Ordering::Relaxed);
+    (StatusCode::OK, if on { "isolated" } else { "connected" }).into_response()
+}
