@@ -151,6 +151,7 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
     );
     if let Some(node) = &raft {
         node.attach_discovery(discovery.handle());
+        node.attach_engine(&recovery);
     }
     let recovery_loop = recovery.start().await.context("cannot start recovery")?;
     let refactor = Refactorer::new(
@@ -244,7 +245,13 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, Vec<ConfigWarning
 }
 
 fn init_logging(debug: bool) {
-    let default = if debug { "debug" } else { "info" };
+    // openraft reports every unanswered heartbeat to a down member at ERROR; arbor logs the
+    // Raft events that matter (leadership gained and lost) itself.
+    let default = if debug {
+        "debug,openraft=info"
+    } else {
+        "info,openraft=off"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colours only for a person at a terminal; logs collected by a supervisor stay plain text.
@@ -364,6 +371,7 @@ fn recovery_settings(
         alias_for_cluster_name: alias_lookup,
         node_name: node_name.to_string(),
         tick: Duration::from_secs(1),
+        require_peer_agreement: config.expect_failure_analysis_concensus,
     }
 }
 

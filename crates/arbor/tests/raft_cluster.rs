@@ -4,201 +4,14 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use arbor_testkit::MariaDbSandbox;
-use common::{free_port, Service};
-
-/// One member: its directory and config are kept so that it can be restarted after a kill.
-struct Member {
-    dir: PathBuf,
-    config: String,
-    raft: String,
-    service: Option<Service>,
-}
-
-impl Member {
-    fn api(&self) -> String {
-        self.service
-            .as_ref()
-            .expect("member is running")
-            .api
-            .clone()
-    }
-
-    fn kill(&mut self) {
-        // Dropping the service sends SIGKILL (`Child::kill`) and reaps it.
-        self.service = None;
-    }
-
-    fn start(&mut self) {
-        self.service = Some(Service::start(&self.dir, &self.config));
-    }
-
-    fn running(&self) -> bool {
-        self.service.is_some()
-    }
-
-    fn stderr(&self) -> String {
-        self.service
-            .as_ref()
-            .map(|s| s.stderr())
-            .unwrap_or_default()
-    }
-}
-
-struct Group {
-    _root: tempfile::TempDir,
-    members: Vec<Member>,
-}
-
-impl Group {
-    fn start(size: usize, extra: &str) -> Group {
-        let root = tempfile::tempdir().unwrap();
-        let raft_ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
-        let nodes: Vec<String> = raft_ports
-            .iter()
-            .map(|p| format!("\"127.0.0.1:{p}\""))
-            .collect();
-        let mut members = Vec::new();
-        for (index, raft_port) in raft_ports.iter().enumerate() {
-            let dir = root.path().join(format!("node{index}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            let extra = format!(
-                r#""RaftEnabled": true,
-                "RaftDataDir": "{raft_dir}",
-                "RaftBind": "127.0.0.1:{raft_port}",
-                "RaftNodes": [{nodes}]{extra}"#,
-                raft_dir = dir.join("raft").display(),
-                nodes = nodes.join(", "),
-            );
-            let config = common::test_config(&dir, 1, &extra);
-            members.push(Member {
-                dir,
-                config,
-                raft: format!("127.0.0.1:{raft_port}"),
-                service: None,
-            });
-        }
-        for member in &mut members {
-            member.start();
-        }
-        Group {
-            _root: root,
-            members,
-        }
-    }
-
-    /// Waits until exactly one running member answers leader-check 200; returns its index.
-    fn leader(&self, deadline: Duration) -> usize {
-        let started = Instant::now();
-        loop {
-            let leaders: Vec<usize> = (0..self.members.len())
-                .filter(|&i| self.members[i].running())
-                .filter(|&i| get(&self.members[i].api(), "/api/leader-check").0 == 200)
-                .collect();
-            if leaders.len() == 1 {
-                return leaders[0];
-            }
-            assert!(
-                leaders.len() <= 1,
-                "two members answer leader-check 200 at once: {leaders:?}"
-            );
-            assert!(
-                started.elapsed() < deadline,
-                "no leader after {deadline:?}; logs:\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn follower_of(&self, leader: usize) -> usize {
-        (0..self.members.len())
-            .find(|&i| i != leader && self.members[i].running())
-            .expect("a running follower")
-    }
-
-    fn logs(&self) -> String {
-        self.members
-            .iter()
-            .enumerate()
-            .map(|(i, m)| format!("--- node {i} ---\n{}", tail(&m.stderr(), 30)))
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// A plain HTTP/1.0 request; returns the status and body. `local` asks the node to answer
-/// itself (as a forwarded request), which is how a test reads one node's own state.
-fn request(api: &str, method: &str, path: &str, local: bool) -> (u16, String) {
-    let address = api.trim_start_matches("http://");
-    let Ok(mut stream) = TcpStream::connect(address) else {
-        return (0, String::new());
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let header = if local {
-        format!("{}: test\r\n", arbor_http::FORWARDED_HEADER)
-    } else {
-        String::new()
-    };
-    let text = format!("{method} {path} HTTP/1.0\r\nHost: {address}\r\n{header}\r\n");
-    if stream.write_all(text.as_bytes()).is_err() {
-        return (0, String::new());
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn get(api: &str, path: &str) -> (u16, String) {
-    request(api, "GET", path, false)
-}
-
-fn get_local(api: &str, path: &str) -> (u16, String) {
-    request(api, "GET", path, true)
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
-}
-
-/// Polls until `check` holds, or panics with `what` and the group's logs.
-fn wait_until(group: &Group, deadline: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !check() {
-        assert!(
-            started.elapsed() < deadline,
-            "{what}: not true after {deadline:?}; logs:\n{}",
-            group.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn instance_path(key: &str) -> String {
-    let (host, port) = key.rsplit_once(':').unwrap();
-    format!("/api/instance/{host}/{port}")
-}
+use common::free_port;
+use common::raft_group::{
+    acting_periods, get, get_local, instance_path, isolate, json, wait_until, Group,
+};
 
 #[test]
 fn three_nodes_replicate_intents_survive_a_killed_leader_and_catch_up_a_returning_node() {
@@ -364,4 +177,263 @@ fn a_missing_or_unwritable_raft_data_dir_is_a_clear_error() {
         stderr.contains("RaftDataDir") && stderr.contains("cannot create"),
         "{stderr}"
     );
+}
+
+/// The server indices (among `running`) that replicate from nobody: the primaries.
+fn primaries(sandbox: &MariaDbSandbox, running: &[usize]) -> Vec<usize> {
+    running
+        .iter()
+        .copied()
+        .filter(|&i| sandbox.replica_status(i).is_ok_and(|rows| rows.is_empty()))
+        .collect()
+}
+
+/// Whether server `index` replicates from `source` with both threads running.
+fn follows(sandbox: &MariaDbSandbox, index: usize, source: usize) -> bool {
+    let value = |column: &str| {
+        sandbox
+            .replica_status_value(index, column)
+            .unwrap_or_default()
+    };
+    value("Master_Port") == sandbox.port(source).to_string()
+        && value("Slave_IO_Running") == "Yes"
+        && value("Slave_SQL_Running") == "Yes"
+}
+
+/// The highest recovery id in the audit (0 for none).
+fn last_recovery_id(api: &str) -> i64 {
+    json(&get(api, "/api/audit-recovery").1)["Details"]
+        .as_array()
+        .map(|records| {
+            records
+                .iter()
+                .filter_map(|r| r["Id"].as_i64())
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
+
+/// Recoveries of `failed` with an id above `after`, as (successor port, successful). A server
+/// that failed in an earlier run and came back keeps its key, hence the id bound.
+fn recoveries_of(api: &str, failed: &str, after: i64) -> Vec<(Option<u64>, bool)> {
+    let (host, port) = failed.rsplit_once(':').unwrap();
+    let audit = json(&get(api, "/api/audit-recovery").1);
+    audit["Details"]
+        .as_array()
+        .map(|records| {
+            records
+                .iter()
+                .filter(|r| r["Id"].as_i64().is_some_and(|id| id > after))
+                .filter(|r| {
+                    let key = &r["AnalysisEntry"]["AnalyzedInstanceKey"];
+                    key["Hostname"] == host && key["Port"].as_u64() == port.parse().ok()
+                })
+                .map(|r| {
+                    (
+                        r["SuccessorKey"]["Port"].as_u64(),
+                        r["IsSuccessful"] == true,
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn killing_the_leader_during_a_failover_never_promotes_twice() {
+    let mut sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0)]).unwrap();
+    let extra = format!(
+        r#""RecoverMasterClusterFilters": ["*"],
+        "RecoveryPeriodBlockSeconds": 1,
+        "MySQLReplicaUser": "{}",
+        "MySQLReplicaPassword": "{}""#,
+        arbor_testkit::REPL_USER,
+        arbor_testkit::REPL_PASSWORD
+    );
+    let mut group = Group::start(3, &extra);
+    let leader = group.leader(Duration::from_secs(30));
+    let (host, port) = sandbox
+        .key(0)
+        .rsplit_once(':')
+        .map(|(h, p)| (h.to_string(), p.to_string()))
+        .unwrap();
+    let (status, body) = get(
+        &group.members[leader].api(),
+        &format!("/api/discover/{host}/{port}"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut primary = 0;
+    for run in 0..10 {
+        let leader = group.leader(Duration::from_secs(30));
+        let api = group.members[leader].api();
+        // Every node must see the whole cluster, so whichever leads next can recover it.
+        for member in &group.members {
+            let member_api = member.api();
+            wait_until(
+                &group,
+                Duration::from_secs(30),
+                "every node sees the cluster",
+                || {
+                    (0..3).filter(|&i| i != primary).all(|i| {
+                        let instance =
+                            json(&get_local(&member_api, &instance_path(&sandbox.key(i))).1);
+                        instance["MasterKey"]["Port"] == sandbox.port(primary)
+                            && instance["ReplicationSQLThreadRuning"] != false
+                            && instance["IsLastCheckValid"] == true
+                    })
+                },
+            );
+        }
+        let (code, body) = get(&api, "/api/ack-all-recoveries?comment=next-run");
+        assert_eq!(code, 200, "{body}");
+
+        let failed = sandbox.key(primary);
+        let before = last_recovery_id(&api);
+        sandbox.kill(primary).unwrap();
+        // "A moment later": from at once to a quarter second, so that the leader dies at
+        // different points of the recovery across runs.
+        std::thread::sleep(Duration::from_millis(25 * run as u64));
+        group.members[leader].kill();
+
+        let survivors: Vec<usize> = (0..3).filter(|&i| i != primary).collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let new_primary = loop {
+            let found = primaries(&sandbox, &survivors);
+            if let [new_primary] = found[..] {
+                let other = survivors
+                    .iter()
+                    .copied()
+                    .find(|&i| i != new_primary)
+                    .unwrap();
+                if follows(&sandbox, other, new_primary) {
+                    break new_primary;
+                }
+            }
+            assert!(
+                found.len() <= 1,
+                "run {run}: two primaries among the survivors: {found:?}\n{}",
+                group.logs()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "run {run}: no completed failover of {failed}; primaries {found:?}\n{}",
+                group.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+
+        // The audit, read from the current leader, shows one promotion for this failure.
+        let current = group.leader(Duration::from_secs(30));
+        let current_api = group.members[current].api();
+        let mut promotions = Vec::new();
+        wait_until(
+            &group,
+            Duration::from_secs(20),
+            "the recovery is recorded as finished",
+            || {
+                promotions = recoveries_of(&current_api, &failed, before);
+                promotions.iter().any(|(_, ok)| *ok)
+            },
+        );
+        // What happened, for whoever reads the test's output: which node recovered, and
+        // whether it continued a recovery the killed leader had started.
+        for record in json(&get(&current_api, "/api/audit-recovery").1)["Details"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["Id"].as_i64().is_some_and(|id| id > before))
+        {
+            let continued = record["ArborSteps"].as_array().is_some_and(|steps| {
+                steps.iter().any(|s| {
+                    s["Message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with("continued by"))
+                })
+            });
+            eprintln!(
+                "run {run}: recovery {} by {} (killed leader {}), successful {}, continued {continued}, errors {}",
+                record["Id"], record["ProcessingNodeHostname"], group.members[leader].raft,
+                record["IsSuccessful"], record["AllErrors"]
+            );
+        }
+        let promoted: Vec<Option<u64>> = promotions
+            .iter()
+            .filter(|(successor, _)| successor.is_some())
+            .map(|(successor, _)| *successor)
+            .collect();
+        assert_eq!(
+            promoted,
+            vec![Some(u64::from(sandbox.port(new_primary)))],
+            "run {run}: one promotion for the failure of {failed}: {promotions:?}"
+        );
+
+        // Back to three of each: the killed arbor node rejoins, the failed server returns
+        // as a replica of the new primary.
+        group.members[leader].start();
+        sandbox.restart_as_replica(primary, new_primary).unwrap();
+        primary = new_primary;
+    }
+}
+
+#[test]
+fn a_partitioned_leader_stops_acting_and_no_two_nodes_ever_act_at_once() {
+    let group = Group::start(3, "");
+    let leader = group.leader(Duration::from_secs(30));
+    let old_api = group.members[leader].api();
+
+    // Cut the leader's Raft traffic: it stops acting, and the other two elect a leader.
+    isolate(&group.members[leader], true);
+    wait_until(
+        &group,
+        Duration::from_secs(10),
+        "the cut-off leader stops acting",
+        || get(&old_api, "/api/leader-check").0 == 404,
+    );
+    let new_leader = group.leader(Duration::from_secs(20));
+    assert_ne!(new_leader, leader);
+    // The cut-off node refuses what it cannot do; the majority takes writes.
+    let (status, body) = get(&old_api, "/api/disable-global-recoveries");
+    assert_eq!(status, 503, "{body}");
+    let (status, body) = get(
+        &group.members[new_leader].api(),
+        "/api/disable-global-recoveries",
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // Healed, it follows the new leader and catches up.
+    isolate(&group.members[leader], false);
+    wait_until(
+        &group,
+        Duration::from_secs(20),
+        "the healed node follows and catches up",
+        || {
+            json(&get_local(&old_api, "/api/check-global-recoveries").1)["Details"] == "disabled"
+                && json(&get(&old_api, "/api/raft-status").1)["State"] == "Follower"
+        },
+    );
+    assert_eq!(get(&old_api, "/api/leader-check").0, 404);
+
+    // The audit of who could act when: no two members' periods overlap.
+    let periods: Vec<Vec<(i64, i64)>> = group.members.iter().map(acting_periods).collect();
+    assert!(
+        !periods[leader].is_empty() && !periods[new_leader].is_empty(),
+        "{periods:?}"
+    );
+    for a in 0..periods.len() {
+        for b in a + 1..periods.len() {
+            for &(a_from, a_until) in &periods[a] {
+                for &(b_from, b_until) in &periods[b] {
+                    assert!(
+                        a_until <= b_from || b_until <= a_from,
+                        "members {a} and {b} acted at once: {:?} and {:?} (cut-off leader {leader}, \
+                         new leader {new_leader}, all periods {periods:?})\n{}",
+                        (a_from, a_until),
+                        (b_from, b_until),
+                        group.logs()
+                    );
+                }
+            }
+        }
+    }
 }

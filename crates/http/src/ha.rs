@@ -298,6 +298,7 @@ pub(crate) fn raft_status_json(raft: &arbor_raft::RaftNode) -> Value {
         "LastAppliedIndex": status.last_applied_index,
         "MillisSinceQuorumAck": status.millis_since_quorum_ack,
         "HealthyMembers": status.healthy_members,
+        "ActingPeriods": raft.acting_periods(),
         "Members": status.peers,
     })
 }

@@ -87,6 +87,10 @@ pub enum Command {
         id: i64,
         step: RecoveryStep,
     },
+    RecordRecoverySuccessor {
+        id: i64,
+        successor: InstanceKey,
+    },
     FinishRecovery {
         id: i64,
         outcome: RecoveryOutcome,
@@ -254,6 +258,22 @@ impl Drop for NodeInner {
 /// could start an election.
 pub struct RaftLeadership {
     confirmed_until: Mutex<Option<Instant>>,
+    /// When this node could act, in wall-clock milliseconds: (from, until), `None` while it
+    /// still can. An audit that two nodes' periods never overlap.
+    periods: Mutex<Vec<(i64, Option<i64>)>>,
+}
+
+/// Keeps the last this many acting periods.
+const KEPT_PERIODS: usize = 50;
+
+impl RaftLeadership {
+    /// This node's acting periods, oldest first.
+    pub fn acting_periods(&self) -> Vec<(i64, Option<i64>)> {
+        self.periods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 impl Leadership for RaftLeadership {
@@ -343,6 +363,7 @@ impl RaftNode {
             })?;
         let leadership = Arc::new(RaftLeadership {
             confirmed_until: Mutex::new(None),
+            periods: Mutex::new(Vec::new()),
         });
         let store = Arc::new(ReplicatedStore::new(
             local,
@@ -368,6 +389,7 @@ impl RaftNode {
         let write_store = Arc::clone(&store);
         let router = network::router(
             raft.clone(),
+            Arc::clone(&node.inner.shared),
             faults,
             Arc::new(move |command| {
                 let store = Arc::clone(&write_store);
@@ -434,6 +456,13 @@ impl RaftNode {
         Arc::clone(&self.inner.leadership) as Arc<dyn Leadership>
     }
 
+    /// Lets this node answer the leader's "do you see this failure too?", and makes this node,
+    /// when it leads, ask the others before an automated recovery.
+    pub fn attach_engine(&self, engine: &arbor_recovery::RecoveryEngine) {
+        let _ = self.inner.shared.engine.set(engine.clone());
+        engine.set_peer_judges(Arc::new(self.clone()));
+    }
+
     /// Lets replicated discover/forget commands reach this node's discovery.
     pub fn attach_discovery(&self, discovery: DiscoveryHandle) {
         let _ = self.inner.shared.discovery.set(discovery);
@@ -441,6 +470,12 @@ impl RaftNode {
 
     pub fn is_leader(&self) -> bool {
         self.inner.leadership.is_leader()
+    }
+
+    /// When this node could act as leader, in wall-clock milliseconds (see
+    /// [`RaftLeadership::acting_periods`]).
+    pub fn acting_periods(&self) -> Vec<(i64, Option<i64>)> {
+        self.inner.leadership.acting_periods()
     }
 
     fn metrics(&self) -> openraft::RaftMetrics<NodeId, BasicNode> {
@@ -594,6 +629,47 @@ impl RaftNode {
     }
 }
 
+impl arbor_recovery::PeerJudges for RaftNode {
+    fn judge<'a>(
+        &'a self,
+        key: &'a InstanceKey,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = arbor_recovery::PeerVotes> + Send + 'a>>
+    {
+        Box::pin(async move {
+            let status = self.status();
+            let others: Vec<&PeerStatus> = status
+                .peers
+                .iter()
+                .filter(|p| p.voter && p.id != self.inner.id)
+                .collect();
+            let asks = others.iter().map(|peer| async move {
+                let verdict = network::ask_judge(&self.inner.network, &peer.addr, key).await;
+                (peer.addr.clone(), verdict)
+            });
+            let answers = futures_util::future::join_all(asks).await;
+            let mut votes = arbor_recovery::PeerVotes {
+                members: others.len() + 1,
+                ..Default::default()
+            };
+            for (addr, verdict) in answers {
+                let line = match verdict {
+                    Ok(Some((true, code))) => {
+                        votes.agreeing += 1;
+                        format!("{addr} sees {code}")
+                    }
+                    Ok(Some((false, code))) => {
+                        format!("{addr} sees {code}, not a failure to act on")
+                    }
+                    Ok(None) => format!("{addr} is not ready to judge"),
+                    Err(error) => format!("{addr} did not answer ({error})"),
+                };
+                votes.details.push(line);
+            }
+            votes
+        })
+    }
+}
+
 fn membership_error(
     error: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>,
 ) -> MembershipError {
@@ -675,10 +751,12 @@ async fn keep_lease(
 ) {
     // A margin for clock-rate differences between nodes.
     let lease = lease.mul_f64(0.9);
+    // Tracked across rounds: a lease can run out while a round waits for its quorum.
+    let mut was_acting = false;
     loop {
         let leading = raft.metrics().borrow().state == ServerState::Leader;
+        let sent = Instant::now();
         let confirmed = if leading {
-            let sent = Instant::now();
             match tokio::time::timeout(lease, raft.ensure_linearizable()).await {
                 Ok(Ok(_)) => Some(sent + lease),
                 _ => None,
@@ -686,18 +764,57 @@ async fn keep_lease(
         } else {
             None
         };
-        {
+        let now = Instant::now();
+        let now_ms = Timestamp::now().millis();
+        let previous = {
             let mut until = leadership
                 .confirmed_until
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            match confirmed {
-                Some(new) => *until = Some(new),
-                // Not confirmed this round: the previous lease still runs out on its own time.
-                None if !leading => *until = None,
-                None => {}
+            let previous = *until;
+            *until = match confirmed {
+                Some(new) => Some(new),
+                // Another node leads: stop at once.
+                None if !leading => None,
+                // Not confirmed this round: the previous lease runs out on its own time.
+                None => previous,
+            };
+            previous
+        };
+        let acting = leadership.is_leader();
+        // A lease that ran out before this round's heartbeats left is a gap, even when the
+        // round confirmed the lead again: the audit shows two periods, not one.
+        let continuous = previous.is_some_and(|until| until > sent);
+        let wall =
+            |instant: Instant| now_ms - now.saturating_duration_since(instant).as_millis() as i64;
+        let term = || raft.metrics().borrow().current_term;
+        if was_acting && (!acting || !continuous) {
+            let ended = match previous {
+                Some(until) if until <= now => wall(until),
+                _ => now_ms,
+            };
+            if let Some(last) = leadership
+                .periods
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .last_mut()
+            {
+                last.1 = Some(ended);
             }
+            tracing::warn!(
+                term = term(),
+                "this node no longer acts as leader (no quorum confirmed it in time)"
+            );
         }
+        if acting && (!was_acting || !continuous) {
+            let mut periods = leadership.periods.lock().unwrap_or_else(|e| e.into_inner());
+            periods.push((now_ms, None));
+            if periods.len() > KEPT_PERIODS {
+                periods.remove(0);
+            }
+            tracing::info!(term = term(), "this node leads the Raft group and acts");
+        }
+        was_acting = acting;
         tokio::time::sleep(every).await;
     }
 }

@@ -26,6 +26,9 @@ use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use arbor_topology::InstanceKey;
+
+use crate::state_machine::Shared;
 use crate::{ArborRaft, Command, NodeId, Reply, TypeConfig};
 
 /// Whether this node's Raft traffic is cut (fault injection for tests).
@@ -200,6 +203,7 @@ pub async fn request_election(network: &Network, addr: &str) -> Result<(), Strin
 #[derive(Clone)]
 struct ServerState {
     raft: ArborRaft,
+    shared: Arc<Shared>,
     faults: Faults,
     write: Arc<dyn Fn(Command) -> WriteFuture + Send + Sync>,
 }
@@ -210,11 +214,13 @@ type WriteFuture =
 /// The routes of the Raft port.
 pub fn router(
     raft: ArborRaft,
+    shared: Arc<Shared>,
     faults: Faults,
     write: Arc<dyn Fn(Command) -> WriteFuture + Send + Sync>,
 ) -> Router {
     let state = ServerState {
         raft,
+        shared,
         faults,
         write,
     };
@@ -224,6 +230,7 @@ pub fn router(
         .route("/raft/snapshot", post(snapshot))
         .route("/raft/write", post(write_route))
         .route("/raft/elect", post(elect))
+        .route("/raft/judge", post(judge))
         .route("/raft/fault/isolate/{mode}", post(isolate))
         .with_state(state)
 }
@@ -270,6 +277,39 @@ async fn write_route(State(state): State<ServerState>, Json(command): Json<Comma
         return cut;
     }
     Json((state.write)(command).await).into_response()
+}
+
+/// This node's fresh verdict on a failure the leader is about to recover: (actionable,
+/// analysis). `None` while its recovery engine is not running yet.
+async fn judge(State(state): State<ServerState>, Json(key): Json<InstanceKey>) -> Response {
+    if let Some(cut) = cut(&state) {
+        return cut;
+    }
+    let verdict: Option<(bool, String)> = match state.shared.engine.get() {
+        Some(engine) => engine.judge(&key).await.ok(),
+        None => None,
+    };
+    Json(verdict).into_response()
+}
+
+/// Asks the member at `addr` for its verdict on `key`.
+pub async fn ask_judge(
+    network: &Network,
+    addr: &str,
+    key: &InstanceKey,
+) -> Result<Option<(bool, String)>, String> {
+    if network.faults.isolated() {
+        return Err("Raft traffic of this node is cut (fault injection)".into());
+    }
+    let response = network
+        .client
+        .post(format!("http://{addr}/raft/judge"))
+        .json(key)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    response.json().await.map_err(|e| e.to_string())
 }
 
 async fn elect(State(state): State<ServerState>) -> Response {

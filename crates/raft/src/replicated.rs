@@ -289,6 +289,18 @@ impl Store for ReplicatedStore {
         self.write_done(Command::AddRecoveryStep { id, step }).await
     }
 
+    async fn record_recovery_successor(
+        &self,
+        id: i64,
+        successor: &InstanceKey,
+    ) -> Result<(), StoreError> {
+        self.write_done(Command::RecordRecoverySuccessor {
+            id,
+            successor: successor.clone(),
+        })
+        .await
+    }
+
     async fn finish_recovery(&self, id: i64, outcome: RecoveryOutcome) -> Result<(), StoreError> {
         self.write_done(Command::FinishRecovery { id, outcome })
             .await

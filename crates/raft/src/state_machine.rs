@@ -27,6 +27,8 @@ pub struct Shared {
     pub apis: Mutex<BTreeMap<NodeId, String>>,
     /// Set once discovery runs, so that a replicated discover or forget reaches it.
     pub discovery: OnceLock<DiscoveryHandle>,
+    /// Set once recovery runs: answers the leader's "do you see this failure too?".
+    pub engine: OnceLock<arbor_recovery::RecoveryEngine>,
 }
 
 impl Shared {
@@ -104,6 +106,10 @@ impl StateMachine {
             ),
             Command::AddRecoveryStep { id, step } => {
                 store.add_recovery_step(id, step).await?;
+                Reply::Done
+            }
+            Command::RecordRecoverySuccessor { id, successor } => {
+                store.record_recovery_successor(id, &successor).await?;
                 Reply::Done
             }
             Command::FinishRecovery { id, outcome } => {

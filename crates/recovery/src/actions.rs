@@ -271,8 +271,8 @@ pub(crate) async fn recover_dead_primary(
     for reason in &choice.reasons {
         audit.step(reason.clone()).await;
     }
-    let mut lost: Vec<InstanceKey> = choice.lost.iter().map(|(k, _)| k.clone()).collect();
-    let mut errors: Vec<String> = choice
+    let lost: Vec<InstanceKey> = choice.lost.iter().map(|(k, _)| k.clone()).collect();
+    let errors: Vec<String> = choice
         .lost
         .iter()
         .map(|(k, why)| format!("{k} lost: {why}"))
@@ -297,8 +297,54 @@ pub(crate) async fn recover_dead_primary(
         }
     }
 
+    audit.commit_successor(&promote).await?;
+    promote_and_repoint(
+        engine,
+        audit,
+        &analysis.key,
+        Promotion {
+            promote,
+            others,
+            lost,
+            errors,
+            force,
+            wait_for_relay_log: true,
+        },
+    )
+    .await
+}
+
+/// What is left to do once a successor is chosen and recorded.
+pub(crate) struct Promotion {
+    pub promote: InstanceKey,
+    pub others: Vec<InstanceKey>,
+    pub lost: Vec<InstanceKey>,
+    pub errors: Vec<String>,
+    /// The failed primary may be alive (a forced recovery): it is not touched again.
+    pub force: bool,
+    pub wait_for_relay_log: bool,
+}
+
+/// Promotes the recorded successor and repoints the other replicas under it. Every step is
+/// idempotent, so a node that takes over an interrupted recovery runs it again from here.
+pub(crate) async fn promote_and_repoint(
+    engine: &RecoveryEngine,
+    audit: &Audit,
+    failed: &InstanceKey,
+    promotion: Promotion,
+) -> Result<Done, String> {
+    let settings = &engine.inner.settings;
+    let Promotion {
+        promote,
+        mut others,
+        mut lost,
+        mut errors,
+        force,
+        wait_for_relay_log,
+    } = promotion;
     let mut session = open(engine, &promote).await?;
-    if !apply_received(&mut session, audit, settings.catch_up_timeout).await? {
+    if wait_for_relay_log && !apply_received(&mut session, audit, settings.catch_up_timeout).await?
+    {
         if settings.fail_if_not_caught_up {
             return Err(format!(
                 "{promote} did not apply its relay log within {:?} (FailMasterPromotionIfSQLThreadNotUpToDate)",
@@ -331,7 +377,7 @@ pub(crate) async fn recover_dead_primary(
     }
     if !force {
         // Best effort: a dead primary that comes back must not take writes.
-        if let Ok(mut old) = open(engine, &analysis.key).await {
+        if let Ok(mut old) = open(engine, failed).await {
             let statements = old
                 .dialect()
                 .set_read_only(true, settings.use_super_read_only);

@@ -68,6 +68,10 @@ pub struct RecoverySettings {
     pub node_name: String,
     /// How often the automated loop looks for failures.
     pub tick: Duration,
+    /// `ExpectFailureAnalysisConcensus`: in a group of 3 or more arbor nodes, an automated
+    /// recovery runs only when a majority of the members (this one included) see the failure
+    /// on a fresh look of their own.
+    pub require_peer_agreement: bool,
 }
 
 impl Default for RecoverySettings {
@@ -95,6 +99,7 @@ impl Default for RecoverySettings {
             alias_for_cluster_name: Arc::new(|_| None),
             node_name: "arbor".into(),
             tick: Duration::from_secs(1),
+            require_peer_agreement: true,
         }
     }
 }
@@ -126,6 +131,35 @@ impl Drop for BusyMark {
 /// Who may act. Only the leader of an HA group recovers; a single node always may.
 pub trait Leadership: Send + Sync + 'static {
     fn is_leader(&self) -> bool;
+}
+
+/// What the other members of an HA group say about a failure, asked by the leader before an
+/// automated recovery.
+pub trait PeerJudges: Send + Sync + 'static {
+    /// Asks every other member to look at `key` afresh and say whether it sees an actionable
+    /// failure there.
+    fn judge<'a>(
+        &'a self,
+        key: &'a InstanceKey,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = PeerVotes> + Send + 'a>>;
+}
+
+/// The answers of the other members.
+#[derive(Debug, Clone, Default)]
+pub struct PeerVotes {
+    /// Voting members of the group, this node included.
+    pub members: usize,
+    /// Other members that see the failure.
+    pub agreeing: usize,
+    /// What each member answered, for the audit and the logs.
+    pub details: Vec<String>,
+}
+
+impl PeerVotes {
+    /// A majority of the members, counting this node (which saw the failure).
+    pub fn is_majority(&self) -> bool {
+        self.agreeing + 1 > self.members / 2
+    }
 }
 
 /// The leadership of a single node: always the leader.
@@ -164,6 +198,8 @@ pub(crate) struct EngineInner {
     pub operator: Operator,
     pub settings: RecoverySettings,
     leadership: Arc<dyn Leadership>,
+    /// Set in an HA group: the members asked before an automated recovery.
+    peers: std::sync::OnceLock<Arc<dyn PeerJudges>>,
     wake: Notify,
     /// Clusters a recovery task of this node is working on, so the loop does not re-confirm
     /// them every tick.
@@ -202,6 +238,17 @@ impl Audit {
         }
     }
 
+    /// Records the instance about to be promoted; an error means this node must not go on
+    /// (in Raft mode: it can no longer write through a quorum, so it may not be the leader).
+    pub async fn commit_successor(&self, successor: &InstanceKey) -> Result<(), String> {
+        self.store
+            .record_recovery_successor(self.id, successor)
+            .await
+            .map_err(|e| {
+                format!("cannot record the chosen successor {successor}, not promoting: {e}")
+            })
+    }
+
     pub async fn hooks(&self, stage: &str, results: &[HookResult]) {
         for result in results {
             self.step(format!("{stage}: {}", result.summary())).await;
@@ -233,10 +280,61 @@ impl RecoveryEngine {
                 operator,
                 settings,
                 leadership,
+                peers: std::sync::OnceLock::new(),
                 wake: Notify::new(),
                 busy: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// Makes automated recoveries wait for the agreement of the group's other members (see
+    /// [`RecoverySettings::require_peer_agreement`]).
+    pub fn set_peer_judges(&self, peers: Arc<dyn PeerJudges>) {
+        let _ = self.inner.peers.set(peers);
+    }
+
+    /// A fresh look at `key` (it and its replicas re-read, as before a recovery): whether this
+    /// node sees an actionable failure there, and its analysis. What a member answers the
+    /// leader's [`PeerJudges`] question with.
+    pub async fn judge(&self, key: &InstanceKey) -> Result<(bool, String), StoreError> {
+        Ok(match self.confirm(key).await? {
+            Some(analysis) => (
+                true,
+                analysis.code.map(|c| c.name()).unwrap_or("").to_string(),
+            ),
+            None => {
+                let (_, analyses) = self.snapshot().await?;
+                let code = analyses
+                    .iter()
+                    .find(|a| &a.key == key)
+                    .and_then(|a| a.code)
+                    .map(|c| c.name())
+                    .unwrap_or("NoProblem");
+                (false, code.to_string())
+            }
+        })
+    }
+
+    /// Whether the group's majority sees the failure (always, without peers or with fewer than
+    /// three members); the answer as an audit line.
+    async fn peers_agree(&self, analysis: &Analysis) -> (bool, Option<String>) {
+        let Some(peers) = self.inner.peers.get() else {
+            return (true, None);
+        };
+        if !self.inner.settings.require_peer_agreement {
+            return (true, None);
+        }
+        let votes = peers.judge(&analysis.key).await;
+        if votes.members < 3 {
+            return (true, None);
+        }
+        let line = format!(
+            "{} of {} arbor nodes see the failure (this one included): {}",
+            votes.agreeing + 1,
+            votes.members,
+            votes.details.join("; ")
+        );
+        (votes.is_majority(), Some(line))
     }
 
     /// Closes recoveries a previous run left active, then runs the automated loop and the
@@ -328,6 +426,19 @@ impl RecoveryEngine {
     /// lead mid-way, so they do not block their clusters for the whole block period; a failure
     /// still there is detected again and recovered by this node.
     async fn close_unfinished(&self) -> Result<(), StoreError> {
+        // A dead-primary recovery that recorded its successor may have promoted it already:
+        // starting another would promote a second primary. It is finished instead.
+        let interrupted: Vec<RecoveryRecord> = self
+            .inner
+            .store
+            .recoveries(None, 100)
+            .await?
+            .into_iter()
+            .filter(|r| r.is_active && r.successor.is_some() && r.kind == "MasterRecovery")
+            .collect();
+        for record in interrupted {
+            self.continue_promotion(record).await;
+        }
         let abandoned = self
             .inner
             .store
@@ -340,6 +451,101 @@ impl RecoveryEngine {
             tracing::warn!(abandoned, "closed recoveries left unfinished");
         }
         Ok(())
+    }
+
+    /// Finishes a dead-primary recovery another node left after naming its successor: the
+    /// promotion is done again (each step is idempotent) and the failed primary's remaining
+    /// replicas are moved under the successor.
+    async fn continue_promotion(&self, record: RecoveryRecord) {
+        let Some(successor) = record.successor.clone() else {
+            return;
+        };
+        let _mark = self.mark_busy(&record.cluster);
+        let settings = &self.inner.settings;
+        let audit = Audit {
+            id: record.id,
+            uid: record.uid.clone(),
+            store: Arc::clone(&self.inner.store),
+        };
+        audit
+            .step(format!(
+                "continued by {}: the node running this recovery stopped or lost the lead after choosing {successor}; finishing that promotion",
+                settings.node_name
+            ))
+            .await;
+        // Fresh readings first: the previous leader may have moved some replicas already.
+        let (topology, _) = match self.snapshot().await {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the topology to continue a recovery");
+                return;
+            }
+        };
+        let mut keys = vec![successor.clone()];
+        keys.extend(topology.replica_keys_of(&record.failed));
+        keys.extend(topology.replica_keys_of(&successor));
+        self.inner.discovery.probe_now(&keys).await;
+        // Still under the failed primary, or already moved under the successor by the previous
+        // leader (which may have died between CHANGE MASTER and START SLAVE): all are
+        // (re)pointed, which is harmless for those already replicating.
+        let others: Vec<InstanceKey> = match self.snapshot().await {
+            Ok((topology, _)) => {
+                let mut others = topology.replica_keys_of(&record.failed);
+                others.extend(topology.replica_keys_of(&successor));
+                others.retain(|k| k != &successor);
+                others.sort();
+                others.dedup();
+                others
+            }
+            Err(_) => Vec::new(),
+        };
+        let result = actions::promote_and_repoint(
+            self,
+            &audit,
+            &record.failed,
+            actions::Promotion {
+                promote: successor,
+                others,
+                lost: Vec::new(),
+                errors: Vec::new(),
+                force: false,
+                wait_for_relay_log: false,
+            },
+        )
+        .await;
+        if result.is_ok() {
+            self.downtime_lost_in_recovery(
+                &audit,
+                std::slice::from_ref(&record.failed),
+                "failed primary",
+            )
+            .await;
+        }
+        let context = HookContext {
+            failure_type: record.analysis.clone(),
+            instance_type: "master".into(),
+            is_master: true,
+            command: "continue".into(),
+            failed_host: record.failed.hostname.clone(),
+            failed_port: record.failed.port,
+            failure_cluster: record.cluster.clone(),
+            orchestrator_host: settings.node_name.clone(),
+            recovery_uid: record.uid.clone(),
+            ..HookContext::default()
+        };
+        let hooks = &settings.hooks;
+        if let Err(error) = self
+            .finish(
+                &audit,
+                result,
+                context,
+                &[hooks.post_master_failover.as_slice(), &hooks.post_failover],
+                &hooks.post_unsuccessful_failover,
+            )
+            .await
+        {
+            tracing::warn!(%error, "cannot record the end of a continued recovery");
+        }
     }
 
     async fn run_loop(self) {
@@ -456,7 +662,13 @@ impl RecoveryEngine {
             tracing::info!(%cluster, "cluster not matched by the recovery filters; not recovering");
             return Ok(());
         }
-        match self.execute(&confirmed, false, false).await {
+        let (agreed, votes) = self.peers_agree(&confirmed).await;
+        if !agreed {
+            tracing::warn!(key = %confirmed.key, votes = votes.as_deref().unwrap_or(""),
+                "not recovering: most arbor nodes do not see this failure");
+            return Ok(());
+        }
+        match self.execute(&confirmed, false, false, votes).await {
             Ok(record) => tracing::info!(
                 id = record.id,
                 successful = record.successful,
@@ -671,7 +883,7 @@ impl RecoveryEngine {
         force: bool,
     ) -> Result<RecoveryRecord, RecoveryError> {
         let _mark = self.mark_busy(&analysis.cluster);
-        self.execute(analysis, manual, force).await
+        self.execute(analysis, manual, force, None).await
     }
 
     /// Registers (anti-flapping) and runs the recovery for `analysis`.
@@ -680,6 +892,7 @@ impl RecoveryEngine {
         analysis: &Analysis,
         manual: bool,
         force: bool,
+        votes: Option<String>,
     ) -> Result<RecoveryRecord, RecoveryError> {
         let intermediate = is_intermediate(analysis.code);
         let kind = if intermediate {
@@ -709,6 +922,9 @@ impl RecoveryEngine {
                 }
             ))
             .await;
+        if let Some(votes) = votes {
+            audit.step(votes).await;
+        }
         let context = self.hook_context(
             analysis,
             if manual { "recover" } else { "auto" },

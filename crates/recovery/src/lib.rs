@@ -20,5 +20,6 @@ pub mod filters;
 pub mod hooks;
 
 pub use engine::{
-    AliasLookup, Hooks, Leadership, RecoveryEngine, RecoveryError, RecoverySettings, SingleNode,
+    AliasLookup, Hooks, Leadership, PeerJudges, PeerVotes, RecoveryEngine, RecoveryError,
+    RecoverySettings, SingleNode,
 };

@@ -554,3 +554,73 @@ async fn a_lost_replica_and_the_failed_primary_are_downtimed_when_configured() {
         );
     }
 }
+
+/// Stands for the other members of a 3-node group, agreeing or not as the test says.
+struct Peers {
+    agree: std::sync::atomic::AtomicBool,
+}
+
+impl arbor_recovery::PeerJudges for Peers {
+    fn judge<'a>(
+        &'a self,
+        _key: &'a InstanceKey,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = arbor_recovery::PeerVotes> + Send + 'a>>
+    {
+        let agree = self.agree.load(std::sync::atomic::Ordering::Relaxed);
+        Box::pin(async move {
+            arbor_recovery::PeerVotes {
+                members: 3,
+                agreeing: if agree { 2 } else { 0 },
+                details: vec![format!("peers agree: {agree}")],
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_failover_waits_until_most_of_the_arbor_group_sees_the_failure() {
+    let mut h = harness(&[None, Some(0), Some(0)], |_| {}).await;
+    let peers = Arc::new(Peers {
+        agree: std::sync::atomic::AtomicBool::new(false),
+    });
+    h.engine.set_peer_judges(peers.clone());
+    let primary = key(h.sandbox.key(0));
+    h.sandbox.kill(0).unwrap();
+    // This node sees the primary dead, the other two do not: no recovery.
+    h.detected(&primary, "DeadMaster").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        h.store.recoveries(None, 10).await.unwrap().is_empty(),
+        "no failover while most of the group disagrees"
+    );
+    // Once they agree, the failover runs, and its audit says who agreed.
+    peers
+        .agree
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let records = h.finished_recoveries(1, Duration::from_secs(30)).await;
+    assert!(records[0].successful, "{:#?}", records[0]);
+    assert!(
+        records[0]
+            .steps
+            .iter()
+            .any(|s| s.message.starts_with("3 of 3 arbor nodes see the failure")),
+        "{:#?}",
+        records[0].steps
+    );
+}
+
+#[tokio::test]
+async fn a_member_judges_a_failure_by_looking_again_itself() {
+    let mut h = harness(&[None, Some(0), Some(0)], |s| {
+        s.recover_master_cluster_filters = vec![];
+    })
+    .await;
+    let primary = key(h.sandbox.key(0));
+    let (actionable, code) = h.engine.judge(&primary).await.unwrap();
+    assert!(!actionable, "a healthy primary is no failure: {code}");
+    h.sandbox.kill(0).unwrap();
+    // At once, without waiting for a poll: the judge re-reads the primary and its replicas.
+    let (actionable, code) = h.engine.judge(&primary).await.unwrap();
+    assert!(actionable, "a killed primary is a failure: {code}");
+    assert!(code.starts_with("DeadMaster"), "{code}");
+}

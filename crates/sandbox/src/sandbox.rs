@@ -196,6 +196,31 @@ impl MariaDbSandbox {
         Ok(())
     }
 
+    /// Starts a killed server again, on its port and with its data, as a replica of `source`
+    /// (GTID `current_pos`, so that a former primary's own transactions count as applied):
+    /// how an operator brings a failed primary back after a failover.
+    pub fn restart_as_replica(&mut self, index: usize, source: usize) -> Result<()> {
+        if self.is_running(index) {
+            return Err(format!("server {index} is running"));
+        }
+        let binaries = Binaries::find()?;
+        let node = &mut self.nodes[index];
+        node.child = Some(spawn_server(&binaries, &node.defaults_file(), &node.dir)?);
+        self.wait_ready(index, Duration::from_secs(60))?;
+        self.sql(
+            index,
+            &format!(
+                "STOP SLAVE; RESET SLAVE ALL; \
+                 CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, \
+                 MASTER_USER='{REPL_USER}', MASTER_PASSWORD='{REPL_PASSWORD}', \
+                 MASTER_USE_GTID=current_pos, MASTER_CONNECT_RETRY=1; \
+                 SET GLOBAL read_only = 1; START SLAVE;",
+                self.nodes[source].port
+            ),
+        )?;
+        self.wait_replicating(index, Duration::from_secs(60))
+    }
+
     /// Freezes server `index` (SIGSTOP): it keeps its connections and its port, and answers
     /// nothing, as a hung server does.
     pub fn pause(&self, index: usize) -> Result<()> {

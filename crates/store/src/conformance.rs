@@ -572,6 +572,14 @@ pub async fn recoveries_keep_their_steps_and_outcome(store: &dyn Store) {
     let running = store.recoveries(None, 10).await.unwrap();
     assert!(running[0].is_active);
     assert_eq!(running[0].ended_at, None);
+    assert_eq!(running[0].successor, None);
+    store
+        .record_recovery_successor(id, &parse_key("db2:3306"))
+        .await
+        .unwrap();
+    let running = store.recoveries(None, 10).await.unwrap();
+    assert!(running[0].is_active, "naming the successor does not end it");
+    assert_eq!(running[0].successor, Some(parse_key("db2:3306")));
     store.finish_recovery(id, finished(3_000)).await.unwrap();
     let record = store.recoveries(None, 10).await.unwrap().remove(0);
     assert_eq!(record.uid, "uid-1");

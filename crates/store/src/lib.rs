@@ -140,6 +140,14 @@ pub trait Store: Send + Sync + 'static {
 
     async fn add_recovery_step(&self, id: i64, step: RecoveryStep) -> Result<(), StoreError>;
 
+    /// Records the instance a running recovery is about to promote, before it acts: a node that
+    /// takes over an interrupted recovery finishes that promotion instead of starting another.
+    async fn record_recovery_successor(
+        &self,
+        id: i64,
+        successor: &InstanceKey,
+    ) -> Result<(), StoreError>;
+
     async fn finish_recovery(&self, id: i64, outcome: RecoveryOutcome) -> Result<(), StoreError>;
 
     /// Recoveries, the most recent first, of one cluster or all; with their steps.

@@ -529,6 +529,23 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn record_recovery_successor(
+        &self,
+        id: i64,
+        successor: &InstanceKey,
+    ) -> Result<(), StoreError> {
+        let successor = successor.clone();
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE recoveries SET successor_host = ?2, successor_port = ?3 \
+                 WHERE id = ?1 AND is_active = 1",
+                params![id, successor.hostname, successor.port],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn finish_recovery(&self, id: i64, outcome: RecoveryOutcome) -> Result<(), StoreError> {
         self.with_conn(move |conn| {
             conn.execute(

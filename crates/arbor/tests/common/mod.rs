@@ -2,6 +2,8 @@
 // Each test binary uses part of these helpers.
 #![allow(dead_code)]
 
+pub mod raft_group;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -20,12 +22,18 @@ pub struct Service {
 
 impl Service {
     pub fn start(dir: &Path, config: &str) -> Service {
+        Service::start_with_env(dir, config, &[])
+    }
+
+    /// Starts with extra environment variables (e.g. `ARBOR_RAFT_FAULTS=1`).
+    pub fn start_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Service {
         let config_path = dir.join("arbor.conf.json");
         fs::write(&config_path, config).unwrap();
         let stderr_path = dir.join("serve.stderr");
         let child = Command::new(ARBOR)
             .args(["--config", config_path.to_str().unwrap(), "serve"])
             .env("ARBOR_E2E_TOPOLOGY_PASSWORD", ADMIN_PASSWORD)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&stderr_path).unwrap())
