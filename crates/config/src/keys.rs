@@ -263,10 +263,10 @@ config_keys! {
     /// Every node of the group, `host` or `host:port`.
     raft_nodes: Vec<String> = "RaftNodes" => Vec::new();
     /// arbor: how often the Raft leader sends heartbeats, in milliseconds.
-    raft_heartbeat_interval_millis: u64 = "RaftHeartbeatIntervalMillis" => 100;
-    /// arbor: how long followers wait without a heartbeat before electing a new leader (the
-    /// minimum; each election picks between it and twice it). A leader also stops acting when
-    /// a quorum has not confirmed it for this long. Raise it for links across data centres.
-    raft_election_timeout_millis: u64 = "RaftElectionTimeoutMillis" => 400;
+    raft_heartbeat_interval_millis: u64 = "RaftHeartbeatIntervalMillis" => 50;
+    /// arbor: the election timeout T, in milliseconds. Followers that stop hearing from the
+    /// leader elect another after 1.5 T plus a random T to 1.5 T; a leader stops acting when a
+    /// quorum has not confirmed it within 0.9 T. Raise it for links across data centres.
+    raft_election_timeout_millis: u64 = "RaftElectionTimeoutMillis" => 200;
     expect_failure_analysis_concensus: bool = "ExpectFailureAnalysisConcensus" => true;
 }
