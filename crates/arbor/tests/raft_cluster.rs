@@ -437,3 +437,33 @@ fn a_partitioned_leader_stops_acting_and_no_two_nodes_ever_act_at_once() {
         }
     }
 }
+
+#[test]
+fn the_ha_page_shows_every_member_its_role_and_a_dead_one() {
+    let mut group = Group::start(3, "");
+    let leader = group.leader(Duration::from_secs(30));
+    let follower = group.follower_of(leader);
+    // Served by a follower: the page asks every member itself.
+    let url = format!("{}/web/ha", group.members[follower].api());
+    let dom = common::render_until(&url, Duration::from_secs(30), |dom| {
+        dom.matches("data-role=\"Follower\"").count() == 2
+            && dom.matches("data-role=\"Leader\"").count() == 1
+    });
+    assert!(
+        dom.contains(&format!("Leader: {}", group.members[leader].raft)),
+        "{dom}"
+    );
+    assert!(dom.contains("(this node)"), "{dom}");
+    common::render(&url, Some(&common::artifacts_dir().join("ha-page.png")));
+
+    // A killed member shows as unreachable; a new leader is named.
+    let dead = (0..3).find(|&i| i != leader && i != follower).unwrap();
+    group.members[dead].kill();
+    let dom = common::render_until(&url, Duration::from_secs(30), |dom| {
+        dom.contains(&format!(
+            "data-member=\"{}\" data-role=\"unreachable\"",
+            group.members[dead].raft
+        ))
+    });
+    assert!(dom.contains("2 of 3 members answer"), "{dom}");
+}

@@ -38,6 +38,7 @@ fn is_node_local(path: &str) -> bool {
         "/api/raft-health",
         "/api/raft-status",
         "/api/raft-peers",
+        "/api/raft-members",
         "/api/raft-yield",
         "/api/openapi.json",
     ];
@@ -221,6 +222,15 @@ pub(crate) fn routes(api: Api) -> Api {
     )
     .route(
         spec(
+            "/api/raft-members",
+            Read,
+            Answer::Object,
+            "every member's own view of the group, asked now (for the HA page)",
+        ),
+        raft_members,
+    )
+    .route(
+        spec(
             "/api/raft-yield/{node}",
             Write,
             Answer::Text,
@@ -316,6 +326,14 @@ async fn raft_peers(State(state): State<AppState>) -> Result<Json<Vec<String>>, 
             .map(|p| p.addr)
             .collect(),
     ))
+}
+
+async fn raft_members(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let raft = raft_of(&state)?;
+    Ok(Json(json!({
+        "Self": raft.id(),
+        "Members": raft.member_views().await,
+    })))
 }
 
 fn membership_error(error: arbor_raft::MembershipError) -> ApiError {

@@ -368,12 +368,50 @@ async function recoveriesPage() {
   ];
 }
 
+// The arbor nodes themselves: who leads, who is healthy, how far each has applied the log.
+async function haPage() {
+  const response = await fetch("/api/raft-members", { credentials: "same-origin" });
+  if (response.status === 404) {
+    return [el("h1", { text: "High availability" }),
+      el("p", { class: "muted", id: "single-node", text: "This arbor runs as a single node (RaftEnabled is false): it is its own leader." })];
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok || !body) throw new Error((body && body.Message) || ("HTTP " + response.status));
+  const members = body.Members;
+  const leader = members.map((m) => m.status).find((s) => s && s.state === "Leader" && s.is_acting_leader);
+  const rows = members.map((m) => {
+    const s = m.status;
+    const role = s ? s.state : "unreachable";
+    const healthy = s && s.leader_id != null;
+    return el("tr", { "data-member": m.addr, "data-role": role },
+      el("td", { text: m.addr + (m.id === body.Self ? " (this node)" : "") }),
+      el("td", {}, el("span", { class: "badge " + (role === "Leader" || role === "Follower" ? "status-ok" : s ? "status-lagging" : "status-broken"), text: role })),
+      el("td", { text: s ? (s.is_acting_leader ? "yes" : "no") : "" }),
+      el("td", { text: s ? String(s.term) : "" }),
+      el("td", { text: s && s.leader ? s.leader : "none" }),
+      el("td", { text: s ? String(s.last_log_index ?? "") + " / " + String(s.last_applied_index ?? "") : "" }),
+      el("td", {}, el("span", { class: "badge " + (healthy ? "status-ok" : "status-broken"), text: healthy ? "healthy" : "unhealthy" })),
+      el("td", { text: m.reachable ? "answered in " + m.round_trip_ms.toFixed(1) + " ms" : (m.error || "no answer") }),
+      el("td", {}, m.api ? link(m.api + "/web/ha", m.api) : null));
+  });
+  return [
+    el("h1", { text: "High availability" }),
+    el("p", { id: "ha-summary", text: leader
+      ? "Leader: " + leader.advertise + ", term " + leader.term + ". " + members.filter((m) => m.reachable).length + " of " + members.length + " members answer."
+      : "No acting leader: the group is electing one, or too few members are up." }),
+    el("table", { id: "members" },
+      el("tr", {}, ...["Member", "Role", "Acting", "Term", "Leader it follows", "Log / applied", "Health", "Last contact", "API"].map((h) => el("th", { text: h }))),
+      ...rows),
+  ];
+}
+
 function route() {
   const parts = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   if (parts[0] === "web" && parts[1] === "cluster" && parts[2]) return () => clusterPage(parts[2]);
   if (parts[0] === "web" && parts[1] === "instance" && parts[3]) return () => instancePage(parts[2], parts[3]);
   if (parts[0] === "web" && parts[1] === "problems") return problemsPage;
   if (parts[0] === "web" && parts[1] === "audit-recovery") return recoveriesPage;
+  if (parts[0] === "web" && parts[1] === "ha") return haPage;
   return clustersPage;
 }
 

@@ -230,7 +230,7 @@ pub struct RaftNode {
     inner: Arc<NodeInner>,
 }
 
-struct NodeInner {
+pub(crate) struct NodeInner {
     id: NodeId,
     raft: ArborRaft,
     settings: RaftSettings,
@@ -287,8 +287,22 @@ impl Leadership for RaftLeadership {
     }
 }
 
-/// One member as `/api/raft-status` shows it.
+/// One member as another sees it right now: its own status, fetched from its Raft port.
 #[derive(Debug, Clone, Serialize)]
+pub struct MemberView {
+    pub id: NodeId,
+    pub addr: String,
+    pub api: Option<String>,
+    pub voter: bool,
+    /// Whether it answered, and in how long.
+    pub reachable: bool,
+    pub round_trip_ms: Option<f64>,
+    pub error: Option<String>,
+    pub status: Option<RaftStatus>,
+}
+
+/// One member as `/api/raft-status` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PeerStatus {
     pub id: NodeId,
     pub addr: String,
@@ -299,7 +313,7 @@ pub struct PeerStatus {
 }
 
 /// This node's view of the group.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RaftStatus {
     pub id: NodeId,
     pub bind: String,
@@ -388,6 +402,7 @@ impl RaftNode {
             }),
         };
 
+        let _ = node.inner.shared.node.set(Arc::downgrade(&node.inner));
         let write_store = Arc::clone(&store);
         let router = network::router(
             raft.clone(),
@@ -544,6 +559,38 @@ impl RaftNode {
             peers,
             healthy_members,
         }
+    }
+
+    /// Every member's own view, asked now over the Raft port (this node's without a call).
+    pub async fn member_views(&self) -> Vec<MemberView> {
+        let own = self.status();
+        let asks = own.peers.iter().map(|peer| {
+            let own = own.clone();
+            async move {
+                let started = Instant::now();
+                let answer = if peer.id == self.inner.id {
+                    Ok(own)
+                } else {
+                    network::fetch_status(&self.inner.network, &peer.addr).await
+                };
+                let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+                let (status, error) = match answer {
+                    Ok(status) => (Some(status), None),
+                    Err(error) => (None, Some(error)),
+                };
+                MemberView {
+                    id: peer.id,
+                    addr: peer.addr.clone(),
+                    api: peer.api.clone(),
+                    voter: peer.voter,
+                    reachable: status.is_some(),
+                    round_trip_ms: status.is_some().then_some(elapsed),
+                    error,
+                    status,
+                }
+            }
+        });
+        futures_util::future::join_all(asks).await
     }
 
     /// Healthy: part of a group that has a leader this node hears from, and not cut off.

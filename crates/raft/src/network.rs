@@ -231,6 +231,7 @@ pub fn router(
         .route("/raft/write", post(write_route))
         .route("/raft/elect", post(elect))
         .route("/raft/judge", post(judge))
+        .route("/raft/status", axum::routing::get(status))
         .route("/raft/fault/isolate/{mode}", post(isolate))
         .with_state(state)
 }
@@ -290,6 +291,34 @@ async fn judge(State(state): State<ServerState>, Json(key): Json<InstanceKey>) -
         None => None,
     };
     Json(verdict).into_response()
+}
+
+async fn status(State(state): State<ServerState>) -> Response {
+    if let Some(cut) = cut(&state) {
+        return cut;
+    }
+    match state.shared.node.get().and_then(|node| node.upgrade()) {
+        Some(node) => Json(crate::RaftNode { inner: node }.status()).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "starting").into_response(),
+    }
+}
+
+/// A member's own status, from its Raft port.
+pub async fn fetch_status(network: &Network, addr: &str) -> Result<crate::RaftStatus, String> {
+    if network.faults.isolated() {
+        return Err("Raft traffic of this node is cut (fault injection)".into());
+    }
+    let response = network
+        .client
+        .get(format!("http://{addr}/raft/status"))
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("answered {}", response.status()));
+    }
+    response.json().await.map_err(|e| e.to_string())
 }
 
 /// Asks the member at `addr` for its verdict on `key`.

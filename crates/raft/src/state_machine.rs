@@ -29,6 +29,8 @@ pub struct Shared {
     pub discovery: OnceLock<DiscoveryHandle>,
     /// Set once recovery runs: answers the leader's "do you see this failure too?".
     pub engine: OnceLock<arbor_recovery::RecoveryEngine>,
+    /// The node itself, for the Raft port's status route (weak: the node owns this).
+    pub node: OnceLock<std::sync::Weak<crate::NodeInner>>,
 }
 
 impl Shared {
