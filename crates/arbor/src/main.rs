@@ -6,6 +6,7 @@
 
 mod commands;
 mod serve;
+mod tls_init;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -357,6 +358,25 @@ enum Command {
     },
     /// Check a configuration file: print its warnings, or its errors and exit non-zero.
     CheckConfig,
+    /// Certificates for users who have none.
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TlsCommand {
+    /// Create a CA in DIR (ca.pem, ca.key; kept when present) and a certificate and key per
+    /// --host (HOST.pem, HOST.key), valid as server and client: for UseSSL, UseMutualTLS and
+    /// the clients (ARBOR_TLS_CA_FILE, ARBOR_TLS_CERT_FILE, ARBOR_TLS_KEY_FILE).
+    Init {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+        /// A host name or IP address the certificate is for; repeat for several nodes.
+        #[arg(long = "host", value_name = "NAME_OR_IP", required = true)]
+        hosts: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -411,6 +431,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Command::Serve => serve::serve(args.config.as_deref()).await,
         Command::Demo => serve::demo(args.config.as_deref()).await,
         Command::CheckConfig => serve::check_config(args.config.as_deref()),
+        Command::Tls {
+            command: TlsCommand::Init { dir, hosts },
+        } => {
+            for file in tls_init::init(&dir, &hosts)? {
+                println!("{file}");
+            }
+            Ok(())
+        }
         Command::Discover { instance } => commands::discover(api, &instance, output).await,
         Command::Forget { instance } => commands::forget(api, &instance, output).await,
         Command::Instance { instance } => commands::instance(api, &instance, output).await,

@@ -124,3 +124,51 @@ fn tls_settings_that_cannot_work_stop_serve_with_the_key_named() {
         assert!(stderr.contains(expected), "{extra}: {stderr}");
     }
 }
+
+#[test]
+fn tls_init_makes_certificates_that_serve_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let certs_arg = certs.display().to_string();
+    let (ok, stdout, stderr) = run(&["tls", "init", &certs_arg, "--host", "127.0.0.1"], &[]);
+    assert!(ok, "{stderr}");
+    for file in ["ca.pem", "ca.key", "127.0.0.1.pem", "127.0.0.1.key"] {
+        assert!(stdout.contains(file), "{file} listed: {stdout}");
+    }
+    let ca_before = fs::read_to_string(certs.join("ca.pem")).unwrap();
+    // A second node later: the CA is kept, so certificates already handed out stay valid.
+    let (ok, stdout, stderr) = run(&["tls", "init", &certs_arg, "--host", "localhost"], &[]);
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains("ca.pem"), "{stdout}");
+    assert_eq!(fs::read_to_string(certs.join("ca.pem")).unwrap(), ca_before);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(certs.join("127.0.0.1.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "private keys are the owner's only");
+
+    let keys = format!(
+        r#""UseSSL": true, "SSLCertFile": "{}", "SSLPrivateKeyFile": "{}",
+        "UseMutualTLS": true, "SSLCAFile": "{}""#,
+        path(&certs, "127.0.0.1.pem"),
+        path(&certs, "127.0.0.1.key"),
+        path(&certs, "ca.pem")
+    );
+    let service = Service::start(dir.path(), &test_config(dir.path(), 1, &keys));
+    let https = service.api.replace("http://", "https://");
+    // The node certificate doubles as the client's (issued for server and client use).
+    let identity = [
+        ("ARBOR_TLS_CA_FILE", path(&certs, "ca.pem")),
+        ("ARBOR_TLS_CERT_FILE", path(&certs, "localhost.pem")),
+        ("ARBOR_TLS_KEY_FILE", path(&certs, "localhost.key")),
+    ];
+    let borrowed: Vec<(&str, &str)> = identity.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (ok, stdout, stderr) = run(&["--api", &https, "--json", "clusters"], &borrowed);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "[]");
+
+    let (ok, _, stderr) = run(&["tls", "init", &certs_arg], &[]);
+    assert!(!ok, "a host is required");
+    assert!(stderr.contains("--host"), "{stderr}");
+}

@@ -467,3 +467,64 @@ fn the_ha_page_shows_every_member_its_role_and_a_dead_one() {
     });
     assert!(dom.contains("2 of 3 members answer"), "{dom}");
 }
+
+#[test]
+fn members_are_added_removed_and_handed_the_lead_without_restarts() {
+    let mut group = Group::start(3, "");
+    let leader = group.leader(Duration::from_secs(30));
+    let (status, body) = get(
+        &group.members[leader].api(),
+        "/api/disable-global-recoveries",
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // A fourth node starts, finds the group running, and waits; added through a follower
+    // (forwarded to the leader), it becomes a voter and catches up from the log.
+    let new = group.start_new_member();
+    let new_raft = group.members[new].raft.clone();
+    let follower = group.follower_of(leader);
+    let (status, body) = get(
+        &group.members[follower].api(),
+        &format!("/api/raft-add-peer/{new_raft}"),
+    );
+    assert_eq!(status, 200, "add-peer: {body}");
+    let new_api = group.members[new].api();
+    wait_until(
+        &group,
+        Duration::from_secs(20),
+        "the new member catches up",
+        || json(&get_local(&new_api, "/api/check-global-recoveries").1)["Details"] == "disabled",
+    );
+    let members = json(&get(&group.members[leader].api(), "/api/raft-status").1)["Members"].clone();
+    let voters = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["voter"] == true)
+        .count();
+    assert_eq!(voters, 4, "{members}");
+
+    // The lead is handed to the new member on request.
+    let api = group.members[follower].api();
+    let (status, body) = get(&api, &format!("/api/raft-yield/{new_raft}"));
+    assert_eq!(status, 200, "yield: {body}\n{}", group.logs());
+    wait_until(
+        &group,
+        Duration::from_secs(20),
+        "the new member leads",
+        || get(&new_api, "/api/leader-check").0 == 200,
+    );
+
+    // The old leader is removed; the group goes on with three.
+    let old = group.members[leader].raft.clone();
+    let (status, body) = get(&new_api, &format!("/api/raft-remove-peer/{old}"));
+    assert_eq!(status, 200, "remove-peer: {body}");
+    let peers = json(&get(&new_api, "/api/raft-peers").1);
+    assert_eq!(peers.as_array().map(Vec::len), Some(3), "{peers}");
+    assert!(
+        !peers.as_array().unwrap().iter().any(|p| p == old.as_str()),
+        "{peers}"
+    );
+    let (status, body) = get(&api, "/api/enable-global-recoveries");
+    assert_eq!(status, 200, "writes go on: {body}");
+}

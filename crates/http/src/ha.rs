@@ -39,7 +39,6 @@ fn is_node_local(path: &str) -> bool {
         "/api/raft-status",
         "/api/raft-peers",
         "/api/raft-members",
-        "/api/raft-yield",
         "/api/openapi.json",
     ];
     local_prefixes.iter().any(|prefix| {

@@ -239,6 +239,8 @@ pub(crate) struct NodeInner {
     faults: Faults,
     store: Arc<ReplicatedStore>,
     leadership: Arc<RaftLeadership>,
+    /// Set while handing the lead over: lease renewals pause (see `yield_to`).
+    yielding: Arc<std::sync::atomic::AtomicBool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -377,6 +379,7 @@ impl RaftNode {
                 addr: settings.bind.clone(),
                 message: e.to_string(),
             })?;
+        let yielding = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let leadership = Arc::new(RaftLeadership {
             confirmed_until: Mutex::new(None),
             periods: Mutex::new(Vec::new()),
@@ -398,6 +401,7 @@ impl RaftNode {
                 faults: faults.clone(),
                 store: Arc::clone(&store),
                 leadership: Arc::clone(&leadership),
+                yielding: Arc::clone(&yielding),
                 tasks: Mutex::new(Vec::new()),
             }),
         };
@@ -419,17 +423,36 @@ impl RaftNode {
             }
         });
 
-        match raft.initialize(members).await {
-            Ok(()) => tracing::info!(id, "formed the Raft group"),
-            // Already part of a group (a restart), or another member initialized it first
-            // with the same list: both are fine.
-            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-            Err(error) => return Err(RaftStartError::Raft(error.to_string())),
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| RaftStartError::Raft(e.to_string()))?;
+        let running_group = if initialized {
+            None
+        } else {
+            running_group(&node.inner.network, &members, id).await
+        };
+        match running_group {
+            // A new member of a group that already runs must not form one of its own: it would
+            // stand for election with an empty log, raising terms and unsettling the leader.
+            // It waits to be added (`raft-add-peer`) and catches up from the log.
+            Some(peer) => tracing::info!(
+                id, %peer,
+                "a Raft group already runs; waiting to be added to it (raft-add-peer)"
+            ),
+            None if initialized => {}
+            None => match raft.initialize(members).await {
+                Ok(()) => tracing::info!(id, "formed the Raft group"),
+                // Another member initialized it first with the same list: fine.
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(error) => return Err(RaftStartError::Raft(error.to_string())),
+            },
         }
 
         let lease_task = tokio::spawn(keep_lease(
             raft.clone(),
             leadership,
+            yielding,
             settings.heartbeat,
             settings.election_timeout_min,
         ));
@@ -612,10 +635,72 @@ impl RaftNode {
             .ok_or_else(|| {
                 MembershipError::BadRequest(format!("{target} is not a member of this Raft group"))
             })?;
-        network::request_election(&self.inner.network, &peer.addr)
-            .await
-            .map_err(MembershipError::Failed)?;
-        Ok(peer.addr.clone())
+        if peer.id == self.inner.id {
+            return Err(MembershipError::BadRequest(format!(
+                "{target} is this node; ask another member to take the lead"
+            )));
+        }
+        if !peer.voter {
+            return Err(MembershipError::BadRequest(format!(
+                "{target} is a learner, not a voter: it cannot lead"
+            )));
+        }
+        if self.metrics().state != ServerState::Leader {
+            return Err(MembershipError::NotLeader(
+                "only the leader hands over the lead (send the request through any node: it is forwarded)".into(),
+            ));
+        }
+        // A candidate with a shorter log loses every vote: wait until the target holds all of
+        // this leader's log before going quiet.
+        let caught_up_by = Instant::now() + Duration::from_secs(5);
+        loop {
+            let metrics = self.metrics();
+            let matched = metrics
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(&peer.id).cloned().flatten())
+                .map(|log_id| log_id.index);
+            if matched.is_some() && matched >= metrics.last_log_index {
+                break;
+            }
+            if Instant::now() >= caught_up_by {
+                return Err(MembershipError::Failed(format!(
+                    "{} has not caught up with the log (at {matched:?} of {:?}); try again",
+                    peer.addr, metrics.last_log_index
+                )));
+            }
+            tokio::time::sleep(self.inner.settings.heartbeat).await;
+        }
+        // Followers refuse to vote while they hear from a leader (openraft's leader lease), so
+        // this leader goes quiet, heartbeats and lease renewals both, stops acting, and asks
+        // the target to stand until it has won.
+        let raft = &self.inner.raft;
+        self.inner
+            .yielding
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        raft.runtime_config().heartbeat(false);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut outcome = Err(MembershipError::Failed(format!(
+            "{} did not take the lead within 10 s",
+            peer.addr
+        )));
+        while Instant::now() < deadline {
+            if let Err(error) = network::request_election(&self.inner.network, &peer.addr).await {
+                outcome = Err(MembershipError::Failed(error));
+                break;
+            }
+            tokio::time::sleep(self.inner.settings.heartbeat * 2).await;
+            let leader = self.metrics().current_leader;
+            if leader == Some(peer.id) {
+                outcome = Ok(peer.addr.clone());
+                break;
+            }
+        }
+        raft.runtime_config().heartbeat(true);
+        self.inner
+            .yielding
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        outcome
     }
 
     /// Adds a member (as a learner first, then a voter once it caught up). Leader only.
@@ -736,6 +821,29 @@ fn membership_error(
     }
 }
 
+/// A member (other than `me`) that reports a group with a log: the group already runs.
+async fn running_group(
+    network: &Network,
+    members: &BTreeMap<NodeId, BasicNode>,
+    me: NodeId,
+) -> Option<String> {
+    let asks = members
+        .iter()
+        .filter(|(id, _)| **id != me)
+        .map(|(_, node)| async move {
+            network::fetch_status(network, &node.addr)
+                .await
+                .ok()
+                .filter(|status| status.last_log_index.is_some())
+                .map(|_| node.addr.clone())
+        });
+    futures_util::future::join_all(asks)
+        .await
+        .into_iter()
+        .flatten()
+        .next()
+}
+
 fn members_of(settings: &RaftSettings) -> Result<BTreeMap<NodeId, BasicNode>, RaftStartError> {
     let mut nodes = settings.nodes.clone();
     if nodes.is_empty() {
@@ -795,6 +903,7 @@ fn derive_api(raft_addr: &str, own_api: &str) -> String {
 async fn keep_lease(
     raft: ArborRaft,
     leadership: Arc<RaftLeadership>,
+    yielding: Arc<std::sync::atomic::AtomicBool>,
     every: Duration,
     lease: Duration,
 ) {
@@ -803,7 +912,8 @@ async fn keep_lease(
     // Tracked across rounds: a lease can run out while a round waits for its quorum.
     let mut was_acting = false;
     loop {
-        let leading = raft.metrics().borrow().state == ServerState::Leader;
+        let leading = raft.metrics().borrow().state == ServerState::Leader
+            && !yielding.load(std::sync::atomic::Ordering::Relaxed);
         let sent = Instant::now();
         let confirmed = if leading {
             match tokio::time::timeout(lease, raft.ensure_linearizable()).await {

@@ -16,6 +16,24 @@ pub struct Member {
 }
 
 impl Member {
+    fn configure(dir: &std::path::Path, raft_port: u16, nodes: &[String], extra: &str) -> Member {
+        std::fs::create_dir_all(dir).unwrap();
+        let extra = format!(
+            r#""RaftEnabled": true,
+                "RaftDataDir": "{raft_dir}",
+                "RaftBind": "127.0.0.1:{raft_port}",
+                "RaftNodes": [{nodes}]{extra}"#,
+            raft_dir = dir.join("raft").display(),
+            nodes = nodes.join(", "),
+        );
+        Member {
+            dir: dir.to_path_buf(),
+            config: super::test_config(dir, 1, &extra),
+            raft: format!("127.0.0.1:{raft_port}"),
+            service: None,
+        }
+    }
+
     pub fn api(&self) -> String {
         self.service
             .as_ref()
@@ -70,23 +88,12 @@ impl Group {
         };
         let mut members = Vec::new();
         for (index, raft_port) in raft_ports.iter().enumerate() {
-            let dir = root.path().join(format!("node{index}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            let extra = format!(
-                r#""RaftEnabled": true,
-                "RaftDataDir": "{raft_dir}",
-                "RaftBind": "127.0.0.1:{raft_port}",
-                "RaftNodes": [{nodes}]{extra}"#,
-                raft_dir = dir.join("raft").display(),
-                nodes = nodes.join(", "),
-            );
-            let config = super::test_config(&dir, 1, &extra);
-            members.push(Member {
-                dir,
-                config,
-                raft: format!("127.0.0.1:{raft_port}"),
-                service: None,
-            });
+            members.push(Member::configure(
+                &root.path().join(format!("node{index}")),
+                *raft_port,
+                &nodes,
+                &extra,
+            ));
         }
         for member in &mut members {
             member.start();
@@ -95,6 +102,24 @@ impl Group {
             _root: root,
             members,
         }
+    }
+
+    /// Starts one more node whose `RaftNodes` lists the members and itself, as an operator
+    /// would before `raft-add-peer`; returns its index.
+    pub fn start_new_member(&mut self) -> usize {
+        let raft_port = free_port();
+        let mut nodes: Vec<String> = self
+            .members
+            .iter()
+            .map(|m| format!("\"{}\"", m.raft))
+            .collect();
+        nodes.push(format!("\"127.0.0.1:{raft_port}\""));
+        let index = self.members.len();
+        let dir = self._root.path().join(format!("node{index}"));
+        let mut member = Member::configure(&dir, raft_port, &nodes, "");
+        member.start();
+        self.members.push(member);
+        index
     }
 
     /// Waits until exactly one running member answers leader-check 200; returns its index.
