@@ -23,8 +23,16 @@ use crate::{
 /// Generates one test per conformance check for the store made by `$make`.
 #[macro_export]
 macro_rules! store_conformance_suite {
+    // `$make` gives (guard, store): the guard (a database server, a temp dir) lives as long as
+    // the test.
+    (guarded $make:expr) => {
+        $crate::store_conformance_suite!(@names guarded $make);
+    };
     ($make:expr) => {
-        $crate::store_conformance_suite!(@tests $make;
+        $crate::store_conformance_suite!(@names plain $make);
+    };
+    (@names $mode:ident $make:expr) => {
+        $crate::store_conformance_suite!(@tests $mode $make;
             registering_is_idempotent,
             a_successful_check_records_the_reading,
             a_failed_check_keeps_the_last_reading,
@@ -50,11 +58,20 @@ macro_rules! store_conformance_suite {
             resetting_replicated_state_keeps_instances_and_restarts_ids,
         );
     };
-    (@tests $make:expr; $($name:ident),* $(,)?) => {
+    (@tests plain $make:expr; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $name() {
                 let store = $make;
+                $crate::conformance::$name(&store).await;
+            }
+        )*
+    };
+    (@tests guarded $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (_guard, store) = $make;
                 $crate::conformance::$name(&store).await;
             }
         )*

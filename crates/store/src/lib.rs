@@ -12,6 +12,7 @@
 
 pub mod conformance;
 mod migrations;
+mod mysql;
 mod records;
 mod sqlite;
 
@@ -21,6 +22,7 @@ use arbor_topology::{Downtime, Instance, InstanceKey, InstanceRecord, PromotionR
 use async_trait::async_trait;
 
 pub use migrations::SCHEMA_VERSION;
+pub use mysql::{LeaseHolder, MySqlBackend, MySqlStore, NodeSeen};
 pub use records::{
     FailureDetection, LockDecision, Maintenance, RecoveryOutcome, RecoveryRecord, RecoveryStart,
     RecoveryStep, StartDecision,

@@ -1,0 +1,107 @@
+//! The conformance suite against the MySQL store, on a real `mariadbd` started per test.
+
+use arbor_sandbox::MariaDbSandbox;
+use arbor_store::{MySqlBackend, MySqlStore};
+
+pub const BACKEND_USER: &str = "arbor_backend";
+pub const BACKEND_PASSWORD: &str = "backend-secret";
+
+/// A fresh server with an account that may create arbor's database, and a store on it.
+async fn mysql_store() -> (MariaDbSandbox, MySqlStore) {
+    let sandbox = MariaDbSandbox::start(&[None]).expect("a MariaDB server");
+    sandbox
+        .sql(
+            0,
+            &format!(
+                "CREATE USER '{BACKEND_USER}'@'%' IDENTIFIED BY '{BACKEND_PASSWORD}'; \
+                 GRANT ALL ON `arbor`.* TO '{BACKEND_USER}'@'%';"
+            ),
+        )
+        .expect("backend account");
+    let store = MySqlStore::open(&MySqlBackend {
+        host: "127.0.0.1".into(),
+        port: sandbox.port(0),
+        database: "arbor".into(),
+        user: BACKEND_USER.into(),
+        password: BACKEND_PASSWORD.into(),
+        max_connections: 4,
+    })
+    .await
+    .expect("MySQL store opens");
+    (sandbox, store)
+}
+
+arbor_store::store_conformance_suite!(guarded mysql_store().await);
+
+#[tokio::test]
+async fn the_lease_has_one_holder_until_it_expires_or_is_released() {
+    use std::time::Duration;
+    let (_sandbox, store) = mysql_store().await;
+    let lease = Duration::from_millis(800);
+    let a = store
+        .renew_lease("a", "http://a:3000", lease)
+        .await
+        .unwrap();
+    assert_eq!((a.node.as_str(), a.valid), ("a", true));
+    // While a renews, b cannot take it.
+    let b = store
+        .renew_lease("b", "http://b:3000", lease)
+        .await
+        .unwrap();
+    assert_eq!(b.node, "a");
+    assert_eq!(b.api, "http://a:3000");
+    // Once a stops renewing and the lease runs out (by the database's clock), b takes it.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let b = store
+        .renew_lease("b", "http://b:3000", lease)
+        .await
+        .unwrap();
+    assert_eq!((b.node.as_str(), b.valid), ("b", true));
+    let a = store
+        .renew_lease("a", "http://a:3000", lease)
+        .await
+        .unwrap();
+    assert_eq!(a.node, "b", "a does not take back a valid lease");
+    // grab-election and reelect.
+    store.grab_lease("a", "http://a:3000", lease).await.unwrap();
+    assert_eq!(store.lease_holder().await.unwrap().unwrap().node, "a");
+    store.release_lease().await.unwrap();
+    assert_eq!(store.lease_holder().await.unwrap(), None);
+    let nodes = store.nodes().await.unwrap();
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    assert!(nodes.iter().all(|n| n.active));
+}
+
+#[tokio::test]
+async fn a_bad_backend_is_a_clear_error() {
+    let error = MySqlStore::open(&MySqlBackend {
+        host: "127.0.0.1".into(),
+        port: 1,
+        database: "arbor".into(),
+        user: "x".into(),
+        password: "y".into(),
+        max_connections: 4,
+    })
+    .await
+    .err()
+    .expect("no server on port 1");
+    assert!(
+        error.to_string().contains("mysql://x@127.0.0.1:1/arbor"),
+        "{error}"
+    );
+    let error = MySqlStore::open(&MySqlBackend {
+        host: "127.0.0.1".into(),
+        port: 1,
+        database: "arbor; DROP".into(),
+        user: "x".into(),
+        password: "y".into(),
+        max_connections: 4,
+    })
+    .await
+    .err()
+    .expect("a bad database name");
+    assert!(
+        error.to_string().contains("MySQLOrchestratorDatabase"),
+        "{error}"
+    );
+}
