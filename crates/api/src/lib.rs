@@ -70,9 +70,38 @@ pub struct HealthStatus {
     pub app_version: String,
     #[serde(rename = "ArborWatchedInstances")]
     pub watched_instances: usize,
+    /// The nodes sharing the backend, in shared-backend mode (orchestrator's
+    /// `AvailableNodes`).
+    #[serde(
+        rename = "AvailableNodes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub available_nodes: Option<Vec<AvailableNode>>,
     /// The Raft fields, in Raft mode.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub raft: Option<RaftHealth>,
+}
+
+/// A node that shares the backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AvailableNode {
+    #[serde(rename = "Hostname")]
+    pub hostname: String,
+    #[serde(rename = "AppVersion")]
+    pub app_version: String,
+    #[serde(rename = "FirstSeenActive")]
+    pub first_seen_active: String,
+    #[serde(rename = "LastSeenActive")]
+    pub last_seen_active: String,
+    #[serde(rename = "DBBackend")]
+    pub db_backend: String,
+    #[serde(rename = "ArborAPI")]
+    pub api: String,
+    #[serde(rename = "ArborIsLeader")]
+    pub is_leader: bool,
+    #[serde(rename = "ArborActive")]
+    pub active: bool,
 }
 
 /// orchestrator's Raft fields of `/api/status`, and arbor's view of the group.

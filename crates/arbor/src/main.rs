@@ -39,6 +39,11 @@ struct Args {
     #[arg(long, global = true)]
     json: bool,
 
+    /// Run the command without a service, straight against the shared MySQL backend of
+    /// --config (BackendDB "mysql") and the MySQL servers, honouring the services' locks.
+    #[arg(long, global = true)]
+    direct: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -418,8 +423,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .map(PathBuf::from)
     };
     let client_identity = env_path("ARBOR_TLS_CERT_FILE").zip(env_path("ARBOR_TLS_KEY_FILE"));
+    let is_client_command = !matches!(
+        args.command,
+        Command::Serve | Command::Demo | Command::CheckConfig | Command::Tls { .. }
+    );
+    let (api_url, _direct_node) = if args.direct && is_client_command {
+        let (url, node) = serve::direct(args.config.as_deref()).await?;
+        (url, Some(node))
+    } else {
+        (args.api.clone(), None)
+    };
     let target = commands::Target::new(
-        &args.api,
+        &api_url,
         arbor_client::ClientOptions {
             basic_auth,
             ca_file: env_path("ARBOR_TLS_CA_FILE"),

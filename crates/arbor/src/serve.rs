@@ -72,7 +72,21 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
     }
 
     // State first: a store that cannot open should stop us before anything is probed.
-    let local_store = open_store(&config)?;
+    let (local_store, shared_backend) = open_store(&config).await?;
+    let node_name = node_name(&config);
+    // Several nodes on one MySQL backend (without Raft): a lease row elects the one that acts.
+    let lease = match (&shared_backend, config.raft_enabled) {
+        (Some(backend), false) => {
+            let lease = arbor_recovery::lease::LeaseElection::new(
+                Arc::clone(backend),
+                node_name.clone(),
+                api_address(&config),
+            );
+            lease.renew().await;
+            Some(lease)
+        }
+        _ => None,
+    };
     // In Raft mode the rest of arbor writes intents through the log; the local store holds
     // what this node observes and what the log applied.
     let raft = if config.raft_enabled {
@@ -88,7 +102,6 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
         Some(node) => node.store(),
         None => local_store,
     };
-    let node_name = node_name(&config);
     // Maintenance locks this node held when it last stopped belong to a node that died. In
     // Raft mode this waits for a leader, so it runs aside.
     {
@@ -113,7 +126,7 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
                 }
             }
         };
-        if raft.is_some() {
+        if raft.is_some() || lease.is_some() {
             tokio::spawn(async move {
                 if let Err(error) = release.await {
                     tracing::warn!(%error, "cannot release this node's old maintenance locks");
@@ -134,66 +147,41 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
         .context("cannot start discovery")?;
 
     // Failure detection and recovery: only this node acts (single node: always the leader).
-    let alias_matcher = Arc::new(config.cluster_alias_matcher());
-    let alias_lookup: arbor_recovery::AliasLookup = {
-        let matcher = Arc::clone(&alias_matcher);
-        Arc::new(move |name: &str| matcher.alias_for(name))
-    };
-    let recovery = RecoveryEngine::new(
-        Arc::clone(discovery.handle().store()),
-        discovery.handle(),
-        Operator::new(operator_settings(&config)),
-        recovery_settings(&config, alias_lookup, &node_name),
-        match &raft {
-            Some(node) => node.leadership(),
-            None => Arc::new(SingleNode),
+    let recovery = recovery_engine(
+        &config,
+        &discovery,
+        &node_name,
+        match (&raft, &lease) {
+            (Some(node), _) => node.leadership(),
+            (None, Some(lease)) => Arc::clone(lease) as Arc<dyn arbor_recovery::Leadership>,
+            (None, None) => Arc::new(SingleNode),
         },
     );
+    if let Some(lease) = &lease {
+        // Only the lease holder polls: a follower's readings would overwrite the leader's in
+        // the shared store. Followers keep their watch list current from the store.
+        let gate = Arc::clone(lease);
+        discovery.handle().set_polling_gate(Arc::new(move || {
+            arbor_recovery::Leadership::is_leader(&*gate)
+        }));
+        tokio::spawn(Arc::clone(lease).run());
+    }
     if let Some(node) = &raft {
         node.attach_discovery(discovery.handle());
         node.attach_engine(&recovery);
     }
     let recovery_loop = recovery.start().await.context("cannot start recovery")?;
-    let refactor = Refactorer::new(
-        Arc::clone(discovery.handle().store()),
-        discovery.handle(),
-        Operator::new(operator_settings(&config)),
-        RefactorSettings {
-            node_name: node_name.clone(),
-            default_port: config.default_instance_port,
-            use_super_read_only: config.use_super_read_only,
-            replication_credentials: (!config.mysql_replica_user.is_empty()).then(|| {
-                (
-                    config.mysql_replica_user.clone(),
-                    config.mysql_replica_password.clone(),
-                )
-            }),
-            ..RefactorSettings::default()
-        },
-    );
 
     // The HTTP API, with metrics fed by every probe.
-    let metrics = Arc::new(Metrics::new());
-    discovery.handle().set_probe_observer(metrics.clone());
-    let state = AppState {
-        discovery: discovery.handle(),
-        auth: Arc::new(auth_settings(&config)?),
-        metrics,
+    let mut state = app_state(
+        &config,
+        &discovery,
         recovery,
-        refactor,
-        raft: raft.clone(),
-        forwarder: arbor_http::forwarding_client(),
-        view: Arc::new(ViewSettings {
-            reasonable_lag: config.reasonable_replication_lag(),
-            check_window: config.instance_poll_interval()
-                + Duration::from_secs(config.reasonable_instance_check_seconds),
-            default_port: config.default_instance_port,
-            alias_for_cluster_name: Box::new(move |name| alias_matcher.alias_for(name)),
-            hostname: node_hostname(),
-            analysis: analysis_settings(&config),
-            candidate_expiry: Duration::from_secs(config.candidate_instance_expire_minutes * 60),
-        }),
-    };
+        &node_name,
+        auth_settings(&config)?,
+    );
+    state.raft = raft.clone();
+    state.lease = lease.clone();
     let address = config.listen_socket_addr();
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -220,6 +208,137 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
         node.shutdown().await;
     }
     Ok(())
+}
+
+fn recovery_engine(
+    config: &Config,
+    discovery: &Discovery,
+    node_name: &str,
+    leadership: Arc<dyn arbor_recovery::Leadership>,
+) -> RecoveryEngine {
+    let alias_matcher = Arc::new(config.cluster_alias_matcher());
+    let alias_lookup: arbor_recovery::AliasLookup =
+        Arc::new(move |name: &str| alias_matcher.alias_for(name));
+    RecoveryEngine::new(
+        Arc::clone(discovery.handle().store()),
+        discovery.handle(),
+        Operator::new(operator_settings(config)),
+        recovery_settings(config, alias_lookup, node_name),
+        leadership,
+    )
+}
+
+/// What every request handler shares; `raft` and `lease` are left for the caller to set.
+fn app_state(
+    config: &Config,
+    discovery: &Discovery,
+    recovery: RecoveryEngine,
+    node_name: &str,
+    auth: AuthSettings,
+) -> AppState {
+    let refactor = Refactorer::new(
+        Arc::clone(discovery.handle().store()),
+        discovery.handle(),
+        Operator::new(operator_settings(config)),
+        RefactorSettings {
+            node_name: node_name.to_string(),
+            default_port: config.default_instance_port,
+            use_super_read_only: config.use_super_read_only,
+            replication_credentials: (!config.mysql_replica_user.is_empty()).then(|| {
+                (
+                    config.mysql_replica_user.clone(),
+                    config.mysql_replica_password.clone(),
+                )
+            }),
+            ..RefactorSettings::default()
+        },
+    );
+    let metrics = Arc::new(Metrics::new());
+    discovery.handle().set_probe_observer(metrics.clone());
+    let alias_matcher = config.cluster_alias_matcher();
+    AppState {
+        discovery: discovery.handle(),
+        auth: Arc::new(auth),
+        metrics,
+        recovery,
+        refactor,
+        raft: None,
+        lease: None,
+        forwarder: arbor_http::forwarding_client(),
+        view: Arc::new(ViewSettings {
+            reasonable_lag: config.reasonable_replication_lag(),
+            check_window: config.instance_poll_interval()
+                + Duration::from_secs(config.reasonable_instance_check_seconds),
+            default_port: config.default_instance_port,
+            alias_for_cluster_name: Box::new(move |name| alias_matcher.alias_for(name)),
+            // Also the owner node of the maintenance locks taken through the API, which is why
+            // it is the node's unique name and not only its host's.
+            hostname: node_name.to_string(),
+            analysis: analysis_settings(config),
+            candidate_expiry: Duration::from_secs(config.candidate_instance_expire_minutes * 60),
+        }),
+    }
+}
+
+/// `arbor --direct`: the API of a node assembled in this process, on a loopback port, with
+/// the shared backend as its store and no background work (no polling, no automated
+/// recovery): client commands then run against the backend and the MySQL servers without a
+/// service, honouring the locks the services take. Returns the API's URL; the node lives as
+/// long as the returned guard.
+pub async fn direct(config_path: Option<&Path>) -> anyhow::Result<(String, DirectNode)> {
+    let (config, warnings) = load_config(config_path)?;
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    if config.raft_enabled {
+        bail!("--direct works with a shared MySQL backend; in Raft mode (RaftEnabled) send commands to any node's API instead");
+    }
+    if !matches!(config.backend(), Ok(Backend::MySql)) {
+        bail!("--direct needs BackendDB \"mysql\" (the backend the services share); with SQLite, send commands to the service's API");
+    }
+    let (store, _) = open_store(&config).await?;
+    let node_name = format!("cli-{}-{}", node_hostname(), std::process::id());
+    let prober = Arc::new(Prober::new(probe_settings(&config)));
+    let discovery = Discovery::start(store, prober, discovery_settings(&config)?, &[])
+        .await
+        .context("cannot start discovery")?;
+    // The services poll; this process only probes what a command asks for.
+    discovery.handle().set_polling_gate(Arc::new(|| false));
+    let recovery = recovery_engine(&config, &discovery, &node_name, Arc::new(SingleNode));
+    let state = app_state(
+        &config,
+        &discovery,
+        recovery,
+        &node_name,
+        AuthSettings::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot open a loopback port for --direct")?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let router = arbor_http::router(state);
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok((
+        url,
+        DirectNode {
+            _discovery: discovery,
+            server,
+        },
+    ))
+}
+
+/// The in-process node of `--direct`, stopped when dropped.
+pub struct DirectNode {
+    _discovery: Discovery,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for DirectNode {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
 }
 
 /// `arbor check-config`: the same loading as `serve`, without serving.
@@ -263,18 +382,54 @@ fn init_logging(debug: bool) {
         .init();
 }
 
-fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+/// The store, and the MySQL backend when it is one (for the shared-backend lease).
+async fn open_store(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn Store>, Option<Arc<arbor_store::MySqlStore>>)> {
     match config.backend().map_err(anyhow::Error::msg)? {
         Backend::Sqlite { path } => {
             let store = SqliteStore::open(&path)?;
             tracing::info!(path = %path.display(), "using SQLite store");
-            Ok(Arc::new(store))
+            Ok((Arc::new(store), None))
         }
-        Backend::MySql => bail!(
-            "BackendDB \"mysql\" (a shared MySQL backend) is not supported by this arbor release yet; \
-             use \"sqlite\" (the default) with SQLite3DataFile"
-        ),
+        Backend::MySql => {
+            if config.mysql_orchestrator_host.trim().is_empty() {
+                bail!("BackendDB \"mysql\" needs MySQLOrchestratorHost (and MySQLOrchestratorDatabase, User, Password)");
+            }
+            let store = arbor_store::MySqlStore::open(&arbor_store::MySqlBackend {
+                host: config.mysql_orchestrator_host.clone(),
+                port: config.mysql_orchestrator_port,
+                database: if config.mysql_orchestrator_database.is_empty() {
+                    "orchestrator".into()
+                } else {
+                    config.mysql_orchestrator_database.clone()
+                },
+                user: config.mysql_orchestrator_user.clone(),
+                password: config.mysql_orchestrator_password.clone(),
+                max_connections: config.mysql_orchestrator_max_pool_connections.max(1) as usize,
+            })
+            .await?;
+            tracing::info!(backend = %store.describe(), "using the MySQL backend");
+            let store = Arc::new(store);
+            Ok((Arc::clone(&store) as Arc<dyn Store>, Some(store)))
+        }
     }
+}
+
+/// Where this node's API is reached from other nodes: `HTTPAdvertise`, else the listen
+/// address (its host, or this machine's name when it listens on every interface).
+fn api_address(config: &Config) -> String {
+    if !config.http_advertise.is_empty() {
+        return config.http_advertise.trim_end_matches('/').to_string();
+    }
+    let listen = config.listen_socket_addr();
+    let scheme = if config.use_ssl { "https" } else { "http" };
+    let host = if listen.ip().is_unspecified() {
+        node_hostname()
+    } else {
+        listen.ip().to_string()
+    };
+    format!("{scheme}://{host}:{}", listen.port())
 }
 
 /// `UseSSL` and `UseMutualTLS` (their consistency is checked when the config loads).
@@ -406,11 +561,15 @@ fn discovery_settings(config: &Config) -> anyhow::Result<DiscoverySettings> {
     })
 }
 
-/// This node's name in locks and the audit: its Raft address in Raft mode (unique per node
-/// even when several share a host), else its hostname.
+/// This node's name in locks, the lease and the audit: its Raft address in Raft mode, its
+/// hostname and API port on a shared backend (unique per node even when several share a
+/// host), else its hostname.
 fn node_name(config: &Config) -> String {
     if config.raft_enabled {
         config.raft_advertise_address()
+    } else if matches!(config.backend(), Ok(Backend::MySql)) {
+        // Several nodes may share a host; the API port tells them apart.
+        format!("{}:{}", node_hostname(), config.listen_socket_addr().port())
     } else {
         node_hostname()
     }

@@ -108,7 +108,16 @@ struct Inner {
     queue_full_drops: AtomicU64,
     store_write_errors: AtomicU64,
     observer: RwLock<Option<Arc<dyn ProbeObserver>>>,
+    /// When set and false, scheduled polls pause (a follower on a shared backend, whose
+    /// readings would overwrite the leader's).
+    gate: RwLock<Option<PollingGate>>,
 }
+
+/// Whether this node's scheduled polls run now.
+pub type PollingGate = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// How often a paused node re-reads the store's instances, to watch what another node found.
+const PAUSED_REFRESH: Duration = Duration::from_secs(2);
 
 #[derive(Default)]
 struct State {
@@ -157,6 +166,7 @@ impl Discovery {
             queue_full_drops: AtomicU64::new(0),
             store_write_errors: AtomicU64::new(0),
             observer: RwLock::new(None),
+            gate: RwLock::new(None),
         });
         let now = Instant::now();
         // Instances the general ignore filter matches are left out; stored ones are dropped
@@ -372,6 +382,12 @@ impl DiscoveryHandle {
         }
     }
 
+    /// Pauses scheduled polls while `gate` returns false (explicit discovers and
+    /// confirmations still probe). Used by a follower sharing its backend with a leader.
+    pub fn set_polling_gate(&self, gate: PollingGate) {
+        *self.inner.gate.write().unwrap_or_else(|e| e.into_inner()) = Some(gate);
+    }
+
     /// Tells `observer` about every probe from now on (metrics).
     pub fn set_probe_observer(&self, observer: Arc<dyn ProbeObserver>) {
         *self
@@ -453,11 +469,44 @@ impl Inner {
         }
     }
 
+    fn polls_open(&self) -> bool {
+        self.gate
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_none_or(|gate| gate())
+    }
+
+    /// Watches what the store holds and forgets what it no longer does: another node polls
+    /// and discovers while this one waits.
+    async fn follow_store(&self) {
+        let Ok(records) = self.store.all_instances().await else {
+            return;
+        };
+        let stored: HashSet<InstanceKey> = records.iter().map(|r| r.key().clone()).collect();
+        let mut state = self.lock_state();
+        state.watched.retain(|key, _| stored.contains(key));
+        for key in stored {
+            state.watched.entry(key).or_insert(Schedule {
+                due: Instant::now(),
+                last_started: None,
+            });
+        }
+    }
+
     async fn run_scheduler(self: Arc<Self>) {
         let mut tick = tokio::time::interval(SCHEDULER_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_refresh = Instant::now();
         loop {
             tick.tick().await;
+            if !self.polls_open() {
+                if last_refresh.elapsed() >= PAUSED_REFRESH {
+                    self.follow_store().await;
+                    last_refresh = Instant::now();
+                }
+                continue;
+            }
             let now = Instant::now();
             let mut state = self.lock_state();
             let due: Vec<InstanceKey> = state

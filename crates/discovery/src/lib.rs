@@ -18,6 +18,8 @@ mod engine;
 mod filters;
 mod prober;
 
-pub use engine::{Discovery, DiscoveryError, DiscoveryHandle, DiscoverySettings, DiscoveryStats};
+pub use engine::{
+    Discovery, DiscoveryError, DiscoveryHandle, DiscoverySettings, DiscoveryStats, PollingGate,
+};
 pub use filters::{FoundAs, IgnoreFilters, IgnoredBy};
 pub use prober::{InstanceProber, ProbeFailure, ProbeObserver};

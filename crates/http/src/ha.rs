@@ -39,6 +39,7 @@ fn is_node_local(path: &str) -> bool {
         "/api/raft-status",
         "/api/raft-peers",
         "/api/raft-members",
+        "/api/grab-election",
         "/api/openapi.json",
     ];
     local_prefixes.iter().any(|prefix| {
@@ -55,22 +56,28 @@ pub async fn forward_to_leader(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(raft) = state.raft.as_ref() else {
-        return next.run(request).await;
-    };
-    if raft.is_leader()
+    if (state.raft.is_none() && state.lease.is_none())
+        || is_leader(&state)
         || is_node_local(request.uri().path())
         || request.headers().contains_key(FORWARDED_HEADER)
     {
         return next.run(request).await;
     }
-    // A node that Raft still calls leader but whose lease a quorum did not renew (it lost
-    // its majority) must not answer as leader, nor forward to itself.
-    let status = raft.status();
-    if status.leader_id.is_none() || status.leader_id == Some(status.id) {
-        return no_leader();
-    }
-    let Some(leader) = raft.leader_api() else {
+    let leader = match (&state.raft, &state.lease) {
+        (Some(raft), _) => {
+            // A node that Raft still calls leader but whose lease a quorum did not renew (it
+            // lost its majority) must not answer as leader, nor forward to itself.
+            let status = raft.status();
+            if status.leader_id.is_none() || status.leader_id == Some(status.id) {
+                None
+            } else {
+                raft.leader_api()
+            }
+        }
+        (None, Some(lease)) => lease.leader_api(),
+        (None, None) => None,
+    };
+    let Some(leader) = leader else {
         return no_leader();
     };
     match forward(&state, &leader, request).await {
@@ -89,8 +96,8 @@ fn no_leader() -> Response {
     let mut response = (
         StatusCode::SERVICE_UNAVAILABLE,
         Json(ApiResponse::error(
-            "no Raft leader is known: the group is electing one, or too few nodes are up to \
-             form a majority; retry shortly",
+            "no leader is known: the group is electing one, or too few nodes are up to form a \
+             majority (Raft), or the backend lease is free (shared backend); retry shortly",
         )),
     )
         .into_response();
@@ -169,12 +176,35 @@ pub fn forwarding_client() -> reqwest::Client {
 
 /// Is this node the one that acts? Without Raft, a single node always is.
 pub fn is_leader(state: &AppState) -> bool {
-    state.raft.as_ref().is_none_or(|raft| raft.is_leader())
+    use arbor_recovery::Leadership;
+    match (&state.raft, &state.lease) {
+        (Some(raft), _) => raft.is_leader(),
+        (None, Some(lease)) => lease.is_leader(),
+        (None, None) => true,
+    }
 }
 
 pub(crate) fn routes(api: Api) -> Api {
     use Access::{Read, Write};
     api.route(
+        spec(
+            "/api/grab-election",
+            Write,
+            Answer::Text,
+            "shared backend: this node takes the leader lease now",
+        ),
+        grab_election,
+    )
+    .route(
+        spec(
+            "/api/reelect",
+            Write,
+            Answer::Text,
+            "shared backend: the leader lease is released; the first node to renew takes it",
+        ),
+        reelect,
+    )
+    .route(
         spec(
             "/api/raft-state",
             Read,
@@ -255,6 +285,25 @@ pub(crate) fn routes(api: Api) -> Api {
         ),
         raft_remove_peer,
     )
+}
+
+fn lease_of(state: &AppState) -> Result<&arbor_recovery::lease::LeaseElection, ApiError> {
+    state.lease.as_deref().ok_or_else(|| {
+        ApiError::NotFound(
+            "this node does not share a backend with others (BackendDB is not mysql)".into(),
+        )
+    })
+}
+
+async fn grab_election(State(state): State<AppState>) -> Result<Json<String>, ApiError> {
+    let lease = lease_of(&state)?;
+    lease.grab().await?;
+    Ok(Json(format!("{} took the leader lease", lease.node())))
+}
+
+async fn reelect(State(state): State<AppState>) -> Result<Json<String>, ApiError> {
+    lease_of(&state)?.reelect().await?;
+    Ok(Json("the leader lease is released".to_string()))
 }
 
 fn raft_of(state: &AppState) -> Result<&arbor_raft::RaftNode, ApiError> {

@@ -67,6 +67,9 @@ pub struct AppState {
     pub refactor: arbor_refactor::Refactorer,
     /// This node's Raft membership, when `RaftEnabled`: followers forward to the leader.
     pub raft: Option<arbor_raft::RaftNode>,
+    /// This node's place in a shared-backend group (`BackendDB: mysql`): followers forward to
+    /// the lease holder.
+    pub lease: Option<Arc<arbor_recovery::lease::LeaseElection>>,
     /// The client followers forward requests to the leader with.
     pub forwarder: reqwest::Client,
 }

@@ -166,6 +166,7 @@ fn schemas() -> Value {
             is_active_node: true,
             app_version: "0".into(),
             watched_instances: 1,
+            available_nodes: None,
             raft: None,
         })),
         "Error": schema_of(&to_value(&ApiResponse::error("message"))),

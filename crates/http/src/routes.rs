@@ -379,6 +379,30 @@ async fn leader_check_with_code(
 }
 
 async fn health(State(state): State<AppState>) -> Json<ApiResponse<HealthStatus>> {
+    let available_nodes = match &state.lease {
+        Some(lease) => {
+            let holder = lease.holder().map(|h| h.node);
+            Some(
+                lease
+                    .nodes()
+                    .await
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|n| arbor_api::AvailableNode {
+                        is_leader: holder.as_deref() == Some(n.node.as_str()),
+                        hostname: n.node,
+                        app_version: env!("CARGO_PKG_VERSION").to_string(),
+                        first_seen_active: n.first_seen,
+                        last_seen_active: n.last_seen,
+                        db_backend: "mysql".into(),
+                        api: n.api,
+                        active: n.active,
+                    })
+                    .collect(),
+            )
+        }
+        None => None,
+    };
     Json(ApiResponse::ok(
         "Application node is healthy",
         HealthStatus {
@@ -387,6 +411,7 @@ async fn health(State(state): State<AppState>) -> Json<ApiResponse<HealthStatus>
             is_active_node: crate::ha::is_leader(&state),
             app_version: env!("CARGO_PKG_VERSION").to_string(),
             watched_instances: state.discovery.stats().watched,
+            available_nodes,
             raft: state.raft.as_ref().map(|raft| {
                 let status = raft.status();
                 arbor_api::RaftHealth {

@@ -18,6 +18,7 @@ pub mod candidate;
 mod engine;
 pub mod filters;
 pub mod hooks;
+pub mod lease;
 
 pub use engine::{
     AliasLookup, Hooks, Leadership, PeerJudges, PeerVotes, RecoveryEngine, RecoveryError,

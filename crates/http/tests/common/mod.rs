@@ -97,6 +97,7 @@ pub async fn start_node(auth: AuthSettings) -> Node {
         auth: Arc::new(auth),
         metrics,
         raft: None,
+        lease: None,
         forwarder: arbor_http::forwarding_client(),
     };
     let (router, specs) = arbor_http::router_with_specs(state);
