@@ -276,6 +276,8 @@ fn app_state(
             hostname: node_name.to_string(),
             analysis: analysis_settings(config),
             candidate_expiry: Duration::from_secs(config.candidate_instance_expire_minutes * 60),
+            url_prefix: arbor_http::normalize_url_prefix(&config.url_prefix),
+            tls: config.use_ssl,
         }),
     }
 }
@@ -315,7 +317,11 @@ pub async fn direct(config_path: Option<&Path>) -> anyhow::Result<(String, Direc
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("cannot open a loopback port for --direct")?;
-    let url = format!("http://{}", listener.local_addr()?);
+    let url = format!(
+        "http://{}{}",
+        listener.local_addr()?,
+        arbor_http::normalize_url_prefix(&config.url_prefix)
+    );
     let router = arbor_http::router(state);
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;

@@ -528,3 +528,63 @@ fn members_are_added_removed_and_handed_the_lead_without_restarts() {
     let (status, body) = get(&api, "/api/enable-global-recoveries");
     assert_eq!(status, 200, "writes go on: {body}");
 }
+
+#[test]
+fn under_a_url_prefix_and_behind_a_proxy_links_point_where_the_client_came_in() {
+    let group = Group::start(3, r#""URLPrefix": "/arbor/""#);
+    let leader = group.leader_at(Duration::from_secs(30), "/arbor/api/leader-check");
+    let follower = group.follower_of(leader);
+    let api = group.members[follower].api();
+
+    // Everything lives under the prefix; the bare root points there.
+    assert_eq!(get(&api, "/api/clusters").0, 404);
+    let (status, _) = get(&api, "/");
+    assert_eq!(status, 307);
+    let page = get(&api, "/arbor/web/clusters").1;
+    assert!(
+        page.contains(r#"<meta name="arbor-prefix" content="/arbor">"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"src="/arbor/ui/app.js""#), "{page}");
+
+    // The page's own requests go under the prefix too (rendered by a real browser).
+    common::render_until(&format!("{api}/arbor/web/ha"), Duration::from_secs(30), |dom| {
+        dom.matches("data-role=\"Follower\"").count() == 2
+    });
+
+    // A follower forwards prefixed paths to the leader, which answers them.
+    let (status, body) = get(&api, "/arbor/api/check-global-recoveries");
+    assert_eq!(status, 200, "{body}");
+
+    // The OpenAPI document names the URL the client used: the proxy's, when one forwarded it.
+    let proxied = common::raft_group::request_with_headers(
+        &api,
+        "GET",
+        "/arbor/api/openapi.json",
+        &[
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "arbor.example.com"),
+        ],
+    );
+    assert_eq!(
+        json(&proxied.1)["servers"][0]["url"],
+        "https://arbor.example.com/arbor",
+        "{}",
+        proxied.1
+    );
+    let direct = json(&get(&api, "/arbor/api/openapi.json").1);
+    let host = api.trim_start_matches("http://");
+    assert_eq!(direct["servers"][0]["url"], format!("http://{host}/arbor"));
+
+    // The CLI takes the prefix in its URL.
+    let output = std::process::Command::new(common::ARBOR)
+        .args(["--api", &format!("{api}/arbor"), "check-global-recoveries"])
+        .env_remove("ARBOR_API")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -121,11 +121,13 @@ async fn forward(state: &AppState, leader: &str, request: Request) -> Result<Res
     let body = axum::body::to_bytes(body, 16 * 1024 * 1024)
         .await
         .map_err(|e| format!("cannot read the request body: {e}"))?;
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
+    // The path as the client sent it: under a URLPrefix, the nested router sees it stripped.
+    let uri = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map(|original| original.0.clone())
+        .unwrap_or_else(|| parts.uri.clone());
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let url = format!("{}{path_and_query}", leader.trim_end_matches('/'));
     let mut headers = HeaderMap::new();
     for (name, value) in &parts.headers {
@@ -141,6 +143,10 @@ async fn forward(state: &AppState, leader: &str, request: Request) -> Result<Res
             .entry("x-forwarded-host")
             .or_insert_with(|| host.clone());
     }
+    // Links the leader builds must point where the client came in, not at the leader.
+    headers
+        .entry("x-forwarded-proto")
+        .or_insert_with(|| HeaderValue::from_static(if state.view.tls { "https" } else { "http" }));
     let response = state
         .forwarder
         .request(parts.method.clone(), url)

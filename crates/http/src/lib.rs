@@ -54,6 +54,20 @@ pub struct ViewSettings {
     pub analysis: arbor_analysis::AnalysisSettings,
     /// `CandidateInstanceExpireMinutes`: how long a registered promotion rule holds.
     pub candidate_expiry: Duration,
+    /// `URLPrefix`, normalized: empty, or `/path` without a trailing slash.
+    pub url_prefix: String,
+    /// Whether this node serves https (`UseSSL`), for the scheme of forwarded requests.
+    pub tls: bool,
+}
+
+/// `URLPrefix` as the router wants it: empty, or one leading slash and no trailing one.
+pub fn normalize_url_prefix(prefix: &str) -> String {
+    let trimmed = prefix.trim().trim_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("/{trimmed}")
+    }
 }
 
 /// Shared by every handler.

@@ -238,9 +238,16 @@ pub fn router_with_specs(state: AppState) -> (Router, Vec<RouteSpec>) {
         )
         .route(
             spec("/api/openapi.json", Read, Text, "this document"),
-            move || {
+            move |State(state): State<AppState>, headers: axum::http::HeaderMap| {
                 let document = Arc::clone(&openapi_for_handler);
-                async move { Json(document.get().cloned().unwrap_or_default()) }
+                async move {
+                    let mut document = document.get().cloned().unwrap_or_default();
+                    // Where a client reaches the API, as it asked: behind a proxy, its
+                    // X-Forwarded-Proto/Host, and the URLPrefix.
+                    document["servers"] =
+                        serde_json::json!([{ "url": public_base_url(&state, &headers) }]);
+                    Json(document)
+                }
             },
         )
         .route(
@@ -252,6 +259,7 @@ pub fn router_with_specs(state: AppState) -> (Router, Vec<RouteSpec>) {
     let api = crate::ha::routes(api);
     let (api_router, specs) = api.finish();
     let _ = openapi.set(crate::openapi::document(&specs));
+    let prefix = state.view.url_prefix.clone();
     let router = api_router
         .merge(crate::ui::router(&state))
         .fallback(unknown_path)
@@ -261,12 +269,42 @@ pub fn router_with_specs(state: AppState) -> (Router, Vec<RouteSpec>) {
             crate::ha::forward_to_leader,
         ))
         .with_state(state);
+    if prefix.is_empty() {
+        return (router, specs);
+    }
+    // URLPrefix: everything lives under it, as in orchestrator; the bare root points there.
+    let home = format!("{prefix}/");
+    let router = Router::new()
+        .nest(&prefix, router)
+        .route(
+            "/",
+            axum::routing::get(move || async move { axum::response::Redirect::temporary(&home) }),
+        )
+        .fallback(unknown_path);
     (router, specs)
 }
 
 /// The HTTP surface, ready to serve.
 pub fn router(state: AppState) -> Router {
     router_with_specs(state).0
+}
+
+/// The base URL a client reached this API at: `X-Forwarded-Proto` and `X-Forwarded-Host` when
+/// a proxy set them, else `Host`, with the `URLPrefix`.
+pub(crate) fn public_base_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            // A proxy chain appends: the first is what the client used.
+            .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let scheme = header("x-forwarded-proto").unwrap_or_else(|| "http".into());
+    let host = header("x-forwarded-host")
+        .or_else(|| header("host"))
+        .unwrap_or_else(|| "localhost".into());
+    format!("{scheme}://{host}{}", state.view.url_prefix)
 }
 
 /// `{host}/{port}` in a path, validated. Rejections are envelope errors.

@@ -3,6 +3,8 @@
 "use strict";
 
 const REFRESH_MS = 5000;
+// URLPrefix, when arbor is served under a path (the server fills the page's meta tag).
+const PREFIX = (document.querySelector('meta[name="arbor-prefix"]') || {}).content || "";
 const app = document.getElementById("app");
 
 function el(tag, attrs, ...children) {
@@ -21,7 +23,7 @@ function el(tag, attrs, ...children) {
 }
 
 async function api(path) {
-  const response = await fetch("/api/" + path, { credentials: "same-origin" });
+  const response = await fetch(PREFIX + "/api/" + path, { credentials: "same-origin" });
   const body = await response.json().catch(() => null);
   if (!response.ok || (body && body.Code === "ERROR")) {
     throw new Error((body && body.Message) || ("HTTP " + response.status));
@@ -46,7 +48,7 @@ let busy = false;
 function action(description, path) {
   const dialog = document.getElementById("confirm");
   document.getElementById("confirm-text").textContent = description;
-  document.getElementById("confirm-request").textContent = "POST /api/" + path;
+  document.getElementById("confirm-request").textContent = "POST " + PREFIX + "/api/" + path;
   busy = true;
   dialog.onclose = async () => {
     if (dialog.returnValue !== "run") {
@@ -57,7 +59,7 @@ function action(description, path) {
     result.className = "";
     result.textContent = "Running: " + description + "…";
     try {
-      const response = await fetch("/api/" + path, { method: "POST", credentials: "same-origin" });
+      const response = await fetch(PREFIX + "/api/" + path, { method: "POST", credentials: "same-origin" });
       const body = await response.json().catch(() => null);
       if (!response.ok || (body && body.Code === "ERROR")) {
         throw new Error((body && body.Message) || ("HTTP " + response.status));
@@ -86,7 +88,7 @@ async function clustersPage() {
     const healthText = health === "ok" ? "healthy"
       : `${troubled} with problems` + (unreachable ? `, ${unreachable} unreachable` : "");
     return el("tr", { "data-cluster": c.ClusterName },
-      el("td", {}, link("/web/cluster/" + encodeURIComponent(c.ClusterName), c.ClusterAlias)),
+      el("td", {}, link(PREFIX + "/web/cluster/" + encodeURIComponent(c.ClusterName), c.ClusterAlias)),
       el("td", { text: c.ClusterName }),
       el("td", { text: String(c.CountInstances) }),
       el("td", {}, el("span", { class: "badge " + statusClass(health), text: healthText })));
@@ -225,7 +227,7 @@ function enableDragToRelocate(svg) {
     busy = false;
     if (!target || !target.dataset.key) return;
     if (target.dataset.key === source) {
-      location.href = "/web/instance/" + pathOf(source);
+      location.href = PREFIX + "/web/instance/" + pathOf(source);
       return;
     }
     action("Relocate " + source + " below " + target.dataset.key,
@@ -282,13 +284,13 @@ async function instancePage(host, port) {
     el("div", { class: "actions" }, ...buttons),
     el("table", { id: "instance" },
       row("Status", badge(i.ArborStatus)),
-      row("Cluster", link("/web/cluster/" + encodeURIComponent(i.ClusterName), i.ClusterName)),
+      row("Cluster", link(PREFIX + "/web/cluster/" + encodeURIComponent(i.ClusterName), i.ClusterName)),
       row("Version", text(`${i.Version} (${i.FlavorName})`)),
       row("Server ID", text(i.ServerID)),
       row("Read only", text(i.ReadOnly)),
       row("Binary log", text(`${i.LogBinEnabled ? "on" : "off"} ${i.Binlog_format}` + (i.LogReplicationUpdatesEnabled ? ", logs replica updates" : ""))),
       row("Own position", text(i.SelfBinlogCoordinates.LogFile ? `${i.SelfBinlogCoordinates.LogFile}:${i.SelfBinlogCoordinates.LogPos}` : "")),
-      row("Source", source ? link("/web/instance/" + source.replace(/:(\d+)$/, "/$1"), source) : text("none (primary)")),
+      row("Source", source ? link(PREFIX + "/web/instance/" + source.replace(/:(\d+)$/, "/$1"), source) : text("none (primary)")),
       row("IO thread", text(source ? (i.ReplicationIOThreadRuning ? "running" : "not running") : "")),
       row("SQL thread", text(source ? (i.ReplicationSQLThreadRuning ? "running" : "not running") : "")),
       row("Lag", text(lagOf(i))),
@@ -316,8 +318,8 @@ async function problemsPage() {
       : el("table", { id: "analyses" },
           el("tr", {}, ...["Instance", "Cluster", "Analysis", "Description", "Structure", "Action"].map((h) => el("th", { text: h }))),
           ...analyses.map((a) => el("tr", { "data-analysis": a.Analysis, "data-key": keyOf(a.AnalyzedInstanceKey) },
-            el("td", {}, link("/web/instance/" + a.AnalyzedInstanceKey.Hostname + "/" + a.AnalyzedInstanceKey.Port, keyOf(a.AnalyzedInstanceKey))),
-            el("td", {}, link("/web/cluster/" + encodeURIComponent(a.ClusterDetails.ClusterName), a.ClusterDetails.ClusterAlias)),
+            el("td", {}, link(PREFIX + "/web/instance/" + a.AnalyzedInstanceKey.Hostname + "/" + a.AnalyzedInstanceKey.Port, keyOf(a.AnalyzedInstanceKey))),
+            el("td", {}, link(PREFIX + "/web/cluster/" + encodeURIComponent(a.ClusterDetails.ClusterName), a.ClusterDetails.ClusterAlias)),
             el("td", {}, el("span", { class: "badge " + (a.IsActionableRecovery ? "status-broken" : "status-lagging"), text: a.Analysis })),
             el("td", { text: a.Description }),
             el("td", { text: a.StructureAnalysis.join(", ") }),
@@ -328,7 +330,7 @@ async function problemsPage() {
       : el("table", { id: "problems" },
           el("tr", {}, ...["Instance", "Cluster", "Status", "Problems", "Error"].map((h) => el("th", { text: h }))),
           ...problems.map((i) => el("tr", { "data-key": keyOf(i.Key) },
-            el("td", {}, link("/web/instance/" + i.Key.Hostname + "/" + i.Key.Port, keyOf(i.Key))),
+            el("td", {}, link(PREFIX + "/web/instance/" + i.Key.Hostname + "/" + i.Key.Port, keyOf(i.Key))),
             el("td", { text: i.ClusterName }),
             el("td", {}, badge(i.ArborStatus)),
             el("td", { text: i.Problems.join(", ") }),
@@ -347,7 +349,7 @@ async function recoveriesPage() {
       el("td", { text: String(r.Id) }),
       el("td", { text: r.RecoveryStartTimestamp }),
       el("td", { text: r.AnalysisEntry.ClusterDetails.ClusterName }),
-      el("td", {}, link("/web/instance/" + failed.Hostname + "/" + failed.Port, keyOf(failed))),
+      el("td", {}, link(PREFIX + "/web/instance/" + failed.Hostname + "/" + failed.Port, keyOf(failed))),
       el("td", { text: r.AnalysisEntry.Analysis }),
       el("td", { text: r.SuccessorKey ? keyOf(r.SuccessorKey) : "" }),
       el("td", {}, el("span", { class: "badge " + (outcome === "successful" ? "status-ok" : outcome === "running" ? "status-lagging" : "status-broken"), text: outcome })),
@@ -370,7 +372,7 @@ async function recoveriesPage() {
 
 // The arbor nodes themselves: who leads, who is healthy, how far each has applied the log.
 async function haPage() {
-  const response = await fetch("/api/raft-members", { credentials: "same-origin" });
+  const response = await fetch(PREFIX + "/api/raft-members", { credentials: "same-origin" });
   if (response.status === 404) {
     return [el("h1", { text: "High availability" }),
       el("p", { class: "muted", id: "single-node", text: "This arbor runs as a single node (RaftEnabled is false): it is its own leader." })];
@@ -392,7 +394,7 @@ async function haPage() {
       el("td", { text: s ? String(s.last_log_index ?? "") + " / " + String(s.last_applied_index ?? "") : "" }),
       el("td", {}, el("span", { class: "badge " + (healthy ? "status-ok" : "status-broken"), text: healthy ? "healthy" : "unhealthy" })),
       el("td", { text: m.reachable ? "answered in " + m.round_trip_ms.toFixed(1) + " ms" : (m.error || "no answer") }),
-      el("td", {}, m.api ? link(m.api + "/web/ha", m.api) : null));
+      el("td", {}, m.api ? link(m.api + PREFIX + "/web/ha", m.api) : null));
   });
   return [
     el("h1", { text: "High availability" }),
@@ -406,7 +408,8 @@ async function haPage() {
 }
 
 function route() {
-  const parts = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+  const path = location.pathname.startsWith(PREFIX) ? location.pathname.slice(PREFIX.length) : location.pathname;
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   if (parts[0] === "web" && parts[1] === "cluster" && parts[2]) return () => clusterPage(parts[2]);
   if (parts[0] === "web" && parts[1] === "instance" && parts[3]) return () => instancePage(parts[2], parts[3]);
   if (parts[0] === "web" && parts[1] === "problems") return problemsPage;

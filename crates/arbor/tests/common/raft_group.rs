@@ -124,11 +124,16 @@ impl Group {
 
     /// Waits until exactly one running member answers leader-check 200; returns its index.
     pub fn leader(&self, deadline: Duration) -> usize {
+        self.leader_at(deadline, "/api/leader-check")
+    }
+
+    /// As [`Group::leader`], with the leader check at `path` (under a URLPrefix).
+    pub fn leader_at(&self, deadline: Duration, path: &str) -> usize {
         let started = Instant::now();
         loop {
             let leaders: Vec<usize> = (0..self.members.len())
                 .filter(|&i| self.members[i].running())
-                .filter(|&i| get(&self.members[i].api(), "/api/leader-check").0 == 200)
+                .filter(|&i| get(&self.members[i].api(), path).0 == 200)
                 .collect();
             if leaders.len() == 1 {
                 return leaders[0];
@@ -170,6 +175,17 @@ pub fn tail(text: &str, lines: usize) -> String {
 /// A plain HTTP/1.0 request; returns the status and body. `local` asks the node to answer
 /// itself (as a forwarded request), which is how a test reads one node's own state.
 pub fn request(api: &str, method: &str, path: &str, local: bool) -> (u16, String) {
+    let header = [(arbor_http::FORWARDED_HEADER, "test")];
+    request_with_headers(api, method, path, if local { &header } else { &[] })
+}
+
+/// A plain HTTP/1.0 request with extra headers; returns the status and body.
+pub fn request_with_headers(
+    api: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     let address = api.trim_start_matches("http://");
     let Ok(mut stream) = TcpStream::connect(address) else {
         return (0, String::new());
@@ -177,11 +193,10 @@ pub fn request(api: &str, method: &str, path: &str, local: bool) -> (u16, String
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    let header = if local {
-        format!("{}: test\r\n", arbor_http::FORWARDED_HEADER)
-    } else {
-        String::new()
-    };
+    let header: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let text = format!("{method} {path} HTTP/1.0\r\nHost: {address}\r\n{header}\r\n");
     if stream.write_all(text.as_bytes()).is_err() {
         return (0, String::new());

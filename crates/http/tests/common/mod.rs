@@ -93,6 +93,8 @@ pub async fn start_node(auth: AuthSettings) -> Node {
             hostname: "test-node".into(),
             analysis: arbor_analysis::AnalysisSettings::default(),
             candidate_expiry: Duration::from_secs(3600),
+            url_prefix: String::new(),
+            tls: false,
         }),
         auth: Arc::new(auth),
         metrics,
