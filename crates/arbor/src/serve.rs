@@ -90,7 +90,7 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
     // In Raft mode the rest of arbor writes intents through the log; the local store holds
     // what this node observes and what the log applied.
     let raft = if config.raft_enabled {
-        let node = arbor_raft::RaftNode::start(raft_settings(&config), Arc::clone(&local_store))
+        let node = arbor_raft::RaftNode::start(raft_settings(&config)?, Arc::clone(&local_store))
             .await
             .context("cannot start Raft")?;
         tracing::info!(id = node.id(), advertise = %config.raft_advertise_address(), "joined the Raft group");
@@ -581,7 +581,7 @@ fn node_name(config: &Config) -> String {
     }
 }
 
-fn raft_settings(config: &Config) -> arbor_raft::RaftSettings {
+fn raft_settings(config: &Config) -> anyhow::Result<arbor_raft::RaftSettings> {
     let advertise = config.raft_advertise_address();
     let api = if config.http_advertise.is_empty() {
         // orchestrator's rule: the Raft host with the API's port and scheme.
@@ -598,7 +598,7 @@ fn raft_settings(config: &Config) -> arbor_raft::RaftSettings {
         config.raft_heartbeat_interval_millis,
         config.raft_election_timeout_millis,
     );
-    arbor_raft::RaftSettings {
+    Ok(arbor_raft::RaftSettings {
         data_dir: config.raft_data_dir.clone().into(),
         bind: config.raft_address(&config.raft_bind),
         advertise,
@@ -612,7 +612,44 @@ fn raft_settings(config: &Config) -> arbor_raft::RaftSettings {
         election_timeout_min: election_min,
         election_timeout_max: election_max,
         write_timeout: Duration::from_secs(10),
+        tls: raft_tls(config)?,
+    })
+}
+
+/// `RaftUseMutualTLS`: the Raft port serves TLS demanding a certificate signed by `SSLCAFile`,
+/// and this node calls the others with its own.
+fn raft_tls(config: &Config) -> anyhow::Result<Option<arbor_raft::RaftTls>> {
+    if !config.raft_use_mutual_tls {
+        return Ok(None);
     }
+    let server = arbor_http::tls::server_config(&arbor_http::tls::TlsSettings {
+        cert_file: config.ssl_cert_file.clone().into(),
+        key_file: config.ssl_private_key_file.clone().into(),
+        client_ca_file: Some(config.ssl_ca_file.clone().into()),
+    })
+    .context("RaftUseMutualTLS")?;
+    let client = arbor_client::tls_config(&arbor_client::ClientOptions {
+        basic_auth: None,
+        ca_file: Some(config.ssl_ca_file.clone().into()),
+        client_identity: Some((
+            config.ssl_cert_file.clone().into(),
+            config.ssl_private_key_file.clone().into(),
+        )),
+    })
+    .map_err(anyhow::Error::msg)
+    .context("RaftUseMutualTLS")?;
+    Ok(Some(arbor_raft::RaftTls {
+        serve: Arc::new(move |listener, router| {
+            let server = Arc::clone(&server);
+            Box::pin(arbor_http::tls::serve_tls(
+                listener,
+                router,
+                server,
+                std::future::pending(),
+            ))
+        }),
+        client,
+    }))
 }
 
 fn node_hostname() -> String {

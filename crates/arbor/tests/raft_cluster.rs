@@ -548,9 +548,11 @@ fn under_a_url_prefix_and_behind_a_proxy_links_point_where_the_client_came_in() 
     assert!(page.contains(r#"src="/arbor/ui/app.js""#), "{page}");
 
     // The page's own requests go under the prefix too (rendered by a real browser).
-    common::render_until(&format!("{api}/arbor/web/ha"), Duration::from_secs(30), |dom| {
-        dom.matches("data-role=\"Follower\"").count() == 2
-    });
+    common::render_until(
+        &format!("{api}/arbor/web/ha"),
+        Duration::from_secs(30),
+        |dom| dom.matches("data-role=\"Follower\"").count() == 2,
+    );
 
     // A follower forwards prefixed paths to the leader, which answers them.
     let (status, body) = get(&api, "/arbor/api/check-global-recoveries");
@@ -587,4 +589,53 @@ fn under_a_url_prefix_and_behind_a_proxy_links_point_where_the_client_came_in() 
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[test]
+fn members_talk_mutual_tls_with_certificates_from_tls_init() {
+    let certs = tempfile::tempdir().unwrap();
+    let certs_dir = certs.path().display().to_string();
+    let (ok, _, stderr) = common::run(&["tls", "init", &certs_dir, "--host", "127.0.0.1"], &[]);
+    assert!(ok, "{stderr}");
+    let file = |name: &str| certs.path().join(name).display().to_string();
+    let extra = format!(
+        r#""RaftUseMutualTLS": true, "SSLCertFile": "{}", "SSLPrivateKeyFile": "{}", "SSLCAFile": "{}""#,
+        file("127.0.0.1.pem"),
+        file("127.0.0.1.key"),
+        file("ca.pem")
+    );
+    let group = Group::start(3, &extra);
+    let leader = group.leader(Duration::from_secs(30));
+    let follower = group.follower_of(leader);
+    let (status, body) = get(
+        &group.members[follower].api(),
+        "/api/disable-global-recoveries",
+    );
+    assert_eq!(
+        status, 200,
+        "a write through a follower crosses the TLS transport: {body}"
+    );
+    for member in &group.members {
+        let api = member.api();
+        wait_until(
+            &group,
+            Duration::from_secs(10),
+            "replicated over TLS",
+            || json(&get_local(&api, "/api/check-global-recoveries").1)["Details"] == "disabled",
+        );
+    }
+    // The Raft port answers nothing to plain HTTP, which cannot present a certificate.
+    let plain = common::raft_group::request(
+        &format!("http://{}", group.members[leader].raft),
+        "GET",
+        "/raft/status",
+        false,
+    );
+    assert_ne!(plain.0, 200, "plain HTTP is refused: {plain:?}");
+    // The HA page still gathers every member's view, over TLS.
+    let members = json(&get(&group.members[follower].api(), "/api/raft-members").1);
+    let reachable = members["Members"]
+        .as_array()
+        .map(|m| m.iter().filter(|m| m["reachable"] == true).count());
+    assert_eq!(reachable, Some(3), "{members}");
 }

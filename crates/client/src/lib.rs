@@ -48,7 +48,7 @@ const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// rustls settings for https: the system's CAs plus `ca_file`, and a client certificate when
 /// given. Built here (not left to reqwest) so that exactly these roots are trusted.
-fn tls_config(options: &ClientOptions) -> Result<rustls::ClientConfig, String> {
+pub fn tls_config(options: &ClientOptions) -> Result<rustls::ClientConfig, String> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -268,5 +268,9 @@ config_keys! {
     /// leader elect another after 1.5 T plus a random T to 1.5 T; a leader stops acting when a
     /// quorum has not confirmed it within 0.9 T. Raise it for links across data centres.
     raft_election_timeout_millis: u64 = "RaftElectionTimeoutMillis" => 200;
+    /// arbor: mutual TLS between Raft members, with the API's `SSLCertFile`,
+    /// `SSLPrivateKeyFile` and `SSLCAFile` (each member's certificate valid as server and
+    /// client, signed by that CA).
+    raft_use_mutual_tls: bool = "RaftUseMutualTLS" => false;
     expect_failure_analysis_concensus: bool = "ExpectFailureAnalysisConcensus" => true;
 }

@@ -344,6 +344,17 @@ impl Config {
                     )),
                 );
             }
+            if self.raft_use_mutual_tls {
+                for (key, file) in [
+                    ("SSLCertFile", &self.ssl_cert_file),
+                    ("SSLPrivateKeyFile", &self.ssl_private_key_file),
+                    ("SSLCAFile", &self.ssl_ca_file),
+                ] {
+                    if file.trim().is_empty() {
+                        check(key, Err("required when RaftUseMutualTLS is true".into()));
+                    }
+                }
+            }
             for (index, node) in self.raft_nodes.iter().enumerate() {
                 check(
                     "RaftNodes",

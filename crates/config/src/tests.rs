@@ -218,6 +218,16 @@ fn impossible_values_name_the_key_and_the_problem() {
             "RaftNodes",
             "entry 0",
         ),
+        (
+            r#"{"RaftEnabled": true, "RaftDataDir": "/tmp/x", "RaftUseMutualTLS": true, "SSLCertFile": "c", "SSLPrivateKeyFile": "k"}"#,
+            "SSLCAFile",
+            "required when RaftUseMutualTLS",
+        ),
+        (
+            r#"{"RaftEnabled": true, "RaftDataDir": "/tmp/x", "RaftElectionTimeoutMillis": 50, "RaftHeartbeatIntervalMillis": 50}"#,
+            "RaftElectionTimeoutMillis",
+            "must be greater than RaftHeartbeatIntervalMillis",
+        ),
         (r#"{"UseSSL": true}"#, "SSLCertFile", "required when UseSSL"),
         (
             r#"{"UseSSL": true, "SSLCertFile": "c.pem"}"#,

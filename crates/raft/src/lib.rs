@@ -196,6 +196,33 @@ pub struct RaftSettings {
     pub election_timeout_max: Duration,
     /// How long a write waits for a leader before failing.
     pub write_timeout: Duration,
+    /// Mutual TLS between members (`RaftUseMutualTLS`); plain HTTP without it.
+    pub tls: Option<RaftTls>,
+}
+
+/// Serves the Raft port's router on a listener (over TLS, as the binary sets it up).
+pub type ServeFn = Arc<
+    dyn Fn(
+            tokio::net::TcpListener,
+            axum::Router,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Mutual TLS on the Raft transport: how the port serves, and how this node calls the others.
+#[derive(Clone)]
+pub struct RaftTls {
+    /// Serves with a certificate and demands one signed by the members' CA.
+    pub serve: ServeFn,
+    /// Trusts the members' CA and presents this node's certificate.
+    pub client: rustls::ClientConfig,
+}
+
+impl std::fmt::Debug for RaftTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RaftTls")
+    }
 }
 
 impl RaftSettings {
@@ -368,7 +395,10 @@ impl RaftNode {
             message: e.to_string(),
         })?;
         let faults = Faults::from_env();
-        let network = Network::new(faults.clone());
+        let network = Network::new(
+            faults.clone(),
+            settings.tls.as_ref().map(|tls| tls.client.clone()),
+        );
         let raft = ArborRaft::new(id, Arc::new(config), network.clone(), log, state_machine)
             .await
             .map_err(|e| RaftStartError::Raft(e.to_string()))?;
@@ -417,9 +447,15 @@ impl RaftNode {
                 Box::pin(async move { store.write_as_leader(command).await.map_err(String::from) })
             }),
         );
+        let serve_tls = settings.tls.as_ref().map(|tls| Arc::clone(&tls.serve));
         let server = tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, router).await {
-                tracing::error!(%error, "the Raft port stopped serving");
+            match serve_tls {
+                Some(serve) => serve(listener, router).await,
+                None => {
+                    if let Err(error) = axum::serve(listener, router).await {
+                        tracing::error!(%error, "the Raft port stopped serving");
+                    }
+                }
             }
         });
 

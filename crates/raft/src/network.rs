@@ -59,19 +59,31 @@ struct Isolated(&'static str);
 #[derive(Clone)]
 pub struct Network {
     client: reqwest::Client,
+    /// `https` with mutual TLS between members, else `http`.
+    scheme: &'static str,
     faults: Faults,
 }
 
 impl Network {
-    pub fn new(faults: Faults) -> Network {
+    /// With `tls`, members are reached over https and present this node's certificate.
+    pub fn new(faults: Faults, tls: Option<rustls::ClientConfig>) -> Network {
         // reqwest builds its TLS config even for plain HTTP; ring is the tree's one provider.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .no_proxy()
-            .connect_timeout(Duration::from_millis(500))
+            .connect_timeout(Duration::from_millis(500));
+        let (builder, scheme) = match tls {
+            Some(config) => (builder.use_preconfigured_tls(config), "https"),
+            None => (builder, "http"),
+        };
+        let client = builder
             .build()
-            .expect("an HTTP client without TLS always builds");
-        Network { client, faults }
+            .expect("an HTTP client with a checked TLS config builds");
+        Network {
+            client,
+            scheme,
+            faults,
+        }
     }
 }
 
@@ -110,7 +122,7 @@ impl Connection {
                 "Raft traffic of this node is cut (fault injection)",
             ))));
         }
-        let url = format!("http://{}/raft/{path}", self.addr);
+        let url = format!("{}://{}/raft/{path}", self.network.scheme, self.addr);
         let response = self
             .network
             .client
@@ -175,7 +187,7 @@ pub async fn forward_write(
     }
     let response = network
         .client
-        .post(format!("http://{leader_addr}/raft/write"))
+        .post(format!("{}://{leader_addr}/raft/write", network.scheme))
         .json(command)
         .timeout(timeout)
         .send()
@@ -188,7 +200,7 @@ pub async fn forward_write(
 pub async fn request_election(network: &Network, addr: &str) -> Result<(), String> {
     let response = network
         .client
-        .post(format!("http://{addr}/raft/elect"))
+        .post(format!("{}://{addr}/raft/elect", network.scheme))
         .timeout(Duration::from_secs(5))
         .send()
         .await
@@ -310,7 +322,7 @@ pub async fn fetch_status(network: &Network, addr: &str) -> Result<crate::RaftSt
     }
     let response = network
         .client
-        .get(format!("http://{addr}/raft/status"))
+        .get(format!("{}://{addr}/raft/status", network.scheme))
         .timeout(Duration::from_secs(1))
         .send()
         .await
@@ -332,7 +344,7 @@ pub async fn ask_judge(
     }
     let response = network
         .client
-        .post(format!("http://{addr}/raft/judge"))
+        .post(format!("{}://{addr}/raft/judge", network.scheme))
         .json(key)
         .timeout(Duration::from_secs(5))
         .send()
