@@ -128,6 +128,15 @@ fn three_nodes_on_one_backend_elect_forward_and_hand_over_within_the_lease() {
         "{status}"
     );
 
+    // The HA page of any node shows the three and who leads.
+    let page = common::render_until(
+        &format!("{}/web/ha", nodes[follower].api()),
+        Duration::from_secs(30),
+        |dom| dom.matches("data-node=").count() == 3,
+    );
+    assert_eq!(page.matches(r#"data-role="Leader""#).count(), 1, "{page}");
+    assert!(page.contains("(this node)"), "{page}");
+
     // Watch every node's leader-check from now on: never two at once.
     let stop = Arc::new(AtomicBool::new(false));
     let apis: Vec<String> = nodes.iter().map(|n| n.api()).collect();

@@ -374,8 +374,28 @@ async function recoveriesPage() {
 async function haPage() {
   const response = await fetch(PREFIX + "/api/raft-members", { credentials: "same-origin" });
   if (response.status === 404) {
-    return [el("h1", { text: "High availability" }),
-      el("p", { class: "muted", id: "single-node", text: "This arbor runs as a single node (RaftEnabled is false): it is its own leader." })];
+    const status = await api("status");
+    const nodes = status.Details.AvailableNodes;
+    if (!nodes) {
+      return [el("h1", { text: "High availability" }),
+        el("p", { class: "muted", id: "single-node", text: "This arbor runs as a single node (neither Raft nor a shared backend): it is its own leader." })];
+    }
+    const leader = nodes.find((n) => n.ArborIsLeader);
+    return [
+      el("h1", { text: "High availability" }),
+      el("p", { id: "ha-summary", text: "Shared backend. " + (leader
+        ? "Leader: " + leader.Hostname + " (" + leader.ArborAPI + "). "
+        : "No node holds the lease. ") + nodes.filter((n) => n.ArborActive).length + " of " + nodes.length + " nodes active." }),
+      el("table", { id: "members" },
+        el("tr", {}, ...["Node", "Role", "Active", "First seen", "Last seen", "API"].map((h) => el("th", { text: h }))),
+        ...nodes.map((n) => el("tr", { "data-node": n.Hostname, "data-role": n.ArborIsLeader ? "Leader" : "Follower" },
+          el("td", { text: n.Hostname + (n.Hostname === status.Details.Hostname ? " (this node)" : "") }),
+          el("td", {}, el("span", { class: "badge status-ok", text: n.ArborIsLeader ? "Leader" : "Follower" })),
+          el("td", {}, el("span", { class: "badge " + (n.ArborActive ? "status-ok" : "status-broken"), text: n.ArborActive ? "active" : "gone" })),
+          el("td", { text: n.FirstSeenActive }),
+          el("td", { text: n.LastSeenActive }),
+          el("td", {}, link(n.ArborAPI + PREFIX + "/web/ha", n.ArborAPI))))),
+    ];
   }
   const body = await response.json().catch(() => null);
   if (!response.ok || !body) throw new Error((body && body.Message) || ("HTTP " + response.status));
