@@ -613,6 +613,7 @@ fn raft_settings(config: &Config) -> anyhow::Result<arbor_raft::RaftSettings> {
         election_timeout_max: election_max,
         write_timeout: Duration::from_secs(10),
         tls: raft_tls(config)?,
+        snapshot_every: config.raft_snapshot_every_entries.max(1),
     })
 }
 

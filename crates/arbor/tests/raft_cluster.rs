@@ -639,3 +639,69 @@ fn members_talk_mutual_tls_with_certificates_from_tls_init() {
         .map(|m| m.iter().filter(|m| m["reachable"] == true).count());
     assert_eq!(reachable, Some(3), "{members}");
 }
+
+#[test]
+fn the_log_is_compacted_and_late_or_restarted_members_get_the_state_back() {
+    let mut group = Group::start(3, r#""RaftSnapshotEveryEntries": 10"#);
+    let leader = group.leader(Duration::from_secs(30));
+    let api = group.members[leader].api();
+    // An intent from before compaction, which must survive it.
+    let (status, body) = get(
+        &api,
+        "/api/begin-maintenance/127.0.0.1/3999/early-owner/kept",
+    );
+    assert_eq!(status, 200, "{body}");
+    for round in 0..30 {
+        let path = if round % 2 == 0 {
+            "/api/disable-global-recoveries"
+        } else {
+            "/api/enable-global-recoveries"
+        };
+        assert_eq!(get(&api, path).0, 200);
+    }
+    assert_eq!(get(&api, "/api/disable-global-recoveries").0, 200);
+    wait_until(
+        &group,
+        Duration::from_secs(20),
+        "the leader purged its log",
+        || {
+            json(&get(&api, "/api/raft-status").1)["PurgedIndex"]
+                .as_u64()
+                .is_some_and(|i| i > 0)
+        },
+    );
+    let has_state = |api: &str| {
+        json(&get_local(api, "/api/check-global-recoveries").1)["Details"] == "disabled"
+            && get_local(api, "/api/maintenance").1.contains("early-owner")
+    };
+
+    // A member added now cannot be sent the purged entries: it gets the snapshot.
+    let new = group.start_new_member();
+    let new_raft = group.members[new].raft.clone();
+    let (status, body) = get(&api, &format!("/api/raft-add-peer/{new_raft}"));
+    assert_eq!(status, 200, "{body}");
+    let new_api = group.members[new].api();
+    wait_until(
+        &group,
+        Duration::from_secs(20),
+        "the new member has the state",
+        || has_state(&new_api),
+    );
+    let status = json(&get(&new_api, "/api/raft-status").1);
+    assert!(
+        status["SnapshotIndex"].as_u64().is_some(),
+        "it installed a snapshot: {status}"
+    );
+
+    // A restarted member rebuilds its state from its own snapshot and the log after it.
+    let follower = group.follower_of(leader);
+    group.members[follower].kill();
+    group.members[follower].start();
+    let follower_api = group.members[follower].api();
+    wait_until(
+        &group,
+        Duration::from_secs(20),
+        "the restarted member has the state",
+        || has_state(&follower_api),
+    );
+}

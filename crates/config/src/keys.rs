@@ -272,5 +272,7 @@ config_keys! {
     /// `SSLPrivateKeyFile` and `SSLCAFile` (each member's certificate valid as server and
     /// client, signed by that CA).
     raft_use_mutual_tls: bool = "RaftUseMutualTLS" => false;
+    /// arbor: a Raft snapshot every this many log entries; the log before it is purged.
+    raft_snapshot_every_entries: u64 = "RaftSnapshotEveryEntries" => 10_000;
     expect_failure_analysis_concensus: bool = "ExpectFailureAnalysisConcensus" => true;
 }

@@ -360,6 +360,8 @@ pub(crate) fn raft_status_json(raft: &arbor_raft::RaftNode) -> Value {
         "LeaderId": status.leader_id,
         "LastLogIndex": status.last_log_index,
         "LastAppliedIndex": status.last_applied_index,
+        "SnapshotIndex": status.snapshot_index,
+        "PurgedIndex": status.purged_index,
         "MillisSinceQuorumAck": status.millis_since_quorum_ack,
         "HealthyMembers": status.healthy_members,
         "ActingPeriods": raft.acting_periods(),

@@ -10,7 +10,8 @@
 //!   node's leadership within the last election timeout, so a partitioned leader stops acting
 //!   before another can be elected.
 //!
-//! Limits: the log is not compacted (no snapshots), so a node catching up replays it all.
+//! Every `RaftSnapshotEveryEntries` entries a node snapshots the replicated rows into
+//! `RaftDataDir` and purges the log before it; a member too far behind gets the snapshot.
 //! See `DESIGN.md` beside this file.
 
 // openraft's own error types are large and its traits return them by value.
@@ -198,6 +199,9 @@ pub struct RaftSettings {
     pub write_timeout: Duration,
     /// Mutual TLS between members (`RaftUseMutualTLS`); plain HTTP without it.
     pub tls: Option<RaftTls>,
+    /// A snapshot is taken every this many log entries, and the log before it purged
+    /// (`RaftSnapshotEveryEntries`).
+    pub snapshot_every: u64,
 }
 
 /// Serves the Raft port's router on a listener (over TLS, as the binary sets it up).
@@ -357,6 +361,9 @@ pub struct RaftStatus {
     pub leader_api: Option<String>,
     pub last_log_index: Option<u64>,
     pub last_applied_index: Option<u64>,
+    /// The last snapshot's last index, and the last purged one.
+    pub snapshot_index: Option<u64>,
+    pub purged_index: Option<u64>,
     pub millis_since_quorum_ack: Option<u64>,
     pub peers: Vec<PeerStatus>,
     /// Members the leader hears from (all members, on the leader; empty elsewhere).
@@ -380,13 +387,16 @@ impl RaftNode {
         let log = log_store::LogStore::open(&settings.data_dir.join("raft.db"))?;
         local.reset_replicated_state().await?;
         let shared = Arc::new(Shared::default());
-        let state_machine = StateMachine::new(Arc::clone(&local), Arc::clone(&shared));
+        let state_machine =
+            StateMachine::open(Arc::clone(&local), Arc::clone(&shared), &settings.data_dir).await?;
         let config = openraft::Config {
             cluster_name: "arbor".into(),
             heartbeat_interval: settings.heartbeat.as_millis() as u64,
             election_timeout_min: settings.election_timeout_min.as_millis() as u64,
             election_timeout_max: settings.election_timeout_max.as_millis() as u64,
-            snapshot_policy: SnapshotPolicy::Never,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every),
+            // Entries kept behind a snapshot, for members that are only a little behind.
+            max_in_snapshot_log_to_keep: settings.snapshot_every.min(1_000),
             ..Default::default()
         }
         .validate()
@@ -614,6 +624,8 @@ impl RaftNode {
             leader_api: self.leader_api(),
             last_log_index: metrics.last_log_index,
             last_applied_index: metrics.last_applied.map(|l| l.index),
+            snapshot_index: metrics.snapshot.map(|l| l.index),
+            purged_index: metrics.purged.map(|l| l.index),
             millis_since_quorum_ack: metrics.millis_since_quorum_ack,
             peers,
             healthy_members,

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use arbor_store::{
     CheckOutcome, FailureDetection, LockDecision, Maintenance, RecoveryOutcome, RecoveryRecord,
-    RecoveryStart, RecoveryStep, StartDecision, Store, StoreError,
+    RecoveryStart, RecoveryStep, ReplicatedDump, StartDecision, Store, StoreError,
 };
 use arbor_topology::{Downtime, InstanceKey, InstanceRecord, PromotionRule, Timestamp};
 use async_trait::async_trait;
@@ -438,6 +438,16 @@ impl Store for ReplicatedStore {
     async fn reset_replicated_state(&self) -> Result<(), StoreError> {
         Err(StoreError::Query(
             "the replicated state of a Raft group is rebuilt from its log, not reset".into(),
+        ))
+    }
+
+    async fn export_replicated(&self) -> Result<ReplicatedDump, StoreError> {
+        self.local.export_replicated().await
+    }
+
+    async fn import_replicated(&self, _dump: ReplicatedDump) -> Result<(), StoreError> {
+        Err(StoreError::Query(
+            "the replicated state of a Raft group comes from its log and snapshots only".into(),
         ))
     }
 }

@@ -25,7 +25,7 @@ pub use migrations::SCHEMA_VERSION;
 pub use mysql::{LeaseHolder, MySqlBackend, MySqlStore, NodeSeen};
 pub use records::{
     FailureDetection, LockDecision, Maintenance, RecoveryOutcome, RecoveryRecord, RecoveryStart,
-    RecoveryStep, StartDecision,
+    RecoveryStep, ReplicatedDump, StartDecision, REPLICATED_TABLES,
 };
 pub use sqlite::SqliteStore;
 
@@ -224,4 +224,11 @@ pub trait Store: Send + Sync + 'static {
     /// rules, detections, recoveries, locks, tags and settings. A Raft node calls it before its
     /// log is replayed onto the store, which rebuilds that state exactly (ids included).
     async fn reset_replicated_state(&self) -> Result<(), StoreError>;
+
+    /// The replicated part as plain rows (a Raft snapshot's content).
+    async fn export_replicated(&self) -> Result<ReplicatedDump, StoreError>;
+
+    /// Replaces the replicated part with `dump` (ids kept) and watches its instances (a Raft
+    /// snapshot installed).
+    async fn import_replicated(&self, dump: ReplicatedDump) -> Result<(), StoreError>;
 }

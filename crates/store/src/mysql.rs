@@ -16,7 +16,8 @@ use mysql_async::{Conn, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, Ro
 
 use crate::{
     CheckOutcome, CheckResult, FailureDetection, LockDecision, Maintenance, RecoveryOutcome,
-    RecoveryRecord, RecoveryStart, RecoveryStep, StartDecision, Store, StoreError,
+    RecoveryRecord, RecoveryStart, RecoveryStep, ReplicatedDump, StartDecision, Store, StoreError,
+    REPLICATED_TABLES,
 };
 
 /// Where the shared backend is (orchestrator's `MySQLOrchestrator*` keys).
@@ -1121,5 +1122,106 @@ impl Store for MySqlStore {
                 .map_err(query_error)?;
         }
         Ok(())
+    }
+
+    async fn export_replicated(&self) -> Result<ReplicatedDump, StoreError> {
+        let instances = self
+            .all_instances()
+            .await?
+            .into_iter()
+            .map(|r| (r.key().clone(), r.first_discovered))
+            .collect();
+        let mut conn = self.conn().await?;
+        let mut tables = std::collections::BTreeMap::new();
+        for (table, columns, order) in REPLICATED_TABLES {
+            let rows: Vec<Row> = conn
+                .query(format!(
+                    "SELECT {} FROM {table} ORDER BY {order}",
+                    columns.join(", ")
+                ))
+                .await
+                .map_err(query_error)?;
+            let rows = rows
+                .into_iter()
+                .map(|row| {
+                    // The text protocol sends numbers as text: typed back by their column.
+                    let numeric: Vec<bool> = row
+                        .columns_ref()
+                        .iter()
+                        .map(|c| c.column_type().is_numeric_type())
+                        .collect();
+                    row.unwrap()
+                        .into_iter()
+                        .zip(numeric)
+                        .map(|(value, numeric)| mysql_to_json(value, numeric))
+                        .collect()
+                })
+                .collect();
+            tables.insert(table.to_string(), rows);
+        }
+        Ok(ReplicatedDump { tables, instances })
+    }
+
+    async fn import_replicated(&self, dump: ReplicatedDump) -> Result<(), StoreError> {
+        self.reset_replicated_state().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn
+            .start_transaction(TxOpts::default())
+            .await
+            .map_err(query_error)?;
+        for (table, columns, _) in REPLICATED_TABLES {
+            let Some(rows) = dump.tables.get(*table) else {
+                continue;
+            };
+            let statement = format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                columns.join(", "),
+                vec!["?"; columns.len()].join(", ")
+            );
+            for row in rows {
+                let values: Vec<Value> = row.iter().map(json_to_mysql).collect();
+                tx.exec_drop(&statement, Params::Positional(values))
+                    .await
+                    .map_err(query_error)?;
+            }
+        }
+        tx.commit().await.map_err(query_error)?;
+        drop(conn);
+        for (key, at) in dump.instances {
+            self.register_instance(&key, at).await?;
+        }
+        Ok(())
+    }
+}
+
+fn mysql_to_json(value: Value, numeric: bool) -> serde_json::Value {
+    match value {
+        Value::NULL => serde_json::Value::Null,
+        Value::Int(i) => i.into(),
+        Value::UInt(u) => u.into(),
+        Value::Float(f) => f64::from(f).into(),
+        Value::Double(d) => d.into(),
+        Value::Bytes(bytes) => {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            match text.parse::<i64>() {
+                Ok(number) if numeric => number.into(),
+                _ => text.into(),
+            }
+        }
+        other => other.as_sql(true).into(),
+    }
+}
+
+fn json_to_mysql(value: &serde_json::Value) -> Value {
+    match value {
+        serde_json::Value::Null => Value::NULL,
+        serde_json::Value::Bool(b) => Value::Int(i64::from(*b)),
+        serde_json::Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Value::Int(i),
+            (None, Some(u)) => Value::UInt(u),
+            _ => Value::Double(n.as_f64().unwrap_or_default()),
+        },
+        serde_json::Value::String(text) => Value::Bytes(text.clone().into_bytes()),
+        other => Value::Bytes(other.to_string().into_bytes()),
     }
 }

@@ -109,3 +109,95 @@ pub enum LockDecision {
     /// Someone holds it.
     Held(Maintenance),
 }
+
+/// The replicated part of a store as plain rows, for a Raft snapshot: the same for every
+/// backend (columns listed in [`REPLICATED_TABLES`]), so a snapshot taken on a SQLite node
+/// installs on a MySQL one.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ReplicatedDump {
+    /// Per table, its rows, each the values of the table's listed columns in order.
+    pub tables: std::collections::BTreeMap<String, Vec<Vec<serde_json::Value>>>,
+    /// Watched instances, with when they were first discovered.
+    pub instances: Vec<(InstanceKey, Timestamp)>,
+}
+
+/// The replicated tables: (name, columns, order). Ids are kept, since later log entries
+/// (recovery steps, lock releases) refer to them.
+pub const REPLICATED_TABLES: &[(&str, &[&str], &str)] = &[
+    (
+        "downtimes",
+        &["hostname", "port", "owner", "reason", "begin_at", "end_at"],
+        "hostname, port",
+    ),
+    (
+        "promotion_rules",
+        &["hostname", "port", "rule", "expires_at"],
+        "hostname, port",
+    ),
+    (
+        "failure_detections",
+        &[
+            "id",
+            "cluster",
+            "hostname",
+            "port",
+            "analysis",
+            "description",
+            "detected_at",
+        ],
+        "id",
+    ),
+    (
+        "recoveries",
+        &[
+            "id",
+            "uid",
+            "cluster",
+            "hostname",
+            "port",
+            "analysis",
+            "kind",
+            "manual",
+            "processing_node",
+            "started_at",
+            "ended_at",
+            "is_active",
+            "successful",
+            "successor_host",
+            "successor_port",
+            "lost_replicas",
+            "participating",
+            "errors",
+            "acknowledged",
+            "acknowledged_at",
+            "acknowledged_by",
+            "acknowledged_comment",
+        ],
+        "id",
+    ),
+    (
+        "recovery_steps",
+        &["recovery_id", "at", "message"],
+        "recovery_id, at",
+    ),
+    ("settings", &["name", "value"], "name"),
+    (
+        "maintenance",
+        &[
+            "id",
+            "hostname",
+            "port",
+            "owner",
+            "reason",
+            "node",
+            "begin_at",
+            "expires_at",
+        ],
+        "id",
+    ),
+    (
+        "tags",
+        &["hostname", "port", "name", "value"],
+        "hostname, port, name",
+    ),
+];

@@ -9,7 +9,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::{
     migrations, CheckOutcome, CheckResult, FailureDetection, LockDecision, Maintenance,
-    RecoveryOutcome, RecoveryRecord, RecoveryStart, RecoveryStep, StartDecision, Store, StoreError,
+    RecoveryOutcome, RecoveryRecord, RecoveryStart, RecoveryStep, ReplicatedDump, StartDecision,
+    Store, StoreError, REPLICATED_TABLES,
 };
 
 /// The embedded store: one SQLite file in WAL mode.
@@ -902,6 +903,88 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn export_replicated(&self) -> Result<ReplicatedDump, StoreError> {
+        let instances = self
+            .all_instances()
+            .await?
+            .into_iter()
+            .map(|r| (r.key().clone(), r.first_discovered))
+            .collect();
+        let tables = self
+            .with_conn(|conn| {
+                let mut tables = std::collections::BTreeMap::new();
+                for (table, columns, order) in REPLICATED_TABLES {
+                    let mut statement = conn.prepare(&format!(
+                        "SELECT {} FROM {table} ORDER BY {order}",
+                        columns.join(", ")
+                    ))?;
+                    let rows = statement.query_map([], |row| {
+                        (0..columns.len())
+                            .map(|i| Ok(sqlite_to_json(row.get_ref(i)?)))
+                            .collect::<rusqlite::Result<Vec<serde_json::Value>>>()
+                    })?;
+                    tables.insert(table.to_string(), rows.collect::<Result<Vec<_>, _>>()?);
+                }
+                Ok(tables)
+            })
+            .await?;
+        Ok(ReplicatedDump { tables, instances })
+    }
+
+    async fn import_replicated(&self, dump: ReplicatedDump) -> Result<(), StoreError> {
+        self.reset_replicated_state().await?;
+        let tables = dump.tables;
+        self.with_conn(move |conn| {
+            let tx = conn.transaction()?;
+            for (table, columns, _) in REPLICATED_TABLES {
+                let Some(rows) = tables.get(*table) else {
+                    continue;
+                };
+                let placeholders = vec!["?"; columns.len()].join(", ");
+                let mut insert = tx.prepare(&format!(
+                    "INSERT INTO {table} ({}) VALUES ({placeholders})",
+                    columns.join(", ")
+                ))?;
+                for row in rows {
+                    let values: Vec<rusqlite::types::Value> =
+                        row.iter().map(json_to_sqlite).collect();
+                    insert.execute(rusqlite::params_from_iter(values))?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+        for (key, at) in dump.instances {
+            self.register_instance(&key, at).await?;
+        }
+        Ok(())
+    }
+}
+
+fn sqlite_to_json(value: rusqlite::types::ValueRef<'_>) -> serde_json::Value {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Null => serde_json::Value::Null,
+        ValueRef::Integer(i) => i.into(),
+        ValueRef::Real(f) => f.into(),
+        ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned().into(),
+    }
+}
+
+fn json_to_sqlite(value: &serde_json::Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value;
+    match value {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Integer(i64::from(*b)),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Integer(i),
+            None => Value::Real(n.as_f64().unwrap_or_default()),
+        },
+        serde_json::Value::String(text) => Value::Text(text.clone()),
+        other => Value::Text(other.to_string()),
     }
 }
 
