@@ -147,9 +147,11 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
         .context("cannot start discovery")?;
 
     // Failure detection and recovery: only this node acts (single node: always the leader).
+    let aliases = AliasOverrides::follow(&discovery);
     let recovery = recovery_engine(
         &config,
         &discovery,
+        &aliases,
         &node_name,
         match (&raft, &lease) {
             (Some(node), _) => node.leadership(),
@@ -176,6 +178,7 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
     let mut state = app_state(
         &config,
         &discovery,
+        &aliases,
         recovery,
         &node_name,
         auth_settings(&config)?,
@@ -210,9 +213,42 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
     Ok(())
 }
 
+/// Operators' cluster aliases (`set-cluster-alias`), re-read from the store every second: the
+/// store (shared, or replicated by Raft) is where every node learns of a change.
+#[derive(Clone, Default)]
+struct AliasOverrides(Arc<std::sync::RwLock<std::collections::HashMap<String, String>>>);
+
+impl AliasOverrides {
+    fn follow(discovery: &Discovery) -> AliasOverrides {
+        let aliases = AliasOverrides::default();
+        let map = Arc::clone(&aliases.0);
+        let store = Arc::clone(discovery.handle().store());
+        tokio::spawn(async move {
+            loop {
+                if let Ok(rows) = store.cluster_aliases().await {
+                    *map.write().unwrap_or_else(|e| e.into_inner()) = rows.into_iter().collect();
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        aliases
+    }
+
+    fn lookup(&self) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+        let map = Arc::clone(&self.0);
+        move |cluster: &str| {
+            map.read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(cluster)
+                .cloned()
+        }
+    }
+}
+
 fn recovery_engine(
     config: &Config,
     discovery: &Discovery,
+    aliases: &AliasOverrides,
     node_name: &str,
     leadership: Arc<dyn arbor_recovery::Leadership>,
 ) -> RecoveryEngine {
@@ -223,7 +259,10 @@ fn recovery_engine(
         Arc::clone(discovery.handle().store()),
         discovery.handle(),
         Operator::new(operator_settings(config)),
-        recovery_settings(config, alias_lookup, node_name),
+        RecoverySettings {
+            alias_override: Arc::new(aliases.lookup()),
+            ..recovery_settings(config, alias_lookup, node_name)
+        },
         leadership,
     )
 }
@@ -232,6 +271,7 @@ fn recovery_engine(
 fn app_state(
     config: &Config,
     discovery: &Discovery,
+    aliases: &AliasOverrides,
     recovery: RecoveryEngine,
     node_name: &str,
     auth: AuthSettings,
@@ -271,6 +311,7 @@ fn app_state(
                 + Duration::from_secs(config.reasonable_instance_check_seconds),
             default_port: config.default_instance_port,
             alias_for_cluster_name: Box::new(move |name| alias_matcher.alias_for(name)),
+            alias_override: Box::new(aliases.lookup()),
             // Also the owner node of the maintenance locks taken through the API, which is why
             // it is the node's unique name and not only its host's.
             hostname: node_name.to_string(),
@@ -306,10 +347,18 @@ pub async fn direct(config_path: Option<&Path>) -> anyhow::Result<(String, Direc
         .context("cannot start discovery")?;
     // The services poll; this process only probes what a command asks for.
     discovery.handle().set_polling_gate(Arc::new(|| false));
-    let recovery = recovery_engine(&config, &discovery, &node_name, Arc::new(SingleNode));
+    let aliases = AliasOverrides::follow(&discovery);
+    let recovery = recovery_engine(
+        &config,
+        &discovery,
+        &aliases,
+        &node_name,
+        Arc::new(SingleNode),
+    );
     let state = app_state(
         &config,
         &discovery,
+        &aliases,
         recovery,
         &node_name,
         AuthSettings::default(),
@@ -530,6 +579,7 @@ fn recovery_settings(
         analysis: analysis_settings(config),
         default_port: config.default_instance_port,
         alias_for_cluster_name: alias_lookup,
+        alias_override: Arc::new(|_| None),
         node_name: node_name.to_string(),
         tick: Duration::from_secs(1),
         require_peer_agreement: config.expect_failure_analysis_concensus,

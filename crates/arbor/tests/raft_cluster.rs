@@ -56,6 +56,26 @@ fn three_nodes_replicate_intents_survive_a_killed_leader_and_catch_up_a_returnin
         );
     }
 
+    // An operator's cluster alias, set through a follower, names the cluster on every node.
+    let (status, body) = get(
+        &group.members[follower].api(),
+        &format!("/api/set-cluster-alias/{host}:{port}?alias=orders"),
+    );
+    assert_eq!(status, 200, "set-cluster-alias through a follower: {body}");
+    for member in &group.members {
+        let api = member.api();
+        wait_until(
+            &group,
+            Duration::from_secs(10),
+            "the alias is on every node",
+            || {
+                get_local(&api, "/api/clusters-info")
+                    .1
+                    .contains(r#""ClusterAlias":"orders""#)
+            },
+        );
+    }
+
     // SIGKILL the leader: another member leads and answers leader-check.
     let old_leader = leader;
     group.members[old_leader].kill();
@@ -704,4 +724,39 @@ fn the_log_is_compacted_and_late_or_restarted_members_get_the_state_back() {
         "the restarted member has the state",
         || has_state(&follower_api),
     );
+}
+
+#[test]
+fn a_group_of_one_leads_itself_with_an_empty_or_self_only_node_list() {
+    // RaftNodes listing only this node.
+    let group = Group::start(1, "");
+    let leader = group.leader(Duration::from_secs(20));
+    let api = group.members[leader].api();
+    let (status, body) = get(&api, "/api/disable-global-recoveries");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&get(&api, "/api/raft-state").1), "Leader");
+
+    // RaftNodes: [] — the same, with the bind address as the only member.
+    let dir = tempfile::tempdir().unwrap();
+    let raft_port = free_port();
+    let config = common::test_config(
+        dir.path(),
+        1,
+        &format!(
+            r#""RaftEnabled": true, "RaftDataDir": "{}", "RaftBind": "127.0.0.1:{raft_port}", "RaftNodes": []"#,
+            dir.path().join("raft").display()
+        ),
+    );
+    let alone = common::Service::start(dir.path(), &config);
+    let started = Instant::now();
+    while get(&alone.api, "/api/leader-check").0 != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{}",
+            alone.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let peers = json(&get(&alone.api, "/api/raft-peers").1);
+    assert_eq!(peers, serde_json::json!([format!("127.0.0.1:{raft_port}")]));
 }

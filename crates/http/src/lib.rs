@@ -48,6 +48,8 @@ pub struct ViewSettings {
     pub default_port: u16,
     /// `ClusterNameToAlias`.
     pub alias_for_cluster_name: AliasLookup,
+    /// Operators' aliases (`set-cluster-alias`), which win over every other.
+    pub alias_override: AliasLookup,
     /// This node's name in `/api/status`.
     pub hostname: String,
     /// How failures are analyzed (`ReasonableReplicationLagSeconds`, `RecoverNonWriteableMaster`).
@@ -121,12 +123,14 @@ impl AppState {
     pub async fn topology(&self) -> Result<Topology, ApiError> {
         let records = self.discovery.store().all_instances().await?;
         let alias = |name: &str| (self.view.alias_for_cluster_name)(name);
+        let alias_override = |name: &str| (self.view.alias_override)(name);
         Ok(Topology::new(
             records,
             &TopologyOptions {
                 reasonable_lag: self.view.reasonable_lag,
                 default_port: self.view.default_port,
                 alias_for_cluster_name: &alias,
+                alias_override: &alias_override,
             },
         ))
     }

@@ -52,6 +52,11 @@ pub(crate) struct CommentQuery {
     comment: Option<String>,
 }
 
+#[derive(serde::Deserialize)]
+pub(crate) struct AliasQuery {
+    alias: String,
+}
+
 /// `10m`, `2h`, `30s`, `1d`, or plain seconds.
 fn parse_duration(text: &str) -> Result<Duration, ApiError> {
     let text = text.trim();
@@ -112,6 +117,7 @@ pub(crate) fn routes(api: Api) -> Api {
         .route(spec("/api/downtimed", Read, Instances, "downtimed instances"), downtimed)
         .route(spec("/api/downtimed/{hint}", Read, Instances, "downtimed instances of a cluster"), downtimed_in_cluster)
         .route(spec("/api/disable-global-recoveries", Write, Envelope("Text"), "stop automated recoveries everywhere"), disable_recoveries)
+        .route(RouteSpec { query: &[("alias", true, "the alias; empty removes the override")], ..spec("/api/set-cluster-alias/{hint}", Write, Envelope("Text"), "set an operator's alias for a cluster, which wins over detected and configured ones") }, set_cluster_alias)
         .route(spec("/api/enable-global-recoveries", Write, Envelope("Text"), "allow automated recoveries again"), enable_recoveries)
         .route(spec("/api/check-global-recoveries", Read, Envelope("Text"), "whether automated recoveries are enabled"), check_recoveries)
         .route(RouteSpec { query: &[("comment", false, "why")], ..spec("/api/ack-recovery/cluster/{hint}", Write, Envelope("Text"), "acknowledge a cluster's recoveries, lifting the block period") }, ack_cluster)
@@ -332,6 +338,32 @@ async fn check_recoveries(
         format!("Global recoveries {word}"),
         word.to_string(),
     )))
+}
+
+async fn set_cluster_alias(
+    State(state): State<AppState>,
+    HintPath(hint): HintPath,
+    query: Result<Query<AliasQuery>, QueryRejection>,
+) -> Result<Json<ApiResponse<String>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let alias = query.alias.trim().to_string();
+    if alias.len() > 255 || alias.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(
+            "alias: at most 255 printable characters".into(),
+        ));
+    }
+    let cluster = state.topology().await?.resolve_cluster_hint(&hint)?;
+    state
+        .discovery
+        .store()
+        .set_cluster_alias(&cluster, &alias)
+        .await?;
+    let message = if alias.is_empty() {
+        format!("alias override of {cluster} removed")
+    } else {
+        format!("{cluster} is now also known as {alias}")
+    };
+    Ok(Json(ApiResponse::ok(message, cluster)))
 }
 
 async fn ack_cluster(

@@ -136,6 +136,10 @@ pub enum Command {
     SetGlobalRecoveriesDisabled {
         disabled: bool,
     },
+    SetClusterAlias {
+        cluster: String,
+        alias: String,
+    },
     /// Where a node's HTTP API is reached, for followers proxying to it when it leads.
     AnnounceNode {
         id: NodeId,

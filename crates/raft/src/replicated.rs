@@ -433,6 +433,18 @@ impl Store for ReplicatedStore {
         self.local.global_recoveries_disabled().await
     }
 
+    async fn set_cluster_alias(&self, cluster: &str, alias: &str) -> Result<(), StoreError> {
+        self.write_done(Command::SetClusterAlias {
+            cluster: cluster.into(),
+            alias: alias.into(),
+        })
+        .await
+    }
+
+    async fn cluster_aliases(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.local.cluster_aliases().await
+    }
+
     /// The replicated state is the log's to rebuild; a caller outside Raft has no business
     /// wiping it on every node.
     async fn reset_replicated_state(&self) -> Result<(), StoreError> {

@@ -231,6 +231,10 @@ impl StateMachine {
                 store.set_global_recoveries_disabled(disabled).await?;
                 Reply::Done
             }
+            Command::SetClusterAlias { cluster, alias } => {
+                store.set_cluster_alias(&cluster, &alias).await?;
+                Reply::Done
+            }
             Command::AnnounceNode { id, api } => {
                 self.shared
                     .apis

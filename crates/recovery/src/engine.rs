@@ -64,6 +64,8 @@ pub struct RecoverySettings {
     pub analysis: AnalysisSettings,
     pub default_port: u16,
     pub alias_for_cluster_name: AliasLookup,
+    /// Operators' aliases (`set-cluster-alias`), which win over every other.
+    pub alias_override: AliasLookup,
     /// This node's name in the audit.
     pub node_name: String,
     /// How often the automated loop looks for failures.
@@ -97,6 +99,7 @@ impl Default for RecoverySettings {
             analysis: AnalysisSettings::default(),
             default_port: 3306,
             alias_for_cluster_name: Arc::new(|_| None),
+            alias_override: Arc::new(|_| None),
             node_name: "arbor".into(),
             tick: Duration::from_secs(1),
             require_peer_agreement: true,
@@ -577,12 +580,15 @@ impl RecoveryEngine {
         let records = self.inner.store.all_instances().await?;
         let lookup = Arc::clone(&self.inner.settings.alias_for_cluster_name);
         let alias = move |name: &str| lookup(name);
+        let manual = Arc::clone(&self.inner.settings.alias_override);
+        let alias_override = move |name: &str| manual(name);
         let topology = Topology::new(
             records,
             &TopologyOptions {
                 reasonable_lag: self.inner.settings.analysis.reasonable_lag,
                 default_port: self.inner.settings.default_port,
                 alias_for_cluster_name: &alias,
+                alias_override: &alias_override,
             },
         );
         let analyses = analyze(&topology, &self.inner.settings.analysis);

@@ -57,6 +57,7 @@ macro_rules! store_conformance_suite {
             tags_are_set_read_and_removed,
             resetting_replicated_state_keeps_instances_and_restarts_ids,
             an_exported_replicated_state_imports_to_the_same,
+            operators_cluster_aliases_are_set_replaced_and_removed,
         );
     };
     (@tests plain $make:expr; $($name:ident),* $(,)?) => {
@@ -879,6 +880,7 @@ pub async fn an_exported_replicated_state_imports_to_the_same(store: &dyn Store)
         .unwrap();
     store.tag(&db1, "role", "db").await.unwrap();
     store.set_global_recoveries_disabled(true).await.unwrap();
+    store.set_cluster_alias("c1:1", "orders").await.unwrap();
     lock(store, &db1, "ops", "n1", 0).await;
     store
         .record_detection(
@@ -917,4 +919,22 @@ pub async fn an_exported_replicated_state_imports_to_the_same(store: &dyn Store)
             .unwrap(),
     );
     assert!(next > id, "{next} after {id}");
+}
+
+pub async fn operators_cluster_aliases_are_set_replaced_and_removed(store: &dyn Store) {
+    store.set_cluster_alias("db1:3306", "orders").await.unwrap();
+    store.set_cluster_alias("db2:3306", "users").await.unwrap();
+    store
+        .set_cluster_alias("db1:3306", "orders-eu")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.cluster_aliases().await.unwrap(),
+        vec![
+            ("db1:3306".to_string(), "orders-eu".to_string()),
+            ("db2:3306".to_string(), "users".to_string())
+        ]
+    );
+    store.set_cluster_alias("db2:3306", "").await.unwrap();
+    assert_eq!(store.cluster_aliases().await.unwrap().len(), 1);
 }

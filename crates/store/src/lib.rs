@@ -218,6 +218,12 @@ pub trait Store: Send + Sync + 'static {
 
     async fn set_global_recoveries_disabled(&self, disabled: bool) -> Result<(), StoreError>;
 
+    /// Sets an operator's alias for a cluster; an empty alias removes it.
+    async fn set_cluster_alias(&self, cluster: &str, alias: &str) -> Result<(), StoreError>;
+
+    /// Operators' cluster aliases, by cluster name.
+    async fn cluster_aliases(&self) -> Result<Vec<(String, String)>, StoreError>;
+
     async fn global_recoveries_disabled(&self) -> Result<bool, StoreError>;
 
     /// Removes everything except the instances and their observations: downtimes, promotion

@@ -119,10 +119,18 @@ const MIGRATIONS: &[Migration] = &[
                   PRIMARY KEY (hostname, port, name)
               );",
     },
+    Migration {
+        version: 4,
+        description: "operators' cluster aliases",
+        sql: "CREATE TABLE cluster_aliases (
+                  cluster TEXT PRIMARY KEY,
+                  alias TEXT NOT NULL
+              );",
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
     conn.execute_batch(

@@ -142,6 +142,10 @@ const SCHEMA: &[&str] = &[
          value TEXT NOT NULL,
          PRIMARY KEY (hostname, port, name)
      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    "CREATE TABLE IF NOT EXISTS cluster_aliases (
+         cluster VARCHAR(255) NOT NULL PRIMARY KEY,
+         alias VARCHAR(255) NOT NULL
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
     // Rows whose lock (FOR UPDATE) serializes decisions that read before they write.
     "CREATE TABLE IF NOT EXISTS arbor_locks (
          name VARCHAR(64) NOT NULL PRIMARY KEY
@@ -1104,6 +1108,34 @@ impl Store for MySqlStore {
         Ok(value.as_deref() == Some("1"))
     }
 
+    async fn set_cluster_alias(&self, cluster: &str, alias: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let alias = alias.trim();
+        if alias.is_empty() {
+            conn.exec_drop(
+                "DELETE FROM cluster_aliases WHERE cluster = ?",
+                args![cluster],
+            )
+            .await
+            .map_err(query_error)
+        } else {
+            conn.exec_drop(
+                "INSERT INTO cluster_aliases (cluster, alias) VALUES (?, ?) \
+                 ON DUPLICATE KEY UPDATE alias = VALUES(alias)",
+                args![cluster, alias],
+            )
+            .await
+            .map_err(query_error)
+        }
+    }
+
+    async fn cluster_aliases(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut conn = self.conn().await?;
+        conn.query("SELECT cluster, alias FROM cluster_aliases ORDER BY cluster")
+            .await
+            .map_err(query_error)
+    }
+
     async fn reset_replicated_state(&self) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         // TRUNCATE also restarts the AUTO_INCREMENT counters.
@@ -1116,6 +1148,7 @@ impl Store for MySqlStore {
             "settings",
             "maintenance",
             "tags",
+            "cluster_aliases",
         ] {
             conn.query_drop(format!("TRUNCATE TABLE {table}"))
                 .await

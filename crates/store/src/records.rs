@@ -200,4 +200,5 @@ pub const REPLICATED_TABLES: &[(&str, &[&str], &str)] = &[
         &["hostname", "port", "name", "value"],
         "hostname, port, name",
     ),
+    ("cluster_aliases", &["cluster", "alias"], "cluster"),
 ];

@@ -882,6 +882,33 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_cluster_alias(&self, cluster: &str, alias: &str) -> Result<(), StoreError> {
+        let (cluster, alias) = (cluster.to_string(), alias.trim().to_string());
+        self.with_conn(move |conn| {
+            if alias.is_empty() {
+                conn.execute("DELETE FROM cluster_aliases WHERE cluster = ?1", [&cluster])?;
+            } else {
+                conn.execute(
+                    "INSERT INTO cluster_aliases (cluster, alias) VALUES (?1, ?2) \
+                     ON CONFLICT (cluster) DO UPDATE SET alias = excluded.alias",
+                    [&cluster, &alias],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn cluster_aliases(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.with_conn(|conn| {
+            let mut statement =
+                conn.prepare_cached("SELECT cluster, alias FROM cluster_aliases ORDER BY cluster")?;
+            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     async fn reset_replicated_state(&self) -> Result<(), StoreError> {
         self.with_conn(|conn| {
             // The id sequences go too: a replayed log must hand out the ids it handed out the
@@ -896,6 +923,7 @@ impl Store for SqliteStore {
                  DELETE FROM settings;
                  DELETE FROM maintenance;
                  DELETE FROM tags;
+                 DELETE FROM cluster_aliases;
                  DELETE FROM sqlite_sequence
                    WHERE name IN ('failure_detections', 'recoveries', 'maintenance');
                  COMMIT;",

@@ -12,6 +12,8 @@ pub struct TopologyOptions<'a> {
     /// Maps a cluster name to an alias when no `DetectClusterAliasQuery` alias exists
     /// (orchestrator's `ClusterNameToAlias`, whose keys are regular expressions).
     pub alias_for_cluster_name: &'a dyn Fn(&str) -> Option<String>,
+    /// An operator's alias for a cluster (`set-cluster-alias`): wins over every other.
+    pub alias_override: &'a dyn Fn(&str) -> Option<String>,
 }
 
 impl Default for TopologyOptions<'_> {
@@ -20,6 +22,7 @@ impl Default for TopologyOptions<'_> {
             reasonable_lag: Duration::from_secs(10),
             default_port: 3306,
             alias_for_cluster_name: &|_| None,
+            alias_override: &|_| None,
         }
     }
 }
@@ -83,7 +86,8 @@ impl Topology {
                 .cluster_root(&name)
                 .map(|root| root.instance.suggested_cluster_alias.clone())
                 .filter(|alias| !alias.is_empty());
-            let alias = detected
+            let alias = (options.alias_override)(&name)
+                .or(detected)
                 .or_else(|| (options.alias_for_cluster_name)(&name))
                 .unwrap_or_else(|| name.clone());
             topology.aliases.insert(name, alias);
@@ -343,5 +347,24 @@ pub(crate) mod tests {
             topology.resolve_cluster_hint("nope:1"),
             Err(ResolveHintError("nope:1".into()))
         );
+    }
+
+    #[test]
+    fn an_operators_alias_wins_over_detected_and_configured_ones() {
+        let mut p = seen("p:1", None);
+        p.instance.suggested_cluster_alias = "detected".into();
+        let configured = |_: &str| Some("configured".to_string());
+        let manual = |name: &str| (name == "p:1").then(|| "manual".to_string());
+        let topology = Topology::new(
+            vec![p, seen("q:1", None)],
+            &TopologyOptions {
+                alias_for_cluster_name: &configured,
+                alias_override: &manual,
+                ..TopologyOptions::default()
+            },
+        );
+        assert_eq!(topology.alias_of("p:1"), Some("manual"));
+        assert_eq!(topology.alias_of("q:1"), Some("configured"));
+        assert_eq!(topology.resolve_cluster_hint("manual").unwrap(), "p:1");
     }
 }

@@ -90,6 +90,7 @@ pub async fn start_node(auth: AuthSettings) -> Node {
             check_window: Duration::from_secs(2),
             default_port: 3306,
             alias_for_cluster_name: Box::new(|_| None),
+            alias_override: Box::new(|_| None),
             hostname: "test-node".into(),
             analysis: arbor_analysis::AnalysisSettings::default(),
             candidate_expiry: Duration::from_secs(3600),
