@@ -186,13 +186,11 @@ fn a_missing_or_unwritable_raft_data_dir_is_a_clear_error() {
     );
     let path: &Path = &root.path().join("arbor.conf.json");
     std::fs::write(path, &config).unwrap();
-    let output = std::process::Command::new(common::ARBOR)
-        .args(["--config", path.to_str().unwrap(), "serve"])
-        .env("ARBOR_E2E_TOPOLOGY_PASSWORD", "unused")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (ok, _, stderr) = common::run(
+        &["--config", path.to_str().unwrap(), "serve"],
+        &[("ARBOR_E2E_TOPOLOGY_PASSWORD", "unused")],
+    );
+    assert!(!ok);
     assert!(
         stderr.contains("RaftDataDir") && stderr.contains("cannot create"),
         "{stderr}"

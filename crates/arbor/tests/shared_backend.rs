@@ -270,12 +270,11 @@ fn direct_refuses_without_a_shared_backend() {
         format!(r#"{{"SQLite3DataFile": "{}"}}"#, sqlite.display()),
     )
     .unwrap();
-    let output = std::process::Command::new(common::ARBOR)
-        .args(["--config", path.to_str().unwrap(), "--direct", "clusters"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (ok, _, stderr) = common::run(
+        &["--config", path.to_str().unwrap(), "--direct", "clusters"],
+        &[],
+    );
+    assert!(!ok);
     assert!(
         stderr.contains("BackendDB") && stderr.contains("mysql"),
         "{stderr}"

@@ -680,13 +680,7 @@ impl RaftNode {
     /// Asks `target` (a member's Raft address or id) to take the lead.
     pub async fn yield_to(&self, target: &str) -> Result<String, MembershipError> {
         let status = self.status();
-        let peer = status
-            .peers
-            .iter()
-            .find(|p| p.addr == target || p.id.to_string() == target)
-            .ok_or_else(|| {
-                MembershipError::BadRequest(format!("{target} is not a member of this Raft group"))
-            })?;
+        let peer = member(&status, target)?;
         if peer.id == self.inner.id {
             return Err(MembershipError::BadRequest(format!(
                 "{target} is this node; ask another member to take the lead"
@@ -784,13 +778,7 @@ impl RaftNode {
     /// Removes a member. Leader only.
     pub async fn remove_peer(&self, target: &str) -> Result<NodeId, MembershipError> {
         let status = self.status();
-        let peer = status
-            .peers
-            .iter()
-            .find(|p| p.addr == target || p.id.to_string() == target)
-            .ok_or_else(|| {
-                MembershipError::BadRequest(format!("{target} is not a member of this Raft group"))
-            })?;
+        let peer = member(&status, target)?;
         let voters: BTreeSet<NodeId> = status
             .peers
             .iter()
@@ -854,6 +842,17 @@ impl arbor_recovery::PeerJudges for RaftNode {
             votes
         })
     }
+}
+
+/// The member named by its Raft address or id.
+fn member<'a>(status: &'a RaftStatus, target: &str) -> Result<&'a PeerStatus, MembershipError> {
+    status
+        .peers
+        .iter()
+        .find(|p| p.addr == target || p.id.to_string() == target)
+        .ok_or_else(|| {
+            MembershipError::BadRequest(format!("{target} is not a member of this Raft group"))
+        })
 }
 
 fn membership_error(

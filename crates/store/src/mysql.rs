@@ -355,6 +355,25 @@ impl MySqlStore {
     }
 }
 
+/// A transaction holding the lock row `name`: the decisions that read before they write queue
+/// here, across every node sharing the backend.
+async fn locked<'a>(
+    conn: &'a mut Conn,
+    name: &str,
+) -> Result<mysql_async::Transaction<'a>, StoreError> {
+    let mut tx = conn
+        .start_transaction(TxOpts::default())
+        .await
+        .map_err(query_error)?;
+    tx.exec_drop(
+        "SELECT name FROM arbor_locks WHERE name = ? FOR UPDATE",
+        args![name],
+    )
+    .await
+    .map_err(query_error)?;
+    Ok(tx)
+}
+
 fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Query(e.to_string()))
 }
@@ -621,13 +640,7 @@ impl Store for MySqlStore {
         dedupe_window: Duration,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn().await?;
-        let mut tx = conn
-            .start_transaction(TxOpts::default())
-            .await
-            .map_err(query_error)?;
-        tx.query_drop("SELECT name FROM arbor_locks WHERE name = 'detection' FOR UPDATE")
-            .await
-            .map_err(query_error)?;
+        let mut tx = locked(&mut conn, "detection").await?;
         let since = detection.detected_at.millis() - dedupe_window.as_millis() as i64;
         let recent: Option<i64> = tx
             .exec_first(
@@ -694,14 +707,8 @@ impl Store for MySqlStore {
         ignore_block: bool,
     ) -> Result<StartDecision, StoreError> {
         let mut conn = self.conn().await?;
-        let mut tx = conn
-            .start_transaction(TxOpts::default())
-            .await
-            .map_err(query_error)?;
         // Every node's starts queue here: two cannot both pass the checks below.
-        tx.query_drop("SELECT name FROM arbor_locks WHERE name = 'recovery' FOR UPDATE")
-            .await
-            .map_err(query_error)?;
+        let mut tx = locked(&mut conn, "recovery").await?;
         let active: Option<i64> = tx
             .exec_first(
                 "SELECT id FROM recoveries WHERE cluster = ? AND is_active = 1 LIMIT 1",
@@ -711,13 +718,7 @@ impl Store for MySqlStore {
             .map_err(query_error)?;
         if let Some(blocking_id) = active {
             tx.rollback().await.map_err(query_error)?;
-            return Ok(StartDecision::Blocked {
-                blocking_id,
-                reason: format!(
-                    "recovery {blocking_id} of cluster {} is still running",
-                    start.cluster
-                ),
-            });
+            return Ok(StartDecision::still_running(blocking_id, &start.cluster));
         }
         if ignore_block {
             tx.exec_drop(
@@ -746,14 +747,11 @@ impl Store for MySqlStore {
                 .map_err(query_error)?;
             if let Some(blocking_id) = recent {
                 tx.rollback().await.map_err(query_error)?;
-                return Ok(StartDecision::Blocked {
+                return Ok(StartDecision::recently_recovered(
                     blocking_id,
-                    reason: format!(
-                        "cluster {} (or its failed instance {}) had recovery {blocking_id} within \
-                         the block period (RecoveryPeriodBlockSeconds); acknowledge it to allow another",
-                        start.cluster, start.failed
-                    ),
-                });
+                    &start.cluster,
+                    &start.failed,
+                ));
             }
         }
         tx.exec_drop(

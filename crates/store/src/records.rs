@@ -44,6 +44,32 @@ pub enum StartDecision {
     },
 }
 
+impl StartDecision {
+    /// Refused: another recovery of the cluster is still running.
+    pub fn still_running(blocking_id: i64, cluster: &str) -> StartDecision {
+        StartDecision::Blocked {
+            blocking_id,
+            reason: format!("recovery {blocking_id} of cluster {cluster} is still running"),
+        }
+    }
+
+    /// Refused by anti-flapping: a recent, unacknowledged recovery of the cluster (or of the
+    /// instance that failed, promoted by it).
+    pub fn recently_recovered(
+        blocking_id: i64,
+        cluster: &str,
+        failed: &InstanceKey,
+    ) -> StartDecision {
+        StartDecision::Blocked {
+            blocking_id,
+            reason: format!(
+                "cluster {cluster} (or its failed instance {failed}) had recovery {blocking_id} within \
+                 the block period (RecoveryPeriodBlockSeconds); acknowledge it to allow another"
+            ),
+        }
+    }
+}
+
 /// How a recovery ended.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RecoveryOutcome {

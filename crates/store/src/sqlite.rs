@@ -456,13 +456,7 @@ impl Store for SqliteStore {
                 )
                 .optional()?;
             if let Some(blocking_id) = active {
-                return Ok(StartDecision::Blocked {
-                    blocking_id,
-                    reason: format!(
-                        "recovery {blocking_id} of cluster {} is still running",
-                        start.cluster
-                    ),
-                });
+                return Ok(StartDecision::still_running(blocking_id, &start.cluster));
             }
             if ignore_block {
                 tx.execute(
@@ -486,14 +480,7 @@ impl Store for SqliteStore {
                     )
                     .optional()?;
                 if let Some(blocking_id) = recent {
-                    return Ok(StartDecision::Blocked {
-                        blocking_id,
-                        reason: format!(
-                            "cluster {} (or its failed instance {}) had recovery {blocking_id} within \
-                             the block period (RecoveryPeriodBlockSeconds); acknowledge it to allow another",
-                            start.cluster, start.failed
-                        ),
-                    });
+                    return Ok(StartDecision::recently_recovered(blocking_id, &start.cluster, &start.failed));
                 }
             }
             tx.execute(
