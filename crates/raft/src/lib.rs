@@ -725,21 +725,40 @@ impl RaftNode {
             .yielding
             .store(true, std::sync::atomic::Ordering::Relaxed);
         raft.runtime_config().heartbeat(false);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Until the followers' leader lease on this node has run out they refuse any vote; a
+        // candidate asked too early, or too often, only raises terms and resets their timers.
+        tokio::time::sleep(
+            self.inner.settings.election_timeout_max + self.inner.settings.heartbeat,
+        )
+        .await;
         let mut outcome = Err(MembershipError::Failed(format!(
-            "{} did not take the lead within 10 s",
+            "{} did not take the lead",
             peer.addr
         )));
-        while Instant::now() < deadline {
+        'attempts: for _ in 0..3 {
             if let Err(error) = network::request_election(&self.inner.network, &peer.addr).await {
                 outcome = Err(MembershipError::Failed(error));
                 break;
             }
-            tokio::time::sleep(self.inner.settings.heartbeat * 2).await;
-            let leader = self.metrics().current_leader;
-            if leader == Some(peer.id) {
-                outcome = Ok(peer.addr.clone());
-                break;
+            let deadline = Instant::now() + self.inner.settings.election_timeout_max * 4;
+            while Instant::now() < deadline {
+                tokio::time::sleep(self.inner.settings.heartbeat).await;
+                match self.metrics().current_leader {
+                    Some(leader) if leader == peer.id => {
+                        outcome = Ok(peer.addr.clone());
+                        break 'attempts;
+                    }
+                    // Another member won the election the target started: the lead moved,
+                    // not where it was asked to.
+                    Some(leader) if leader != self.inner.id => {
+                        outcome = Err(MembershipError::Failed(format!(
+                            "{} did not take the lead; member {leader} did",
+                            peer.addr
+                        )));
+                        break 'attempts;
+                    }
+                    _ => {}
+                }
             }
         }
         raft.runtime_config().heartbeat(true);
