@@ -7,9 +7,12 @@
 //! It is for scale and fault cases real servers cannot give; behaviour claims about MySQL are
 //! tested against real `mariadbd` elsewhere.
 //!
-//! Limits of this first release: probes only. Replication statements (`STOP/START SLAVE`,
-//! `CHANGE MASTER`, `RESET SLAVE ALL`, `SET GLOBAL read_only`) are acknowledged but do not yet
-//! change the simulated topology, so recoveries cannot run against it.
+//! Replication statements change the simulated topology as they would a real one (`STOP/START
+//! SLAVE|REPLICA`, `CHANGE MASTER|REPLICATION SOURCE TO ... HOST, PORT`, `RESET SLAVE|REPLICA
+//! ALL`, `SET GLOBAL read_only`), and the waits a recovery makes (`MASTER_GTID_WAIT`,
+//! `WAIT_FOR_EXECUTED_GTID_SET`) return at once, so arbor can fail a simulated primary over.
+//! Limits: no write load (every cluster's GTID position is fixed), binlog coordinates are
+//! constant, and replication filters, delays and credentials are accepted and ignored.
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -67,6 +70,9 @@ struct Instance {
     flavor: Flavor,
     source: Option<usize>,
     health: Health,
+    read_only: bool,
+    io_running: bool,
+    sql_running: bool,
 }
 
 #[derive(Debug, Default)]
@@ -122,6 +128,9 @@ impl Fleet {
                     flavor,
                     source: *source,
                     health: Health::Up,
+                    read_only: source.is_some(),
+                    io_running: true,
+                    sql_running: true,
                 });
             listeners.push(listener);
         }
@@ -155,6 +164,23 @@ impl Fleet {
     /// Sets how instance `index` behaves from now on (its open connections too).
     pub fn set_health(&self, index: usize, health: Health) {
         self.with(|s| s.instances[index].health = health);
+    }
+
+    /// The index of instance `index`'s source, if it replicates.
+    pub fn source_of(&self, index: usize) -> Option<usize> {
+        self.with(|s| s.instances[index].source)
+    }
+
+    /// Whether instance `index` replicates with both threads running.
+    pub fn is_replicating(&self, index: usize) -> bool {
+        self.with(|s| {
+            let i = &s.instances[index];
+            i.source.is_some() && i.io_running && i.sql_running
+        })
+    }
+
+    pub fn is_read_only(&self, index: usize) -> bool {
+        self.with(|s| s.instances[index].read_only)
     }
 }
 
@@ -239,7 +265,66 @@ impl Shim {
                 sql.trim()
             ));
         }
+        if self.apply(&lower)? {
+            return Ok(None);
+        }
         Ok(self.rows(&lower, sql))
+    }
+
+    /// Applies a replication statement to the simulated topology. Returns whether `lower` was
+    /// one.
+    fn apply(&self, lower: &str) -> Result<bool, String> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let me = self.index;
+        let starts = |verb: &str| {
+            ["slave", "replica"]
+                .iter()
+                .any(|w| lower.starts_with(&format!("{verb} {w}")))
+        };
+        if starts("stop") {
+            let instance = &mut state.instances[me];
+            instance.io_running = false;
+            instance.sql_running = false;
+            return Ok(true);
+        }
+        if starts("start") {
+            let instance = &mut state.instances[me];
+            instance.sql_running = true;
+            if !lower.ends_with("sql_thread") {
+                instance.io_running = true;
+            }
+            return Ok(true);
+        }
+        if starts("reset") && lower.ends_with(" all") {
+            let instance = &mut state.instances[me];
+            instance.source = None;
+            instance.io_running = false;
+            instance.sql_running = false;
+            return Ok(true);
+        }
+        if lower.starts_with("change master to")
+            || lower.starts_with("change replication source to")
+        {
+            // A host change alone (detach/reattach) keeps the simulated source.
+            if let Some(port) = setting(lower, &["master_port", "source_port"]) {
+                let port: u16 = port.parse().map_err(|_| format!("bad port {port}"))?;
+                let source = state
+                    .instances
+                    .iter()
+                    .position(|i| i.port == port)
+                    .ok_or_else(|| format!("no simulated instance on port {port}"))?;
+                if source == me {
+                    return Err("an instance cannot replicate from itself".into());
+                }
+                state.instances[me].source = Some(source);
+            }
+            return Ok(true);
+        }
+        if lower.starts_with("set global read_only") {
+            state.instances[me].read_only = lower.ends_with("on") || lower.ends_with('1');
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     fn rows(&self, lower: &str, sql: &str) -> Option<Answer> {
@@ -248,6 +333,13 @@ impl Shim {
         let root = state.root_of(self.index);
         let root_id = state.instances[root].server_id;
         let gtid = format!("0-{root_id}-100");
+        if lower.contains("master_gtid_wait(") || lower.contains("wait_for_executed_gtid_set(") {
+            // Every simulated replica has applied all it received.
+            return Some(Answer {
+                columns: vec!["wait".into()],
+                rows: vec![vec![text(0)]],
+            });
+        }
         if lower.starts_with("select") {
             // Every SELECT arbor and mysql_async send names its columns with AS, or asks for
             // bare @@variables; both are answered by name.
@@ -269,7 +361,7 @@ impl Shim {
                 return Some(Answer::empty(&["Slave_IO_State"]));
             };
             let upstream = &state.instances[source];
-            let connected = upstream.health == Health::Up;
+            let connected = upstream.health == Health::Up && me.io_running;
             let words = lower.contains("replica");
             let w =
                 |slave: &'static str, replica: &'static str| if words { replica } else { slave };
@@ -298,9 +390,18 @@ impl Shim {
                 ),
                 (
                     w("Slave_IO_Running", "Replica_IO_Running"),
-                    text(if connected { "Yes" } else { "Connecting" }),
+                    text(if connected {
+                        "Yes"
+                    } else if me.io_running {
+                        "Connecting"
+                    } else {
+                        "No"
+                    }),
                 ),
-                (w("Slave_SQL_Running", "Replica_SQL_Running"), text("Yes")),
+                (
+                    w("Slave_SQL_Running", "Replica_SQL_Running"),
+                    text(if me.sql_running { "Yes" } else { "No" }),
+                ),
                 ("Replicate_Do_DB", text("")),
                 ("Replicate_Ignore_DB", text("")),
                 ("Last_IO_Errno", text(if connected { 0 } else { 2003 })),
@@ -379,7 +480,7 @@ impl Shim {
             "version_comment" => text("arbor simulated fleet"),
             "server_id" => text(me.server_id),
             "hostname" => text("simfleet"),
-            "read_only" => text(if is_primary { 0 } else { 1 }),
+            "read_only" => text(i32::from(me.read_only)),
             "super_read_only" => text(0),
             "log_bin" => text(1),
             "binlog_format" => text("ROW"),
@@ -403,6 +504,19 @@ impl Shim {
             _ => None,
         }
     }
+}
+
+/// The value of `name = value` in a CHANGE MASTER statement (quotes removed).
+fn setting<'a>(lower: &'a str, names: &[&str]) -> Option<&'a str> {
+    names.iter().find_map(|name| {
+        let at = lower.find(name)?;
+        let rest = lower[at + name.len()..]
+            .trim_start()
+            .strip_prefix('=')?
+            .trim_start();
+        let end = rest.find(',').unwrap_or(rest.len());
+        Some(rest[..end].trim().trim_matches('\''))
+    })
 }
 
 fn uuid(server_id: u32) -> String {
@@ -485,6 +599,13 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
             // A connection opened before the fault: it breaks (dead) or stalls (hung).
             Health::Dead => return Err(io::Error::other("server gone")),
             Health::Hung => std::future::pending::<()>().await,
+        }
+        if query.trim().to_ascii_lowercase().starts_with("do sleep") {
+            // A watcher's idle connection: held until the instance dies or hangs.
+            while health_of(&self.state, self.index) == Health::Up {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            return Err(io::Error::other("server gone"));
         }
         match self.answer(query) {
             Err(message) => {

@@ -142,3 +142,87 @@ async fn discovery_crawls_a_simulated_topology_and_analysis_sees_its_primary_die
         "DeadMaster is analysed once the replicas lose the primary"
     );
 }
+
+#[tokio::test]
+async fn arbor_fails_a_simulated_primary_over() {
+    for flavor in [Flavor::MariaDb1011, Flavor::MySql84] {
+        fail_over(flavor).await;
+    }
+}
+
+async fn fail_over(flavor: Flavor) {
+    use std::sync::Arc;
+
+    use arbor_discovery::{Discovery, DiscoverySettings};
+    use arbor_mysql::{Operator, OperatorSettings};
+    use arbor_recovery::{RecoveryEngine, RecoverySettings, SingleNode};
+    use arbor_store::{SqliteStore, Store};
+
+    let fleet = Fleet::start(&[None, Some(0), Some(0), Some(0)], flavor)
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let discovery = Discovery::start(
+        Arc::clone(&store),
+        Arc::new(prober()),
+        DiscoverySettings {
+            poll_interval: Duration::from_millis(500),
+            ..DiscoverySettings::default()
+        },
+        &[key(fleet.key(0))],
+    )
+    .await
+    .unwrap();
+    let seen = arbor_testkit::wait_for(Duration::from_secs(20), || {
+        let store = Arc::clone(&store);
+        async move {
+            let records = store.all_instances().await.ok()?;
+            (records.len() == 4 && records.iter().all(|r| r.is_last_check_valid())).then_some(())
+        }
+    })
+    .await;
+    assert!(seen.is_some(), "the simulated cluster is discovered");
+    let engine = RecoveryEngine::new(
+        Arc::clone(&store),
+        discovery.handle(),
+        Operator::new(OperatorSettings {
+            user: "arbor".into(),
+            password: "secret".into(),
+            connect_timeout: Duration::from_secs(1),
+            statement_timeout: Duration::from_secs(5),
+            default_port: 3306,
+        }),
+        RecoverySettings {
+            recover_master_cluster_filters: vec!["*".into()],
+            tick: Duration::from_millis(200),
+            ..RecoverySettings::default()
+        },
+        Arc::new(SingleNode),
+    );
+    let engine_loop = engine.start().await.unwrap();
+
+    fleet.set_health(0, Health::Dead);
+    let recovered = arbor_testkit::wait_for(Duration::from_secs(30), || {
+        let store = Arc::clone(&store);
+        async move {
+            let records = store.recoveries(None, 10).await.ok()?;
+            records.into_iter().find(|r| !r.is_active)
+        }
+    })
+    .await;
+    engine_loop.abort();
+    let record = recovered.expect("a recovery ran");
+    assert!(record.successful, "{flavor:?}: {record:#?}");
+    let successor = record.successor.clone().expect("a successor");
+    let promoted = (1..4).find(|&i| key(fleet.key(i)) == successor).unwrap();
+    assert_eq!(
+        fleet.source_of(promoted),
+        None,
+        "the successor replicates from nobody"
+    );
+    assert!(!fleet.is_read_only(promoted), "and takes writes");
+    for other in (1..4).filter(|&i| i != promoted) {
+        assert_eq!(fleet.source_of(other), Some(promoted), "{record:#?}");
+        assert!(fleet.is_replicating(other));
+    }
+}
