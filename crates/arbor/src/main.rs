@@ -52,9 +52,14 @@ struct Args {
 enum Command {
     /// Run the service: discovery and polling, and the HTTP API.
     Serve,
-    /// Start a demo: 4 real MariaDB servers on 127.0.0.1 (needs mariadbd) and arbor watching
-    /// them with embedded defaults.
-    Demo,
+    /// Start a demo: a simulated fleet of three clusters (MariaDB 10.11, MySQL 8.0, 8.4) and
+    /// arbor watching and recovering them with embedded defaults; --mariadb for 4 real MariaDB
+    /// servers instead (needs mariadbd).
+    Demo {
+        /// Real MariaDB servers instead of the simulated fleet.
+        #[arg(long)]
+        mariadb: bool,
+    },
     /// Read HOST:PORT now and watch it, and the topology it belongs to, from now on.
     Discover {
         #[arg(value_name = "HOST:PORT")]
@@ -425,7 +430,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let client_identity = env_path("ARBOR_TLS_CERT_FILE").zip(env_path("ARBOR_TLS_KEY_FILE"));
     let is_client_command = !matches!(
         args.command,
-        Command::Serve | Command::Demo | Command::CheckConfig | Command::Tls { .. }
+        Command::Serve | Command::Demo { .. } | Command::CheckConfig | Command::Tls { .. }
     );
     let (api_url, _direct_node) = if args.direct && is_client_command {
         let (url, node) = serve::direct(args.config.as_deref()).await?;
@@ -444,7 +449,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let api = &target;
     match args.command {
         Command::Serve => serve::serve(args.config.as_deref()).await,
-        Command::Demo => serve::demo(args.config.as_deref()).await,
+        Command::Demo { mariadb: true } => serve::demo(args.config.as_deref()).await,
+        Command::Demo { mariadb: false } => serve::demo_simulated(args.config.as_deref()).await,
         Command::CheckConfig => serve::check_config(args.config.as_deref()),
         Command::Tls {
             command: TlsCommand::Init { dir, hosts },

@@ -17,7 +17,7 @@ use arbor_store::{SqliteStore, Store};
 pub async fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
     let (config, warnings) = load_config(config_path)?;
     init_logging(config.debug);
-    run_node(config, &warnings).await
+    run_node(config, &warnings, None).await
 }
 
 /// `arbor demo`: a real MariaDB topology on loopback (P with replicas R1 and R2, R3 under R1),
@@ -60,13 +60,119 @@ pub async fn demo(config_path: Option<&Path>) -> anyhow::Result<()> {
         r3 = sandbox.key(3),
         r1_pid = sandbox.pid(1).unwrap_or(0),
     );
-    let result = run_node(config, &warnings).await;
+    let result = run_node(config, &warnings, None).await;
     drop(sandbox);
     result
 }
 
-/// Assembles and runs one node until a shutdown signal.
-async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<()> {
+/// `arbor demo`: three simulated clusters (MariaDB 10.11, MySQL 8.0, MySQL 8.4, each a primary
+/// with two replicas and one replica below the first), arbor watching and recovering them with
+/// embedded defaults, and `/demo/{kill,hang,revive}/PORT` on the API to inject faults. Needs no
+/// database installed.
+pub async fn demo_simulated(config_path: Option<&Path>) -> anyhow::Result<()> {
+    use arbor_simfleet::{Flavor, Fleet};
+    let (mut config, warnings) = load_config(config_path)?;
+    init_logging(config.debug);
+    let shape = [None, Some(0), Some(0), Some(1)];
+    let mut fleets = Vec::new();
+    for flavor in [Flavor::MariaDb1011, Flavor::MySql80, Flavor::MySql84] {
+        fleets.push(
+            Fleet::start(&shape, flavor)
+                .await
+                .context("cannot start the simulated fleet")?,
+        );
+    }
+    let data = tempfile::tempdir().context("cannot create a data dir for the demo")?;
+    config.mysql_topology_user = "arbor".into();
+    config.mysql_topology_password = "demo".into();
+    config.discovery_seeds = fleets.iter().map(|f| f.key(0)).collect();
+    config.backend_db = "sqlite".into();
+    config.sqlite3_data_file = data.path().join("arbor.sqlite3").display().to_string();
+    config.instance_poll_seconds = config.instance_poll_seconds.min(2);
+    if config.recover_master_cluster_filters.is_empty() {
+        config.recover_master_cluster_filters = vec!["*".into()];
+        config.recover_intermediate_master_cluster_filters = vec!["*".into()];
+    }
+    if config_path.is_none() {
+        config.listen_address = "127.0.0.1:3000".to_string();
+    }
+    let api = format!("http://{}", config.listen_socket_addr()).replace("0.0.0.0", "127.0.0.1");
+    let api_flag = if api == "http://127.0.0.1:3000" {
+        String::new()
+    } else {
+        format!("--api {api} ")
+    };
+    let mut text = String::from(
+        "\narbor demo: three simulated clusters on 127.0.0.1, recovered automatically\n",
+    );
+    for (fleet, name) in fleets
+        .iter()
+        .zip(["MariaDB 10.11", "MySQL 8.0", "MySQL 8.4"])
+    {
+        text.push_str(&format!(
+            "\n  {name:<13} primary P {}, replicas {} and {}, {} under the first\n",
+            fleet.key(0),
+            fleet.key(1),
+            fleet.key(2),
+            fleet.key(3)
+        ));
+    }
+    let first = &fleets[0];
+    text.push_str(&format!(
+        "\n  web UI    {api}/\n\n  try       arbor {api_flag}topology {p}\n{pad}curl -X POST {api}/demo/kill/{port}     (kill P: watch arbor fail it over)\n{pad}arbor {api_flag}audit-recovery\n{pad}curl -X POST {api}/demo/revive/{port}   (P back, now a lone server)\n\n  Ctrl-C stops arbor and the simulated fleet.\n",
+        pad = " ".repeat(12),
+        p = first.key(0),
+        port = first.port(0),
+    ));
+    eprintln!("{text}");
+    let fleets = Arc::new(fleets);
+    let control = demo_control(Arc::clone(&fleets));
+    let result = run_node(config, &warnings, Some(control)).await;
+    drop(fleets);
+    result
+}
+
+/// `/demo/{kill,hang,revive}/PORT`: faults on a simulated instance, by its port.
+fn demo_control(fleets: Arc<Vec<arbor_simfleet::Fleet>>) -> axum::Router {
+    use arbor_simfleet::Health;
+    use axum::extract::Path as UrlPath;
+    use axum::http::StatusCode;
+    let handler = move |UrlPath((action, port)): UrlPath<(String, u16)>| {
+        let fleets = Arc::clone(&fleets);
+        async move {
+            let health = match action.as_str() {
+                "kill" => Health::Dead,
+                "hang" => Health::Hung,
+                "revive" => Health::Up,
+                _ => {
+                    return (
+                        StatusCode::NOT_FOUND,
+                        "expected /demo/kill|hang|revive/PORT".to_string(),
+                    )
+                }
+            };
+            for fleet in fleets.iter() {
+                if let Some(index) = (0..fleet.len()).find(|&i| fleet.port(i) == port) {
+                    fleet.set_health(index, health);
+                    return (StatusCode::OK, format!("{action}: 127.0.0.1:{port}\n"));
+                }
+            }
+            (
+                StatusCode::NOT_FOUND,
+                format!("no simulated instance on port {port}\n"),
+            )
+        }
+    };
+    axum::Router::new().route("/demo/{action}/{port}", axum::routing::post(handler))
+}
+
+/// Assembles and runs one node until a shutdown signal; `extra` routes (the demo's) are served
+/// beside the API.
+async fn run_node(
+    config: Config,
+    warnings: &[ConfigWarning],
+    extra: Option<axum::Router>,
+) -> anyhow::Result<()> {
     for warning in warnings {
         tracing::warn!("{warning}");
     }
@@ -189,7 +295,10 @@ async fn run_node(config: Config, warnings: &[ConfigWarning]) -> anyhow::Result<
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address} (ListenAddress)"))?;
-    let router = arbor_http::router(state);
+    let router = match extra {
+        Some(extra) => arbor_http::router(state).merge(extra),
+        None => arbor_http::router(state),
+    };
     match tls_settings(&config) {
         Some(tls) => {
             let tls_config = arbor_http::tls::server_config(&tls)?;

@@ -219,7 +219,7 @@ fn demo_serves_a_real_topology_and_cleans_up_on_interrupt() {
     .unwrap();
     let stderr_path = dir.path().join("demo.stderr");
     let mut demo = Command::new(ARBOR)
-        .args(["--config", config.to_str().unwrap(), "demo"])
+        .args(["--config", config.to_str().unwrap(), "demo", "--mariadb"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(fs::File::create(&stderr_path).unwrap())
@@ -326,4 +326,79 @@ fn discovery_ignore_filters_from_the_config_keep_a_server_out() {
     );
     let tree = service.stdout_of(&["topology", &p]);
     assert!(!tree.contains(r2.as_str()), "still not there:\n{tree}");
+}
+
+#[test]
+fn the_simulated_demo_fails_a_killed_primary_over_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("demo.json");
+    fs::write(
+        &config,
+        format!(r#"{{"ListenAddress": "127.0.0.1:{port}"}}"#),
+    )
+    .unwrap();
+    let stderr_path = dir.path().join("demo.stderr");
+    let mut demo = Command::new(ARBOR)
+        .args(["--config", config.to_str().unwrap(), "demo"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let api = format!("http://127.0.0.1:{port}");
+    let get = |path: &str| -> Option<serde_json::Value> {
+        let (status, body) = common::raft_group::request(&api, "GET", path, false);
+        (status == 200)
+            .then(|| serde_json::from_str(&body).ok())
+            .flatten()
+    };
+    let wait = |what: &str, check: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        while !check() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{what}: {}",
+                fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    // Three clusters of four appear, with nothing installed.
+    wait("the demo's three clusters", &|| {
+        get("/api/clusters-info").is_some_and(|c| {
+            c.as_array()
+                .is_some_and(|c| c.len() == 3 && c.iter().all(|c| c["CountInstances"] == 4))
+        })
+    });
+    // The printed command kills a primary; arbor fails it over.
+    let stderr = fs::read_to_string(&stderr_path).unwrap();
+    let kill = stderr
+        .split("curl -X POST ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the demo prints a kill command")
+        .to_string();
+    let path = kill
+        .strip_prefix(&api)
+        .filter(|p| p.starts_with("/demo/kill/"))
+        .unwrap_or_else(|| panic!("a kill command on this demo's API: {kill}"));
+    let (status, body) = common::raft_group::request(&api, "POST", path, false);
+    assert_eq!(status, 200, "{body}");
+    wait("a successful recovery in the audit", &|| {
+        get("/api/audit-recovery").is_some_and(|a| {
+            a["Details"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["IsSuccessful"] == true))
+        })
+    });
+
+    // Ctrl-C: a clean exit.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &demo.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = demo.wait().unwrap();
+    assert!(status.success(), "demo exited with {status}");
 }
