@@ -1,0 +1,153 @@
+//! Fault cases real servers cannot give at this size: a hundred hung servers among healthy ones,
+//! and a primary that flaps.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbor_discovery::{Discovery, DiscoverySettings};
+use arbor_mysql::{Operator, OperatorSettings, ProbeSettings, Prober};
+use arbor_recovery::{RecoveryEngine, RecoverySettings, SingleNode};
+use arbor_simfleet::{Flavor, Fleet, Health};
+use arbor_store::{SqliteStore, Store};
+use arbor_topology::InstanceKey;
+
+fn prober() -> Prober {
+    Prober::new(ProbeSettings {
+        user: "arbor".into(),
+        password: "secret".into(),
+        connect_timeout: Duration::from_secs(1),
+        read_timeout: Duration::from_secs(1),
+        default_port: 3306,
+        cluster_alias_query: String::new(),
+    })
+}
+
+fn key(text: String) -> InstanceKey {
+    text.parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_hundred_hung_servers_never_delay_the_polling_of_the_rest() {
+    let hung = Fleet::start(&[None; 100], Flavor::MySql80).await.unwrap();
+    for index in 0..hung.len() {
+        hung.set_health(index, Health::Hung);
+    }
+    let healthy = Fleet::start(&[None, Some(0), Some(0), Some(1)], Flavor::MariaDb1011)
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let mut seeds: Vec<InstanceKey> = (0..hung.len()).map(|i| key(hung.key(i))).collect();
+    seeds.push(key(healthy.key(0)));
+    let poll = Duration::from_secs(1);
+    let _discovery = Discovery::start(
+        Arc::clone(&store),
+        Arc::new(prober()),
+        DiscoverySettings {
+            poll_interval: poll,
+            probe_deadline: Duration::from_secs(5),
+            ..DiscoverySettings::default()
+        },
+        &seeds,
+    )
+    .await
+    .unwrap();
+    let healthy_keys: Vec<InstanceKey> = (0..healthy.len()).map(|i| key(healthy.key(i))).collect();
+
+    // Watch each healthy server's last check for 8 s, once its tree is known: the longest gap
+    // between two checks is what the hung ones would stretch.
+    let mut last: HashMap<InstanceKey, i64> = HashMap::new();
+    let mut longest_gap = 0i64;
+    let started = tokio::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(12) {
+        let records = store.all_instances().await.unwrap();
+        for record in records.iter().filter(|r| healthy_keys.contains(r.key())) {
+            let Some(checked) = record.last_checked.map(|t| t.millis()) else {
+                continue;
+            };
+            if let Some(previous) = last.insert(record.key().clone(), checked) {
+                if started.elapsed() > Duration::from_secs(4) {
+                    longest_gap = longest_gap.max(checked - previous);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last.len(), 4, "every healthy server is found and checked");
+    // One poll interval, plus the scheduler's tick and a generous margin for a loaded machine.
+    // Polls held up behind the hung servers would wait for their timeouts, again and again:
+    // gaps of several seconds.
+    assert!(
+        longest_gap <= 2_500,
+        "a healthy server went {longest_gap} ms between checks (poll interval 1 s)"
+    );
+}
+
+#[tokio::test]
+async fn a_flapping_primary_gets_one_recovery_per_block_period() {
+    let fleet = Fleet::start(&[None, Some(0), Some(0)], Flavor::MariaDb1011)
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let discovery = Discovery::start(
+        Arc::clone(&store),
+        Arc::new(prober()),
+        DiscoverySettings {
+            poll_interval: Duration::from_millis(500),
+            ..DiscoverySettings::default()
+        },
+        &[key(fleet.key(0))],
+    )
+    .await
+    .unwrap();
+    let found = arbor_testkit::wait_for(Duration::from_secs(20), || {
+        let store = Arc::clone(&store);
+        async move {
+            let records = store.all_instances().await.ok()?;
+            (records.len() == 3 && records.iter().all(|r| r.is_last_check_valid())).then_some(())
+        }
+    })
+    .await;
+    assert!(found.is_some());
+    let engine = RecoveryEngine::new(
+        Arc::clone(&store),
+        discovery.handle(),
+        Operator::new(OperatorSettings {
+            user: "arbor".into(),
+            password: "secret".into(),
+            connect_timeout: Duration::from_secs(1),
+            statement_timeout: Duration::from_secs(5),
+            default_port: 3306,
+        }),
+        RecoverySettings {
+            recover_master_cluster_filters: vec!["*".into()],
+            block_period: Duration::from_secs(3_600),
+            tick: Duration::from_millis(200),
+            ..RecoverySettings::default()
+        },
+        Arc::new(SingleNode),
+    );
+    let engine_loop = engine.start().await.unwrap();
+
+    // Whatever is the primary now goes down for a second and comes back, eight times.
+    for _ in 0..8 {
+        let primary = (0..fleet.len())
+            .find(|&i| {
+                fleet.source_of(i).is_none()
+                    && (0..fleet.len()).any(|r| fleet.source_of(r) == Some(i))
+            })
+            .expect("a primary with replicas");
+        fleet.set_health(primary, Health::Dead);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        fleet.set_health(primary, Health::Up);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    engine_loop.abort();
+    let recoveries = store.recoveries(None, 50).await.unwrap();
+    assert_eq!(
+        recoveries.len(),
+        1,
+        "one recovery in the block period, however often the primary flaps: {recoveries:#?}"
+    );
+    assert!(recoveries[0].successful, "{:#?}", recoveries[0]);
+}
