@@ -5,27 +5,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
 use arbor_discovery::{Discovery, DiscoverySettings};
-use arbor_mysql::{Operator, OperatorSettings, ProbeSettings, Prober};
-use arbor_recovery::{RecoveryEngine, RecoverySettings, SingleNode};
 use arbor_simfleet::{Flavor, Fleet, Health};
 use arbor_store::{SqliteStore, Store};
 use arbor_topology::InstanceKey;
-
-fn prober() -> Prober {
-    Prober::new(ProbeSettings {
-        user: "arbor".into(),
-        password: "secret".into(),
-        connect_timeout: Duration::from_secs(1),
-        read_timeout: Duration::from_secs(1),
-        default_port: 3306,
-        cluster_alias_query: String::new(),
-    })
-}
-
-fn key(text: String) -> InstanceKey {
-    text.parse().unwrap()
-}
+use common::{key, prober};
 
 #[tokio::test]
 async fn a_hundred_hung_servers_never_delay_the_polling_of_the_rest() {
@@ -88,46 +74,7 @@ async fn a_flapping_primary_gets_one_recovery_per_block_period() {
     let fleet = Fleet::start(&[None, Some(0), Some(0)], Flavor::MariaDb1011)
         .await
         .unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let discovery = Discovery::start(
-        Arc::clone(&store),
-        Arc::new(prober()),
-        DiscoverySettings {
-            poll_interval: Duration::from_millis(500),
-            ..DiscoverySettings::default()
-        },
-        &[key(fleet.key(0))],
-    )
-    .await
-    .unwrap();
-    let found = arbor_testkit::wait_for(Duration::from_secs(20), || {
-        let store = Arc::clone(&store);
-        async move {
-            let records = store.all_instances().await.ok()?;
-            (records.len() == 3 && records.iter().all(|r| r.is_last_check_valid())).then_some(())
-        }
-    })
-    .await;
-    assert!(found.is_some());
-    let engine = RecoveryEngine::new(
-        Arc::clone(&store),
-        discovery.handle(),
-        Operator::new(OperatorSettings {
-            user: "arbor".into(),
-            password: "secret".into(),
-            connect_timeout: Duration::from_secs(1),
-            statement_timeout: Duration::from_secs(5),
-            default_port: 3306,
-        }),
-        RecoverySettings {
-            recover_master_cluster_filters: vec!["*".into()],
-            block_period: Duration::from_secs(3_600),
-            tick: Duration::from_millis(200),
-            ..RecoverySettings::default()
-        },
-        Arc::new(SingleNode),
-    );
-    let engine_loop = engine.start().await.unwrap();
+    let watched = common::watch_and_recover(&fleet, Duration::from_secs(3_600)).await;
 
     // Whatever is the primary now goes down for a second and comes back, eight times.
     for _ in 0..8 {
@@ -142,7 +89,8 @@ async fn a_flapping_primary_gets_one_recovery_per_block_period() {
         fleet.set_health(primary, Health::Up);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    engine_loop.abort();
+    let store = Arc::clone(&watched.store);
+    drop(watched);
     let recoveries = store.recoveries(None, 50).await.unwrap();
     assert_eq!(
         recoveries.len(),

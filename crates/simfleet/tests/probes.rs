@@ -3,24 +3,11 @@
 
 use std::time::Duration;
 
-use arbor_mysql::{ProbeSettings, Prober};
+mod common;
+
 use arbor_simfleet::{Flavor, Fleet, Health};
-use arbor_topology::{Flavor as ServerFlavor, InstanceKey, IoThreadState};
-
-fn prober() -> Prober {
-    Prober::new(ProbeSettings {
-        user: "arbor".into(),
-        password: "secret".into(),
-        connect_timeout: Duration::from_secs(1),
-        read_timeout: Duration::from_secs(1),
-        default_port: 3306,
-        cluster_alias_query: String::new(),
-    })
-}
-
-fn key(text: String) -> InstanceKey {
-    text.parse().unwrap()
-}
+use arbor_topology::{Flavor as ServerFlavor, IoThreadState};
+use common::{key, prober};
 
 #[tokio::test]
 async fn every_flavour_is_read_through_its_own_dialect() {
@@ -153,54 +140,11 @@ async fn arbor_fails_a_simulated_primary_over() {
 async fn fail_over(flavor: Flavor) {
     use std::sync::Arc;
 
-    use arbor_discovery::{Discovery, DiscoverySettings};
-    use arbor_mysql::{Operator, OperatorSettings};
-    use arbor_recovery::{RecoveryEngine, RecoverySettings, SingleNode};
-    use arbor_store::{SqliteStore, Store};
-
     let fleet = Fleet::start(&[None, Some(0), Some(0), Some(0)], flavor)
         .await
         .unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let discovery = Discovery::start(
-        Arc::clone(&store),
-        Arc::new(prober()),
-        DiscoverySettings {
-            poll_interval: Duration::from_millis(500),
-            ..DiscoverySettings::default()
-        },
-        &[key(fleet.key(0))],
-    )
-    .await
-    .unwrap();
-    let seen = arbor_testkit::wait_for(Duration::from_secs(20), || {
-        let store = Arc::clone(&store);
-        async move {
-            let records = store.all_instances().await.ok()?;
-            (records.len() == 4 && records.iter().all(|r| r.is_last_check_valid())).then_some(())
-        }
-    })
-    .await;
-    assert!(seen.is_some(), "the simulated cluster is discovered");
-    let engine = RecoveryEngine::new(
-        Arc::clone(&store),
-        discovery.handle(),
-        Operator::new(OperatorSettings {
-            user: "arbor".into(),
-            password: "secret".into(),
-            connect_timeout: Duration::from_secs(1),
-            statement_timeout: Duration::from_secs(5),
-            default_port: 3306,
-        }),
-        RecoverySettings {
-            recover_master_cluster_filters: vec!["*".into()],
-            tick: Duration::from_millis(200),
-            ..RecoverySettings::default()
-        },
-        Arc::new(SingleNode),
-    );
-    let engine_loop = engine.start().await.unwrap();
-
+    let watched = common::watch_and_recover(&fleet, Duration::from_secs(3_600)).await;
+    let store = Arc::clone(&watched.store);
     fleet.set_health(0, Health::Dead);
     let recovered = arbor_testkit::wait_for(Duration::from_secs(30), || {
         let store = Arc::clone(&store);
@@ -210,7 +154,7 @@ async fn fail_over(flavor: Flavor) {
         }
     })
     .await;
-    engine_loop.abort();
+    drop(watched);
     let record = recovered.expect("a recovery ran");
     assert!(record.successful, "{flavor:?}: {record:#?}");
     let successor = record.successor.clone().expect("a successor");

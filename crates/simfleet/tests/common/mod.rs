@@ -1,0 +1,92 @@
+//! Shared by the simulated-fleet tests: arbor's prober, and arbor watching and recovering a
+//! simulated cluster.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbor_discovery::{Discovery, DiscoverySettings};
+use arbor_mysql::{Operator, OperatorSettings, ProbeSettings, Prober};
+use arbor_recovery::{RecoveryEngine, RecoverySettings, SingleNode};
+use arbor_simfleet::Fleet;
+use arbor_store::{SqliteStore, Store};
+use arbor_topology::InstanceKey;
+
+pub fn prober() -> Prober {
+    Prober::new(ProbeSettings {
+        user: "arbor".into(),
+        password: "secret".into(),
+        connect_timeout: Duration::from_secs(1),
+        read_timeout: Duration::from_secs(1),
+        default_port: 3306,
+        cluster_alias_query: String::new(),
+    })
+}
+
+pub fn key(text: String) -> InstanceKey {
+    text.parse().unwrap()
+}
+
+/// arbor watching `fleet` from its first instance, with a recovery engine (filters open,
+/// `block` as the block period) running until the returned task is aborted.
+pub struct Watched {
+    pub store: Arc<dyn Store>,
+    pub engine_loop: tokio::task::JoinHandle<()>,
+    _discovery: Discovery,
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        self.engine_loop.abort();
+    }
+}
+
+pub async fn watch_and_recover(fleet: &Fleet, block: Duration) -> Watched {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let discovery = Discovery::start(
+        Arc::clone(&store),
+        Arc::new(prober()),
+        DiscoverySettings {
+            poll_interval: Duration::from_millis(500),
+            ..DiscoverySettings::default()
+        },
+        &[key(fleet.key(0))],
+    )
+    .await
+    .unwrap();
+    let expected = fleet.len();
+    let seen = arbor_testkit::wait_for(Duration::from_secs(20), || {
+        let store = Arc::clone(&store);
+        async move {
+            let records = store.all_instances().await.ok()?;
+            (records.len() == expected && records.iter().all(|r| r.is_last_check_valid()))
+                .then_some(())
+        }
+    })
+    .await;
+    assert!(seen.is_some(), "the simulated cluster is discovered");
+    let engine = RecoveryEngine::new(
+        Arc::clone(&store),
+        discovery.handle(),
+        Operator::new(OperatorSettings {
+            user: "arbor".into(),
+            password: "secret".into(),
+            connect_timeout: Duration::from_secs(1),
+            statement_timeout: Duration::from_secs(5),
+            default_port: 3306,
+        }),
+        RecoverySettings {
+            recover_master_cluster_filters: vec!["*".into()],
+            block_period: block,
+            tick: Duration::from_millis(200),
+            ..RecoverySettings::default()
+        },
+        Arc::new(SingleNode),
+    );
+    let engine_loop = engine.start().await.unwrap();
+    Watched {
+        store,
+        engine_loop,
+        _discovery: discovery,
+    }
+}
