@@ -31,22 +31,12 @@ pub async fn demo(config_path: Option<&Path>) -> anyhow::Result<()> {
     let sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0), Some(1)])
         .map_err(anyhow::Error::msg)
         .context("cannot start the demo topology (scripts/demo.sh installs MariaDB first)")?;
-    let data = tempfile::tempdir().context("cannot create a data dir for the demo")?;
-    config.mysql_topology_user = ADMIN_USER.to_string();
-    config.mysql_topology_password = ADMIN_PASSWORD.to_string();
-    config.discovery_seeds = vec![sandbox.key(0)];
-    config.backend_db = "sqlite".to_string();
-    config.sqlite3_data_file = data.path().join("arbor.sqlite3").display().to_string();
-    config.instance_poll_seconds = config.instance_poll_seconds.min(2);
-    if config_path.is_none() {
-        config.listen_address = "127.0.0.1:3000".to_string();
-    }
-    let api = format!("http://{}", config.listen_socket_addr()).replace("0.0.0.0", "127.0.0.1");
-    let api_flag = if api == "http://127.0.0.1:3000" {
-        String::new()
-    } else {
-        format!("--api {api} ")
-    };
+    let (_data, api, api_flag) = demo_config(
+        &mut config,
+        config_path.is_none(),
+        (ADMIN_USER, ADMIN_PASSWORD),
+        vec![sandbox.key(0)],
+    )?;
     eprintln!(
         "\narbor demo: primary P {p}, replicas R1 {r1} and R2 {r2}, R3 {r3} under R1\n\
          \n  API       {api}/api/clusters-info\n\
@@ -82,26 +72,16 @@ pub async fn demo_simulated(config_path: Option<&Path>) -> anyhow::Result<()> {
                 .context("cannot start the simulated fleet")?,
         );
     }
-    let data = tempfile::tempdir().context("cannot create a data dir for the demo")?;
-    config.mysql_topology_user = "arbor".into();
-    config.mysql_topology_password = "demo".into();
-    config.discovery_seeds = fleets.iter().map(|f| f.key(0)).collect();
-    config.backend_db = "sqlite".into();
-    config.sqlite3_data_file = data.path().join("arbor.sqlite3").display().to_string();
-    config.instance_poll_seconds = config.instance_poll_seconds.min(2);
+    let (_data, api, api_flag) = demo_config(
+        &mut config,
+        config_path.is_none(),
+        ("arbor", "demo"),
+        fleets.iter().map(|f| f.key(0)).collect(),
+    )?;
     if config.recover_master_cluster_filters.is_empty() {
         config.recover_master_cluster_filters = vec!["*".into()];
         config.recover_intermediate_master_cluster_filters = vec!["*".into()];
     }
-    if config_path.is_none() {
-        config.listen_address = "127.0.0.1:3000".to_string();
-    }
-    let api = format!("http://{}", config.listen_socket_addr()).replace("0.0.0.0", "127.0.0.1");
-    let api_flag = if api == "http://127.0.0.1:3000" {
-        String::new()
-    } else {
-        format!("--api {api} ")
-    };
     let mut text = String::from(
         "\narbor demo: three simulated clusters on 127.0.0.1, recovered automatically\n",
     );
@@ -130,6 +110,34 @@ pub async fn demo_simulated(config_path: Option<&Path>) -> anyhow::Result<()> {
     let result = run_node(config, &warnings, Some(control)).await;
     drop(fleets);
     result
+}
+
+/// What both demos set: the servers' account and seeds, a throwaway SQLite store (the returned
+/// dir, which must live as long as the demo), fast polls, and 127.0.0.1:3000 without a config
+/// file. Returns the dir, the API's URL and the `--api` flag the printed commands need.
+fn demo_config(
+    config: &mut Config,
+    default_address: bool,
+    (user, password): (&str, &str),
+    seeds: Vec<String>,
+) -> anyhow::Result<(tempfile::TempDir, String, String)> {
+    let data = tempfile::tempdir().context("cannot create a data dir for the demo")?;
+    config.mysql_topology_user = user.to_string();
+    config.mysql_topology_password = password.to_string();
+    config.discovery_seeds = seeds;
+    config.backend_db = "sqlite".to_string();
+    config.sqlite3_data_file = data.path().join("arbor.sqlite3").display().to_string();
+    config.instance_poll_seconds = config.instance_poll_seconds.min(2);
+    if default_address {
+        config.listen_address = "127.0.0.1:3000".to_string();
+    }
+    let api = format!("http://{}", config.listen_socket_addr()).replace("0.0.0.0", "127.0.0.1");
+    let api_flag = if api == "http://127.0.0.1:3000" {
+        String::new()
+    } else {
+        format!("--api {api} ")
+    };
+    Ok((data, api, api_flag))
 }
 
 /// `/demo/{kill,hang,revive}/PORT`: faults on a simulated instance, by its port.

@@ -207,8 +207,8 @@ fn client_commands_explain_an_unreachable_service() {
     assert!(stderr.contains("cannot reach arbor"), "{stderr}");
 }
 
-#[test]
-fn demo_serves_a_real_topology_and_cleans_up_on_interrupt() {
+/// `arbor demo ARGS` on a free port, its stderr in `DIR/demo.stderr`: (dir, process, API URL).
+fn start_demo(args: &[&str]) -> (tempfile::TempDir, std::process::Child, String) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = dir.path().join("demo.json");
@@ -217,15 +217,21 @@ fn demo_serves_a_real_topology_and_cleans_up_on_interrupt() {
         format!(r#"{{"ListenAddress": "127.0.0.1:{port}"}}"#),
     )
     .unwrap();
-    let stderr_path = dir.path().join("demo.stderr");
-    let mut demo = Command::new(ARBOR)
-        .args(["--config", config.to_str().unwrap(), "demo", "--mariadb"])
+    let demo = Command::new(ARBOR)
+        .args(["--config", config.to_str().unwrap(), "demo"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(fs::File::create(&stderr_path).unwrap())
+        .stderr(fs::File::create(dir.path().join("demo.stderr")).unwrap())
         .spawn()
         .unwrap();
-    let api = format!("http://127.0.0.1:{port}");
+    (dir, demo, format!("http://127.0.0.1:{port}"))
+}
+
+#[test]
+fn demo_serves_a_real_topology_and_cleans_up_on_interrupt() {
+    let (dir, mut demo, api) = start_demo(&["--mariadb"]);
+    let stderr_path = dir.path().join("demo.stderr");
     let cli = |args: &[&str]| {
         Command::new(ARBOR)
             .args(["--api", &api])
@@ -330,23 +336,8 @@ fn discovery_ignore_filters_from_the_config_keep_a_server_out() {
 
 #[test]
 fn the_simulated_demo_fails_a_killed_primary_over_and_stops_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = dir.path().join("demo.json");
-    fs::write(
-        &config,
-        format!(r#"{{"ListenAddress": "127.0.0.1:{port}"}}"#),
-    )
-    .unwrap();
+    let (dir, mut demo, api) = start_demo(&[]);
     let stderr_path = dir.path().join("demo.stderr");
-    let mut demo = Command::new(ARBOR)
-        .args(["--config", config.to_str().unwrap(), "demo"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let api = format!("http://127.0.0.1:{port}");
     let get = |path: &str| -> Option<serde_json::Value> {
         let (status, body) = common::raft_group::request(&api, "GET", path, false);
         (status == 200)

@@ -67,11 +67,9 @@ pub async fn forward_to_leader(
         (Some(raft), _) => {
             // A node that Raft still calls leader but whose lease a quorum did not renew (it
             // lost its majority) must not answer as leader, nor forward to itself.
-            let status = raft.status();
-            if status.leader_id.is_none() || status.leader_id == Some(status.id) {
-                None
-            } else {
-                raft.leader_api()
+            match raft.leader_id() {
+                Some(leader) if leader != raft.id() => raft.leader_api(),
+                _ => None,
             }
         }
         (None, Some(lease)) => lease.leader_api(),

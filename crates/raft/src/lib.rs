@@ -562,6 +562,12 @@ impl RaftNode {
         self.inner.leadership.is_leader()
     }
 
+    /// The member Raft currently calls leader, if any (which may be this node without a
+    /// confirmed lease).
+    pub fn leader_id(&self) -> Option<NodeId> {
+        self.inner.raft.metrics().borrow().current_leader
+    }
+
     /// When this node could act as leader, in wall-clock milliseconds (see
     /// [`RaftLeadership::acting_periods`]).
     pub fn acting_periods(&self) -> Vec<(i64, Option<i64>)> {
