@@ -1,19 +1,24 @@
 //! Scale: arbor watching a simulated fleet of 1,000, 5,000 and 10,000 instances (clusters of
-//! four), polled every 5 s and every 1 s. The fleet runs in this process; arbor runs as its own
-//! `arbor serve` process, so its CPU and memory are measured alone. Reports, per run: arbor's
-//! CPU (cores), RSS, probes per second, poll overruns (instances not probed within their
-//! interval plus grace), and the time from a primary's kill to its DeadMaster analysis.
+//! four), polled every 5 s and every 1 s, by one `arbor serve` and by a 3-node Raft group.
+//! The fleet runs in `arbor simfleet` child processes (a process may hold 20,000 open files
+//! here; each instance needs a listener and one connection per arbor node), and arbor in its
+//! own processes, so arbor's CPU and memory are measured alone. Reports, per run: arbor's CPU
+//! (cores, summed over the nodes), RSS (MiB, the largest node), probes per second and poll
+//! overruns (instances not probed within their interval plus grace; summed over the nodes),
+//! and the time from a primary's kill to its DeadMaster analysis.
 //!
-//! `cargo bench -p arbor --bench scale` (ARBOR_SCALE_SIZES=1000,5000 and ARBOR_SCALE_POLLS=5,1
-//! to choose; ARBOR_SCALE_SECONDS for the measuring window, 20 by default).
+//! `cargo bench -p arbor --bench scale` (ARBOR_SCALE_SIZES=1000,5000,10000,
+//! ARBOR_SCALE_POLLS=5,1 and ARBOR_SCALE_NODES=1,3 to choose; ARBOR_SCALE_SECONDS for the
+//! measuring window, 20 by default).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use arbor_simfleet::{Flavor, Fleet, Health};
-use common::raft_group::request;
+use common::raft_group::{request, Group};
 
 fn list(name: &str, default: &str) -> Vec<u64> {
     std::env::var(name)
@@ -58,127 +63,184 @@ fn metric(api: &str, name: &str) -> f64 {
         .sum()
 }
 
-/// Raises the open-files limit as far as allowed; returns the limit in force.
-fn raise_fd_limit() -> u64 {
-    let wanted: libc::rlim_t = 65_536;
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls on a stack struct this function owns.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_max = limit.rlim_max.max(wanted);
-        limit.rlim_cur = wanted.min(limit.rlim_max);
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+/// Open files one fleet process may use for its instances (listener + a connection per arbor
+/// node each), with room to spare under the 20,000 hard limit seen here.
+const FLEET_FILES: u64 = 15_000;
+
+/// An `arbor simfleet` child process and its instances' ports.
+struct FleetProcess {
+    child: Child,
+    stdin: ChildStdin,
+    /// (port, is a primary) per instance.
+    ports: Vec<(u16, bool)>,
+}
+
+impl FleetProcess {
+    fn start(clusters: usize) -> FleetProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_arbor"))
+            .args([
+                "simfleet",
+                "--clusters",
+                &clusters.to_string(),
+                "--size",
+                "4",
+            ])
+            .args(["--flavor", "mysql-8.0,mariadb-10.11", "--write-rate", "10"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("arbor simfleet starts");
+        let stdin = child.stdin.take().unwrap();
+        let mut ports = Vec::new();
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.expect("fleet listing");
+            if line == "ready" {
+                break;
+            }
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            ports.push((fields[1].parse().unwrap(), fields[2] == "-"));
         }
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        assert_eq!(
+            ports.len(),
+            clusters * 4,
+            "the fleet started every instance"
+        );
+        FleetProcess {
+            child,
+            stdin,
+            ports,
+        }
     }
-    limit.rlim_cur
+
+    fn command(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+    }
+}
+
+impl Drop for FleetProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn main() {
-    let fd_limit = raise_fd_limit();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let sizes = list("ARBOR_SCALE_SIZES", "1000,5000,10000");
     let polls = list("ARBOR_SCALE_POLLS", "5,1");
+    let node_counts = list("ARBOR_SCALE_NODES", "1,3");
     let window = Duration::from_secs(list("ARBOR_SCALE_SECONDS", "20")[0]);
-    println!("instances poll  cpu(cores)  rss(MiB)  probes/s  overruns  kill->DeadMaster");
-    for &size in &sizes {
-        for &poll in &polls {
-            // This process holds each instance's listener and the connection arbor keeps to it.
-            let needed = size * 2 + 1_000;
-            if needed > fd_limit {
-                println!(
-                    "{size:>9} {poll:>4}  skipped: needs {needed} open files, the limit here is {fd_limit}"
-                );
-                continue;
+    println!("nodes instances poll  cpu(cores)  rss(MiB)  probes/s  overruns  kill->DeadMaster");
+    for &nodes in &node_counts {
+        for &size in &sizes {
+            for &poll in &polls {
+                run(nodes as usize, size as usize, poll, window);
             }
-            runtime.block_on(run(size as usize, poll, window));
         }
     }
 }
 
-async fn run(size: usize, poll: u64, window: Duration) {
-    let shape = [None, Some(0), Some(0), Some(0)];
+fn run(nodes: usize, size: usize, poll: u64, window: Duration) {
+    let per_process = (FLEET_FILES / (nodes as u64 + 1)) as usize / 4 * 4;
     let mut fleets = Vec::new();
-    for _ in 0..size / shape.len() {
-        fleets.push(Fleet::start(&shape, Flavor::MySql80).await.expect("fleet"));
+    let mut left = size;
+    while left > 0 {
+        let here = left.min(per_process);
+        fleets.push(FleetProcess::start(here / 4));
+        left -= here;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let seeds: Vec<String> = fleets.iter().map(|f| format!("\"{}\"", f.key(0))).collect();
-    let config = common::test_config(
-        dir.path(),
-        poll,
-        &format!(
-            r#""DiscoverySeeds": [{}], "DiscoveryMaxConcurrency": 1000"#,
-            seeds.join(", ")
-        ),
+    let seeds: Vec<String> = fleets
+        .iter()
+        .flat_map(|f| f.ports.iter().filter(|(_, primary)| *primary))
+        .map(|(port, _)| format!("\"127.0.0.1:{port}\""))
+        .collect();
+    let extra = format!(
+        r#""DiscoverySeeds": [{}], "DiscoveryMaxConcurrency": 1000"#,
+        seeds.join(", ")
     );
-    let service = common::Service::start(dir.path(), &config);
-    let api = service.api.clone();
-    let pid = service.pid();
+    // One node: a plain service. Three: a Raft group, every node probing every instance.
+    let dir = tempfile::tempdir().unwrap();
+    let (single, group) = if nodes == 1 {
+        let config = common::test_config(dir.path(), poll, &extra);
+        (Some(common::Service::start(dir.path(), &config)), None)
+    } else {
+        (None, Some(Group::start_polling(nodes, poll, &extra)))
+    };
+    let apis: Vec<String> = match (&single, &group) {
+        (Some(service), _) => vec![service.api.clone()],
+        (_, Some(group)) => group.members.iter().map(|m| m.api()).collect(),
+        _ => unreachable!(),
+    };
+    let pids: Vec<u32> = match (&single, &group) {
+        (Some(service), _) => vec![service.pid()],
+        (_, Some(group)) => group
+            .members
+            .iter()
+            .map(|m| m.service.as_ref().unwrap().pid())
+            .collect(),
+        _ => unreachable!(),
+    };
+    let label = format!("{nodes:>5} {size:>9} {poll:>4}");
 
-    // Discovered: every instance watched and read once.
+    // Discovered: every node has read every instance.
     let started = Instant::now();
     loop {
-        let known = metric(&api, "arbor_instances_reachable");
-        if known as usize >= size {
+        let least = apis
+            .iter()
+            .map(|api| metric(api, "arbor_instances_reachable"))
+            .fold(f64::MAX, f64::min);
+        if least as usize >= size {
             break;
         }
-        if started.elapsed() > Duration::from_secs(300) {
-            println!(
-                "{size:>9} {poll:>4}  discovery incomplete after 300 s ({known:.0} reachable)"
-            );
+        if started.elapsed() > Duration::from_secs(600) {
+            println!("{label}  discovery incomplete after 600 s ({least:.0} reachable)");
             return;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        std::thread::sleep(Duration::from_millis(500));
     }
     // One full interval to settle, then the window.
-    tokio::time::sleep(Duration::from_secs(poll)).await;
-    let (cpu0, _) = usage(pid);
-    let probes0 = metric(&api, "arbor_probe_duration_seconds_count");
-    let overruns0 = metric(&api, "arbor_poll_overruns");
+    std::thread::sleep(Duration::from_secs(poll));
+    let sum = |name: &str| apis.iter().map(|api| metric(api, name)).sum::<f64>();
+    let cpu = || pids.iter().map(|&pid| usage(pid).0).sum::<f64>();
+    let cpu0 = cpu();
+    let probes0 = sum("arbor_probe_duration_seconds_count");
+    let overruns0 = sum("arbor_poll_overruns");
     let t0 = Instant::now();
-    tokio::time::sleep(window).await;
+    std::thread::sleep(window);
     let elapsed = t0.elapsed().as_secs_f64();
-    let (cpu1, rss) = usage(pid);
-    let probes = (metric(&api, "arbor_probe_duration_seconds_count") - probes0) / elapsed;
-    let overruns = metric(&api, "arbor_poll_overruns") - overruns0;
+    let cores = (cpu() - cpu0) / elapsed;
+    let rss = pids.iter().map(|&pid| usage(pid).1).fold(0.0, f64::max);
+    let probes = (sum("arbor_probe_duration_seconds_count") - probes0) / elapsed;
+    let overruns = sum("arbor_poll_overruns") - overruns0;
 
     // A primary dies: how long until arbor analyses DeadMaster?
-    let victim = &fleets[fleets.len() / 2];
-    let killed_key = victim.key(0);
-    victim.set_health(0, Health::Dead);
+    let victim_fleet = fleets.len() / 2;
+    let primaries: Vec<u16> = fleets[victim_fleet]
+        .ports
+        .iter()
+        .filter(|(_, primary)| *primary)
+        .map(|(port, _)| *port)
+        .collect();
+    let victim = primaries[primaries.len() / 2];
+    fleets[victim_fleet].command(&format!("kill {victim}"));
     let killed = Instant::now();
     let detected = loop {
-        let body = request(&api, "GET", "/api/replication-analysis", false).1;
-        if body.contains(&format!("\"Port\":{}", victim.port(0))) && body.contains("\"DeadMaster\"")
-        {
+        let body = request(&apis[0], "GET", "/api/replication-analysis", false).1;
+        if body.contains(&format!("\"Port\":{victim}")) && body.contains("\"DeadMaster\"") {
             break Some(killed.elapsed());
         }
         if killed.elapsed() > Duration::from_secs(60) {
             break None;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        std::thread::sleep(Duration::from_millis(20));
     };
-    let _ = killed_key;
     println!(
-        "{size:>9} {poll:>4}  {:>10.2}  {:>8.0}  {:>8.0}  {:>8.0}  {}",
-        (cpu1 - cpu0) / elapsed,
-        rss,
-        probes,
-        overruns,
+        "{label}  {cores:>10.2}  {rss:>8.0}  {probes:>8.0}  {overruns:>8.0}  {}",
         detected
             .map(|d| format!("{:.2} s", d.as_secs_f64()))
             .unwrap_or_else(|| "not within 60 s".into())
     );
-    drop(service);
+    drop(single);
+    drop(group);
     drop(fleets);
 }

@@ -60,6 +60,27 @@ enum Command {
         #[arg(long)]
         mariadb: bool,
     },
+    /// Run a simulated fleet (no arbor): from a JSON topology file, or M generated clusters
+    /// of K instances. Prints `INDEX PORT SOURCE FLAVOUR` per instance, then `ready`; then
+    /// reads commands on standard input (kill PORT, hang PORT, revive PORT, slow PORT MS,
+    /// break PORT, lag PORT SECONDS, write-rate N, quit) until it closes.
+    Simfleet {
+        /// A topology file (see the arbor-simfleet crate's docs for its form).
+        #[arg(long, conflicts_with = "clusters")]
+        topology: Option<PathBuf>,
+        /// Generate this many clusters...
+        #[arg(long, required_unless_present = "topology")]
+        clusters: Option<usize>,
+        /// ...of this many instances each: a primary and its replicas.
+        #[arg(long, default_value_t = 3)]
+        size: usize,
+        /// Flavours, taken in turn: mariadb-10.11, mysql-8.0, mysql-8.4.
+        #[arg(long, value_delimiter = ',', default_value = "mariadb-10.11")]
+        flavor: Vec<arbor_simfleet::Flavor>,
+        /// Transactions per second each primary commits.
+        #[arg(long)]
+        write_rate: Option<f64>,
+    },
     /// Read HOST:PORT now and watch it, and the topology it belongs to, from now on.
     Discover {
         #[arg(value_name = "HOST:PORT")]
@@ -430,7 +451,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let client_identity = env_path("ARBOR_TLS_CERT_FILE").zip(env_path("ARBOR_TLS_KEY_FILE"));
     let is_client_command = !matches!(
         args.command,
-        Command::Serve | Command::Demo { .. } | Command::CheckConfig | Command::Tls { .. }
+        Command::Serve
+            | Command::Demo { .. }
+            | Command::CheckConfig
+            | Command::Tls { .. }
+            | Command::Simfleet { .. }
     );
     let (api_url, _direct_node) = if args.direct && is_client_command {
         let (url, node) = serve::direct(args.config.as_deref()).await?;
@@ -452,6 +477,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Command::Demo { mariadb: true } => serve::demo(args.config.as_deref()).await,
         Command::Demo { mariadb: false } => serve::demo_simulated(args.config.as_deref()).await,
         Command::CheckConfig => serve::check_config(args.config.as_deref()),
+        Command::Simfleet {
+            topology,
+            clusters,
+            size,
+            flavor,
+            write_rate,
+        } => {
+            let mut topology = match (topology, clusters) {
+                (Some(path), _) => arbor_simfleet::Topology::from_file(&path)?,
+                (None, Some(clusters)) => {
+                    arbor_simfleet::Topology::generate(clusters, size, &flavor)
+                }
+                (None, None) => anyhow::bail!("give --topology FILE or --clusters M"),
+            };
+            if let Some(rate) = write_rate {
+                topology.write_rate = rate;
+            }
+            serve::simfleet(topology).await
+        }
         Command::Tls {
             command: TlsCommand::Init { dir, hosts },
         } => {

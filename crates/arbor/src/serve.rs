@@ -846,3 +846,23 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
 }
+
+/// `arbor simfleet`: a simulated fleet driven by commands on standard input.
+pub async fn simfleet(topology: arbor_simfleet::Topology) -> anyhow::Result<()> {
+    use arbor_simfleet::control;
+    use tokio::io::AsyncBufReadExt;
+
+    let fleet = arbor_simfleet::Fleet::from_topology(&topology)
+        .await
+        .context("cannot start the simulated fleet")?;
+    println!("{}ready", control::listing(&fleet, &topology));
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        match control::command(&fleet, &line) {
+            Ok(true) => println!("ok"),
+            Ok(false) => break,
+            Err(message) => println!("error: {message} (commands: {})", control::COMMANDS),
+        }
+    }
+    Ok(())
+}

@@ -16,7 +16,13 @@ pub struct Member {
 }
 
 impl Member {
-    fn configure(dir: &std::path::Path, raft_port: u16, nodes: &[String], extra: &str) -> Member {
+    fn configure(
+        dir: &std::path::Path,
+        raft_port: u16,
+        nodes: &[String],
+        poll_seconds: u64,
+        extra: &str,
+    ) -> Member {
         std::fs::create_dir_all(dir).unwrap();
         let extra = format!(
             r#""RaftEnabled": true,
@@ -28,7 +34,7 @@ impl Member {
         );
         Member {
             dir: dir.to_path_buf(),
-            config: super::test_config(dir, 1, &extra),
+            config: super::test_config(dir, poll_seconds, &extra),
             raft: format!("127.0.0.1:{raft_port}"),
             service: None,
         }
@@ -75,6 +81,11 @@ pub struct Group {
 
 impl Group {
     pub fn start(size: usize, extra: &str) -> Group {
+        Group::start_polling(size, 1, extra)
+    }
+
+    /// As [`Group::start`], polling each instance every `poll_seconds`.
+    pub fn start_polling(size: usize, poll_seconds: u64, extra: &str) -> Group {
         let root = tempfile::tempdir().unwrap();
         let raft_ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
         let nodes: Vec<String> = raft_ports
@@ -92,6 +103,7 @@ impl Group {
                 &root.path().join(format!("node{index}")),
                 *raft_port,
                 &nodes,
+                poll_seconds,
                 &extra,
             ));
         }
@@ -116,7 +128,7 @@ impl Group {
         nodes.push(format!("\"127.0.0.1:{raft_port}\""));
         let index = self.members.len();
         let dir = self._root.path().join(format!("node{index}"));
-        let mut member = Member::configure(&dir, raft_port, &nodes, "");
+        let mut member = Member::configure(&dir, raft_port, &nodes, 1, "");
         member.start();
         self.members.push(member);
         index
