@@ -15,7 +15,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::raft_group::{request, Group};
@@ -71,6 +71,7 @@ const FLEET_FILES: u64 = 15_000;
 struct FleetProcess {
     child: Child,
     stdin: ChildStdin,
+    stdout: std::io::Lines<BufReader<ChildStdout>>,
     /// (port, is a primary) per instance.
     ports: Vec<(u16, bool)>,
 }
@@ -93,7 +94,8 @@ impl FleetProcess {
             .expect("arbor simfleet starts");
         let stdin = child.stdin.take().unwrap();
         let mut ports = Vec::new();
-        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        for line in stdout.by_ref() {
             let line = line.expect("fleet listing");
             if line == "ready" {
                 break;
@@ -109,12 +111,15 @@ impl FleetProcess {
         FleetProcess {
             child,
             stdin,
+            stdout,
             ports,
         }
     }
 
     fn command(&mut self, line: &str) {
         writeln!(self.stdin, "{line}").unwrap();
+        let answer = self.stdout.next().and_then(|l| l.ok()).unwrap_or_default();
+        assert_eq!(answer, "ok", "the fleet took {line:?}");
     }
 }
 

@@ -855,13 +855,23 @@ pub async fn simfleet(topology: arbor_simfleet::Topology) -> anyhow::Result<()> 
     let fleet = arbor_simfleet::Fleet::from_topology(&topology)
         .await
         .context("cannot start the simulated fleet")?;
-    println!("{}ready", control::listing(&fleet, &topology));
+    use std::io::Write;
+
+    // Whoever drives the fleet may stop reading its answers: the fleet goes on regardless.
+    let say = |text: &str| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}").and_then(|_| out.flush());
+    };
+    say(&format!("{}ready", control::listing(&fleet, &topology)));
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     while let Some(line) = lines.next_line().await? {
         match control::command(&fleet, &line) {
-            Ok(true) => println!("ok"),
+            Ok(true) => say("ok"),
             Ok(false) => break,
-            Err(message) => println!("error: {message} (commands: {})", control::COMMANDS),
+            Err(message) => say(&format!(
+                "error: {message} (commands: {})",
+                control::COMMANDS
+            )),
         }
     }
     Ok(())

@@ -556,3 +556,81 @@ async fn errant_gtids_are_shown_located_and_reset() {
         .await;
     assert_eq!(status, 422, "{body}");
 }
+
+#[tokio::test]
+async fn replicas_without_gtid_move_by_file_and_position() {
+    let c = Cluster::start().await;
+    let (r1, r2, r3) = (c.path(1), c.path(2), c.path(3));
+    // Every replica positions by file and position, as a cluster set up without GTID does.
+    for replica in 1..4 {
+        c.sql(
+            replica,
+            "STOP SLAVE; CHANGE MASTER TO MASTER_USE_GTID=no; START SLAVE",
+        );
+        assert_eq!(c.status(replica, "Using_Gtid"), "No");
+    }
+    c.sql(
+        0,
+        "CREATE DATABASE filepos; CREATE TABLE filepos.t (id INT PRIMARY KEY); \
+         INSERT INTO filepos.t VALUES (1)",
+    );
+    let mut rows = 1;
+    // Every server has exactly the rows the primary wrote: a move that resumed too early
+    // would stop on a duplicate key, one that resumed too late would miss rows.
+    let all_have = |c: &Cluster, rows: usize| {
+        for server in 1..4 {
+            let mut count = String::new();
+            for _ in 0..200 {
+                count = c
+                    .sandbox
+                    .sql(server, "SELECT COUNT(*) FROM filepos.t")
+                    .map(|v| v.trim().to_string())
+                    .unwrap_or_default();
+                if count == rows.to_string() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert_eq!(count, rows.to_string(), "server {server}");
+        }
+    };
+    all_have(&c, rows);
+
+    // move-up with R3 behind: its SQL thread stopped while the primary writes on. R3 must
+    // apply what R1 has before it continues from R1's point on P.
+    c.sql(3, "STOP SLAVE SQL_THREAD");
+    for _ in 0..5 {
+        rows += 1;
+        c.sql(0, &format!("INSERT INTO filepos.t VALUES ({rows})"));
+    }
+    c.ok(&format!("move-up/{r3}")).await;
+    c.assert_replicates_from(3, 0);
+    c.assert_replicates_from(1, 0);
+    assert_eq!(c.status(3, "Using_Gtid"), "No", "still file:position");
+    rows += 1;
+    c.sql(0, &format!("INSERT INTO filepos.t VALUES ({rows})"));
+    all_have(&c, rows);
+
+    // move-below with the sibling behind: R2 catches up to R3's point first.
+    c.sql(2, "STOP SLAVE SQL_THREAD");
+    for _ in 0..5 {
+        rows += 1;
+        c.sql(0, &format!("INSERT INTO filepos.t VALUES ({rows})"));
+    }
+    c.ok(&format!("move-below/{r3}/{r2}")).await;
+    c.assert_replicates_from(3, 2);
+    c.assert_replicates_from(2, 0);
+    assert_eq!(c.status(3, "Using_Gtid"), "No");
+    rows += 1;
+    c.sql(0, &format!("INSERT INTO filepos.t VALUES ({rows})"));
+    all_have(&c, rows);
+
+    // Further than one step: MariaDB switches the replica to GTID (its gtid_slave_pos is
+    // kept in every mode), rather than refusing.
+    c.ok(&format!("relocate/{r3}/{r1}")).await;
+    c.assert_replicates_from(3, 1);
+    assert_eq!(c.status(3, "Using_Gtid"), "Slave_Pos");
+    rows += 1;
+    c.sql(0, &format!("INSERT INTO filepos.t VALUES ({rows})"));
+    all_have(&c, rows);
+}

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use arbor_topology::{Flavor, InstanceKey, ReplicaStatus, ServerVersion};
+use arbor_topology::{BinlogCoordinates, Flavor, InstanceKey, ReplicaStatus, ServerVersion};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
@@ -116,6 +116,42 @@ impl Dialect {
             self.change_source_gtid(source, credentials),
             self.start_replica(),
         ]
+    }
+
+    /// Points a replica at a new source at given binary log coordinates, without GTID
+    /// positioning (MariaDB `MASTER_USE_GTID=no`, MySQL auto-positioning off).
+    pub fn change_source_file_position(
+        &self,
+        source: &InstanceKey,
+        at: &BinlogCoordinates,
+    ) -> String {
+        let (host, port) = (quote(&source.hostname), source.port);
+        let (file, pos) = (quote(&at.log_file), at.log_pos);
+        match self.flavor {
+            Flavor::MariaDb => format!(
+                "CHANGE MASTER TO MASTER_HOST={host}, MASTER_PORT={port}, \
+                 MASTER_LOG_FILE={file}, MASTER_LOG_POS={pos}, MASTER_USE_GTID=no"
+            ),
+            _ if self.mysql_at_least(MYSQL_CHANGE_SOURCE) => format!(
+                "CHANGE REPLICATION SOURCE TO SOURCE_HOST={host}, SOURCE_PORT={port}, \
+                 SOURCE_LOG_FILE={file}, SOURCE_LOG_POS={pos}, SOURCE_AUTO_POSITION=0"
+            ),
+            _ => format!(
+                "CHANGE MASTER TO MASTER_HOST={host}, MASTER_PORT={port}, \
+                 MASTER_LOG_FILE={file}, MASTER_LOG_POS={pos}, MASTER_AUTO_POSITION=0"
+            ),
+        }
+    }
+
+    /// Starts replication that stops by itself once the SQL thread has applied the source's
+    /// binary log up to `until`.
+    pub fn start_replica_until(&self, until: &BinlogCoordinates) -> String {
+        let (file, pos) = (quote(&until.log_file), until.log_pos);
+        if self.mysql_at_least(MYSQL_REPLICA_STATEMENTS) {
+            format!("START REPLICA UNTIL SOURCE_LOG_FILE={file}, SOURCE_LOG_POS={pos}")
+        } else {
+            format!("START SLAVE UNTIL MASTER_LOG_FILE={file}, MASTER_LOG_POS={pos}")
+        }
     }
 
     /// `MASTER_DELAY` / `SOURCE_DELAY`: apply events only `seconds` after they were written.
@@ -364,6 +400,13 @@ impl Session {
         }
     }
 
+    /// The end of the server's binary log now (`SHOW MASTER STATUS` or its 8.4 name).
+    pub async fn binary_log_status(&mut self) -> Result<Option<BinlogCoordinates>, ProbeError> {
+        let sql = self.dialect.binary_log_status_sql();
+        let rows = query_maps(&mut self.conn, &self.key, sql).await?;
+        Ok(status::parse_binary_log_status(&rows))
+    }
+
     /// The server's replication status now.
     pub async fn replica_status(&mut self) -> Result<Option<ReplicaStatus>, ProbeError> {
         let sql = self.dialect.replica_status_sql();
@@ -469,6 +512,44 @@ mod tests {
                 "SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos",
                 "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3306, MASTER_USE_GTID=slave_pos, MASTER_USER='repl', MASTER_PASSWORD='it\\'s'",
                 "RESET MASTER",
+            ]
+        );
+    }
+
+    #[test]
+    fn file_position_moves_in_each_dialect() {
+        let db2: InstanceKey = "db2:3306".parse().unwrap();
+        let at = BinlogCoordinates {
+            log_file: "bin.000007".into(),
+            log_pos: 1234,
+        };
+        let statements = |flavor, version| {
+            let d = dialect(flavor, version);
+            [
+                d.start_replica_until(&at),
+                d.change_source_file_position(&db2, &at),
+            ]
+            .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        };
+        assert_eq!(
+            statements(Flavor::MariaDb, "10.11.6-MariaDB"),
+            [
+                "START SLAVE UNTIL MASTER_LOG_FILE='bin.000007', MASTER_LOG_POS=1234",
+                "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3306, MASTER_LOG_FILE='bin.000007', MASTER_LOG_POS=1234, MASTER_USE_GTID=no",
+            ]
+        );
+        assert_eq!(
+            statements(Flavor::MySql, "8.4.3"),
+            [
+                "START REPLICA UNTIL SOURCE_LOG_FILE='bin.000007', SOURCE_LOG_POS=1234",
+                "CHANGE REPLICATION SOURCE TO SOURCE_HOST='db2', SOURCE_PORT=3306, SOURCE_LOG_FILE='bin.000007', SOURCE_LOG_POS=1234, SOURCE_AUTO_POSITION=0",
+            ]
+        );
+        assert_eq!(
+            statements(Flavor::MySql, "5.7.44"),
+            [
+                "START SLAVE UNTIL MASTER_LOG_FILE='bin.000007', MASTER_LOG_POS=1234",
+                "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3306, MASTER_LOG_FILE='bin.000007', MASTER_LOG_POS=1234, MASTER_AUTO_POSITION=0",
             ]
         );
     }

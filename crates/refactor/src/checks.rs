@@ -1,10 +1,118 @@
 //! Whether a replica can be moved below a source, in pure code, with the reason when not.
 
-use arbor_topology::{Flavor, InstanceKey, Topology};
+use arbor_topology::{Flavor, GtidKind, InstanceKey, Topology};
 
 /// Whether `replica` can replicate from `source` with GTID positioning, as the last readings
 /// say. `Err` holds the reason, worded for the operator.
 pub fn can_replicate_from(
+    topology: &Topology,
+    replica: &InstanceKey,
+    source: &InstanceKey,
+) -> Result<(), String> {
+    can_replicate_from_binlog(topology, replica, source)?;
+    let (r, s) = match (topology.record(replica), topology.record(source)) {
+        (Some(r), Some(s)) => (&r.instance, &s.instance),
+        _ => return Err(format!("{replica} or {source} is not known to arbor")),
+    };
+    if r.flavor != Flavor::MariaDb && !(r.supports_gtid() && s.supports_gtid()) {
+        return Err(format!(
+            "moving {replica} below {source} needs GTID (gtid_mode=ON on both): without it, \
+             arbor moves a replica only one level up (move-up) or below a sibling (move-below)"
+        ));
+    }
+    Ok(())
+}
+
+/// How a move positions a replica on its new source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// GTID positioning: any source that has the replica's transactions.
+    Gtid,
+    /// File and position, one level up: the replica catches up with its source `via` (stopped),
+    /// then continues from `via`'s own position in the new source's binary log.
+    UpFrom { via: InstanceKey },
+    /// File and position, below a sibling: the two are brought to the same point of their
+    /// common source's log, then the replica continues from the sibling's binary log end.
+    BelowSibling { common_source: InstanceKey },
+}
+
+/// Which route moves `replica` below `target`. A replica that positions by GTID keeps doing
+/// so; one that positions by file and position keeps that for the moves it can make (one level
+/// up, below a sibling). Beyond those, MariaDB switches it to GTID (its `gtid_slave_pos` is
+/// kept whatever the mode), and MySQL without GTID refuses with the reason.
+pub fn route(
+    topology: &Topology,
+    replica: &InstanceKey,
+    target: &InstanceKey,
+) -> Result<Route, String> {
+    let record = topology
+        .record(replica)
+        .ok_or_else(|| format!("{replica} is not known to arbor"))?;
+    let target_record = topology
+        .record(target)
+        .ok_or_else(|| format!("{target} is not known to arbor"))?;
+    // A server that replicates from no one has no position to keep: GTID is the only way.
+    let Some(status) = record.instance.replication.as_ref() else {
+        return Ok(Route::Gtid);
+    };
+    let is_mariadb = record.instance.flavor == Flavor::MariaDb;
+    let gtid_possible = if is_mariadb {
+        status.gtid_kind != GtidKind::None
+    } else {
+        record.instance.supports_gtid() && target_record.instance.supports_gtid()
+    };
+    if gtid_possible {
+        return Ok(Route::Gtid);
+    }
+    let source = &status.source;
+    let source_of = |key: &InstanceKey| {
+        topology
+            .record(key)
+            .and_then(|r| r.instance.source().cloned())
+    };
+    let adjacent = if source_of(source).as_ref() == Some(target) {
+        Some(Route::UpFrom {
+            via: source.clone(),
+        })
+    } else if source_of(target).as_ref() == Some(source) && target != replica {
+        Some(Route::BelowSibling {
+            common_source: source.clone(),
+        })
+    } else {
+        None
+    };
+    match adjacent {
+        Some(route) => {
+            if status.is_broken() {
+                return Err(format!(
+                    "replication on {replica} is broken ({}: {}): a file:position move needs its \
+                     SQL thread to apply up to a chosen point",
+                    status.last_sql_errno, status.last_sql_error
+                ));
+            }
+            let helper = match &route {
+                Route::UpFrom { via } => via,
+                _ => target,
+            };
+            if !topology
+                .record(helper)
+                .is_some_and(|r| r.is_last_check_valid())
+            {
+                return Err(format!("{helper} cannot be reached"));
+            }
+            Ok(route)
+        }
+        None if is_mariadb => Ok(Route::Gtid),
+        None => Err(format!(
+            "{replica} does not use GTID: without it, arbor moves a replica only one level up \
+             (move-up) or below a sibling (move-below); move it in such steps, or enable GTID"
+        )),
+    }
+}
+
+/// Whether `replica` can replicate from `source` by any positioning: reachability, loops,
+/// flavours, binary logs, versions and formats.
+pub fn can_replicate_from_binlog(
     topology: &Topology,
     replica: &InstanceKey,
     source: &InstanceKey,
@@ -58,11 +166,6 @@ pub fn can_replicate_from(
         return Err(format!(
             "{replica} logs in STATEMENT format and {source} in {}: {replica} could not log the row events it would receive",
             s.binlog_format
-        ));
-    }
-    if r.flavor != Flavor::MariaDb && !(r.supports_gtid() && s.supports_gtid()) {
-        return Err(format!(
-            "moving {replica} needs GTID (gtid_mode=ON on both {replica} and {source}); file:position moves are not supported"
         ));
     }
     Ok(())
@@ -167,5 +270,77 @@ mod tests {
             record.instance.gtid_mode = "OFF".into();
         }
         refused(mysql, "r2:1", "r1:1", "needs GTID");
+    }
+
+    fn without_gtid(mut records: Vec<InstanceRecord>, mysql: bool) -> Topology {
+        for record in &mut records {
+            if mysql {
+                record.instance.flavor = Flavor::MySql;
+                record.instance.version = "8.0.36".into();
+                record.instance.gtid_mode = "OFF".into();
+            }
+            if let Some(status) = record.instance.replication.as_mut() {
+                status.gtid_kind = GtidKind::None;
+            }
+        }
+        Topology::new(records, &TopologyOptions::default())
+    }
+
+    fn route_of(topology: &Topology, replica: &str, target: &str) -> Result<Route, String> {
+        route(
+            topology,
+            &replica.parse().unwrap(),
+            &target.parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn replicas_without_gtid_move_by_file_and_position_one_step_at_a_time() {
+        for mysql in [false, true] {
+            let topology = without_gtid(base(), mysql);
+            assert_eq!(
+                route_of(&topology, "r3:1", "p:1"),
+                Ok(Route::UpFrom {
+                    via: "r1:1".parse().unwrap()
+                })
+            );
+            assert_eq!(
+                route_of(&topology, "r2:1", "r1:1"),
+                Ok(Route::BelowSibling {
+                    common_source: "p:1".parse().unwrap()
+                })
+            );
+            let far = route_of(&topology, "r3:1", "r2:1");
+            if mysql {
+                assert!(far.unwrap_err().contains("does not use GTID"));
+            } else {
+                // MariaDB keeps gtid_slave_pos in every mode: it switches to GTID.
+                assert_eq!(far, Ok(Route::Gtid));
+            }
+        }
+        assert_eq!(
+            route_of(
+                &Topology::new(base(), &TopologyOptions::default()),
+                "r3:1",
+                "p:1"
+            ),
+            Ok(Route::Gtid),
+            "a replica on GTID stays on GTID"
+        );
+    }
+
+    #[test]
+    fn a_file_position_move_needs_running_replication_and_a_reachable_helper() {
+        let mut records = base();
+        let status = records[3].instance.replication.as_mut().unwrap();
+        status.sql_thread_running = false;
+        status.last_sql_errno = 1062;
+        let error = route_of(&without_gtid(records, true), "r3:1", "p:1").unwrap_err();
+        assert!(error.contains("broken (1062"), "{error}");
+
+        let mut records = base();
+        records[1].last_checked = Some(Timestamp(5));
+        let error = route_of(&without_gtid(records, true), "r2:1", "r1:1").unwrap_err();
+        assert!(error.contains("r1:1 cannot be reached"), "{error}");
     }
 }

@@ -4,9 +4,9 @@ use std::time::{Duration, Instant};
 use arbor_discovery::DiscoveryHandle;
 use arbor_mysql::{Operator, Session};
 use arbor_store::{LockDecision, Store, StoreError};
-use arbor_topology::{InstanceKey, Timestamp, Topology, TopologyOptions};
+use arbor_topology::{BinlogCoordinates, InstanceKey, Timestamp, Topology, TopologyOptions};
 
-use crate::checks::{can_replicate_from, is_descendant};
+use crate::checks::{can_replicate_from, can_replicate_from_binlog, is_descendant, route, Route};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefactorError {
@@ -126,6 +126,72 @@ impl Locks {
 
 /// How long a move waits for the moved replica to be seen replicating from its new source.
 const SETTLE_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a file:position move waits for a replica to apply up to the chosen point.
+const APPLY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Whether `a` comes before `b` in the same server's binary log (file names sort, as MySQL
+/// numbers them with leading zeros).
+fn is_before(a: &BinlogCoordinates, b: &BinlogCoordinates) -> bool {
+    (a.log_file.as_str(), a.log_pos) < (b.log_file.as_str(), b.log_pos)
+}
+
+async fn exec(session: &mut Session, sql: &str) -> Result<(), RefactorError> {
+    tracing::info!(key = %session.key(), "{sql}");
+    session
+        .execute(sql)
+        .await
+        .map_err(|e| RefactorError::Failed(format!("{}: {sql} failed: {e}", session.key())))
+}
+
+async fn status_of(session: &mut Session) -> Result<arbor_topology::ReplicaStatus, RefactorError> {
+    let key = session.key().clone();
+    session
+        .replica_status()
+        .await
+        .map_err(|e| RefactorError::Failed(format!("cannot read {key}'s replication status: {e}")))?
+        .ok_or_else(|| RefactorError::Failed(format!("{key} no longer replicates")))
+}
+
+/// Lets a stopped replica's SQL thread apply its source's log up to `until`, then stops it
+/// again (both threads).
+async fn apply_until(
+    session: &mut Session,
+    until: &BinlogCoordinates,
+) -> Result<(), RefactorError> {
+    let key = session.key().clone();
+    let dialect = session.dialect();
+    if !is_before(&status_of(session).await?.exec_coordinates, until) {
+        return Ok(());
+    }
+    exec(session, &dialect.start_replica_until(until)).await?;
+    let started = Instant::now();
+    loop {
+        let status = status_of(session).await?;
+        if !status.sql_thread_running {
+            if status.last_sql_errno != 0 {
+                let _ = exec(session, &dialect.stop_replica()).await;
+                return Err(RefactorError::Failed(format!(
+                    "{key} stopped with error {} ({}) before reaching {}:{} of its source",
+                    status.last_sql_errno, status.last_sql_error, until.log_file, until.log_pos
+                )));
+            }
+            if !is_before(&status.exec_coordinates, until) {
+                break;
+            }
+        }
+        if started.elapsed() > APPLY_DEADLINE {
+            let _ = exec(session, &dialect.stop_replica()).await;
+            return Err(RefactorError::Failed(format!(
+                "{key} did not reach {}:{} of its source within {}s",
+                until.log_file,
+                until.log_pos,
+                APPLY_DEADLINE.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    exec(session, &dialect.stop_replica()).await
+}
 
 impl Refactorer {
     pub fn new(
@@ -274,12 +340,118 @@ impl Refactorer {
                 .probe_now(&[replica.clone(), source.clone()])
                 .await;
             let topology = self.topology().await?;
-            can_replicate_from(&topology, replica, source).map_err(RefactorError::Refused)?;
-            self.repoint_locked(replica, source).await
+            let route = route(&topology, replica, source).map_err(RefactorError::Refused)?;
+            if route == Route::Gtid {
+                can_replicate_from(&topology, replica, source).map_err(RefactorError::Refused)?;
+                return self.repoint_locked(replica, source).await;
+            }
+            can_replicate_from_binlog(&topology, replica, source)
+                .map_err(RefactorError::Refused)?;
+            // The file:position routes stop a second server: it is locked too.
+            let helper = match &route {
+                Route::UpFrom { via } => via.clone(),
+                _ => source.clone(),
+            };
+            let helper_lock = self.lock(std::slice::from_ref(&helper), operation).await?;
+            let moved = match route {
+                Route::UpFrom { via } => self.move_up_by_position(replica, &via, source).await,
+                _ => self.move_below_by_position(replica, source).await,
+            };
+            helper_lock.release().await;
+            moved
         }
         .await;
         locks.release().await;
         result
+    }
+
+    /// File:position move-up: `replica` below `via` below `target` goes below `target`. `via`
+    /// stops, so its binary log ends at a known point; the replica applies up to that point;
+    /// `via`'s own position on `target` is then where the replica continues.
+    async fn move_up_by_position(
+        &self,
+        replica: &InstanceKey,
+        via: &InstanceKey,
+        target: &InstanceKey,
+    ) -> Result<(), RefactorError> {
+        let mut middle = self.session(via).await?;
+        let mut moved = self.session(replica).await?;
+        let dialect = moved.dialect();
+        let stop = middle.dialect().stop_replica();
+        exec(&mut middle, &stop).await?;
+        let result = async {
+            exec(&mut moved, &dialect.stop_replica()).await?;
+            let end = middle
+                .binary_log_status()
+                .await
+                .map_err(|e| RefactorError::Failed(e.to_string()))?
+                .ok_or_else(|| {
+                    RefactorError::Failed(format!("{via} shows no binary log position"))
+                })?;
+            apply_until(&mut moved, &end).await?;
+            let at = status_of(&mut middle).await?.exec_coordinates;
+            exec(
+                &mut moved,
+                &dialect.change_source_file_position(target, &at),
+            )
+            .await
+        }
+        .await;
+        // Whatever happened, both replicate again (the replica from wherever it now points).
+        let restarted = exec(&mut moved, &dialect.start_replica()).await;
+        let start = middle.dialect().start_replica();
+        let resumed = exec(&mut middle, &start).await;
+        result.and(restarted).and(resumed)?;
+        self.settle(
+            &[replica.clone(), via.clone(), target.clone()],
+            replica,
+            target,
+        )
+        .await
+    }
+
+    /// File:position move-below: `replica` goes below its sibling `sibling`. Both stop; the one
+    /// behind applies up to the other's point of their common source's log; from there on the
+    /// sibling's binary log end is where the replica continues.
+    async fn move_below_by_position(
+        &self,
+        replica: &InstanceKey,
+        sibling: &InstanceKey,
+    ) -> Result<(), RefactorError> {
+        let mut new_source = self.session(sibling).await?;
+        let mut moved = self.session(replica).await?;
+        let dialect = moved.dialect();
+        let stop = new_source.dialect().stop_replica();
+        exec(&mut new_source, &stop).await?;
+        let result = async {
+            exec(&mut moved, &dialect.stop_replica()).await?;
+            let mine = status_of(&mut moved).await?.exec_coordinates;
+            let theirs = status_of(&mut new_source).await?.exec_coordinates;
+            if is_before(&mine, &theirs) {
+                apply_until(&mut moved, &theirs).await?;
+            } else if is_before(&theirs, &mine) {
+                apply_until(&mut new_source, &mine).await?;
+            }
+            let end = new_source
+                .binary_log_status()
+                .await
+                .map_err(|e| RefactorError::Failed(e.to_string()))?
+                .ok_or_else(|| {
+                    RefactorError::Failed(format!("{sibling} shows no binary log position"))
+                })?;
+            exec(
+                &mut moved,
+                &dialect.change_source_file_position(sibling, &end),
+            )
+            .await
+        }
+        .await;
+        let restarted = exec(&mut moved, &dialect.start_replica()).await;
+        let start = new_source.dialect().start_replica();
+        let resumed = exec(&mut new_source, &start).await;
+        result.and(restarted).and(resumed)?;
+        self.settle(&[replica.clone(), sibling.clone()], replica, sibling)
+            .await
     }
 
     fn source_of(topology: &Topology, key: &InstanceKey) -> Result<InstanceKey, RefactorError> {
