@@ -393,3 +393,98 @@ fn the_simulated_demo_fails_a_killed_primary_over_and_stops_cleanly() {
     let status = demo.wait().unwrap();
     assert!(status.success(), "demo exited with {status}");
 }
+
+#[test]
+fn simfleet_runs_a_topology_file_driven_by_commands() {
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    fs::write(
+        &bad,
+        r#"{"clusters": [{"instances": [{}, {"source": 7}]}]}"#,
+    )
+    .unwrap();
+    let refused = Command::new(ARBOR)
+        .args(["simfleet", "--topology", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("cluster 0, instance 1: source 7"),
+        "{stderr}"
+    );
+
+    let path = dir.path().join("fleet.json");
+    fs::write(
+        &path,
+        r#"{"clusters": [{"flavor": "mysql-8.4", "instances": [{}, {"source": 0}]}]}"#,
+    )
+    .unwrap();
+    let mut child = Command::new(ARBOR)
+        .args(["simfleet", "--topology", path.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut listing = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line == "ready" {
+            break;
+        }
+        listing.push(line);
+    }
+    assert_eq!(listing.len(), 2, "{listing:?}");
+    let fields: Vec<Vec<String>> = listing
+        .iter()
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect();
+    assert_eq!(
+        (fields[0][2].as_str(), fields[0][3].as_str()),
+        ("-", "mysql-8.4")
+    );
+    assert_eq!(
+        (fields[1][2].as_str(), fields[1][3].as_str()),
+        ("0", "mysql-8.4")
+    );
+    let primary = format!("127.0.0.1:{}", fields[0][1]);
+
+    // A live instance greets with its version; a killed one closes at once.
+    let greeting = |address: &str| {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buffer = [0u8; 128];
+        let n = stream.read(&mut buffer).unwrap_or(0);
+        String::from_utf8_lossy(&buffer[..n]).into_owned()
+    };
+    assert!(greeting(&primary).contains("8.4.3"));
+    writeln!(stdin, "kill {}", fields[0][1]).unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "ok");
+    assert_eq!(greeting(&primary), "", "a killed instance answers nothing");
+    writeln!(stdin, "explode {}", fields[0][1]).unwrap();
+    assert!(lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .starts_with("error: unknown command explode"));
+
+    writeln!(stdin, "quit").unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success());
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "quit ends the fleet"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

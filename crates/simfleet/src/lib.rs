@@ -171,7 +171,10 @@ impl Fleet {
 
     /// Sets how instance `index` behaves from now on (its open connections too).
     pub fn set_health(&self, index: usize, health: Health) {
-        self.with(|s| s.instances[index].health = health);
+        self.with(|s| {
+            s.instances[index].health = health;
+            s.health_changes.0.send_replace(());
+        });
     }
 
     /// Delays every reply of instance `index` by `delay` (zero: answers at once again).
@@ -334,8 +337,11 @@ async fn connection(
                     let reply = match outcome {
                         Outcome::Reply(reply) => reply,
                         Outcome::Hold => {
+                            let mut changes = lock(&state).health_changes.0.subscribe();
                             while health_of(&state, index).0 == Health::Up {
-                                tokio::time::sleep(Duration::from_millis(20)).await;
+                                if changes.changed().await.is_err() {
+                                    break;
+                                }
                             }
                             return Ok(());
                         }

@@ -148,6 +148,19 @@ pub(crate) struct FleetState {
     pub(crate) instances: Vec<Instance>,
     /// Transactions per second each writable primary commits.
     pub(crate) write_rate: f64,
+    pub(crate) health_changes: HealthChanges,
+}
+
+/// Told whenever an instance's health changes: connections held open (a watcher's `DO
+/// SLEEP`) wait on it instead of polling, which at thousands of primaries would cost the
+/// fleet more than answering probes.
+#[derive(Debug)]
+pub(crate) struct HealthChanges(pub(crate) tokio::sync::watch::Sender<()>);
+
+impl Default for HealthChanges {
+    fn default() -> Self {
+        HealthChanges(tokio::sync::watch::channel(()).0)
+    }
 }
 
 impl FleetState {
@@ -191,10 +204,18 @@ impl FleetState {
         for index in 0..self.instances.len() {
             let connected = self.connected(index);
             let source = self.instances[index].source;
-            let upstream = source.map(|s| {
-                let s = &self.instances[s];
-                (s.executed, s.history.clone())
-            });
+            if let Some(s) = source {
+                // Copied only when it changed: a clone per replica per tick would be most of
+                // the fleet's work at thousands of instances.
+                if connected
+                    && self.instances[s].executed > self.instances[index].received
+                    && self.instances[s].history != self.instances[index].history
+                {
+                    let history = self.instances[s].history.clone();
+                    self.instances[index].history = history;
+                }
+            }
+            let upstream = source.map(|s| self.instances[s].executed);
             let me = &mut self.instances[index];
             if me.health != Health::Up {
                 continue;
@@ -216,11 +237,10 @@ impl FleetState {
                     me.executed += commits;
                     me.received = me.executed;
                 }
-                Some((source_executed, source_history)) => {
+                Some(source_executed) => {
                     let mut flowing = false;
                     if connected && source_executed > me.received {
                         me.received = source_executed;
-                        me.history = source_history;
                         flowing = true;
                     }
                     if !me.sql_running || me.sql_error.is_some() {
