@@ -5,7 +5,8 @@
 //! own processes, so arbor's CPU and memory are measured alone. Reports, per run: arbor's CPU
 //! (cores, summed over the nodes), RSS (MiB, the largest node), probes per second and poll
 //! overruns (instances not probed within their interval plus grace; summed over the nodes),
-//! and the time from a primary's kill to its DeadMaster analysis.
+//! the median time of one `/api/replication-analysis` call, and the time from a primary's kill
+//! to its DeadMaster analysis.
 //!
 //! `cargo bench -p arbor --bench scale` (ARBOR_SCALE_SIZES=1000,5000,10000,
 //! ARBOR_SCALE_POLLS=5,1 and ARBOR_SCALE_NODES=1,3 to choose; ARBOR_SCALE_SECONDS for the
@@ -135,7 +136,7 @@ fn main() {
     let polls = list("ARBOR_SCALE_POLLS", "5,1");
     let node_counts = list("ARBOR_SCALE_NODES", "1,3");
     let window = Duration::from_secs(list("ARBOR_SCALE_SECONDS", "20")[0]);
-    println!("nodes instances poll  cpu(cores)  rss(MiB)  probes/s  overruns  kill->DeadMaster");
+    println!("nodes instances poll  cpu(cores)  rss(MiB)  probes/s  overruns  analysis(ms)  kill->DeadMaster");
     for &nodes in &node_counts {
         for &size in &sizes {
             for &poll in &polls {
@@ -218,6 +219,18 @@ fn run(nodes: usize, size: usize, poll: u64, window: Duration) {
     let probes = (sum("arbor_probe_duration_seconds_count") - probes0) / elapsed;
     let overruns = sum("arbor_poll_overruns") - overruns0;
 
+    // What one look at the analysis costs at this size (the detection time below includes
+    // up to one such call).
+    let mut calls: Vec<f64> = (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            request(&apis[0], "GET", "/api/replication-analysis", false);
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    calls.sort_by(f64::total_cmp);
+    let analysis_ms = calls[calls.len() / 2];
+
     // A primary dies: how long until arbor analyses DeadMaster?
     let victim_fleet = fleets.len() / 2;
     let primaries: Vec<u16> = fleets[victim_fleet]
@@ -240,7 +253,7 @@ fn run(nodes: usize, size: usize, poll: u64, window: Duration) {
         std::thread::sleep(Duration::from_millis(20));
     };
     println!(
-        "{label}  {cores:>10.2}  {rss:>8.0}  {probes:>8.0}  {overruns:>8.0}  {}",
+        "{label}  {cores:>10.2}  {rss:>8.0}  {probes:>8.0}  {overruns:>8.0}  {analysis_ms:>12.0}  {}",
         detected
             .map(|d| format!("{:.2} s", d.as_secs_f64()))
             .unwrap_or_else(|| "not within 60 s".into())

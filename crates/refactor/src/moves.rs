@@ -729,11 +729,6 @@ impl Refactorer {
             return Ok(Vec::new());
         }
         let flavor = topology.record(key).map(|r| r.instance.flavor);
-        if flavor != Some(arbor_topology::Flavor::MariaDb) {
-            return Err(RefactorError::Refused(format!(
-                "locating errant transactions in binary logs is implemented for MariaDB; {key}'s errant set is {errant}"
-            )));
-        }
         let mut session = self.session(key).await?;
         let files: Vec<String> = session
             .query_rows("SHOW BINARY LOGS")
@@ -742,6 +737,28 @@ impl Refactorer {
             .into_iter()
             .filter_map(|row| row.into_iter().next().flatten())
             .collect();
+        if flavor != Some(arbor_topology::Flavor::MariaDb) {
+            // MySQL opens every binary log with a Previous_gtids event: the set executed
+            // before the file.
+            let mut starts = Vec::new();
+            for file in &files {
+                let sql = format!(
+                    "SHOW BINLOG EVENTS IN {} LIMIT 3",
+                    arbor_mysql::ops::quote(file)
+                );
+                let rows = session
+                    .query_rows(&sql)
+                    .await
+                    .map_err(|e| RefactorError::Failed(e.to_string()))?;
+                let previous = rows
+                    .iter()
+                    .find(|row| row.get(2).cloned().flatten().as_deref() == Some("Previous_gtids"))
+                    .and_then(|row| row.get(5).cloned().flatten())
+                    .unwrap_or_default();
+                starts.push((file.clone(), previous.replace('\n', "")));
+            }
+            return mysql_files_holding(&starts, &errant).map_err(RefactorError::Refused);
+        }
         // The GTID state at the start of each file, per domain.
         let mut starts = Vec::new();
         for file in &files {
@@ -1056,6 +1073,45 @@ impl Refactorer {
     }
 }
 
+/// MySQL: the binary logs holding the `errant` transactions, given each file with the GTID set
+/// executed before it starts: a transaction is in the last file whose start lacks it.
+fn mysql_files_holding(starts: &[(String, String)], errant: &str) -> Result<Vec<String>, String> {
+    use arbor_analysis::MysqlGtidSet;
+
+    let before: Vec<MysqlGtidSet> = starts
+        .iter()
+        .map(|(_, set)| MysqlGtidSet::parse(set))
+        .collect();
+    let mut found = Vec::new();
+    for part in errant.split(',') {
+        let mut pieces = part.trim().split(':');
+        let Some(uuid) = pieces.next() else { continue };
+        for range in pieces {
+            let (start, end) = match range.split_once('-') {
+                Some((a, b)) => (a.parse::<u64>().unwrap_or(0), b.parse::<u64>().unwrap_or(0)),
+                None => (range.parse().unwrap_or(0), range.parse().unwrap_or(0)),
+            };
+            if end.saturating_sub(start) > 10_000 {
+                return Err(format!(
+                    "{uuid}:{range}: too many errant transactions to locate one by one"
+                ));
+            }
+            for n in start..=end {
+                let one = MysqlGtidSet::parse(&format!("{uuid}:{n}"));
+                let holder = (0..starts.len())
+                    .rev()
+                    .find(|&i| !one.subtract(&before[i]).is_empty());
+                if let Some(i) = holder {
+                    if !found.contains(&starts[i].0) {
+                        found.push(starts[i].0.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// How to skip the event a replica's SQL thread stopped at.
 ///
 /// MariaDB with GTID: advance `gtid_slave_pos` past the failing GTID, which MariaDB names in
@@ -1128,5 +1184,24 @@ mod tests {
                      end_log_pos 1234, Gtid 0-1-8, Internal MariaDB error code: 1062";
         assert_eq!(failing_gtid(error), Some("0-1-8".to_string()));
         assert_eq!(failing_gtid("no gtid here"), None);
+    }
+
+    #[test]
+    fn mysql_errant_transactions_are_found_in_the_file_that_starts_before_them() {
+        let a = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let b = "4e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let starts = vec![
+            ("bin.000001".to_string(), String::new()),
+            ("bin.000002".to_string(), format!("{a}:1-10")),
+            ("bin.000003".to_string(), format!("{a}:1-20,{b}:1-2")),
+        ];
+        assert_eq!(
+            mysql_files_holding(&starts, &format!("{b}:1-2")),
+            Ok(vec!["bin.000002".to_string()])
+        );
+        assert_eq!(
+            mysql_files_holding(&starts, &format!("{a}:5,{b}:3")),
+            Ok(vec!["bin.000001".to_string(), "bin.000003".to_string()])
+        );
     }
 }
