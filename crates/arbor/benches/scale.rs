@@ -208,15 +208,18 @@ fn run(nodes: usize, size: usize, poll: u64, window: Duration) {
     std::thread::sleep(Duration::from_secs(poll));
     let sum = |name: &str| apis.iter().map(|api| metric(api, name)).sum::<f64>();
     let cpu = || pids.iter().map(|&pid| usage(pid).0).sum::<f64>();
-    let cpu0 = cpu();
-    let probes0 = sum("arbor_probe_duration_seconds_count");
+    // Each counter is divided by the time between its own two readings: on a loaded node a
+    // /metrics request takes long enough to skew a shared window.
+    let timed = |read: &dyn Fn() -> f64| (Instant::now(), read());
+    let (cpu_t0, cpu0) = timed(&cpu);
+    let (probes_t0, probes0) = timed(&|| sum("arbor_probe_duration_seconds_count"));
     let overruns0 = sum("arbor_poll_overruns");
-    let t0 = Instant::now();
     std::thread::sleep(window);
-    let elapsed = t0.elapsed().as_secs_f64();
-    let cores = (cpu() - cpu0) / elapsed;
+    let (cpu_t1, cpu1) = timed(&cpu);
+    let (probes_t1, probes1) = timed(&|| sum("arbor_probe_duration_seconds_count"));
+    let cores = (cpu1 - cpu0) / (cpu_t1 - cpu_t0).as_secs_f64();
     let rss = pids.iter().map(|&pid| usage(pid).1).fold(0.0, f64::max);
-    let probes = (sum("arbor_probe_duration_seconds_count") - probes0) / elapsed;
+    let probes = (probes1 - probes0) / (probes_t1 - probes_t0).as_secs_f64();
     let overruns = sum("arbor_poll_overruns") - overruns0;
 
     // What one look at the analysis costs at this size (the detection time below includes

@@ -9,9 +9,12 @@
 //!   concurrent operations on one instance end with one refused, naming the lock's holder),
 //!   acts, re-reads what it changed, and releases the locks.
 //!
-//! Moves use GTID positioning (MariaDB GTID, MySQL auto-positioning). File-and-position moves
-//! (`START SLAVE UNTIL` and coordinate matching) are not implemented: such moves are refused
-//! with the reason.
+//! A replica keeps its way of positioning ([`checks::route`]): one on GTID (MariaDB GTID,
+//! MySQL auto-positioning) moves anywhere its transactions are; one on file and position
+//! moves one level up or below a sibling by matching coordinates (`START SLAVE UNTIL` the
+//! helper's point, then the helper's own coordinates), with the helper locked and restarted
+//! whatever happens. Farther, MariaDB switches it to GTID and MySQL without GTID refuses with
+//! the steps to take instead.
 
 pub mod checks;
 mod moves;
