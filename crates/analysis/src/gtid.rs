@@ -63,6 +63,13 @@ impl MysqlGtidSet {
         self.intervals.values().all(Vec::is_empty)
     }
 
+    /// The lowest transaction of the first UUID, as `uuid:n`.
+    pub fn first(&self) -> Option<String> {
+        self.intervals
+            .iter()
+            .find_map(|(uuid, ranges)| ranges.first().map(|(start, _)| format!("{uuid}:{start}")))
+    }
+
     /// Only the transactions of one source UUID.
     pub fn only(&self, uuid: &str) -> MysqlGtidSet {
         let uuid = uuid.to_ascii_lowercase();

@@ -143,6 +143,30 @@ async fn exec(session: &mut Session, sql: &str) -> Result<(), RefactorError> {
         .map_err(|e| RefactorError::Failed(format!("{}: {sql} failed: {e}", session.key())))
 }
 
+/// The end of a (stopped) server's binary log: where its replicas continue from.
+async fn binary_log_end(session: &mut Session) -> Result<BinlogCoordinates, RefactorError> {
+    let key = session.key().clone();
+    session
+        .binary_log_status()
+        .await
+        .map_err(|e| RefactorError::Failed(e.to_string()))?
+        .ok_or_else(|| RefactorError::Failed(format!("{key} shows no binary log position")))
+}
+
+/// Starts replication again on the moved replica and its helper, whatever the move's
+/// `result`: the replica from wherever it now points. The move's own error comes first.
+async fn restart_both(
+    result: Result<(), RefactorError>,
+    moved: &mut Session,
+    helper: &mut Session,
+) -> Result<(), RefactorError> {
+    let start = moved.dialect().start_replica();
+    let restarted = exec(moved, &start).await;
+    let start = helper.dialect().start_replica();
+    let resumed = exec(helper, &start).await;
+    result.and(restarted).and(resumed)
+}
+
 async fn status_of(session: &mut Session) -> Result<arbor_topology::ReplicaStatus, RefactorError> {
     let key = session.key().clone();
     session
@@ -381,13 +405,7 @@ impl Refactorer {
         exec(&mut middle, &stop).await?;
         let result = async {
             exec(&mut moved, &dialect.stop_replica()).await?;
-            let end = middle
-                .binary_log_status()
-                .await
-                .map_err(|e| RefactorError::Failed(e.to_string()))?
-                .ok_or_else(|| {
-                    RefactorError::Failed(format!("{via} shows no binary log position"))
-                })?;
+            let end = binary_log_end(&mut middle).await?;
             apply_until(&mut moved, &end).await?;
             let at = status_of(&mut middle).await?.exec_coordinates;
             exec(
@@ -397,11 +415,7 @@ impl Refactorer {
             .await
         }
         .await;
-        // Whatever happened, both replicate again (the replica from wherever it now points).
-        let restarted = exec(&mut moved, &dialect.start_replica()).await;
-        let start = middle.dialect().start_replica();
-        let resumed = exec(&mut middle, &start).await;
-        result.and(restarted).and(resumed)?;
+        restart_both(result, &mut moved, &mut middle).await?;
         self.settle(
             &[replica.clone(), via.clone(), target.clone()],
             replica,
@@ -432,13 +446,7 @@ impl Refactorer {
             } else if is_before(&theirs, &mine) {
                 apply_until(&mut new_source, &mine).await?;
             }
-            let end = new_source
-                .binary_log_status()
-                .await
-                .map_err(|e| RefactorError::Failed(e.to_string()))?
-                .ok_or_else(|| {
-                    RefactorError::Failed(format!("{sibling} shows no binary log position"))
-                })?;
+            let end = binary_log_end(&mut new_source).await?;
             exec(
                 &mut moved,
                 &dialect.change_source_file_position(sibling, &end),
@@ -446,10 +454,7 @@ impl Refactorer {
             .await
         }
         .await;
-        let restarted = exec(&mut moved, &dialect.start_replica()).await;
-        let start = new_source.dialect().start_replica();
-        let resumed = exec(&mut new_source, &start).await;
-        result.and(restarted).and(resumed)?;
+        restart_both(result, &mut moved, &mut new_source).await?;
         self.settle(&[replica.clone(), sibling.clone()], replica, sibling)
             .await
     }
@@ -1152,18 +1157,51 @@ fn skip_statements(
             position.sort();
             Ok(vec![
                 dialect.stop_replica(),
-                format!("SET GLOBAL gtid_slave_pos = {}", arbor_mysql::ops::quote(&position.join(","))),
+                format!(
+                    "SET GLOBAL gtid_slave_pos = {}",
+                    arbor_mysql::ops::quote(&position.join(","))
+                ),
                 dialect.start_replica(),
             ])
         }
-        arbor_topology::GtidKind::Oracle => Err(RefactorError::Refused(format!(
-            "{key} replicates with MySQL GTID: skipping needs an empty transaction for the failing GTID, which arbor does not inject yet"
-        ))),
+        arbor_topology::GtidKind::Oracle => {
+            // The failing transaction: named in the error, else the first one received and
+            // not executed. An empty transaction under its GTID makes the replica skip it.
+            let failing = mysql_failing_gtid(&replication.last_sql_error).or_else(|| {
+                arbor_analysis::MysqlGtidSet::parse(&replication.gtid_io_pos)
+                    .subtract(&arbor_analysis::MysqlGtidSet::parse(
+                        &instance.gtid_executed,
+                    ))
+                    .first()
+            });
+            let failing = failing.ok_or_else(|| {
+                RefactorError::Refused(format!(
+                    "{key}: cannot tell the failing GTID (last SQL error: {:?})",
+                    replication.last_sql_error
+                ))
+            })?;
+            Ok(vec![
+                dialect.stop_replica(),
+                format!("SET gtid_next = {}", arbor_mysql::ops::quote(&failing)),
+                "BEGIN".into(),
+                "COMMIT".into(),
+                "SET gtid_next = 'AUTOMATIC'".into(),
+                dialect.start_replica(),
+            ])
+        }
         arbor_topology::GtidKind::None => Ok(dialect.skip_one_event().unwrap_or_default()),
     }
 }
 
 /// The `Gtid D-S-N` MariaDB puts in a replication SQL error.
+/// The GTID MySQL names in a worker's error: `... failed executing transaction 'UUID:N' ...`.
+fn mysql_failing_gtid(error: &str) -> Option<String> {
+    let start = error.find("transaction '")? + "transaction '".len();
+    let gtid: String = error[start..].chars().take_while(|c| *c != '\'').collect();
+    let (uuid, n) = gtid.split_once(':')?;
+    (uuid.len() == 36 && n.parse::<u64>().is_ok()).then_some(gtid)
+}
+
 fn failing_gtid(error: &str) -> Option<String> {
     let start = error.find("Gtid ")? + "Gtid ".len();
     let gtid: String = error[start..]
@@ -1202,6 +1240,44 @@ mod tests {
         assert_eq!(
             mysql_files_holding(&starts, &format!("{a}:5,{b}:3")),
             Ok(vec!["bin.000001".to_string(), "bin.000003".to_string()])
+        );
+    }
+
+    #[test]
+    fn mysql_gtid_replicas_skip_by_an_empty_transaction() {
+        let uuid = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let error = format!(
+            "Coordinator stopped because there were error(s) in the worker(s). The most recent \
+             failure being: Worker 1 failed executing transaction '{uuid}:12' at source log \
+             binlog.000001, end_log_pos 1234."
+        );
+        assert_eq!(mysql_failing_gtid(&error), Some(format!("{uuid}:12")));
+
+        let mut instance = arbor_topology::Instance::unseen("r:3306".parse().unwrap());
+        instance.gtid_executed = format!("{uuid}:1-11");
+        instance.replication = Some(arbor_topology::ReplicaStatus {
+            gtid_kind: arbor_topology::GtidKind::Oracle,
+            gtid_io_pos: format!("{uuid}:1-15"),
+            last_sql_errno: 1062,
+            last_sql_error: "Duplicate entry".into(),
+            ..Default::default()
+        });
+        let dialect = arbor_mysql::Dialect::new(
+            arbor_topology::Flavor::MySql,
+            arbor_topology::ServerVersion::parse("8.4.3"),
+        );
+        // No GTID in the error: the first received and not executed.
+        let statements = skip_statements(&instance.key.clone(), &instance, dialect, None).unwrap();
+        assert_eq!(
+            statements,
+            vec![
+                "STOP REPLICA".to_string(),
+                format!("SET gtid_next = '{uuid}:12'"),
+                "BEGIN".into(),
+                "COMMIT".into(),
+                "SET gtid_next = 'AUTOMATIC'".into(),
+                "START REPLICA".into(),
+            ]
         );
     }
 }

@@ -2,7 +2,6 @@
 //! lag shows through arbor's prober, a failover under load loses nothing and writes resume,
 //! slow servers and broken replication look to arbor as they would on real servers.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 mod common;
@@ -68,15 +67,7 @@ async fn a_failover_under_write_load_loses_nothing_and_writes_resume() {
 
     fleet.set_health(0, Health::Dead);
     let sent = (1..4).map(|i| fleet.received(i)).max().unwrap();
-    let store = Arc::clone(&watched.store);
-    let recovered = arbor_testkit::wait_for(Duration::from_secs(30), || {
-        let store = Arc::clone(&store);
-        async move {
-            let records = store.recoveries(None, 10).await.ok()?;
-            records.into_iter().find(|r| !r.is_active)
-        }
-    })
-    .await;
+    let recovered = common::finished_recovery(&watched).await;
     drop(watched);
     let record = recovered.expect("a recovery ran");
     assert!(record.successful, "{record:#?}");

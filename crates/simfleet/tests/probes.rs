@@ -138,22 +138,12 @@ async fn arbor_fails_a_simulated_primary_over() {
 }
 
 async fn fail_over(flavor: Flavor) {
-    use std::sync::Arc;
-
     let fleet = Fleet::start(&[None, Some(0), Some(0), Some(0)], flavor)
         .await
         .unwrap();
     let watched = common::watch_and_recover(&fleet, Duration::from_secs(3_600)).await;
-    let store = Arc::clone(&watched.store);
     fleet.set_health(0, Health::Dead);
-    let recovered = arbor_testkit::wait_for(Duration::from_secs(30), || {
-        let store = Arc::clone(&store);
-        async move {
-            let records = store.recoveries(None, 10).await.ok()?;
-            records.into_iter().find(|r| !r.is_active)
-        }
-    })
-    .await;
+    let recovered = common::finished_recovery(&watched).await;
     drop(watched);
     let record = recovered.expect("a recovery ran");
     assert!(record.successful, "{flavor:?}: {record:#?}");

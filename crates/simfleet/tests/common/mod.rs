@@ -90,3 +90,16 @@ pub async fn watch_and_recover(fleet: &Fleet, block: Duration) -> Watched {
         _discovery: discovery,
     }
 }
+
+/// The first recovery `watched` finished (successful or not), within 30 s.
+pub async fn finished_recovery(watched: &Watched) -> Option<arbor_store::RecoveryRecord> {
+    let store = Arc::clone(&watched.store);
+    arbor_testkit::wait_for(Duration::from_secs(30), || {
+        let store = Arc::clone(&store);
+        async move {
+            let records = store.recoveries(None, 10).await.ok()?;
+            records.into_iter().find(|r| !r.is_active)
+        }
+    })
+    .await
+}
