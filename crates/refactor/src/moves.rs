@@ -895,27 +895,10 @@ impl Refactorer {
                 RefactorError::Refused(format!("the primary of {cluster} was never read"))
             })?;
         let mut statements = Vec::new();
-        for (uuid, count) in arbor_analysis::MysqlGtidSet::parse(&errant).counts() {
-            if count > 10_000 {
-                return Err(RefactorError::Refused(format!(
-                    "{count} errant transactions of {uuid}: too many to inject"
-                )));
-            }
-        }
-        for part in errant.split(',') {
-            let mut pieces = part.trim().split(':');
-            let Some(uuid) = pieces.next() else { continue };
-            for range in pieces {
-                let (start, end) = match range.split_once('-') {
-                    Some((a, b)) => (a.parse::<u64>().unwrap_or(0), b.parse::<u64>().unwrap_or(0)),
-                    None => (range.parse().unwrap_or(0), range.parse().unwrap_or(0)),
-                };
-                for n in start..=end {
-                    statements.push(format!("SET gtid_next = '{uuid}:{n}'"));
-                    statements.push("BEGIN".into());
-                    statements.push("COMMIT".into());
-                }
-            }
+        for gtid in each_gtid(&errant).map_err(RefactorError::Refused)? {
+            statements.push(format!("SET gtid_next = '{gtid}'"));
+            statements.push("BEGIN".into());
+            statements.push("COMMIT".into());
         }
         statements.push("SET gtid_next = 'AUTOMATIC'".into());
         let locks = self
@@ -1078,6 +1061,30 @@ impl Refactorer {
     }
 }
 
+/// Every transaction of a MySQL GTID set, one `uuid:n` each; refused beyond 10,000 of one
+/// source (handled one by one, more would take too long and hints at a wrong set).
+fn each_gtid(set: &str) -> Result<Vec<String>, String> {
+    let parsed = arbor_analysis::MysqlGtidSet::parse(set);
+    if let Some((uuid, count)) = parsed.counts().into_iter().find(|(_, c)| *c > 10_000) {
+        return Err(format!(
+            "{count} errant transactions of {uuid}: too many to handle one by one"
+        ));
+    }
+    let mut all = Vec::new();
+    for part in set.split(',') {
+        let mut pieces = part.trim().split(':');
+        let Some(uuid) = pieces.next() else { continue };
+        for range in pieces {
+            let (start, end) = match range.split_once('-') {
+                Some((a, b)) => (a.parse::<u64>().unwrap_or(0), b.parse::<u64>().unwrap_or(0)),
+                None => (range.parse().unwrap_or(0), range.parse().unwrap_or(0)),
+            };
+            all.extend((start..=end).map(|n| format!("{uuid}:{n}")));
+        }
+    }
+    Ok(all)
+}
+
 /// MySQL: the binary logs holding the `errant` transactions, given each file with the GTID set
 /// executed before it starts: a transaction is in the last file whose start lacks it.
 fn mysql_files_holding(starts: &[(String, String)], errant: &str) -> Result<Vec<String>, String> {
@@ -1088,29 +1095,14 @@ fn mysql_files_holding(starts: &[(String, String)], errant: &str) -> Result<Vec<
         .map(|(_, set)| MysqlGtidSet::parse(set))
         .collect();
     let mut found = Vec::new();
-    for part in errant.split(',') {
-        let mut pieces = part.trim().split(':');
-        let Some(uuid) = pieces.next() else { continue };
-        for range in pieces {
-            let (start, end) = match range.split_once('-') {
-                Some((a, b)) => (a.parse::<u64>().unwrap_or(0), b.parse::<u64>().unwrap_or(0)),
-                None => (range.parse().unwrap_or(0), range.parse().unwrap_or(0)),
-            };
-            if end.saturating_sub(start) > 10_000 {
-                return Err(format!(
-                    "{uuid}:{range}: too many errant transactions to locate one by one"
-                ));
-            }
-            for n in start..=end {
-                let one = MysqlGtidSet::parse(&format!("{uuid}:{n}"));
-                let holder = (0..starts.len())
-                    .rev()
-                    .find(|&i| !one.subtract(&before[i]).is_empty());
-                if let Some(i) = holder {
-                    if !found.contains(&starts[i].0) {
-                        found.push(starts[i].0.clone());
-                    }
-                }
+    for gtid in each_gtid(errant)? {
+        let one = MysqlGtidSet::parse(&gtid);
+        let holder = (0..starts.len())
+            .rev()
+            .find(|&i| !one.subtract(&before[i]).is_empty());
+        if let Some(i) = holder {
+            if !found.contains(&starts[i].0) {
+                found.push(starts[i].0.clone());
             }
         }
     }
