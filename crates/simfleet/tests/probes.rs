@@ -72,25 +72,12 @@ async fn a_killed_primary_refuses_and_its_replicas_lose_it_a_hung_one_times_out(
 async fn discovery_crawls_a_simulated_topology_and_analysis_sees_its_primary_die() {
     use std::sync::Arc;
 
-    use arbor_discovery::{Discovery, DiscoverySettings};
-    use arbor_store::{SqliteStore, Store};
     use arbor_topology::{Topology, TopologyOptions};
 
     let fleet = Fleet::start(&[None, Some(0), Some(0), Some(1)], Flavor::MySql84)
         .await
         .unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let _discovery = Discovery::start(
-        Arc::clone(&store),
-        Arc::new(prober()),
-        DiscoverySettings {
-            poll_interval: Duration::from_millis(500),
-            ..DiscoverySettings::default()
-        },
-        &[key(fleet.key(0))],
-    )
-    .await
-    .unwrap();
+    let (store, _discovery) = common::discover(&fleet).await;
     let analyses = || {
         let store = Arc::clone(&store);
         async move {

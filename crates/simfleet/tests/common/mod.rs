@@ -41,7 +41,9 @@ impl Drop for Watched {
     }
 }
 
-pub async fn watch_and_recover(fleet: &Fleet, block: Duration) -> Watched {
+/// arbor's discovery (every 500 ms) crawling `fleet` from its first instance into a fresh
+/// in-memory store.
+pub async fn discover(fleet: &Fleet) -> (Arc<dyn Store>, Discovery) {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let discovery = Discovery::start(
         Arc::clone(&store),
@@ -54,6 +56,11 @@ pub async fn watch_and_recover(fleet: &Fleet, block: Duration) -> Watched {
     )
     .await
     .unwrap();
+    (store, discovery)
+}
+
+pub async fn watch_and_recover(fleet: &Fleet, block: Duration) -> Watched {
+    let (store, discovery) = discover(fleet).await;
     let expected = fleet.len();
     let seen = arbor_testkit::wait_for(Duration::from_secs(20), || {
         let store = Arc::clone(&store);
