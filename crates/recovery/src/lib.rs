@@ -15,12 +15,17 @@
 
 mod actions;
 pub mod candidate;
+mod detect;
 mod engine;
+mod failover;
 pub mod filters;
 pub mod hooks;
 pub mod lease;
+mod requests;
+mod run;
+mod settings;
+mod takeover;
+mod watch;
 
-pub use engine::{
-    AliasLookup, Hooks, Leadership, PeerJudges, PeerVotes, RecoveryEngine, RecoveryError,
-    RecoverySettings, SingleNode,
-};
+pub use engine::{Leadership, PeerJudges, PeerVotes, RecoveryEngine, RecoveryError, SingleNode};
+pub use settings::{AliasLookup, Hooks, RecoverySettings, LOST_IN_RECOVERY};

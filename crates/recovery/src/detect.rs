@@ -1,0 +1,219 @@
+//! The automated path: every tick (or when woken) the analyses are read, suspicious ones are
+//! confirmed by re-reading the server and its replicas, confirmed failures are recorded and,
+//! where the switches, filters, downtime and the group allow, recovered.
+
+use std::time::Duration;
+
+use arbor_analysis::Analysis;
+use arbor_store::{FailureDetection, StoreError};
+use arbor_topology::{InstanceKey, Timestamp};
+
+use crate::engine::{is_intermediate, is_suspicious, RecoveryEngine};
+use crate::filters;
+use crate::hooks::run_hooks;
+
+impl RecoveryEngine {
+    pub(crate) async fn run_loop(self) {
+        let mut was_leader = self.inner.leadership.is_leader();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.inner.settings.tick) => {}
+                _ = self.inner.wake.notified() => {}
+            }
+            let leader = self.inner.leadership.is_leader();
+            if leader && !was_leader {
+                if let Err(error) = self.close_unfinished().await {
+                    tracing::warn!(%error, "cannot close recoveries left unfinished");
+                    continue;
+                }
+            }
+            was_leader = leader;
+            if !leader {
+                continue;
+            }
+            if let Err(error) = self.check_and_recover().await {
+                tracing::warn!(%error, "failure detection pass failed");
+            }
+        }
+    }
+
+    /// One automated pass: every actionable or suspicious analysis is confirmed, detected and
+    /// recovered (where the filters, downtime, the global switch and anti-flapping allow) in a
+    /// task of its own per cluster, so that a slow confirmation (a frozen server costs its
+    /// timeouts) never holds up other clusters or the next pass.
+    pub async fn check_and_recover(&self) -> Result<(), StoreError> {
+        let (_, analyses) = self.snapshot().await?;
+        for analysis in analyses {
+            let Some(code) = analysis.code else { continue };
+            if !(code.is_actionable() || is_suspicious(Some(code))) {
+                continue;
+            }
+            let Some(mark) = self.try_mark_busy(&analysis.cluster) else {
+                continue;
+            };
+            let engine = self.clone();
+            tokio::spawn(async move {
+                let _mark = mark;
+                if let Err(error) = engine.confirm_and_recover(&analysis.key).await {
+                    tracing::warn!(%error, cluster = %analysis.cluster, "failure handling failed");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Re-reads a suspected server and its replicas at once, a few times, until the analysis
+    /// confirms an actionable failure or clears. Replicas notice a dead source within tens of
+    /// milliseconds of it, so a short retry turns an early "unreachable" into a confirmed
+    /// failure without waiting for the next poll.
+    pub(crate) async fn confirm(&self, key: &InstanceKey) -> Result<Option<Analysis>, StoreError> {
+        for attempt in 0..8 {
+            let (topology, _) = self.snapshot().await?;
+            let mut keys = vec![key.clone()];
+            keys.extend(topology.replica_keys_of(key));
+            self.inner.discovery.probe_now(&keys).await;
+            let (_, analyses) = self.snapshot().await?;
+            let current = analyses.into_iter().find(|a| &a.key == key);
+            match current {
+                Some(analysis) if analysis.is_actionable() => return Ok(Some(analysis)),
+                Some(analysis) if is_suspicious(analysis.code) && attempt < 7 => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    pub(crate) async fn confirm_and_recover(&self, key: &InstanceKey) -> Result<(), StoreError> {
+        let Some(confirmed) = self.confirm(key).await? else {
+            return Ok(());
+        };
+        self.register_detection(&confirmed).await?;
+        let cluster = confirmed.cluster.clone();
+        if self.inner.store.global_recoveries_disabled().await? {
+            tracing::info!(%cluster, "recoveries are disabled globally; not recovering");
+            return Ok(());
+        }
+        let downtimed = self
+            .inner
+            .store
+            .active_downtimes(Timestamp::now())
+            .await?
+            .iter()
+            .any(|d| d.key == confirmed.key);
+        if downtimed {
+            tracing::info!(key = %confirmed.key, "downtimed; not recovering");
+            return Ok(());
+        }
+        if !self.filters_allow(&confirmed) {
+            tracing::info!(%cluster, "cluster not matched by the recovery filters; not recovering");
+            return Ok(());
+        }
+        let (agreed, votes) = self.peers_agree(&confirmed).await;
+        if !agreed {
+            tracing::warn!(key = %confirmed.key, votes = votes.as_deref().unwrap_or(""),
+                "not recovering: most arbor nodes do not see this failure");
+            return Ok(());
+        }
+        match self.execute(&confirmed, false, false, votes).await {
+            Ok(record) => tracing::info!(
+                id = record.id,
+                successful = record.successful,
+                "recovery finished"
+            ),
+            Err(error) => tracing::info!(%error, "recovery not run"),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn filters_allow(&self, analysis: &Analysis) -> bool {
+        let settings = &self.inner.settings;
+        let filters = if is_intermediate(analysis.code) {
+            &settings.recover_intermediate_master_cluster_filters
+        } else {
+            &settings.recover_master_cluster_filters
+        };
+        filters::cluster_matches(filters, &analysis.cluster, &analysis.cluster_alias)
+    }
+
+    pub(crate) async fn register_detection(&self, analysis: &Analysis) -> Result<(), StoreError> {
+        let code = analysis.code.map(|c| c.name()).unwrap_or("NoProblem");
+        let detection = FailureDetection {
+            id: 0,
+            cluster: analysis.cluster.clone(),
+            key: analysis.key.clone(),
+            analysis: code.to_string(),
+            description: analysis.description(),
+            detected_at: Timestamp::now(),
+        };
+        let new = self
+            .inner
+            .store
+            .record_detection(detection, self.inner.settings.detection_block)
+            .await?;
+        if new {
+            tracing::warn!(key = %analysis.key, code, "failure detected");
+            let hooks = &self.inner.settings.hooks.on_failure_detection;
+            if !hooks.is_empty() {
+                let context = self.hook_context(analysis, "detection", "");
+                for result in run_hooks(
+                    hooks,
+                    &self.inner.settings.shell,
+                    &context,
+                    self.inner.settings.hook_timeout,
+                    false,
+                )
+                .await
+                {
+                    tracing::info!("OnFailureDetectionProcesses: {}", result.summary());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A fresh look at `key` (it and its replicas re-read, as before a recovery): whether this
+    /// node sees an actionable failure there, and its analysis. What a member answers the
+    /// leader's [`PeerJudges`] question with.
+    pub async fn judge(&self, key: &InstanceKey) -> Result<(bool, String), StoreError> {
+        Ok(match self.confirm(key).await? {
+            Some(analysis) => (
+                true,
+                analysis.code.map(|c| c.name()).unwrap_or("").to_string(),
+            ),
+            None => {
+                let (_, analyses) = self.snapshot().await?;
+                let code = analyses
+                    .iter()
+                    .find(|a| &a.key == key)
+                    .and_then(|a| a.code)
+                    .map(|c| c.name())
+                    .unwrap_or("NoProblem");
+                (false, code.to_string())
+            }
+        })
+    }
+
+    /// Whether the group's majority sees the failure (always, without peers or with fewer than
+    /// three members); the answer as an audit line.
+    pub(crate) async fn peers_agree(&self, analysis: &Analysis) -> (bool, Option<String>) {
+        let Some(peers) = self.inner.peers.get() else {
+            return (true, None);
+        };
+        if !self.inner.settings.require_peer_agreement {
+            return (true, None);
+        }
+        let votes = peers.judge(&analysis.key).await;
+        if votes.members < 3 {
+            return (true, None);
+        }
+        let line = format!(
+            "{} of {} arbor nodes see the failure (this one included): {}",
+            votes.agreeing + 1,
+            votes.members,
+            votes.details.join("; ")
+        );
+        (votes.is_majority(), Some(line))
+    }
+}

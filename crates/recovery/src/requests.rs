@@ -1,0 +1,209 @@
+//! What operators ask for (`recover`, `force-master-failover`, `graceful-master-takeover`),
+//! and the continuation of a recovery another node left half done.
+
+use std::sync::Arc;
+
+use arbor_analysis::AnalysisCode;
+use arbor_store::{RecoveryRecord, StoreError};
+use arbor_topology::{InstanceKey, Timestamp};
+
+use crate::engine::{healthy_analysis, is_recoverable, RecoveryEngine, RecoveryError};
+use crate::hooks::HookContext;
+use crate::run::Audit;
+use crate::{failover, takeover};
+
+impl RecoveryEngine {
+    /// `recover HOST:PORT`: recovers whatever failure the instance has now, ignoring filters,
+    /// downtime and the block period (but never running beside another recovery).
+    pub async fn recover(&self, key: &InstanceKey) -> Result<RecoveryRecord, RecoveryError> {
+        self.require_leader()?;
+        let analysis = match self.confirm(key).await? {
+            Some(analysis) => analysis,
+            None => {
+                let (_, analyses) = self.snapshot().await?;
+                let current = analyses.into_iter().find(|a| &a.key == key);
+                match current {
+                    Some(analysis) if is_recoverable(analysis.code) => analysis,
+                    Some(analysis) => {
+                        return Err(RecoveryError::NothingToRecover(format!(
+                            "{key} has no failure to recover ({})",
+                            analysis.code.map(|c| c.name()).unwrap_or("no problem")
+                        )))
+                    }
+                    None => {
+                        return Err(RecoveryError::NothingToRecover(format!(
+                            "{key} has no failure to recover"
+                        )))
+                    }
+                }
+            }
+        };
+        self.register_detection(&analysis).await?;
+        self.execute_marked(&analysis, true, false).await
+    }
+
+    /// `force-master-failover CLUSTER`: fails the primary over even though it may be alive
+    /// (it is set read-only first when reachable).
+    pub async fn force_master_failover(
+        &self,
+        cluster_hint: &str,
+    ) -> Result<RecoveryRecord, RecoveryError> {
+        self.require_leader()?;
+        let (topology, analyses) = self.snapshot().await?;
+        let cluster = topology
+            .resolve_cluster_hint(cluster_hint)
+            .map_err(|e| RecoveryError::Refused(e.to_string()))?;
+        let primary = topology.cluster_root(&cluster).ok_or_else(|| {
+            RecoveryError::Refused(format!("primary of cluster {cluster} was never read"))
+        })?;
+        let mut analysis = analyses
+            .into_iter()
+            .find(|a| &a.key == primary.key())
+            .unwrap_or_else(|| healthy_analysis(&topology, primary.key()));
+        analysis.code = Some(AnalysisCode::DeadMaster);
+        self.execute_marked(&analysis, true, true).await
+    }
+
+    /// `graceful-master-takeover CLUSTER [HOST:PORT]`: a planned switchover with no write lost.
+    /// With `start_replication`, the old primary replicates from the new one at the end.
+    pub async fn graceful_takeover(
+        &self,
+        cluster_hint: &str,
+        designated: Option<InstanceKey>,
+        start_replication: bool,
+    ) -> Result<RecoveryRecord, RecoveryError> {
+        self.require_leader()?;
+        let (topology, _) = self.snapshot().await?;
+        let cluster = topology
+            .resolve_cluster_hint(cluster_hint)
+            .map_err(|e| RecoveryError::Refused(e.to_string()))?;
+        let _mark = self.mark_busy(&cluster);
+        takeover::graceful_takeover(self, &topology, &cluster, designated, start_replication).await
+    }
+
+    /// Closes (and acknowledges) recoveries left active by a node that stopped or lost the
+    /// lead mid-way, so they do not block their clusters for the whole block period; a failure
+    /// still there is detected again and recovered by this node.
+    pub(crate) async fn close_unfinished(&self) -> Result<(), StoreError> {
+        // A dead-primary recovery that recorded its successor may have promoted it already:
+        // starting another would promote a second primary. It is finished instead.
+        let interrupted: Vec<RecoveryRecord> = self
+            .inner
+            .store
+            .recoveries(None, 100)
+            .await?
+            .into_iter()
+            .filter(|r| r.is_active && r.successor.is_some() && r.kind == "MasterRecovery")
+            .collect();
+        for record in interrupted {
+            self.continue_promotion(record).await;
+        }
+        let abandoned = self
+            .inner
+            .store
+            .abandon_active_recoveries(
+                Timestamp::now(),
+                "the arbor node running this recovery stopped or lost the lead",
+            )
+            .await?;
+        if abandoned > 0 {
+            tracing::warn!(abandoned, "closed recoveries left unfinished");
+        }
+        Ok(())
+    }
+
+    /// Finishes a dead-primary recovery another node left after naming its successor: the
+    /// promotion is done again (each step is idempotent) and the failed primary's remaining
+    /// replicas are moved under the successor.
+    pub(crate) async fn continue_promotion(&self, record: RecoveryRecord) {
+        let Some(successor) = record.successor.clone() else {
+            return;
+        };
+        let _mark = self.mark_busy(&record.cluster);
+        let settings = &self.inner.settings;
+        let audit = Audit {
+            id: record.id,
+            uid: record.uid.clone(),
+            store: Arc::clone(&self.inner.store),
+        };
+        audit
+            .step(format!(
+                "continued by {}: the node running this recovery stopped or lost the lead after choosing {successor}; finishing that promotion",
+                settings.node_name
+            ))
+            .await;
+        // Fresh readings first: the previous leader may have moved some replicas already.
+        let (topology, _) = match self.snapshot().await {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the topology to continue a recovery");
+                return;
+            }
+        };
+        let mut keys = vec![successor.clone()];
+        keys.extend(topology.replica_keys_of(&record.failed));
+        keys.extend(topology.replica_keys_of(&successor));
+        self.inner.discovery.probe_now(&keys).await;
+        // Still under the failed primary, or already moved under the successor by the previous
+        // leader (which may have died between CHANGE MASTER and START SLAVE): all are
+        // (re)pointed, which is harmless for those already replicating.
+        let others: Vec<InstanceKey> = match self.snapshot().await {
+            Ok((topology, _)) => {
+                let mut others = topology.replica_keys_of(&record.failed);
+                others.extend(topology.replica_keys_of(&successor));
+                others.retain(|k| k != &successor);
+                others.sort();
+                others.dedup();
+                others
+            }
+            Err(_) => Vec::new(),
+        };
+        let result = failover::promote_and_repoint(
+            self,
+            &audit,
+            &record.failed,
+            failover::Promotion {
+                promote: successor,
+                others,
+                lost: Vec::new(),
+                errors: Vec::new(),
+                force: false,
+                wait_for_relay_log: false,
+            },
+        )
+        .await;
+        if result.is_ok() {
+            self.downtime_lost_in_recovery(
+                &audit,
+                std::slice::from_ref(&record.failed),
+                "failed primary",
+            )
+            .await;
+        }
+        let context = HookContext {
+            failure_type: record.analysis.clone(),
+            instance_type: "master".into(),
+            is_master: true,
+            command: "continue".into(),
+            failed_host: record.failed.hostname.clone(),
+            failed_port: record.failed.port,
+            failure_cluster: record.cluster.clone(),
+            orchestrator_host: settings.node_name.clone(),
+            recovery_uid: record.uid.clone(),
+            ..HookContext::default()
+        };
+        let hooks = &settings.hooks;
+        if let Err(error) = self
+            .finish(
+                &audit,
+                result,
+                context,
+                &[hooks.post_master_failover.as_slice(), &hooks.post_failover],
+                &hooks.post_unsuccessful_failover,
+            )
+            .await
+        {
+            tracing::warn!(%error, "cannot record the end of a continued recovery");
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! One recovery from registration to record: anti-flapping through the store, the hooks of
+//! each stage, the audit trail of steps, and the outcome.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arbor_analysis::Analysis;
+use arbor_store::{
+    RecoveryOutcome, RecoveryRecord, RecoveryStart, RecoveryStep, StartDecision, Store,
+};
+use arbor_topology::{Downtime, InstanceKey, Timestamp};
+
+use crate::engine::{is_intermediate, RecoveryEngine, RecoveryError};
+use crate::hooks::{run_hooks, HookContext, HookResult};
+use crate::settings::LOST_IN_RECOVERY;
+use crate::{failover, filters};
+
+static UID_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn new_uid() -> String {
+    let sequence = UID_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{:x}-{:x}-{sequence}",
+        Timestamp::now().millis(),
+        std::process::id()
+    )
+}
+
+/// One recovery's audit trail: steps are stored as they happen and logged.
+pub(crate) struct Audit {
+    pub id: i64,
+    pub uid: String,
+    pub store: Arc<dyn Store>,
+}
+
+impl Audit {
+    pub async fn step(&self, message: impl Into<String>) {
+        let message = message.into();
+        tracing::info!(recovery = self.id, "{message}");
+        let step = RecoveryStep {
+            at: Timestamp::now(),
+            message,
+        };
+        if let Err(error) = self.store.add_recovery_step(self.id, step).await {
+            tracing::error!(%error, "cannot record a recovery step");
+        }
+    }
+
+    /// Records the instance about to be promoted; an error means this node must not go on
+    /// (in Raft mode: it can no longer write through a quorum, so it may not be the leader).
+    pub async fn commit_successor(&self, successor: &InstanceKey) -> Result<(), String> {
+        self.store
+            .record_recovery_successor(self.id, successor)
+            .await
+            .map_err(|e| {
+                format!("cannot record the chosen successor {successor}, not promoting: {e}")
+            })
+    }
+
+    pub async fn hooks(&self, stage: &str, results: &[HookResult]) {
+        for result in results {
+            self.step(format!("{stage}: {}", result.summary())).await;
+        }
+    }
+}
+
+/// What a recovery did, before it is recorded.
+#[derive(Debug, Default)]
+pub(crate) struct Done {
+    pub successor: Option<InstanceKey>,
+    pub lost: Vec<InstanceKey>,
+    pub participating: Vec<InstanceKey>,
+    pub errors: Vec<String>,
+}
+
+impl RecoveryEngine {
+    pub(crate) async fn execute_marked(
+        &self,
+        analysis: &Analysis,
+        manual: bool,
+        force: bool,
+    ) -> Result<RecoveryRecord, RecoveryError> {
+        let _mark = self.mark_busy(&analysis.cluster);
+        self.execute(analysis, manual, force, None).await
+    }
+
+    /// Registers (anti-flapping) and runs the recovery for `analysis`.
+    pub(crate) async fn execute(
+        &self,
+        analysis: &Analysis,
+        manual: bool,
+        force: bool,
+        votes: Option<String>,
+    ) -> Result<RecoveryRecord, RecoveryError> {
+        let intermediate = is_intermediate(analysis.code);
+        let kind = if intermediate {
+            "IntermediateMasterRecovery"
+        } else {
+            "MasterRecovery"
+        };
+        let audit = self
+            .begin(
+                &analysis.cluster,
+                &analysis.key,
+                analysis.code.map(|c| c.name()).unwrap_or("Manual"),
+                kind,
+                manual,
+            )
+            .await?;
+        audit
+            .step(format!(
+                "{} recovery of {} ({}), {}",
+                if manual { "manual" } else { "automated" },
+                analysis.key,
+                analysis.description(),
+                if force {
+                    "forced"
+                } else {
+                    "confirmed by re-reading it and its replicas"
+                }
+            ))
+            .await;
+        if let Some(votes) = votes {
+            audit.step(votes).await;
+        }
+        let context = self.hook_context(
+            analysis,
+            if manual { "recover" } else { "auto" },
+            &audit.uid,
+        );
+        let settings = &self.inner.settings;
+        let pre = run_hooks(
+            &settings.hooks.pre_failover,
+            &settings.shell,
+            &context,
+            settings.hook_timeout,
+            true,
+        )
+        .await;
+        audit.hooks("PreFailoverProcesses", &pre).await;
+        let result = if pre.iter().any(|r| !r.success) {
+            Err("a PreFailoverProcesses hook failed: recovery aborted".to_string())
+        } else if intermediate {
+            failover::recover_intermediate_primary(self, &audit, analysis).await
+        } else {
+            failover::recover_dead_primary(self, &audit, analysis, force).await
+        };
+        if result.is_ok() && !intermediate {
+            self.downtime_lost_in_recovery(
+                &audit,
+                std::slice::from_ref(&analysis.key),
+                "failed primary",
+            )
+            .await;
+        }
+        let post_stage = if intermediate {
+            &settings.hooks.post_intermediate_master_failover
+        } else {
+            &settings.hooks.post_master_failover
+        };
+        self.finish(
+            &audit,
+            result,
+            context,
+            &[post_stage.as_slice(), &settings.hooks.post_failover],
+            &settings.hooks.post_unsuccessful_failover,
+        )
+        .await
+    }
+
+    pub(crate) async fn begin(
+        &self,
+        cluster: &str,
+        failed: &InstanceKey,
+        analysis: &str,
+        kind: &str,
+        manual: bool,
+    ) -> Result<Audit, RecoveryError> {
+        let uid = new_uid();
+        let start = RecoveryStart {
+            uid: uid.clone(),
+            cluster: cluster.to_string(),
+            failed: failed.clone(),
+            analysis: analysis.to_string(),
+            kind: kind.to_string(),
+            manual,
+            processing_node: self.inner.settings.node_name.clone(),
+            started_at: Timestamp::now(),
+        };
+        match self
+            .inner
+            .store
+            .start_recovery(start, self.inner.settings.block_period, manual)
+            .await?
+        {
+            StartDecision::Started { id } => Ok(Audit {
+                id,
+                uid,
+                store: Arc::clone(&self.inner.store),
+            }),
+            StartDecision::Blocked { reason, .. } => {
+                tracing::warn!(%cluster, %reason, "recovery blocked");
+                Err(RecoveryError::Blocked(reason))
+            }
+        }
+    }
+
+    /// With `MasterFailoverLostInstancesDowntimeMinutes`, downtimes `keys` as orchestrator does
+    /// (reason `lost-in-recovery`), so that a failed primary coming back, or a replica left
+    /// behind, does not start another recovery while an operator deals with it.
+    pub(crate) async fn downtime_lost_in_recovery(
+        &self,
+        audit: &Audit,
+        keys: &[InstanceKey],
+        what: &str,
+    ) {
+        let settings = &self.inner.settings;
+        if settings.lost_downtime.is_zero() {
+            return;
+        }
+        let now = Timestamp::now();
+        for key in keys {
+            let downtime = Downtime {
+                key: key.clone(),
+                owner: settings.node_name.clone(),
+                reason: LOST_IN_RECOVERY.to_string(),
+                begin: now,
+                end: now.plus(settings.lost_downtime),
+            };
+            match self.inner.store.begin_downtime(downtime).await {
+                Ok(()) => audit.step(format!("downtimed {what} {key}")).await,
+                Err(e) => {
+                    audit
+                        .step(format!("cannot downtime {what} {key}: {e}"))
+                        .await
+                }
+            }
+        }
+    }
+
+    /// Records the outcome, runs the post hooks, and returns the stored record.
+    pub(crate) async fn finish(
+        &self,
+        audit: &Audit,
+        result: Result<Done, String>,
+        mut context: HookContext,
+        success_hooks: &[&[String]],
+        failure_hooks: &[String],
+    ) -> Result<RecoveryRecord, RecoveryError> {
+        let settings = &self.inner.settings;
+        let (successful, done) = match result {
+            Ok(done) => (true, done),
+            Err(error) => {
+                audit.step(format!("recovery failed: {error}")).await;
+                (
+                    false,
+                    Done {
+                        errors: vec![error],
+                        ..Done::default()
+                    },
+                )
+            }
+        };
+        context.is_successful = successful;
+        if let Some(successor) = &done.successor {
+            context.successor_host = successor.hostname.clone();
+            context.successor_port = successor.port;
+        }
+        context.lost_replicas = done
+            .lost
+            .iter()
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        context.count_lost_replicas = done.lost.len();
+        self.downtime_lost_in_recovery(audit, &done.lost, "lost replica")
+            .await;
+        if successful {
+            for hooks in success_hooks {
+                let results = run_hooks(
+                    hooks,
+                    &settings.shell,
+                    &context,
+                    settings.hook_timeout,
+                    false,
+                )
+                .await;
+                audit.hooks("post-recovery hooks", &results).await;
+            }
+        } else {
+            let results = run_hooks(
+                failure_hooks,
+                &settings.shell,
+                &context,
+                settings.hook_timeout,
+                false,
+            )
+            .await;
+            audit
+                .hooks("PostUnsuccessfulFailoverProcesses", &results)
+                .await;
+        }
+        let outcome = RecoveryOutcome {
+            successful,
+            successor: done.successor,
+            lost_replicas: done.lost,
+            participating: done.participating,
+            errors: done.errors,
+            ended_at: Timestamp::now(),
+        };
+        self.inner.store.finish_recovery(audit.id, outcome).await?;
+        self.recovery_record(audit.id).await
+    }
+
+    /// A recovery as stored now.
+    pub(crate) async fn recovery_record(&self, id: i64) -> Result<RecoveryRecord, RecoveryError> {
+        self.inner
+            .store
+            .recoveries(None, 50)
+            .await?
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| RecoveryError::Refused(format!("recovery {id} vanished")))
+    }
+
+    /// Acknowledges a successful planned operation (and what its cluster had unacknowledged):
+    /// an operator switching over on purpose must not block the automated recovery of the next
+    /// real failure for `RecoveryPeriodBlockSeconds` (orchestrator #315).
+    pub(crate) async fn acknowledge_planned(
+        &self,
+        record: RecoveryRecord,
+        what: &str,
+    ) -> Result<RecoveryRecord, RecoveryError> {
+        if !record.successful {
+            return Ok(record);
+        }
+        self.inner
+            .store
+            .acknowledge_recoveries(
+                Some(&record.cluster),
+                &self.inner.settings.node_name,
+                &format!("planned: {what}"),
+                Timestamp::now(),
+            )
+            .await?;
+        self.recovery_record(record.id).await
+    }
+
+    pub(crate) fn hook_context(
+        &self,
+        analysis: &Analysis,
+        command: &str,
+        uid: &str,
+    ) -> HookContext {
+        let settings = &self.inner.settings;
+        HookContext {
+            failure_type: analysis
+                .code
+                .map(|c| c.name().to_string())
+                .unwrap_or_default(),
+            instance_type: if is_intermediate(analysis.code) {
+                "intermediate-master".into()
+            } else {
+                "master".into()
+            },
+            is_master: analysis.is_primary,
+            is_co_master: analysis.is_co_primary,
+            failure_description: analysis.description(),
+            command: command.into(),
+            failed_host: analysis.key.hostname.clone(),
+            failed_port: analysis.key.port,
+            failure_cluster: analysis.cluster.clone(),
+            failure_cluster_alias: analysis.cluster_alias.clone(),
+            count_replicas: analysis.count_replicas,
+            replica_hosts: analysis
+                .replicas
+                .iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            is_downtimed: false,
+            auto_master_recovery: filters::cluster_matches(
+                &settings.recover_master_cluster_filters,
+                &analysis.cluster,
+                &analysis.cluster_alias,
+            ),
+            auto_intermediate_master_recovery: filters::cluster_matches(
+                &settings.recover_intermediate_master_cluster_filters,
+                &analysis.cluster,
+                &analysis.cluster_alias,
+            ),
+            orchestrator_host: settings.node_name.clone(),
+            recovery_uid: uid.into(),
+            ..HookContext::default()
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! What recovery reads from the configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbor_analysis::AnalysisSettings;
+
+/// The hooks of each stage (orchestrator's `*Processes` keys).
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    pub on_failure_detection: Vec<String>,
+    pub pre_failover: Vec<String>,
+    pub post_master_failover: Vec<String>,
+    pub post_intermediate_master_failover: Vec<String>,
+    pub post_failover: Vec<String>,
+    pub post_unsuccessful_failover: Vec<String>,
+    pub pre_graceful_takeover: Vec<String>,
+    pub post_graceful_takeover: Vec<String>,
+}
+
+/// Maps a cluster name to its configured alias.
+pub type AliasLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Everything recovery reads from the configuration.
+#[derive(Clone)]
+pub struct RecoverySettings {
+    pub recover_master_cluster_filters: Vec<String>,
+    pub recover_intermediate_master_cluster_filters: Vec<String>,
+    /// `RecoveryPeriodBlockSeconds`.
+    pub block_period: Duration,
+    /// `FailureDetectionPeriodBlockMinutes`.
+    pub detection_block: Duration,
+    pub hooks: Hooks,
+    pub shell: String,
+    pub hook_timeout: Duration,
+    /// `ApplyMySQLPromotionAfterMasterFailover`.
+    pub apply_promotion: bool,
+    pub use_super_read_only: bool,
+    /// How long the promoted replica may take to apply what it received.
+    pub catch_up_timeout: Duration,
+    /// `FailMasterPromotionIfSQLThreadNotUpToDate`.
+    pub fail_if_not_caught_up: bool,
+    /// `MasterFailoverLostInstancesDowntimeMinutes`: how long a failed primary and the replicas
+    /// its recovery could not bring along are downtimed. Zero: off.
+    pub lost_downtime: Duration,
+    pub promotion_ignore_hostname_filters: Vec<String>,
+    pub prevent_cross_data_center: bool,
+    pub prevent_cross_region: bool,
+    /// `MySQLReplicaUser`/`MySQLReplicaPassword`.
+    pub replication_credentials: Option<(String, String)>,
+    pub replication_credentials_query: String,
+    pub analysis: AnalysisSettings,
+    pub default_port: u16,
+    pub alias_for_cluster_name: AliasLookup,
+    /// Operators' aliases (`set-cluster-alias`), which win over every other.
+    pub alias_override: AliasLookup,
+    /// This node's name in the audit.
+    pub node_name: String,
+    /// How often the automated loop looks for failures.
+    pub tick: Duration,
+    /// `ExpectFailureAnalysisConcensus`: in a group of 3 or more arbor nodes, an automated
+    /// recovery runs only when a majority of the members (this one included) see the failure
+    /// on a fresh look of their own.
+    pub require_peer_agreement: bool,
+}
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        RecoverySettings {
+            recover_master_cluster_filters: Vec::new(),
+            recover_intermediate_master_cluster_filters: Vec::new(),
+            block_period: Duration::from_secs(3600),
+            detection_block: Duration::from_secs(3600),
+            hooks: Hooks::default(),
+            shell: "bash".into(),
+            hook_timeout: Duration::from_secs(60),
+            apply_promotion: true,
+            use_super_read_only: false,
+            catch_up_timeout: Duration::from_secs(30),
+            fail_if_not_caught_up: false,
+            lost_downtime: Duration::ZERO,
+            promotion_ignore_hostname_filters: Vec::new(),
+            prevent_cross_data_center: false,
+            prevent_cross_region: false,
+            replication_credentials: None,
+            replication_credentials_query: String::new(),
+            analysis: AnalysisSettings::default(),
+            default_port: 3306,
+            alias_for_cluster_name: Arc::new(|_| None),
+            alias_override: Arc::new(|_| None),
+            node_name: "arbor".into(),
+            tick: Duration::from_secs(1),
+            require_peer_agreement: true,
+        }
+    }
+}
+
+/// The downtime reason orchestrator gives instances a recovery left behind; kept verbatim for
+/// tools that look for it.
+pub const LOST_IN_RECOVERY: &str = "lost-in-recovery";

@@ -1,0 +1,247 @@
+//! Graceful takeover: a planned switchover to a chosen replica, with no write lost.
+
+use arbor_store::RecoveryRecord;
+use arbor_topology::{InstanceKey, Topology};
+
+use crate::actions::{ignore_matcher, open, policy, repoint_all, run, run_all, verify_following};
+use crate::candidate::choose_candidate;
+use crate::engine::{healthy_analysis, RecoveryEngine, RecoveryError};
+use crate::hooks::run_hooks;
+use crate::run::{Audit, Done};
+
+/// The credentials a former primary replicates with: `MySQLReplicaUser`, else
+/// `ReplicationCredentialsQuery` on the new primary, else (MySQL) the new primary's own
+/// `mysql.slave_master_info`.
+async fn replication_credentials(
+    engine: &RecoveryEngine,
+    new_primary: &InstanceKey,
+) -> Result<(String, String), String> {
+    let settings = &engine.inner.settings;
+    if let Some(credentials) = &settings.replication_credentials {
+        return Ok(credentials.clone());
+    }
+    let mut session = open(engine, new_primary).await?;
+    let queries = [
+        settings.replication_credentials_query.as_str(),
+        "SELECT User_name, User_password FROM mysql.slave_master_info LIMIT 1",
+    ];
+    for query in queries.iter().filter(|q| !q.trim().is_empty()) {
+        if let Ok(Some(row)) = session.query_first_row(query).await {
+            if let (Some(Some(user)), Some(Some(password))) = (row.first(), row.get(1)) {
+                return Ok((user.clone(), password.clone()));
+            }
+        }
+    }
+    Err(
+        "no replication credentials for the former primary: set MySQLReplicaUser and \
+         MySQLReplicaPassword, or ReplicationCredentialsQuery"
+            .to_string(),
+    )
+}
+
+/// A planned switchover: the other replicas move under the designated one, the primary turns
+/// read-only, the designated replica catches up to its last transaction, is promoted, and the
+/// old primary becomes its replica. If the designated replica does not catch up in time, the
+/// primary is made writable again and nothing is promoted.
+pub(crate) async fn graceful_takeover(
+    engine: &RecoveryEngine,
+    topology: &Topology,
+    cluster: &str,
+    designated: Option<InstanceKey>,
+    start_replication: bool,
+) -> Result<RecoveryRecord, RecoveryError> {
+    let settings = &engine.inner.settings;
+    let primary = topology
+        .cluster_root(cluster)
+        .filter(|p| p.is_last_check_valid())
+        .ok_or_else(|| {
+            RecoveryError::Refused(format!(
+                "the primary of {cluster} is not reachable: use recover or force-master-failover"
+            ))
+        })?;
+    let replicas: Vec<_> = topology
+        .replicas_of(primary.key())
+        .into_iter()
+        .filter(|r| r.is_last_check_valid())
+        .collect();
+    let designated = match designated {
+        Some(key) => {
+            if !replicas.iter().any(|r| r.key() == &key) {
+                return Err(RecoveryError::Refused(format!(
+                    "{key} is not a reachable direct replica of {}",
+                    primary.key()
+                )));
+            }
+            key
+        }
+        None => {
+            let rules = engine.promotion_rules().await?;
+            let ignore = ignore_matcher(engine);
+            choose_candidate(primary, &replicas, &policy(engine, rules, &ignore))
+                .map_err(RecoveryError::Refused)?
+                .promote
+        }
+    };
+    let credentials = replication_credentials(engine, &designated)
+        .await
+        .map_err(RecoveryError::Refused)?;
+    let audit = engine
+        .begin(
+            cluster,
+            primary.key(),
+            "GracefulMasterTakeover",
+            "GracefulMasterTakeover",
+            true,
+        )
+        .await?;
+    audit
+        .step(format!(
+            "graceful takeover of {cluster}: {designated} replaces {}",
+            primary.key()
+        ))
+        .await;
+    let mut context = engine.hook_context(
+        &healthy_analysis(topology, primary.key()),
+        "graceful-master-takeover",
+        &audit.uid,
+    );
+    context.failure_type = "GracefulMasterTakeover".into();
+    let pre = run_hooks(
+        &settings.hooks.pre_graceful_takeover,
+        &settings.shell,
+        &context,
+        settings.hook_timeout,
+        true,
+    )
+    .await;
+    audit.hooks("PreGracefulTakeoverProcesses", &pre).await;
+    let result = if pre.iter().any(|r| !r.success) {
+        Err("a PreGracefulTakeoverProcesses hook failed: takeover aborted".to_string())
+    } else {
+        let siblings: Vec<InstanceKey> = replicas
+            .iter()
+            .map(|r| r.key().clone())
+            .filter(|k| k != &designated)
+            .collect();
+        switch_over(
+            engine,
+            &audit,
+            primary.key(),
+            &designated,
+            &siblings,
+            &credentials,
+            start_replication,
+        )
+        .await
+    };
+    let post = [settings.hooks.post_graceful_takeover.as_slice()];
+    let record = engine
+        .finish(
+            &audit,
+            result,
+            context,
+            &post,
+            &settings.hooks.post_unsuccessful_failover,
+        )
+        .await?;
+    engine
+        .acknowledge_planned(record, "graceful master takeover")
+        .await
+}
+
+async fn switch_over(
+    engine: &RecoveryEngine,
+    audit: &Audit,
+    primary: &InstanceKey,
+    designated: &InstanceKey,
+    siblings: &[InstanceKey],
+    credentials: &(String, String),
+    start_replication: bool,
+) -> Result<Done, String> {
+    let settings = &engine.inner.settings;
+    let mut errors = Vec::new();
+    let mut lost = Vec::new();
+    let mut moved = siblings.to_vec();
+    for (key, error) in repoint_all(engine, audit, siblings, designated).await {
+        errors.push(format!("cannot move {key} under {designated}: {error}"));
+        lost.push(key.clone());
+        moved.retain(|k| k != &key);
+    }
+    let mut old = open(engine, primary).await?;
+    let old_dialect = old.dialect();
+    run_all(
+        &mut old,
+        audit,
+        &old_dialect.set_read_only(true, settings.use_super_read_only),
+    )
+    .await?;
+    let position = old
+        .query_value(old_dialect.executed_position_sql())
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    audit
+        .step(format!("{primary} is read-only at {position}"))
+        .await;
+    let mut new = open(engine, designated).await?;
+    let wait = new
+        .dialect()
+        .wait_for_position(&position, settings.catch_up_timeout);
+    audit.step(format!("{designated}: {wait}")).await;
+    let caught_up = new.query_value(&wait).await.map_err(|e| e.to_string())?;
+    if caught_up.as_deref() != Some("0") {
+        let undo = old_dialect.set_read_only(false, settings.use_super_read_only);
+        let _ = run_all(&mut old, audit, &undo).await;
+        return Err(format!(
+            "{designated} did not reach {position} within {:?}; {primary} is writable again",
+            settings.catch_up_timeout
+        ));
+    }
+    let dialect = new.dialect();
+    run(&mut new, audit, &dialect.stop_replica()).await?;
+    run(&mut new, audit, &dialect.reset_replica_all()).await?;
+    run_all(
+        &mut new,
+        audit,
+        &dialect.set_read_only(false, settings.use_super_read_only),
+    )
+    .await?;
+    audit.step(format!("promoted {designated}")).await;
+
+    run_all(&mut old, audit, &old_dialect.prepare_former_primary()).await?;
+    let change = old_dialect.change_source_gtid(designated, Some((&credentials.0, &credentials.1)));
+    audit
+        .step(format!(
+            "{primary}: {}",
+            change.replace(&credentials.1, "****")
+        ))
+        .await;
+    old.execute(&change)
+        .await
+        .map_err(|e| e.to_string().replace(&credentials.1, "****"))?;
+    let mut followers = moved.clone();
+    if start_replication {
+        run(&mut old, audit, &old_dialect.start_replica()).await?;
+        followers.push(primary.clone());
+    } else {
+        audit
+            .step(format!(
+                "{primary} is configured to replicate from {designated}, not started"
+            ))
+            .await;
+    }
+    for (key, detail) in verify_following(engine, designated, &followers).await? {
+        errors.push(format!(
+            "{key} is not replicating from {designated}: {detail}"
+        ));
+        lost.push(key);
+    }
+    let mut participating = vec![designated.clone(), primary.clone()];
+    participating.extend(moved);
+    Ok(Done {
+        successor: Some(designated.clone()),
+        lost,
+        participating,
+        errors,
+    })
+}
