@@ -138,33 +138,104 @@ impl fmt::Display for MysqlGtidSet {
     }
 }
 
-/// The errant transactions of `replica`, given a valid reading of its `source`; `None` when
-/// there are none or when it cannot be told.
+/// What a MariaDB server's GTID variables say it has: per (domain, server id), the highest
+/// sequence number. `gtid_binlog_state` lists every pair its binary log holds; the `_pos`
+/// variables only the last GTID of each domain.
+#[derive(Debug, Default)]
+struct MariaDbHistory {
+    per_server: BTreeMap<(u32, u64), u64>,
+    per_domain: BTreeMap<u32, u64>,
+}
+
+impl MariaDbHistory {
+    fn add(&mut self, text: &str) {
+        for gtid in text.split(',').map(str::trim).filter(|g| !g.is_empty()) {
+            if let Some((domain, server, seq)) = parse_mariadb_gtid(gtid) {
+                let entry = self.per_server.entry((domain, server)).or_insert(0);
+                *entry = (*entry).max(seq);
+                let entry = self.per_domain.entry(domain).or_insert(0);
+                *entry = (*entry).max(seq);
+            }
+        }
+    }
+
+    fn of(instance: &Instance) -> MariaDbHistory {
+        let mut history = MariaDbHistory::default();
+        for text in [
+            &instance.gtid_binlog_state,
+            &instance.gtid_binlog_pos,
+            &instance.gtid_executed,
+            &instance.gtid_slave_pos,
+        ] {
+            history.add(text);
+        }
+        history
+    }
+
+    fn is_empty(&self) -> bool {
+        self.per_domain.is_empty()
+    }
+
+    /// Whether this history holds `domain-server-seq`. Without the server in its binary log
+    /// state (an older reading, or a source without `gtid_binlog_state`), the domain's position
+    /// decides: errant transactions are never guessed from missing information.
+    fn holds(&self, domain: u32, server: u64, seq: u64, has_binlog_state: bool) -> bool {
+        match self.per_server.get(&(domain, server)) {
+            Some(last) => *last >= seq,
+            None if has_binlog_state => false,
+            None => self
+                .per_domain
+                .get(&domain)
+                .is_some_and(|last| *last >= seq),
+        }
+    }
+}
+
+/// `domain-server-seq`.
+fn parse_mariadb_gtid(gtid: &str) -> Option<(u32, u64, u64)> {
+    let mut parts = gtid.split('-');
+    let domain = parts.next()?.parse().ok()?;
+    let server = parts.next()?.parse().ok()?;
+    let seq = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((domain, server, seq))
+}
+
+/// The errant transactions of `replica`: what it executed that the history of `source` (its
+/// primary, or for a candidate in a failover the failed primary's last reading) never had.
+/// `None` when there are none, or when it cannot be told (no reading of the source).
 ///
 /// Only transactions the replica wrote itself count (MySQL: its own `server_uuid`; MariaDB: its
-/// own `server_id` in `gtid_binlog_pos`). Comparing whole sets would flag transactions that
-/// merely arrived between the two readings.
+/// own `server_id`): transactions from elsewhere may merely have arrived between the two
+/// readings. A former primary's own old writes are not errant when its source holds them, which
+/// it does once it replicated them (MariaDB: its `gtid_binlog_state` lists the former primary's
+/// server id up to that sequence number; MySQL: its `gtid_executed` contains them).
 pub fn errant_gtid(replica: &Instance, source: Option<&Instance>) -> Option<String> {
+    // A source arbor never read (no version) says nothing; one that was read and holds no
+    // transaction at all is a history too, an empty one.
+    let source = source.filter(|s| !s.version.is_empty())?;
     match replica.flavor {
         Flavor::MariaDb => {
-            let own = replica.server_id.to_string();
-            let errant: Vec<&str> = replica
-                .gtid_binlog_pos
+            let history = MariaDbHistory::of(source);
+            let has_binlog_state =
+                history.is_empty() || !source.gtid_binlog_state.trim().is_empty();
+            let own = replica.server_id;
+            let mine = if replica.gtid_binlog_state.trim().is_empty() {
+                &replica.gtid_binlog_pos
+            } else {
+                &replica.gtid_binlog_state
+            };
+            let errant: Vec<&str> = mine
                 .split(',')
                 .map(str::trim)
                 .filter(|gtid| {
-                    let parts: Vec<&str> = gtid.split('-').collect();
-                    parts.len() == 3 && parts[1] == own
-                })
-                .filter(|gtid| {
-                    // A former primary's own writes that its source already has are not errant.
-                    source.is_none_or(|s| !s.gtid_executed.split(',').any(|g| g.trim() == *gtid))
+                    parse_mariadb_gtid(gtid).is_some_and(|(domain, server, seq)| {
+                        server == own && !history.holds(domain, server, seq, has_binlog_state)
+                    })
                 })
                 .collect();
             (!errant.is_empty()).then(|| errant.join(","))
         }
         Flavor::MySql | Flavor::Percona => {
-            let source = source?;
             if replica.server_uuid.is_empty() {
                 return None;
             }
@@ -197,6 +268,7 @@ mod tests {
 
     fn mysql(uuid: &str, executed: &str) -> Instance {
         let mut instance = Instance::unseen(InstanceKey::new("h", 1));
+        instance.version = "8.0.36".into();
         instance.flavor = Flavor::MySql;
         instance.server_uuid = uuid.into();
         instance.gtid_executed = executed.into();
@@ -205,9 +277,11 @@ mod tests {
 
     fn mariadb(server_id: u64, binlog_pos: &str, current_pos: &str) -> Instance {
         let mut instance = Instance::unseen(InstanceKey::new("h", 1));
+        instance.version = "10.11.6-MariaDB".into();
         instance.flavor = Flavor::MariaDb;
         instance.server_id = server_id;
         instance.gtid_binlog_pos = binlog_pos.into();
+        instance.gtid_binlog_state = binlog_pos.into();
         instance.gtid_executed = current_pos.into();
         instance
     }
@@ -242,5 +316,50 @@ mod tests {
             errant_gtid(&mariadb(2, "5-2-7", "5-2-7"), Some(&new_primary)),
             None
         );
+        assert_eq!(
+            errant_gtid(&mariadb(2, "0-2-41", ""), None),
+            None,
+            "no source reading"
+        );
+    }
+
+    #[test]
+    fn a_former_primarys_own_writes_held_by_its_new_source_are_not_errant() {
+        // P (server 1) wrote 0-1-1..3, then a takeover made R1 (server 2) the primary, which
+        // logged P's writes as it replicated them; nothing was written since. P's binary log
+        // still ends with its own 0-1-3, and R1's binary log state holds it.
+        let mut former = mariadb(1, "0-1-3", "0-1-3");
+        former.gtid_binlog_state = "0-1-3".into();
+        let mut new_primary = mariadb(2, "0-1-3", "0-1-3");
+        new_primary.gtid_binlog_state = "0-1-3".into();
+        assert_eq!(errant_gtid(&former, Some(&new_primary)), None);
+
+        // Writes on R1 since then hide 0-1-3 from the _pos variables, not from the state.
+        new_primary.gtid_binlog_pos = "0-2-9".into();
+        new_primary.gtid_executed = "0-2-9".into();
+        new_primary.gtid_binlog_state = "0-1-3,0-2-9".into();
+        assert_eq!(errant_gtid(&former, Some(&new_primary)), None);
+
+        // A local write on the former primary after its demotion is errant, and so is one
+        // that a later write of its own hides from gtid_binlog_pos.
+        former.gtid_binlog_pos = "0-1-10".into();
+        former.gtid_binlog_state = "0-1-10".into();
+        assert_eq!(
+            errant_gtid(&former, Some(&new_primary)),
+            Some("0-1-10".into())
+        );
+        let mut replica = mariadb(3, "0-2-9", "0-2-9");
+        replica.gtid_binlog_state = "0-3-5,0-2-9".into();
+        assert_eq!(
+            errant_gtid(&replica, Some(&new_primary)),
+            Some("0-3-5".into())
+        );
+
+        // A source read without gtid_binlog_state: the domain position decides, leniently.
+        let mut old_reading = mariadb(2, "0-2-9", "0-2-9");
+        old_reading.gtid_binlog_state.clear();
+        let mut former = mariadb(1, "0-1-3", "0-1-3");
+        former.gtid_binlog_state = "0-1-3".into();
+        assert_eq!(errant_gtid(&former, Some(&old_reading)), None);
     }
 }

@@ -100,6 +100,8 @@ impl Node {
         instance.binlog_format = self.binlog_format.into();
         instance.server_id = self.server_id;
         instance.gtid_binlog_pos = self.binlog_pos.into();
+        instance.gtid_binlog_state = self.binlog_pos.into();
+        instance.gtid_executed = self.binlog_pos.into();
         instance.gtid_mode = "ON".into();
         instance.replication = self.source.map(|source| ReplicaStatus {
             source: source.parse().unwrap(),
@@ -457,7 +459,14 @@ fn structure_warnings_name_what_limits_a_failover() {
         binlog_pos: "0-2-17",
         ..replica("r1:1", "p:1")
     };
-    let analysis = analyze(&topology(&[p(), errant]), &AnalysisSettings::default());
+    let with_history = Node {
+        binlog_pos: "0-1-20",
+        ..p()
+    };
+    let analysis = analyze(
+        &topology(&[with_history, errant]),
+        &AnalysisSettings::default(),
+    );
     let replica_analysis = analysis
         .iter()
         .find(|a| a.key.to_string() == "r1:1")

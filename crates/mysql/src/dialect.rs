@@ -44,7 +44,8 @@ impl Dialect {
                 "SELECT {common}, @@log_slave_updates AS log_replica_updates, \
                  @@slave_net_timeout AS replica_net_timeout, \
                  @@gtid_domain_id AS gtid_domain_id, @@gtid_strict_mode AS gtid_strict_mode, \
-                 @@gtid_binlog_pos AS gtid_binlog_pos, @@gtid_current_pos AS gtid_current_pos, \
+                 @@gtid_binlog_pos AS gtid_binlog_pos, @@gtid_binlog_state AS gtid_binlog_state, \
+                 @@gtid_current_pos AS gtid_current_pos, \
                  @@gtid_slave_pos AS gtid_slave_pos"
             ),
             _ => {

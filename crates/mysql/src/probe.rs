@@ -209,6 +209,7 @@ async fn read_instance(
             instance.gtid_mode = "ON".to_string();
             instance.gtid_executed = var("gtid_current_pos");
             instance.gtid_binlog_pos = var("gtid_binlog_pos");
+            instance.gtid_binlog_state = var("gtid_binlog_state");
             instance.gtid_slave_pos = var("gtid_slave_pos");
             instance.gtid_domain_id = var("gtid_domain_id").parse().ok();
             instance.gtid_strict_mode = status::flag(Some(&var("gtid_strict_mode")));

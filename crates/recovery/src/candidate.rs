@@ -166,7 +166,9 @@ pub fn choose_candidate(
         {
             return Some("delayed replica".into());
         }
-        if let Some(errant) = errant_gtid(instance, None) {
+        // Errant: written on the replica itself and never part of the failed primary's history
+        // (as last read). A former primary's old writes, which that primary replicated, are not.
+        if let Some(errant) = errant_gtid(instance, Some(&failed.instance)) {
             return Some(format!("errant GTID {errant}"));
         }
         if policy.prevent_cross_data_center && instance.data_center != failed.instance.data_center {
@@ -286,6 +288,9 @@ mod tests {
     fn failed() -> InstanceRecord {
         let mut record = replica("p:1", "");
         record.instance.replication = None;
+        record.instance.server_id = 1;
+        record.instance.gtid_binlog_pos = "0-1-40".into();
+        record.instance.gtid_binlog_state = "0-1-40".into();
         record.last_seen = Some(Timestamp(5));
         record
     }
@@ -389,6 +394,29 @@ mod tests {
         assert!(error.contains("PromotionIgnoreHostnameFilters"), "{error}");
         let error = choose(&[], &CandidatePolicy::default()).unwrap_err();
         assert!(error.contains("no reachable replica"), "{error}");
+    }
+
+    #[test]
+    fn a_former_primary_holding_its_old_writes_is_eligible_and_its_rule_counts() {
+        // R1 (server 2) took over from P (server 1), which wrote 0-1-1..40 and now replicates
+        // from R1; R1 died before anyone wrote again.
+        let mut dead = failed();
+        dead.instance.server_id = 2;
+        let mut former = replica("p:1", "0-1-40");
+        former.instance.server_id = 1;
+        former.instance.gtid_binlog_state = "0-1-40".into();
+        let other = replica("b:1", "0-1-40");
+        let mut policy = CandidatePolicy::default();
+        policy.rules.insert(key("p:1"), PromotionRule::Prefer);
+        let choice = choose_candidate(&dead, &[&former, &other], &policy).unwrap();
+        assert_eq!(choice.promote, key("p:1"), "{:#?}", choice.reasons);
+        // Alone, it is promoted all the same.
+        let choice = choose_candidate(&dead, &[&former], &CandidatePolicy::default()).unwrap();
+        assert_eq!(choice.promote, key("p:1"));
+        // A write of its own after the takeover is errant: it is not promoted.
+        former.instance.gtid_binlog_state = "0-1-41".into();
+        let error = choose_candidate(&dead, &[&former], &CandidatePolicy::default()).unwrap_err();
+        assert!(error.contains("errant GTID 0-1-41"), "{error}");
     }
 
     #[test]

@@ -624,3 +624,86 @@ async fn a_member_judges_a_failure_by_looking_again_itself() {
     assert!(actionable, "a killed primary is a failure: {code}");
     assert!(code.starts_with("DeadMaster"), "{code}");
 }
+
+/// Writes `count` rows on server `index` and waits until `replicas` have them all.
+fn write_rows(h: &Harness, index: usize, count: usize, replicas: &[usize]) -> u64 {
+    for _ in 0..count {
+        h.sql(index, "INSERT INTO app.t (v) VALUES (1)");
+    }
+    let total = h.sql(index, ROWS);
+    for replica in replicas {
+        h.wait_replicated(*replica, ROWS, &total);
+    }
+    total.parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_former_primary_holding_only_its_own_old_writes_is_promoted() {
+    // P wrote, a takeover made R1 the primary (P replicates from R1), nothing was written
+    // since: P's binary log ends with its own old transactions, which R1 holds. When R2 and
+    // then R1 die, P is the one server left and must become the primary again.
+    let mut h = harness(&[None, Some(0), Some(0)], |_| {}).await;
+    create_table(&h);
+    let written = write_rows(&h, 0, 3, &[1, 2]);
+    let (p, r1) = (key(h.sandbox.key(0)), key(h.sandbox.key(1)));
+    let takeover = h
+        .engine
+        .graceful_takeover(&h.sandbox.key(0), Some(r1.clone()), true)
+        .await
+        .unwrap();
+    assert!(takeover.successful, "{takeover:#?}");
+    assert!(
+        takeover.acknowledged,
+        "a planned takeover does not block later recoveries: {takeover:#?}"
+    );
+    h.sandbox.kill(2).unwrap();
+    h.sandbox.kill(1).unwrap();
+
+    let records = h.finished_recoveries(2, Duration::from_secs(40)).await;
+    let failover = &records[1];
+    assert_eq!(failover.failed, r1, "{failover:#?}");
+    assert!(failover.successful, "{failover:#?}");
+    assert_eq!(failover.successor.as_ref(), Some(&p), "{failover:#?}");
+    assert!(
+        !failover.steps.iter().any(|s| s.message.contains("errant")),
+        "{:#?}",
+        failover.steps
+    );
+    assert_eq!(h.sql(0, "SELECT @@read_only"), "0");
+    assert_eq!(h.sql(0, ROWS), written.to_string());
+    assert_eq!(h.status(0, "Master_Host"), "", "P no longer replicates");
+    h.sql(0, "INSERT INTO app.t (v) VALUES (2)");
+}
+
+#[tokio::test]
+async fn a_prefer_rule_on_a_former_primary_is_honoured() {
+    let mut h = harness(&[None, Some(0), Some(0), Some(0)], |_| {}).await;
+    create_table(&h);
+    let written = write_rows(&h, 0, 3, &[1, 2, 3]);
+    let (p, r1) = (key(h.sandbox.key(0)), key(h.sandbox.key(1)));
+    let takeover = h
+        .engine
+        .graceful_takeover(&h.sandbox.key(0), Some(r1.clone()), true)
+        .await
+        .unwrap();
+    assert!(takeover.successful, "{takeover:#?}");
+    h.store
+        .register_candidate(
+            &p,
+            PromotionRule::Prefer,
+            Timestamp::now().plus(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    h.sandbox.kill(1).unwrap();
+
+    let records = h.finished_recoveries(2, Duration::from_secs(40)).await;
+    let failover = &records[1];
+    assert!(failover.successful, "{failover:#?}");
+    assert_eq!(failover.successor.as_ref(), Some(&p), "{failover:#?}");
+    assert_eq!(h.sql(0, "SELECT @@read_only"), "0");
+    for replica in [2, 3] {
+        assert_eq!(h.status(replica, "Master_Port"), p.port.to_string());
+        h.wait_replicated(replica, ROWS, &written.to_string());
+    }
+}

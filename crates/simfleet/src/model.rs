@@ -81,6 +81,34 @@ impl Instance {
             .unwrap_or(self.server_id)
     }
 
+    /// MariaDB's `gtid_binlog_state` after the first `n` transactions: the last GTID each
+    /// writer logged (every writer's transactions are replicated, so every server logs them).
+    pub(crate) fn gtid_binlog_state(&self, n: u64) -> String {
+        if n == 0 {
+            return String::new();
+        }
+        if self.history.is_empty() {
+            return format!("0-{}-{n}", self.server_id);
+        }
+        let mut last: BTreeMap<u32, u64> = BTreeMap::new();
+        for (i, (writer, from)) in self.history.iter().enumerate() {
+            let to = self
+                .history
+                .get(i + 1)
+                .map(|(_, next)| next - 1)
+                .unwrap_or(u64::MAX)
+                .min(n);
+            if to >= *from {
+                let entry = last.entry(*writer).or_default();
+                *entry = (*entry).max(to);
+            }
+        }
+        last.iter()
+            .map(|(writer, seq)| format!("0-{writer}-{seq}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// The GTID form of the first `n` transactions, in this instance's flavour.
     pub(crate) fn gtid_set(&self, n: u64) -> String {
         if n == 0 {

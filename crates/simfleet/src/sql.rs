@@ -317,6 +317,7 @@ fn variable(state: &FleetState, index: usize, name: &str) -> Option<String> {
         "gtid_domain_id" => text(0),
         "gtid_strict_mode" => text(1),
         "gtid_binlog_pos" | "gtid_current_pos" => text(me.gtid_set(me.executed)),
+        "gtid_binlog_state" => text(me.gtid_binlog_state(me.executed)),
         "gtid_slave_pos" => text(if me.source.is_none() {
             String::new()
         } else {

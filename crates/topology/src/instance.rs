@@ -204,6 +204,10 @@ pub struct Instance {
     pub gtid_purged: String,
     /// MariaDB `@@gtid_binlog_pos`.
     pub gtid_binlog_pos: String,
+    /// MariaDB `@@gtid_binlog_state`: the last GTID of every (domain, server) pair in the
+    /// binary log, which is what tells a replica's own old writes from errant ones.
+    #[serde(default)]
+    pub gtid_binlog_state: String,
     /// MariaDB `@@gtid_slave_pos`.
     pub gtid_slave_pos: String,
     pub gtid_domain_id: Option<u32>,
@@ -247,6 +251,7 @@ impl Instance {
             gtid_executed: String::new(),
             gtid_purged: String::new(),
             gtid_binlog_pos: String::new(),
+            gtid_binlog_state: String::new(),
             gtid_slave_pos: String::new(),
             gtid_domain_id: None,
             gtid_strict_mode: false,
