@@ -347,14 +347,14 @@ impl InstanceJson {
             self_binlog_coordinates: BinlogCoordinatesJson::binary(
                 instance.self_coordinates.as_ref(),
             ),
-            master_key: instance
-                .source()
-                .map(Into::into)
+            // The source as configured, `//host` when detached (orchestrator's convention).
+            master_key: replication
+                .map(|r| (&r.source).into())
                 .unwrap_or_else(InstanceKeyJson::empty),
             master_uuid: replication
                 .map(|r| r.source_uuid.clone())
                 .unwrap_or_default(),
-            is_detached_master: false,
+            is_detached_master: replication.is_some_and(|r| r.is_detached()),
             slave_sql_running: sql_running,
             replication_sql_thread_runing: sql_running,
             slave_io_running: io == IoThreadState::Running,
@@ -471,7 +471,9 @@ pub struct ClusterInfo {
 }
 
 impl ClusterInfo {
-    pub fn of(topology: &Topology, cluster_name: &str) -> ClusterInfo {
+    /// `automated`: whether the recovery filters match the cluster, for its primary and for its
+    /// intermediate primaries.
+    pub fn of(topology: &Topology, cluster_name: &str, automated: (bool, bool)) -> ClusterInfo {
         let members = topology.cluster_members(cluster_name);
         let heuristic_lag = members
             .iter()
@@ -492,8 +494,8 @@ impl ClusterInfo {
             cluster_domain: String::new(),
             count_instances: members.len(),
             heuristic_lag,
-            has_automated_master_recovery: false,
-            has_automated_intermediate_master_recovery: false,
+            has_automated_master_recovery: automated.0,
+            has_automated_intermediate_master_recovery: automated.1,
             count_unreachable_instances: summary.map(|s| s.unreachable_count).unwrap_or(0),
         }
     }
@@ -615,6 +617,7 @@ impl ReplicationAnalysisJson {
         analysis: &arbor_analysis::Analysis,
         topology: &Topology,
         annotations: &Annotations,
+        automated: (bool, bool),
     ) -> ReplicationAnalysisJson {
         let is_downtimed = annotations.downtimes.contains_key(&analysis.key);
         let downtimed_replicas = analysis
@@ -629,7 +632,7 @@ impl ReplicationAnalysisJson {
                 .as_ref()
                 .map(Into::into)
                 .unwrap_or_else(InstanceKeyJson::empty),
-            cluster_details: ClusterInfo::of(topology, &analysis.cluster),
+            cluster_details: ClusterInfo::of(topology, &analysis.cluster, automated),
             is_master: analysis.is_primary,
             is_co_master: analysis.is_co_primary,
             last_check_valid: analysis.last_check_valid,
@@ -758,6 +761,25 @@ impl From<&arbor_store::RecoveryRecord> for TopologyRecoveryJson {
                 .collect(),
         }
     }
+}
+
+/// orchestrator's `BlockedTopologyRecovery`: a recovery anti-flapping refused, and which one
+/// blocked it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockedRecoveryJson {
+    #[serde(rename = "FailedInstanceKey")]
+    pub failed_instance_key: InstanceKeyJson,
+    #[serde(rename = "ClusterName")]
+    pub cluster_name: String,
+    #[serde(rename = "Analysis")]
+    pub analysis: String,
+    #[serde(rename = "LastBlockedTimestamp")]
+    pub last_blocked_timestamp: String,
+    #[serde(rename = "BlockingRecoveryId")]
+    pub blocking_recovery_id: i64,
+    /// arbor: why, in words.
+    #[serde(rename = "ArborReason")]
+    pub reason: String,
 }
 
 /// orchestrator's failure detection JSON.

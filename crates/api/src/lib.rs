@@ -12,9 +12,9 @@ mod instance;
 use serde::{Deserialize, Serialize};
 
 pub use instance::{
-    Annotations, BinlogCoordinatesJson, ClusterInfo, FailureDetectionJson, InstanceJson,
-    InstanceKeyJson, NullInt64, RecoveryStepJson, ReplicationAnalysisJson, TopologyRecoveryJson,
-    ViewContext,
+    Annotations, BinlogCoordinatesJson, BlockedRecoveryJson, ClusterInfo, FailureDetectionJson,
+    InstanceJson, InstanceKeyJson, NullInt64, RecoveryStepJson, ReplicationAnalysisJson,
+    TopologyRecoveryJson, ViewContext,
 };
 
 /// `Code` of orchestrator's response envelope.

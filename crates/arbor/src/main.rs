@@ -105,15 +105,21 @@ enum Command {
     },
     /// Current failure analyses of every cluster (DeadMaster, UnreachableMaster, ...).
     ReplicationAnalysis,
-    /// Recover the failure of HOST:PORT now (ignores filters, downtime and the block period).
+    /// Recover the failure of HOST:PORT now (ignores filters and downtime).
     Recover {
         #[arg(value_name = "HOST:PORT")]
         instance: String,
+        /// Run even within the block period of an unacknowledged recovery of the cluster.
+        #[arg(long)]
+        force: bool,
     },
     /// Fail a cluster's primary over even if it is alive.
     ForceMasterFailover {
         #[arg(value_name = "CLUSTER")]
         cluster: String,
+        /// Run even within the block period of an unacknowledged recovery of the cluster.
+        #[arg(long)]
+        force: bool,
     },
     /// Planned switchover: promote HOST:PORT (or the best replica) and demote the primary.
     GracefulMasterTakeover {
@@ -509,17 +515,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Command::Instance { instance } => commands::instance(api, &instance, output).await,
         Command::Clusters => commands::clusters(api, output).await,
         Command::ReplicationAnalysis => commands::replication_analysis(api, output).await,
-        Command::Recover { instance } => {
+        Command::Recover { instance, force } => {
             let key = commands::instance_path(&instance)?;
-            commands::key_command(api, &format!("recover/{key}"), output).await
+            let path = format!("recover/{key}{}", force_query(force));
+            commands::key_command(api, &path, output).await
         }
-        Command::ForceMasterFailover { cluster } => {
-            commands::recovery_command(
-                api,
-                &format!("force-master-failover/{}", commands::segment(&cluster)),
-                output,
-            )
-            .await
+        Command::ForceMasterFailover { cluster, force } => {
+            let path = format!(
+                "force-master-failover/{}{}",
+                commands::segment(&cluster),
+                force_query(force)
+            );
+            commands::recovery_command(api, &path, output).await
         }
         Command::GracefulMasterTakeover {
             cluster,
@@ -779,5 +786,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .await
         }
         Command::Topology { cluster } => commands::topology(api, &cluster, output).await,
+    }
+}
+
+/// `?force=true` for a recovery asked to run within the block period.
+fn force_query(force: bool) -> &'static str {
+    if force {
+        "?force=true"
+    } else {
+        ""
     }
 }

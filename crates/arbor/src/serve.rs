@@ -261,11 +261,9 @@ async fn run_node(
         .context("cannot start discovery")?;
 
     // Failure detection and recovery: only this node acts (single node: always the leader).
-    let aliases = AliasOverrides::follow(&discovery);
     let recovery = recovery_engine(
         &config,
         &discovery,
-        &aliases,
         &node_name,
         match (&raft, &lease) {
             (Some(node), _) => node.leadership(),
@@ -292,7 +290,6 @@ async fn run_node(
     let mut state = app_state(
         &config,
         &discovery,
-        &aliases,
         recovery,
         &node_name,
         auth_settings(&config)?,
@@ -330,42 +327,9 @@ async fn run_node(
     Ok(())
 }
 
-/// Operators' cluster aliases (`set-cluster-alias`), re-read from the store every second: the
-/// store (shared, or replicated by Raft) is where every node learns of a change.
-#[derive(Clone, Default)]
-struct AliasOverrides(Arc<std::sync::RwLock<std::collections::HashMap<String, String>>>);
-
-impl AliasOverrides {
-    fn follow(discovery: &Discovery) -> AliasOverrides {
-        let aliases = AliasOverrides::default();
-        let map = Arc::clone(&aliases.0);
-        let store = Arc::clone(discovery.handle().store());
-        tokio::spawn(async move {
-            loop {
-                if let Ok(rows) = store.cluster_aliases().await {
-                    *map.write().unwrap_or_else(|e| e.into_inner()) = rows.into_iter().collect();
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        });
-        aliases
-    }
-
-    fn lookup(&self) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
-        let map = Arc::clone(&self.0);
-        move |cluster: &str| {
-            map.read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(cluster)
-                .cloned()
-        }
-    }
-}
-
 fn recovery_engine(
     config: &Config,
     discovery: &Discovery,
-    aliases: &AliasOverrides,
     node_name: &str,
     leadership: Arc<dyn arbor_recovery::Leadership>,
 ) -> RecoveryEngine {
@@ -376,10 +340,7 @@ fn recovery_engine(
         Arc::clone(discovery.handle().store()),
         discovery.handle(),
         Operator::new(operator_settings(config)),
-        RecoverySettings {
-            alias_override: Arc::new(aliases.lookup()),
-            ..recovery_settings(config, alias_lookup, node_name)
-        },
+        recovery_settings(config, alias_lookup, node_name),
         leadership,
     )
 }
@@ -388,7 +349,6 @@ fn recovery_engine(
 fn app_state(
     config: &Config,
     discovery: &Discovery,
-    aliases: &AliasOverrides,
     recovery: RecoveryEngine,
     node_name: &str,
     auth: AuthSettings,
@@ -428,7 +388,6 @@ fn app_state(
                 + Duration::from_secs(config.reasonable_instance_check_seconds),
             default_port: config.default_instance_port,
             alias_for_cluster_name: Box::new(move |name| alias_matcher.alias_for(name)),
-            alias_override: Box::new(aliases.lookup()),
             // Also the owner node of the maintenance locks taken through the API, which is why
             // it is the node's unique name and not only its host's.
             hostname: node_name.to_string(),
@@ -464,18 +423,10 @@ pub async fn direct(config_path: Option<&Path>) -> anyhow::Result<(String, Direc
         .context("cannot start discovery")?;
     // The services poll; this process only probes what a command asks for.
     discovery.handle().set_polling_gate(Arc::new(|| false));
-    let aliases = AliasOverrides::follow(&discovery);
-    let recovery = recovery_engine(
-        &config,
-        &discovery,
-        &aliases,
-        &node_name,
-        Arc::new(SingleNode),
-    );
+    let recovery = recovery_engine(&config, &discovery, &node_name, Arc::new(SingleNode));
     let state = app_state(
         &config,
         &discovery,
-        &aliases,
         recovery,
         &node_name,
         AuthSettings::default(),
@@ -520,11 +471,24 @@ pub fn check_config(config_path: Option<&Path>) -> anyhow::Result<()> {
         eprintln!("warning: {warning}");
     }
     config.backend().map_err(anyhow::Error::msg)?;
-    println!(
-        "configuration ok: {} key(s) known to arbor, {} warning(s)",
-        Config::KEYS.len(),
-        warnings.len()
-    );
+    let inert = warnings
+        .iter()
+        .filter(|w| w.0.contains(" is accepted, not implemented: "))
+        .count();
+    if inert == 0 {
+        println!(
+            "configuration ok: {} key(s) known to arbor, {} warning(s)",
+            Config::KEYS.len(),
+            warnings.len()
+        );
+    } else {
+        // Not "ok": some keys the file sets do nothing.
+        println!(
+            "configuration loads, but {inert} key(s) it sets are accepted and not implemented \
+             (listed above); {} warning(s) in all",
+            warnings.len()
+        );
+    }
     Ok(())
 }
 
@@ -696,7 +660,6 @@ fn recovery_settings(
         analysis: analysis_settings(config),
         default_port: config.default_instance_port,
         alias_for_cluster_name: alias_lookup,
-        alias_override: Arc::new(|_| None),
         node_name: node_name.to_string(),
         tick: Duration::from_secs(1),
         require_peer_agreement: config.expect_failure_analysis_concensus,
@@ -711,7 +674,23 @@ fn probe_settings(config: &Config) -> ProbeSettings {
         read_timeout: config.discovery_read_timeout(),
         default_port: config.default_instance_port,
         cluster_alias_query: config.detect_cluster_alias_query.clone(),
+        location: arbor_mysql::LocationRules {
+            data_center: location_rule(
+                &config.data_center_pattern,
+                &config.detect_data_center_query,
+            ),
+            region: location_rule(&config.region_pattern, &config.detect_region_query),
+            physical_environment: location_rule(
+                &config.physical_environment_pattern,
+                &config.detect_physical_environment_query,
+            ),
+        },
     }
+}
+
+/// A location pattern (validated when the config loaded) and query.
+fn location_rule(pattern: &str, query: &str) -> arbor_mysql::LocationRule {
+    arbor_mysql::LocationRule::new(pattern, query).unwrap_or_default()
 }
 
 fn discovery_settings(config: &Config) -> anyhow::Result<DiscoverySettings> {

@@ -193,6 +193,30 @@ fn check_config_reports_unknown_keys_and_passes() {
         .unwrap();
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("StatusSimpleHealth"));
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("configuration ok"));
+
+    // A key arbor accepts but does not act on is named, and the verdict is not "ok".
+    fs::write(
+        &config,
+        r#"{"InstancePollSeconds": 1, "ZkAddress": "zk1:2181"}"#,
+    )
+    .unwrap();
+    let output = Command::new(ARBOR)
+        .args(["--config", config.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("ZkAddress is accepted, not implemented"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!stdout.contains("ok"), "{stdout}");
+    assert!(
+        stdout.contains("1 key(s) it sets are accepted and not implemented"),
+        "{stdout}"
+    );
 }
 
 #[test]

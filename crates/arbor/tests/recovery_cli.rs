@@ -100,8 +100,9 @@ fn failover_hooks_and_operator_controls_from_the_cli() {
         tree.starts_with(&r2) && tree.contains(&format!("+ {r1}"))
     });
     assert!(
-        !tree.contains(&p),
-        "the dead primary is in a cluster of its own:\n{tree}"
+        tree.contains(&format!("+ {p}"))
+            && tree.contains(&format!("former primary, replaced by {r2}")),
+        "the dead primary stays in its cluster, marked as replaced, not a cluster of its own:\n{tree}"
     );
 
     // Hooks ran with orchestrator's placeholders.

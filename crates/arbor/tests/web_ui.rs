@@ -78,6 +78,18 @@ fn cluster_page_draws_every_instance_with_its_state() {
     });
     assert!(instance.contains(&keys[1]), "source shown:\n{instance}");
     assert!(instance.contains("Last IO error"), "{instance}");
+
+    // No RecoverMasterClusterFilters in this config: the recoveries page says that nothing is
+    // recovered automatically, not that automated recoveries are enabled.
+    let recoveries = render_until(
+        &format!("{}/web/audit-recovery", service.api),
+        Duration::from_secs(20),
+        |dom| dom.contains("id=\"automated-recovery\""),
+    );
+    assert!(
+        recoveries.contains("no cluster matches RecoverMasterClusterFilters"),
+        "{recoveries}"
+    );
 }
 
 #[tokio::test]

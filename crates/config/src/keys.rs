@@ -199,10 +199,25 @@ config_keys! {
     fail_master_promotion_on_lag_minutes: u64 = "FailMasterPromotionOnLagMinutes" => 0;
     fail_master_promotion_if_sql_thread_not_up_to_date: bool = "FailMasterPromotionIfSQLThreadNotUpToDate" => false;
     delay_master_promotion_if_sql_thread_not_up_to_date: bool = "DelayMasterPromotionIfSQLThreadNotUpToDate" => false;
+    /// After a failover, replicas it could not bring along get their source host rewritten to
+    /// `//host` (detached), so they cannot reconnect to a primary that comes back.
     detach_lost_replicas_after_master_failover: bool = "DetachLostReplicasAfterMasterFailover" => true;
+    /// Legacy spelling of `DetachLostReplicasAfterMasterFailover`.
+    detach_lost_slaves_after_master_failover: bool = "DetachLostSlavesAfterMasterFailover" => true;
+    /// After a failover, the promoted server's own link to the failed primary is detached
+    /// (`//host`); matters when `ApplyMySQLPromotionAfterMasterFailover` is off.
     master_failover_detach_replica_master_host: bool = "MasterFailoverDetachReplicaMasterHost" => false;
     master_failover_lost_instances_downtime_minutes: u64 = "MasterFailoverLostInstancesDowntimeMinutes" => 0;
+    /// Replicas lagging this many minutes or more are repointed after the failover's hooks,
+    /// so they do not delay the new primary's readiness. 0: off.
     postpone_replica_recovery_on_lag_minutes: u64 = "PostponeReplicaRecoveryOnLagMinutes" => 0;
+    /// arbor: a former primary that comes back after its failover, holding nothing its
+    /// successor lacks, is repointed below the current primary. Off: it is fenced (read-only,
+    /// downtimed) and left for an operator.
+    rejoin_former_primary: bool = "RejoinFormerPrimary" => false;
+    /// arbor: how long a primary may leave a liveness check on arbor's held connection
+    /// unanswered before arbor suspects it hangs and asks its replicas, in milliseconds.
+    primary_liveness_timeout_millis: u64 = "PrimaryLivenessTimeoutMillis" => 1000;
     co_master_recovery_must_promote_other_co_master: bool = "CoMasterRecoveryMustPromoteOtherCoMaster" => true;
     recover_non_writeable_master: bool = "RecoverNonWriteableMaster" => false;
     recover_locked_semi_sync_master: bool = "RecoverLockedSemiSyncMaster" => false;

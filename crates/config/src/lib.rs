@@ -17,6 +17,7 @@
 //!
 //! This crate reads one file and validates it; it does not watch or reload files.
 
+mod inert;
 mod keys;
 mod value;
 
@@ -29,6 +30,7 @@ use std::time::Duration;
 use arbor_topology::InstanceKey;
 use serde_json::Value;
 
+pub use inert::{not_implemented, NOT_IMPLEMENTED};
 pub use keys::Config;
 
 /// A warning produced while loading; the config is still usable.
@@ -149,6 +151,13 @@ impl Config {
             }
             config.explicitly_set.push(canonical);
         }
+        for key in &config.explicitly_set {
+            if let Some(why) = inert::not_implemented(key) {
+                warnings.push(ConfigWarning(format!(
+                    "{key} is accepted, not implemented: {why}"
+                )));
+            }
+        }
         if !unknown.is_empty() {
             warnings.push(ConfigWarning(format!(
                 "ignoring unknown config key{} {}",
@@ -185,6 +194,12 @@ impl Config {
     fn apply_legacy_keys(&mut self) {
         if !self.is_set("ReplicationLagQuery") && !self.slave_lag_query.is_empty() {
             self.replication_lag_query = self.slave_lag_query.clone();
+        }
+        if !self.is_set("DetachLostReplicasAfterMasterFailover")
+            && self.is_set("DetachLostSlavesAfterMasterFailover")
+        {
+            self.detach_lost_replicas_after_master_failover =
+                self.detach_lost_slaves_after_master_failover;
         }
         if !self.is_set("RecoveryPeriodBlockSeconds") && self.is_set("RecoveryPeriodBlockMinutes") {
             self.recovery_period_block_seconds = self.recovery_period_block_minutes * 60;
@@ -389,6 +404,33 @@ impl Config {
                     ),
                 );
             }
+        }
+        for (key, pattern) in [
+            ("DataCenterPattern", &self.data_center_pattern),
+            ("RegionPattern", &self.region_pattern),
+            (
+                "PhysicalEnvironmentPattern",
+                &self.physical_environment_pattern,
+            ),
+        ] {
+            if !pattern.is_empty() {
+                check(
+                    key,
+                    match regex::Regex::new(pattern) {
+                        Ok(re) if re.captures_len() >= 2 => Ok(()),
+                        Ok(_) => Err(format!(
+                            "pattern {pattern:?} needs a group, (...), around the part of the host name to take"
+                        )),
+                        Err(e) => Err(format!("pattern {pattern:?} is not a valid regex: {e}")),
+                    },
+                );
+            }
+        }
+        if self.primary_liveness_timeout_millis == 0 {
+            check(
+                "PrimaryLivenessTimeoutMillis",
+                Err("must be above 0".into()),
+            );
         }
         if self.fail_master_promotion_if_sql_thread_not_up_to_date
             && self.delay_master_promotion_if_sql_thread_not_up_to_date

@@ -94,6 +94,55 @@ fn unknown_keys_warn_by_name_and_never_fail() {
 }
 
 #[test]
+fn keys_that_do_nothing_are_named_as_accepted_not_implemented() {
+    let (config, warnings) = load(
+        r#"{"GraphiteAddr": "graphite:2003", "ZkAddress": "zk:2181", "InstancePollSeconds": 2}"#,
+    )
+    .unwrap();
+    assert_eq!(config.instance_poll_seconds, 2);
+    let text: Vec<String> = warnings.iter().map(|w| w.0.clone()).collect();
+    assert_eq!(text.len(), 2, "{text:?}");
+    assert!(
+        text.iter().any(
+            |w| w.starts_with("GraphiteAddr is accepted, not implemented: ")
+                && w.contains("/metrics")
+        ),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|w| w.starts_with("ZkAddress is accepted, not implemented")),
+        "{text:?}"
+    );
+    // Keys that take effect say nothing.
+    let (_, warnings) = load(r#"{"DetachLostReplicasAfterMasterFailover": false}"#).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn the_legacy_spelling_of_detach_lost_replicas_counts_when_the_new_one_is_absent() {
+    let (config, _) = load(r#"{"DetachLostSlavesAfterMasterFailover": false}"#).unwrap();
+    assert!(!config.detach_lost_replicas_after_master_failover);
+    let (config, _) = load(
+        r#"{"DetachLostSlavesAfterMasterFailover": false, "DetachLostReplicasAfterMasterFailover": true}"#,
+    )
+    .unwrap();
+    assert!(config.detach_lost_replicas_after_master_failover);
+}
+
+#[test]
+fn location_patterns_need_a_group() {
+    let error = load(r#"{"DataCenterPattern": "db-dc[0-9]"}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("DataCenterPattern") && error.contains("group"),
+        "{error}"
+    );
+    assert!(load(r#"{"RegionPattern": "^[a-z]+-([a-z]+)-"}"#).is_ok());
+}
+
+#[test]
 fn keys_in_other_letter_case_are_accepted_with_a_warning() {
     let (config, warnings) = load(r#"{"instancepollseconds": 7}"#).unwrap();
     assert_eq!(config.instance_poll_seconds, 7);

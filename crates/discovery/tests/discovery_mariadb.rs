@@ -18,6 +18,7 @@ fn prober(connect_timeout: Duration) -> Arc<Prober> {
         read_timeout: Duration::from_secs(5),
         default_port: 3306,
         cluster_alias_query: String::new(),
+        ..Default::default()
     }))
 }
 

@@ -48,8 +48,6 @@ pub struct ViewSettings {
     pub default_port: u16,
     /// `ClusterNameToAlias`.
     pub alias_for_cluster_name: AliasLookup,
-    /// Operators' aliases (`set-cluster-alias`), which win over every other.
-    pub alias_override: AliasLookup,
     /// This node's name in `/api/status`.
     pub hostname: String,
     /// How failures are analyzed (`ReasonableReplicationLagSeconds`, `RecoverNonWriteableMaster`).
@@ -119,11 +117,21 @@ impl AppState {
         Ok((topology, analyses))
     }
 
+    /// `HasAutomatedMasterRecovery` and `HasAutomatedIntermediateMasterRecovery` of a cluster.
+    pub fn automated_recovery_of(&self, topology: &Topology, cluster: &str) -> (bool, bool) {
+        let alias = topology.alias_of(cluster).unwrap_or(cluster);
+        self.recovery.automated_recovery_of(cluster, alias)
+    }
+
     /// A snapshot of every known instance, with clusters derived.
     pub async fn topology(&self) -> Result<Topology, ApiError> {
-        let records = self.discovery.store().all_instances().await?;
+        let store = self.discovery.store();
+        let records = store.all_instances().await?;
+        let successions = store.successions().await?;
         let alias = |name: &str| (self.view.alias_for_cluster_name)(name);
-        let alias_override = |name: &str| (self.view.alias_override)(name);
+        let overrides: std::collections::HashMap<String, String> =
+            store.cluster_aliases().await?.into_iter().collect();
+        let alias_override = |name: &str| overrides.get(name).cloned();
         Ok(Topology::new(
             records,
             &TopologyOptions {
@@ -131,6 +139,7 @@ impl AppState {
                 default_port: self.view.default_port,
                 alias_for_cluster_name: &alias,
                 alias_override: &alias_override,
+                successions: &successions,
             },
         ))
     }

@@ -97,6 +97,7 @@ fn answer_schema(answer: Answer) -> Value {
         Answer::ClusterInfos => json!({"type": "array", "items": reference("ClusterInfo")}),
         Answer::Strings => json!({"type": "array", "items": {"type": "string"}}),
         Answer::Object => json!({"type": "object"}),
+        Answer::List(name) => json!({"type": "array", "items": reference(name)}),
         Answer::Metrics => json!({"type": "string"}),
         Answer::Envelope(details) => {
             let details = match details {
@@ -173,6 +174,14 @@ fn schemas() -> Value {
         "ReplicationAnalysis": schema_of(&to_value(&example_analysis())),
         "TopologyRecovery": schema_of(&to_value(&example_recovery())),
         "RecoveryStep": schema_of(&to_value(&example_recovery().steps[0])),
+        "BlockedRecovery": schema_of(&to_value(&arbor_api::BlockedRecoveryJson {
+            failed_instance_key: (&instance_key()).into(),
+            cluster_name: "primary.example:3306".into(),
+            analysis: "DeadMaster".into(),
+            last_blocked_timestamp: Timestamp(0).to_sql_datetime(),
+            blocking_recovery_id: 1,
+            reason: "example".into(),
+        })),
         "FailureDetection": schema_of(&to_value(&arbor_api::FailureDetectionJson::from(
             &arbor_store::FailureDetection {
                 id: 1,
@@ -184,6 +193,10 @@ fn schemas() -> Value {
             },
         ))),
     })
+}
+
+fn instance_key() -> arbor_topology::InstanceKey {
+    "primary.example:3306".parse().unwrap_or_default()
 }
 
 /// Object-safe serialization to `Value`, so the examples of different types share one helper.
@@ -254,7 +267,7 @@ fn example_analysis() -> ReplicationAnalysisJson {
     let analyses = arbor_analysis::analyze(&topology, &arbor_analysis::AnalysisSettings::default());
     let mut json = analyses
         .first()
-        .map(|a| ReplicationAnalysisJson::of(a, &topology, &Default::default()))
+        .map(|a| ReplicationAnalysisJson::of(a, &topology, &Default::default(), (true, false)))
         .expect("the example primary is dead, so it is analyzed");
     json.structure_analysis = vec!["example".into()];
     json
@@ -295,7 +308,7 @@ fn example_cluster_info() -> ClusterInfo {
     let record = example_record();
     let topology = Topology::new(vec![record], &TopologyOptions::default());
     let name = topology.cluster_names().pop().unwrap_or_default();
-    ClusterInfo::of(&topology, &name)
+    ClusterInfo::of(&topology, &name, (true, false))
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use arbor_api::{
-    ApiResponse, FailureDetectionJson, InstanceJson, InstanceKeyJson, RecoveryStepJson,
-    TopologyRecoveryJson,
+    ApiResponse, BlockedRecoveryJson, FailureDetectionJson, InstanceJson, InstanceKeyJson,
+    RecoveryStepJson, TopologyRecoveryJson,
 };
 use arbor_recovery::RecoveryError;
 use arbor_store::RecoveryRecord;
@@ -57,29 +57,49 @@ pub(crate) struct AliasQuery {
     alias: String,
 }
 
-/// `10m`, `2h`, `30s`, `1d`, or plain seconds.
-fn parse_duration(text: &str) -> Result<Duration, ApiError> {
+/// The longest duration arbor takes (a downtime, for instance): ten years. Longer ones are
+/// refused rather than wrapped into a time in the past, which would silently mean "not
+/// downtimed".
+pub(crate) const LONGEST_DURATION: Duration = Duration::from_secs(10 * 365 * 86_400);
+
+/// `10m`, `2h`, `30s`, `1d`, or plain seconds; at most [`LONGEST_DURATION`].
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, ApiError> {
     let text = text.trim();
     let (number, unit) = text.split_at(
         text.find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len()),
     );
-    let value: u64 = number.parse().map_err(|_| {
+    let too_long = || {
         ApiError::BadRequest(format!(
-            "invalid duration {text:?}: expected e.g. 30s, 10m, 2h, 1d"
+            "duration {text:?} is too long: at most {}d",
+            LONGEST_DURATION.as_secs() / 86_400
         ))
-    })?;
-    let seconds = match unit {
-        "" | "s" => value,
-        "m" => value * 60,
-        "h" => value * 3600,
-        "d" => value * 86_400,
+    };
+    let value: u64 = match number.parse() {
+        Ok(value) => value,
+        // All digits but too many of them.
+        Err(_) if !number.is_empty() => return Err(too_long()),
+        Err(_) => {
+            return Err(ApiError::BadRequest(format!(
+                "invalid duration {text:?}: expected e.g. 30s, 10m, 2h, 1d"
+            )))
+        }
+    };
+    let unit_seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => {
             return Err(ApiError::BadRequest(format!(
                 "invalid duration unit in {text:?}: use s, m, h or d"
             )))
         }
     };
+    let seconds = value.checked_mul(unit_seconds).ok_or_else(too_long)?;
+    if seconds > LONGEST_DURATION.as_secs() {
+        return Err(too_long());
+    }
     Ok(Duration::from_secs(seconds))
 }
 
@@ -88,11 +108,13 @@ fn who(state: &AppState, headers: &HeaderMap) -> String {
     crate::auth::user_name(&state.auth, headers).unwrap_or_else(|| "api".to_string())
 }
 
+/// A recovery that ran and failed is the servers' state answering, not a fault of arbor: a
+/// 422 with what the recovery recorded (its audit has every step).
 fn successful(record: RecoveryRecord) -> Result<RecoveryRecord, ApiError> {
     if record.successful {
         Ok(record)
     } else {
-        Err(ApiError::Internal(format!(
+        Err(ApiError::Unprocessable(format!(
             "recovery {} of {} failed: {}",
             record.id,
             record.cluster,
@@ -101,11 +123,29 @@ fn successful(record: RecoveryRecord) -> Result<RecoveryRecord, ApiError> {
     }
 }
 
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct ForceQuery {
+    /// Run within the block period of an unacknowledged recovery of the cluster.
+    #[serde(default)]
+    force: bool,
+}
+
+fn force_of(query: Result<Query<ForceQuery>, QueryRejection>) -> Result<bool, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    Ok(query.force)
+}
+
+const FORCE_QUERY: &[(&str, bool, &str)] = &[(
+    "force",
+    false,
+    "true: run even within the block period of an unacknowledged recovery of the cluster",
+)];
+
 pub(crate) fn routes(api: Api) -> Api {
     use Access::{Read, Write};
     use Answer::*;
-    api.route(spec("/api/recover/{host}/{port}", Write, Envelope("InstanceKey"), "recover the failure of an instance now (ignores filters, downtime and the block period)"), recover)
-        .route(spec("/api/force-master-failover/{hint}", Write, Envelope("TopologyRecovery"), "fail a cluster's primary over even if it is alive"), force_master_failover)
+    api.route(RouteSpec { query: FORCE_QUERY, ..spec("/api/recover/{host}/{port}", Write, Envelope("InstanceKey"), "recover the failure of an instance now (ignores filters and downtime; within the block period of an unacknowledged recovery only with force=true)") }, recover)
+        .route(RouteSpec { query: FORCE_QUERY, ..spec("/api/force-master-failover/{hint}", Write, Envelope("TopologyRecovery"), "fail a cluster's primary over even if it is alive (within the block period only with force=true)") }, force_master_failover)
         .route(spec("/api/graceful-master-takeover/{hint}", Write, Envelope("TopologyRecovery"), "planned switchover to the best replica; the old primary is set to replicate, not started"), graceful)
         .route(spec("/api/graceful-master-takeover/{hint}/{host}/{port}", Write, Envelope("TopologyRecovery"), "planned switchover to the given replica"), graceful)
         .route(spec("/api/graceful-master-takeover-auto/{hint}", Write, Envelope("TopologyRecovery"), "planned switchover; the old primary replicates from the new one"), graceful_auto)
@@ -126,13 +166,17 @@ pub(crate) fn routes(api: Api) -> Api {
         .route(spec("/api/audit-recovery/{hint}", Read, Envelope("TopologyRecoveries"), "recoveries of one cluster"), audit_recovery_of_cluster)
         .route(spec("/api/audit-recovery-steps/{uid}", Read, Envelope("RecoverySteps"), "the steps of one recovery"), audit_recovery_steps)
         .route(spec("/api/audit-failure-detection", Read, Envelope("FailureDetections"), "failure detections, most recent first"), audit_failure_detection)
+        .route(spec("/api/blocked-recoveries", Read, List("BlockedRecovery"), "recoveries anti-flapping refuses now, and the recovery blocking each"), blocked_recoveries)
+        .route(spec("/api/blocked-recoveries/cluster/{hint}", Read, List("BlockedRecovery"), "blocked recoveries of a cluster (by name, alias or a former name)"), blocked_recoveries_of_cluster)
 }
 
 async fn recover(
     State(state): State<AppState>,
     KeyPath(key): KeyPath,
+    query: Result<Query<ForceQuery>, QueryRejection>,
 ) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
-    let record = successful(state.recovery.recover(&key).await?)?;
+    let force = force_of(query)?;
+    let record = successful(state.recovery.recover(&key, force).await?)?;
     let successor = record
         .successor
         .as_ref()
@@ -147,8 +191,10 @@ async fn recover(
 async fn force_master_failover(
     State(state): State<AppState>,
     HintPath(hint): HintPath,
+    query: Result<Query<ForceQuery>, QueryRejection>,
 ) -> Result<Json<ApiResponse<TopologyRecoveryJson>>, ApiError> {
-    let record = successful(state.recovery.force_master_failover(&hint).await?)?;
+    let force = force_of(query)?;
+    let record = successful(state.recovery.force_master_failover(&hint, force).await?)?;
     Ok(Json(ApiResponse::ok(
         "Master failover executed",
         (&record).into(),
@@ -373,22 +419,20 @@ async fn ack_cluster(
     query: Result<Query<CommentQuery>, QueryRejection>,
 ) -> Result<Json<ApiResponse<String>>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let cluster = state
-        .topology()
-        .await?
-        .resolve_cluster_hint(&hint)
-        .unwrap_or(hint);
+    // By its name, its alias or a former name: recoveries are recorded under the name the
+    // cluster had at the time, so every name it had is acknowledged.
+    let topology = state.topology().await?;
+    let cluster = topology.resolve_cluster_hint(&hint)?;
     let comment = query.comment.unwrap_or_default();
-    let count = state
-        .discovery
-        .store()
-        .acknowledge_recoveries(
-            Some(&cluster),
-            &who(&state, &headers),
-            &comment,
-            Timestamp::now(),
-        )
-        .await?;
+    let who = who(&state, &headers);
+    let mut count = 0;
+    for name in topology.names_of(&cluster) {
+        count += state
+            .discovery
+            .store()
+            .acknowledge_recoveries(Some(&name), &who, &comment, Timestamp::now())
+            .await?;
+    }
     Ok(Json(ApiResponse::ok(
         format!("Acknowledged {count} recoveries of {cluster}"),
         cluster,
@@ -434,13 +478,56 @@ async fn audit_recovery_of_cluster(
     State(state): State<AppState>,
     HintPath(hint): HintPath,
 ) -> Result<Json<ApiResponse<Vec<TopologyRecoveryJson>>>, ApiError> {
-    // A cluster's name changes with its primary: recoveries are kept under the name they had.
-    let cluster = state
-        .topology()
-        .await?
-        .resolve_cluster_hint(&hint)
-        .unwrap_or(hint);
-    recoveries_of(&state, Some(&cluster)).await
+    let topology = state.topology().await?;
+    let names = match topology.resolve_cluster_hint(&hint) {
+        Ok(cluster) => topology.names_of(&cluster),
+        // A cluster that is gone still has its recoveries, under the name it had.
+        Err(_) => vec![hint],
+    };
+    let mut records = Vec::new();
+    for name in &names {
+        records.extend(state.discovery.store().recoveries(Some(name), 100).await?);
+    }
+    records.sort_by_key(|r| std::cmp::Reverse(r.id));
+    records.truncate(100);
+    Ok(Json(ApiResponse::ok(
+        "Recoveries",
+        records.iter().map(Into::into).collect(),
+    )))
+}
+
+async fn blocked_recoveries(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<BlockedRecoveryJson>>, ApiError> {
+    blocked(&state, None).await
+}
+
+async fn blocked_recoveries_of_cluster(
+    State(state): State<AppState>,
+    HintPath(hint): HintPath,
+) -> Result<Json<Vec<BlockedRecoveryJson>>, ApiError> {
+    let topology = state.topology().await?;
+    let cluster = topology.resolve_cluster_hint(&hint)?;
+    blocked(&state, Some(topology.names_of(&cluster))).await
+}
+
+async fn blocked(
+    state: &AppState,
+    names: Option<Vec<String>>,
+) -> Result<Json<Vec<BlockedRecoveryJson>>, ApiError> {
+    let list = state.recovery.blocked_recoveries(names.as_deref()).await?;
+    Ok(Json(
+        list.iter()
+            .map(|b| BlockedRecoveryJson {
+                failed_instance_key: (&b.key).into(),
+                cluster_name: b.cluster.clone(),
+                analysis: b.analysis.clone(),
+                last_blocked_timestamp: b.blocked_at.to_sql_datetime(),
+                blocking_recovery_id: b.blocking_id,
+                reason: b.reason.clone(),
+            })
+            .collect(),
+    ))
 }
 
 async fn audit_recovery_steps(
@@ -480,5 +567,18 @@ mod tests {
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5y").is_err());
+        // Overflow and absurd lengths are refused, never wrapped into the past.
+        for huge in [
+            "99999999999999h",
+            "18446744073709551615",
+            "18446744073709551616",
+            "3651d",
+        ] {
+            assert!(
+                matches!(parse_duration(huge), Err(ApiError::BadRequest(ref m)) if m.contains("too long")),
+                "{huge}"
+            );
+        }
+        assert_eq!(parse_duration("3650d").unwrap(), LONGEST_DURATION);
     }
 }

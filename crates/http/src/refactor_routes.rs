@@ -596,7 +596,14 @@ async fn delay_replication(
     let seconds: u64 = params
         .get("seconds")
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ApiError::BadRequest("invalid delay: expected whole seconds".into()))?;
+        // MASTER_DELAY is a 31-bit number of seconds on both MySQL and MariaDB.
+        .filter(|s| *s <= i32::MAX as u64)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "invalid delay: expected whole seconds up to {}",
+                i32::MAX
+            ))
+        })?;
     state
         .refactor
         .operate(&key, ReplicaOperation::DelayReplication(seconds))

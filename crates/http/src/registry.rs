@@ -27,6 +27,8 @@ pub enum Answer {
     Strings,
     /// A bare JSON object (orchestrator's `raft-status`).
     Object,
+    /// A bare JSON array of the named schema (orchestrator's `r.JSON` replies).
+    List(&'static str),
     /// The envelope, with `Details` of the given shape.
     Envelope(&'static str),
     /// Prometheus text exposition.

@@ -625,7 +625,10 @@ async fn replication_analysis(
         "Analysis",
         analyses
             .iter()
-            .map(|a| ReplicationAnalysisJson::of(a, &topology, &annotations))
+            .map(|a| {
+                let automated = state.automated_recovery_of(&topology, &a.cluster);
+                ReplicationAnalysisJson::of(a, &topology, &annotations, automated)
+            })
             .collect(),
     )))
 }
@@ -642,7 +645,10 @@ async fn cluster_replication_analysis(
         analyses
             .iter()
             .filter(|a| a.cluster == name)
-            .map(|a| ReplicationAnalysisJson::of(a, &topology, &annotations))
+            .map(|a| {
+                let automated = state.automated_recovery_of(&topology, &a.cluster);
+                ReplicationAnalysisJson::of(a, &topology, &annotations, automated)
+            })
             .collect(),
     )))
 }
@@ -657,7 +663,13 @@ async fn clusters_info(State(state): State<AppState>) -> Result<Json<Vec<Cluster
         topology
             .cluster_names()
             .iter()
-            .map(|name| ClusterInfo::of(&topology, name))
+            .map(|name| {
+                ClusterInfo::of(
+                    &topology,
+                    name,
+                    state.automated_recovery_of(&topology, name),
+                )
+            })
             .collect(),
     ))
 }
@@ -677,7 +689,8 @@ async fn cluster_info(
 ) -> Result<Json<ClusterInfo>, ApiError> {
     let topology = state.topology().await?;
     let name = topology.resolve_cluster_hint(&hint)?;
-    Ok(Json(ClusterInfo::of(&topology, &name)))
+    let automated = state.automated_recovery_of(&topology, &name);
+    Ok(Json(ClusterInfo::of(&topology, &name, automated)))
 }
 
 async fn cluster_primary(

@@ -634,3 +634,84 @@ async fn replicas_without_gtid_move_by_file_and_position() {
     c.sql(0, &format!("INSERT INTO filepos.t VALUES ({rows})"));
     all_have(&c, rows);
 }
+
+#[tokio::test]
+async fn a_demoted_primary_is_relocated_with_the_replication_credentials_and_a_fast_retry() {
+    let c = Cluster::start().await;
+    // force-master-failover leaves the old primary read-only with no replication link.
+    let failover = c
+        .ok(&format!("force-master-failover/{}", c.sandbox.key(0)))
+        .await;
+    let successor = &failover["Details"]["SuccessorKey"];
+    let new_primary = format!(
+        "{}/{}",
+        successor["Hostname"].as_str().unwrap(),
+        successor["Port"]
+    );
+    assert_eq!(c.status(0, "Master_Host"), "", "never replicated since");
+
+    c.ok(&format!("relocate/{}/{new_primary}", c.path(0))).await;
+    assert_eq!(c.status(0, "Master_User"), arbor_testkit::REPL_USER);
+    assert_eq!(
+        c.status(0, "Connect_Retry"),
+        "1",
+        "a link arbor makes reconnects within a second"
+    );
+    let replicating = wait_for(Duration::from_secs(10), || async {
+        (c.status(0, "Slave_IO_Running") == "Yes").then_some(())
+    })
+    .await;
+    assert!(
+        replicating.is_some(),
+        "IO thread: {} {}",
+        c.status(0, "Slave_IO_Running"),
+        c.status(0, "Last_IO_Error")
+    );
+    let instance = wait_for(Duration::from_secs(10), || async {
+        let instance = c.read(&format!("instance/{}", c.path(0))).await;
+        (instance["MasterKey"]["Port"] == successor["Port"]).then_some(instance)
+    })
+    .await
+    .expect("arbor sees the old primary replicate");
+    assert!(
+        !instance["Problems"]
+            .to_string()
+            .contains("slow_failure_detection_settings"),
+        "arbor does not warn about a link it made: {instance}"
+    );
+}
+
+#[tokio::test]
+async fn a_detached_replica_is_not_crawled_as_a_phantom_server() {
+    let c = Cluster::start().await;
+    let r2 = c.path(2);
+    c.ok(&format!("detach-replica-master-host/{r2}")).await;
+    // A few polls later: still four servers, one cluster, R2 in it and marked detached.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let keys: Vec<String> = c
+        .node
+        .store
+        .all_instances()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.key().to_string())
+        .collect();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    assert!(keys.iter().all(|k| !k.starts_with("//")), "{keys:?}");
+    let clusters = c.read("clusters-info").await;
+    assert_eq!(clusters.as_array().unwrap().len(), 1, "{clusters}");
+    assert_eq!(clusters[0]["CountInstances"], 4, "{clusters}");
+    let tree = c.read(&format!("topology/{}", c.sandbox.key(0))).await;
+    assert!(
+        tree["Details"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{} ", c.sandbox.key(2))),
+        "{tree}"
+    );
+    assert!(
+        tree["Details"].as_str().unwrap().contains("detached from"),
+        "{tree}"
+    );
+}

@@ -338,8 +338,23 @@ async function problemsPage() {
   ];
 }
 
+// What automated recovery will do: the global switch, and which clusters the filters
+// (RecoverMasterClusterFilters) let arbor recover without an operator.
+function automatedRecoveryText(globalState, clusters) {
+  if (globalState !== "enabled") {
+    return "Automated recoveries are disabled globally: no cluster is recovered without an operator.";
+  }
+  const matched = clusters.filter((c) => c.HasAutomatedMasterRecovery).length;
+  if (matched === 0) {
+    return "Automated recoveries are enabled globally, but no cluster matches RecoverMasterClusterFilters: no primary is recovered without an operator.";
+  }
+  return "Automated recoveries are enabled for " + matched + " of " + clusters.length +
+    " cluster" + (clusters.length === 1 ? "" : "s") + " (RecoverMasterClusterFilters).";
+}
+
 async function recoveriesPage() {
-  const [recoveries, global] = await Promise.all([api("audit-recovery"), api("check-global-recoveries")]);
+  const [recoveries, global, clusters] = await Promise.all([
+    api("audit-recovery"), api("check-global-recoveries"), api("clusters-info")]);
   const list = recoveries.Details;
   const rows = [];
   for (const r of list) {
@@ -361,7 +376,7 @@ async function recoveriesPage() {
   }
   return [
     el("h1", { text: "Recoveries" }),
-    el("p", { class: "muted", text: "Automated recoveries are " + global.Details + "." }),
+    el("p", { class: "muted", id: "automated-recovery", text: automatedRecoveryText(global.Details, clusters) }),
     list.length === 0
       ? el("p", { class: "muted", text: "No recovery yet." })
       : el("table", { id: "recoveries" },

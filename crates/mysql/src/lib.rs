@@ -25,5 +25,5 @@ mod probe;
 pub mod status;
 
 pub use dialect::Dialect;
-pub use ops::{Operator, OperatorSettings, Session};
-pub use probe::{ProbeError, ProbeErrorKind, ProbeSettings, Prober};
+pub use ops::{Link, Operator, OperatorSettings, Session};
+pub use probe::{LocationRule, LocationRules, ProbeError, ProbeErrorKind, ProbeSettings, Prober};

@@ -53,67 +53,52 @@ impl Dialect {
     }
 
     /// Points a replica at a new source with GTID positioning: MariaDB
-    /// `MASTER_USE_GTID=slave_pos`, MySQL auto-positioning. Credentials are left as they were
-    /// unless given (both servers keep unspecified options).
-    pub fn change_source_gtid(
-        &self,
-        source: &InstanceKey,
-        credentials: Option<(&str, &str)>,
-    ) -> String {
+    /// `MASTER_USE_GTID=slave_pos`, MySQL auto-positioning, with what `link` sets besides.
+    pub fn change_source_gtid(&self, source: &InstanceKey, link: &Link<'_>) -> String {
         let (host, port) = (quote(&source.hostname), source.port);
-        match self.flavor {
-            Flavor::MariaDb => {
-                let mut sql = format!(
+        let new_syntax = self.mysql_at_least(MYSQL_CHANGE_SOURCE);
+        let (mut sql, word) = match self.flavor {
+            Flavor::MariaDb => (
+                format!(
                     "CHANGE MASTER TO MASTER_HOST={host}, MASTER_PORT={port}, MASTER_USE_GTID=slave_pos"
-                );
-                if let Some((user, password)) = credentials {
-                    sql.push_str(&format!(
-                        ", MASTER_USER={}, MASTER_PASSWORD={}",
-                        quote(user),
-                        quote(password)
-                    ));
-                }
-                sql
-            }
-            _ if self.mysql_at_least(MYSQL_CHANGE_SOURCE) => {
-                let mut sql = format!(
+                ),
+                "MASTER",
+            ),
+            _ if new_syntax => (
+                format!(
                     "CHANGE REPLICATION SOURCE TO SOURCE_HOST={host}, SOURCE_PORT={port}, SOURCE_AUTO_POSITION=1"
-                );
-                if let Some((user, password)) = credentials {
-                    // caching_sha2_password without TLS needs the server's RSA key.
-                    sql.push_str(&format!(
-                        ", SOURCE_USER={}, SOURCE_PASSWORD={}, GET_SOURCE_PUBLIC_KEY=1",
-                        quote(user),
-                        quote(password)
-                    ));
-                }
-                sql
-            }
-            _ => {
-                let mut sql = format!(
+                ),
+                "SOURCE",
+            ),
+            _ => (
+                format!(
                     "CHANGE MASTER TO MASTER_HOST={host}, MASTER_PORT={port}, MASTER_AUTO_POSITION=1"
-                );
-                if let Some((user, password)) = credentials {
-                    sql.push_str(&format!(
-                        ", MASTER_USER={}, MASTER_PASSWORD={}",
-                        quote(user),
-                        quote(password)
-                    ));
-                }
-                sql
+                ),
+                "MASTER",
+            ),
+        };
+        if let Some((user, password)) = link.credentials {
+            sql.push_str(&format!(
+                ", {word}_USER={}, {word}_PASSWORD={}",
+                quote(user),
+                quote(password)
+            ));
+            if new_syntax {
+                // caching_sha2_password without TLS needs the server's RSA key.
+                sql.push_str(", GET_SOURCE_PUBLIC_KEY=1");
             }
         }
+        if let Some(seconds) = link.connect_retry {
+            sql.push_str(&format!(", {word}_CONNECT_RETRY={seconds}"));
+        }
+        sql
     }
 
     /// The statements that move a replica to `source` with GTID positioning and start it.
-    pub fn repoint_statements(
-        &self,
-        source: &InstanceKey,
-        credentials: Option<(&str, &str)>,
-    ) -> Vec<String> {
+    pub fn repoint_statements(&self, source: &InstanceKey, link: &Link<'_>) -> Vec<String> {
         vec![
             self.stop_replica(),
-            self.change_source_gtid(source, credentials),
+            self.change_source_gtid(source, link),
             self.start_replica(),
         ]
     }
@@ -252,6 +237,33 @@ impl Dialect {
 }
 
 /// How operations connect and how long a statement may take.
+/// What a `CHANGE MASTER` sets besides the source and the positioning. Both servers keep what
+/// a `CHANGE MASTER` leaves out, so a replica that already has a link keeps its credentials and
+/// retry interval ([`Link::keep`]); a server without one (it never replicated, or was `RESET
+/// ... ALL`) needs them given ([`Link::new_with`]), or its IO thread connects as nobody.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Link<'a> {
+    pub credentials: Option<(&'a str, &'a str)>,
+    /// `MASTER_CONNECT_RETRY`: seconds between reconnection attempts.
+    pub connect_retry: Option<u64>,
+}
+
+impl<'a> Link<'a> {
+    /// Keep whatever the replica's link has.
+    pub fn keep() -> Link<'a> {
+        Link::default()
+    }
+
+    /// A new link: these credentials, and a retry every second, so the replica is back within
+    /// a second of its source (and arbor's detection advice holds for links arbor made).
+    pub fn new_with(user: &'a str, password: &'a str) -> Link<'a> {
+        Link {
+            credentials: Some((user, password)),
+            connect_retry: Some(1),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct OperatorSettings {
     pub user: String,
@@ -435,11 +447,11 @@ mod tests {
         ];
         statements.extend(d.set_read_only(false, true));
         statements.push(d.stop_replica());
-        statements.push(d.change_source_gtid(&new_primary, None));
+        statements.push(d.change_source_gtid(&new_primary, &Link::keep()));
         statements.push(d.start_replica());
         statements.extend(d.set_read_only(true, true));
         statements.extend(d.prepare_former_primary());
-        statements.push(d.change_source_gtid(&new_primary, Some(("repl", "it's"))));
+        statements.push(d.change_source_gtid(&new_primary, &Link::new_with("repl", "it's")));
         statements.push(d.reset_binary_logs());
         statements
     }
@@ -459,7 +471,7 @@ mod tests {
                 "START REPLICA",
                 "SET GLOBAL read_only = ON",
                 "SET GLOBAL super_read_only = ON",
-                "CHANGE REPLICATION SOURCE TO SOURCE_HOST='db2', SOURCE_PORT=3306, SOURCE_AUTO_POSITION=1, SOURCE_USER='repl', SOURCE_PASSWORD='it\\'s', GET_SOURCE_PUBLIC_KEY=1",
+                "CHANGE REPLICATION SOURCE TO SOURCE_HOST='db2', SOURCE_PORT=3306, SOURCE_AUTO_POSITION=1, SOURCE_USER='repl', SOURCE_PASSWORD='it\\'s', GET_SOURCE_PUBLIC_KEY=1, SOURCE_CONNECT_RETRY=1",
                 "RESET BINARY LOGS AND GTIDS",
             ]
         );
@@ -490,7 +502,7 @@ mod tests {
                 "START SLAVE",
                 "SET GLOBAL read_only = ON",
                 "SET GLOBAL super_read_only = ON",
-                "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3306, MASTER_AUTO_POSITION=1, MASTER_USER='repl', MASTER_PASSWORD='it\\'s'",
+                "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3306, MASTER_AUTO_POSITION=1, MASTER_USER='repl', MASTER_PASSWORD='it\\'s', MASTER_CONNECT_RETRY=1",
                 "RESET MASTER",
             ]
         );
@@ -510,7 +522,7 @@ mod tests {
                 "START SLAVE",
                 "SET GLOBAL read_only = ON",
                 "SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos",
-                "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3306, MASTER_USE_GTID=slave_pos, MASTER_USER='repl', MASTER_PASSWORD='it\\'s'",
+                "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3306, MASTER_USE_GTID=slave_pos, MASTER_USER='repl', MASTER_PASSWORD='it\\'s', MASTER_CONNECT_RETRY=1",
                 "RESET MASTER",
             ]
         );

@@ -10,7 +10,7 @@ use crate::status::{self, ColumnMap};
 use crate::Dialect;
 
 /// How probes connect and how long they may take.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ProbeSettings {
     pub user: String,
     pub password: String,
@@ -22,6 +22,58 @@ pub struct ProbeSettings {
     pub default_port: u16,
     /// `DetectClusterAliasQuery`, run on servers that replicate from no one.
     pub cluster_alias_query: String,
+    /// Where each server is: data centre, region, physical environment.
+    pub location: LocationRules,
+}
+
+/// orchestrator's `DataCenterPattern`/`DetectDataCenterQuery` and their region and physical
+/// environment twins: a pattern takes the first group it matches in the host name; a query,
+/// run on the server, its first column (and wins over the pattern).
+#[derive(Debug, Clone, Default)]
+pub struct LocationRules {
+    pub data_center: LocationRule,
+    pub region: LocationRule,
+    pub physical_environment: LocationRule,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LocationRule {
+    pub pattern: Option<regex::Regex>,
+    pub query: String,
+}
+
+impl LocationRule {
+    /// A pattern (empty: none), whose first group is taken from the host name, and a query
+    /// (empty: none) whose first column wins over it.
+    pub fn new(pattern: &str, query: &str) -> Result<LocationRule, String> {
+        let pattern = match pattern {
+            "" => None,
+            text => Some(
+                regex::Regex::new(text)
+                    .map_err(|e| format!("pattern {text:?} is not a valid regex: {e}"))?,
+            ),
+        };
+        Ok(LocationRule {
+            pattern,
+            query: query.to_string(),
+        })
+    }
+
+    fn match_host(&self, host: &str) -> Option<String> {
+        self.pattern
+            .as_ref()?
+            .captures(host)?
+            .get(1)
+            .map(|m| m.as_str().to_string())
+    }
+}
+
+/// A server's location as its queries answered: asked once per connection.
+#[derive(Debug, Clone, Default)]
+struct QueriedLocation {
+    data_center: Option<String>,
+    region: Option<String>,
+    physical_environment: Option<String>,
 }
 
 /// The kind of a probe failure, for metrics and for analysis (a refused connection and a
@@ -75,6 +127,8 @@ impl ProbeError {
 struct OpenConnection {
     conn: Conn,
     dialect: Dialect,
+    /// Asked on the first probe over this connection.
+    location: Option<QueriedLocation>,
 }
 
 /// Reads servers. Keeps one open connection per server between probes, because a new
@@ -142,7 +196,11 @@ impl Prober {
             self.settings.connect_timeout,
         )
         .await?;
-        Ok(OpenConnection { conn, dialect })
+        Ok(OpenConnection {
+            conn,
+            dialect,
+            location: None,
+        })
     }
 
     async fn read_with(
@@ -151,7 +209,20 @@ impl Prober {
         mut open: OpenConnection,
     ) -> Result<Instance, ProbeError> {
         let timeout = self.settings.read_timeout;
-        let read = read_instance(&mut open.conn, open.dialect, key, &self.settings);
+        let read = async {
+            let mut instance =
+                read_instance(&mut open.conn, open.dialect, key, &self.settings).await?;
+            if open.location.is_none() {
+                open.location =
+                    Some(query_location(&mut open.conn, key, &self.settings.location).await);
+            }
+            apply_location(
+                &mut instance,
+                &self.settings.location,
+                open.location.as_ref(),
+            );
+            Ok(instance)
+        };
         match tokio::time::timeout(timeout, read).await {
             Ok(Ok(instance)) => {
                 self.lock_connections().insert(key.clone(), open);
@@ -245,6 +316,63 @@ async fn read_instance(
         instance.suggested_cluster_alias = rows.first().and_then(first_column).unwrap_or_default();
     }
     Ok(instance)
+}
+
+/// Runs the location queries; one that fails is logged and leaves that part unknown (the
+/// server is still read, as orchestrator does).
+async fn query_location(
+    conn: &mut Conn,
+    key: &InstanceKey,
+    rules: &LocationRules,
+) -> QueriedLocation {
+    let mut ask = async |what: &str, query: &str| -> Option<String> {
+        if query.trim().is_empty() {
+            return None;
+        }
+        match query_maps(conn, key, query).await {
+            Ok(rows) => rows.first().and_then(first_column),
+            Err(error) => {
+                tracing::warn!(%key, %error, "cannot read the {what} of the server");
+                None
+            }
+        }
+    };
+    QueriedLocation {
+        data_center: ask(
+            "data centre (DetectDataCenterQuery)",
+            &rules.data_center.query,
+        )
+        .await,
+        region: ask("region (DetectRegionQuery)", &rules.region.query).await,
+        physical_environment: ask(
+            "physical environment (DetectPhysicalEnvironmentQuery)",
+            &rules.physical_environment.query,
+        )
+        .await,
+    }
+}
+
+fn apply_location(
+    instance: &mut Instance,
+    rules: &LocationRules,
+    queried: Option<&QueriedLocation>,
+) {
+    let host = instance.key.hostname.clone();
+    let pick = |rule: &LocationRule, queried: Option<&String>| {
+        queried
+            .cloned()
+            .or_else(|| rule.match_host(&host))
+            .unwrap_or_default()
+    };
+    instance.data_center = pick(
+        &rules.data_center,
+        queried.and_then(|q| q.data_center.as_ref()),
+    );
+    instance.region = pick(&rules.region, queried.and_then(|q| q.region.as_ref()));
+    instance.physical_environment = pick(
+        &rules.physical_environment,
+        queried.and_then(|q| q.physical_environment.as_ref()),
+    );
 }
 
 /// Connects (TCP, handshake, version query) within `timeout` and picks the dialect.

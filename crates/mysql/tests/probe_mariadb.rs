@@ -15,6 +15,7 @@ fn settings(connect_timeout: Duration) -> ProbeSettings {
         read_timeout: Duration::from_secs(10),
         default_port: 3306,
         cluster_alias_query: String::new(),
+        ..Default::default()
     }
 }
 
@@ -135,4 +136,50 @@ async fn a_closed_port_is_a_connect_error() {
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ProbeErrorKind::Connect, "{error}");
+}
+
+#[tokio::test]
+async fn data_centre_region_and_environment_come_from_queries_or_the_host_name() {
+    use arbor_mysql::{LocationRule, LocationRules};
+    let sandbox = MariaDbSandbox::start(&[None, Some(0)]).unwrap();
+    // Each server says where it is in a table of its own (not replicated).
+    for (index, dc) in [(0, "dc-east"), (1, "dc-west")] {
+        sandbox
+            .sql(
+                index,
+                &format!(
+                    "SET sql_log_bin = 0; CREATE DATABASE meta; \
+                     CREATE TABLE meta.location (dc VARCHAR(20)); \
+                     INSERT INTO meta.location VALUES ('{dc}'); \
+                     GRANT SELECT ON meta.* TO '{ADMIN_USER}'@'%'"
+                ),
+            )
+            .unwrap();
+    }
+    let prober = Prober::new(ProbeSettings {
+        location: LocationRules {
+            data_center: LocationRule::new(r"^(\d+)\.", "SELECT dc FROM meta.location").unwrap(),
+            region: LocationRule::new(r"^\d+\.(\d+)\.", "").unwrap(),
+            physical_environment: LocationRule::new("", "SELECT no_such_column FROM meta.location")
+                .unwrap(),
+        },
+        ..settings(Duration::from_secs(5))
+    });
+    let primary = prober.probe(&key(&sandbox.key(0))).await.unwrap();
+    let replica = prober.probe(&key(&sandbox.key(1))).await.unwrap();
+    // The query wins over the pattern; a pattern alone takes its group from 127.0.0.1; a
+    // failing query leaves the part unknown and the server read.
+    assert_eq!(primary.data_center, "dc-east");
+    assert_eq!(replica.data_center, "dc-west");
+    assert_eq!(primary.region, "0");
+    assert_eq!(primary.physical_environment, "");
+    // Later probes over the same connection keep the answers.
+    assert_eq!(
+        prober
+            .probe(&key(&sandbox.key(1)))
+            .await
+            .unwrap()
+            .data_center,
+        "dc-west"
+    );
 }

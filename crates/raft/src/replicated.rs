@@ -7,7 +7,7 @@ use arbor_store::{
     CheckOutcome, FailureDetection, LockDecision, Maintenance, RecoveryOutcome, RecoveryRecord,
     RecoveryStart, RecoveryStep, ReplicatedDump, StartDecision, Store, StoreError,
 };
-use arbor_topology::{Downtime, InstanceKey, InstanceRecord, PromotionRule, Timestamp};
+use arbor_topology::{Downtime, InstanceKey, InstanceRecord, PromotionRule, Succession, Timestamp};
 use async_trait::async_trait;
 use openraft::error::{ClientWriteError, RaftError};
 
@@ -312,6 +312,10 @@ impl Store for ReplicatedStore {
         limit: usize,
     ) -> Result<Vec<RecoveryRecord>, StoreError> {
         self.local.recoveries(cluster, limit).await
+    }
+
+    async fn successions(&self) -> Result<Vec<Succession>, StoreError> {
+        self.local.successions().await
     }
 
     async fn acknowledge_recoveries(

@@ -67,6 +67,7 @@ async fn one_run() -> Run {
         read_timeout: Duration::from_secs(2),
         default_port: 3306,
         cluster_alias_query: String::new(),
+        ..Default::default()
     }));
     // InstancePollSeconds 1, as orchestrator tuned for speed.
     let discovery = Discovery::start(

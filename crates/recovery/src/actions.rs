@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use arbor_mysql::Session;
+use arbor_mysql::{Link, Session};
 use arbor_topology::InstanceKey;
 
 use crate::candidate::CandidatePolicy;
@@ -27,6 +27,24 @@ pub(crate) async fn open(engine: &RecoveryEngine, key: &InstanceKey) -> Result<S
 pub(crate) async fn run(session: &mut Session, audit: &Audit, sql: &str) -> Result<(), String> {
     audit.step(format!("{}: {sql}", session.key())).await;
     session.execute(sql).await.map_err(|e| e.to_string())
+}
+
+/// [`run`], with `secret` (a password in the statement) shown as `****` in the audit and in
+/// errors.
+pub(crate) async fn run_hiding(
+    session: &mut Session,
+    audit: &Audit,
+    sql: &str,
+    secret: Option<&str>,
+) -> Result<(), String> {
+    let hide = |text: &str| match secret {
+        Some(secret) if !secret.is_empty() => text.replace(secret, "****"),
+        _ => text.to_string(),
+    };
+    audit
+        .step(format!("{}: {}", session.key(), hide(sql)))
+        .await;
+    session.execute(sql).await.map_err(|e| hide(&e.to_string()))
 }
 
 pub(crate) async fn run_all(
@@ -75,23 +93,66 @@ pub(crate) async fn apply_received(
     Ok(answer.as_deref() == Some("0"))
 }
 
-/// Points `replica` at `source` with GTID positioning and starts replication.
+/// The credentials a server without a replication link (a former primary, or one that never
+/// replicated) replicates with: `MySQLReplicaUser`, else
+/// `ReplicationCredentialsQuery` on the new primary, else (MySQL) the new primary's own
+/// `mysql.slave_master_info`.
+pub(crate) async fn replication_credentials(
+    engine: &RecoveryEngine,
+    new_primary: &InstanceKey,
+) -> Result<(String, String), String> {
+    let settings = &engine.inner.settings;
+    if let Some(credentials) = &settings.replication_credentials {
+        return Ok(credentials.clone());
+    }
+    let mut session = open(engine, new_primary).await?;
+    let queries = [
+        settings.replication_credentials_query.as_str(),
+        "SELECT User_name, User_password FROM mysql.slave_master_info LIMIT 1",
+    ];
+    for query in queries.iter().filter(|q| !q.trim().is_empty()) {
+        if let Ok(Some(row)) = session.query_first_row(query).await {
+            if let (Some(Some(user)), Some(Some(password))) = (row.first(), row.get(1)) {
+                return Ok((user.clone(), password.clone()));
+            }
+        }
+    }
+    Err(
+        "no replication credentials for a server that has no replication link: set MySQLReplicaUser and \
+         MySQLReplicaPassword, or ReplicationCredentialsQuery"
+            .to_string(),
+    )
+}
+
+/// Points `replica` at `source` with GTID positioning and starts replication. A replica keeps
+/// the credentials and retry interval of its link; a server with no link gets the replication
+/// credentials and a one-second retry.
 pub(crate) async fn repoint(
     engine: &RecoveryEngine,
     audit: &Audit,
     replica: &InstanceKey,
     source: &InstanceKey,
-    credentials: Option<(&str, &str)>,
 ) -> Result<(), String> {
     let mut session = open(engine, replica).await?;
     let dialect = session.dialect();
+    let has_link = session
+        .replica_status()
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some();
+    let credentials = if has_link {
+        None
+    } else {
+        Some(replication_credentials(engine, source).await?)
+    };
+    let link = match &credentials {
+        Some((user, password)) => Link::new_with(user, password),
+        None => Link::keep(),
+    };
     run(&mut session, audit, &dialect.stop_replica()).await?;
-    run(
-        &mut session,
-        audit,
-        &dialect.change_source_gtid(source, credentials),
-    )
-    .await?;
+    let change = dialect.change_source_gtid(source, &link);
+    let secret = credentials.as_ref().map(|(_, password)| password.as_str());
+    run_hiding(&mut session, audit, &change, secret).await?;
     run(&mut session, audit, &dialect.start_replica()).await
 }
 
@@ -105,7 +166,7 @@ pub(crate) async fn repoint_all(
     let attempts = replicas.iter().map(|replica| async move {
         (
             replica.clone(),
-            repoint(engine, audit, replica, source, None).await,
+            repoint(engine, audit, replica, source).await,
         )
     });
     let results = futures_util::future::join_all(attempts).await;
@@ -123,6 +184,9 @@ pub(crate) async fn verify_following(
     replicas: &[InstanceKey],
 ) -> Result<Vec<(InstanceKey, String)>, String> {
     let started = Instant::now();
+    // Replicas usually follow within milliseconds of START SLAVE: look again soon, then less
+    // often, so the recovery (and its hooks) end right after the last replica follows.
+    let mut pause = Duration::from_millis(5);
     loop {
         let mut keys = vec![source.clone()];
         keys.extend(replicas.iter().cloned());
@@ -167,7 +231,8 @@ pub(crate) async fn verify_following(
         if lagging.is_empty() || started.elapsed() > VERIFY_DEADLINE {
             return Ok(lagging);
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
     }
 }
 
@@ -214,7 +279,7 @@ pub(crate) async fn catch_up(
         .await
         .map_err(|e| e.to_string())?
         .unwrap_or_default();
-    repoint(engine, audit, target, ahead, None).await?;
+    repoint(engine, audit, target, ahead).await?;
     let mut session = open(engine, target).await?;
     let wait = session.dialect().wait_for_position(&position, timeout);
     audit.step(format!("{target}: {wait}")).await;

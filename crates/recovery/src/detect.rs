@@ -11,6 +11,7 @@ use arbor_topology::{InstanceKey, Timestamp};
 use crate::engine::{is_intermediate, is_suspicious, RecoveryEngine};
 use crate::filters;
 use crate::hooks::run_hooks;
+use crate::run::Request;
 
 impl RecoveryEngine {
     pub(crate) async fn run_loop(self) {
@@ -87,44 +88,77 @@ impl RecoveryEngine {
 
     pub(crate) async fn confirm_and_recover(&self, key: &InstanceKey) -> Result<(), StoreError> {
         let Some(confirmed) = self.confirm(key).await? else {
+            self.forget_why_not(key);
             return Ok(());
         };
         self.register_detection(&confirmed).await?;
-        let cluster = confirmed.cluster.clone();
-        if self.inner.store.global_recoveries_disabled().await? {
-            tracing::info!(%cluster, "recoveries are disabled globally; not recovering");
-            return Ok(());
-        }
-        let downtimed = self
+        let why_not = if self.inner.store.global_recoveries_disabled().await? {
+            Some("recoveries are disabled globally".to_string())
+        } else if self
             .inner
             .store
             .active_downtimes(Timestamp::now())
             .await?
             .iter()
-            .any(|d| d.key == confirmed.key);
-        if downtimed {
-            tracing::info!(key = %confirmed.key, "downtimed; not recovering");
-            return Ok(());
-        }
-        if !self.filters_allow(&confirmed) {
-            tracing::info!(%cluster, "cluster not matched by the recovery filters; not recovering");
+            .any(|d| d.key == confirmed.key)
+        {
+            Some(format!("{} is downtimed", confirmed.key))
+        } else if !self.filters_allow(&confirmed) {
+            Some(format!(
+                "cluster {} ({}) is not matched by the recovery filters",
+                confirmed.cluster, confirmed.cluster_alias
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = why_not {
+            self.say_why_not(&confirmed, reason);
             return Ok(());
         }
         let (agreed, votes) = self.peers_agree(&confirmed).await;
         if !agreed {
-            tracing::warn!(key = %confirmed.key, votes = votes.as_deref().unwrap_or(""),
-                "not recovering: most arbor nodes do not see this failure");
+            self.say_why_not(
+                &confirmed,
+                format!(
+                    "most arbor nodes do not see this failure: {}",
+                    votes.as_deref().unwrap_or("")
+                ),
+            );
             return Ok(());
         }
-        match self.execute(&confirmed, false, false, votes).await {
+        self.forget_why_not(&confirmed.key);
+        match self.execute(&confirmed, Request::automated(), votes).await {
             Ok(record) => tracing::info!(
                 id = record.id,
                 successful = record.successful,
                 "recovery finished"
             ),
-            Err(error) => tracing::info!(%error, "recovery not run"),
+            Err(error) => self.say_why_not(&confirmed, error.to_string()),
         }
         Ok(())
+    }
+
+    /// Logs why a confirmed failure is not recovered, once per failed instance and reason: the
+    /// loop looks every second, and one line per second says nothing new.
+    fn say_why_not(&self, analysis: &Analysis, reason: String) {
+        let mut said = self.inner.said.lock().unwrap_or_else(|e| e.into_inner());
+        if said.get(&analysis.key) != Some(&reason) {
+            tracing::warn!(
+                key = %analysis.key,
+                code = analysis.code.map(|c| c.name()).unwrap_or(""),
+                "not recovering: {reason}"
+            );
+            said.insert(analysis.key.clone(), reason);
+        }
+    }
+
+    /// The failure cleared (or is being recovered): the next refusal is news again.
+    fn forget_why_not(&self, key: &InstanceKey) {
+        self.inner
+            .said
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 
     pub(crate) fn filters_allow(&self, analysis: &Analysis) -> bool {

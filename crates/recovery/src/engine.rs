@@ -112,6 +112,10 @@ pub(crate) struct EngineInner {
     /// them every tick.
     /// Clusters being confirmed or recovered, with how many tasks hold them.
     pub(crate) busy: Mutex<HashMap<String, usize>>,
+    /// The last recovery refused by anti-flapping, per failed instance (`blocked-recoveries`).
+    pub(crate) blocked: Mutex<HashMap<InstanceKey, crate::run::BlockedRecovery>>,
+    /// Why each confirmed failure was last not recovered, so the reason is logged once.
+    pub(crate) said: Mutex<HashMap<InstanceKey, String>>,
 }
 
 impl RecoveryEngine {
@@ -132,6 +136,8 @@ impl RecoveryEngine {
                 peers: std::sync::OnceLock::new(),
                 wake: Notify::new(),
                 busy: Mutex::new(HashMap::new()),
+                blocked: Mutex::new(HashMap::new()),
+                said: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -164,10 +170,17 @@ impl RecoveryEngine {
     /// The current topology and its analyses.
     pub async fn snapshot(&self) -> Result<(Topology, Vec<Analysis>), StoreError> {
         let records = self.inner.store.all_instances().await?;
+        let successions = self.inner.store.successions().await?;
+        let overrides: HashMap<String, String> = self
+            .inner
+            .store
+            .cluster_aliases()
+            .await?
+            .into_iter()
+            .collect();
         let lookup = Arc::clone(&self.inner.settings.alias_for_cluster_name);
         let alias = move |name: &str| lookup(name);
-        let manual = Arc::clone(&self.inner.settings.alias_override);
-        let alias_override = move |name: &str| manual(name);
+        let alias_override = |name: &str| overrides.get(name).cloned();
         let topology = Topology::new(
             records,
             &TopologyOptions {
@@ -175,10 +188,30 @@ impl RecoveryEngine {
                 default_port: self.inner.settings.default_port,
                 alias_for_cluster_name: &alias,
                 alias_override: &alias_override,
+                successions: &successions,
             },
         );
         let analyses = analyze(&topology, &self.inner.settings.analysis);
         Ok((topology, analyses))
+    }
+
+    /// Whether the recovery filters let arbor recover this cluster's primary, and its
+    /// intermediate primaries, automatically (orchestrator's `HasAutomatedMasterRecovery` and
+    /// `HasAutomatedIntermediateMasterRecovery`; the global switch is apart).
+    pub fn automated_recovery_of(&self, cluster: &str, alias: &str) -> (bool, bool) {
+        let settings = &self.inner.settings;
+        (
+            crate::filters::cluster_matches(
+                &settings.recover_master_cluster_filters,
+                cluster,
+                alias,
+            ),
+            crate::filters::cluster_matches(
+                &settings.recover_intermediate_master_cluster_filters,
+                cluster,
+                alias,
+            ),
+        )
     }
 
     /// Marks a cluster busy unless it already is; the mark lasts until the result is dropped.

@@ -28,4 +28,5 @@ mod takeover;
 mod watch;
 
 pub use engine::{Leadership, PeerJudges, PeerVotes, RecoveryEngine, RecoveryError, SingleNode};
+pub use run::BlockedRecovery;
 pub use settings::{AliasLookup, Hooks, RecoverySettings, LOST_IN_RECOVERY};

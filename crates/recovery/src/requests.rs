@@ -9,13 +9,19 @@ use arbor_topology::{InstanceKey, Timestamp};
 
 use crate::engine::{healthy_analysis, is_recoverable, RecoveryEngine, RecoveryError};
 use crate::hooks::HookContext;
-use crate::run::Audit;
+use crate::run::{Audit, Request};
 use crate::{failover, takeover};
 
 impl RecoveryEngine {
-    /// `recover HOST:PORT`: recovers whatever failure the instance has now, ignoring filters,
-    /// downtime and the block period (but never running beside another recovery).
-    pub async fn recover(&self, key: &InstanceKey) -> Result<RecoveryRecord, RecoveryError> {
+    /// `recover HOST:PORT`: recovers whatever failure the instance has now, ignoring filters and
+    /// downtime, never beside another recovery of the cluster, and (unless `override_block`)
+    /// not within the block period of an unacknowledged recovery of it: a retried or doubled
+    /// request must not fail a cluster over twice.
+    pub async fn recover(
+        &self,
+        key: &InstanceKey,
+        override_block: bool,
+    ) -> Result<RecoveryRecord, RecoveryError> {
         self.require_leader()?;
         let analysis = match self.confirm(key).await? {
             Some(analysis) => analysis,
@@ -39,14 +45,16 @@ impl RecoveryEngine {
             }
         };
         self.register_detection(&analysis).await?;
-        self.execute_marked(&analysis, true, false).await
+        self.execute_marked(&analysis, Request::manual(override_block))
+            .await
     }
 
     /// `force-master-failover CLUSTER`: fails the primary over even though it may be alive
-    /// (it is set read-only first when reachable).
+    /// (it is set read-only first when reachable). Blocked like [`Self::recover`].
     pub async fn force_master_failover(
         &self,
         cluster_hint: &str,
+        override_block: bool,
     ) -> Result<RecoveryRecord, RecoveryError> {
         self.require_leader()?;
         let (topology, analyses) = self.snapshot().await?;
@@ -56,12 +64,25 @@ impl RecoveryEngine {
         let primary = topology.cluster_root(&cluster).ok_or_else(|| {
             RecoveryError::Refused(format!("primary of cluster {cluster} was never read"))
         })?;
+        if topology.replicas_of(primary.key()).is_empty() {
+            return Err(RecoveryError::Refused(format!(
+                "{} has no replica to promote",
+                primary.key()
+            )));
+        }
         let mut analysis = analyses
             .into_iter()
             .find(|a| &a.key == primary.key())
             .unwrap_or_else(|| healthy_analysis(&topology, primary.key()));
         analysis.code = Some(AnalysisCode::DeadMaster);
-        self.execute_marked(&analysis, true, true).await
+        self.execute_marked(
+            &analysis,
+            Request {
+                primary_may_live: true,
+                ..Request::manual(override_block)
+            },
+        )
+        .await
     }
 
     /// `graceful-master-takeover CLUSTER [HOST:PORT]`: a planned switchover with no write lost.
@@ -172,13 +193,21 @@ impl RecoveryEngine {
             },
         )
         .await;
-        if result.is_ok() {
+        if let Ok(done) = &result {
             self.downtime_lost_in_recovery(
                 &audit,
                 std::slice::from_ref(&record.failed),
                 "failed primary",
             )
             .await;
+            if let Some(successor) = &done.successor {
+                let alias = topology
+                    .alias_of(&record.cluster)
+                    .unwrap_or(&record.cluster)
+                    .to_string();
+                self.keep_cluster_identity(&audit, &record.cluster, &alias, successor)
+                    .await;
+            }
         }
         let context = HookContext {
             failure_type: record.analysis.clone(),

@@ -26,6 +26,45 @@ pub(crate) fn new_uid() -> String {
     )
 }
 
+/// How a recovery was asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Request {
+    /// By an operator (filters and downtime do not apply), not the automated loop.
+    pub manual: bool,
+    /// The failed primary may be alive (`force-master-failover`): it is set read-only first
+    /// and not touched afterwards.
+    pub primary_may_live: bool,
+    /// Runs even within the block period of an unacknowledged recovery of the cluster (which
+    /// it then acknowledges): an operator's explicit `force`.
+    pub override_block: bool,
+}
+
+impl Request {
+    pub fn automated() -> Request {
+        Request::default()
+    }
+
+    pub fn manual(override_block: bool) -> Request {
+        Request {
+            manual: true,
+            override_block,
+            ..Request::default()
+        }
+    }
+}
+
+/// A recovery refused by anti-flapping, as `blocked-recoveries` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedRecovery {
+    pub key: InstanceKey,
+    pub cluster: String,
+    pub analysis: String,
+    pub blocked_at: Timestamp,
+    /// The recovery whose block period it fell in (or that was still running).
+    pub blocking_id: i64,
+    pub reason: String,
+}
+
 /// One recovery's audit trail: steps are stored as they happen and logged.
 pub(crate) struct Audit {
     pub id: i64,
@@ -77,21 +116,24 @@ impl RecoveryEngine {
     pub(crate) async fn execute_marked(
         &self,
         analysis: &Analysis,
-        manual: bool,
-        force: bool,
+        request: Request,
     ) -> Result<RecoveryRecord, RecoveryError> {
         let _mark = self.mark_busy(&analysis.cluster);
-        self.execute(analysis, manual, force, None).await
+        self.execute(analysis, request, None).await
     }
 
     /// Registers (anti-flapping) and runs the recovery for `analysis`.
     pub(crate) async fn execute(
         &self,
         analysis: &Analysis,
-        manual: bool,
-        force: bool,
+        request: Request,
         votes: Option<String>,
     ) -> Result<RecoveryRecord, RecoveryError> {
+        let Request {
+            manual,
+            primary_may_live: force,
+            override_block,
+        } = request;
         let intermediate = is_intermediate(analysis.code);
         let kind = if intermediate {
             "IntermediateMasterRecovery"
@@ -105,6 +147,7 @@ impl RecoveryEngine {
                 analysis.code.map(|c| c.name()).unwrap_or("Manual"),
                 kind,
                 manual,
+                override_block,
             )
             .await?;
         audit
@@ -145,13 +188,22 @@ impl RecoveryEngine {
         } else {
             failover::recover_dead_primary(self, &audit, analysis, force).await
         };
-        if result.is_ok() && !intermediate {
+        if let (Ok(done), false) = (&result, intermediate) {
             self.downtime_lost_in_recovery(
                 &audit,
                 std::slice::from_ref(&analysis.key),
                 "failed primary",
             )
             .await;
+            if let Some(successor) = &done.successor {
+                self.keep_cluster_identity(
+                    &audit,
+                    &analysis.cluster,
+                    &analysis.cluster_alias,
+                    successor,
+                )
+                .await;
+            }
         }
         let post_stage = if intermediate {
             &settings.hooks.post_intermediate_master_failover
@@ -175,6 +227,7 @@ impl RecoveryEngine {
         analysis: &str,
         kind: &str,
         manual: bool,
+        override_block: bool,
     ) -> Result<Audit, RecoveryError> {
         let uid = new_uid();
         let start = RecoveryStart {
@@ -190,7 +243,7 @@ impl RecoveryEngine {
         match self
             .inner
             .store
-            .start_recovery(start, self.inner.settings.block_period, manual)
+            .start_recovery(start, self.inner.settings.block_period, override_block)
             .await?
         {
             StartDecision::Started { id } => Ok(Audit {
@@ -198,8 +251,19 @@ impl RecoveryEngine {
                 uid,
                 store: Arc::clone(&self.inner.store),
             }),
-            StartDecision::Blocked { reason, .. } => {
-                tracing::warn!(%cluster, %reason, "recovery blocked");
+            StartDecision::Blocked {
+                reason,
+                blocking_id,
+            } => {
+                // The caller says so: an operator in the reply, the loop once in the log.
+                self.note_blocked(BlockedRecovery {
+                    key: failed.clone(),
+                    cluster: cluster.to_string(),
+                    analysis: analysis.to_string(),
+                    blocked_at: Timestamp::now(),
+                    blocking_id,
+                    reason: reason.clone(),
+                });
                 Err(RecoveryError::Blocked(reason))
             }
         }
@@ -310,6 +374,96 @@ impl RecoveryEngine {
         };
         self.inner.store.finish_recovery(audit.id, outcome).await?;
         self.recovery_record(audit.id).await
+    }
+
+    pub(crate) fn note_blocked(&self, blocked: BlockedRecovery) {
+        self.inner
+            .blocked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(blocked.key.clone(), blocked);
+    }
+
+    /// Recoveries anti-flapping refused and still refuses: the blocking recovery is neither
+    /// acknowledged nor older than the block period. Of the clusters named, or all.
+    pub async fn blocked_recoveries(
+        &self,
+        clusters: Option<&[String]>,
+    ) -> Result<Vec<BlockedRecovery>, RecoveryError> {
+        let entries: Vec<BlockedRecovery> = self
+            .inner
+            .blocked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        if entries.is_empty() {
+            return Ok(entries);
+        }
+        let recoveries = self.inner.store.recoveries(None, 1000).await?;
+        let block = self.inner.settings.block_period;
+        let now = Timestamp::now();
+        let still_blocking = |entry: &BlockedRecovery| {
+            recoveries.iter().any(|r| {
+                r.id == entry.blocking_id
+                    && (r.is_active || (!r.acknowledged && now.since(r.started_at) < block))
+            })
+        };
+        let mut blocked = self.inner.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        blocked.retain(|_, entry| still_blocking(entry));
+        let mut list: Vec<BlockedRecovery> = blocked
+            .values()
+            .filter(|entry| clusters.is_none_or(|names| names.contains(&entry.cluster)))
+            .cloned()
+            .collect();
+        list.sort_by_key(|entry| std::cmp::Reverse(entry.blocked_at));
+        Ok(list)
+    }
+
+    /// A cluster is named after its primary, so a failover renames it: the alias people knew it
+    /// by (its name, when it had none) moves to the new name, as orchestrator does, so the
+    /// cluster keeps one identity. Former names resolve through the successions.
+    pub(crate) async fn keep_cluster_identity(
+        &self,
+        audit: &Audit,
+        former_cluster: &str,
+        alias: &str,
+        successor: &InstanceKey,
+    ) {
+        let cluster = successor.to_string();
+        if cluster == former_cluster {
+            return;
+        }
+        let alias = if alias.is_empty() {
+            former_cluster
+        } else {
+            alias
+        };
+        let store = &self.inner.store;
+        match store.set_cluster_alias(&cluster, alias).await {
+            Ok(()) => {
+                audit
+                    .step(format!(
+                        "cluster {former_cluster} is now {cluster}, alias {alias}"
+                    ))
+                    .await
+            }
+            Err(error) => {
+                audit
+                    .step(format!(
+                        "cannot keep alias {alias} for cluster {cluster}: {error}"
+                    ))
+                    .await
+            }
+        }
+        let had_override = store
+            .cluster_aliases()
+            .await
+            .is_ok_and(|aliases| aliases.iter().any(|(name, _)| name == former_cluster));
+        if had_override {
+            let _ = store.set_cluster_alias(former_cluster, "").await;
+        }
     }
 
     /// A recovery as stored now.

@@ -52,8 +52,6 @@ pub struct RecoverySettings {
     pub analysis: AnalysisSettings,
     pub default_port: u16,
     pub alias_for_cluster_name: AliasLookup,
-    /// Operators' aliases (`set-cluster-alias`), which win over every other.
-    pub alias_override: AliasLookup,
     /// This node's name in the audit.
     pub node_name: String,
     /// How often the automated loop looks for failures.
@@ -87,7 +85,6 @@ impl Default for RecoverySettings {
             analysis: AnalysisSettings::default(),
             default_port: 3306,
             alias_for_cluster_name: Arc::new(|_| None),
-            alias_override: Arc::new(|_| None),
             node_name: "arbor".into(),
             tick: Duration::from_secs(1),
             require_peer_agreement: true,

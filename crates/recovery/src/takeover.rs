@@ -1,43 +1,17 @@
 //! Graceful takeover: a planned switchover to a chosen replica, with no write lost.
 
+use arbor_mysql::Link;
 use arbor_store::RecoveryRecord;
 use arbor_topology::{InstanceKey, Topology};
 
-use crate::actions::{ignore_matcher, open, policy, repoint_all, run, run_all, verify_following};
+use crate::actions::{
+    ignore_matcher, open, policy, replication_credentials, repoint_all, run, run_all, run_hiding,
+    verify_following,
+};
 use crate::candidate::choose_candidate;
 use crate::engine::{healthy_analysis, RecoveryEngine, RecoveryError};
 use crate::hooks::run_hooks;
 use crate::run::{Audit, Done};
-
-/// The credentials a former primary replicates with: `MySQLReplicaUser`, else
-/// `ReplicationCredentialsQuery` on the new primary, else (MySQL) the new primary's own
-/// `mysql.slave_master_info`.
-async fn replication_credentials(
-    engine: &RecoveryEngine,
-    new_primary: &InstanceKey,
-) -> Result<(String, String), String> {
-    let settings = &engine.inner.settings;
-    if let Some(credentials) = &settings.replication_credentials {
-        return Ok(credentials.clone());
-    }
-    let mut session = open(engine, new_primary).await?;
-    let queries = [
-        settings.replication_credentials_query.as_str(),
-        "SELECT User_name, User_password FROM mysql.slave_master_info LIMIT 1",
-    ];
-    for query in queries.iter().filter(|q| !q.trim().is_empty()) {
-        if let Ok(Some(row)) = session.query_first_row(query).await {
-            if let (Some(Some(user)), Some(Some(password))) = (row.first(), row.get(1)) {
-                return Ok((user.clone(), password.clone()));
-            }
-        }
-    }
-    Err(
-        "no replication credentials for the former primary: set MySQLReplicaUser and \
-         MySQLReplicaPassword, or ReplicationCredentialsQuery"
-            .to_string(),
-    )
-}
 
 /// A planned switchover: the other replicas move under the designated one, the primary turns
 /// read-only, the designated replica catches up to its last transaction, is promoted, and the
@@ -65,6 +39,18 @@ pub(crate) async fn graceful_takeover(
         .filter(|r| r.is_last_check_valid())
         .collect();
     let designated = match designated {
+        // orchestrator's rule: without a designated replica, a primary with several direct
+        // replicas is not taken over (which one?); `-auto` chooses.
+        None if !start_replication && replicas.len() > 1 => {
+            let names: Vec<String> = replicas.iter().map(|r| r.key().to_string()).collect();
+            return Err(RecoveryError::Refused(format!(
+                "{} has {} direct replicas ({}): name the one to promote, or use \
+                 graceful-master-takeover-auto to let arbor choose",
+                primary.key(),
+                replicas.len(),
+                names.join(", ")
+            )));
+        }
         Some(key) => {
             if !replicas.iter().any(|r| r.key() == &key) {
                 return Err(RecoveryError::Refused(format!(
@@ -91,6 +77,9 @@ pub(crate) async fn graceful_takeover(
             primary.key(),
             "GracefulMasterTakeover",
             "GracefulMasterTakeover",
+            true,
+            // Planned by an operator, with every server healthy: never blocked by an earlier
+            // recovery (only by one still running), and acknowledged when it succeeds.
             true,
         )
         .await?;
@@ -123,7 +112,7 @@ pub(crate) async fn graceful_takeover(
             .map(|r| r.key().clone())
             .filter(|k| k != &designated)
             .collect();
-        switch_over(
+        let result = switch_over(
             engine,
             &audit,
             primary.key(),
@@ -132,7 +121,14 @@ pub(crate) async fn graceful_takeover(
             &credentials,
             start_replication,
         )
-        .await
+        .await;
+        if result.is_ok() {
+            let alias = topology.alias_of(cluster).unwrap_or(cluster);
+            engine
+                .keep_cluster_identity(&audit, cluster, alias, &designated)
+                .await;
+        }
+        result
     };
     let post = [settings.hooks.post_graceful_takeover.as_slice()];
     let record = engine
@@ -209,16 +205,9 @@ async fn switch_over(
     audit.step(format!("promoted {designated}")).await;
 
     run_all(&mut old, audit, &old_dialect.prepare_former_primary()).await?;
-    let change = old_dialect.change_source_gtid(designated, Some((&credentials.0, &credentials.1)));
-    audit
-        .step(format!(
-            "{primary}: {}",
-            change.replace(&credentials.1, "****")
-        ))
-        .await;
-    old.execute(&change)
-        .await
-        .map_err(|e| e.to_string().replace(&credentials.1, "****"))?;
+    let change =
+        old_dialect.change_source_gtid(designated, &Link::new_with(&credentials.0, &credentials.1));
+    run_hiding(&mut old, audit, &change, Some(&credentials.1)).await?;
     let mut followers = moved.clone();
     if start_replication {
         run(&mut old, audit, &old_dialect.start_replica()).await?;

@@ -48,6 +48,7 @@ async fn harness(
         read_timeout: Duration::from_secs(1),
         default_port: 3306,
         cluster_alias_query: String::new(),
+        ..Default::default()
     }));
     let discovery = Discovery::start(
         Arc::clone(&store),
@@ -399,7 +400,7 @@ async fn clusters_outside_the_filters_are_not_recovered() {
         "no recovery outside the filters"
     );
     // An operator may still recover it by hand.
-    let record = h.engine.recover(&primary).await.unwrap();
+    let record = h.engine.recover(&primary, false).await.unwrap();
     assert!(record.successful && record.manual, "{record:#?}");
 }
 

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arbor_discovery::DiscoveryHandle;
-use arbor_mysql::{Operator, Session};
+use arbor_mysql::{Link, Operator, Session};
 use arbor_store::{LockDecision, Store, StoreError};
 use arbor_topology::{BinlogCoordinates, InstanceKey, Timestamp, Topology, TopologyOptions};
 
@@ -234,10 +234,12 @@ impl Refactorer {
 
     async fn topology(&self) -> Result<Topology, RefactorError> {
         let records = self.store.all_instances().await?;
+        let successions = self.store.successions().await?;
         Ok(Topology::new(
             records,
             &TopologyOptions {
                 default_port: self.settings.default_port,
+                successions: &successions,
                 ..TopologyOptions::default()
             },
         ))
@@ -294,22 +296,58 @@ impl Refactorer {
     }
 
     async fn run(&self, key: &InstanceKey, statements: &[String]) -> Result<(), RefactorError> {
+        // The replication password may be in a CHANGE MASTER: never in a log or a reply.
+        let secret = self
+            .settings
+            .replication_credentials
+            .as_ref()
+            .map(|(_, password)| password.as_str())
+            .filter(|p| !p.is_empty());
+        let hide = |text: &str| match secret {
+            Some(secret) => text.replace(secret, "****"),
+            None => text.to_string(),
+        };
         let mut session = self.session(key).await?;
         for (index, sql) in statements.iter().enumerate() {
-            tracing::info!(%key, "{sql}");
+            tracing::info!(%key, "{}", hide(sql));
             if let Err(error) = session.execute(sql).await {
                 let done = statements[..index].join("; ");
-                return Err(RefactorError::Failed(format!(
+                return Err(RefactorError::Failed(hide(&format!(
                     "{key}: {sql} failed: {error}{}",
                     if done.is_empty() {
                         String::new()
                     } else {
                         format!(" (done before it: {done})")
                     }
-                )));
+                ))));
             }
         }
         Ok(())
+    }
+
+    /// How `replica`'s link to a new source is set up: a replica keeps its own link's
+    /// credentials and retry interval; a server with no link (it never replicated, or a
+    /// failover demoted it) gets `MySQLReplicaUser`'s, or the move is refused.
+    async fn link_for(&self, replica: &InstanceKey) -> Result<Link<'_>, RefactorError> {
+        let has_link = self
+            .session(replica)
+            .await?
+            .replica_status()
+            .await
+            .map_err(|e| {
+                RefactorError::Failed(format!("cannot read {replica}'s replication status: {e}"))
+            })?
+            .is_some();
+        if has_link {
+            return Ok(Link::keep());
+        }
+        match &self.settings.replication_credentials {
+            Some((user, password)) => Ok(Link::new_with(user, password)),
+            None => Err(RefactorError::Refused(format!(
+                "{replica} has no replication link to keep credentials from: set \
+                 MySQLReplicaUser and MySQLReplicaPassword"
+            ))),
+        }
     }
 
     /// Re-reads `keys` until `replica` replicates from `source` (or the deadline), so the
@@ -343,7 +381,8 @@ impl Refactorer {
         source: &InstanceKey,
     ) -> Result<(), RefactorError> {
         let dialect = self.session(replica).await?.dialect();
-        self.run(replica, &dialect.repoint_statements(source, None))
+        let link = self.link_for(replica).await?;
+        self.run(replica, &dialect.repoint_statements(source, &link))
             .await?;
         self.settle(&[replica.clone(), source.clone()], replica, source)
             .await
@@ -678,7 +717,7 @@ impl Refactorer {
         let result = async {
             let dialect = self.session(&source).await?.dialect();
             let mut statements = dialect.prepare_former_primary();
-            statements.extend(dialect.repoint_statements(key, Some((&user, &password))));
+            statements.extend(dialect.repoint_statements(key, &Link::new_with(&user, &password)));
             self.run(&source, &statements).await?;
             self.settle(&[source.clone(), key.clone()], &source, key)
                 .await
@@ -990,10 +1029,12 @@ impl Refactorer {
         let locks = self.lock(std::slice::from_ref(key), name).await?;
         let result = async {
             let dialect = self.session(key).await?.dialect();
+            // As configured: `//host` when detached.
             let source_host = record
                 .instance
-                .source()
-                .map(|s| s.hostname.clone())
+                .replication
+                .as_ref()
+                .map(|r| r.source.hostname.clone())
                 .unwrap_or_default();
             let statements = match &operation {
                 ReplicaOperation::StopReplica => vec![dialect.stop_replica()],

@@ -49,6 +49,7 @@ macro_rules! store_conformance_suite {
             a_running_recovery_blocks_even_manual_ones_whatever_its_age,
             a_manual_recovery_ignores_the_block_and_acknowledges_earlier_ones,
             recoveries_keep_their_steps_and_outcome,
+            successions_list_the_primaries_replaced,
             recoveries_left_running_by_a_crash_are_closed_and_acknowledged,
             global_recoveries_can_be_disabled,
             a_maintenance_lock_has_one_holder_until_released_or_expired,
@@ -611,6 +612,52 @@ pub async fn recoveries_keep_their_steps_and_outcome(store: &dyn Store) {
     let messages: Vec<&str> = record.steps.iter().map(|s| s.message.as_str()).collect();
     assert_eq!(messages, vec!["chose db2", "promoted db2"]);
     assert_eq!(record.failed, parse_key("c1:1"));
+}
+
+pub async fn successions_list_the_primaries_replaced(store: &dyn Store) {
+    let block = Duration::from_secs(1);
+    // A failover (c1 -> db2), a failed one, an intermediate recovery and a takeover (db2 -> c1).
+    let recovery = |uid: &str, cluster: &str, kind: &str| RecoveryStart {
+        kind: kind.into(),
+        ..start(uid, cluster, 1_000, true)
+    };
+    for (recovery, successor, successful) in [
+        (recovery("f1", "c1:1", "MasterRecovery"), "db2:3306", true),
+        (recovery("f2", "c7:1", "MasterRecovery"), "db8:3306", false),
+        (
+            recovery("i1", "c5:1", "IntermediateMasterRecovery"),
+            "c4:1",
+            true,
+        ),
+        (
+            recovery("t1", "db2:3306", "GracefulMasterTakeover"),
+            "c1:1",
+            true,
+        ),
+    ] {
+        let id = started_id(store.start_recovery(recovery, block, true).await.unwrap());
+        store
+            .record_recovery_successor(id, &parse_key(successor))
+            .await
+            .unwrap();
+        let mut outcome = finished(2_000);
+        outcome.successful = successful;
+        outcome.successor = Some(parse_key(successor));
+        store.finish_recovery(id, outcome).await.unwrap();
+    }
+    let successions = store.successions().await.unwrap();
+    let pairs: Vec<(String, String)> = successions
+        .iter()
+        .map(|s| (s.former.to_string(), s.successor.to_string()))
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            ("c1:1".to_string(), "db2:3306".to_string()),
+            ("db2:3306".to_string(), "c1:1".to_string()),
+        ]
+    );
+    assert_eq!(successions[0].at, Timestamp(1_000));
 }
 
 pub async fn recoveries_left_running_by_a_crash_are_closed_and_acknowledged(store: &dyn Store) {

@@ -18,7 +18,9 @@ mod sqlite;
 
 use std::time::Duration;
 
-use arbor_topology::{Downtime, Instance, InstanceKey, InstanceRecord, PromotionRule, Timestamp};
+use arbor_topology::{
+    Downtime, Instance, InstanceKey, InstanceRecord, PromotionRule, Succession, Timestamp,
+};
 use async_trait::async_trait;
 
 pub use migrations::SCHEMA_VERSION;
@@ -28,6 +30,13 @@ pub use records::{
     RecoveryStep, ReplicatedDump, StartDecision, REPLICATED_TABLES,
 };
 pub use sqlite::SqliteStore;
+
+/// The recoveries whose successor replaced a primary (a failover or a takeover, not an
+/// intermediate primary's recovery, whose "successor" is the grandparent): the statement both
+/// backends run for [`Store::successions`].
+pub(crate) const SUCCESSIONS_SQL: &str = "SELECT hostname, port, successor_host, successor_port, \
+     started_at FROM recoveries WHERE successful = 1 AND successor_host IS NOT NULL \
+     AND kind IN ('MasterRecovery', 'GracefulMasterTakeover') ORDER BY id";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -158,6 +167,10 @@ pub trait Store: Send + Sync + 'static {
         cluster: Option<&str>,
         limit: usize,
     ) -> Result<Vec<RecoveryRecord>, StoreError>;
+
+    /// Every primary a successful recovery or takeover replaced, oldest first: how clusters
+    /// keep their identity across failovers.
+    async fn successions(&self) -> Result<Vec<Succession>, StoreError>;
 
     /// Acknowledges the finished, unacknowledged recoveries of a cluster (or all). Returns how
     /// many.

@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use arbor_topology::{Downtime, Instance, InstanceKey, InstanceRecord, PromotionRule, Timestamp};
+use arbor_topology::{
+    Downtime, Instance, InstanceKey, InstanceRecord, PromotionRule, Succession, Timestamp,
+};
 use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, Row, TxOpts, Value};
@@ -898,6 +900,22 @@ impl Store for MySqlStore {
                 .collect();
         }
         Ok(records)
+    }
+
+    async fn successions(&self) -> Result<Vec<Succession>, StoreError> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<Row> = conn
+            .query(crate::SUCCESSIONS_SQL)
+            .await
+            .map_err(query_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| Succession {
+                former: key_of(row, 0, 1),
+                successor: key_of(row, 2, 3),
+                at: Timestamp(row.get(4).unwrap_or_default()),
+            })
+            .collect())
     }
 
     async fn acknowledge_recoveries(

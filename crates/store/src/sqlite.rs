@@ -3,7 +3,9 @@ use std::sync::{Arc, Mutex};
 
 use std::time::Duration;
 
-use arbor_topology::{Downtime, Instance, InstanceKey, InstanceRecord, PromotionRule, Timestamp};
+use arbor_topology::{
+    Downtime, Instance, InstanceKey, InstanceRecord, PromotionRule, Succession, Timestamp,
+};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -634,6 +636,27 @@ impl Store for SqliteStore {
                     .collect::<Result<_, _>>()?;
             }
             Ok(records)
+        })
+        .await
+    }
+
+    async fn successions(&self) -> Result<Vec<Succession>, StoreError> {
+        self.with_conn(|conn| {
+            let mut statement = conn.prepare_cached(crate::SUCCESSIONS_SQL)?;
+            let rows = statement.query_map([], |row| {
+                Ok(Succession {
+                    former: InstanceKey {
+                        hostname: row.get(0)?,
+                        port: row.get(1)?,
+                    },
+                    successor: InstanceKey {
+                        hostname: row.get(2)?,
+                        port: row.get(3)?,
+                    },
+                    at: Timestamp(row.get(4)?),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }

@@ -163,6 +163,20 @@ pub struct ReplicaStatus {
 }
 
 impl ReplicaStatus {
+    /// Detached (`detach-replica-master-host`, orchestrator's convention): the source host is
+    /// written `//host`, which resolves nowhere, keeping every position for a reattach.
+    pub fn is_detached(&self) -> bool {
+        self.source.hostname.starts_with("//")
+    }
+
+    /// The source a detached replica was detached from.
+    pub fn detached_from(&self) -> Option<InstanceKey> {
+        self.source
+            .hostname
+            .strip_prefix("//")
+            .map(|host| InstanceKey::new(host, self.source.port))
+    }
+
     /// Both threads running.
     pub fn is_replicating(&self) -> bool {
         self.io_thread == IoThreadState::Running && self.sql_thread_running
@@ -286,8 +300,13 @@ impl Instance {
         ServerVersion::parse(&self.version)
     }
 
+    /// The server this one replicates from; `None` for a primary and for a detached replica,
+    /// whose `//host` names no server (it is not crawled, nor counted as anyone's replica).
     pub fn source(&self) -> Option<&InstanceKey> {
-        self.replication.as_ref().map(|r| &r.source)
+        self.replication
+            .as_ref()
+            .filter(|r| !r.is_detached())
+            .map(|r| &r.source)
     }
 
     /// Whether this server can serve as a GTID source: MariaDB always can; MySQL with

@@ -30,5 +30,5 @@ pub use instance::{
 pub use key::{InstanceKey, ParseKeyError};
 pub use rules::{Downtime, PromotionRule};
 pub use time::Timestamp;
-pub use topology::{ClusterSummary, ResolveHintError, Topology, TopologyOptions};
+pub use topology::{ClusterSummary, Kept, ResolveHintError, Succession, Topology, TopologyOptions};
 pub use tree::render_tree;

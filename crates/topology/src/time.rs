@@ -26,7 +26,9 @@ impl Timestamp {
     }
 
     pub fn plus(self, duration: Duration) -> Timestamp {
-        Timestamp(self.0.saturating_add(duration.as_millis() as i64))
+        // `as i64` would wrap a huge duration into a time in the past.
+        let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        Timestamp(self.0.saturating_add(millis))
     }
 
     /// How long after `earlier` this instant is; zero when it is not after it.
@@ -73,6 +75,14 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adding_a_huge_duration_saturates_instead_of_wrapping_into_the_past() {
+        let now = Timestamp::now();
+        assert!(now.plus(Duration::from_secs(u64::MAX)) > now);
+        assert_eq!(now.plus(Duration::from_secs(u64::MAX)), Timestamp(i64::MAX));
+        assert_eq!(now.plus(Duration::from_secs(1)).0, now.0 + 1000);
+    }
 
     #[test]
     fn formats_as_sql_datetime_in_utc() {

@@ -1,7 +1,17 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use crate::{InstanceKey, InstanceRecord, InstanceStatus};
+use crate::{InstanceKey, InstanceRecord, InstanceStatus, Timestamp};
+
+/// A primary replaced by another in a successful failover or takeover. A cluster is named after
+/// its primary, so its name changes with each succession; the successions are how every former
+/// name still finds the cluster, and how a lost former primary stays part of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Succession {
+    pub former: InstanceKey,
+    pub successor: InstanceKey,
+    pub at: Timestamp,
+}
 
 /// Settings that shape how a snapshot is read.
 pub struct TopologyOptions<'a> {
@@ -12,8 +22,11 @@ pub struct TopologyOptions<'a> {
     /// Maps a cluster name to an alias when no `DetectClusterAliasQuery` alias exists
     /// (orchestrator's `ClusterNameToAlias`, whose keys are regular expressions).
     pub alias_for_cluster_name: &'a dyn Fn(&str) -> Option<String>,
-    /// An operator's alias for a cluster (`set-cluster-alias`): wins over every other.
+    /// An operator's alias for a cluster (`set-cluster-alias`), also the alias a cluster keeps
+    /// across failovers: wins over every other.
     pub alias_override: &'a dyn Fn(&str) -> Option<String>,
+    /// Every primary replaced so far, oldest first.
+    pub successions: &'a [Succession],
 }
 
 impl Default for TopologyOptions<'_> {
@@ -23,6 +36,7 @@ impl Default for TopologyOptions<'_> {
             default_port: 3306,
             alias_for_cluster_name: &|_| None,
             alias_override: &|_| None,
+            successions: &[],
         }
     }
 }
@@ -56,6 +70,11 @@ pub struct Topology {
     cluster_of: HashMap<InstanceKey, String>,
     depth_of: HashMap<InstanceKey, usize>,
     aliases: BTreeMap<String, String>,
+    /// Servers that replicate from no one and serve no replica, kept in a cluster they belong
+    /// to rather than drawn as clusters of their own, and why.
+    kept: HashMap<InstanceKey, Kept>,
+    /// Every name a cluster had (each succession's former primary), by the name it has now.
+    former_names: BTreeMap<String, Vec<String>>,
     reasonable_lag: Duration,
     default_port: u16,
 }
@@ -73,14 +92,23 @@ impl Topology {
             cluster_of.insert(key.clone(), cluster);
             depth_of.insert(key.clone(), depth);
         }
+        let kept = keep_lone_servers(
+            &records,
+            &mut cluster_of,
+            &mut depth_of,
+            options.successions,
+        );
         let mut topology = Topology {
             records,
             cluster_of,
             depth_of,
             aliases: BTreeMap::new(),
+            kept,
+            former_names: BTreeMap::new(),
             reasonable_lag: options.reasonable_lag,
             default_port: options.default_port,
         };
+        topology.former_names = topology.collect_former_names(options.successions);
         for name in topology.cluster_names() {
             let detected = topology
                 .cluster_root(&name)
@@ -105,6 +133,68 @@ impl Topology {
 
     pub fn cluster_of(&self, key: &InstanceKey) -> Option<&str> {
         self.cluster_of.get(key).map(String::as_str)
+    }
+
+    /// Why `key`, which replicates from no one and serves no replica, is drawn in a cluster
+    /// other than one of its own.
+    pub fn kept(&self, key: &InstanceKey) -> Option<&Kept> {
+        self.kept.get(key)
+    }
+
+    /// The primary that replaced `key`, when `key` is a former primary kept in its successor's
+    /// cluster: lost, or back but not rejoined.
+    pub fn replaced_by(&self, key: &InstanceKey) -> Option<&InstanceKey> {
+        match self.kept.get(key) {
+            Some(Kept::FormerPrimary { replaced_by }) => Some(replaced_by),
+            _ => None,
+        }
+    }
+
+    /// Every name the cluster had before its current one (its former primaries), oldest first.
+    pub fn former_names(&self, cluster_name: &str) -> &[String] {
+        self.former_names
+            .get(cluster_name)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// The cluster's current name and every former one: what its recoveries were recorded
+    /// under.
+    pub fn names_of(&self, cluster_name: &str) -> Vec<String> {
+        let mut names = vec![cluster_name.to_string()];
+        names.extend(self.former_names(cluster_name).iter().cloned());
+        names
+    }
+
+    /// Which current cluster a former name leads to: the cluster its primary is in now, else
+    /// the cluster of whoever replaced it (followed through later successions).
+    fn collect_former_names(&self, successions: &[Succession]) -> BTreeMap<String, Vec<String>> {
+        let next: HashMap<&InstanceKey, &InstanceKey> = successions
+            .iter()
+            .map(|s| (&s.former, &s.successor))
+            .collect();
+        let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for succession in successions {
+            let former = succession.former.to_string();
+            let mut at = &succession.former;
+            let mut seen = HashSet::new();
+            let cluster = loop {
+                if let Some(cluster) = self.cluster_of(at) {
+                    break Some(cluster.to_string());
+                }
+                match next.get(at) {
+                    Some(successor) if seen.insert(at) => at = successor,
+                    _ => break None,
+                }
+            };
+            if let Some(cluster) = cluster.filter(|c| *c != former) {
+                let list = names.entry(cluster).or_default();
+                if !list.contains(&former) {
+                    list.push(former);
+                }
+            }
+        }
+        names
     }
 
     pub fn alias_of(&self, cluster_name: &str) -> Option<&str> {
@@ -161,8 +251,9 @@ impl Topology {
             .collect()
     }
 
-    /// Resolves what a user typed to a cluster name: a cluster name, an alias, or the
-    /// `host[:port]` of any known instance (meaning that instance's cluster).
+    /// Resolves what a user typed to a cluster name: a cluster name, an alias, a former name
+    /// (a primary it had before a failover), or the `host[:port]` of any known instance
+    /// (meaning that instance's cluster).
     pub fn resolve_cluster_hint(&self, hint: &str) -> Result<String, ResolveHintError> {
         let hint = hint.trim();
         if let Some((name, _)) = self.aliases.iter().find(|(name, _)| name.as_str() == hint) {
@@ -181,6 +272,14 @@ impl Topology {
             }
             if self.aliases.contains_key(&key.to_string()) {
                 return Ok(key.to_string());
+            }
+            let name = key.to_string();
+            if let Some((cluster, _)) = self
+                .former_names
+                .iter()
+                .find(|(_, names)| names.contains(&name))
+            {
+                return Ok(cluster.clone());
             }
         }
         Err(ResolveHintError(hint.to_string()))
@@ -202,6 +301,90 @@ impl Topology {
             .map(|record| record.key().clone())
             .collect()
     }
+}
+
+/// Why a lone server (replicating from no one, serving no replica) is kept in a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kept {
+    /// A former primary, lost or back but not rejoined, in the cluster of its successor.
+    FormerPrimary { replaced_by: InstanceKey },
+    /// A replica detached from its source (`//host`), in that source's cluster.
+    Detached { from: InstanceKey },
+}
+
+/// Keeps lone servers where they belong instead of as clusters of their own that look healthy:
+/// a former primary (named by a succession) in the cluster of the primary that replaced it (its
+/// successor may have been replaced in turn: the chain is followed to a cluster that exists),
+/// and a detached replica in the cluster of the source it was detached from.
+fn keep_lone_servers(
+    records: &BTreeMap<InstanceKey, InstanceRecord>,
+    cluster_of: &mut HashMap<InstanceKey, String>,
+    depth_of: &mut HashMap<InstanceKey, usize>,
+    successions: &[Succession],
+) -> HashMap<InstanceKey, Kept> {
+    // The latest succession of each former primary wins (successions are oldest first).
+    let next: HashMap<&InstanceKey, &InstanceKey> = successions
+        .iter()
+        .map(|s| (&s.former, &s.successor))
+        .collect();
+    let has_replicas: HashSet<&InstanceKey> = records
+        .values()
+        .filter_map(|r| r.instance.source())
+        .collect();
+    let is_lone = |key: &InstanceKey| {
+        records
+            .get(key)
+            .is_some_and(|r| r.instance.source().is_none() && !has_replicas.contains(key))
+    };
+    // Where a server's cluster is: its own, unless it is a lone former primary, whose cluster
+    // is its successor's (followed through later successions).
+    let settled: &HashMap<InstanceKey, String> = cluster_of;
+    let cluster_via = |start: &InstanceKey| -> Option<String> {
+        let mut at = start;
+        let mut seen: HashSet<&InstanceKey> = HashSet::new();
+        loop {
+            if !seen.insert(at) {
+                return None;
+            }
+            match next.get(at) {
+                Some(further) if is_lone(at) || !records.contains_key(at) => at = further,
+                _ => return settled.get(at).cloned().or_else(|| Some(at.to_string())),
+            }
+        }
+    };
+    let mut moves = Vec::new();
+    for (key, record) in records {
+        if !is_lone(key) {
+            continue;
+        }
+        let (cluster, why) = if let Some(successor) = next.get(key) {
+            (
+                cluster_via(successor),
+                Kept::FormerPrimary {
+                    replaced_by: (*successor).clone(),
+                },
+            )
+        } else if let Some(from) = record
+            .instance
+            .replication
+            .as_ref()
+            .and_then(|r| r.detached_from())
+        {
+            (cluster_via(&from), Kept::Detached { from })
+        } else {
+            continue;
+        };
+        if let Some(cluster) = cluster.filter(|c| *c != key.to_string()) {
+            moves.push((key.clone(), cluster, why));
+        }
+    }
+    let mut kept = HashMap::with_capacity(moves.len());
+    for (key, cluster, why) in moves {
+        cluster_of.insert(key.clone(), cluster);
+        depth_of.insert(key.clone(), 1);
+        kept.insert(key, why);
+    }
+    kept
 }
 
 /// Follows source links upwards from `start` and returns the cluster name and depth.
@@ -346,6 +529,128 @@ pub(crate) mod tests {
         assert_eq!(
             topology.resolve_cluster_hint("nope:1"),
             Err(ResolveHintError("nope:1".into()))
+        );
+    }
+
+    fn succession(former: &str, successor: &str, at: i64) -> Succession {
+        Succession {
+            former: former.parse().unwrap(),
+            successor: successor.parse().unwrap(),
+            at: Timestamp(at),
+        }
+    }
+
+    fn down(key: &str) -> InstanceRecord {
+        let mut record = seen(key, None);
+        record.last_checked = Some(Timestamp(99));
+        record
+    }
+
+    #[test]
+    fn a_cluster_keeps_its_former_names_and_its_lost_primaries() {
+        // p failed over to r1, then r1 to r2; both dead. r3 replicates from r2.
+        let successions = [
+            succession("p:1", "r1:1", 10),
+            succession("r1:1", "r2:1", 20),
+        ];
+        let topology = Topology::new(
+            vec![
+                down("p:1"),
+                down("r1:1"),
+                seen("r2:1", None),
+                seen("r3:1", Some("r2:1")),
+            ],
+            &TopologyOptions {
+                successions: &successions,
+                ..TopologyOptions::default()
+            },
+        );
+        assert_eq!(
+            topology.cluster_names(),
+            vec!["r2:1"],
+            "one cluster, not three"
+        );
+        for key in ["p:1", "r1:1", "r3:1"] {
+            assert_eq!(
+                topology.cluster_of(&key.parse().unwrap()),
+                Some("r2:1"),
+                "{key}"
+            );
+        }
+        assert_eq!(
+            topology.replaced_by(&"p:1".parse().unwrap()),
+            Some(&"r1:1".parse().unwrap())
+        );
+        assert_eq!(topology.names_of("r2:1"), vec!["r2:1", "p:1", "r1:1"]);
+        for hint in ["p:1", "r1:1", "r2:1", "r3:1"] {
+            assert_eq!(
+                topology.resolve_cluster_hint(hint).unwrap(),
+                "r2:1",
+                "{hint}"
+            );
+        }
+        assert_eq!(topology.cluster_summaries()[0].instance_count, 4);
+
+        // A former primary that was forgotten still names the cluster.
+        let topology = Topology::new(
+            vec![seen("r1:1", None), seen("r2:1", Some("r1:1"))],
+            &TopologyOptions {
+                successions: &successions[..1],
+                ..TopologyOptions::default()
+            },
+        );
+        assert_eq!(topology.resolve_cluster_hint("p:1").unwrap(), "r1:1");
+
+        // Back as a replica of the new primary, it is a plain member; serving replicas of its
+        // own, it is a cluster again (an operator made it one).
+        let topology = Topology::new(
+            vec![seen("p:1", Some("r1:1")), seen("r1:1", None)],
+            &TopologyOptions {
+                successions: &successions[..1],
+                ..TopologyOptions::default()
+            },
+        );
+        assert_eq!(topology.replaced_by(&"p:1".parse().unwrap()), None);
+        assert_eq!(topology.depth_of(&"p:1".parse().unwrap()), 1);
+        let topology = Topology::new(
+            vec![
+                seen("p:1", None),
+                seen("x:1", Some("p:1")),
+                seen("r1:1", None),
+            ],
+            &TopologyOptions {
+                successions: &successions[..1],
+                ..TopologyOptions::default()
+            },
+        );
+        assert_eq!(topology.cluster_names(), vec!["p:1", "r1:1"]);
+    }
+
+    #[test]
+    fn a_detached_replica_is_nobodys_replica_but_stays_in_its_cluster() {
+        let mut detached = seen("r2:1", Some("p:1"));
+        detached.instance.replication.as_mut().unwrap().source = "//p:1".parse().unwrap();
+        let topology = Topology::new(
+            vec![seen("p:1", None), seen("r1:1", Some("p:1")), detached],
+            &TopologyOptions::default(),
+        );
+        let r2: InstanceKey = "r2:1".parse().unwrap();
+        assert_eq!(topology.record(&r2).unwrap().instance.source(), None);
+        assert_eq!(
+            topology.replica_keys_of(&"p:1".parse().unwrap()),
+            vec!["r1:1".parse::<InstanceKey>().unwrap()]
+        );
+        assert_eq!(topology.cluster_of(&r2), Some("p:1"));
+        assert_eq!(
+            topology.kept(&r2),
+            Some(&Kept::Detached {
+                from: "p:1".parse().unwrap()
+            })
+        );
+        assert_eq!(
+            topology.cluster_names(),
+            vec!["p:1"],
+            "no phantom //p:1 cluster"
         );
     }
 

@@ -38,11 +38,13 @@ pub fn render_tree(topology: &Topology, cluster_name: &str) -> String {
             }
         }
     }
-    // Members not reachable from the root by source links (should not happen, but a tree must
+    // Members not reachable from the root by source links: former primaries kept in the
+    // cluster that replaced them, below its primary; anything else at the top (a tree must
     // never hide an instance).
     for record in members {
         if !drawn.contains(record.key()) {
-            draw(topology, record, 0, &mut lines, &mut drawn);
+            let depth = usize::from(topology.kept(record.key()).is_some());
+            draw(topology, record, depth, &mut lines, &mut drawn);
         }
     }
 
@@ -103,8 +105,15 @@ fn details(topology: &Topology, record: &InstanceRecord) -> String {
             None => "null".to_string(),
         },
     };
+    let replaced = match topology.kept(record.key()) {
+        Some(crate::Kept::FormerPrimary { replaced_by }) => {
+            format!(" former primary, replaced by {replaced_by}")
+        }
+        Some(crate::Kept::Detached { from }) => format!(" detached from {from}"),
+        None => String::new(),
+    };
     if !record.has_been_seen() {
-        return format!("[{lag},{status}]");
+        return format!("[{lag},{status}]{replaced}");
     }
     let mut fields = vec![
         lag,
@@ -121,7 +130,7 @@ fn details(topology: &Topology, record: &InstanceRecord) -> String {
         GtidKind::Oracle => fields.push("GTID".to_string()),
         GtidKind::MariaDb => fields.push("MariaDB GTID".to_string()),
     }
-    format!("[{}]", fields.join(","))
+    format!("[{}]{replaced}", fields.join(","))
 }
 
 #[cfg(test)]
@@ -152,6 +161,32 @@ p:1      [0s,ok,10.11.6-MariaDB-log,rw,ROW,>>,MariaDB GTID]
 + r1:1   [0s,ok,10.11.6-MariaDB-log,ro,ROW,>>,MariaDB GTID]
   + r3:1 [0s,ok,10.11.6-MariaDB-log,ro,ROW,>>,MariaDB GTID]
 + r2:1   [null,replication stopped,10.11.6-MariaDB-log,ro,ROW,>>,MariaDB GTID]
+";
+        assert_eq!(tree, expected);
+    }
+
+    #[test]
+    fn a_lost_former_primary_is_drawn_in_the_cluster_that_replaced_it() {
+        let mut old = seen("p:1", None);
+        old.last_checked = Some(crate::Timestamp(99));
+        let successions = [crate::Succession {
+            former: "p:1".parse().unwrap(),
+            successor: "r1:1".parse().unwrap(),
+            at: crate::Timestamp(50),
+        }];
+        let topology = Topology::new(
+            vec![old, seen("r1:1", None), seen("r2:1", Some("r1:1"))],
+            &TopologyOptions {
+                successions: &successions,
+                ..TopologyOptions::default()
+            },
+        );
+        assert_eq!(topology.cluster_names(), vec!["r1:1"]);
+        let tree = render_tree(&topology, "r1:1");
+        let expected = "\
+r1:1   [0s,ok,10.11.6-MariaDB-log,rw,ROW,>>,MariaDB GTID]
++ r2:1 [0s,ok,10.11.6-MariaDB-log,ro,ROW,>>,MariaDB GTID]
++ p:1  [unknown,unreachable,10.11.6-MariaDB-log,rw,ROW,>>,MariaDB GTID] former primary, replaced by r1:1
 ";
         assert_eq!(tree, expected);
     }

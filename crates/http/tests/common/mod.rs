@@ -19,15 +19,43 @@ pub struct Node {
     pub store: Arc<dyn Store>,
     _discovery: Discovery,
     server: tokio::task::JoinHandle<()>,
+    engine_loop: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some(engine_loop) = &self.engine_loop {
+            engine_loop.abort();
+        }
     }
 }
 
 pub async fn start_node(auth: AuthSettings) -> Node {
+    start_node_with(auth, arbor_recovery::RecoverySettings::default(), false).await
+}
+
+/// Recovery settings for a node that recovers every cluster automatically, quickly.
+pub fn automated_recovery() -> arbor_recovery::RecoverySettings {
+    arbor_recovery::RecoverySettings {
+        recover_master_cluster_filters: vec!["*".into()],
+        recover_intermediate_master_cluster_filters: vec!["*".into()],
+        replication_credentials: Some((
+            arbor_testkit::REPL_USER.into(),
+            arbor_testkit::REPL_PASSWORD.into(),
+        )),
+        tick: Duration::from_millis(200),
+        node_name: "test-node".into(),
+        ..arbor_recovery::RecoverySettings::default()
+    }
+}
+
+/// A node with the given recovery settings; with `run_loop`, its automated recovery runs.
+pub async fn start_node_with(
+    auth: AuthSettings,
+    recovery_settings: arbor_recovery::RecoverySettings,
+    run_loop: bool,
+) -> Node {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let prober = Arc::new(Prober::new(ProbeSettings {
         user: ADMIN_USER.into(),
@@ -36,6 +64,7 @@ pub async fn start_node(auth: AuthSettings) -> Node {
         read_timeout: Duration::from_secs(5),
         default_port: 3306,
         cluster_alias_query: String::new(),
+        ..Default::default()
     }));
     let discovery = Discovery::start(
         Arc::clone(&store),
@@ -60,9 +89,14 @@ pub async fn start_node(auth: AuthSettings) -> Node {
             statement_timeout: Duration::from_secs(30),
             default_port: 3306,
         }),
-        arbor_recovery::RecoverySettings::default(),
+        recovery_settings,
         Arc::new(arbor_recovery::SingleNode),
     );
+    let engine_loop = if run_loop {
+        Some(recovery.start().await.unwrap())
+    } else {
+        None
+    };
     let refactor = arbor_refactor::Refactorer::new(
         Arc::clone(&store),
         discovery.handle(),
@@ -90,7 +124,6 @@ pub async fn start_node(auth: AuthSettings) -> Node {
             check_window: Duration::from_secs(2),
             default_port: 3306,
             alias_for_cluster_name: Box::new(|_| None),
-            alias_override: Box::new(|_| None),
             hostname: "test-node".into(),
             analysis: arbor_analysis::AnalysisSettings::default(),
             candidate_expiry: Duration::from_secs(3600),
@@ -115,6 +148,7 @@ pub async fn start_node(auth: AuthSettings) -> Node {
         store,
         _discovery: discovery,
         server,
+        engine_loop,
     }
 }
 

@@ -20,6 +20,7 @@ pub fn prober() -> Prober {
         read_timeout: Duration::from_secs(1),
         default_port: 3306,
         cluster_alias_query: String::new(),
+        ..Default::default()
     })
 }
 

@@ -1,0 +1,326 @@
+//! Recovery through the API as a DBA uses it day to day, on real MariaDB: requests repeated by
+//! a double click or a retry, takeovers without a named replica, acknowledgements by whatever
+//! name the cluster is known by, absurd durations. Each test is named after what it guards.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbor_http::AuthSettings;
+use arbor_testkit::{wait_for, MariaDbSandbox};
+use common::{automated_recovery, http, start_node_with};
+use serde_json::Value;
+
+struct Cluster {
+    sandbox: MariaDbSandbox,
+    node: common::Node,
+    client: reqwest::Client,
+}
+
+impl Cluster {
+    /// `sources` as a sandbox, discovered from its first server (and from every other server
+    /// that replicates from no one), served by a node whose automated recovery runs when
+    /// `automated`.
+    async fn start(sources: &[Option<usize>], automated: bool) -> Cluster {
+        let sandbox = MariaDbSandbox::start(sources).unwrap();
+        let mut settings = automated_recovery();
+        if !automated {
+            settings.recover_master_cluster_filters.clear();
+            settings.recover_intermediate_master_cluster_filters.clear();
+        }
+        let node = start_node_with(AuthSettings::default(), settings, true).await;
+        let cluster = Cluster {
+            sandbox,
+            node,
+            client: http(),
+        };
+        for (index, source) in sources.iter().enumerate() {
+            if source.is_none() {
+                let (status, body) = cluster
+                    .call(&format!("discover/{}", cluster.path(index)))
+                    .await;
+                assert_eq!(status, 200, "{body}");
+            }
+        }
+        let store = Arc::clone(&cluster.node.store);
+        let expected = sources.len();
+        wait_for(Duration::from_secs(20), || {
+            let store = Arc::clone(&store);
+            async move {
+                let records = store.all_instances().await.ok()?;
+                (records.len() == expected && records.iter().all(|r| r.is_last_check_valid()))
+                    .then_some(())
+            }
+        })
+        .await
+        .expect("topology discovered");
+        cluster
+    }
+
+    fn path(&self, index: usize) -> String {
+        format!("127.0.0.1/{}", self.sandbox.port(index))
+    }
+
+    fn key(&self, index: usize) -> String {
+        self.sandbox.key(index)
+    }
+
+    fn index_of(&self, key: &str) -> usize {
+        (0..self.sandbox.len())
+            .find(|i| self.sandbox.key(*i) == key)
+            .unwrap_or_else(|| panic!("{key} is not a sandbox server"))
+    }
+
+    async fn call(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}/api/{path}", self.node.base))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn read(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}/api/{path}", self.node.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.json().await.unwrap()
+    }
+
+    fn sql(&self, index: usize, sql: &str) -> String {
+        self.sandbox.sql(index, sql).unwrap().trim().to_string()
+    }
+
+    /// The servers that are running and writable.
+    fn writable(&mut self) -> Vec<usize> {
+        let running: Vec<usize> = (0..self.sandbox.len())
+            .filter(|i| self.sandbox.is_running(*i))
+            .collect();
+        running
+            .into_iter()
+            .filter(|i| self.sql(*i, "SELECT @@read_only") == "0")
+            .collect()
+    }
+
+    fn source_port(&self, index: usize) -> String {
+        self.sandbox
+            .replica_status_value(index, "Master_Port")
+            .unwrap()
+    }
+
+    /// Waits until `count` recoveries are recorded and none runs; returns them, newest first.
+    async fn recoveries(&self, count: usize) -> Vec<Value> {
+        let store = Arc::clone(&self.node.store);
+        wait_for(Duration::from_secs(40), || {
+            let store = Arc::clone(&store);
+            async move {
+                let records = store.recoveries(None, 50).await.ok()?;
+                (records.len() >= count && records.iter().all(|r| !r.is_active)).then_some(())
+            }
+        })
+        .await
+        .unwrap_or_else(|| panic!("{count} recoveries did not finish"));
+        self.read("audit-recovery").await["Details"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+#[tokio::test]
+async fn repeated_force_master_failover_fails_the_cluster_over_once() {
+    // P with R1 and R2; S a server of its own.
+    let mut c = Cluster::start(&[None, Some(0), Some(0), None], false).await;
+    let p = c.key(0);
+    let route = format!("force-master-failover/{}", c.path(0).replace('/', ":"));
+    // A double click and a client retry: three requests, two at once and one just after.
+    let (first, second) = tokio::join!(c.call(&route), c.call(&route));
+    let third = c.call(&route).await;
+    let answers = [first, second, third];
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "exactly one failover: {answers:#?}"
+    );
+    for (status, body) in answers.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!(*status, 409, "{body}");
+        assert!(
+            body["Message"].as_str().unwrap().contains("recovery"),
+            "the refusal names the recovery: {body}"
+        );
+    }
+    let successor = answers
+        .iter()
+        .find(|(s, _)| *s == 200)
+        .map(|(_, body)| body["Details"]["SuccessorKey"].clone())
+        .unwrap();
+    let successor = format!(
+        "{}:{}",
+        successor["Hostname"].as_str().unwrap(),
+        successor["Port"]
+    );
+    let promoted = c.index_of(&successor);
+    assert_ne!(successor, p);
+    // One writable server in the cluster (S is another cluster), the other replica follows it,
+    // and the old primary no longer takes writes.
+    assert_eq!(c.writable(), vec![promoted.min(3), promoted.max(3)]);
+    let other = [1, 2].into_iter().find(|i| *i != promoted).unwrap();
+    assert_eq!(c.source_port(other), c.sandbox.port(promoted).to_string());
+    assert_eq!(c.sql(0, "SELECT @@read_only"), "1");
+
+    // Once acknowledged (or forced), a manual failover of the cluster runs again.
+    let (status, body) = c.call(&format!("{route}?force=true")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(c.writable().len(), 2, "one primary per cluster");
+
+    // Nothing to promote is the request's problem, said as such.
+    let (status, body) = c.call(&format!("force-master-failover/{}", c.key(3))).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["Message"].as_str().unwrap().contains("no replica"),
+        "{body}"
+    );
+    assert_eq!(c.sql(3, "SELECT @@read_only"), "0", "S untouched");
+}
+
+#[tokio::test]
+async fn graceful_takeover_needs_a_named_replica_when_there_is_a_choice() {
+    let c = Cluster::start(&[None, Some(0), Some(0)], false).await;
+    let cluster = c.key(0);
+    let (status, body) = c.call(&format!("graceful-master-takeover/{cluster}")).await;
+    assert_eq!(status, 422, "{body}");
+    let message = body["Message"].as_str().unwrap();
+    assert!(
+        message.contains(&c.key(1)) && message.contains(&c.key(2)),
+        "{message}"
+    );
+    assert!(
+        message.contains("graceful-master-takeover-auto"),
+        "{message}"
+    );
+    assert_eq!(c.sql(0, "SELECT @@read_only"), "0", "nothing changed");
+
+    // -auto chooses.
+    let (status, body) = c
+        .call(&format!("graceful-master-takeover-auto/{cluster}"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(c.sql(0, "SELECT @@read_only"), "1");
+}
+
+#[tokio::test]
+async fn acknowledging_by_any_name_of_a_cluster_lifts_its_block() {
+    let mut c = Cluster::start(&[None, Some(0), Some(0)], true).await;
+    let p = c.key(0);
+    c.sandbox.kill(0).unwrap();
+    let first = c.recoveries(1).await.remove(0);
+    assert_eq!(first["IsSuccessful"], true, "{first}");
+    let s1 = format!(
+        "{}:{}",
+        first["SuccessorKey"]["Hostname"].as_str().unwrap(),
+        first["SuccessorKey"]["Port"]
+    );
+
+    // One cluster, named after its new primary, known by its old name as its alias; the dead
+    // old primary is in it, not a healthy-looking cluster of its own.
+    let infos = c.read("clusters-info").await;
+    let infos = infos.as_array().unwrap();
+    assert_eq!(infos.len(), 1, "{infos:#?}");
+    assert_eq!(infos[0]["ClusterName"], s1.as_str());
+    assert_eq!(infos[0]["ClusterAlias"], p.as_str());
+    assert_eq!(infos[0]["CountInstances"], 3);
+    assert_eq!(infos[0]["HasAutomatedMasterRecovery"], true);
+    for hint in [p.as_str(), s1.as_str()] {
+        let info = c.read(&format!("cluster-info/{hint}")).await;
+        assert_eq!(info["ClusterName"], s1.as_str(), "{hint}");
+    }
+    let tree = c.read(&format!("topology/{p}")).await;
+    assert!(
+        tree["Details"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("+ {p}")),
+        "{tree}"
+    );
+
+    // The new primary dies within the block period: the recovery is blocked, and says so
+    // under every name of the cluster.
+    let s1_index = c.index_of(&s1);
+    c.sandbox.kill(s1_index).unwrap();
+    let blocked = wait_for(Duration::from_secs(20), || async {
+        let list = c.read(&format!("blocked-recoveries/cluster/{p}")).await;
+        (!list.as_array()?.is_empty()).then_some(list)
+    })
+    .await
+    .expect("the blocked recovery is listed");
+    assert_eq!(
+        blocked[0]["FailedInstanceKey"]["Port"],
+        c.sandbox.port(s1_index)
+    );
+    assert_eq!(blocked[0]["BlockingRecoveryId"], first["Id"]);
+    let audit = c.read(&format!("audit-recovery/{p}")).await;
+    assert_eq!(audit["Details"][0]["Id"], first["Id"], "{audit}");
+
+    // Acknowledged by the name people see now (the recovery was recorded under the old one).
+    let (status, body) = c
+        .call(&format!("ack-recovery/cluster/{s1}?comment=seen"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["Message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Acknowledged 1 recoveries"),
+        "{body}"
+    );
+    let records = c.recoveries(2).await;
+    let second = &records[0];
+    assert_eq!(second["IsSuccessful"], true, "{second}");
+    let last = [1, 2].into_iter().find(|i| *i != s1_index).unwrap();
+    assert_eq!(c.writable(), vec![last]);
+    assert!(c
+        .read("blocked-recoveries")
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let infos = c.read("clusters-info").await;
+    assert_eq!(infos.as_array().unwrap().len(), 1, "{infos}");
+    assert_eq!(
+        infos[0]["ClusterAlias"],
+        p.as_str(),
+        "the alias survives two failovers"
+    );
+}
+
+#[tokio::test]
+async fn huge_downtime_durations_are_refused_not_wrapped_into_the_past() {
+    let c = Cluster::start(&[None, Some(0)], false).await;
+    let replica = c.path(1);
+    for duration in ["99999999999999h", "18446744073709551615", "3651d"] {
+        let (status, body) = c
+            .call(&format!("begin-downtime/{replica}/ops/test/{duration}"))
+            .await;
+        assert_eq!(status, 400, "{duration}: {body}");
+        assert!(
+            body["Message"].as_str().unwrap().contains("too long"),
+            "{body}"
+        );
+    }
+    assert!(c.read("downtimed").await.as_array().unwrap().is_empty());
+    let (status, body) = c
+        .call(&format!("begin-downtime/{replica}/ops/test/3650d"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let downtimed = c.read("downtimed").await;
+    assert_eq!(downtimed.as_array().unwrap().len(), 1, "{downtimed}");
+    assert_eq!(downtimed[0]["IsDowntimed"], true, "{downtimed}");
+}
