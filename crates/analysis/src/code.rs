@@ -2,160 +2,72 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// orchestrator's analysis codes, with the same names (they are API and alerting vocabulary).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum AnalysisCode {
-    DeadMaster,
-    DeadMasterAndSomeReplicas,
-    DeadMasterAndReplicas,
-    DeadMasterWithoutReplicas,
-    UnreachableMaster,
-    UnreachableMasterWithLaggingReplicas,
-    MasterSingleReplicaNotReplicating,
-    MasterSingleReplicaDead,
-    AllMasterReplicasNotReplicating,
-    AllMasterReplicasNotReplicatingOrDead,
-    NoWriteableMasterStructureWarning,
-    DeadCoMaster,
-    DeadCoMasterAndSomeReplicas,
-    UnreachableCoMaster,
-    AllCoMasterReplicasNotReplicating,
-    DeadIntermediateMaster,
-    DeadIntermediateMasterWithSingleReplica,
-    DeadIntermediateMasterWithSingleReplicaFailingToConnect,
-    DeadIntermediateMasterAndSomeReplicas,
-    DeadIntermediateMasterAndReplicas,
-    UnreachableIntermediateMaster,
-    UnreachableIntermediateMasterWithLaggingReplicas,
-    AllIntermediateMasterReplicasFailingToConnectOrDead,
-    AllIntermediateMasterReplicasNotReplicating,
-    FirstTierReplicaFailingToConnectToMaster,
+/// The table of analysis codes: one line per code with whether it calls for a recovery and
+/// what an operator reads next to it. The macro derives the enum, `ALL`, `name`,
+/// `description` and `is_actionable`, so a code is declared exactly once.
+macro_rules! analysis_codes {
+    ($( $code:ident => $actionable:expr, $description:expr; )*) => {
+        /// orchestrator's analysis codes, with the same names (they are API and alerting
+        /// vocabulary), and arbor's own where orchestrator had none.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum AnalysisCode {
+            $( $code, )*
+        }
+
+        impl AnalysisCode {
+            pub const ALL: &'static [AnalysisCode] = &[$( AnalysisCode::$code, )*];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( AnalysisCode::$code => stringify!($code), )*
+                }
+            }
+
+            /// What an operator reads next to the code.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $( AnalysisCode::$code => $description, )*
+                }
+            }
+
+            /// Whether this analysis calls for a recovery (orchestrator's "actionable" codes).
+            pub fn is_actionable(self) -> bool {
+                match self {
+                    $( AnalysisCode::$code => $actionable, )*
+                }
+            }
+        }
+    };
 }
 
-impl AnalysisCode {
-    pub const ALL: &'static [AnalysisCode] = &[
-        AnalysisCode::DeadMaster,
-        AnalysisCode::DeadMasterAndSomeReplicas,
-        AnalysisCode::DeadMasterAndReplicas,
-        AnalysisCode::DeadMasterWithoutReplicas,
-        AnalysisCode::UnreachableMaster,
-        AnalysisCode::UnreachableMasterWithLaggingReplicas,
-        AnalysisCode::MasterSingleReplicaNotReplicating,
-        AnalysisCode::MasterSingleReplicaDead,
-        AnalysisCode::AllMasterReplicasNotReplicating,
-        AnalysisCode::AllMasterReplicasNotReplicatingOrDead,
-        AnalysisCode::NoWriteableMasterStructureWarning,
-        AnalysisCode::DeadCoMaster,
-        AnalysisCode::DeadCoMasterAndSomeReplicas,
-        AnalysisCode::UnreachableCoMaster,
-        AnalysisCode::AllCoMasterReplicasNotReplicating,
-        AnalysisCode::DeadIntermediateMaster,
-        AnalysisCode::DeadIntermediateMasterWithSingleReplica,
-        AnalysisCode::DeadIntermediateMasterWithSingleReplicaFailingToConnect,
-        AnalysisCode::DeadIntermediateMasterAndSomeReplicas,
-        AnalysisCode::DeadIntermediateMasterAndReplicas,
-        AnalysisCode::UnreachableIntermediateMaster,
-        AnalysisCode::UnreachableIntermediateMasterWithLaggingReplicas,
-        AnalysisCode::AllIntermediateMasterReplicasFailingToConnectOrDead,
-        AnalysisCode::AllIntermediateMasterReplicasNotReplicating,
-        AnalysisCode::FirstTierReplicaFailingToConnectToMaster,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            AnalysisCode::DeadMaster => "DeadMaster",
-            AnalysisCode::DeadMasterAndSomeReplicas => "DeadMasterAndSomeReplicas",
-            AnalysisCode::DeadMasterAndReplicas => "DeadMasterAndReplicas",
-            AnalysisCode::DeadMasterWithoutReplicas => "DeadMasterWithoutReplicas",
-            AnalysisCode::UnreachableMaster => "UnreachableMaster",
-            AnalysisCode::UnreachableMasterWithLaggingReplicas => {
-                "UnreachableMasterWithLaggingReplicas"
-            }
-            AnalysisCode::MasterSingleReplicaNotReplicating => "MasterSingleReplicaNotReplicating",
-            AnalysisCode::MasterSingleReplicaDead => "MasterSingleReplicaDead",
-            AnalysisCode::AllMasterReplicasNotReplicating => "AllMasterReplicasNotReplicating",
-            AnalysisCode::AllMasterReplicasNotReplicatingOrDead => {
-                "AllMasterReplicasNotReplicatingOrDead"
-            }
-            AnalysisCode::NoWriteableMasterStructureWarning => "NoWriteableMasterStructureWarning",
-            AnalysisCode::DeadCoMaster => "DeadCoMaster",
-            AnalysisCode::DeadCoMasterAndSomeReplicas => "DeadCoMasterAndSomeReplicas",
-            AnalysisCode::UnreachableCoMaster => "UnreachableCoMaster",
-            AnalysisCode::AllCoMasterReplicasNotReplicating => "AllCoMasterReplicasNotReplicating",
-            AnalysisCode::DeadIntermediateMaster => "DeadIntermediateMaster",
-            AnalysisCode::DeadIntermediateMasterWithSingleReplica => {
-                "DeadIntermediateMasterWithSingleReplica"
-            }
-            AnalysisCode::DeadIntermediateMasterWithSingleReplicaFailingToConnect => {
-                "DeadIntermediateMasterWithSingleReplicaFailingToConnect"
-            }
-            AnalysisCode::DeadIntermediateMasterAndSomeReplicas => {
-                "DeadIntermediateMasterAndSomeReplicas"
-            }
-            AnalysisCode::DeadIntermediateMasterAndReplicas => "DeadIntermediateMasterAndReplicas",
-            AnalysisCode::UnreachableIntermediateMaster => "UnreachableIntermediateMaster",
-            AnalysisCode::UnreachableIntermediateMasterWithLaggingReplicas => {
-                "UnreachableIntermediateMasterWithLaggingReplicas"
-            }
-            AnalysisCode::AllIntermediateMasterReplicasFailingToConnectOrDead => {
-                "AllIntermediateMasterReplicasFailingToConnectOrDead"
-            }
-            AnalysisCode::AllIntermediateMasterReplicasNotReplicating => {
-                "AllIntermediateMasterReplicasNotReplicating"
-            }
-            AnalysisCode::FirstTierReplicaFailingToConnectToMaster => {
-                "FirstTierReplicaFailingToConnectToMaster"
-            }
-        }
-    }
-
-    /// What an operator reads next to the code.
-    pub fn description(self) -> &'static str {
-        match self {
-            AnalysisCode::DeadMaster => "Primary cannot be reached by arbor and none of its replicas is replicating",
-            AnalysisCode::DeadMasterAndSomeReplicas => "Primary cannot be reached by arbor; some of its replicas are unreachable and none of the others is replicating",
-            AnalysisCode::DeadMasterAndReplicas => "Primary cannot be reached by arbor and none of its replicas can be reached either",
-            AnalysisCode::DeadMasterWithoutReplicas => "Primary cannot be reached by arbor and has no replicas",
-            AnalysisCode::UnreachableMaster => "Primary cannot be reached by arbor but some of its replicas are replicating from it",
-            AnalysisCode::UnreachableMasterWithLaggingReplicas => "Primary cannot be reached by arbor and all of its replicas are lagging",
-            AnalysisCode::MasterSingleReplicaNotReplicating => "Primary is reachable but its single replica is not replicating",
-            AnalysisCode::MasterSingleReplicaDead => "Primary is reachable but its single replica cannot be reached",
-            AnalysisCode::AllMasterReplicasNotReplicating => "Primary is reachable but none of its replicas is replicating",
-            AnalysisCode::AllMasterReplicasNotReplicatingOrDead => "Primary is reachable but none of its replicas is replicating, and some cannot be reached",
-            AnalysisCode::NoWriteableMasterStructureWarning => "Primary is read-only",
-            AnalysisCode::DeadCoMaster => "Co-primary cannot be reached by arbor and none of its replicas is replicating",
-            AnalysisCode::DeadCoMasterAndSomeReplicas => "Co-primary cannot be reached by arbor; some of its replicas are unreachable and none of the others is replicating",
-            AnalysisCode::UnreachableCoMaster => "Co-primary cannot be reached by arbor but some of its replicas are replicating from it",
-            AnalysisCode::AllCoMasterReplicasNotReplicating => "Co-primary is reachable but none of its replicas is replicating",
-            AnalysisCode::DeadIntermediateMaster => "Intermediate primary cannot be reached by arbor and none of its replicas is replicating",
-            AnalysisCode::DeadIntermediateMasterWithSingleReplica => "Intermediate primary cannot be reached by arbor and its single replica is not replicating",
-            AnalysisCode::DeadIntermediateMasterWithSingleReplicaFailingToConnect => "Intermediate primary cannot be reached by arbor and its single replica is failing to connect to it",
-            AnalysisCode::DeadIntermediateMasterAndSomeReplicas => "Intermediate primary cannot be reached by arbor; some of its replicas are unreachable and none of the others is replicating",
-            AnalysisCode::DeadIntermediateMasterAndReplicas => "Intermediate primary cannot be reached by arbor and none of its replicas can be reached either",
-            AnalysisCode::UnreachableIntermediateMaster => "Intermediate primary cannot be reached by arbor but some of its replicas are replicating from it",
-            AnalysisCode::UnreachableIntermediateMasterWithLaggingReplicas => "Intermediate primary cannot be reached by arbor and all of its replicas are lagging",
-            AnalysisCode::AllIntermediateMasterReplicasFailingToConnectOrDead => "Intermediate primary is reachable but all of its replicas are failing to connect to it or cannot be reached",
-            AnalysisCode::AllIntermediateMasterReplicasNotReplicating => "Intermediate primary is reachable but none of its replicas is replicating",
-            AnalysisCode::FirstTierReplicaFailingToConnectToMaster => "Replica of the primary is failing to connect to it",
-        }
-    }
-
-    /// Whether this analysis calls for a recovery (orchestrator's "actionable" codes).
-    pub fn is_actionable(self) -> bool {
-        matches!(
-            self,
-            AnalysisCode::DeadMaster
-                | AnalysisCode::DeadMasterAndSomeReplicas
-                | AnalysisCode::DeadCoMaster
-                | AnalysisCode::DeadCoMasterAndSomeReplicas
-                | AnalysisCode::DeadIntermediateMaster
-                | AnalysisCode::DeadIntermediateMasterWithSingleReplica
-                | AnalysisCode::DeadIntermediateMasterWithSingleReplicaFailingToConnect
-                | AnalysisCode::DeadIntermediateMasterAndSomeReplicas
-                | AnalysisCode::AllIntermediateMasterReplicasFailingToConnectOrDead
-                | AnalysisCode::NoWriteableMasterStructureWarning
-        )
-    }
+analysis_codes! {
+    DeadMaster => true, "Primary cannot be reached by arbor and none of its replicas is replicating";
+    DeadMasterAndSomeReplicas => true, "Primary cannot be reached by arbor; some of its replicas are unreachable and none of the others is replicating";
+    DeadMasterAndReplicas => false, "Primary cannot be reached by arbor and none of its replicas can be reached either";
+    DeadMasterWithoutReplicas => false, "Primary cannot be reached by arbor and has no replicas";
+    UnreachableMaster => false, "Primary cannot be reached by arbor but some of its replicas are replicating from it";
+    UnreachableMasterWithLaggingReplicas => false, "Primary cannot be reached by arbor and all of its replicas are lagging";
+    MasterSingleReplicaNotReplicating => false, "Primary is reachable but its single replica is not replicating";
+    MasterSingleReplicaDead => false, "Primary is reachable but its single replica cannot be reached";
+    AllMasterReplicasNotReplicating => false, "Primary is reachable but none of its replicas is replicating";
+    AllMasterReplicasNotReplicatingOrDead => false, "Primary is reachable but none of its replicas is replicating, and some cannot be reached";
+    NoWriteableMasterStructureWarning => true, "Primary is read-only";
+    DeadCoMaster => true, "Co-primary cannot be reached by arbor and none of its replicas is replicating";
+    DeadCoMasterAndSomeReplicas => true, "Co-primary cannot be reached by arbor; some of its replicas are unreachable and none of the others is replicating";
+    UnreachableCoMaster => false, "Co-primary cannot be reached by arbor but some of its replicas are replicating from it";
+    AllCoMasterReplicasNotReplicating => false, "Co-primary is reachable but none of its replicas is replicating";
+    DeadIntermediateMaster => true, "Intermediate primary cannot be reached by arbor and none of its replicas is replicating";
+    DeadIntermediateMasterWithSingleReplica => true, "Intermediate primary cannot be reached by arbor and its single replica is not replicating";
+    DeadIntermediateMasterWithSingleReplicaFailingToConnect => true, "Intermediate primary cannot be reached by arbor and its single replica is failing to connect to it";
+    DeadIntermediateMasterAndSomeReplicas => true, "Intermediate primary cannot be reached by arbor; some of its replicas are unreachable and none of the others is replicating";
+    DeadIntermediateMasterAndReplicas => false, "Intermediate primary cannot be reached by arbor and none of its replicas can be reached either";
+    UnreachableIntermediateMaster => false, "Intermediate primary cannot be reached by arbor but some of its replicas are replicating from it";
+    UnreachableIntermediateMasterWithLaggingReplicas => false, "Intermediate primary cannot be reached by arbor and all of its replicas are lagging";
+    AllIntermediateMasterReplicasFailingToConnectOrDead => true, "Intermediate primary is reachable but all of its replicas are failing to connect to it or cannot be reached";
+    AllIntermediateMasterReplicasNotReplicating => false, "Intermediate primary is reachable but none of its replicas is replicating";
+    FirstTierReplicaFailingToConnectToMaster => false, "Replica of the primary is failing to connect to it";
+    FormerMasterWithErrantTransactions => false, "A former primary is back after its failover with transactions its successor never had (listed in GtidErrant): fenced read-only and downtimed for an operator";
+    FormerMasterNotRejoined => false, "A former primary is back after its failover, holding nothing its successor lacks: fenced read-only (RejoinFormerPrimary would make it a replica)";
 }
 
 impl fmt::Display for AnalysisCode {

@@ -76,6 +76,11 @@ const CONNECTION_ERRORS: &[u32] = &[2002, 2003, 2005, 2006, 2013];
 struct ReplicaView {
     valid: bool,
     replicating: bool,
+    /// The replica vouches that its source lives: it replicates, or its IO thread, retrying,
+    /// got an answer from the source, if only an error (1040 too many connections, 1045 access
+    /// denied, 1129 host blocked: codes below 2000 come from the server, 2000 and above from
+    /// the client failing to reach it).
+    vouches: bool,
     failing_to_connect: bool,
     lagging: bool,
     delayed: bool,
@@ -85,6 +90,8 @@ fn failing_to_connect(status: &ReplicaStatus) -> bool {
     let error = status.last_io_error.to_ascii_lowercase();
     status.io_thread != IoThreadState::Running
         && status.sql_thread_running
+        // An error from the source itself (too many connections, ...) is an answer.
+        && !(1000..2000).contains(&status.last_io_errno)
         && (CONNECTION_ERRORS.contains(&status.last_io_errno)
             || error.contains("connecting to master")
             || error.contains("connecting to source"))
@@ -93,9 +100,14 @@ fn failing_to_connect(status: &ReplicaStatus) -> bool {
 fn view(record: &InstanceRecord, settings: &AnalysisSettings) -> ReplicaView {
     let valid = record.is_last_check_valid();
     let status = record.instance.replication.as_ref();
+    let replicating = valid && status.is_some_and(ReplicaStatus::is_replicating);
+    let answered = status.is_some_and(|s| {
+        s.io_thread == IoThreadState::Connecting && (1000..2000).contains(&s.last_io_errno)
+    });
     ReplicaView {
         valid,
-        replicating: valid && status.is_some_and(ReplicaStatus::is_replicating),
+        replicating,
+        vouches: replicating || (valid && answered),
         failing_to_connect: valid && status.is_some_and(failing_to_connect),
         lagging: valid
             && status
@@ -137,6 +149,9 @@ fn analyze_one(
     let n = replicas.len();
     let valid = count(|v| v.valid);
     let replicating = count(|v| v.replicating);
+    // Death needs every reachable replica to say the source is gone: one that still hears
+    // from it (data or an error packet) is a witness to the contrary.
+    let vouching = count(|v| v.vouches);
     let failing = count(|v| v.failing_to_connect);
     let lagging = count(|v| v.lagging);
     let delayed = count(|v| v.delayed);
@@ -144,18 +159,35 @@ fn analyze_one(
     let read_only = instance.read_only;
 
     use AnalysisCode::*;
-    let code = if is_primary {
+    let cluster = topology.cluster_of(key).unwrap_or_default().to_string();
+    // A former primary kept in the cluster that replaced it: lost (nothing to say; the tree
+    // shows it), or back after its failover. Back, it is judged against the current primary:
+    // what it holds that the primary lacks is listed as errant.
+    let former_errant = topology.replaced_by(key).filter(|_| lcv).map(|_| {
+        let current = topology
+            .cluster_root(&cluster)
+            .filter(|p| p.is_last_check_valid())
+            .map(|p| &p.instance);
+        errant_gtid(instance, current).unwrap_or_default()
+    });
+    let code = if topology.replaced_by(key).is_some() {
+        match &former_errant {
+            Some(errant) if !errant.is_empty() => Some(FormerMasterWithErrantTransactions),
+            Some(_) => Some(FormerMasterNotRejoined),
+            None => None,
+        }
+    } else if is_primary {
         if !lcv && n == 0 {
             Some(DeadMasterWithoutReplicas)
-        } else if !lcv && valid == n && replicating == 0 {
+        } else if !lcv && valid == n && vouching == 0 {
             Some(DeadMaster)
         } else if !lcv && valid == 0 {
             Some(DeadMasterAndReplicas)
-        } else if !lcv && valid < n && replicating == 0 {
+        } else if !lcv && valid < n && vouching == 0 {
             Some(DeadMasterAndSomeReplicas)
-        } else if !lcv && lagging == n && delayed < n && replicating > 0 {
+        } else if !lcv && lagging == n && delayed < n && vouching > 0 {
             Some(UnreachableMasterWithLaggingReplicas)
-        } else if !lcv && replicating > 0 {
+        } else if !lcv && vouching > 0 {
             Some(UnreachableMaster)
         } else if lcv && n == 1 && valid == 1 && replicating == 0 {
             Some(MasterSingleReplicaNotReplicating)
@@ -172,11 +204,11 @@ fn analyze_one(
         }
     } else if is_co_primary {
         // The other co-primary replicates from this one too; it counts as one of its replicas.
-        if !lcv && n > 0 && valid == n && replicating == 0 {
+        if !lcv && n > 0 && valid == n && vouching == 0 {
             Some(DeadCoMaster)
-        } else if !lcv && n > 0 && valid < n && valid > 0 && replicating == 0 {
+        } else if !lcv && n > 0 && valid < n && valid > 0 && vouching == 0 {
             Some(DeadCoMasterAndSomeReplicas)
-        } else if !lcv && valid > 0 && replicating > 0 {
+        } else if !lcv && valid > 0 && vouching > 0 {
             Some(UnreachableCoMaster)
         } else if lcv && n > 0 && replicating == 0 {
             Some(AllCoMasterReplicasNotReplicating)
@@ -185,17 +217,17 @@ fn analyze_one(
         }
     } else if !lcv && n == 1 && valid == 1 && failing == 1 {
         Some(DeadIntermediateMasterWithSingleReplicaFailingToConnect)
-    } else if !lcv && n == 1 && valid == 1 && replicating == 0 {
+    } else if !lcv && n == 1 && valid == 1 && vouching == 0 {
         Some(DeadIntermediateMasterWithSingleReplica)
-    } else if !lcv && n > 1 && valid == n && replicating == 0 {
+    } else if !lcv && n > 1 && valid == n && vouching == 0 {
         Some(DeadIntermediateMaster)
-    } else if !lcv && n > 0 && valid < n && valid > 0 && replicating == 0 {
+    } else if !lcv && n > 0 && valid < n && valid > 0 && vouching == 0 {
         Some(DeadIntermediateMasterAndSomeReplicas)
     } else if !lcv && n > 0 && valid == 0 {
         Some(DeadIntermediateMasterAndReplicas)
-    } else if !lcv && n > 0 && lagging == n && delayed < n && replicating > 0 {
+    } else if !lcv && n > 0 && lagging == n && delayed < n && vouching > 0 {
         Some(UnreachableIntermediateMasterWithLaggingReplicas)
-    } else if !lcv && replicating > 0 {
+    } else if !lcv && vouching > 0 {
         Some(UnreachableIntermediateMaster)
     } else if lcv && n > 1 && replicating == 0 && failing > 0 && failing == valid {
         // Every reachable replica fails to connect: the intermediate primary answers arbor but
@@ -215,17 +247,16 @@ fn analyze_one(
     let valid_source = source_record
         .filter(|s| s.is_last_check_valid())
         .map(|s| &s.instance);
-    let errant = if lcv && !is_primary {
-        errant_gtid(instance, valid_source).unwrap_or_default()
-    } else {
-        String::new()
+    let errant = match former_errant {
+        Some(errant) => errant,
+        None if lcv && !is_primary => errant_gtid(instance, valid_source).unwrap_or_default(),
+        None => String::new(),
     };
     let mut structure = structure_warnings(&replicas, is_primary);
     if !errant.is_empty() {
         structure.insert(0, StructureWarning::ErrantGTIDStructureWarning);
     }
 
-    let cluster = topology.cluster_of(key).unwrap_or_default().to_string();
     Analysis {
         key: key.clone(),
         source,

@@ -192,6 +192,35 @@ fn every_code_is_decided_as_orchestrator_decides_it() {
             Some(UnreachableMaster),
         ),
         (
+            "primary refuses arbor and its reconnecting replicas: too many connections",
+            vec![
+                p().down(),
+                Node {
+                    io_errno: 1040,
+                    ..r1().connecting()
+                },
+                Node {
+                    io_errno: 1040,
+                    ..r2().connecting()
+                },
+            ],
+            "p:1",
+            Some(UnreachableMaster),
+        ),
+        (
+            "intermediate refuses its reconnecting replica",
+            vec![
+                p(),
+                i().down(),
+                Node {
+                    io_errno: 1040,
+                    ..x().connecting()
+                },
+            ],
+            "i:1",
+            Some(UnreachableIntermediateMaster),
+        ),
+        (
             "blip with lagging replicas",
             vec![p().down(), r1().lagging(60), r2().lagging(60)],
             "p:1",
@@ -332,6 +361,53 @@ fn every_code_is_decided_as_orchestrator_decides_it() {
         Some(NoWriteableMasterStructureWarning)
     );
     covered.insert(NoWriteableMasterStructureWarning);
+
+    // A former primary back after its failover (r1 replaced p), judged against r1.
+    let successions = [arbor_topology::Succession {
+        former: "p:1".parse().unwrap(),
+        successor: "r1:1".parse().unwrap(),
+        at: arbor_topology::Timestamp(1),
+    }];
+    let after_failover = |p: Node| {
+        let records = vec![
+            p.record(),
+            Node {
+                binlog_pos: "0-1-20",
+                ..primary("r1:1")
+            }
+            .record(),
+            replica("r2:1", "r1:1").record(),
+        ];
+        let topology = Topology::new(
+            records,
+            &TopologyOptions {
+                successions: &successions,
+                ..TopologyOptions::default()
+            },
+        );
+        analyze(&topology, &settings)
+            .into_iter()
+            .find(|a| a.key.to_string() == "p:1")
+    };
+    let back = Node {
+        server_id: 1,
+        binlog_pos: "0-1-20",
+        ..primary("p:1")
+    };
+    let analysis = after_failover(back.clone()).unwrap();
+    assert_eq!(analysis.code, Some(FormerMasterNotRejoined));
+    assert_eq!(analysis.cluster, "r1:1");
+    let with_lost_writes = Node {
+        binlog_pos: "0-1-22",
+        ..back.clone()
+    };
+    let analysis = after_failover(with_lost_writes).unwrap();
+    assert_eq!(analysis.code, Some(FormerMasterWithErrantTransactions));
+    assert_eq!(analysis.errant_gtid, "0-1-22");
+    assert!(!analysis.is_actionable());
+    // Still dead: lost, nothing to say (not DeadMasterWithoutReplicas).
+    assert_eq!(after_failover(back.down()).and_then(|a| a.code), None);
+    covered.extend([FormerMasterNotRejoined, FormerMasterWithErrantTransactions]);
 
     let all: BTreeSet<AnalysisCode> = AnalysisCode::ALL.iter().copied().collect();
     let missing: Vec<_> = all.difference(&covered).collect();

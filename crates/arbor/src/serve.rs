@@ -270,7 +270,7 @@ async fn run_node(
             (None, Some(lease)) => Arc::clone(lease) as Arc<dyn arbor_recovery::Leadership>,
             (None, None) => Arc::new(SingleNode),
         },
-    );
+    )?;
     if let Some(lease) = &lease {
         // Only the lease holder polls: a follower's readings would overwrite the leader's in
         // the shared store. Followers keep their watch list current from the store.
@@ -332,17 +332,24 @@ fn recovery_engine(
     discovery: &Discovery,
     node_name: &str,
     leadership: Arc<dyn arbor_recovery::Leadership>,
-) -> RecoveryEngine {
+) -> anyhow::Result<RecoveryEngine> {
     let alias_matcher = Arc::new(config.cluster_alias_matcher());
     let alias_lookup: arbor_recovery::AliasLookup =
         Arc::new(move |name: &str| alias_matcher.alias_for(name));
-    RecoveryEngine::new(
+    let audit_log = match config.audit_log_file.trim() {
+        "" => None,
+        path => Some(Arc::new(
+            arbor_recovery::audit_log::AuditLog::open(Path::new(path))
+                .with_context(|| format!("cannot open AuditLogFile {path}"))?,
+        )),
+    };
+    Ok(RecoveryEngine::new(
         Arc::clone(discovery.handle().store()),
         discovery.handle(),
         Operator::new(operator_settings(config)),
-        recovery_settings(config, alias_lookup, node_name),
+        recovery_settings(config, alias_lookup, node_name, &audit_log),
         leadership,
-    )
+    ))
 }
 
 /// What every request handler shares; `raft` and `lease` are left for the caller to set.
@@ -423,7 +430,7 @@ pub async fn direct(config_path: Option<&Path>) -> anyhow::Result<(String, Direc
         .context("cannot start discovery")?;
     // The services poll; this process only probes what a command asks for.
     discovery.handle().set_polling_gate(Arc::new(|| false));
-    let recovery = recovery_engine(&config, &discovery, &node_name, Arc::new(SingleNode));
+    let recovery = recovery_engine(&config, &discovery, &node_name, Arc::new(SingleNode))?;
     let state = app_state(
         &config,
         &discovery,
@@ -614,10 +621,16 @@ fn operator_settings(config: &Config) -> OperatorSettings {
     }
 }
 
+/// `N` minutes, or `None` for 0 (orchestrator's "off").
+fn minutes(n: u64) -> Option<Duration> {
+    (n > 0).then(|| Duration::from_secs(n * 60))
+}
+
 fn recovery_settings(
     config: &Config,
     alias_lookup: arbor_recovery::AliasLookup,
     node_name: &str,
+    audit_log: &Option<Arc<arbor_recovery::audit_log::AuditLog>>,
 ) -> RecoverySettings {
     RecoverySettings {
         recover_master_cluster_filters: config.recover_master_cluster_filters.clone(),
@@ -647,6 +660,14 @@ fn recovery_settings(
             config.master_failover_lost_instances_downtime_minutes * 60,
         ),
         fail_if_not_caught_up: config.fail_master_promotion_if_sql_thread_not_up_to_date,
+        delay_until_caught_up: config.delay_master_promotion_if_sql_thread_not_up_to_date,
+        fail_promotion_on_lag: minutes(config.fail_master_promotion_on_lag_minutes),
+        postpone_lagging: minutes(config.postpone_replica_recovery_on_lag_minutes),
+        detach_lost_replicas: config.detach_lost_replicas_after_master_failover,
+        detach_promoted_source: config.master_failover_detach_replica_master_host,
+        rejoin_former_primary: config.rejoin_former_primary,
+        liveness_timeout: Duration::from_millis(config.primary_liveness_timeout_millis),
+        audit_log: audit_log.clone(),
         promotion_ignore_hostname_filters: config.promotion_ignore_hostname_filters.clone(),
         prevent_cross_data_center: config.prevent_cross_data_center_master_failover,
         prevent_cross_region: config.prevent_cross_region_master_failover,

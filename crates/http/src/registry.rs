@@ -82,6 +82,10 @@ impl Api {
             Access::Read => get(handler),
             Access::Write => get(handler.clone()).post(handler),
         };
+        let method_router = match spec.access {
+            Access::Write => audited(method_router, &self.state, &spec),
+            Access::Read => method_router,
+        };
         let method_router = crate::auth::protect(method_router, &self.state, spec.access);
         self.router = self.router.route(spec.path, method_router);
         self.specs.push(spec);
@@ -91,6 +95,45 @@ impl Api {
     pub fn finish(self) -> (Router<AppState>, Vec<RouteSpec>) {
         (self.router, self.specs)
     }
+}
+
+/// With `AuditLogFile`, every request of a mutating route is one line of the audit file: the
+/// route (`begin-downtime`, ...) as the entry's type, and who asked for what with what outcome.
+fn audited(
+    method_router: MethodRouter<AppState>,
+    state: &AppState,
+    spec: &RouteSpec,
+) -> MethodRouter<AppState> {
+    if state.recovery.audit_log().is_none() {
+        return method_router;
+    }
+    let state = state.clone();
+    let operation = spec
+        .path
+        .trim_start_matches("/api/")
+        .split('/')
+        .next()
+        .unwrap_or(spec.path);
+    method_router.route_layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let state = state.clone();
+            async move {
+                let what = format!("{} {}", request.method(), request.uri());
+                let who = crate::auth::user_name(&state.auth, request.headers())
+                    .unwrap_or_else(|| "api".to_string());
+                let response = next.run(request).await;
+                if let Some(log) = state.recovery.audit_log() {
+                    log.append(
+                        operation,
+                        None,
+                        "",
+                        &format!("{what} by {who}: {}", response.status()),
+                    );
+                }
+                response
+            }
+        },
+    ))
 }
 
 /// Shorthand for a route spec without query parameters.

@@ -19,16 +19,25 @@ struct Cluster {
 }
 
 impl Cluster {
+    async fn start(sources: &[Option<usize>], automated: bool) -> Cluster {
+        Cluster::start_with(sources, automated, |_| {}).await
+    }
+
     /// `sources` as a sandbox, discovered from its first server (and from every other server
     /// that replicates from no one), served by a node whose automated recovery runs when
     /// `automated`.
-    async fn start(sources: &[Option<usize>], automated: bool) -> Cluster {
+    async fn start_with(
+        sources: &[Option<usize>],
+        automated: bool,
+        configure: impl FnOnce(&mut arbor_recovery::RecoverySettings),
+    ) -> Cluster {
         let sandbox = MariaDbSandbox::start(sources).unwrap();
         let mut settings = automated_recovery();
         if !automated {
             settings.recover_master_cluster_filters.clear();
             settings.recover_intermediate_master_cluster_filters.clear();
         }
+        configure(&mut settings);
         let node = start_node_with(AuthSettings::default(), settings, true).await;
         let cluster = Cluster {
             sandbox,
@@ -323,4 +332,47 @@ async fn huge_downtime_durations_are_refused_not_wrapped_into_the_past() {
     let downtimed = c.read("downtimed").await;
     assert_eq!(downtimed.as_array().unwrap().len(), 1, "{downtimed}");
     assert_eq!(downtimed[0]["IsDowntimed"], true, "{downtimed}");
+}
+
+#[tokio::test]
+async fn the_audit_log_file_gets_a_line_per_operation_detection_and_recovery_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let log = Arc::new(arbor_recovery::audit_log::AuditLog::open(&path).unwrap());
+    let mut c = Cluster::start_with(&[None, Some(0), Some(0)], true, |s| {
+        s.audit_log = Some(log);
+    })
+    .await;
+    let replica = c.path(1);
+    let (status, _) = c
+        .call(&format!("begin-downtime/{replica}/ops/backup/1h"))
+        .await;
+    assert_eq!(status, 200);
+    c.sandbox.kill(0).unwrap();
+    let recovery = c.recoveries(1).await.remove(0);
+    assert_eq!(recovery["IsSuccessful"], true, "{recovery}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    assert!(lines.iter().all(|fields| fields.len() == 6), "{text}");
+    let operation = lines
+        .iter()
+        .find(|f| f[1] == "begin-downtime")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        operation[5].contains("POST /api/begin-downtime/") && operation[5].contains("200"),
+        "{text}"
+    );
+    let p_port = c.sandbox.port(0).to_string();
+    assert!(
+        lines.iter().any(|f| f[1] == "failure-detection"
+            && f[3] == p_port
+            && f[5].starts_with("DeadMaster")),
+        "{text}"
+    );
+    let steps = lines
+        .iter()
+        .filter(|f| f[1] == format!("recovery {}", recovery["Id"]) && f[3] == p_port)
+        .count();
+    assert!(steps >= 5, "every step of the recovery: {text}");
+    assert!(text.contains("RESET SLAVE ALL"), "{text}");
 }

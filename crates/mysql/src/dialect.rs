@@ -90,10 +90,12 @@ impl Dialect {
         }
     }
 
-    /// Replicas' dump threads, for servers whose replicas set no `report_host`.
+    /// Replicas' dump threads, for servers whose replicas set no `report_host`. `SHOW
+    /// PROCESSLIST`, not `information_schema.PROCESSLIST`: the latter builds an internal
+    /// temporary table on every poll, and MariaDB 10.11 was seen to crash freeing one
+    /// (`ha_maria::drop_table`) while a connection was being torn down.
     pub fn dump_threads_sql(&self) -> &'static str {
-        "SELECT HOST AS host FROM information_schema.PROCESSLIST \
-         WHERE COMMAND IN ('Binlog Dump', 'Binlog Dump GTID')"
+        "SHOW PROCESSLIST"
     }
 }
 

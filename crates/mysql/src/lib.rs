@@ -25,5 +25,5 @@ mod probe;
 pub mod status;
 
 pub use dialect::Dialect;
-pub use ops::{Link, Operator, OperatorSettings, Session};
+pub use ops::{Link, Liveness, Operator, OperatorSettings, Session};
 pub use probe::{LocationRule, LocationRules, ProbeError, ProbeErrorKind, ProbeSettings, Prober};

@@ -237,6 +237,16 @@ impl Dialect {
 }
 
 /// How operations connect and how long a statement may take.
+/// The outcome of a [`Session::liveness_check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Liveness {
+    Alive,
+    /// The connection broke (with why).
+    Closed(String),
+    /// No answer in time: the server may hang.
+    Unanswered,
+}
+
 /// What a `CHANGE MASTER` sets besides the source and the positioning. Both servers keep what
 /// a `CHANGE MASTER` leaves out, so a replica that already has a link keeps its credentials and
 /// retry interval ([`Link::keep`]); a server without one (it never replicated, or was `RESET
@@ -287,11 +297,22 @@ impl Operator {
     }
 
     pub async fn session(&self, key: &InstanceKey) -> Result<Session, ProbeError> {
+        self.session_within(key, self.settings.connect_timeout)
+            .await
+    }
+
+    /// A session whose connection must be made within `connect_timeout` (a liveness check
+    /// asks for less than an operation may wait).
+    pub async fn session_within(
+        &self,
+        key: &InstanceKey,
+        connect_timeout: Duration,
+    ) -> Result<Session, ProbeError> {
         let (conn, dialect) = open_connection(
             key,
             &self.settings.user,
             &self.settings.password,
-            self.settings.connect_timeout,
+            connect_timeout,
         )
         .await?;
         Ok(Session {
@@ -393,22 +414,17 @@ impl Session {
         Ok(self.query_rows(sql).await?.into_iter().next())
     }
 
-    /// Holds the connection in a server-side sleep until the connection breaks, and returns
-    /// then: a primary killed or restarted closes its sockets at once, so this is the earliest
-    /// news of its death (a frozen server keeps the socket open; polls catch that one).
-    pub async fn hold_until_closed(&mut self) -> ProbeError {
-        let held = self.conn.query_drop("DO SLEEP(31536000)").await;
-        match held {
-            Ok(()) => ProbeError::Query {
-                key: self.key.clone(),
-                query: "DO SLEEP".into(),
-                message: "sleep ended".into(),
-            },
-            Err(error) => ProbeError::Query {
-                key: self.key.clone(),
-                query: "DO SLEEP".into(),
-                message: error.to_string(),
-            },
+    /// One liveness check: the server sleeps `pause` on this connection and must answer within
+    /// `pause + timeout`. A killed or restarted server closes the connection at once, which
+    /// ends the check early ([`Liveness::Closed`], the earliest news of its death); a frozen
+    /// one keeps it open and says nothing ([`Liveness::Unanswered`]); after that the
+    /// connection's state is unknown and it must be dropped.
+    pub async fn liveness_check(&mut self, pause: Duration, timeout: Duration) -> Liveness {
+        let sql = format!("DO SLEEP({:.3})", pause.as_secs_f64());
+        match tokio::time::timeout(pause + timeout, self.conn.query_drop(sql)).await {
+            Ok(Ok(())) => Liveness::Alive,
+            Ok(Err(error)) => Liveness::Closed(error.to_string()),
+            Err(_) => Liveness::Unanswered,
         }
     }
 

@@ -68,12 +68,17 @@ impl LocationRule {
     }
 }
 
-/// A server's location as its queries answered: asked once per connection.
+/// A server's location as its queries answered: asked once per connection, and again on
+/// the next probe while a query fails (a table the query reads may not exist yet).
 #[derive(Debug, Clone, Default)]
 struct QueriedLocation {
     data_center: Option<String>,
     region: Option<String>,
     physical_environment: Option<String>,
+    /// Every configured query answered.
+    complete: bool,
+    /// Probes whose queries failed so far: the warning is said on the first only.
+    failures: u32,
 }
 
 /// The kind of a probe failure, for metrics and for analysis (a refused connection and a
@@ -82,6 +87,9 @@ struct QueriedLocation {
 pub enum ProbeErrorKind {
     ConnectTimeout,
     Connect,
+    /// The server answered the connection with an error (too many connections, access
+    /// denied, host blocked): it is alive.
+    Refused,
     ReadTimeout,
     Query,
 }
@@ -91,6 +99,7 @@ impl ProbeErrorKind {
         match self {
             ProbeErrorKind::ConnectTimeout => "connect_timeout",
             ProbeErrorKind::Connect => "connect",
+            ProbeErrorKind::Refused => "refused",
             ProbeErrorKind::ReadTimeout => "read_timeout",
             ProbeErrorKind::Query => "query",
         }
@@ -103,6 +112,13 @@ pub enum ProbeError {
     ConnectTimeout { key: InstanceKey, after: Duration },
     #[error("cannot connect to {key}: {message}")]
     Connect { key: InstanceKey, message: String },
+    /// The server itself refused the connection, with error `code`: it is alive.
+    #[error("{key} refused the connection: {message}")]
+    Refused {
+        key: InstanceKey,
+        code: u16,
+        message: String,
+    },
     #[error("{key} did not answer within {after:?}")]
     ReadTimeout { key: InstanceKey, after: Duration },
     #[error("query on {key} failed: {query}: {message}")]
@@ -118,6 +134,7 @@ impl ProbeError {
         match self {
             ProbeError::ConnectTimeout { .. } => ProbeErrorKind::ConnectTimeout,
             ProbeError::Connect { .. } => ProbeErrorKind::Connect,
+            ProbeError::Refused { .. } => ProbeErrorKind::Refused,
             ProbeError::ReadTimeout { .. } => ProbeErrorKind::ReadTimeout,
             ProbeError::Query { .. } => ProbeErrorKind::Query,
         }
@@ -212,9 +229,11 @@ impl Prober {
         let read = async {
             let mut instance =
                 read_instance(&mut open.conn, open.dialect, key, &self.settings).await?;
-            if open.location.is_none() {
-                open.location =
-                    Some(query_location(&mut open.conn, key, &self.settings.location).await);
+            if !open.location.as_ref().is_some_and(|l| l.complete) {
+                let failures = open.location.as_ref().map_or(0, |l| l.failures);
+                open.location = Some(
+                    query_location(&mut open.conn, key, &self.settings.location, failures).await,
+                );
             }
             apply_location(
                 &mut instance,
@@ -318,13 +337,15 @@ async fn read_instance(
     Ok(instance)
 }
 
-/// Runs the location queries; one that fails is logged and leaves that part unknown (the
-/// server is still read, as orchestrator does).
+/// Runs the location queries; one that fails leaves that part unknown (the server is still
+/// read, as orchestrator does), is logged the first time, and is asked again next probe.
 async fn query_location(
     conn: &mut Conn,
     key: &InstanceKey,
     rules: &LocationRules,
+    failures_so_far: u32,
 ) -> QueriedLocation {
+    let mut complete = true;
     let mut ask = async |what: &str, query: &str| -> Option<String> {
         if query.trim().is_empty() {
             return None;
@@ -332,23 +353,31 @@ async fn query_location(
         match query_maps(conn, key, query).await {
             Ok(rows) => rows.first().and_then(first_column),
             Err(error) => {
-                tracing::warn!(%key, %error, "cannot read the {what} of the server");
+                if failures_so_far == 0 {
+                    tracing::warn!(%key, %error, "cannot read the {what} of the server");
+                }
+                complete = false;
                 None
             }
         }
     };
+    let data_center = ask(
+        "data centre (DetectDataCenterQuery)",
+        &rules.data_center.query,
+    )
+    .await;
+    let region = ask("region (DetectRegionQuery)", &rules.region.query).await;
+    let physical_environment = ask(
+        "physical environment (DetectPhysicalEnvironmentQuery)",
+        &rules.physical_environment.query,
+    )
+    .await;
     QueriedLocation {
-        data_center: ask(
-            "data centre (DetectDataCenterQuery)",
-            &rules.data_center.query,
-        )
-        .await,
-        region: ask("region (DetectRegionQuery)", &rules.region.query).await,
-        physical_environment: ask(
-            "physical environment (DetectPhysicalEnvironmentQuery)",
-            &rules.physical_environment.query,
-        )
-        .await,
+        data_center,
+        region,
+        physical_environment,
+        complete,
+        failures: failures_so_far + u32::from(!complete),
     }
 }
 
@@ -393,9 +422,16 @@ pub(crate) async fn open_connection(
         .tcp_nodelay(true)
         .stmt_cache_size(0);
     let connect = async {
-        let mut conn = Conn::new(opts).await.map_err(|e| ProbeError::Connect {
-            key: key.clone(),
-            message: e.to_string(),
+        let mut conn = Conn::new(opts).await.map_err(|e| match e {
+            mysql_async::Error::Server(error) => ProbeError::Refused {
+                key: key.clone(),
+                code: error.code,
+                message: error.to_string(),
+            },
+            other => ProbeError::Connect {
+                key: key.clone(),
+                message: other.to_string(),
+            },
         })?;
         let rows = query_maps(
             &mut conn,

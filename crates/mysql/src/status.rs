@@ -155,8 +155,12 @@ pub fn parse_binary_log_status(rows: &[ColumnMap]) -> Option<BinlogCoordinates> 
 pub fn parse_dump_thread_hosts(rows: &[ColumnMap], assumed_port: u16) -> Vec<InstanceKey> {
     let mut keys: Vec<InstanceKey> = rows
         .iter()
+        .filter(|row| {
+            let command = text_or_empty(row, &["Command", "COMMAND"]);
+            command == "Binlog Dump" || command == "Binlog Dump GTID"
+        })
         .filter_map(|row| {
-            let host = text_or_empty(row, &["host", "HOST"]);
+            let host = text_or_empty(row, &["Host", "host", "HOST"]);
             let host = match host.rsplit_once(':') {
                 Some((host, _port)) => host.to_string(),
                 None => host,
@@ -318,8 +322,12 @@ mod tests {
         );
         assert_eq!(parse_binary_log_status(&[]), None);
         let threads = vec![
-            row(&[("host", Some("10.0.0.7:51544"))]),
-            row(&[("host", Some("10.0.0.8"))]),
+            row(&[
+                ("Host", Some("10.0.0.7:51544")),
+                ("Command", Some("Binlog Dump GTID")),
+            ]),
+            row(&[("Host", Some("10.0.0.8")), ("Command", Some("Binlog Dump"))]),
+            row(&[("Host", Some("10.0.0.9:4000")), ("Command", Some("Query"))]),
         ];
         assert_eq!(
             parse_dump_thread_hosts(&threads, 3307),

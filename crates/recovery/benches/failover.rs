@@ -1,12 +1,17 @@
 //! Failover benchmark: a real MariaDB primary with 3 replicas under a steady write load is
-//! killed with SIGKILL, and arbor (in this process: discovery, analysis, recovery) fails it
-//! over. Reports, per run and as min/median/max over the runs:
-//! - detection: kill to the failure being recorded;
-//! - writable: kill to a replica answering `read_only = 0`;
-//! - following: kill to every other replica replicating from the new primary;
+//! killed with SIGKILL, or hung with SIGSTOP (its port still accepts; nothing answers), and
+//! arbor (in this process: discovery, analysis, recovery) fails it over. Settings are the
+//! issue's: `slave_net_timeout=4` on the replicas, `InstancePollSeconds` 1, orchestrator's
+//! default probe timeouts (2 s to connect, 10 s to read). Reports, per run and as
+//! min/median/max over the runs of each fault, side by side:
+//! - detection: fault to the failure being recorded;
+//! - writable: fault to a replica answering `read_only = 0`;
+//! - following: fault to every other replica replicating from the new primary;
+//! - recorded: fault to the recovery being recorded as finished (its post-failover hooks run
+//!   just before);
 //! - lost: acknowledged writes missing on the new primary.
 //!
-//! `cargo bench -p arbor-recovery --bench failover` (ARBOR_BENCH_RUNS=N to change the 10 runs).
+//! `cargo bench -p arbor-recovery --bench failover` (ARBOR_BENCH_RUNS=N per fault, default 10).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,10 +24,17 @@ use arbor_store::{SqliteStore, Store};
 use arbor_testkit::{MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER};
 use mysql_async::prelude::Queryable;
 
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    Kill,
+    Hang,
+}
+
 struct Run {
     detection: Duration,
     writable: Duration,
     following: Duration,
+    recorded: Duration,
     /// Acknowledged by the old primary, missing on the new one.
     lost: u64,
     /// Of those, writes some replica had received: a loss arbor caused (the others never left
@@ -45,7 +57,7 @@ fn opts(port: u16, user: &str, password: &str) -> mysql_async::Opts {
         .into()
 }
 
-async fn one_run() -> Run {
+async fn one_run(fault: Fault) -> Run {
     let mut sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0), Some(0)]).expect("sandbox");
     let ports: Vec<u16> = (0..4).map(|i| sandbox.port(i)).collect();
     sandbox
@@ -63,8 +75,9 @@ async fn one_run() -> Run {
     let prober = Arc::new(Prober::new(ProbeSettings {
         user: ADMIN_USER.into(),
         password: ADMIN_PASSWORD.into(),
-        connect_timeout: Duration::from_secs(1),
-        read_timeout: Duration::from_secs(2),
+        // orchestrator's defaults: MySQLConnectTimeoutSeconds, MySQLDiscoveryReadTimeoutSeconds.
+        connect_timeout: Duration::from_secs(2),
+        read_timeout: Duration::from_secs(10),
         default_port: 3306,
         cluster_alias_query: String::new(),
         ..Default::default()
@@ -87,7 +100,7 @@ async fn one_run() -> Run {
         Operator::new(OperatorSettings {
             user: ADMIN_USER.into(),
             password: ADMIN_PASSWORD.into(),
-            connect_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(2),
             statement_timeout: Duration::from_secs(30),
             default_port: 3306,
         }),
@@ -123,12 +136,11 @@ async fn one_run() -> Run {
             };
             while !stop.load(Ordering::SeqCst) {
                 let id = next.fetch_add(1, Ordering::SeqCst);
-                match conn
-                    .query_drop(format!("INSERT INTO bench.w VALUES ({id})"))
-                    .await
-                {
-                    Ok(()) => acknowledged.lock().unwrap().push(id),
-                    Err(_) => break,
+                // A hung primary never answers: the write is given up, not acknowledged.
+                let insert = conn.query_drop(format!("INSERT INTO bench.w VALUES ({id})"));
+                match tokio::time::timeout(Duration::from_secs(2), insert).await {
+                    Ok(Ok(())) => acknowledged.lock().unwrap().push(id),
+                    _ => break,
                 }
             }
         })
@@ -136,11 +148,15 @@ async fn one_run() -> Run {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let killed_at = Instant::now();
-    sandbox.kill(0).unwrap();
+    match fault {
+        Fault::Kill => sandbox.kill(0).unwrap(),
+        Fault::Hang => sandbox.pause(0).unwrap(),
+    }
 
     let mut detection = None;
     let mut writable: Option<(Duration, usize)> = None;
     let mut following = None;
+    let mut recorded = None;
     let mut replicas: Vec<mysql_async::Conn> = Vec::new();
     for port in &ports[1..] {
         replicas.push(
@@ -150,9 +166,19 @@ async fn one_run() -> Run {
         );
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    while following.is_none() && Instant::now() < deadline {
+    while (following.is_none() || recorded.is_none()) && Instant::now() < deadline {
         if detection.is_none() && !store.detections(5).await.unwrap().is_empty() {
             detection = Some(killed_at.elapsed());
+        }
+        if recorded.is_none()
+            && store
+                .recoveries(None, 5)
+                .await
+                .unwrap()
+                .iter()
+                .any(|r| !r.is_active)
+        {
+            recorded = Some(killed_at.elapsed());
         }
         if writable.is_none() {
             for (index, conn) in replicas.iter_mut().enumerate() {
@@ -163,7 +189,7 @@ async fn one_run() -> Run {
                 }
             }
         }
-        if let Some((_, promoted)) = writable {
+        if let (Some((_, promoted)), None) = (writable, following) {
             let new_port = ports[promoted + 1].to_string();
             let mut all = true;
             for (index, conn) in replicas.iter_mut().enumerate() {
@@ -191,6 +217,10 @@ async fn one_run() -> Run {
     }
     stop.store(true, Ordering::SeqCst);
     let _ = writer.await;
+    if fault == Fault::Hang {
+        // Thawed so that it ends like the others (it is fenced read-only by then).
+        let _ = sandbox.resume(0);
+    }
     let (writable_after, promoted) = writable.expect("a replica was promoted");
     let mut new_primary =
         mysql_async::Conn::new(opts(ports[promoted + 1], DATA_USER, DATA_PASSWORD))
@@ -223,17 +253,18 @@ async fn one_run() -> Run {
         detection: detection.unwrap_or(Duration::MAX),
         writable: writable_after,
         following: following.expect("replicas followed the new primary"),
+        recorded: recorded.expect("the recovery was recorded"),
         lost,
         lost_replicated,
         acknowledged: acknowledged.len() as u64,
     }
 }
 
-fn summary(name: &str, mut values: Vec<Duration>) {
+fn summary(fault: &str, name: &str, mut values: Vec<Duration>) {
     values.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "{name:<11} min {:>7.1} ms   median {:>7.1} ms   max {:>7.1} ms",
+        "{fault:<5} {name:<10} min {:>7.1} ms   median {:>7.1} ms   max {:>7.1} ms",
         ms(values[0]),
         ms(values[values.len() / 2]),
         ms(values[values.len() - 1])
@@ -246,29 +277,41 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let mut results = Vec::new();
-    println!("failover of a MariaDB primary with 3 replicas under write load, {runs} runs");
-    for run in 1..=runs {
-        let result = runtime.block_on(one_run());
-        println!(
-            "run {run:>2}: detection {:>6.1} ms, writable {:>6.1} ms, following {:>6.1} ms, \
-             {} of {} acknowledged writes missing ({} of them replicated before the kill)",
-            result.detection.as_secs_f64() * 1000.0,
-            result.writable.as_secs_f64() * 1000.0,
-            result.following.as_secs_f64() * 1000.0,
-            result.lost,
-            result.acknowledged,
-            result.lost_replicated
-        );
-        results.push(result);
-    }
-    summary("detection", results.iter().map(|r| r.detection).collect());
-    summary("writable", results.iter().map(|r| r.writable).collect());
-    summary("following", results.iter().map(|r| r.following).collect());
+    let mut results: Vec<(Fault, Run)> = Vec::new();
     println!(
-        "acknowledged writes missing on the new primary: {} of {} (replicated before the kill: {})",
-        results.iter().map(|r| r.lost).sum::<u64>(),
-        results.iter().map(|r| r.acknowledged).sum::<u64>(),
-        results.iter().map(|r| r.lost_replicated).sum::<u64>()
+        "failover of a MariaDB primary with 3 replicas under write load, killed (SIGKILL) or \
+         hung (SIGSTOP), {runs} runs each, alternating"
     );
+    for run in 1..=runs {
+        for fault in [Fault::Kill, Fault::Hang] {
+            let result = runtime.block_on(one_run(fault));
+            println!(
+                "run {run:>2} {:<4}: detection {:>7.1} ms, writable {:>7.1} ms, following {:>7.1} ms, \
+                 recorded {:>7.1} ms, {} of {} acknowledged writes missing ({} of them replicated before the fault)",
+                format!("{fault:?}").to_lowercase(),
+                result.detection.as_secs_f64() * 1000.0,
+                result.writable.as_secs_f64() * 1000.0,
+                result.following.as_secs_f64() * 1000.0,
+                result.recorded.as_secs_f64() * 1000.0,
+                result.lost,
+                result.acknowledged,
+                result.lost_replicated
+            );
+            results.push((fault, result));
+        }
+    }
+    for fault in [Fault::Kill, Fault::Hang] {
+        let of = || results.iter().filter(|(f, _)| *f == fault).map(|(_, r)| r);
+        let name = format!("{fault:?}").to_lowercase();
+        summary(&name, "detection", of().map(|r| r.detection).collect());
+        summary(&name, "writable", of().map(|r| r.writable).collect());
+        summary(&name, "following", of().map(|r| r.following).collect());
+        summary(&name, "recorded", of().map(|r| r.recorded).collect());
+        println!(
+            "{name:<5} acknowledged writes missing on the new primary: {} of {} (replicated before the fault: {})",
+            of().map(|r| r.lost).sum::<u64>(),
+            of().map(|r| r.acknowledged).sum::<u64>(),
+            of().map(|r| r.lost_replicated).sum::<u64>()
+        );
+    }
 }

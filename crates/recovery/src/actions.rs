@@ -58,13 +58,21 @@ pub(crate) async fn run_all(
     Ok(())
 }
 
+/// How long a replica may take to apply what it received.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ApplyWait {
+    Within(Duration),
+    /// As long as it takes, unless its SQL thread stops with an error.
+    AsLongAsItTakes,
+}
+
 /// Makes a replica apply everything its IO thread received. Never stops the IO thread first:
 /// on MariaDB, restarting replication with both threads stopped throws the relay log away.
-/// Returns whether it caught up within `timeout`.
+/// Returns whether it caught up in time.
 pub(crate) async fn apply_received(
     session: &mut Session,
     audit: &Audit,
-    timeout: Duration,
+    wait: ApplyWait,
 ) -> Result<bool, String> {
     let Some(status) = session.replica_status().await.map_err(|e| e.to_string())? else {
         return Ok(true);
@@ -82,15 +90,56 @@ pub(crate) async fn apply_received(
         let sql = session.dialect().start_replica_sql_thread();
         run(session, audit, &sql).await?;
     }
-    let wait = session
-        .dialect()
-        .wait_for_position(&status.gtid_io_pos, timeout);
-    audit.step(format!("{}: {wait}", session.key())).await;
-    let answer = session
-        .query_value(&wait)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(answer.as_deref() == Some("0"))
+    let position = status.gtid_io_pos;
+    let timeout = match wait {
+        ApplyWait::Within(timeout) => timeout,
+        ApplyWait::AsLongAsItTakes => Duration::from_secs(1),
+    };
+    let wait_sql = session.dialect().wait_for_position(&position, timeout);
+    audit
+        .step(match wait {
+            ApplyWait::Within(_) => format!("{}: {wait_sql}", session.key()),
+            ApplyWait::AsLongAsItTakes => format!(
+                "{}: {wait_sql}, repeated until it has applied {position}",
+                session.key()
+            ),
+        })
+        .await;
+    let started = Instant::now();
+    let mut last_said = Instant::now();
+    loop {
+        let answer = session
+            .query_value(&wait_sql)
+            .await
+            .map_err(|e| e.to_string())?;
+        if answer.as_deref() == Some("0") {
+            return Ok(true);
+        }
+        if let ApplyWait::Within(_) = wait {
+            return Ok(false);
+        }
+        // Still applying: only a failed SQL thread stops the wait.
+        if let Some(status) = session.replica_status().await.map_err(|e| e.to_string())? {
+            if !status.sql_thread_running && status.last_sql_errno != 0 {
+                return Err(format!(
+                    "{}'s SQL thread stopped with error {}: {}",
+                    session.key(),
+                    status.last_sql_errno,
+                    status.last_sql_error
+                ));
+            }
+        }
+        if last_said.elapsed() >= Duration::from_secs(10) {
+            audit
+                .step(format!(
+                    "{} still applying its relay log after {:?}",
+                    session.key(),
+                    started.elapsed()
+                ))
+                .await;
+            last_said = Instant::now();
+        }
+    }
 }
 
 /// The credentials a server without a replication link (a former primary, or one that never
@@ -270,7 +319,7 @@ pub(crate) async fn catch_up(
 ) -> Result<(), String> {
     let timeout = engine.inner.settings.catch_up_timeout;
     let mut source = open(engine, ahead).await?;
-    if !apply_received(&mut source, audit, timeout).await? {
+    if !apply_received(&mut source, audit, ApplyWait::Within(timeout)).await? {
         return Err(format!("{ahead} did not apply its relay log in time"));
     }
     let position_sql = source.dialect().executed_position_sql();

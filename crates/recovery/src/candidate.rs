@@ -465,6 +465,32 @@ mod tests {
     }
 
     #[test]
+    fn a_region_can_be_required_and_a_lone_candidate_elsewhere_is_refused_with_the_key() {
+        let mut near = replica("b:1", "0-1-40");
+        near.instance.region = "eu".into();
+        let mut far = replica("a:1", "0-1-45");
+        far.instance.region = "us".into();
+        let mut dead = failed();
+        dead.instance.region = "eu".into();
+        let policy = CandidatePolicy {
+            prevent_cross_region: true,
+            ..CandidatePolicy::default()
+        };
+        let choice = choose_candidate(&dead, &[&far, &near], &policy).unwrap();
+        assert_eq!(choice.promote, key("b:1"));
+        assert_eq!(
+            choice.catch_up_from,
+            Some(key("a:1")),
+            "nothing lost for it"
+        );
+        let error = choose_candidate(&dead, &[&far], &policy).unwrap_err();
+        assert!(
+            error.contains("PreventCrossRegionMasterFailover"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn positions_compare_per_stream() {
         let a = Position::of(&replica("a:1", "0-1-40,1-2-7"));
         let b = Position::of(&replica("b:1", "0-1-39,1-2-7"));

@@ -13,6 +13,17 @@ use crate::filters;
 use crate::hooks::run_hooks;
 use crate::run::Request;
 
+/// Why a server is suspected of having failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Suspicion {
+    /// A poll saw it fail, or its watcher's connection closed: its replicas notice a closed
+    /// source within milliseconds.
+    Seen,
+    /// It left arbor's liveness check unanswered; an answer was due at `since`. It may hang,
+    /// and its replicas notice only after their `slave_net_timeout`.
+    Unanswered { since: Timestamp },
+}
+
 impl RecoveryEngine {
     pub(crate) async fn run_loop(self) {
         let mut was_leader = self.inner.leadership.is_leader();
@@ -43,7 +54,8 @@ impl RecoveryEngine {
     /// task of its own per cluster, so that a slow confirmation (a frozen server costs its
     /// timeouts) never holds up other clusters or the next pass.
     pub async fn check_and_recover(&self) -> Result<(), StoreError> {
-        let (_, analyses) = self.snapshot().await?;
+        let (topology, analyses) = self.snapshot().await?;
+        self.look_after_former_members(&topology, &analyses).await;
         for analysis in analyses {
             let Some(code) = analysis.code else { continue };
             if !(code.is_actionable() || is_suspicious(Some(code))) {
@@ -68,26 +80,113 @@ impl RecoveryEngine {
     /// milliseconds of it, so a short retry turns an early "unreachable" into a confirmed
     /// failure without waiting for the next poll.
     pub(crate) async fn confirm(&self, key: &InstanceKey) -> Result<Option<Analysis>, StoreError> {
-        for attempt in 0..8 {
+        self.confirm_with(key, Suspicion::Seen).await
+    }
+
+    /// [`Self::confirm`], for a suspicion of either kind. An unanswered primary is not waited
+    /// for (each read of a frozen server costs a timeout): it is probed in the background, is
+    /// taken as unreachable unless it answered a probe after its answer was due, and its
+    /// replicas are re-read every 100 ms for as long as they may take to notice a silent source
+    /// (their `slave_net_timeout`, plus a margin).
+    pub(crate) async fn confirm_with(
+        &self,
+        key: &InstanceKey,
+        suspicion: Suspicion,
+    ) -> Result<Option<Analysis>, StoreError> {
+        let started = std::time::Instant::now();
+        let (window, pause) = match suspicion {
+            Suspicion::Seen => (Duration::from_millis(350), Duration::from_millis(50)),
+            Suspicion::Unanswered { .. } => {
+                let (topology, _) = self.snapshot().await?;
+                let replica_timeout = topology
+                    .replicas_of(key)
+                    .iter()
+                    .map(|r| r.instance.replica_net_timeout)
+                    .max()
+                    .filter(|t| *t > 0)
+                    .unwrap_or(60);
+                let window = Duration::from_secs(replica_timeout + 2)
+                    .clamp(Duration::from_secs(3), Duration::from_secs(120));
+                (window, Duration::from_millis(100))
+            }
+        };
+        loop {
             let (topology, _) = self.snapshot().await?;
-            let mut keys = vec![key.clone()];
-            keys.extend(topology.replica_keys_of(key));
-            self.inner.discovery.probe_now(&keys).await;
-            let (_, analyses) = self.snapshot().await?;
+            let replicas = topology.replica_keys_of(key);
+            let unanswered = match suspicion {
+                Suspicion::Seen => {
+                    let mut keys = vec![key.clone()];
+                    keys.extend(replicas);
+                    self.inner.discovery.probe_now(&keys).await;
+                    None
+                }
+                Suspicion::Unanswered { since } => {
+                    self.probe_in_background(key);
+                    self.inner.discovery.probe_now(&replicas).await;
+                    Some((key, since))
+                }
+            };
+            let (topology, analyses) = self.snapshot_with(unanswered).await?;
+            if let Some((key, since)) = unanswered {
+                let answered = topology
+                    .record(key)
+                    .and_then(|r| r.last_seen)
+                    .is_some_and(|seen| seen > since);
+                if answered {
+                    tracing::info!(%key, "the primary answered again: not a failure");
+                    return Ok(None);
+                }
+            }
             let current = analyses.into_iter().find(|a| &a.key == key);
             match current {
                 Some(analysis) if analysis.is_actionable() => return Ok(Some(analysis)),
-                Some(analysis) if is_suspicious(analysis.code) && attempt < 7 => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                Some(analysis) if is_suspicious(analysis.code) && started.elapsed() < window => {
+                    tokio::time::sleep(pause).await;
                 }
                 _ => return Ok(None),
             }
         }
-        Ok(None)
+    }
+
+    /// Probes `key` in a task of its own, unless such a probe is still running: its outcome
+    /// is recorded when it comes, and nobody waits for it.
+    fn probe_in_background(&self, key: &InstanceKey) {
+        let fresh = self
+            .inner
+            .probing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone());
+        if !fresh {
+            return;
+        }
+        let engine = self.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            engine
+                .inner
+                .discovery
+                .probe_now(std::slice::from_ref(&key))
+                .await;
+            engine
+                .inner
+                .probing
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+        });
     }
 
     pub(crate) async fn confirm_and_recover(&self, key: &InstanceKey) -> Result<(), StoreError> {
-        let Some(confirmed) = self.confirm(key).await? else {
+        self.confirm_and_recover_with(key, Suspicion::Seen).await
+    }
+
+    pub(crate) async fn confirm_and_recover_with(
+        &self,
+        key: &InstanceKey,
+        suspicion: Suspicion,
+    ) -> Result<(), StoreError> {
+        let Some(confirmed) = self.confirm_with(key, suspicion).await? else {
             self.forget_why_not(key);
             return Ok(());
         };
@@ -140,7 +239,7 @@ impl RecoveryEngine {
 
     /// Logs why a confirmed failure is not recovered, once per failed instance and reason: the
     /// loop looks every second, and one line per second says nothing new.
-    fn say_why_not(&self, analysis: &Analysis, reason: String) {
+    pub(crate) fn say_why_not(&self, analysis: &Analysis, reason: String) {
         let mut said = self.inner.said.lock().unwrap_or_else(|e| e.into_inner());
         if said.get(&analysis.key) != Some(&reason) {
             tracing::warn!(
@@ -188,6 +287,14 @@ impl RecoveryEngine {
             .await?;
         if new {
             tracing::warn!(key = %analysis.key, code, "failure detected");
+            if let Some(log) = &self.inner.settings.audit_log {
+                log.append(
+                    "failure-detection",
+                    Some(&analysis.key),
+                    &analysis.cluster,
+                    &format!("{code}: {}", analysis.description()),
+                );
+            }
             let hooks = &self.inner.settings.hooks.on_failure_detection;
             if !hooks.is_empty() {
                 let context = self.hook_context(analysis, "detection", "");

@@ -116,6 +116,14 @@ pub(crate) struct EngineInner {
     pub(crate) blocked: Mutex<HashMap<InstanceKey, crate::run::BlockedRecovery>>,
     /// Why each confirmed failure was last not recovered, so the reason is logged once.
     pub(crate) said: Mutex<HashMap<InstanceKey, String>>,
+    /// Replicas last seen lagging a minute or more, with when: a replica of a dead source
+    /// reports no lag (`NULL`), yet the lag-based keys judge it by its lag before the failure.
+    pub(crate) lags: Mutex<HashMap<InstanceKey, (u64, Timestamp)>>,
+    /// Servers being probed in the background by a confirmation.
+    pub(crate) probing: Mutex<std::collections::HashSet<InstanceKey>>,
+    /// Former primaries this node fenced and downtimed, and returning lost replicas it tried to
+    /// detach: nothing more to do while they stay so.
+    pub(crate) fenced: Mutex<std::collections::HashSet<InstanceKey>>,
 }
 
 impl RecoveryEngine {
@@ -138,6 +146,9 @@ impl RecoveryEngine {
                 busy: Mutex::new(HashMap::new()),
                 blocked: Mutex::new(HashMap::new()),
                 said: Mutex::new(HashMap::new()),
+                lags: Mutex::new(HashMap::new()),
+                fenced: Mutex::new(std::collections::HashSet::new()),
+                probing: Mutex::new(std::collections::HashSet::new()),
             }),
         }
     }
@@ -169,7 +180,25 @@ impl RecoveryEngine {
 
     /// The current topology and its analyses.
     pub async fn snapshot(&self) -> Result<(Topology, Vec<Analysis>), StoreError> {
-        let records = self.inner.store.all_instances().await?;
+        self.snapshot_with(None).await
+    }
+
+    /// [`Self::snapshot`], with `unanswered`'s primary taken as unreachable unless it was
+    /// read after `since` (its stored reading may predate a hang its probes are still
+    /// waiting on).
+    pub(crate) async fn snapshot_with(
+        &self,
+        unanswered: Option<(&InstanceKey, Timestamp)>,
+    ) -> Result<(Topology, Vec<Analysis>), StoreError> {
+        let mut records = self.inner.store.all_instances().await?;
+        if let Some((key, since)) = unanswered {
+            if let Some(record) = records.iter_mut().find(|r| r.key() == key) {
+                if record.last_seen.is_none_or(|seen| seen <= since) {
+                    record.last_checked = Some(Timestamp::now());
+                    record.last_error = "no answer to arbor's liveness check".into();
+                }
+            }
+        }
         let successions = self.inner.store.successions().await?;
         let overrides: HashMap<String, String> = self
             .inner
@@ -191,8 +220,52 @@ impl RecoveryEngine {
                 successions: &successions,
             },
         );
+        self.remember_lags(&topology);
         let analyses = analyze(&topology, &self.inner.settings.analysis);
         Ok((topology, analyses))
+    }
+
+    fn remember_lags(&self, topology: &Topology) {
+        const NOTABLE: u64 = 60;
+        let now = Timestamp::now();
+        let mut lags = self.inner.lags.lock().unwrap_or_else(|e| e.into_inner());
+        for record in topology.records() {
+            let lag = record
+                .instance
+                .replication
+                .as_ref()
+                .and_then(|r| r.seconds_behind_source);
+            match lag {
+                Some(lag) if lag >= NOTABLE => {
+                    lags.insert(record.key().clone(), (lag, now));
+                }
+                Some(_) => {
+                    lags.remove(record.key());
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// How far behind `record` is: its reading's lag, else the lag it was last seen with
+    /// (within the last five minutes), else none known.
+    pub(crate) fn known_lag(&self, record: &arbor_topology::InstanceRecord) -> Option<u64> {
+        let reading = record
+            .instance
+            .replication
+            .as_ref()
+            .and_then(|r| r.seconds_behind_source);
+        reading.or_else(|| {
+            let lags = self.inner.lags.lock().unwrap_or_else(|e| e.into_inner());
+            lags.get(record.key())
+                .filter(|(_, at)| Timestamp::now().since(*at) < std::time::Duration::from_secs(300))
+                .map(|(lag, _)| *lag)
+        })
+    }
+
+    /// `AuditLogFile`, when configured: where the API's operations are audited too.
+    pub fn audit_log(&self) -> Option<&crate::audit_log::AuditLog> {
+        self.inner.settings.audit_log.as_deref()
     }
 
     /// Whether the recovery filters let arbor recover this cluster's primary, and its

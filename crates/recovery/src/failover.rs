@@ -6,7 +6,7 @@ use arbor_topology::InstanceKey;
 
 use crate::actions::{
     apply_received, catch_up, ignore_matcher, open, policy, repoint_all, run, run_all,
-    verify_following,
+    verify_following, ApplyWait,
 };
 use crate::candidate::choose_candidate;
 use crate::engine::RecoveryEngine;
@@ -76,9 +76,41 @@ pub(crate) async fn recover_dead_primary(
             }
         }
     }
+    if let (Some(limit), Some(record)) = (settings.fail_promotion_on_lag, topology.record(&promote))
+    {
+        if let Some(lag) = engine
+            .known_lag(record)
+            .filter(|lag| *lag >= limit.as_secs())
+        {
+            return Err(format!(
+                "{promote} lags {lag}s, at least FailMasterPromotionOnLagMinutes ({} min): not promoted",
+                limit.as_secs() / 60
+            ));
+        }
+    }
+    // Replicas far behind are repointed once the new primary serves and the hooks ran
+    // (PostponeReplicaRecoveryOnLagMinutes): they must not hold up the failover.
+    let mut postponed = Vec::new();
+    if let Some(limit) = settings.postpone_lagging {
+        others.retain(|key| {
+            let lag = topology.record(key).and_then(|r| engine.known_lag(r));
+            let later = lag.is_some_and(|lag| lag >= limit.as_secs());
+            if later {
+                postponed.push(key.clone());
+            }
+            !later
+        });
+    }
+    for key in &postponed {
+        audit
+            .step(format!(
+                "{key} lags at least PostponeReplicaRecoveryOnLagMinutes: repointed after the hooks"
+            ))
+            .await;
+    }
 
     audit.commit_successor(&promote).await?;
-    promote_and_repoint(
+    let mut done = promote_and_repoint(
         engine,
         audit,
         &analysis.key,
@@ -91,7 +123,9 @@ pub(crate) async fn recover_dead_primary(
             wait_for_relay_log: true,
         },
     )
-    .await
+    .await?;
+    done.postponed = postponed;
+    Ok(done)
 }
 
 /// What is left to do once a successor is chosen and recorded.
@@ -123,30 +157,29 @@ pub(crate) async fn promote_and_repoint(
         wait_for_relay_log,
     } = promotion;
     let mut session = open(engine, &promote).await?;
-    if wait_for_relay_log && !apply_received(&mut session, audit, settings.catch_up_timeout).await?
-    {
-        if settings.fail_if_not_caught_up {
-            return Err(format!(
-                "{promote} did not apply its relay log within {:?} (FailMasterPromotionIfSQLThreadNotUpToDate)",
-                settings.catch_up_timeout
-            ));
-        }
-        audit
-            .step(format!(
-                "{promote} has not applied all it received; promoting anyway"
-            ))
-            .await;
+    if wait_for_relay_log {
+        apply_before_promotion(engine, audit, &mut session).await?;
     }
     let dialect = session.dialect();
     run(&mut session, audit, &dialect.stop_replica()).await?;
-    run(&mut session, audit, &dialect.reset_replica_all()).await?;
     if settings.apply_promotion {
+        run(&mut session, audit, &dialect.reset_replica_all()).await?;
         run_all(
             &mut session,
             audit,
             &dialect.set_read_only(false, settings.use_super_read_only),
         )
         .await?;
+    } else {
+        audit
+            .step(format!(
+                "ApplyMySQLPromotionAfterMasterFailover is off: {promote} keeps its replication \
+                 settings and read_only; the hooks finish its promotion"
+            ))
+            .await;
+    }
+    if settings.detach_promoted_source {
+        detach_source(&mut session, audit, failed, "the promoted server").await;
     }
     audit.step(format!("promoted {promote}")).await;
 
@@ -155,18 +188,26 @@ pub(crate) async fn promote_and_repoint(
         lost.push(key.clone());
         others.retain(|k| k != &key);
     }
-    if !force {
-        // Best effort: a dead primary that comes back must not take writes.
-        if let Ok(mut old) = open(engine, failed).await {
-            let statements = old
-                .dialect()
-                .set_read_only(true, settings.use_super_read_only);
-            let _ = run_all(&mut old, audit, &statements).await;
-        }
+    // Best effort: a dead primary that comes back must not take writes. Reaching a frozen one
+    // costs a connect timeout, so this runs aside and the recovery does not wait for it (the
+    // aftercare fences it anyway when it answers again).
+    if !force && settings.apply_promotion {
+        let (engine, audit, failed) = (engine.clone(), audit.clone(), failed.clone());
+        tokio::spawn(async move {
+            if let Ok(mut old) = open(&engine, &failed).await {
+                let statements = old
+                    .dialect()
+                    .set_read_only(true, engine.inner.settings.use_super_read_only);
+                let _ = run_all(&mut old, &audit, &statements).await;
+            }
+        });
     }
     for (key, detail) in verify_following(engine, &promote, &others).await? {
         errors.push(format!("{key} is not replicating from {promote}: {detail}"));
         lost.push(key.clone());
+    }
+    if settings.detach_lost_replicas {
+        detach_lost(engine, audit, failed, &lost).await;
     }
     let mut participating = vec![promote.clone()];
     participating.extend(others);
@@ -181,6 +222,175 @@ pub(crate) async fn promote_and_repoint(
         lost,
         participating,
         errors,
+        postponed: Vec::new(),
+    })
+}
+
+/// Lets the replica about to be promoted apply its relay log, as the configuration says:
+/// within `PromotionCatchUpTimeoutSeconds` then promote anyway (arbor's default, said in the
+/// audit), fail (`FailMasterPromotionIfSQLThreadNotUpToDate`), or as long as it takes
+/// (`DelayMasterPromotionIfSQLThreadNotUpToDate`).
+async fn apply_before_promotion(
+    engine: &RecoveryEngine,
+    audit: &Audit,
+    session: &mut arbor_mysql::Session,
+) -> Result<(), String> {
+    let settings = &engine.inner.settings;
+    let promote = session.key().clone();
+    if settings.delay_until_caught_up {
+        return apply_received(session, audit, ApplyWait::AsLongAsItTakes)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                format!("{e} (DelayMasterPromotionIfSQLThreadNotUpToDate): not promoted")
+            });
+    }
+    if apply_received(session, audit, ApplyWait::Within(settings.catch_up_timeout)).await? {
+        return Ok(());
+    }
+    if settings.fail_if_not_caught_up {
+        return Err(format!(
+            "{promote} did not apply its relay log within {:?} (FailMasterPromotionIfSQLThreadNotUpToDate): not promoted",
+            settings.catch_up_timeout
+        ));
+    }
+    audit
+        .step(format!(
+            "{promote} has not applied all it received within {:?}; promoting anyway",
+            settings.catch_up_timeout
+        ))
+        .await;
+    Ok(())
+}
+
+/// Rewrites a server's link to `failed` as `//host` (orchestrator's detach): it keeps its
+/// positions for an operator, and can no longer reconnect to a primary that comes back.
+/// Servers whose link points elsewhere (already repointed) are left alone.
+async fn detach_source(
+    session: &mut arbor_mysql::Session,
+    audit: &Audit,
+    failed: &InstanceKey,
+    what: &str,
+) {
+    let key = session.key().clone();
+    let status = match session.replica_status().await {
+        Ok(status) => status,
+        Err(error) => {
+            audit
+                .step(format!("cannot read {what} {key} to detach it: {error}"))
+                .await;
+            return;
+        }
+    };
+    match status {
+        Some(status) if &status.source == failed => {
+            let dialect = session.dialect();
+            let statements = [
+                dialect.stop_replica(),
+                dialect.set_source_host(&format!("//{}", failed.hostname)),
+            ];
+            if let Err(error) = run_all(session, audit, &statements).await {
+                audit
+                    .step(format!("cannot detach {what} {key}: {error}"))
+                    .await;
+            }
+        }
+        _ => {
+            audit
+                .step(format!(
+                    "{what} {key} has no link to {failed}: nothing to detach"
+                ))
+                .await
+        }
+    }
+}
+
+/// `DetachLostReplicasAfterMasterFailover`: lost replicas still pointing at the failed primary
+/// are detached; unreachable ones are said to be so.
+async fn detach_lost(
+    engine: &RecoveryEngine,
+    audit: &Audit,
+    failed: &InstanceKey,
+    lost: &[InstanceKey],
+) {
+    for key in lost {
+        match open(engine, key).await {
+            Ok(mut session) => detach_source(&mut session, audit, failed, "lost replica").await,
+            Err(error) => {
+                audit
+                    .step(format!("cannot detach lost replica {key}: {error}"))
+                    .await
+            }
+        }
+    }
+}
+
+/// `PostponeReplicaRecoveryOnLagMinutes`: the lagging replicas left out of a failover are
+/// repointed under the new primary once its hooks ran; the audit says how each fared.
+pub(crate) async fn repoint_postponed(
+    engine: &RecoveryEngine,
+    audit: &Audit,
+    postponed: &[InstanceKey],
+    successor: &InstanceKey,
+) {
+    if postponed.is_empty() {
+        return;
+    }
+    let mut moved = postponed.to_vec();
+    for (key, error) in repoint_all(engine, audit, postponed, successor).await {
+        audit
+            .step(format!("postponed {key} could not be repointed: {error}"))
+            .await;
+        moved.retain(|k| k != &key);
+    }
+    match verify_following(engine, successor, &moved).await {
+        Ok(lagging) => {
+            for key in &moved {
+                match lagging.iter().find(|(k, _)| k == key) {
+                    Some((_, detail)) => {
+                        audit
+                            .step(format!(
+                                "postponed {key} is not replicating from {successor}: {detail}"
+                            ))
+                            .await
+                    }
+                    None => {
+                        audit
+                            .step(format!("postponed {key} replicates from {successor}"))
+                            .await
+                    }
+                }
+            }
+        }
+        Err(error) => {
+            audit
+                .step(format!("cannot verify the postponed replicas: {error}"))
+                .await
+        }
+    }
+}
+
+/// `RecoverNonWriteableMaster`: a primary found read-only (its replicas replicating) is set
+/// writable, as orchestrator does; nothing moves.
+pub(crate) async fn make_primary_writable(
+    engine: &RecoveryEngine,
+    audit: &Audit,
+    primary: &InstanceKey,
+) -> Result<Done, String> {
+    let mut session = open(engine, primary).await?;
+    let statements = session
+        .dialect()
+        .set_read_only(false, engine.inner.settings.use_super_read_only);
+    run_all(&mut session, audit, &statements).await?;
+    audit
+        .step(format!(
+            "{primary} was read-only; it takes writes again (RecoverNonWriteableMaster)"
+        ))
+        .await;
+    Ok(Done {
+        successor: None,
+        participating: vec![primary.clone()],
+        ..Done::default()
     })
 }
 
@@ -243,5 +453,6 @@ pub(crate) async fn recover_intermediate_primary(
         lost,
         participating: moved,
         errors,
+        postponed: Vec::new(),
     })
 }

@@ -14,6 +14,8 @@
 //! recovers ([`Leadership`]). See `DESIGN.md` for the order of operations and why.
 
 mod actions;
+mod aftercare;
+pub mod audit_log;
 pub mod candidate;
 mod detect;
 mod engine;

@@ -145,7 +145,10 @@ impl RecoveryEngine {
         let audit = Audit {
             id: record.id,
             uid: record.uid.clone(),
+            failed: record.failed.clone(),
+            cluster: record.cluster.clone(),
             store: Arc::clone(&self.inner.store),
+            log: settings.audit_log.clone(),
         };
         audit
             .step(format!(

@@ -10,6 +10,7 @@ use arbor_store::{
 };
 use arbor_topology::{Downtime, InstanceKey, Timestamp};
 
+use crate::audit_log::AuditLog;
 use crate::engine::{is_intermediate, RecoveryEngine, RecoveryError};
 use crate::hooks::{run_hooks, HookContext, HookResult};
 use crate::settings::LOST_IN_RECOVERY;
@@ -66,16 +67,33 @@ pub struct BlockedRecovery {
 }
 
 /// One recovery's audit trail: steps are stored as they happen and logged.
+#[derive(Clone)]
 pub(crate) struct Audit {
     pub id: i64,
     pub uid: String,
+    /// What failed, and in which cluster: the audit file's host, port and cluster fields.
+    pub failed: InstanceKey,
+    pub cluster: String,
     pub store: Arc<dyn Store>,
+    pub log: Option<Arc<AuditLog>>,
 }
 
 impl Audit {
     pub async fn step(&self, message: impl Into<String>) {
         let message = message.into();
         tracing::info!(recovery = self.id, "{message}");
+        if let Some(log) = &self.log {
+            log.append(
+                &format!("recovery {}", self.id),
+                Some(&self.failed),
+                &self.cluster,
+                &message,
+            );
+        }
+        if self.id == 0 {
+            // Not a recovery's (aftercare with no recovery on record): log and file only.
+            return;
+        }
         let step = RecoveryStep {
             at: Timestamp::now(),
             message,
@@ -110,6 +128,8 @@ pub(crate) struct Done {
     pub lost: Vec<InstanceKey>,
     pub participating: Vec<InstanceKey>,
     pub errors: Vec<String>,
+    /// Lagging replicas to repoint under the successor after the hooks.
+    pub postponed: Vec<InstanceKey>,
 }
 
 impl RecoveryEngine {
@@ -135,8 +155,13 @@ impl RecoveryEngine {
             override_block,
         } = request;
         let intermediate = is_intermediate(analysis.code);
+        // RecoverNonWriteableMaster: a read-only primary is made writable, not replaced.
+        let read_only_primary =
+            analysis.code == Some(arbor_analysis::AnalysisCode::NoWriteableMasterStructureWarning);
         let kind = if intermediate {
             "IntermediateMasterRecovery"
+        } else if read_only_primary {
+            "NonWriteableMasterRecovery"
         } else {
             "MasterRecovery"
         };
@@ -185,10 +210,12 @@ impl RecoveryEngine {
             Err("a PreFailoverProcesses hook failed: recovery aborted".to_string())
         } else if intermediate {
             failover::recover_intermediate_primary(self, &audit, analysis).await
+        } else if read_only_primary {
+            failover::make_primary_writable(self, &audit, &analysis.key).await
         } else {
             failover::recover_dead_primary(self, &audit, analysis, force).await
         };
-        if let (Ok(done), false) = (&result, intermediate) {
+        if let (Ok(done), false) = (&result, intermediate || read_only_primary) {
             self.downtime_lost_in_recovery(
                 &audit,
                 std::slice::from_ref(&analysis.key),
@@ -210,14 +237,30 @@ impl RecoveryEngine {
         } else {
             &settings.hooks.post_master_failover
         };
-        self.finish(
-            &audit,
-            result,
-            context,
-            &[post_stage.as_slice(), &settings.hooks.post_failover],
-            &settings.hooks.post_unsuccessful_failover,
-        )
-        .await
+        let postponed = match &result {
+            Ok(Done {
+                postponed,
+                successor: Some(successor),
+                ..
+            }) if !postponed.is_empty() => Some((postponed.clone(), successor.clone())),
+            _ => None,
+        };
+        let record = self
+            .finish(
+                &audit,
+                result,
+                context,
+                &[post_stage.as_slice(), &settings.hooks.post_failover],
+                &settings.hooks.post_unsuccessful_failover,
+            )
+            .await?;
+        match postponed {
+            Some((replicas, successor)) => {
+                failover::repoint_postponed(self, &audit, &replicas, &successor).await;
+                self.recovery_record(record.id).await
+            }
+            None => Ok(record),
+        }
     }
 
     pub(crate) async fn begin(
@@ -249,7 +292,10 @@ impl RecoveryEngine {
             StartDecision::Started { id } => Ok(Audit {
                 id,
                 uid,
+                failed: failed.clone(),
+                cluster: cluster.to_string(),
                 store: Arc::clone(&self.inner.store),
+                log: self.inner.settings.audit_log.clone(),
             }),
             StartDecision::Blocked {
                 reason,

@@ -33,13 +33,39 @@ pub struct RecoverySettings {
     pub hooks: Hooks,
     pub shell: String,
     pub hook_timeout: Duration,
-    /// `ApplyMySQLPromotionAfterMasterFailover`.
+    /// `ApplyMySQLPromotionAfterMasterFailover`: the promoted server gets `RESET SLAVE ALL`
+    /// and `read_only=0`, the old primary `read_only=1`. Off: the promoted server only stops
+    /// replicating (hooks finish its promotion), and the old primary is not touched.
     pub apply_promotion: bool,
     pub use_super_read_only: bool,
-    /// How long the promoted replica may take to apply what it received.
+    /// `PromotionCatchUpTimeoutSeconds`: how long the promoted replica may take to apply what
+    /// it received before the promotion goes on anyway (or fails, or waits on).
     pub catch_up_timeout: Duration,
-    /// `FailMasterPromotionIfSQLThreadNotUpToDate`.
+    /// `FailMasterPromotionIfSQLThreadNotUpToDate`: a replica that has not applied its relay
+    /// log within `catch_up_timeout` is not promoted; the recovery fails.
     pub fail_if_not_caught_up: bool,
+    /// `DelayMasterPromotionIfSQLThreadNotUpToDate`: the promotion waits as long as the replica
+    /// takes to apply its relay log (failing only if its SQL thread stops with an error).
+    pub delay_until_caught_up: bool,
+    /// `FailMasterPromotionOnLagMinutes`: a chosen replica lagging this much is not promoted.
+    pub fail_promotion_on_lag: Option<Duration>,
+    /// `PostponeReplicaRecoveryOnLagMinutes`: replicas lagging this much are repointed after
+    /// the recovery's hooks ran.
+    pub postpone_lagging: Option<Duration>,
+    /// `DetachLostReplicasAfterMasterFailover`: replicas a failover could not bring along,
+    /// still pointing at the failed primary, are detached (`//host`).
+    pub detach_lost_replicas: bool,
+    /// `MasterFailoverDetachReplicaMasterHost`: the promoted server's link to the failed
+    /// primary is detached (when `apply_promotion` is off and the link is kept).
+    pub detach_promoted_source: bool,
+    /// `RejoinFormerPrimary`: a former primary that comes back holding nothing its successor
+    /// lacks replicates from the current primary; otherwise it stays fenced.
+    pub rejoin_former_primary: bool,
+    /// `PrimaryLivenessTimeoutMillis`: how long a primary may leave arbor's liveness check
+    /// unanswered before arbor asks its replicas whether it still streams to them.
+    pub liveness_timeout: Duration,
+    /// `AuditLogFile`: every audit entry also appended there as a line.
+    pub audit_log: Option<Arc<crate::audit_log::AuditLog>>,
     /// `MasterFailoverLostInstancesDowntimeMinutes`: how long a failed primary and the replicas
     /// its recovery could not bring along are downtimed. Zero: off.
     pub lost_downtime: Duration,
@@ -76,6 +102,14 @@ impl Default for RecoverySettings {
             use_super_read_only: false,
             catch_up_timeout: Duration::from_secs(30),
             fail_if_not_caught_up: false,
+            delay_until_caught_up: false,
+            fail_promotion_on_lag: None,
+            postpone_lagging: None,
+            detach_lost_replicas: true,
+            detach_promoted_source: false,
+            rejoin_former_primary: false,
+            liveness_timeout: Duration::from_secs(1),
+            audit_log: None,
             lost_downtime: Duration::ZERO,
             promotion_ignore_hostname_filters: Vec::new(),
             prevent_cross_data_center: false,

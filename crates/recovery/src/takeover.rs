@@ -232,5 +232,6 @@ async fn switch_over(
         lost,
         participating,
         errors,
+        postponed: Vec::new(),
     })
 }

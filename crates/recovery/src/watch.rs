@@ -1,12 +1,15 @@
 //! The primary watchers: one held connection per primary, so that its death is news at once
-//! rather than at the next poll.
+//! rather than at the next poll, and a primary that stops answering is suspected within
+//! about a second (see `DESIGN.md`, "Gray failures").
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use arbor_topology::InstanceKey;
+use arbor_mysql::{Liveness, ProbeError};
+use arbor_topology::{InstanceKey, Timestamp};
 use tokio::task::JoinHandle;
 
+use crate::detect::Suspicion;
 use crate::engine::RecoveryEngine;
 
 impl RecoveryEngine {
@@ -43,36 +46,68 @@ impl RecoveryEngine {
         }
     }
 
+    /// Watches one primary over a held connection: every second the server sleeps a second on
+    /// it and must answer within `PrimaryLivenessTimeoutMillis` more. A connection that breaks
+    /// (a killed or restarted primary) is a suspicion confirmed within milliseconds by its
+    /// replicas; one left unanswered (a frozen primary, whose replicas notice only after their
+    /// `slave_net_timeout`) starts a confirmation that watches the replicas until they do. A
+    /// server that refuses the connection with an error (too many connections) is alive.
     pub(crate) async fn watch(self, key: InstanceKey) {
+        let pause = Duration::from_secs(1);
+        let timeout = self.inner.settings.liveness_timeout;
         loop {
-            let Ok(mut session) = self.inner.operator.session(&key).await else {
-                // Unreachable now: the polls and the loop deal with it.
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            };
-            let error = session.hold_until_closed().await;
-            tracing::debug!(%key, %error, "connection to a primary broke");
-            if self.inner.leadership.is_leader() {
-                let cluster = self
-                    .snapshot()
-                    .await
-                    .ok()
-                    .and_then(|(topology, _)| topology.cluster_of(&key).map(str::to_string))
-                    .unwrap_or_else(|| key.to_string());
-                // In a task of its own: this watcher is aborted as soon as the primary stops
-                // answering polls, which must not cancel the recovery it started.
-                if let Some(mark) = self.try_mark_busy(&cluster) {
-                    let engine = self.clone();
-                    let key = key.clone();
-                    tokio::spawn(async move {
-                        let _mark = mark;
-                        if let Err(error) = engine.confirm_and_recover(&key).await {
-                            tracing::warn!(%error, %key, "failure handling failed");
+            let due = Timestamp::now();
+            let session = self.inner.operator.session_within(&key, timeout).await;
+            let suspicion = match session {
+                Ok(mut session) => loop {
+                    let due = Timestamp::now().plus(pause);
+                    match session.liveness_check(pause, timeout).await {
+                        Liveness::Alive => continue,
+                        Liveness::Closed(error) => {
+                            tracing::debug!(%key, %error, "connection to a primary broke");
+                            break Suspicion::Seen;
                         }
-                    });
+                        Liveness::Unanswered => {
+                            tracing::info!(%key, ?timeout, "a primary left arbor's liveness check unanswered");
+                            break Suspicion::Unanswered { since: due };
+                        }
+                    }
+                },
+                Err(ProbeError::Refused { .. }) => {
+                    // It answered, if with an error: alive. Polls show what it says.
+                    tokio::time::sleep(pause).await;
+                    continue;
                 }
-            }
+                Err(ProbeError::ConnectTimeout { .. }) => Suspicion::Unanswered { since: due },
+                Err(_) => Suspicion::Seen,
+            };
+            self.suspect(&key, suspicion).await;
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Starts a confirmation of `key`'s failure unless its cluster is already being looked at.
+    /// In a task of its own: the watcher is aborted once the primary stops answering polls,
+    /// which must not cancel the recovery it started.
+    async fn suspect(&self, key: &InstanceKey, suspicion: Suspicion) {
+        if !self.inner.leadership.is_leader() {
+            return;
+        }
+        let cluster = self
+            .snapshot()
+            .await
+            .ok()
+            .and_then(|(topology, _)| topology.cluster_of(key).map(str::to_string))
+            .unwrap_or_else(|| key.to_string());
+        if let Some(mark) = self.try_mark_busy(&cluster) {
+            let engine = self.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                let _mark = mark;
+                if let Err(error) = engine.confirm_and_recover_with(&key, suspicion).await {
+                    tracing::warn!(%error, %key, "failure handling failed");
+                }
+            });
         }
     }
 }

@@ -2,177 +2,14 @@
 //! SIGSTOP, and the tests check what an operator would: who is primary, who replicates from
 //! whom, that no acknowledged write is missing, and what the audit says.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbor_discovery::{Discovery, DiscoverySettings};
-use arbor_mysql::{Operator, OperatorSettings, ProbeSettings, Prober};
-use arbor_recovery::{RecoveryEngine, RecoverySettings, SingleNode};
-use arbor_store::{RecoveryRecord, SqliteStore, Store};
-use arbor_testkit::{
-    wait_for, MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER,
-};
+use arbor_testkit::wait_for;
 use arbor_topology::{Downtime, InstanceKey, PromotionRule, Timestamp};
-
-struct Harness {
-    sandbox: MariaDbSandbox,
-    store: Arc<dyn Store>,
-    engine: RecoveryEngine,
-    _discovery: Discovery,
-    engine_loop: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self.engine_loop.abort();
-    }
-}
-
-fn key(text: String) -> InstanceKey {
-    text.parse().unwrap()
-}
-
-/// Starts `sources` as a real topology, discovers it from its first server, and runs the
-/// recovery loop with `configure`d settings (filters open to every cluster by default).
-async fn harness(
-    sources: &[Option<usize>],
-    configure: impl FnOnce(&mut RecoverySettings),
-) -> Harness {
-    let sandbox = MariaDbSandbox::start(sources).unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let prober = Arc::new(Prober::new(ProbeSettings {
-        user: ADMIN_USER.into(),
-        password: ADMIN_PASSWORD.into(),
-        connect_timeout: Duration::from_secs(1),
-        // Short, so a frozen server shows as unreachable within a second.
-        read_timeout: Duration::from_secs(1),
-        default_port: 3306,
-        cluster_alias_query: String::new(),
-        ..Default::default()
-    }));
-    let discovery = Discovery::start(
-        Arc::clone(&store),
-        prober,
-        DiscoverySettings {
-            poll_interval: Duration::from_secs(1),
-            probe_deadline: Duration::from_secs(10),
-            ..DiscoverySettings::default()
-        },
-        &[key(sandbox.key(0))],
-    )
-    .await
-    .unwrap();
-    let expected = sources.len();
-    let all_seen = wait_for(Duration::from_secs(20), || {
-        let store = Arc::clone(&store);
-        async move {
-            let records = store.all_instances().await.ok()?;
-            (records.len() == expected && records.iter().all(|r| r.is_last_check_valid()))
-                .then_some(())
-        }
-    })
-    .await;
-    assert!(all_seen.is_some(), "topology discovered");
-    let mut settings = RecoverySettings {
-        recover_master_cluster_filters: vec!["*".into()],
-        recover_intermediate_master_cluster_filters: vec!["*".into()],
-        replication_credentials: Some((REPL_USER.into(), REPL_PASSWORD.into())),
-        catch_up_timeout: Duration::from_secs(20),
-        tick: Duration::from_millis(200),
-        ..RecoverySettings::default()
-    };
-    configure(&mut settings);
-    let operator = Operator::new(OperatorSettings {
-        user: ADMIN_USER.into(),
-        password: ADMIN_PASSWORD.into(),
-        connect_timeout: Duration::from_secs(1),
-        statement_timeout: Duration::from_secs(60),
-        default_port: 3306,
-    });
-    let engine = RecoveryEngine::new(
-        Arc::clone(&store),
-        discovery.handle(),
-        operator,
-        settings,
-        Arc::new(SingleNode),
-    );
-    let engine_loop = engine.start().await.unwrap();
-    Harness {
-        sandbox,
-        store,
-        engine,
-        _discovery: discovery,
-        engine_loop,
-    }
-}
-
-impl Harness {
-    fn sql(&self, index: usize, sql: &str) -> String {
-        self.sandbox.sql(index, sql).unwrap().trim().to_string()
-    }
-
-    fn status(&self, index: usize, column: &str) -> String {
-        self.sandbox.replica_status_value(index, column).unwrap()
-    }
-
-    fn index_of(&self, key: &InstanceKey) -> usize {
-        (0..self.sandbox.len())
-            .find(|i| self.sandbox.port(*i) == key.port)
-            .expect("a sandbox server")
-    }
-
-    /// Waits until `count` recoveries have finished, and returns them (oldest first).
-    async fn finished_recoveries(&self, count: usize, deadline: Duration) -> Vec<RecoveryRecord> {
-        let store = Arc::clone(&self.store);
-        let mut records = wait_for(deadline, || {
-            let store = Arc::clone(&store);
-            async move {
-                let records = store.recoveries(None, 50).await.ok()?;
-                (records.len() >= count && records.iter().all(|r| !r.is_active)).then_some(records)
-            }
-        })
-        .await
-        .unwrap_or_else(|| panic!("{count} recoveries did not finish within {deadline:?}"));
-        records.reverse();
-        records
-    }
-
-    /// Waits until a detection of `code` on `key` is recorded: proof that arbor saw the failure.
-    async fn detected(&self, key: &InstanceKey, code: &str) {
-        let store = Arc::clone(&self.store);
-        let found = wait_for(Duration::from_secs(20), || {
-            let store = Arc::clone(&store);
-            async move {
-                let detections = store.detections(50).await.ok()?;
-                detections
-                    .iter()
-                    .any(|d| &d.key == key && d.analysis == code)
-                    .then_some(())
-            }
-        })
-        .await;
-        assert!(found.is_some(), "{code} on {key} detected");
-    }
-
-    fn wait_replicated(&self, index: usize, sql: &str, expected: &str) {
-        for _ in 0..200 {
-            if self.sql(index, sql) == expected {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("server {index}: {sql} never gave {expected}");
-    }
-}
-
-const ROWS: &str = "SELECT COUNT(*) FROM app.t";
-
-fn create_table(h: &Harness) {
-    h.sql(
-        0,
-        "CREATE DATABASE app; CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
-    );
-}
+use common::{create_table, harness, key, write_rows, ROWS};
 
 #[tokio::test]
 async fn a_killed_primary_is_replaced_and_every_replica_follows_the_new_one() {
@@ -624,18 +461,6 @@ async fn a_member_judges_a_failure_by_looking_again_itself() {
     let (actionable, code) = h.engine.judge(&primary).await.unwrap();
     assert!(actionable, "a killed primary is a failure: {code}");
     assert!(code.starts_with("DeadMaster"), "{code}");
-}
-
-/// Writes `count` rows on server `index` and waits until `replicas` have them all.
-fn write_rows(h: &Harness, index: usize, count: usize, replicas: &[usize]) -> u64 {
-    for _ in 0..count {
-        h.sql(index, "INSERT INTO app.t (v) VALUES (1)");
-    }
-    let total = h.sql(index, ROWS);
-    for replica in replicas {
-        h.wait_replicated(*replica, ROWS, &total);
-    }
-    total.parse().unwrap()
 }
 
 #[tokio::test]

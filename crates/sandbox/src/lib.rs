@@ -10,6 +10,8 @@
 //! client: the code under test never checks itself. It only runs Debian's MariaDB binaries;
 //! it does not install them.
 
+mod ports;
 mod sandbox;
 
+pub use ports::reserve_port;
 pub use sandbox::{MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER};

@@ -1,10 +1,9 @@
 use std::fs;
 use std::io;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The account arbor's tests connect as: the manager grants of a real deployment, no SUPER.
 pub const ADMIN_USER: &str = "arbor";
@@ -196,6 +195,18 @@ impl MariaDbSandbox {
         Ok(())
     }
 
+    /// Starts a killed server again, on its port and with its data, as it comes back after a
+    /// crash: replication as it was configured, `read_only` from its settings (on).
+    pub fn restart(&mut self, index: usize) -> Result<()> {
+        if self.is_running(index) {
+            return Err(format!("server {index} is running"));
+        }
+        let binaries = Binaries::find()?;
+        let node = &mut self.nodes[index];
+        node.child = Some(spawn_server(&binaries, &node.defaults_file(), &node.dir)?);
+        self.wait_ready(index, Duration::from_secs(60))
+    }
+
     /// Starts a killed server again, on its port and with its data, as a replica of `source`
     /// (GTID `current_pos`, so that a former primary's own transactions count as applied):
     /// how an operator brings a failed primary back after a failover.
@@ -371,7 +382,21 @@ impl Drop for MariaDbSandbox {
             }
         }
         if let Some(root) = self.root.take() {
-            let _ = root.close();
+            if std::thread::panicking() {
+                // A test failed: keep every server's data and error log for the post-mortem,
+                // and say where (the tail of each log too, for CI output).
+                let path = root.keep();
+                eprintln!("sandbox kept for inspection: {}", path.display());
+                for (index, node) in self.nodes.iter().enumerate() {
+                    eprintln!(
+                        "--- server {index} (port {}) error log tail:\n{}",
+                        node.port,
+                        error_log_tail(&node.dir)
+                    );
+                }
+            } else {
+                let _ = root.close();
+            }
         }
     }
 }
@@ -424,26 +449,9 @@ fn find_binary(name: &str) -> Result<PathBuf> {
         })
 }
 
-/// A free port below the ephemeral range, so replication and client connections (which use
-/// ephemeral ports) never collide with a server's port.
+/// A port for a server: see [`crate::reserve_port`].
 fn free_port() -> Result<u16> {
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-        ^ (u64::from(std::process::id()) << 16);
-    let mut state = seed | 1;
-    for _ in 0..500 {
-        // xorshift: no rand dependency needed for picking ports
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let port = 20_000 + (state % 12_000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    Err("no free port found in 20000-31999".into())
+    crate::reserve_port()
 }
 
 fn write_defaults_file(node: &Node, server_id: usize) -> io::Result<()> {

@@ -141,10 +141,6 @@ fn apply(state: &mut FleetState, me: usize, lower: &str) -> Result<bool, String>
 fn rows(state: &FleetState, index: usize, lower: &str, sql: &str) -> Option<Reply> {
     let me = &state.instances[index];
     if lower.starts_with("select") {
-        if lower.contains("information_schema.processlist") {
-            // Every simulated replica reports its host and port, as with report_host.
-            return Some(Reply::rows(&["host"], Vec::new()));
-        }
         // Every SELECT arbor and mysql_async send names its columns with AS, or asks for
         // bare @@variables; both are answered by name.
         let names = select_names(sql);
@@ -156,6 +152,14 @@ fn rows(state: &FleetState, index: usize, lower: &str, sql: &str) -> Option<Repl
             columns: names,
             rows: vec![values],
         });
+    }
+    if lower.starts_with("show processlist") {
+        // Every simulated replica reports its host and port, as with report_host: no dump
+        // thread needs to be read.
+        return Some(Reply::rows(
+            &["Id", "User", "Host", "db", "Command"],
+            Vec::new(),
+        ));
     }
     if lower.starts_with("show slave status") || lower.starts_with("show replica status") {
         let Some(source) = me.source else {

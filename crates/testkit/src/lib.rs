@@ -8,7 +8,9 @@
 
 mod hung;
 
-pub use arbor_sandbox::{MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER};
+pub use arbor_sandbox::{
+    reserve_port, MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER,
+};
 pub use hung::HungServer;
 
 use std::future::Future;

@@ -303,25 +303,41 @@ impl Topology {
     }
 }
 
-/// Why a lone server (replicating from no one, serving no replica) is kept in a cluster.
+/// Why a server that replicates from no one is drawn in a cluster other than one of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kept {
-    /// A former primary, lost or back but not rejoined, in the cluster of its successor.
+    /// A former primary, lost or back but not rejoined, in the cluster of its successor, with
+    /// any lost replicas still pointing at it.
     FormerPrimary { replaced_by: InstanceKey },
     /// A replica detached from its source (`//host`), in that source's cluster.
     Detached { from: InstanceKey },
 }
 
-/// Keeps lone servers where they belong instead of as clusters of their own that look healthy:
-/// a former primary (named by a succession) in the cluster of the primary that replaced it (its
-/// successor may have been replaced in turn: the chain is followed to a cluster that exists),
-/// and a detached replica in the cluster of the source it was detached from.
+/// Keeps servers where they belong instead of as clusters of their own that look healthy:
+///
+/// - a former primary (named by a succession) that replicates from no one, in the cluster of
+///   the primary that replaced it (its successor may have been replaced in turn: the chain is
+///   followed to a cluster that exists), together with the replicas still pointing at it (lost
+///   in the failover), unless it is back, writable and serving replicas: a primary again,
+///   which an operator must look at (arbor fences a returning former primary at once);
+/// - a detached replica that serves no replica, in the cluster of the source it was
+///   detached from.
 fn keep_lone_servers(
     records: &BTreeMap<InstanceKey, InstanceRecord>,
     cluster_of: &mut HashMap<InstanceKey, String>,
     depth_of: &mut HashMap<InstanceKey, usize>,
     successions: &[Succession],
 ) -> HashMap<InstanceKey, Kept> {
+    if successions.is_empty()
+        && !records.values().any(|r| {
+            r.instance
+                .replication
+                .as_ref()
+                .is_some_and(|s| s.is_detached())
+        })
+    {
+        return HashMap::new();
+    }
     // The latest succession of each former primary wins (successions are oldest first).
     let next: HashMap<&InstanceKey, &InstanceKey> = successions
         .iter()
@@ -331,13 +347,22 @@ fn keep_lone_servers(
         .values()
         .filter_map(|r| r.instance.source())
         .collect();
-    let is_lone = |key: &InstanceKey| {
+    let is_root = |key: &InstanceKey| {
         records
             .get(key)
-            .is_some_and(|r| r.instance.source().is_none() && !has_replicas.contains(key))
+            .is_some_and(|r| r.instance.source().is_none())
     };
-    // Where a server's cluster is: its own, unless it is a lone former primary, whose cluster
-    // is its successor's (followed through later successions).
+    // A former primary stays with its successor unless it is a primary again: reachable,
+    // writable, serving replicas.
+    let is_kept_former = |key: &InstanceKey| {
+        next.contains_key(key)
+            && records.get(key).is_some_and(|r| {
+                r.instance.source().is_none()
+                    && (!has_replicas.contains(key)
+                        || !r.is_last_check_valid()
+                        || r.instance.read_only)
+            })
+    };
     let settled: &HashMap<InstanceKey, String> = cluster_of;
     let cluster_via = |start: &InstanceKey| -> Option<String> {
         let mut at = start;
@@ -347,21 +372,22 @@ fn keep_lone_servers(
                 return None;
             }
             match next.get(at) {
-                Some(further) if is_lone(at) || !records.contains_key(at) => at = further,
+                Some(further) if is_kept_former(at) || !records.contains_key(at) => at = further,
                 _ => return settled.get(at).cloned().or_else(|| Some(at.to_string())),
             }
         }
     };
-    let mut moves = Vec::new();
+    let mut moves: Vec<(InstanceKey, String, Kept)> = Vec::new();
     for (key, record) in records {
-        if !is_lone(key) {
+        if !is_root(key) {
             continue;
         }
-        let (cluster, why) = if let Some(successor) = next.get(key) {
+        let (cluster, why) = if is_kept_former(key) {
+            let successor = next[key];
             (
                 cluster_via(successor),
                 Kept::FormerPrimary {
-                    replaced_by: (*successor).clone(),
+                    replaced_by: successor.clone(),
                 },
             )
         } else if let Some(from) = record
@@ -369,6 +395,7 @@ fn keep_lone_servers(
             .replication
             .as_ref()
             .and_then(|r| r.detached_from())
+            .filter(|_| !has_replicas.contains(key))
         {
             (cluster_via(&from), Kept::Detached { from })
         } else {
@@ -380,8 +407,18 @@ fn keep_lone_servers(
     }
     let mut kept = HashMap::with_capacity(moves.len());
     for (key, cluster, why) in moves {
-        cluster_of.insert(key.clone(), cluster);
-        depth_of.insert(key.clone(), 1);
+        // The kept server's own cluster (itself and whatever still replicates from it) joins
+        // the one it belongs to, one level down.
+        let own = key.to_string();
+        let members: Vec<InstanceKey> = cluster_of
+            .iter()
+            .filter(|(_, c)| **c == own)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for member in members {
+            cluster_of.insert(member.clone(), cluster.clone());
+            *depth_of.entry(member).or_insert(0) += 1;
+        }
         kept.insert(key, why);
     }
     kept

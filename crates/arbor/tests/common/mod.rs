@@ -132,27 +132,7 @@ impl Drop for Service {
 /// hands out for `:0` binds and outgoing connections, which other tests make by the thousand,
 /// could be taken again before the process given it binds it.
 pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-        ^ (u64::from(std::process::id()) << 32);
-    for attempt in 0..1_000u64 {
-        // A SplitMix64 step: spread over the range, different per process and per call.
-        let mut x = seed
-            .wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed) << 8)
-            .wrapping_add(attempt)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x ^= x >> 31;
-        let port = 20_000 + (x % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port between 20000 and 32000");
+    arbor_testkit::reserve_port().unwrap()
 }
 
 /// A config for `arbor serve` watching test servers: a free port, the test kit's account, a

@@ -32,6 +32,7 @@ pub fn key(text: String) -> InstanceKey {
 /// `block` as the block period) running until the returned task is aborted.
 pub struct Watched {
     pub store: Arc<dyn Store>,
+    pub engine: RecoveryEngine,
     pub engine_loop: tokio::task::JoinHandle<()>,
     _discovery: Discovery,
 }
@@ -61,6 +62,15 @@ pub async fn discover(fleet: &Fleet) -> (Arc<dyn Store>, Discovery) {
 }
 
 pub async fn watch_and_recover(fleet: &Fleet, block: Duration) -> Watched {
+    watch_and_recover_with(fleet, |settings| settings.block_period = block).await
+}
+
+/// [`watch_and_recover`] with the recovery settings `configure`d (filters open and a 200 ms
+/// tick before).
+pub async fn watch_and_recover_with(
+    fleet: &Fleet,
+    configure: impl FnOnce(&mut RecoverySettings),
+) -> Watched {
     let (store, discovery) = discover(fleet).await;
     let expected = fleet.len();
     let seen = arbor_testkit::wait_for(Duration::from_secs(20), || {
@@ -83,17 +93,21 @@ pub async fn watch_and_recover(fleet: &Fleet, block: Duration) -> Watched {
             statement_timeout: Duration::from_secs(5),
             default_port: 3306,
         }),
-        RecoverySettings {
-            recover_master_cluster_filters: vec!["*".into()],
-            block_period: block,
-            tick: Duration::from_millis(200),
-            ..RecoverySettings::default()
+        {
+            let mut settings = RecoverySettings {
+                recover_master_cluster_filters: vec!["*".into()],
+                tick: Duration::from_millis(200),
+                ..RecoverySettings::default()
+            };
+            configure(&mut settings);
+            settings
         },
         Arc::new(SingleNode),
     );
     let engine_loop = engine.start().await.unwrap();
     Watched {
         store,
+        engine,
         engine_loop,
         _discovery: discovery,
     }

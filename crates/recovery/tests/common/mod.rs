@@ -1,0 +1,224 @@
+// Each test binary uses part of these helpers.
+#![allow(dead_code)]
+
+//! Shared by the recovery tests on real MariaDB: a sandbox topology, arbor discovering it and
+//! running its recovery loop, and what an operator checks afterwards.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbor_discovery::{Discovery, DiscoverySettings};
+use arbor_mysql::{Operator, OperatorSettings, ProbeSettings, Prober};
+use arbor_recovery::{RecoveryEngine, RecoverySettings, SingleNode};
+use arbor_store::{RecoveryRecord, SqliteStore, Store};
+use arbor_testkit::{
+    wait_for, MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER,
+};
+use arbor_topology::InstanceKey;
+
+pub struct Harness {
+    pub sandbox: MariaDbSandbox,
+    pub store: Arc<dyn Store>,
+    pub engine: RecoveryEngine,
+    _discovery: Discovery,
+    engine_loop: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.engine_loop.abort();
+    }
+}
+
+pub fn key(text: String) -> InstanceKey {
+    text.parse().unwrap()
+}
+
+/// Starts `sources` as a real topology, discovers it from its primaries, and runs the
+/// recovery loop with `configure`d settings (filters open to every cluster by default).
+pub async fn harness(
+    sources: &[Option<usize>],
+    configure: impl FnOnce(&mut RecoverySettings),
+) -> Harness {
+    harness_with(sources, configure, |_| {}).await
+}
+
+/// [`harness`], with the probe's settings `configure_probe`d too.
+pub async fn harness_with(
+    sources: &[Option<usize>],
+    configure: impl FnOnce(&mut RecoverySettings),
+    configure_probe: impl FnOnce(&mut ProbeSettings),
+) -> Harness {
+    let sandbox = MariaDbSandbox::start(sources).unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let mut probe_settings = ProbeSettings {
+        user: ADMIN_USER.into(),
+        password: ADMIN_PASSWORD.into(),
+        connect_timeout: Duration::from_secs(1),
+        // Short, so a frozen server shows as unreachable within a second.
+        read_timeout: Duration::from_secs(1),
+        default_port: 3306,
+        cluster_alias_query: String::new(),
+        ..Default::default()
+    };
+    configure_probe(&mut probe_settings);
+    let prober = Arc::new(Prober::new(probe_settings));
+    let discovery = Discovery::start(
+        Arc::clone(&store),
+        prober,
+        DiscoverySettings {
+            poll_interval: Duration::from_secs(1),
+            probe_deadline: Duration::from_secs(10),
+            ..DiscoverySettings::default()
+        },
+        // Every primary: a sandbox may hold several clusters.
+        &sources
+            .iter()
+            .enumerate()
+            .filter(|(_, source)| source.is_none())
+            .map(|(index, _)| key(sandbox.key(index)))
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+    let expected = sources.len();
+    let all_seen = wait_for(Duration::from_secs(20), || {
+        let store = Arc::clone(&store);
+        async move {
+            let records = store.all_instances().await.ok()?;
+            (records.len() == expected && records.iter().all(|r| r.is_last_check_valid()))
+                .then_some(())
+        }
+    })
+    .await;
+    if all_seen.is_none() {
+        let records = store.all_instances().await.unwrap_or_default();
+        let seen: Vec<String> = records
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} valid={} error={:?}",
+                    r.key(),
+                    r.is_last_check_valid(),
+                    r.last_error
+                )
+            })
+            .collect();
+        panic!("topology not discovered in 20 s: expected {expected} servers, saw {seen:#?}");
+    }
+    let mut settings = RecoverySettings {
+        recover_master_cluster_filters: vec!["*".into()],
+        recover_intermediate_master_cluster_filters: vec!["*".into()],
+        replication_credentials: Some((REPL_USER.into(), REPL_PASSWORD.into())),
+        catch_up_timeout: Duration::from_secs(20),
+        tick: Duration::from_millis(200),
+        ..RecoverySettings::default()
+    };
+    configure(&mut settings);
+    let operator = Operator::new(OperatorSettings {
+        user: ADMIN_USER.into(),
+        password: ADMIN_PASSWORD.into(),
+        connect_timeout: Duration::from_secs(1),
+        statement_timeout: Duration::from_secs(60),
+        default_port: 3306,
+    });
+    let engine = RecoveryEngine::new(
+        Arc::clone(&store),
+        discovery.handle(),
+        operator,
+        settings,
+        Arc::new(SingleNode),
+    );
+    let engine_loop = engine.start().await.unwrap();
+    Harness {
+        sandbox,
+        store,
+        engine,
+        _discovery: discovery,
+        engine_loop,
+    }
+}
+
+impl Harness {
+    pub fn sql(&self, index: usize, sql: &str) -> String {
+        self.sandbox.sql(index, sql).unwrap().trim().to_string()
+    }
+
+    pub fn status(&self, index: usize, column: &str) -> String {
+        self.sandbox.replica_status_value(index, column).unwrap()
+    }
+
+    pub fn index_of(&self, key: &InstanceKey) -> usize {
+        (0..self.sandbox.len())
+            .find(|i| self.sandbox.port(*i) == key.port)
+            .expect("a sandbox server")
+    }
+
+    /// Waits until `count` recoveries have finished, and returns them (oldest first).
+    pub async fn finished_recoveries(
+        &self,
+        count: usize,
+        deadline: Duration,
+    ) -> Vec<RecoveryRecord> {
+        let store = Arc::clone(&self.store);
+        let mut records = wait_for(deadline, || {
+            let store = Arc::clone(&store);
+            async move {
+                let records = store.recoveries(None, 50).await.ok()?;
+                (records.len() >= count && records.iter().all(|r| !r.is_active)).then_some(records)
+            }
+        })
+        .await
+        .unwrap_or_else(|| panic!("{count} recoveries did not finish within {deadline:?}"));
+        records.reverse();
+        records
+    }
+
+    /// Waits until a detection of `code` on `key` is recorded: proof that arbor saw the failure.
+    pub async fn detected(&self, key: &InstanceKey, code: &str) {
+        let store = Arc::clone(&self.store);
+        let found = wait_for(Duration::from_secs(20), || {
+            let store = Arc::clone(&store);
+            async move {
+                let detections = store.detections(50).await.ok()?;
+                detections
+                    .iter()
+                    .any(|d| &d.key == key && d.analysis == code)
+                    .then_some(())
+            }
+        })
+        .await;
+        assert!(found.is_some(), "{code} on {key} detected");
+    }
+
+    pub fn wait_replicated(&self, index: usize, sql: &str, expected: &str) {
+        for _ in 0..200 {
+            if self.sql(index, sql) == expected {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server {index}: {sql} never gave {expected}");
+    }
+}
+
+pub const ROWS: &str = "SELECT COUNT(*) FROM app.t";
+
+pub fn create_table(h: &Harness) {
+    h.sql(
+        0,
+        "CREATE DATABASE app; CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
+    );
+}
+
+/// Writes `count` rows on server `index` and waits until `replicas` have them all.
+pub fn write_rows(h: &Harness, index: usize, count: usize, replicas: &[usize]) -> u64 {
+    for _ in 0..count {
+        h.sql(index, "INSERT INTO app.t (v) VALUES (1)");
+    }
+    let total = h.sql(index, ROWS);
+    for replica in replicas {
+        h.wait_replicated(*replica, ROWS, &total);
+    }
+    total.parse().unwrap()
+}

@@ -1,0 +1,368 @@
+//! The configuration keys that change a failover, on real MariaDB, each with orchestrator's
+//! meaning: where a new primary may be (data centre), how long its relay log may take, what
+//! "applying the promotion" does, what happens to lost replicas and to a returning primary,
+//! and the audit file.
+
+mod common;
+
+use std::time::Duration;
+
+use arbor_mysql::LocationRule;
+use arbor_testkit::{wait_for, ADMIN_PASSWORD, ADMIN_USER};
+use arbor_topology::{PromotionRule, Timestamp};
+use common::{create_table, harness, harness_with, key, write_rows, Harness, ROWS};
+
+/// Gives each server a data centre (in a table of its own) that `DetectDataCenterQuery` reads.
+fn place(h: &Harness, places: &[&str]) {
+    for (index, dc) in places.iter().enumerate() {
+        h.sql(
+            index,
+            &format!(
+                "SET sql_log_bin = 0; CREATE DATABASE meta; CREATE TABLE meta.location (dc VARCHAR(20)); \
+                 INSERT INTO meta.location VALUES ('{dc}'); GRANT SELECT ON meta.* TO '{ADMIN_USER}'@'%'"
+            ),
+        );
+    }
+}
+
+#[tokio::test]
+async fn prevent_cross_data_center_master_failover_promotes_only_in_the_failed_primarys() {
+    // Cluster A: P (dc1), R1 (dc2, preferred), R2 (dc1). Cluster B: Q (dc1), S (dc2).
+    let mut h = harness_with(
+        &[None, Some(0), Some(0), None, Some(3)],
+        |s| s.prevent_cross_data_center = true,
+        |probe| {
+            probe.location.data_center =
+                LocationRule::new("", "SELECT dc FROM meta.location").unwrap()
+        },
+    )
+    .await;
+    place(&h, &["dc1", "dc2", "dc1", "dc1", "dc2"]);
+    let store = std::sync::Arc::clone(&h.store);
+    let placed = wait_for(Duration::from_secs(20), || {
+        let store = std::sync::Arc::clone(&store);
+        let r1 = key(h.sandbox.key(1));
+        async move {
+            let record = store.instance(&r1).await.ok()??;
+            (record.instance.data_center == "dc2").then_some(())
+        }
+    })
+    .await;
+    assert!(placed.is_some(), "arbor read the data centres");
+    h.store
+        .register_candidate(
+            &key(h.sandbox.key(1)),
+            PromotionRule::Prefer,
+            Timestamp::now().plus(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    h.sandbox.kill(0).unwrap();
+    h.sandbox.kill(3).unwrap();
+    let records = h.finished_recoveries(2, Duration::from_secs(40)).await;
+    let a = records
+        .iter()
+        .find(|r| r.failed == key(h.sandbox.key(0)))
+        .unwrap();
+    let b = records
+        .iter()
+        .find(|r| r.failed == key(h.sandbox.key(3)))
+        .unwrap();
+    assert!(a.successful, "{a:#?}");
+    assert_eq!(
+        a.successor,
+        Some(key(h.sandbox.key(2))),
+        "R2 shares P's data centre; the preferred R1 does not: {a:#?}"
+    );
+    assert!(!b.successful, "{b:#?}");
+    assert!(
+        b.errors
+            .iter()
+            .any(|e| e.contains("PreventCrossDataCenterMasterFailover")),
+        "{b:#?}"
+    );
+    assert_eq!(h.sql(4, "SELECT @@read_only"), "1", "S stays a replica");
+}
+
+/// Holds a write lock on `app.t` on server `index` for `seconds`, so its SQL thread cannot
+/// apply what it receives meanwhile.
+fn hold_table_lock(h: &Harness, index: usize, seconds: u64) -> std::process::Child {
+    h.sql(
+        index,
+        &format!("SET sql_log_bin = 0; GRANT LOCK TABLES, SELECT ON app.* TO '{ADMIN_USER}'@'%'"),
+    );
+    let child = std::process::Command::new("mariadb")
+        .args([
+            "-h127.0.0.1",
+            &format!("-P{}", h.sandbox.port(index)),
+            &format!("-u{ADMIN_USER}"),
+            &format!("-p{ADMIN_PASSWORD}"),
+            "-e",
+            &format!("LOCK TABLES app.t WRITE; DO SLEEP({seconds}); UNLOCK TABLES"),
+        ])
+        .spawn()
+        .unwrap();
+    // The lock is taken when the session shows up sleeping.
+    for _ in 0..100 {
+        if h.sql(
+            index,
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'DO SLEEP%'",
+        ) == "1"
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// P with one replica R, whose SQL thread is held back by a table lock while P writes 5 more
+/// rows it receives; then P dies.
+async fn relay_log_not_applied(
+    configure: impl FnOnce(&mut arbor_recovery::RecoverySettings),
+) -> (Harness, u64, std::process::Child) {
+    let mut h = harness(&[None, Some(0)], |s| {
+        s.catch_up_timeout = Duration::from_secs(1);
+        configure(s);
+    })
+    .await;
+    create_table(&h);
+    write_rows(&h, 0, 3, &[1]);
+    let lock = hold_table_lock(&h, 1, 5);
+    let written = {
+        for _ in 0..5 {
+            h.sql(0, "INSERT INTO app.t (v) VALUES (2)");
+        }
+        h.sql(0, ROWS).parse::<u64>().unwrap()
+    };
+    let position = h.sql(0, "SELECT @@gtid_binlog_pos");
+    let received = wait_for(Duration::from_secs(10), || async {
+        (h.status(1, "Gtid_IO_Pos") == position).then_some(())
+    })
+    .await;
+    assert!(received.is_some(), "R received every write");
+    h.sandbox.kill(0).unwrap();
+    (h, written, lock)
+}
+
+#[tokio::test]
+async fn fail_master_promotion_if_sql_thread_not_up_to_date_fails_rather_than_lose_rows() {
+    let (h, _, mut lock) = relay_log_not_applied(|s| s.fail_if_not_caught_up = true).await;
+    let recovery = h
+        .finished_recoveries(1, Duration::from_secs(30))
+        .await
+        .remove(0);
+    assert!(!recovery.successful, "{recovery:#?}");
+    assert!(
+        recovery
+            .errors
+            .iter()
+            .any(|e| e.contains("FailMasterPromotionIfSQLThreadNotUpToDate")),
+        "{recovery:#?}"
+    );
+    assert_eq!(h.sql(1, "SELECT @@read_only"), "1", "not promoted");
+    let _ = lock.wait();
+}
+
+#[tokio::test]
+async fn delay_master_promotion_if_sql_thread_not_up_to_date_waits_for_every_row() {
+    let (h, written, mut lock) = relay_log_not_applied(|s| s.delay_until_caught_up = true).await;
+    let recovery = h
+        .finished_recoveries(1, Duration::from_secs(30))
+        .await
+        .remove(0);
+    let _ = lock.wait();
+    assert!(recovery.successful, "{recovery:#?}");
+    assert_eq!(h.sql(1, "SELECT @@read_only"), "0");
+    assert_eq!(
+        h.sql(1, ROWS),
+        written.to_string(),
+        "promoted only once it applied everything it received"
+    );
+    assert!(
+        recovery
+            .steps
+            .iter()
+            .any(|s| s.message.contains("repeated until it has applied")),
+        "{:#?}",
+        recovery.steps
+    );
+}
+
+#[tokio::test]
+async fn without_apply_mysql_promotion_the_promoted_server_is_left_to_the_hooks_and_detached() {
+    let mut h = harness(&[None, Some(0), Some(0)], |s| {
+        s.apply_promotion = false;
+        s.detach_promoted_source = true;
+    })
+    .await;
+    h.sandbox.kill(0).unwrap();
+    let recovery = h
+        .finished_recoveries(1, Duration::from_secs(30))
+        .await
+        .remove(0);
+    assert!(recovery.successful, "{recovery:#?}");
+    let promoted = h.index_of(recovery.successor.as_ref().unwrap());
+    // No RESET SLAVE ALL, no read_only=0: its link stays, detached (MasterFailoverDetachReplicaMasterHost).
+    assert_eq!(h.sql(promoted, "SELECT @@read_only"), "1");
+    assert_eq!(h.status(promoted, "Master_Host"), "//127.0.0.1");
+    assert_eq!(h.status(promoted, "Slave_IO_Running"), "No");
+    let other = [1, 2].into_iter().find(|i| *i != promoted).unwrap();
+    assert_eq!(
+        h.status(other, "Master_Port"),
+        h.sandbox.port(promoted).to_string()
+    );
+}
+
+#[tokio::test]
+async fn a_lost_replica_that_comes_back_is_detached_from_the_failed_primary() {
+    let mut h = harness(&[None, Some(0), Some(0), Some(0)], |_| {}).await;
+    let lost = key(h.sandbox.key(3));
+    h.sandbox.pause(3).unwrap();
+    let store = std::sync::Arc::clone(&h.store);
+    let unreachable = wait_for(Duration::from_secs(15), || {
+        let store = std::sync::Arc::clone(&store);
+        let lost = lost.clone();
+        async move {
+            let record = store.instance(&lost).await.ok()??;
+            (!record.is_last_check_valid()).then_some(())
+        }
+    })
+    .await;
+    assert!(unreachable.is_some());
+    h.sandbox.kill(0).unwrap();
+    let recovery = h
+        .finished_recoveries(1, Duration::from_secs(40))
+        .await
+        .remove(0);
+    assert!(recovery.successful, "{recovery:#?}");
+    assert_eq!(recovery.lost_replicas, vec![lost.clone()]);
+    // Back, it still points at the dead primary: detached, so it can never follow it again.
+    h.sandbox.resume(3).unwrap();
+    let detached = wait_for(Duration::from_secs(20), || async {
+        (h.status(3, "Master_Host") == "//127.0.0.1").then_some(())
+    })
+    .await;
+    assert!(
+        detached.is_some(),
+        "Master_Host is {}",
+        h.status(3, "Master_Host")
+    );
+    let record = h
+        .finished_recoveries(1, Duration::from_secs(5))
+        .await
+        .remove(0);
+    assert!(
+        record
+            .steps
+            .iter()
+            .any(|s| s.message.contains("DetachLostReplicasAfterMasterFailover")),
+        "{:#?}",
+        record.steps
+    );
+}
+
+#[tokio::test]
+async fn a_returning_former_primary_rejoins_when_it_holds_nothing_new_and_stays_fenced_otherwise() {
+    let mut h = harness(&[None, Some(0), Some(0)], |s| {
+        s.rejoin_former_primary = true;
+    })
+    .await;
+    create_table(&h);
+    let written = write_rows(&h, 0, 3, &[1, 2]);
+    h.sandbox.kill(0).unwrap();
+    let first = h
+        .finished_recoveries(1, Duration::from_secs(30))
+        .await
+        .remove(0);
+    assert!(first.successful, "{first:#?}");
+    let successor = first.successor.clone().unwrap();
+    let s1 = h.index_of(&successor);
+    h.sandbox.restart(0).unwrap();
+    let rejoined = wait_for(Duration::from_secs(20), || async {
+        (h.status(0, "Master_Port") == successor.port.to_string()
+            && h.status(0, "Slave_IO_Running") == "Yes")
+            .then_some(())
+    })
+    .await;
+    assert!(
+        rejoined.is_some(),
+        "P replicates from {successor}: {} {}",
+        h.status(0, "Master_Port"),
+        h.status(0, "Last_IO_Error")
+    );
+    h.sql(s1, "INSERT INTO app.t (v) VALUES (3)");
+    h.wait_replicated(0, ROWS, &(written + 1).to_string());
+    assert_eq!(h.sql(0, "SELECT @@read_only"), "1");
+
+    // Now S1 writes a row nobody receives (its replicas' IO threads are stopped), then dies.
+    // P and R2 follow the new primary; S1 comes back holding a transaction it lacks.
+    h.store
+        .acknowledge_recoveries(None, "test", "next", Timestamp::now())
+        .await
+        .unwrap();
+    let others: Vec<usize> = [0, 1, 2].into_iter().filter(|i| *i != s1).collect();
+    for i in &others {
+        h.sql(*i, "STOP SLAVE IO_THREAD");
+    }
+    h.sql(s1, "INSERT INTO app.t (v) VALUES (4)");
+    h.sandbox.kill(s1).unwrap();
+    let second = h
+        .finished_recoveries(2, Duration::from_secs(30))
+        .await
+        .remove(1);
+    assert!(second.successful, "{second:#?}");
+    h.sandbox.restart(s1).unwrap();
+    let s1_key = successor;
+    let judged = wait_for(Duration::from_secs(20), || {
+        let engine = h.engine.clone();
+        let s1_key = s1_key.clone();
+        async move {
+            let (_, analyses) = engine.snapshot().await.ok()?;
+            analyses.into_iter().find(|a| {
+                a.key == s1_key
+                    && a.code.map(|c| c.name()) == Some("FormerMasterWithErrantTransactions")
+            })
+        }
+    })
+    .await
+    .expect("the returning primary is judged");
+    assert!(!judged.errant_gtid.is_empty(), "{judged:#?}");
+    assert_eq!(h.sql(s1, "SELECT @@read_only"), "1", "fenced");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(h.status(s1, "Master_Host"), "", "not rejoined");
+    let downtimed = h
+        .store
+        .active_downtimes(Timestamp::now())
+        .await
+        .unwrap()
+        .iter()
+        .any(|d| d.key == s1_key);
+    assert!(downtimed, "fenced and downtimed");
+}
+
+#[tokio::test]
+async fn recover_non_writeable_master_makes_a_read_only_primary_writable_not_replaced() {
+    let h = harness(&[None, Some(0), Some(0)], |s| {
+        s.analysis.recover_non_writeable_master = true;
+    })
+    .await;
+    let primary = key(h.sandbox.key(0));
+    h.sql(0, "SET GLOBAL read_only = 1");
+    let recovery = h
+        .finished_recoveries(1, Duration::from_secs(30))
+        .await
+        .remove(0);
+    assert!(recovery.successful, "{recovery:#?}");
+    assert_eq!(recovery.analysis, "NoWriteableMasterStructureWarning");
+    assert_eq!(recovery.failed, primary);
+    assert_eq!(h.sql(0, "SELECT @@read_only"), "0", "writable again");
+    for replica in [1, 2] {
+        assert_eq!(
+            h.sql(replica, "SELECT @@read_only"),
+            "1",
+            "nothing promoted"
+        );
+        assert_eq!(h.status(replica, "Master_Port"), primary.port.to_string());
+    }
+}
