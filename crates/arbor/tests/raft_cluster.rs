@@ -333,11 +333,16 @@ fn killing_the_leader_during_a_failover_never_promotes_twice() {
                 "run {run}: two primaries among the survivors: {found:?}\n{}",
                 group.logs()
             );
-            assert!(
-                Instant::now() < deadline,
-                "run {run}: no completed failover of {failed}; primaries {found:?}\n{}",
-                group.logs()
-            );
+            if Instant::now() >= deadline {
+                let current = group.leader(Duration::from_secs(10));
+                let downtimed = get(&group.members[current].api(), "/api/downtimed").1;
+                let audit = get(&group.members[current].api(), "/api/audit-recovery").1;
+                panic!(
+                    "run {run}: no completed failover of {failed}; primaries {found:?}\n\
+                     downtimed: {downtimed}\naudit: {audit}\n{}",
+                    group.logs()
+                );
+            }
             std::thread::sleep(Duration::from_millis(100));
         };
 

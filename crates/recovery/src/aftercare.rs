@@ -7,7 +7,8 @@
 //!   pointed at the current primary and becomes a replica again (analysis codes
 //!   `FormerMasterNotRejoined` and `FormerMasterWithErrantTransactions` say which case it is);
 //! - detaches (`//host`) a lost replica that is back still pointing at the failed primary
-//!   (`DetachLostReplicasAfterMasterFailover`).
+//!   (`DetachLostReplicasAfterMasterFailover`);
+//! - ends the `lost-in-recovery` downtime of any instance seen replicating again.
 
 use arbor_analysis::{Analysis, AnalysisCode};
 use arbor_mysql::Link;
@@ -16,6 +17,7 @@ use arbor_topology::{Downtime, InstanceKey, Kept, Timestamp, Topology};
 
 use crate::actions::{open, replication_credentials, run_all, run_hiding};
 use crate::engine::RecoveryEngine;
+use crate::failover::detach_source;
 use crate::run::Audit;
 use crate::settings::LOST_IN_RECOVERY;
 
@@ -25,6 +27,20 @@ impl RecoveryEngine {
         topology: &Topology,
         analyses: &[Analysis],
     ) {
+        self.end_downtimes_of_the_recovered(topology).await;
+        // What this node handled stays handled only while the server is still a former
+        // primary or a replica pointing at one.
+        self.inner
+            .fenced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|key| {
+                topology.kept(key).is_some()
+                    || topology
+                        .record(key)
+                        .and_then(|r| r.instance.source())
+                        .is_some_and(|s| topology.kept(s).is_some())
+            });
         for analysis in analyses {
             if matches!(
                 analysis.code,
@@ -67,6 +83,9 @@ impl RecoveryEngine {
         let Some(_mark) = self.try_mark_busy(&analysis.cluster) else {
             return;
         };
+        if self.any_recovery_running().await {
+            return;
+        }
         let audit = self.audit_of_failover_of(key, &analysis.cluster).await;
         if !record.instance.read_only {
             let fenced = async {
@@ -148,13 +167,50 @@ impl RecoveryEngine {
         key: &InstanceKey,
         primary: &InstanceKey,
     ) -> Result<(), String> {
-        let (user, password) = replication_credentials(self, primary).await?;
         let mut session = open(self, key).await?;
+        // Judged on a poll's reading: someone may have pointed it somewhere since.
+        if let Some(status) = session.replica_status().await.map_err(|e| e.to_string())? {
+            return Err(format!(
+                "it replicates from {} already (set since arbor last read it)",
+                status.source
+            ));
+        }
+        let (user, password) = replication_credentials(self, primary).await?;
         let dialect = session.dialect();
         run_all(&mut session, audit, &dialect.prepare_former_primary()).await?;
         let change = dialect.change_source_gtid(primary, &Link::new_with(&user, &password));
         run_hiding(&mut session, audit, &change, Some(&password)).await?;
         run_all(&mut session, audit, &[dialect.start_replica()]).await
+    }
+
+    /// A `lost-in-recovery` downtime lasts until the instance is seen replicating again, as in
+    /// orchestrator: it may be promoted one day, and a downtimed primary is never recovered.
+    async fn end_downtimes_of_the_recovered(&self, topology: &Topology) {
+        let store = &self.inner.store;
+        let Ok(downtimes) = store.active_downtimes(Timestamp::now()).await else {
+            return;
+        };
+        for downtime in downtimes.iter().filter(|d| d.reason == LOST_IN_RECOVERY) {
+            let replicating = topology.record(&downtime.key).is_some_and(|r| {
+                r.is_last_check_valid()
+                    && r.instance.source().is_some()
+                    && r.instance
+                        .replication
+                        .as_ref()
+                        .is_some_and(|s| s.is_replicating())
+            });
+            if replicating && store.end_downtime(&downtime.key).await.unwrap_or(false) {
+                tracing::info!(key = %downtime.key, "replicates again: its lost-in-recovery downtime ends");
+                if let Some(log) = &self.inner.settings.audit_log {
+                    log.append(
+                        "end-downtime",
+                        Some(&downtime.key),
+                        topology.cluster_of(&downtime.key).unwrap_or_default(),
+                        "replicates again: its lost-in-recovery downtime ends",
+                    );
+                }
+            }
+        }
     }
 
     /// A fenced former primary is downtimed (once), as orchestrator does with what a recovery
@@ -216,36 +272,48 @@ impl RecoveryEngine {
         let Some(_mark) = self.try_mark_busy(&cluster) else {
             return;
         };
+        if self.any_recovery_running().await {
+            return;
+        }
         self.inner
             .fenced
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key.clone());
         let audit = self.audit_of_failover_of(failed, &cluster).await;
-        let detached = async {
-            let mut session = open(self, key).await?;
-            let dialect = session.dialect();
-            let statements = [
-                dialect.stop_replica(),
-                dialect.set_source_host(&format!("//{}", failed.hostname)),
-            ];
-            run_all(&mut session, &audit, &statements).await
-        }
-        .await;
-        match detached {
-            Ok(()) => {
-                audit
-                    .step(format!(
-                        "{key}, lost in the failover of {failed}, is back: detached from it (DetachLostReplicasAfterMasterFailover)"
-                    ))
-                    .await
+        // Judged on a reading that may be a poll old: the link is read again on the session
+        // that detaches, and left alone if someone already pointed it elsewhere.
+        match open(self, key).await {
+            Ok(mut session) => {
+                let detached =
+                    detach_source(&mut session, &audit, failed, "returning lost replica").await;
+                if detached {
+                    audit
+                        .step(format!(
+                            "{key}, lost in the failover of {failed}, is back: detached from it (DetachLostReplicasAfterMasterFailover)"
+                        ))
+                        .await
+                }
             }
             Err(error) => {
                 audit
-                    .step(format!("cannot detach returning lost replica {key}: {error}"))
+                    .step(format!(
+                        "cannot detach returning lost replica {key}: {error}"
+                    ))
                     .await
             }
         }
+    }
+
+    /// Whether the store has a recovery still running (this node's, or one another node left
+    /// and this one has not closed yet). While one runs the topology is half moved: a server
+    /// being promoted looks like a lone former primary for a moment. Nothing is touched then.
+    async fn any_recovery_running(&self) -> bool {
+        self.inner
+            .store
+            .recoveries(None, 20)
+            .await
+            .map_or(true, |records| records.iter().any(|r| r.is_active))
     }
 
     /// The audit of the latest recovery that replaced `failed`, to append what happens to it

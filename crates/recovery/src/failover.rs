@@ -182,6 +182,7 @@ pub(crate) async fn promote_and_repoint(
         detach_source(&mut session, audit, failed, "the promoted server").await;
     }
     audit.step(format!("promoted {promote}")).await;
+    end_downtime_of_successor(engine, audit, &promote).await;
 
     for (key, error) in repoint_all(engine, audit, &others, &promote).await {
         errors.push(format!("cannot repoint {key}: {error}"));
@@ -226,6 +227,29 @@ pub(crate) async fn promote_and_repoint(
     })
 }
 
+/// The new primary is no longer lost or under maintenance, whatever a downtime said of it
+/// before (orchestrator ends the successor's downtime too): a downtimed primary would never
+/// be recovered.
+pub(crate) async fn end_downtime_of_successor(
+    engine: &RecoveryEngine,
+    audit: &Audit,
+    successor: &InstanceKey,
+) {
+    match engine.inner.store.end_downtime(successor).await {
+        Ok(true) => {
+            audit
+                .step(format!("{successor} is the new primary: its downtime ends"))
+                .await
+        }
+        Ok(false) => {}
+        Err(error) => {
+            audit
+                .step(format!("cannot end the downtime of {successor}: {error}"))
+                .await
+        }
+    }
+}
+
 /// Lets the replica about to be promoted apply its relay log, as the configuration says:
 /// within `PromotionCatchUpTimeoutSeconds` then promote anyway (arbor's default, said in the
 /// audit), fail (`FailMasterPromotionIfSQLThreadNotUpToDate`), or as long as it takes
@@ -265,13 +289,14 @@ async fn apply_before_promotion(
 
 /// Rewrites a server's link to `failed` as `//host` (orchestrator's detach): it keeps its
 /// positions for an operator, and can no longer reconnect to a primary that comes back.
-/// Servers whose link points elsewhere (already repointed) are left alone.
-async fn detach_source(
+/// Servers whose link points elsewhere (already repointed) are left alone. Returns whether
+/// it detached.
+pub(crate) async fn detach_source(
     session: &mut arbor_mysql::Session,
     audit: &Audit,
     failed: &InstanceKey,
     what: &str,
-) {
+) -> bool {
     let key = session.key().clone();
     let status = match session.replica_status().await {
         Ok(status) => status,
@@ -279,7 +304,7 @@ async fn detach_source(
             audit
                 .step(format!("cannot read {what} {key} to detach it: {error}"))
                 .await;
-            return;
+            return false;
         }
     };
     match status {
@@ -289,10 +314,14 @@ async fn detach_source(
                 dialect.stop_replica(),
                 dialect.set_source_host(&format!("//{}", failed.hostname)),
             ];
-            if let Err(error) = run_all(session, audit, &statements).await {
-                audit
-                    .step(format!("cannot detach {what} {key}: {error}"))
-                    .await;
+            match run_all(session, audit, &statements).await {
+                Ok(()) => true,
+                Err(error) => {
+                    audit
+                        .step(format!("cannot detach {what} {key}: {error}"))
+                        .await;
+                    false
+                }
             }
         }
         _ => {
@@ -300,7 +329,8 @@ async fn detach_source(
                 .step(format!(
                     "{what} {key} has no link to {failed}: nothing to detach"
                 ))
-                .await
+                .await;
+            false
         }
     }
 }
@@ -315,7 +345,9 @@ async fn detach_lost(
 ) {
     for key in lost {
         match open(engine, key).await {
-            Ok(mut session) => detach_source(&mut session, audit, failed, "lost replica").await,
+            Ok(mut session) => {
+                detach_source(&mut session, audit, failed, "lost replica").await;
+            }
             Err(error) => {
                 audit
                     .step(format!("cannot detach lost replica {key}: {error}"))

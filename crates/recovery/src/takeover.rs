@@ -203,6 +203,7 @@ async fn switch_over(
     )
     .await?;
     audit.step(format!("promoted {designated}")).await;
+    crate::failover::end_downtime_of_successor(engine, audit, designated).await;
 
     run_all(&mut old, audit, &old_dialect.prepare_former_primary()).await?;
     let change =

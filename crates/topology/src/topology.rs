@@ -338,11 +338,7 @@ fn keep_lone_servers(
     {
         return HashMap::new();
     }
-    // The latest succession of each former primary wins (successions are oldest first).
-    let next: HashMap<&InstanceKey, &InstanceKey> = successions
-        .iter()
-        .map(|s| (&s.former, &s.successor))
-        .collect();
+    let next = replaced(successions);
     let has_replicas: HashSet<&InstanceKey> = records
         .values()
         .filter_map(|r| r.instance.source())
@@ -422,6 +418,17 @@ fn keep_lone_servers(
         kept.insert(key, why);
     }
     kept
+}
+
+/// Who replaced whom, as of the latest succession: a server replaced and later promoted again
+/// (a takeover back, a second failover) is a primary again, not a former one.
+fn replaced(successions: &[Succession]) -> HashMap<&InstanceKey, &InstanceKey> {
+    let mut next: HashMap<&InstanceKey, &InstanceKey> = HashMap::new();
+    for succession in successions {
+        next.remove(&succession.successor);
+        next.insert(&succession.former, &succession.successor);
+    }
+    next
 }
 
 /// Follows source links upwards from `start` and returns the cluster name and depth.
@@ -661,6 +668,25 @@ pub(crate) mod tests {
             },
         );
         assert_eq!(topology.cluster_names(), vec!["p:1", "r1:1"]);
+    }
+
+    #[test]
+    fn a_former_primary_promoted_again_is_a_primary() {
+        // p was replaced by r1, then r1 by p again (a takeover back); r1 is now the former one.
+        let successions = [succession("p:1", "r1:1", 10), succession("r1:1", "p:1", 20)];
+        let topology = Topology::new(
+            vec![seen("p:1", None), down("r1:1")],
+            &TopologyOptions {
+                successions: &successions,
+                ..TopologyOptions::default()
+            },
+        );
+        assert_eq!(topology.replaced_by(&"p:1".parse().unwrap()), None);
+        assert_eq!(
+            topology.replaced_by(&"r1:1".parse().unwrap()),
+            Some(&"p:1".parse().unwrap())
+        );
+        assert_eq!(topology.cluster_names(), vec!["p:1"]);
     }
 
     #[test]
