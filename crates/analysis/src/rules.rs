@@ -197,7 +197,16 @@ fn analyze_one(
             Some(AllMasterReplicasNotReplicating)
         } else if lcv && n > 1 && valid < n && valid > 0 && replicating == 0 {
             Some(AllMasterReplicasNotReplicatingOrDead)
-        } else if lcv && read_only && replicating > 0 && settings.recover_non_writeable_master {
+        } else if lcv
+            && read_only
+            && settings.recover_non_writeable_master
+            && (replicating > 0 || (n == 0 && !topology.former_names(&cluster).is_empty()))
+        {
+            // Replicas replicating from it say it is the primary of a structure. A server
+            // with none is one too when arbor made it the cluster's primary in a failover or
+            // takeover and nobody replaced it since: a primary that restarted read-only
+            // after its replicas were lost, which would otherwise leave the cluster with no
+            // writable server at all.
             Some(NoWriteableMasterStructureWarning)
         } else {
             None

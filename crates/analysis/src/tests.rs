@@ -407,6 +407,31 @@ fn every_code_is_decided_as_orchestrator_decides_it() {
     assert!(!analysis.is_actionable());
     // Still dead: lost, nothing to say (not DeadMasterWithoutReplicas).
     assert_eq!(after_failover(back.down()).and_then(|a| a.code), None);
+
+    // A successor left without replicas that came back read-only is still the cluster's
+    // primary; a lone read-only server arbor never promoted is not.
+    let lone_successor = |successions: &[arbor_topology::Succession]| {
+        let records = vec![
+            primary("p:1").down().record(),
+            primary("r1:1").read_only().record(),
+        ];
+        let topology = Topology::new(
+            records,
+            &TopologyOptions {
+                successions,
+                ..TopologyOptions::default()
+            },
+        );
+        analyze(&topology, &fix_read_only)
+            .into_iter()
+            .find(|a| a.key.to_string() == "r1:1")
+            .and_then(|a| a.code)
+    };
+    assert_eq!(
+        lone_successor(&successions),
+        Some(NoWriteableMasterStructureWarning)
+    );
+    assert_eq!(lone_successor(&[]), None);
     covered.extend([FormerMasterNotRejoined, FormerMasterWithErrantTransactions]);
 
     let all: BTreeSet<AnalysisCode> = AnalysisCode::ALL.iter().copied().collect();

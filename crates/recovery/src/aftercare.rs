@@ -29,17 +29,21 @@ impl RecoveryEngine {
     ) {
         self.end_downtimes_of_the_recovered(topology).await;
         // What this node handled stays handled only while the server is still a former
-        // primary or a replica pointing at one.
+        // primary, or still a replica pointing at one.
         self.inner
             .fenced
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .retain(|key| topology.replaced_by(key).is_some());
+        self.inner
+            .detach_tried
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
             .retain(|key| {
-                topology.kept(key).is_some()
-                    || topology
-                        .record(key)
-                        .and_then(|r| r.instance.source())
-                        .is_some_and(|s| topology.kept(s).is_some())
+                topology
+                    .record(key)
+                    .and_then(|r| r.instance.source())
+                    .is_some_and(|s| topology.replaced_by(s).is_some())
             });
         for analysis in analyses {
             if matches!(
@@ -262,7 +266,7 @@ impl RecoveryEngine {
         // One attempt per replica: a refusal (privileges) must not be retried every second.
         if self
             .inner
-            .fenced
+            .detach_tried
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains(key)
@@ -276,7 +280,7 @@ impl RecoveryEngine {
             return;
         }
         self.inner
-            .fenced
+            .detach_tried
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key.clone());

@@ -121,9 +121,10 @@ pub(crate) struct EngineInner {
     pub(crate) lags: Mutex<HashMap<InstanceKey, (u64, Timestamp)>>,
     /// Servers being probed in the background by a confirmation.
     pub(crate) probing: Mutex<std::collections::HashSet<InstanceKey>>,
-    /// Former primaries this node fenced and downtimed, and returning lost replicas it tried to
-    /// detach: nothing more to do while they stay so.
+    /// Former primaries this node fenced and downtimed: nothing more to do while they stay so.
     pub(crate) fenced: Mutex<std::collections::HashSet<InstanceKey>>,
+    /// Returning lost replicas this node tried to detach: one attempt each while they stay so.
+    pub(crate) detach_tried: Mutex<std::collections::HashSet<InstanceKey>>,
 }
 
 impl RecoveryEngine {
@@ -148,6 +149,7 @@ impl RecoveryEngine {
                 said: Mutex::new(HashMap::new()),
                 lags: Mutex::new(HashMap::new()),
                 fenced: Mutex::new(std::collections::HashSet::new()),
+                detach_tried: Mutex::new(std::collections::HashSet::new()),
                 probing: Mutex::new(std::collections::HashSet::new()),
             }),
         }

@@ -20,6 +20,15 @@ pub fn can_replicate_from(
              arbor moves a replica only one level up (move-up) or below a sibling (move-below)"
         ));
     }
+    // Transactions written on the replica itself that the new source never had: with GTID the
+    // source cannot serve it (MariaDB stops it with error 1236) and the data has diverged.
+    if let Some(errant) = arbor_analysis::errant_gtid(r, Some(s)) {
+        return Err(format!(
+            "{replica} holds transactions {source} does not have ({errant}): replicating from it \
+             would fail, and the data has diverged; look at them (locate-gtid-errant), then \
+             discard them (gtid-errant-reset-master) or bring {source} in line first"
+        ));
+    }
     Ok(())
 }
 

@@ -382,8 +382,15 @@ impl Refactorer {
     ) -> Result<(), RefactorError> {
         let dialect = self.session(replica).await?.dialect();
         let link = self.link_for(replica).await?;
-        self.run(replica, &dialect.repoint_statements(source, &link))
-            .await?;
+        // A server without a link (a demoted primary) starts from what its own binary log
+        // holds, not from a replica position it had long ago (MariaDB's gtid_slave_pos).
+        let mut statements = if link.credentials.is_some() {
+            dialect.prepare_former_primary()
+        } else {
+            Vec::new()
+        };
+        statements.extend(dialect.repoint_statements(source, &link));
+        self.run(replica, &statements).await?;
         self.settle(&[replica.clone(), source.clone()], replica, source)
             .await
     }
