@@ -230,6 +230,37 @@ pub async fn recovery_command(api: &Target, path: &str, output: Output) -> anyho
     })
 }
 
+pub async fn blocked_recoveries(
+    api: &Target,
+    cluster: Option<&str>,
+    output: Output,
+) -> anyhow::Result<()> {
+    let path = match cluster {
+        Some(cluster) => format!("blocked-recoveries/cluster/{}", segment(cluster)),
+        None => "blocked-recoveries".to_string(),
+    };
+    let blocked: Vec<arbor_api::BlockedRecoveryJson> = client(api).await?.get(&path).await?;
+    output.print(&blocked, |blocked| {
+        if blocked.is_empty() {
+            return "no recovery is blocked\n".to_string();
+        }
+        blocked
+            .iter()
+            .map(|b| {
+                format!(
+                    "{} {} {} blocked by recovery {} at {}: {}\n",
+                    b.cluster_name,
+                    b.failed_instance_key.to_key(),
+                    b.analysis,
+                    b.blocking_recovery_id,
+                    b.last_blocked_timestamp,
+                    b.reason
+                )
+            })
+            .collect()
+    })
+}
+
 pub async fn audit_recovery(
     api: &Target,
     cluster: Option<&str>,

@@ -178,6 +178,11 @@ enum Command {
         #[arg(value_name = "CLUSTER")]
         cluster: Option<String>,
     },
+    /// Recoveries anti-flapping refuses now (of one cluster, if given), and why.
+    BlockedRecoveries {
+        #[arg(value_name = "CLUSTER")]
+        cluster: Option<String>,
+    },
     /// Failure detections, most recent first.
     AuditFailureDetection,
     /// Move HOST:PORT below BELOW, any instance it can replicate from.
@@ -600,6 +605,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         Command::AuditRecovery { cluster } => {
             commands::audit_recovery(api, cluster.as_deref(), output).await
+        }
+        Command::BlockedRecoveries { cluster } => {
+            commands::blocked_recoveries(api, cluster.as_deref(), output).await
         }
         Command::AuditFailureDetection => commands::audit_failure_detection(api, output).await,
         Command::Relocate { instance, below } => {

@@ -121,6 +121,11 @@ fn failover_hooks_and_operator_controls_from_the_cli() {
     );
     let detections = service.stdout_of(&["audit-failure-detection"]);
     assert!(detections.contains("DeadMaster"), "{detections}");
+    // The cluster answers to its former name; nothing of it waits on anti-flapping.
+    assert_eq!(
+        service.stdout_of(&["blocked-recoveries", &p]).trim(),
+        "no recovery is blocked"
+    );
 
     // The recoveries page shows it.
     let page = render_until(

@@ -15,17 +15,16 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arbor_http::AuthSettings;
 use arbor_mysql::{Operator, OperatorSettings};
-use arbor_testkit::{wait_for, MariaDbSandbox};
+use arbor_testkit::MariaDbSandbox;
 use arbor_topology::InstanceKey;
-use common::{automated_recovery, http, start_node_with};
-use serde_json::Value;
+use common::{automated_recovery, start_node_with, Served};
 
 const SERVERS: usize = 4;
 const APP_USER: &str = "app";
@@ -63,14 +62,18 @@ enum Step {
 }
 
 struct Chaos {
-    sandbox: MariaDbSandbox,
-    node: common::Node,
-    client: reqwest::Client,
+    served: Served,
     paused: Vec<bool>,
     /// Rows the writer saw committed (by id).
     acknowledged: Arc<Mutex<Vec<u64>>>,
     stop: Arc<AtomicBool>,
     writer: Option<tokio::task::JoinHandle<()>>,
+}
+
+struct Roles {
+    primary: Option<usize>,
+    replicas: Vec<usize>,
+    dead: Vec<usize>,
 }
 
 /// How one step ended: how long it took to settle, or `None` when it never did.
@@ -101,53 +104,18 @@ impl Chaos {
         // is what makes it take writes again once a replica follows it.
         settings.analysis.recover_non_writeable_master = true;
         let node = start_node_with(AuthSettings::default(), settings, true).await;
-        let chaos = Chaos {
-            sandbox,
-            node,
-            client: http(),
+        Chaos {
+            served: Served::watch(sandbox, node, &[0]).await,
             paused: vec![false; SERVERS],
             acknowledged: Arc::new(Mutex::new(Vec::new())),
             stop: Arc::new(AtomicBool::new(false)),
             writer: None,
-        };
-        let (status, body) = chaos.call(&format!("discover/{}", chaos.path(0))).await;
-        assert_eq!(status, 200, "{body}");
-        let store = Arc::clone(&chaos.node.store);
-        wait_for(Duration::from_secs(20), || {
-            let store = Arc::clone(&store);
-            async move {
-                let records = store.all_instances().await.ok()?;
-                (records.len() == SERVERS && records.iter().all(|r| r.is_last_check_valid()))
-                    .then_some(())
-            }
-        })
-        .await
-        .expect("cluster discovered");
-        chaos
-    }
-
-    fn path(&self, index: usize) -> String {
-        format!("127.0.0.1/{}", self.sandbox.port(index))
-    }
-
-    fn key(&self, index: usize) -> String {
-        self.sandbox.key(index)
-    }
-
-    async fn call(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .post(format!("{}/api/{path}", self.node.base))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        }
     }
 
     /// Writes every 20 ms to whichever live server takes writes, counting commits.
     fn start_writer(&mut self) {
-        let ports: Vec<u16> = (0..SERVERS).map(|i| self.sandbox.port(i)).collect();
+        let ports: Vec<u16> = (0..SERVERS).map(|i| self.served.sandbox.port(i)).collect();
         let (acknowledged, stop) = (Arc::clone(&self.acknowledged), Arc::clone(&self.stop));
         self.writer = Some(tokio::spawn(async move {
             let operator = Operator::new(OperatorSettings {
@@ -158,27 +126,29 @@ impl Chaos {
                 default_port: 3306,
             });
             let next = AtomicU64::new(1);
+            // Like an application behind a proxy that finds the primary by trying: the server
+            // it writes to, and on failure the next one in turn.
+            let mut at = 0;
             let mut current: Option<arbor_mysql::Session> = None;
             while !stop.load(Ordering::SeqCst) {
                 if current.is_none() {
-                    for port in &ports {
-                        let key = InstanceKey::new("127.0.0.1", *port);
-                        if let Ok(session) = operator.session(&key).await {
-                            current = Some(session);
-                            break;
-                        }
-                    }
+                    let key = InstanceKey::new("127.0.0.1", ports[at]);
+                    current = operator.session(&key).await.ok();
                 }
-                if let Some(session) = current.as_mut() {
-                    let id = next.fetch_add(1, Ordering::SeqCst);
-                    match session
+                let id = next.fetch_add(1, Ordering::SeqCst);
+                let written = match current.as_mut() {
+                    Some(session) => session
                         .execute(&format!("INSERT INTO app.t VALUES ({id})"))
                         .await
-                    {
-                        Ok(()) => acknowledged.lock().unwrap().push(id),
-                        // Read-only, gone or hung: look for the primary again.
-                        Err(_) => current = None,
-                    }
+                        .is_ok(),
+                    None => false,
+                };
+                if written {
+                    acknowledged.lock().unwrap().push(id);
+                } else {
+                    // Read-only, gone or hung: try the next server.
+                    current = None;
+                    at = (at + 1) % ports.len();
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -187,19 +157,21 @@ impl Chaos {
 
     fn live(&mut self) -> Vec<usize> {
         (0..SERVERS)
-            .filter(|i| !self.paused[*i] && self.sandbox.is_running(*i))
+            .filter(|i| !self.paused[*i] && self.served.sandbox.is_running(*i))
             .collect()
     }
 
     fn sql(&self, index: usize, sql: &str) -> Option<String> {
-        self.sandbox
+        self.served
+            .sandbox
             .sql(index, sql)
             .ok()
             .map(|s| s.trim().to_string())
     }
 
     fn status(&self, index: usize, column: &str) -> String {
-        self.sandbox
+        self.served
+            .sandbox
             .replica_status_value(index, column)
             .unwrap_or_default()
     }
@@ -220,7 +192,7 @@ impl Chaos {
     }
 
     fn index_of_port(&self, port: &str) -> Option<usize> {
-        (0..SERVERS).find(|i| self.sandbox.port(*i).to_string() == port)
+        (0..SERVERS).find(|i| self.served.sandbox.port(*i).to_string() == port)
     }
 
     /// Whether `index` replicates, directly or through others, from `primary`.
@@ -252,7 +224,7 @@ impl Chaos {
         if self.sql(index, "SELECT @@read_only").as_deref() != Some("1") {
             return false;
         }
-        let store = &self.node.store;
+        let store = &self.served.node.store;
         let topology = arbor_topology::Topology::new(
             store.all_instances().await.unwrap_or_default(),
             &arbor_topology::TopologyOptions {
@@ -260,7 +232,7 @@ impl Chaos {
                 ..arbor_topology::TopologyOptions::default()
             },
         );
-        let key: InstanceKey = self.key(index).parse().unwrap();
+        let key: InstanceKey = self.served.key(index).parse().unwrap();
         topology.kept(&key).is_some()
     }
 
@@ -272,7 +244,7 @@ impl Chaos {
             let line = if live {
                 format!(
                     "  {} read_only {:?} master {}:{} io {} sql {} marked {}",
-                    self.key(index),
+                    self.served.key(index),
                     self.sql(index, "SELECT @@read_only"),
                     self.status(index, "Master_Host"),
                     self.status(index, "Master_Port"),
@@ -281,12 +253,13 @@ impl Chaos {
                     self.fenced_and_marked(index).await
                 )
             } else {
-                format!("  {} down", self.key(index))
+                format!("  {} down", self.served.key(index))
             };
             text.push_str(&line);
             text.push('\n');
         }
         for record in self
+            .served
             .node
             .store
             .recoveries(None, 3)
@@ -304,6 +277,21 @@ impl Chaos {
             ));
         }
         text
+    }
+
+    /// The recoveries of the run by analysis: (successful, failed).
+    async fn recoveries_by_analysis(&self) -> BTreeMap<String, (usize, usize)> {
+        let mut counts = BTreeMap::new();
+        let records = self.served.node.store.recoveries(None, 10_000).await;
+        for record in records.unwrap_or_default() {
+            let entry: &mut (usize, usize) = counts.entry(record.analysis).or_default();
+            if record.successful {
+                entry.0 += 1;
+            } else {
+                entry.1 += 1;
+            }
+        }
+        counts
     }
 
     /// The invariant, or what breaks it.
@@ -331,7 +319,7 @@ impl Chaos {
                 .map(|i| {
                     format!(
                         "{i} ({}: read_only {:?}, Master {}:{}, IO {}, SQL {}, {})",
-                        self.key(*i),
+                        self.served.key(*i),
                         self.sql(*i, "SELECT @@read_only"),
                         self.status(*i, "Master_Host"),
                         self.status(*i, "Master_Port"),
@@ -351,7 +339,7 @@ impl Chaos {
             if !missing.is_empty() {
                 return Some(format!(
                     "rows replicas had are missing on the primary {}: {missing:?}",
-                    self.key(*primary)
+                    self.served.key(*primary)
                 ));
             }
         }
@@ -373,7 +361,8 @@ impl Chaos {
     }
 
     async fn recovery_running(&self) -> bool {
-        self.node
+        self.served
+            .node
             .store
             .recoveries(None, 10)
             .await
@@ -381,15 +370,28 @@ impl Chaos {
             .unwrap_or(true)
     }
 
-    fn choose(&mut self, rng: &mut Rng) -> Step {
+    /// The writable server (the first, should there be more), the other live servers, and
+    /// the servers that are down.
+    fn roles(&mut self) -> Roles {
         let live = self.live();
         let primary = self.writable().first().copied();
-        let replicas: Vec<usize> = live
-            .iter()
-            .copied()
-            .filter(|i| Some(*i) != primary)
-            .collect();
-        let dead: Vec<usize> = (0..SERVERS).filter(|i| !live.contains(i)).collect();
+        Roles {
+            primary,
+            replicas: live
+                .iter()
+                .copied()
+                .filter(|i| Some(*i) != primary)
+                .collect(),
+            dead: (0..SERVERS).filter(|i| !live.contains(i)).collect(),
+        }
+    }
+
+    fn choose(&mut self, rng: &mut Rng) -> Step {
+        let Roles {
+            primary,
+            replicas,
+            dead,
+        } = self.roles();
         loop {
             let step = match rng.below(9) {
                 0 | 1 => Step::KillPrimary,
@@ -403,15 +405,13 @@ impl Chaos {
                 _ => Step::StopStartReplication,
             };
             let possible = match step {
-                Step::KillPrimary | Step::HangPrimary { .. } => {
-                    primary.is_some() && !replicas.is_empty()
-                }
                 Step::KillReplica => replicas.len() > 1,
                 Step::Restart => !dead.is_empty(),
-                Step::Takeover | Step::StopStartReplication => {
-                    primary.is_some() && !replicas.is_empty()
-                }
-                Step::Relocate => primary.is_some() && !replicas.is_empty(),
+                Step::KillPrimary
+                | Step::HangPrimary { .. }
+                | Step::Takeover
+                | Step::Relocate
+                | Step::StopStartReplication => primary.is_some() && !replicas.is_empty(),
             };
             if possible {
                 return step;
@@ -421,47 +421,48 @@ impl Chaos {
 
     /// Applies `step`; returns what was done, in words.
     async fn apply(&mut self, step: Step, rng: &mut Rng) -> String {
-        let live = self.live();
-        let primary = self.writable().first().copied();
-        let replicas: Vec<usize> = live
-            .iter()
-            .copied()
-            .filter(|i| Some(*i) != primary)
-            .collect();
+        let Roles {
+            primary,
+            replicas,
+            dead,
+        } = self.roles();
         match step {
             Step::KillPrimary => {
                 let p = primary.unwrap();
-                self.sandbox.kill(p).unwrap();
-                format!("kill -9 primary {}", self.key(p))
+                self.served.sandbox.kill(p).unwrap();
+                format!("kill -9 primary {}", self.served.key(p))
             }
             Step::KillReplica => {
                 let r = rng.pick(&replicas).unwrap();
-                self.sandbox.kill(r).unwrap();
-                format!("kill -9 replica {}", self.key(r))
+                self.served.sandbox.kill(r).unwrap();
+                format!("kill -9 replica {}", self.served.key(r))
             }
             Step::Restart => {
-                let dead: Vec<usize> = (0..SERVERS).filter(|i| !live.contains(i)).collect();
                 let d = rng.pick(&dead).unwrap();
-                self.sandbox.restart(d).unwrap();
-                format!("restart {}", self.key(d))
+                self.served.sandbox.restart(d).unwrap();
+                format!("restart {}", self.served.key(d))
             }
             Step::HangPrimary { seconds } => {
                 let p = primary.unwrap();
-                self.sandbox.pause(p).unwrap();
+                self.served.sandbox.pause(p).unwrap();
                 self.paused[p] = true;
                 tokio::time::sleep(Duration::from_secs(seconds)).await;
-                self.sandbox.resume(p).unwrap();
+                self.served.sandbox.resume(p).unwrap();
                 self.paused[p] = false;
-                format!("hang primary {} for {seconds} s", self.key(p))
+                format!("hang primary {} for {seconds} s", self.served.key(p))
             }
             Step::Takeover => {
                 let p = primary.unwrap();
                 let (status, body) = self
-                    .call(&format!("graceful-master-takeover-auto/{}", self.key(p)))
+                    .served
+                    .call(&format!(
+                        "graceful-master-takeover-auto/{}",
+                        self.served.key(p)
+                    ))
                     .await;
                 format!(
                     "graceful-master-takeover-auto of {}: {status} {}",
-                    self.key(p),
+                    self.served.key(p),
                     body["Message"].as_str().unwrap_or("")
                 )
             }
@@ -469,21 +470,35 @@ impl Chaos {
                 let p = primary.unwrap();
                 let r = rng.pick(&replicas).unwrap();
                 let (status, body) = self
-                    .call(&format!("relocate/{}/{}", self.path(r), self.path(p)))
+                    .served
+                    .call(&format!(
+                        "relocate/{}/{}",
+                        self.served.path(r),
+                        self.served.path(p)
+                    ))
                     .await;
                 format!(
                     "relocate {} below {}: {status} {}",
-                    self.key(r),
-                    self.key(p),
+                    self.served.key(r),
+                    self.served.key(p),
                     body["Message"].as_str().unwrap_or("")
                 )
             }
             Step::StopStartReplication => {
                 let r = rng.pick(&replicas).unwrap();
-                let (stop, _) = self.call(&format!("stop-replica/{}", self.path(r))).await;
+                let (stop, _) = self
+                    .served
+                    .call(&format!("stop-replica/{}", self.served.path(r)))
+                    .await;
                 tokio::time::sleep(Duration::from_millis(300)).await;
-                let (start, _) = self.call(&format!("start-replica/{}", self.path(r))).await;
-                format!("stop-replica/start-replica {}: {stop}/{start}", self.key(r))
+                let (start, _) = self
+                    .served
+                    .call(&format!("start-replica/{}", self.served.path(r)))
+                    .await;
+                format!(
+                    "stop-replica/start-replica {}: {stop}/{start}",
+                    self.served.key(r)
+                )
             }
         }
     }
@@ -542,7 +557,7 @@ impl Drop for Chaos {
         // A paused server is thawed so that the sandbox can end it.
         for (index, paused) in self.paused.iter().enumerate() {
             if *paused {
-                let _ = self.sandbox.resume(index);
+                let _ = self.served.sandbox.resume(index);
             }
         }
     }
@@ -577,11 +592,19 @@ async fn many_seeds_and_steps() {
         .unwrap_or(100);
     let mut total_violations = 0;
     let mut settle_times = Vec::new();
+    let mut recoveries: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut acknowledged = 0;
     for seed in &seeds {
         let mut chaos = Chaos::start().await;
         let outcomes = chaos.run(*seed, steps).await;
         total_violations += violations(&outcomes);
         settle_times.extend(outcomes.iter().filter_map(|o| o.settled));
+        for (analysis, (ok, failed)) in chaos.recoveries_by_analysis().await {
+            let entry = recoveries.entry(analysis).or_default();
+            entry.0 += ok;
+            entry.1 += failed;
+        }
+        acknowledged += chaos.acknowledged.lock().unwrap().len();
     }
     settle_times.sort();
     let pick = |q: f64| {
@@ -596,5 +619,11 @@ async fn many_seeds_and_steps() {
         pick(0.9),
         pick(1.0)
     );
+    let recoveries: Vec<String> = recoveries
+        .iter()
+        .map(|(analysis, (ok, failed))| format!("{analysis} {ok} successful, {failed} failed"))
+        .collect();
+    println!("recoveries: {}", recoveries.join("; "));
+    println!("rows the writer saw committed: {acknowledged}");
     assert_eq!(total_violations, 0);
 }

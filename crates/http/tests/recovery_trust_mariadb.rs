@@ -9,23 +9,18 @@ use std::time::Duration;
 
 use arbor_http::AuthSettings;
 use arbor_testkit::{wait_for, MariaDbSandbox};
-use common::{automated_recovery, http, start_node_with};
+use common::{automated_recovery, start_node_with, Served};
 use serde_json::Value;
 
-struct Cluster {
-    sandbox: MariaDbSandbox,
-    node: common::Node,
-    client: reqwest::Client,
-}
+type Cluster = Served;
 
-impl Cluster {
+impl Served {
     async fn start(sources: &[Option<usize>], automated: bool) -> Cluster {
         Cluster::start_with(sources, automated, |_| {}).await
     }
 
-    /// `sources` as a sandbox, discovered from its first server (and from every other server
-    /// that replicates from no one), served by a node whose automated recovery runs when
-    /// `automated`.
+    /// `sources` as a sandbox, discovered from every server that replicates from no one,
+    /// served by a node whose automated recovery runs when `automated`.
     async fn start_with(
         sources: &[Option<usize>],
         automated: bool,
@@ -39,72 +34,10 @@ impl Cluster {
         }
         configure(&mut settings);
         let node = start_node_with(AuthSettings::default(), settings, true).await;
-        let cluster = Cluster {
-            sandbox,
-            node,
-            client: http(),
-        };
-        for (index, source) in sources.iter().enumerate() {
-            if source.is_none() {
-                let (status, body) = cluster
-                    .call(&format!("discover/{}", cluster.path(index)))
-                    .await;
-                assert_eq!(status, 200, "{body}");
-            }
-        }
-        let store = Arc::clone(&cluster.node.store);
-        let expected = sources.len();
-        wait_for(Duration::from_secs(20), || {
-            let store = Arc::clone(&store);
-            async move {
-                let records = store.all_instances().await.ok()?;
-                (records.len() == expected && records.iter().all(|r| r.is_last_check_valid()))
-                    .then_some(())
-            }
-        })
-        .await
-        .expect("topology discovered");
-        cluster
-    }
-
-    fn path(&self, index: usize) -> String {
-        format!("127.0.0.1/{}", self.sandbox.port(index))
-    }
-
-    fn key(&self, index: usize) -> String {
-        self.sandbox.key(index)
-    }
-
-    fn index_of(&self, key: &str) -> usize {
-        (0..self.sandbox.len())
-            .find(|i| self.sandbox.key(*i) == key)
-            .unwrap_or_else(|| panic!("{key} is not a sandbox server"))
-    }
-
-    async fn call(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .post(format!("{}/api/{path}", self.node.base))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn read(&self, path: &str) -> Value {
-        let response = self
-            .client
-            .get(format!("{}/api/{path}", self.node.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{path}");
-        response.json().await.unwrap()
-    }
-
-    fn sql(&self, index: usize, sql: &str) -> String {
-        self.sandbox.sql(index, sql).unwrap().trim().to_string()
+        let seeds: Vec<usize> = (0..sources.len())
+            .filter(|i| sources[*i].is_none())
+            .collect();
+        Served::watch(sandbox, node, &seeds).await
     }
 
     /// The servers that are running and writable.

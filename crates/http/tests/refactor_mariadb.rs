@@ -9,75 +9,17 @@ use std::time::Duration;
 
 use arbor_http::AuthSettings;
 use arbor_testkit::{wait_for, MariaDbSandbox};
-use common::{http, start_node};
+use common::{start_node, Served};
 use serde_json::Value;
 
-struct Cluster {
-    sandbox: MariaDbSandbox,
-    node: common::Node,
-    client: reqwest::Client,
-}
+type Cluster = Served;
 
-impl Cluster {
+impl Served {
     /// P <- {R1, R2}, R1 <- R3, all discovered.
     async fn start() -> Cluster {
         let sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0), Some(1)]).unwrap();
         let node = start_node(AuthSettings::default()).await;
-        let client = http();
-        let cluster = Cluster {
-            sandbox,
-            node,
-            client,
-        };
-        let (status, _) = cluster.call(&format!("discover/{}", cluster.path(3))).await;
-        assert_eq!(status, 200);
-        let store = Arc::clone(&cluster.node.store);
-        wait_for(Duration::from_secs(15), || {
-            let store = Arc::clone(&store);
-            async move {
-                let records = store.all_instances().await.ok()?;
-                (records.len() == 4 && records.iter().all(|r| r.is_last_check_valid()))
-                    .then_some(())
-            }
-        })
-        .await
-        .expect("topology discovered");
-        cluster
-    }
-
-    fn path(&self, index: usize) -> String {
-        format!("127.0.0.1/{}", self.sandbox.port(index))
-    }
-
-    async fn call(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .post(format!("{}/api/{path}", self.node.base))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let body = response.json().await.unwrap_or(Value::Null);
-        (status, body)
-    }
-
-    /// GETs a read-only route.
-    async fn read(&self, path: &str) -> Value {
-        let response = self
-            .client
-            .get(format!("{}/api/{path}", self.node.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{path}");
-        response.json().await.unwrap()
-    }
-
-    async fn ok(&self, path: &str) -> Value {
-        let (status, body) = self.call(path).await;
-        assert_eq!(status, 200, "{path}: {body}");
-        assert_eq!(body["Code"], "OK", "{path}: {body}");
-        body
+        Served::watch(sandbox, node, &[3]).await
     }
 
     fn status(&self, index: usize, column: &str) -> String {
@@ -107,10 +49,6 @@ impl Cluster {
             "Yes",
             "server {index} SQL"
         );
-    }
-
-    fn sql(&self, index: usize, sql: &str) -> String {
-        self.sandbox.sql(index, sql).unwrap().trim().to_string()
     }
 }
 

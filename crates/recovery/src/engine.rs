@@ -185,6 +185,25 @@ impl RecoveryEngine {
         self.snapshot_with(None).await
     }
 
+    /// [`Self::snapshot`] after reading every member of `cluster` again but `skip` (a server
+    /// known dead or hung, whose probe would only wait for its timeout): what a recovery
+    /// chooses from, since a poll's reading may predate a server's death or return.
+    pub(crate) async fn fresh_snapshot_of(
+        &self,
+        cluster: &str,
+        skip: Option<&InstanceKey>,
+    ) -> Result<(Topology, Vec<Analysis>), StoreError> {
+        let (topology, _) = self.snapshot().await?;
+        let members: Vec<InstanceKey> = topology
+            .cluster_members(cluster)
+            .iter()
+            .map(|r| r.key().clone())
+            .filter(|k| Some(k) != skip)
+            .collect();
+        self.inner.discovery.probe_now(&members).await;
+        self.snapshot().await
+    }
+
     /// [`Self::snapshot`], with `unanswered`'s primary taken as unreachable unless it was
     /// read after `since` (its stored reading may predate a hang its probes are still
     /// waiting on).

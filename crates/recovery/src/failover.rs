@@ -23,15 +23,10 @@ pub(crate) async fn recover_dead_primary(
     // Every member of the cluster is read again first, not only the replicas the last
     // snapshot knew: a server that became a replica since (a former primary rejoined a poll
     // ago) must be brought along, not left pointing at the dead primary.
-    let (topology, _) = engine.snapshot().await.map_err(|e| e.to_string())?;
-    let members: Vec<InstanceKey> = topology
-        .cluster_members(&analysis.cluster)
-        .iter()
-        .map(|r| r.key().clone())
-        .filter(|k| k != &analysis.key)
-        .collect();
-    engine.inner.discovery.probe_now(&members).await;
-    let (topology, _) = engine.snapshot().await.map_err(|e| e.to_string())?;
+    let (topology, _) = engine
+        .fresh_snapshot_of(&analysis.cluster, Some(&analysis.key))
+        .await
+        .map_err(|e| e.to_string())?;
     let failed = topology
         .record(&analysis.key)
         .ok_or_else(|| format!("{} is not known", analysis.key))?;

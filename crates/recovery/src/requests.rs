@@ -99,6 +99,9 @@ impl RecoveryEngine {
             .resolve_cluster_hint(cluster_hint)
             .map_err(|e| RecoveryError::Refused(e.to_string()))?;
         let _mark = self.mark_busy(&cluster);
+        // Chosen from a fresh reading of every member, not the last poll: a replica that died
+        // since must not be designated, nor a sibling moved under it.
+        let (topology, _) = self.fresh_snapshot_of(&cluster, None).await?;
         takeover::graceful_takeover(self, &topology, &cluster, designated, start_replication).await
     }
 

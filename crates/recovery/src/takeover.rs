@@ -163,45 +163,62 @@ async fn switch_over(
         lost.push(key.clone());
         moved.retain(|k| k != &key);
     }
-    let mut old = open(engine, primary).await?;
-    let old_dialect = old.dialect();
-    run_all(
-        &mut old,
-        audit,
-        &old_dialect.set_read_only(true, settings.use_super_read_only),
-    )
-    .await?;
-    let position = old
-        .query_value(old_dialect.executed_position_sql())
-        .await
-        .map_err(|e| e.to_string())?
-        .unwrap_or_default();
-    audit
-        .step(format!("{primary} is read-only at {position}"))
-        .await;
-    let mut new = open(engine, designated).await?;
-    let wait = new
-        .dialect()
-        .wait_for_position(&position, settings.catch_up_timeout);
-    audit.step(format!("{designated}: {wait}")).await;
-    let caught_up = new.query_value(&wait).await.map_err(|e| e.to_string())?;
-    if caught_up.as_deref() != Some("0") {
-        let undo = old_dialect.set_read_only(false, settings.use_super_read_only);
-        let _ = run_all(&mut old, audit, &undo).await;
-        return Err(format!(
-            "{designated} did not reach {position} within {:?}; {primary} is writable again",
-            settings.catch_up_timeout
-        ));
+    // Until the designated replica is promoted, a failure leaves the cluster as it was: the
+    // primary writable again and every moved replica back under it.
+    let mut promoting = false;
+    let promoted = async {
+        let mut old = open(engine, primary).await?;
+        let old_dialect = old.dialect();
+        run_all(
+            &mut old,
+            audit,
+            &old_dialect.set_read_only(true, settings.use_super_read_only),
+        )
+        .await?;
+        let position = old
+            .query_value(old_dialect.executed_position_sql())
+            .await
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        audit
+            .step(format!("{primary} is read-only at {position}"))
+            .await;
+        let mut new = open(engine, designated).await?;
+        let wait = new
+            .dialect()
+            .wait_for_position(&position, settings.catch_up_timeout);
+        audit.step(format!("{designated}: {wait}")).await;
+        let caught_up = new.query_value(&wait).await.map_err(|e| e.to_string())?;
+        if caught_up.as_deref() != Some("0") {
+            return Err(format!(
+                "{designated} did not reach {position} within {:?}",
+                settings.catch_up_timeout
+            ));
+        }
+        promoting = true;
+        let dialect = new.dialect();
+        run(&mut new, audit, &dialect.stop_replica()).await?;
+        run(&mut new, audit, &dialect.reset_replica_all()).await?;
+        run_all(
+            &mut new,
+            audit,
+            &dialect.set_read_only(false, settings.use_super_read_only),
+        )
+        .await?;
+        Ok::<_, String>(old)
     }
-    let dialect = new.dialect();
-    run(&mut new, audit, &dialect.stop_replica()).await?;
-    run(&mut new, audit, &dialect.reset_replica_all()).await?;
-    run_all(
-        &mut new,
-        audit,
-        &dialect.set_read_only(false, settings.use_super_read_only),
-    )
-    .await?;
+    .await;
+    let mut old = match promoted {
+        Ok(old) => old,
+        Err(error) => {
+            let mut back = moved.clone();
+            if promoting {
+                back.push(designated.clone());
+            }
+            return Err(back_out(engine, audit, primary, &back, error).await);
+        }
+    };
+    let old_dialect = old.dialect();
     audit.step(format!("promoted {designated}")).await;
     crate::failover::end_downtime_of_successor(engine, audit, designated).await;
 
@@ -235,4 +252,41 @@ async fn switch_over(
         errors,
         postponed: Vec::new(),
     })
+}
+
+/// Undoes a takeover that failed before its promotion: the primary takes writes again and
+/// `moved` replicate from it again. Returns the takeover's error with what the undo did.
+async fn back_out(
+    engine: &RecoveryEngine,
+    audit: &Audit,
+    primary: &InstanceKey,
+    moved: &[InstanceKey],
+    error: String,
+) -> String {
+    let settings = &engine.inner.settings;
+    let writable = async {
+        let mut session = open(engine, primary).await?;
+        let statements = session
+            .dialect()
+            .set_read_only(false, settings.use_super_read_only);
+        run_all(&mut session, audit, &statements).await
+    }
+    .await;
+    let mut undone = match writable {
+        Ok(()) => format!("{primary} is writable again"),
+        Err(undo) => format!("{primary} could not be made writable again: {undo}"),
+    };
+    let failed = repoint_all(engine, audit, moved, primary).await;
+    if !moved.is_empty() {
+        undone.push_str(&format!(
+            ", {} of {} moved replicas back under it",
+            moved.len() - failed.len(),
+            moved.len()
+        ));
+    }
+    for (key, undo) in failed {
+        undone.push_str(&format!("; {key} not moved back: {undo}"));
+    }
+    audit.step(format!("takeover backed out: {undone}")).await;
+    format!("{error}; takeover backed out: {undone}")
 }

@@ -70,19 +70,10 @@ async fn a_hung_primary_is_failed_over_before_the_read_timeout_and_fenced_when_i
         fenced.is_some(),
         "the returning primary is fenced read-only"
     );
-    let (_, analyses) = h.engine.snapshot().await.unwrap();
-    let returned = wait_for(Duration::from_secs(15), || {
-        let engine = h.engine.clone();
-        let old = old.clone();
-        async move {
-            let (_, analyses) = engine.snapshot().await.ok()?;
-            analyses
-                .into_iter()
-                .find(|a| a.key == old && a.code.is_some())
-        }
-    })
-    .await
-    .unwrap_or_else(|| panic!("the returned primary is analysed: {analyses:#?}"));
+    let returned = h
+        .analysis_of(&old, Duration::from_secs(15), |a| a.code.is_some())
+        .await
+        .expect("the returned primary is analysed");
     assert_eq!(returned.cluster, successor.to_string(), "{returned:#?}");
     assert!(
         returned.code.unwrap().name().starts_with("FormerMaster"),
@@ -203,19 +194,12 @@ async fn a_primary_refusing_connections_while_its_replicas_hear_from_it_is_not_f
         h.status(1, "Slave_IO_Running"),
         h.status(1, "Last_IO_Error")
     );
-    let unreachable = wait_for(Duration::from_secs(10), || {
-        let engine = h.engine.clone();
-        let primary = primary.clone();
-        async move {
-            let (_, analyses) = engine.snapshot().await.ok()?;
-            analyses
-                .into_iter()
-                .find(|a| a.key == primary && a.code.is_some())
-                .filter(|a| !a.last_check_valid)
-        }
-    })
-    .await
-    .expect("arbor cannot read the primary");
+    let unreachable = h
+        .analysis_of(&primary, Duration::from_secs(10), |a| {
+            a.code.is_some() && !a.last_check_valid
+        })
+        .await
+        .expect("arbor cannot read the primary");
     assert_eq!(
         unreachable.code.map(|c| c.name()),
         Some("UnreachableMaster"),

@@ -8,9 +8,11 @@ mod common;
 use std::time::Duration;
 
 use arbor_mysql::LocationRule;
-use arbor_testkit::{wait_for, ADMIN_PASSWORD, ADMIN_USER};
+use arbor_testkit::{wait_for, ADMIN_USER};
 use arbor_topology::{PromotionRule, Timestamp};
-use common::{create_table, harness, harness_with, key, write_rows, Harness, ROWS};
+use common::{
+    create_table, harness, harness_with, hold_table_lock, key, write_rows, Harness, ROWS,
+};
 
 /// Gives each server a data centre (in a table of its own) that `DetectDataCenterQuery` reads.
 fn place(h: &Harness, places: &[&str]) {
@@ -84,38 +86,6 @@ async fn prevent_cross_data_center_master_failover_promotes_only_in_the_failed_p
     assert_eq!(h.sql(4, "SELECT @@read_only"), "1", "S stays a replica");
 }
 
-/// Holds a write lock on `app.t` on server `index` for `seconds`, so its SQL thread cannot
-/// apply what it receives meanwhile.
-fn hold_table_lock(h: &Harness, index: usize, seconds: u64) -> std::process::Child {
-    h.sql(
-        index,
-        &format!("SET sql_log_bin = 0; GRANT LOCK TABLES, SELECT ON app.* TO '{ADMIN_USER}'@'%'"),
-    );
-    let child = std::process::Command::new("mariadb")
-        .args([
-            "-h127.0.0.1",
-            &format!("-P{}", h.sandbox.port(index)),
-            &format!("-u{ADMIN_USER}"),
-            &format!("-p{ADMIN_PASSWORD}"),
-            "-e",
-            &format!("LOCK TABLES app.t WRITE; DO SLEEP({seconds}); UNLOCK TABLES"),
-        ])
-        .spawn()
-        .unwrap();
-    // The lock is taken when the session shows up sleeping.
-    for _ in 0..100 {
-        if h.sql(
-            index,
-            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'DO SLEEP%'",
-        ) == "1"
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
 /// P with one replica R, whose SQL thread is held back by a table lock while P writes 5 more
 /// rows it receives; then P dies.
 async fn relay_log_not_applied(
@@ -148,10 +118,7 @@ async fn relay_log_not_applied(
 #[tokio::test]
 async fn fail_master_promotion_if_sql_thread_not_up_to_date_fails_rather_than_lose_rows() {
     let (h, _, mut lock) = relay_log_not_applied(|s| s.fail_if_not_caught_up = true).await;
-    let recovery = h
-        .finished_recoveries(1, Duration::from_secs(30))
-        .await
-        .remove(0);
+    let recovery = h.first_recovery().await;
     assert!(!recovery.successful, "{recovery:#?}");
     assert!(
         recovery
@@ -167,10 +134,7 @@ async fn fail_master_promotion_if_sql_thread_not_up_to_date_fails_rather_than_lo
 #[tokio::test]
 async fn delay_master_promotion_if_sql_thread_not_up_to_date_waits_for_every_row() {
     let (h, written, mut lock) = relay_log_not_applied(|s| s.delay_until_caught_up = true).await;
-    let recovery = h
-        .finished_recoveries(1, Duration::from_secs(30))
-        .await
-        .remove(0);
+    let recovery = h.first_recovery().await;
     let _ = lock.wait();
     assert!(recovery.successful, "{recovery:#?}");
     assert_eq!(h.sql(1, "SELECT @@read_only"), "0");
@@ -197,10 +161,7 @@ async fn without_apply_mysql_promotion_the_promoted_server_is_left_to_the_hooks_
     })
     .await;
     h.sandbox.kill(0).unwrap();
-    let recovery = h
-        .finished_recoveries(1, Duration::from_secs(30))
-        .await
-        .remove(0);
+    let recovery = h.first_recovery().await;
     assert!(recovery.successful, "{recovery:#?}");
     let promoted = h.index_of(recovery.successor.as_ref().unwrap());
     // No RESET SLAVE ALL, no read_only=0: its link stays, detached (MasterFailoverDetachReplicaMasterHost).
@@ -271,10 +232,7 @@ async fn a_returning_former_primary_rejoins_when_it_holds_nothing_new_and_stays_
     create_table(&h);
     let written = write_rows(&h, 0, 3, &[1, 2]);
     h.sandbox.kill(0).unwrap();
-    let first = h
-        .finished_recoveries(1, Duration::from_secs(30))
-        .await
-        .remove(0);
+    let first = h.first_recovery().await;
     assert!(first.successful, "{first:#?}");
     let successor = first.successor.clone().unwrap();
     let s1 = h.index_of(&successor);
@@ -314,19 +272,12 @@ async fn a_returning_former_primary_rejoins_when_it_holds_nothing_new_and_stays_
     assert!(second.successful, "{second:#?}");
     h.sandbox.restart(s1).unwrap();
     let s1_key = successor;
-    let judged = wait_for(Duration::from_secs(20), || {
-        let engine = h.engine.clone();
-        let s1_key = s1_key.clone();
-        async move {
-            let (_, analyses) = engine.snapshot().await.ok()?;
-            analyses.into_iter().find(|a| {
-                a.key == s1_key
-                    && a.code.map(|c| c.name()) == Some("FormerMasterWithErrantTransactions")
-            })
-        }
-    })
-    .await
-    .expect("the returning primary is judged");
+    let judged = h
+        .analysis_of(&s1_key, Duration::from_secs(20), |a| {
+            a.code.map(|c| c.name()) == Some("FormerMasterWithErrantTransactions")
+        })
+        .await
+        .expect("the returning primary is judged");
     assert!(!judged.errant_gtid.is_empty(), "{judged:#?}");
     assert_eq!(h.sql(s1, "SELECT @@read_only"), "1", "fenced");
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -349,10 +300,7 @@ async fn recover_non_writeable_master_makes_a_read_only_primary_writable_not_rep
     .await;
     let primary = key(h.sandbox.key(0));
     h.sql(0, "SET GLOBAL read_only = 1");
-    let recovery = h
-        .finished_recoveries(1, Duration::from_secs(30))
-        .await
-        .remove(0);
+    let recovery = h.first_recovery().await;
     assert!(recovery.successful, "{recovery:#?}");
     assert_eq!(recovery.analysis, "NoWriteableMasterStructureWarning");
     assert_eq!(recovery.failed, primary);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arbor_testkit::wait_for;
 use arbor_topology::{Downtime, InstanceKey, PromotionRule, Timestamp};
-use common::{create_table, harness, key, write_rows, ROWS};
+use common::{create_table, harness, hold_table_lock, key, write_rows, ROWS};
 
 #[tokio::test]
 async fn a_killed_primary_is_replaced_and_every_replica_follows_the_new_one() {
@@ -126,10 +126,7 @@ async fn a_dead_intermediate_primary_has_its_replicas_moved_up() {
     let mut h = harness(&[None, Some(0), Some(1), Some(1)], |_| {}).await;
     let primary = key(h.sandbox.key(0));
     h.sandbox.kill(1).unwrap();
-    let recovery = h
-        .finished_recoveries(1, Duration::from_secs(30))
-        .await
-        .remove(0);
+    let recovery = h.first_recovery().await;
     assert!(recovery.successful, "{recovery:#?}");
     assert_eq!(recovery.kind, "IntermediateMasterRecovery");
     assert!(
@@ -268,10 +265,7 @@ async fn a_downtimed_primary_is_not_recovered() {
 async fn a_second_failure_within_the_block_period_waits_for_an_acknowledgement() {
     let mut h = harness(&[None, Some(0), Some(0)], |_| {}).await;
     h.sandbox.kill(0).unwrap();
-    let first = h
-        .finished_recoveries(1, Duration::from_secs(30))
-        .await
-        .remove(0);
+    let first = h.first_recovery().await;
     assert!(first.successful, "{first:#?}");
     let promoted = first.successor.clone().unwrap();
     let promoted_index = h.index_of(&promoted);
@@ -307,18 +301,11 @@ async fn a_frozen_primary_whose_replicas_still_replicate_is_never_failed_over() 
     // Frozen for less than the replicas' slave_net_timeout (4 s): arbor cannot reach the
     // primary, but its replicas still hold their connections and say they replicate.
     h.sandbox.pause(0).unwrap();
-    let seen_unreachable = wait_for(Duration::from_secs(3), || {
-        let engine = h.engine.clone();
-        let primary = primary.clone();
-        async move {
-            let (_, analyses) = engine.snapshot().await.ok()?;
-            analyses
-                .iter()
-                .any(|a| a.key == primary && a.code.map(|c| c.name()) == Some("UnreachableMaster"))
-                .then_some(())
-        }
-    })
-    .await;
+    let seen_unreachable = h
+        .analysis_of(&primary, Duration::from_secs(3), |a| {
+            a.code.map(|c| c.name()) == Some("UnreachableMaster")
+        })
+        .await;
     h.sandbox.resume(0).unwrap();
     assert!(
         seen_unreachable.is_some(),
@@ -532,4 +519,72 @@ async fn a_prefer_rule_on_a_former_primary_is_honoured() {
         assert_eq!(h.status(replica, "Master_Port"), p.port.to_string());
         h.wait_replicated(replica, ROWS, &written.to_string());
     }
+}
+
+#[tokio::test]
+async fn a_takeover_never_designates_a_replica_that_died_since_the_last_poll() {
+    let mut h = harness(&[None, Some(0), Some(0)], |_| {}).await;
+    let (r1, r2) = (key(h.sandbox.key(1)), key(h.sandbox.key(2)));
+    // R1 would be chosen: preferred, and read alive by the last poll.
+    h.store
+        .register_candidate(
+            &r1,
+            PromotionRule::Prefer,
+            Timestamp::now().plus(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    h.sandbox.kill(1).unwrap();
+    let record = h
+        .engine
+        .graceful_takeover(&h.sandbox.key(0), None, true)
+        .await
+        .unwrap();
+    assert!(record.successful, "{record:#?}");
+    assert_eq!(record.successor.as_ref(), Some(&r2), "the live replica");
+    assert_eq!(h.sql(2, "SELECT @@read_only"), "0");
+    assert_eq!(h.status(0, "Master_Port"), r2.port.to_string());
+}
+
+#[tokio::test]
+async fn a_takeover_that_cannot_complete_leaves_the_cluster_as_it_was() {
+    let h = harness(&[None, Some(0), Some(0)], |s| {
+        s.catch_up_timeout = Duration::from_secs(1);
+    })
+    .await;
+    create_table(&h);
+    write_rows(&h, 0, 3, &[1, 2]);
+    // R1 cannot apply what P writes next: it will not catch up in time.
+    let mut lock = hold_table_lock(&h, 1, 5);
+    h.sql(0, "INSERT INTO app.t (v) VALUES (2)");
+    let r1 = key(h.sandbox.key(1));
+    let record = h
+        .engine
+        .graceful_takeover(&h.sandbox.key(0), Some(r1.clone()), true)
+        .await
+        .unwrap();
+    assert!(!record.successful, "{record:#?}");
+    assert!(
+        record.errors.iter().any(|e| e.contains("backed out")),
+        "{record:#?}"
+    );
+    // P takes writes again, and R2, moved under R1 first, replicates from P again.
+    assert_eq!(h.sql(0, "SELECT @@read_only"), "0");
+    assert_eq!(h.sql(1, "SELECT @@read_only"), "1");
+    let p_port = h.sandbox.port(0).to_string();
+    for replica in [1, 2] {
+        assert_eq!(h.status(replica, "Master_Port"), p_port, "server {replica}");
+    }
+    let _ = lock.wait();
+    let following = wait_for(Duration::from_secs(15), || async {
+        [1, 2]
+            .iter()
+            .all(|r| {
+                h.status(*r, "Slave_IO_Running") == "Yes"
+                    && h.status(*r, "Slave_SQL_Running") == "Yes"
+            })
+            .then_some(())
+    })
+    .await;
+    assert!(following.is_some(), "both replicas replicate from P");
 }

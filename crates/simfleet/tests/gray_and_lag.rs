@@ -9,15 +9,27 @@ mod common;
 
 use arbor_simfleet::{Flavor, Fleet, Health};
 use arbor_topology::{PromotionRule, Timestamp};
-use common::{finished_recovery, key, watch_and_recover_with};
+use common::{finished_recovery, key, watch_and_recover_with, Watched};
 
-/// Makes replica `index` lag about `seconds` behind: a burst of writes it does not apply, then
-/// a write rate so slow that the backlog is `seconds` of it.
-async fn lag(fleet: &Fleet, index: usize, seconds: f64) {
+/// Makes replica `index` lag about `seconds` behind (a burst of writes it does not apply, then
+/// a write rate so slow that the backlog is `seconds` of it), and waits until arbor has read a
+/// lag of a minute or more on it.
+async fn lag(fleet: &Fleet, watched: &Watched, index: usize, seconds: f64) {
     fleet.set_lag(index, 10_000.0);
     fleet.set_write_rate(500.0);
     tokio::time::sleep(Duration::from_secs(1)).await;
     fleet.set_write_rate(500.0 / seconds);
+    let seen = arbor_testkit::wait_for(Duration::from_secs(10), || {
+        let store = Arc::clone(&watched.store);
+        let replica = key(fleet.key(index));
+        async move {
+            let record = store.instance(&replica).await.ok()??;
+            let lag = record.instance.replication?.seconds_behind_source?;
+            (lag >= 60).then_some(())
+        }
+    })
+    .await;
+    assert!(seen.is_some(), "replica {index} lags");
 }
 
 #[tokio::test]
@@ -47,19 +59,8 @@ async fn a_replica_lagging_past_fail_master_promotion_on_lag_minutes_is_not_prom
         s.fail_promotion_on_lag = Some(Duration::from_secs(60));
     })
     .await;
-    lag(&fleet, 1, 120.0).await;
     // arbor has seen the lag before the primary dies (its replica then reports none).
-    let seen = arbor_testkit::wait_for(Duration::from_secs(10), || {
-        let store = Arc::clone(&watched.store);
-        let replica = key(fleet.key(1));
-        async move {
-            let record = store.instance(&replica).await.ok()??;
-            let lag = record.instance.replication?.seconds_behind_source?;
-            (lag >= 60).then_some(())
-        }
-    })
-    .await;
-    assert!(seen.is_some(), "the replica lags");
+    lag(&fleet, &watched, 1, 120.0).await;
     fleet.set_health(0, Health::Dead);
     let recovery = finished_recovery(&watched).await.expect("a recovery ran");
     assert!(!recovery.successful, "{recovery:#?}");
@@ -91,18 +92,7 @@ async fn replicas_lagging_past_postpone_replica_recovery_on_lag_minutes_are_repo
         )
         .await
         .unwrap();
-    lag(&fleet, 2, 120.0).await;
-    let seen = arbor_testkit::wait_for(Duration::from_secs(10), || {
-        let store = Arc::clone(&watched.store);
-        let replica = key(fleet.key(2));
-        async move {
-            let record = store.instance(&replica).await.ok()??;
-            let lag = record.instance.replication?.seconds_behind_source?;
-            (lag >= 60).then_some(())
-        }
-    })
-    .await;
-    assert!(seen.is_some(), "the replica lags");
+    lag(&fleet, &watched, 2, 120.0).await;
     fleet.set_health(0, Health::Dead);
     let recovery = finished_recovery(&watched).await.expect("a recovery ran");
     assert!(recovery.successful, "{recovery:#?}");

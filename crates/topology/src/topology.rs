@@ -318,8 +318,8 @@ pub enum Kept {
 /// - a former primary (named by a succession) that replicates from no one, in the cluster of
 ///   the primary that replaced it (its successor may have been replaced in turn: the chain is
 ///   followed to a cluster that exists), together with the replicas still pointing at it (lost
-///   in the failover), unless it is back, writable and serving replicas: a primary again,
-///   which an operator must look at (arbor fences a returning former primary at once);
+///   in the failover), unless it is back, writable and serving live replicas while none of
+///   its successors leads: a primary again, which an operator made one;
 /// - a detached replica that serves no replica, in the cluster of the source it was
 ///   detached from.
 fn keep_lone_servers(
@@ -343,20 +343,49 @@ fn keep_lone_servers(
         .values()
         .filter_map(|r| r.instance.source())
         .collect();
+    // Replicas read alive (a dead one's last reading still names the source it had).
+    let has_live_replicas: HashSet<&InstanceKey> = records
+        .values()
+        .filter(|r| r.is_last_check_valid())
+        .filter_map(|r| r.instance.source())
+        .collect();
     let is_root = |key: &InstanceKey| {
         records
             .get(key)
             .is_some_and(|r| r.instance.source().is_none())
     };
+    let is_live_primary = |key: &InstanceKey| {
+        records.get(key).is_some_and(|r| {
+            r.is_last_check_valid() && r.instance.source().is_none() && !r.instance.read_only
+        })
+    };
+    // Whether one of those that replaced `key` leads now: reachable, writable, a root.
+    let replaced_by_a_live_primary = |key: &InstanceKey| {
+        let mut at = key;
+        let mut seen: HashSet<&InstanceKey> = HashSet::from([key]);
+        while let Some(successor) = next.get(at) {
+            if !seen.insert(successor) {
+                return false;
+            }
+            if is_live_primary(successor) {
+                return true;
+            }
+            at = successor;
+        }
+        false
+    };
     // A former primary stays with its successor unless it is a primary again: reachable,
-    // writable, serving replicas.
+    // writable, serving live replicas, and no successor of it leads. Beside a successor that
+    // leads, it is a split brain in the making (a lost replica reconnected to it), and stays
+    // a former primary, to be fenced.
     let is_kept_former = |key: &InstanceKey| {
         next.contains_key(key)
             && records.get(key).is_some_and(|r| {
                 r.instance.source().is_none()
-                    && (!has_replicas.contains(key)
+                    && (!has_live_replicas.contains(key)
                         || !r.is_last_check_valid()
-                        || r.instance.read_only)
+                        || r.instance.read_only
+                        || replaced_by_a_live_primary(key))
             })
     };
     let settled: &HashMap<InstanceKey, String> = cluster_of;
@@ -645,8 +674,7 @@ pub(crate) mod tests {
         );
         assert_eq!(topology.resolve_cluster_hint("p:1").unwrap(), "r1:1");
 
-        // Back as a replica of the new primary, it is a plain member; serving replicas of its
-        // own, it is a cluster again (an operator made it one).
+        // Back as a replica of the new primary, it is a plain member.
         let topology = Topology::new(
             vec![seen("p:1", Some("r1:1")), seen("r1:1", None)],
             &TopologyOptions {
@@ -656,18 +684,41 @@ pub(crate) mod tests {
         );
         assert_eq!(topology.replaced_by(&"p:1".parse().unwrap()), None);
         assert_eq!(topology.depth_of(&"p:1".parse().unwrap()), 1);
+        // Back and writable with a lost replica reconnected to it, while its successor leads:
+        // a split brain in the making, still the former primary (to be fenced).
+        let back_with_replica = |successor: InstanceRecord| {
+            Topology::new(
+                vec![seen("p:1", None), seen("x:1", Some("p:1")), successor],
+                &TopologyOptions {
+                    successions: &successions[..1],
+                    ..TopologyOptions::default()
+                },
+            )
+        };
+        let topology = back_with_replica(seen("r1:1", None));
+        assert_eq!(topology.cluster_names(), vec!["r1:1"]);
+        assert_eq!(
+            topology.replaced_by(&"p:1".parse().unwrap()),
+            Some(&"r1:1".parse().unwrap())
+        );
+        // With its successor gone, it leads a cluster again (an operator made it one).
+        let topology = back_with_replica(down("r1:1"));
+        assert_eq!(topology.replaced_by(&"p:1".parse().unwrap()), None);
+        assert!(topology.cluster_names().contains(&"p:1".to_string()));
+        // A dead replica's last reading does not make it a primary again.
+        let mut dead_replica = seen("x:1", Some("p:1"));
+        dead_replica.last_checked = Some(Timestamp(99));
         let topology = Topology::new(
-            vec![
-                seen("p:1", None),
-                seen("x:1", Some("p:1")),
-                seen("r1:1", None),
-            ],
+            vec![seen("p:1", None), dead_replica, down("r1:1")],
             &TopologyOptions {
                 successions: &successions[..1],
                 ..TopologyOptions::default()
             },
         );
-        assert_eq!(topology.cluster_names(), vec!["p:1", "r1:1"]);
+        assert_eq!(
+            topology.replaced_by(&"p:1".parse().unwrap()),
+            Some(&"r1:1".parse().unwrap())
+        );
     }
 
     #[test]

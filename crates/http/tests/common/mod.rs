@@ -176,3 +176,100 @@ pub fn fill(path: &str, host: &str, port: u16, hint: &str) -> String {
         .replace("{seconds}", "0")
         .replace("{logFile}", "mysql-bin.000001")
 }
+
+/// Real MariaDB servers (a test kit sandbox) watched by one node, addressed by their index in
+/// the sandbox.
+pub struct Served {
+    pub sandbox: arbor_testkit::MariaDbSandbox,
+    pub node: Node,
+    pub client: reqwest::Client,
+}
+
+impl Served {
+    /// Discovers from each of `seeds` and waits until the node has read every server.
+    pub async fn watch(
+        sandbox: arbor_testkit::MariaDbSandbox,
+        node: Node,
+        seeds: &[usize],
+    ) -> Served {
+        let served = Served {
+            sandbox,
+            node,
+            client: http(),
+        };
+        for seed in seeds {
+            let (status, body) = served
+                .call(&format!("discover/{}", served.path(*seed)))
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+        let store = Arc::clone(&served.node.store);
+        let expected = served.sandbox.len();
+        arbor_testkit::wait_for(Duration::from_secs(20), || {
+            let store = Arc::clone(&store);
+            async move {
+                let records = store.all_instances().await.ok()?;
+                (records.len() == expected && records.iter().all(|r| r.is_last_check_valid()))
+                    .then_some(())
+            }
+        })
+        .await
+        .expect("every server discovered");
+        served
+    }
+
+    /// `host/port` of server `index`, as API paths take it.
+    pub fn path(&self, index: usize) -> String {
+        format!("127.0.0.1/{}", self.sandbox.port(index))
+    }
+
+    pub fn key(&self, index: usize) -> String {
+        self.sandbox.key(index)
+    }
+
+    pub fn index_of(&self, key: &str) -> usize {
+        (0..self.sandbox.len())
+            .find(|i| self.sandbox.key(*i) == key)
+            .unwrap_or_else(|| panic!("{key} is not a sandbox server"))
+    }
+
+    /// POSTs an API route; its status and body.
+    pub async fn call(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(format!("{}/api/{path}", self.node.base))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// POSTs an API route that must succeed.
+    pub async fn ok(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.call(path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body["Code"], "OK", "{path}: {body}");
+        body
+    }
+
+    /// GETs a read-only route.
+    pub async fn read(&self, path: &str) -> serde_json::Value {
+        let response = self
+            .client
+            .get(format!("{}/api/{path}", self.node.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.json().await.unwrap()
+    }
+
+    /// Runs SQL on server `index` as the admin; its output, trimmed.
+    pub fn sql(&self, index: usize, sql: &str) -> String {
+        self.sandbox.sql(index, sql).unwrap().trim().to_string()
+    }
+}

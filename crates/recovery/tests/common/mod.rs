@@ -174,6 +174,29 @@ impl Harness {
         records
     }
 
+    /// Waits up to `deadline` for arbor to analyse `key` as `matches` says; returns that
+    /// analysis.
+    pub async fn analysis_of(
+        &self,
+        key: &InstanceKey,
+        deadline: Duration,
+        matches: impl Fn(&arbor_analysis::Analysis) -> bool,
+    ) -> Option<arbor_analysis::Analysis> {
+        let matches = &matches;
+        wait_for(deadline, || async move {
+            let (_, analyses) = self.engine.snapshot().await.ok()?;
+            analyses.into_iter().find(|a| &a.key == key && matches(a))
+        })
+        .await
+    }
+
+    /// Waits (up to 30 s) until the first recovery finishes; returns it.
+    pub async fn first_recovery(&self) -> RecoveryRecord {
+        self.finished_recoveries(1, Duration::from_secs(30))
+            .await
+            .remove(0)
+    }
+
     /// Waits until a detection of `code` on `key` is recorded: proof that arbor saw the failure.
     pub async fn detected(&self, key: &InstanceKey, code: &str) {
         let store = Arc::clone(&self.store);
@@ -221,4 +244,36 @@ pub fn write_rows(h: &Harness, index: usize, count: usize, replicas: &[usize]) -
         h.wait_replicated(*replica, ROWS, &total);
     }
     total.parse().unwrap()
+}
+
+/// Holds a write lock on `app.t` on server `index` for `seconds`, so its SQL thread cannot
+/// apply what it receives meanwhile.
+pub fn hold_table_lock(h: &Harness, index: usize, seconds: u64) -> std::process::Child {
+    h.sql(
+        index,
+        &format!("SET sql_log_bin = 0; GRANT LOCK TABLES, SELECT ON app.* TO '{ADMIN_USER}'@'%'"),
+    );
+    let child = std::process::Command::new("mariadb")
+        .args([
+            "-h127.0.0.1",
+            &format!("-P{}", h.sandbox.port(index)),
+            &format!("-u{ADMIN_USER}"),
+            &format!("-p{ADMIN_PASSWORD}"),
+            "-e",
+            &format!("LOCK TABLES app.t WRITE; DO SLEEP({seconds}); UNLOCK TABLES"),
+        ])
+        .spawn()
+        .unwrap();
+    // The lock is taken when the session shows up sleeping.
+    for _ in 0..100 {
+        if h.sql(
+            index,
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'DO SLEEP%'",
+        ) == "1"
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }
