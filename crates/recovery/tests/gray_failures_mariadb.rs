@@ -86,21 +86,9 @@ async fn a_primary_under_a_global_read_lock_is_not_failed_over() {
     let h = harness_with(&[None, Some(0), Some(0)], |_| {}, default_timeouts).await;
     create_table(&h);
     // A backup-style global read lock held for 8 s in a session of its own.
-    let socket_client = h.sandbox.sql(0, "SELECT 1").map(|_| ());
-    assert!(socket_client.is_ok());
-    let port = h.sandbox.port(0);
-    let locker = std::thread::spawn(move || {
-        std::process::Command::new("mariadb")
-            .args([
-                "-h127.0.0.1",
-                &format!("-P{port}"),
-                &format!("-u{ADMIN_USER}"),
-                &format!("-p{ADMIN_PASSWORD}"),
-                "-e",
-                "FLUSH TABLES WITH READ LOCK; DO SLEEP(8); UNLOCK TABLES",
-            ])
-            .output()
-    });
+    let mut lock_session =
+        h.admin_client(0, "FLUSH TABLES WITH READ LOCK; DO SLEEP(8); UNLOCK TABLES");
+    let locker = std::thread::spawn(move || lock_session.output());
     no_recovery_for(&h, Duration::from_secs(9)).await;
     let lock = locker.join().unwrap().unwrap();
     assert!(
@@ -142,7 +130,6 @@ async fn a_primary_refusing_connections_while_its_replicas_hear_from_it_is_not_f
         .collect();
     // Sleepers take connections until, once arbor's are killed, max_connections (10, MariaDB's
     // floor) plus the one extra a privileged user gets are all taken: then nobody connects.
-    let port = h.sandbox.port(0);
     let target = 11 + arbors.len();
     let mut sleepers = Vec::new();
     loop {
@@ -158,15 +145,7 @@ async fn a_primary_refusing_connections_while_its_replicas_hear_from_it_is_not_f
         }
         assert!(sleepers.len() < 40, "cannot fill the server's connections");
         sleepers.push(
-            std::process::Command::new("mariadb")
-                .args([
-                    "-h127.0.0.1",
-                    &format!("-P{port}"),
-                    &format!("-u{ADMIN_USER}"),
-                    &format!("-p{ADMIN_PASSWORD}"),
-                    "-e",
-                    "DO SLEEP(40)",
-                ])
+            h.admin_client(0, "DO SLEEP(40)")
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()

@@ -81,14 +81,7 @@ async fn a_promotion_rule_can_choose_a_lagging_replica_which_catches_up_first() 
     h.wait_replicated(2, ROWS, "6");
     assert_eq!(h.sql(3, ROWS), "1");
     let preferred = key(h.sandbox.key(3));
-    h.store
-        .register_candidate(
-            &preferred,
-            PromotionRule::Prefer,
-            Timestamp::now().plus(Duration::from_secs(3600)),
-        )
-        .await
-        .unwrap();
+    h.rule(&preferred, PromotionRule::Prefer).await;
     h.sandbox.kill(0).unwrap();
 
     let recovery = h
@@ -500,14 +493,7 @@ async fn a_prefer_rule_on_a_former_primary_is_honoured() {
         .await
         .unwrap();
     assert!(takeover.successful, "{takeover:#?}");
-    h.store
-        .register_candidate(
-            &p,
-            PromotionRule::Prefer,
-            Timestamp::now().plus(Duration::from_secs(3600)),
-        )
-        .await
-        .unwrap();
+    h.rule(&p, PromotionRule::Prefer).await;
     h.sandbox.kill(1).unwrap();
 
     let records = h.finished_recoveries(2, Duration::from_secs(40)).await;
@@ -526,14 +512,7 @@ async fn a_takeover_never_designates_a_replica_that_died_since_the_last_poll() {
     let mut h = harness(&[None, Some(0), Some(0)], |_| {}).await;
     let (r1, r2) = (key(h.sandbox.key(1)), key(h.sandbox.key(2)));
     // R1 would be chosen: preferred, and read alive by the last poll.
-    h.store
-        .register_candidate(
-            &r1,
-            PromotionRule::Prefer,
-            Timestamp::now().plus(Duration::from_secs(3600)),
-        )
-        .await
-        .unwrap();
+    h.rule(&r1, PromotionRule::Prefer).await;
     h.sandbox.kill(1).unwrap();
     let record = h
         .engine

@@ -141,6 +141,27 @@ impl MariaDbSandbox {
         self.run_client(index, sql, &["--batch", "--skip-column-names"])
     }
 
+    /// A `mariadb` client command that runs `sql` on server `index` over TCP as `user`, for a
+    /// test to spawn (a session that holds a lock, a connection that waits, an application's
+    /// write): unlike [`Self::sql`], it goes through the network and the account's grants.
+    pub fn tcp_client(
+        &self,
+        index: usize,
+        user: &str,
+        password: &str,
+        sql: &str,
+    ) -> Result<Command> {
+        let mut command = Command::new(Binaries::client()?);
+        command
+            .args(["--host=127.0.0.1", "--batch", "--skip-column-names"])
+            .arg(format!("--port={}", self.nodes[index].port))
+            .arg(format!("--user={user}"))
+            .arg(format!("--password={password}"))
+            .args(["-e", sql])
+            .stdin(Stdio::null());
+        Ok(command)
+    }
+
     fn run_client(&self, index: usize, sql: &str, format: &[&str]) -> Result<String> {
         let node = &self.nodes[index];
         let output = Command::new(Binaries::client()?)

@@ -190,6 +190,26 @@ impl Harness {
         .await
     }
 
+    /// A `mariadb` client running `sql` on server `index` over TCP as arbor's admin account,
+    /// to spawn.
+    pub fn admin_client(&self, index: usize, sql: &str) -> std::process::Command {
+        self.sandbox
+            .tcp_client(index, ADMIN_USER, ADMIN_PASSWORD, sql)
+            .unwrap()
+    }
+
+    /// Gives `instance` a promotion rule for the next hour.
+    pub async fn rule(&self, instance: &InstanceKey, rule: arbor_topology::PromotionRule) {
+        self.store
+            .register_candidate(
+                instance,
+                rule,
+                arbor_topology::Timestamp::now().plus(Duration::from_secs(3600)),
+            )
+            .await
+            .unwrap();
+    }
+
     /// Waits (up to 30 s) until the first recovery finishes; returns it.
     pub async fn first_recovery(&self) -> RecoveryRecord {
         self.finished_recoveries(1, Duration::from_secs(30))
@@ -253,15 +273,11 @@ pub fn hold_table_lock(h: &Harness, index: usize, seconds: u64) -> std::process:
         index,
         &format!("SET sql_log_bin = 0; GRANT LOCK TABLES, SELECT ON app.* TO '{ADMIN_USER}'@'%'"),
     );
-    let child = std::process::Command::new("mariadb")
-        .args([
-            "-h127.0.0.1",
-            &format!("-P{}", h.sandbox.port(index)),
-            &format!("-u{ADMIN_USER}"),
-            &format!("-p{ADMIN_PASSWORD}"),
-            "-e",
+    let child = h
+        .admin_client(
+            index,
             &format!("LOCK TABLES app.t WRITE; DO SLEEP({seconds}); UNLOCK TABLES"),
-        ])
+        )
         .spawn()
         .unwrap();
     // The lock is taken when the session shows up sleeping.
