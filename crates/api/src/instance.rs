@@ -718,51 +718,6 @@ pub struct RecoveryStepJson {
     pub message: String,
 }
 
-impl From<&arbor_store::RecoveryRecord> for TopologyRecoveryJson {
-    fn from(record: &arbor_store::RecoveryRecord) -> Self {
-        let keys = |keys: &[InstanceKey]| keys.iter().map(Into::into).collect::<Vec<_>>();
-        TopologyRecoveryJson {
-            id: record.id,
-            uid: record.uid.clone(),
-            analysis_entry: serde_json::json!({
-                "AnalyzedInstanceKey": InstanceKeyJson::from(&record.failed),
-                "Analysis": record.analysis,
-                "ClusterDetails": { "ClusterName": record.cluster },
-            }),
-            successor_key: record.successor.as_ref().map(Into::into),
-            successor_alias: String::new(),
-            is_active: record.is_active,
-            is_successful: record.successful,
-            lost_replicas: keys(&record.lost_replicas),
-            participating_instance_keys: keys(&record.participating),
-            all_errors: record.errors.clone(),
-            recovery_start_timestamp: record.started_at.to_sql_datetime(),
-            recovery_end_timestamp: record
-                .ended_at
-                .map(|t| t.to_sql_datetime())
-                .unwrap_or_default(),
-            processing_node_hostname: record.processing_node.clone(),
-            acknowledged: record.acknowledged,
-            acknowledged_at: record
-                .acknowledged_at
-                .map(|t| t.to_sql_datetime())
-                .unwrap_or_default(),
-            acknowledged_by: record.acknowledged_by.clone(),
-            acknowledged_comment: record.acknowledged_comment.clone(),
-            kind: record.kind.clone(),
-            manual: record.manual,
-            steps: record
-                .steps
-                .iter()
-                .map(|s| RecoveryStepJson {
-                    at: s.at.to_sql_datetime(),
-                    message: s.message.clone(),
-                })
-                .collect(),
-        }
-    }
-}
-
 /// orchestrator's `BlockedTopologyRecovery`: a recovery anti-flapping refused, and which one
 /// blocked it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -791,19 +746,4 @@ pub struct FailureDetectionJson {
     pub analysis_entry: serde_json::Value,
     #[serde(rename = "DetectionTimestamp")]
     pub detection_timestamp: String,
-}
-
-impl From<&arbor_store::FailureDetection> for FailureDetectionJson {
-    fn from(detection: &arbor_store::FailureDetection) -> Self {
-        FailureDetectionJson {
-            id: detection.id,
-            analysis_entry: serde_json::json!({
-                "AnalyzedInstanceKey": InstanceKeyJson::from(&detection.key),
-                "Analysis": detection.analysis,
-                "Description": detection.description,
-                "ClusterDetails": { "ClusterName": detection.cluster },
-            }),
-            detection_timestamp: detection.detected_at.to_sql_datetime(),
-        }
-    }
 }

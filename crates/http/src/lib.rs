@@ -21,6 +21,7 @@ mod registry;
 mod routes;
 pub mod tls;
 mod ui;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;

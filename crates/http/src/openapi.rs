@@ -182,7 +182,7 @@ fn schemas() -> Value {
             blocking_recovery_id: 1,
             reason: "example".into(),
         })),
-        "FailureDetection": schema_of(&to_value(&arbor_api::FailureDetectionJson::from(
+        "FailureDetection": schema_of(&to_value(&crate::wire::detection_json(
             &arbor_store::FailureDetection {
                 id: 1,
                 cluster: "primary.example:3306".into(),
@@ -301,7 +301,7 @@ fn example_recovery() -> arbor_api::TopologyRecoveryJson {
             message: "example".into(),
         }],
     };
-    (&record).into()
+    crate::wire::recovery_json(&record)
 }
 
 fn example_cluster_info() -> ClusterInfo {

@@ -197,7 +197,7 @@ async fn force_master_failover(
     let record = successful(state.recovery.force_master_failover(&hint, force).await?)?;
     Ok(Json(ApiResponse::ok(
         "Master failover executed",
-        (&record).into(),
+        crate::wire::recovery_json(&record),
     )))
 }
 
@@ -226,7 +226,7 @@ async fn takeover(
     )?;
     Ok(Json(ApiResponse::ok(
         "Graceful master takeover executed",
-        (&record).into(),
+        crate::wire::recovery_json(&record),
     )))
 }
 
@@ -464,7 +464,7 @@ async fn recoveries_of(
     let records = state.discovery.store().recoveries(cluster, 100).await?;
     Ok(Json(ApiResponse::ok(
         "Recoveries",
-        records.iter().map(Into::into).collect(),
+        records.iter().map(crate::wire::recovery_json).collect(),
     )))
 }
 
@@ -492,7 +492,7 @@ async fn audit_recovery_of_cluster(
     records.truncate(100);
     Ok(Json(ApiResponse::ok(
         "Recoveries",
-        records.iter().map(Into::into).collect(),
+        records.iter().map(crate::wire::recovery_json).collect(),
     )))
 }
 
@@ -540,7 +540,7 @@ async fn audit_recovery_steps(
         .iter()
         .find(|r| r.uid == uid)
         .ok_or_else(|| ApiError::NotFound(format!("unknown recovery {uid}")))?;
-    let json: TopologyRecoveryJson = record.into();
+    let json = crate::wire::recovery_json(record);
     Ok(Json(ApiResponse::ok("Recovery steps", json.steps)))
 }
 
@@ -550,7 +550,7 @@ async fn audit_failure_detection(
     let detections = state.discovery.store().detections(100).await?;
     Ok(Json(ApiResponse::ok(
         "Failure detections",
-        detections.iter().map(Into::into).collect(),
+        detections.iter().map(crate::wire::detection_json).collect(),
     )))
 }
 
