@@ -379,7 +379,6 @@ fn app_state(
     );
     let metrics = Arc::new(Metrics::new());
     discovery.handle().set_probe_observer(metrics.clone());
-    let alias_matcher = config.cluster_alias_matcher();
     AppState {
         discovery: discovery.handle(),
         auth: Arc::new(auth),
@@ -393,12 +392,9 @@ fn app_state(
             reasonable_lag: config.reasonable_replication_lag(),
             check_window: config.instance_poll_interval()
                 + Duration::from_secs(config.reasonable_instance_check_seconds),
-            default_port: config.default_instance_port,
-            alias_for_cluster_name: Box::new(move |name| alias_matcher.alias_for(name)),
             // Also the owner node of the maintenance locks taken through the API, which is why
             // it is the node's unique name and not only its host's.
             hostname: node_name.to_string(),
-            analysis: analysis_settings(config),
             candidate_expiry: Duration::from_secs(config.candidate_instance_expire_minutes * 60),
             url_prefix: arbor_http::normalize_url_prefix(&config.url_prefix),
             tls: config.use_ssl,
@@ -533,6 +529,11 @@ async fn open_store(
         Backend::Sqlite { path } => {
             let store = SqliteStore::open(&path)?;
             tracing::info!(path = %path.display(), "using SQLite store");
+            // This node's readings are its own: kept in memory, persisted in batches. (A
+            // shared MySQL backend is read through: other nodes write readings to it.)
+            let store = arbor_store::MemoryStore::open(Arc::new(store))
+                .await
+                .context("cannot load the stored readings")?;
             Ok((Arc::new(store), None))
         }
         Backend::MySql => {

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arbor_discovery::DiscoveryHandle;
-use arbor_topology::{Topology, TopologyOptions};
+use arbor_topology::Topology;
 
 pub use auth::{basic_header_value, AuthMethod, AuthSettings};
 pub use error::ApiError;
@@ -36,23 +36,14 @@ pub use metrics::Metrics;
 pub use registry::{Access, Answer, RouteSpec};
 pub use routes::{router, router_with_specs};
 
-/// Maps a cluster name to its configured alias.
-pub type AliasLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
-
 /// How instance views are computed; set from the config by `arbor serve`.
 pub struct ViewSettings {
     /// `ReasonableReplicationLagSeconds`.
     pub reasonable_lag: Duration,
     /// `InstancePollSeconds + ReasonableInstanceCheckSeconds`.
     pub check_window: Duration,
-    /// `DefaultInstancePort`, for hints given without a port.
-    pub default_port: u16,
-    /// `ClusterNameToAlias`.
-    pub alias_for_cluster_name: AliasLookup,
     /// This node's name in `/api/status`.
     pub hostname: String,
-    /// How failures are analyzed (`ReasonableReplicationLagSeconds`, `RecoverNonWriteableMaster`).
-    pub analysis: arbor_analysis::AnalysisSettings,
     /// `CandidateInstanceExpireMinutes`: how long a registered promotion rule holds.
     pub candidate_expiry: Duration,
     /// `URLPrefix`, normalized: empty, or `/path` without a trailing slash.
@@ -111,37 +102,15 @@ impl AppState {
         })
     }
 
-    /// The current analyses of every cluster.
-    pub async fn analyses(&self) -> Result<(Topology, Vec<arbor_analysis::Analysis>), ApiError> {
-        let topology = self.topology().await?;
-        let analyses = arbor_analysis::analyze(&topology, &self.view.analysis);
-        Ok((topology, analyses))
+    /// The current topology and its analyses (shared with recovery, kept until the state
+    /// changes).
+    pub async fn snapshot(&self) -> Result<Arc<arbor_recovery::Snapshot>, ApiError> {
+        Ok(self.recovery.snapshot().await?)
     }
 
     /// `HasAutomatedMasterRecovery` and `HasAutomatedIntermediateMasterRecovery` of a cluster.
     pub fn automated_recovery_of(&self, topology: &Topology, cluster: &str) -> (bool, bool) {
         let alias = topology.alias_of(cluster).unwrap_or(cluster);
         self.recovery.automated_recovery_of(cluster, alias)
-    }
-
-    /// A snapshot of every known instance, with clusters derived.
-    pub async fn topology(&self) -> Result<Topology, ApiError> {
-        let store = self.discovery.store();
-        let records = store.all_instances().await?;
-        let successions = store.successions().await?;
-        let alias = |name: &str| (self.view.alias_for_cluster_name)(name);
-        let overrides: std::collections::HashMap<String, String> =
-            store.cluster_aliases().await?.into_iter().collect();
-        let alias_override = |name: &str| overrides.get(name).cloned();
-        Ok(Topology::new(
-            records,
-            &TopologyOptions {
-                reasonable_lag: self.view.reasonable_lag,
-                default_port: self.view.default_port,
-                alias_for_cluster_name: &alias,
-                alias_override: &alias_override,
-                successions: &successions,
-            },
-        ))
     }
 }

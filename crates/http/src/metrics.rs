@@ -123,7 +123,8 @@ impl Metrics {
 
     /// Reads the levels and renders the exposition text.
     async fn render(&self, state: &AppState) -> Result<String, ApiError> {
-        let (topology, analyses) = state.analyses().await?;
+        let snapshot = state.snapshot().await?;
+        let (topology, analyses) = (&snapshot.topology, &snapshot.analyses);
         self.instances_known.set(topology.records().count() as i64);
         self.instances_reachable.set(
             topology

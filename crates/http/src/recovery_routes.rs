@@ -313,7 +313,8 @@ async fn downtimed_matching(
     state: &AppState,
     cluster: Option<String>,
 ) -> Result<Json<Vec<InstanceJson>>, ApiError> {
-    let topology = state.topology().await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
     let annotations = state.annotations().await?;
     let records = topology.records().filter(|r| {
         annotations.downtimes.contains_key(r.key())
@@ -322,7 +323,7 @@ async fn downtimed_matching(
                 .is_none_or(|c| topology.cluster_of(r.key()) == Some(c))
     });
     let view = arbor_api::ViewContext {
-        topology: &topology,
+        topology,
         now: Timestamp::now(),
         check_window: state.view.check_window,
         reasonable_lag: state.view.reasonable_lag,
@@ -343,7 +344,11 @@ async fn downtimed_in_cluster(
     State(state): State<AppState>,
     HintPath(hint): HintPath,
 ) -> Result<Json<Vec<InstanceJson>>, ApiError> {
-    let cluster = state.topology().await?.resolve_cluster_hint(&hint)?;
+    let cluster = state
+        .snapshot()
+        .await?
+        .topology
+        .resolve_cluster_hint(&hint)?;
     downtimed_matching(&state, Some(cluster)).await
 }
 
@@ -398,7 +403,11 @@ async fn set_cluster_alias(
             "alias: at most 255 printable characters".into(),
         ));
     }
-    let cluster = state.topology().await?.resolve_cluster_hint(&hint)?;
+    let cluster = state
+        .snapshot()
+        .await?
+        .topology
+        .resolve_cluster_hint(&hint)?;
     state
         .discovery
         .store()
@@ -421,7 +430,8 @@ async fn ack_cluster(
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     // By its name, its alias or a former name: recoveries are recorded under the name the
     // cluster had at the time, so every name it had is acknowledged.
-    let topology = state.topology().await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
     let cluster = topology.resolve_cluster_hint(&hint)?;
     let comment = query.comment.unwrap_or_default();
     let who = who(&state, &headers);
@@ -478,7 +488,8 @@ async fn audit_recovery_of_cluster(
     State(state): State<AppState>,
     HintPath(hint): HintPath,
 ) -> Result<Json<ApiResponse<Vec<TopologyRecoveryJson>>>, ApiError> {
-    let topology = state.topology().await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
     let names = match topology.resolve_cluster_hint(&hint) {
         Ok(cluster) => topology.names_of(&cluster),
         // A cluster that is gone still has its recoveries, under the name it had.
@@ -506,7 +517,8 @@ async fn blocked_recoveries_of_cluster(
     State(state): State<AppState>,
     HintPath(hint): HintPath,
 ) -> Result<Json<Vec<BlockedRecoveryJson>>, ApiError> {
-    let topology = state.topology().await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
     let cluster = topology.resolve_cluster_hint(&hint)?;
     blocked(&state, Some(topology.names_of(&cluster))).await
 }

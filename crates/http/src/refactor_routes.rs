@@ -48,11 +48,12 @@ fn required_second_key(params: &HashMap<String, String>) -> Result<InstanceKey, 
 
 /// The instance as it is now (after the operation re-read it).
 async fn instance_now(state: &AppState, key: &InstanceKey) -> Result<InstanceJson, ApiError> {
-    let topology = state.topology().await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
     let record = topology
         .record(key)
         .ok_or_else(|| ApiError::NotFound(format!("unknown instance {key}")))?;
-    let view = crate::routes::view(state, &topology).await?;
+    let view = crate::routes::view(state, topology).await?;
     Ok(InstanceJson::from_record(record, &view))
 }
 
@@ -60,8 +61,9 @@ async fn instances_now(
     state: &AppState,
     keys: &[InstanceKey],
 ) -> Result<Vec<InstanceJson>, ApiError> {
-    let topology = state.topology().await?;
-    let view = crate::routes::view(state, &topology).await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
+    let view = crate::routes::view(state, topology).await?;
     Ok(keys
         .iter()
         .filter_map(|k| topology.record(k))

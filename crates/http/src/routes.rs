@@ -470,11 +470,12 @@ async fn discover(
     KeyPath(key): KeyPath,
 ) -> Result<Json<ApiResponse<InstanceJson>>, ApiError> {
     state.discovery.discover(&key).await?;
-    let topology = state.topology().await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
     let record = topology
         .record(&key)
         .ok_or_else(|| ApiError::Internal(format!("{key} vanished after discovery")))?;
-    let json = InstanceJson::from_record(record, &view(&state, &topology).await?);
+    let json = InstanceJson::from_record(record, &view(&state, topology).await?);
     Ok(Json(ApiResponse::ok(
         format!("Instance discovered: {key}"),
         json,
@@ -512,7 +513,8 @@ async fn forget_cluster(
     State(state): State<AppState>,
     HintPath(hint): HintPath,
 ) -> Result<Json<ApiResponse<Vec<InstanceKeyJson>>>, ApiError> {
-    let topology = state.topology().await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
     let name = topology.resolve_cluster_hint(&hint)?;
     let mut forgotten = Vec::new();
     for record in topology.cluster_members(&name) {
@@ -529,13 +531,14 @@ async fn instance(
     State(state): State<AppState>,
     KeyPath(key): KeyPath,
 ) -> Result<Json<InstanceJson>, ApiError> {
-    let topology = state.topology().await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
     let record = topology
         .record(&key)
         .ok_or_else(|| ApiError::NotFound(format!("unknown instance {key}")))?;
     Ok(Json(InstanceJson::from_record(
         record,
-        &view(&state, &topology).await?,
+        &view(&state, topology).await?,
     )))
 }
 
@@ -543,16 +546,18 @@ async fn instance_replicas(
     State(state): State<AppState>,
     KeyPath(key): KeyPath,
 ) -> Result<Json<Vec<InstanceJson>>, ApiError> {
-    let topology = state.topology().await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
     if topology.record(&key).is_none() {
         return Err(ApiError::NotFound(format!("unknown instance {key}")));
     }
-    to_json(&state, &topology, topology.replicas_of(&key)).await
+    to_json(&state, topology, topology.replicas_of(&key)).await
 }
 
 async fn all_instances(State(state): State<AppState>) -> Result<Json<Vec<InstanceJson>>, ApiError> {
-    let topology = state.topology().await?;
-    to_json(&state, &topology, topology.records()).await
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
+    to_json(&state, topology, topology.records()).await
 }
 
 #[derive(serde::Deserialize)]
@@ -570,7 +575,8 @@ async fn search(
         .map(|s| s.trim().to_ascii_lowercase())
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::BadRequest("missing search text: add ?s=TEXT".into()))?;
-    let topology = state.topology().await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
     let matches = topology.records().filter(|record| {
         let cluster = topology.cluster_of(record.key()).unwrap_or_default();
         [
@@ -583,19 +589,21 @@ async fn search(
         .iter()
         .any(|field| field.to_ascii_lowercase().contains(&needle))
     });
-    to_json(&state, &topology, matches).await
+    to_json(&state, topology, matches).await
 }
 
 async fn primaries(State(state): State<AppState>) -> Result<Json<Vec<InstanceJson>>, ApiError> {
-    let topology = state.topology().await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
     let names = topology.cluster_names();
     let roots = names.iter().filter_map(|name| topology.cluster_root(name));
-    to_json(&state, &topology, roots).await
+    to_json(&state, topology, roots).await
 }
 
 async fn problems(State(state): State<AppState>) -> Result<Json<Vec<InstanceJson>>, ApiError> {
-    let topology = state.topology().await?;
-    let Json(all) = to_json(&state, &topology, topology.records()).await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
+    let Json(all) = to_json(&state, topology, topology.records()).await?;
     Ok(Json(
         all.into_iter().filter(|i| !i.problems.is_empty()).collect(),
     ))
@@ -605,9 +613,10 @@ async fn cluster_problems(
     State(state): State<AppState>,
     HintPath(hint): HintPath,
 ) -> Result<Json<Vec<InstanceJson>>, ApiError> {
-    let topology = state.topology().await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
     let name = topology.resolve_cluster_hint(&hint)?;
-    let Json(members) = to_json(&state, &topology, topology.cluster_members(&name)).await?;
+    let Json(members) = to_json(&state, topology, topology.cluster_members(&name)).await?;
     Ok(Json(
         members
             .into_iter()
@@ -619,15 +628,16 @@ async fn cluster_problems(
 async fn replication_analysis(
     State(state): State<AppState>,
 ) -> Result<Json<ApiResponse<Vec<ReplicationAnalysisJson>>>, ApiError> {
-    let (topology, analyses) = state.analyses().await?;
+    let snapshot = state.snapshot().await?;
+    let (topology, analyses) = (&snapshot.topology, &snapshot.analyses);
     let annotations = state.annotations().await?;
     Ok(Json(ApiResponse::ok(
         "Analysis",
         analyses
             .iter()
             .map(|a| {
-                let automated = state.automated_recovery_of(&topology, &a.cluster);
-                ReplicationAnalysisJson::of(a, &topology, &annotations, automated)
+                let automated = state.automated_recovery_of(topology, &a.cluster);
+                ReplicationAnalysisJson::of(a, topology, &annotations, automated)
             })
             .collect(),
     )))
@@ -637,7 +647,8 @@ async fn cluster_replication_analysis(
     State(state): State<AppState>,
     HintPath(hint): HintPath,
 ) -> Result<Json<ApiResponse<Vec<ReplicationAnalysisJson>>>, ApiError> {
-    let (topology, analyses) = state.analyses().await?;
+    let snapshot = state.snapshot().await?;
+    let (topology, analyses) = (&snapshot.topology, &snapshot.analyses);
     let name = topology.resolve_cluster_hint(&hint)?;
     let annotations = state.annotations().await?;
     Ok(Json(ApiResponse::ok(
@@ -646,29 +657,26 @@ async fn cluster_replication_analysis(
             .iter()
             .filter(|a| a.cluster == name)
             .map(|a| {
-                let automated = state.automated_recovery_of(&topology, &a.cluster);
-                ReplicationAnalysisJson::of(a, &topology, &annotations, automated)
+                let automated = state.automated_recovery_of(topology, &a.cluster);
+                ReplicationAnalysisJson::of(a, topology, &annotations, automated)
             })
             .collect(),
     )))
 }
 
 async fn clusters(State(state): State<AppState>) -> Result<Json<Vec<String>>, ApiError> {
-    Ok(Json(state.topology().await?.cluster_names()))
+    Ok(Json(state.snapshot().await?.topology.cluster_names()))
 }
 
 async fn clusters_info(State(state): State<AppState>) -> Result<Json<Vec<ClusterInfo>>, ApiError> {
-    let topology = state.topology().await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
     Ok(Json(
         topology
             .cluster_names()
             .iter()
             .map(|name| {
-                ClusterInfo::of(
-                    &topology,
-                    name,
-                    state.automated_recovery_of(&topology, name),
-                )
+                ClusterInfo::of(topology, name, state.automated_recovery_of(topology, name))
             })
             .collect(),
     ))
@@ -678,33 +686,36 @@ async fn cluster(
     State(state): State<AppState>,
     HintPath(hint): HintPath,
 ) -> Result<Json<Vec<InstanceJson>>, ApiError> {
-    let topology = state.topology().await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
     let name = topology.resolve_cluster_hint(&hint)?;
-    to_json(&state, &topology, topology.cluster_members(&name)).await
+    to_json(&state, topology, topology.cluster_members(&name)).await
 }
 
 async fn cluster_info(
     State(state): State<AppState>,
     HintPath(hint): HintPath,
 ) -> Result<Json<ClusterInfo>, ApiError> {
-    let topology = state.topology().await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
     let name = topology.resolve_cluster_hint(&hint)?;
-    let automated = state.automated_recovery_of(&topology, &name);
-    Ok(Json(ClusterInfo::of(&topology, &name, automated)))
+    let automated = state.automated_recovery_of(topology, &name);
+    Ok(Json(ClusterInfo::of(topology, &name, automated)))
 }
 
 async fn cluster_primary(
     State(state): State<AppState>,
     HintPath(hint): HintPath,
 ) -> Result<Json<InstanceJson>, ApiError> {
-    let topology = state.topology().await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
     let name = topology.resolve_cluster_hint(&hint)?;
     let primary = topology
         .cluster_root(&name)
         .ok_or_else(|| ApiError::NotFound(format!("primary of cluster {name} was never read")))?;
     Ok(Json(InstanceJson::from_record(
         primary,
-        &view(&state, &topology).await?,
+        &view(&state, topology).await?,
     )))
 }
 
@@ -723,11 +734,12 @@ async fn topology_of_instance(
 }
 
 async fn tree_of(state: &AppState, hint: &str) -> Result<Json<ApiResponse<String>>, ApiError> {
-    let topology = state.topology().await?;
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
     let name = topology.resolve_cluster_hint(hint)?;
     Ok(Json(ApiResponse::ok(
         format!("Topology for cluster {name}"),
-        render_tree(&topology, &name),
+        render_tree(topology, &name),
     )))
 }
 

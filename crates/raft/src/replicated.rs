@@ -211,6 +211,10 @@ impl Store for ReplicatedStore {
         self.local.all_instances().await
     }
 
+    fn version(&self) -> Option<u64> {
+        self.local.version()
+    }
+
     async fn forget_instance(&self, key: &InstanceKey) -> Result<bool, StoreError> {
         self.write_flag(Command::ForgetInstance { key: key.clone() })
             .await

@@ -240,7 +240,8 @@ pub(crate) async fn verify_following(
         let mut keys = vec![source.clone()];
         keys.extend(replicas.iter().cloned());
         engine.inner.discovery.probe_now(&keys).await;
-        let (topology, _) = engine.snapshot().await.map_err(|e| e.to_string())?;
+        let snapshot = engine.snapshot().await.map_err(|e| e.to_string())?;
+        let topology = &snapshot.topology;
         let lagging: Vec<(InstanceKey, String)> = replicas
             .iter()
             .filter_map(|key| {

@@ -54,8 +54,10 @@ impl RecoveryEngine {
     /// task of its own per cluster, so that a slow confirmation (a frozen server costs its
     /// timeouts) never holds up other clusters or the next pass.
     pub async fn check_and_recover(&self) -> Result<(), StoreError> {
-        let (topology, analyses) = self.snapshot().await?;
-        self.look_after_former_members(&topology, &analyses).await;
+        let snapshot = self.snapshot().await?;
+        let topology = &snapshot.topology;
+        let analyses = &snapshot.analyses;
+        self.look_after_former_members(topology, analyses).await;
         for analysis in analyses {
             let Some(code) = analysis.code else { continue };
             if !(code.is_actionable() || is_suspicious(Some(code))) {
@@ -65,6 +67,7 @@ impl RecoveryEngine {
                 continue;
             };
             let engine = self.clone();
+            let analysis = analysis.clone();
             tokio::spawn(async move {
                 let _mark = mark;
                 if let Err(error) = engine.confirm_and_recover(&analysis.key).await {
@@ -97,7 +100,8 @@ impl RecoveryEngine {
         let (window, pause) = match suspicion {
             Suspicion::Seen => (Duration::from_millis(350), Duration::from_millis(50)),
             Suspicion::Unanswered { .. } => {
-                let (topology, _) = self.snapshot().await?;
+                let snapshot = self.snapshot().await?;
+                let topology = &snapshot.topology;
                 let replica_timeout = topology
                     .replicas_of(key)
                     .iter()
@@ -111,7 +115,8 @@ impl RecoveryEngine {
             }
         };
         loop {
-            let (topology, _) = self.snapshot().await?;
+            let snapshot = self.snapshot().await?;
+            let topology = &snapshot.topology;
             let replicas = topology.replica_keys_of(key);
             let unanswered = match suspicion {
                 Suspicion::Seen => {
@@ -126,7 +131,11 @@ impl RecoveryEngine {
                     Some((key, since))
                 }
             };
-            let (topology, analyses) = self.snapshot_with(unanswered).await?;
+            let snapshot = match unanswered {
+                Some(unanswered) => std::sync::Arc::new(self.snapshot_with(unanswered).await?),
+                None => self.snapshot().await?,
+            };
+            let (topology, analyses) = (&snapshot.topology, &snapshot.analyses);
             if let Some((key, since)) = unanswered {
                 let answered = topology
                     .record(key)
@@ -137,9 +146,9 @@ impl RecoveryEngine {
                     return Ok(None);
                 }
             }
-            let current = analyses.into_iter().find(|a| &a.key == key);
+            let current = analyses.iter().find(|a| &a.key == key);
             match current {
-                Some(analysis) if analysis.is_actionable() => return Ok(Some(analysis)),
+                Some(analysis) if analysis.is_actionable() => return Ok(Some(analysis.clone())),
                 Some(analysis) if is_suspicious(analysis.code) && started.elapsed() < window => {
                     tokio::time::sleep(pause).await;
                 }
@@ -324,7 +333,8 @@ impl RecoveryEngine {
                 analysis.code.map(|c| c.name()).unwrap_or("").to_string(),
             ),
             None => {
-                let (_, analyses) = self.snapshot().await?;
+                let snapshot = self.snapshot().await?;
+                let analyses = &snapshot.analyses;
                 let code = analyses
                     .iter()
                     .find(|a| &a.key == key)

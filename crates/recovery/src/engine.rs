@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use arbor_analysis::{analyze, Analysis, AnalysisCode};
+use arbor_analysis::{Analysis, AnalysisCode};
 use arbor_discovery::DiscoveryHandle;
 use arbor_mysql::Operator;
 use arbor_store::{Store, StoreError};
-use arbor_topology::{InstanceKey, Timestamp, Topology, TopologyOptions};
+use arbor_topology::{InstanceKey, Timestamp, Topology};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -125,6 +125,8 @@ pub(crate) struct EngineInner {
     pub(crate) fenced: Mutex<std::collections::HashSet<InstanceKey>>,
     /// Returning lost replicas this node tried to detach: one attempt each while they stay so.
     pub(crate) detach_tried: Mutex<std::collections::HashSet<InstanceKey>>,
+    /// The last snapshot built, kept while the store's version says nothing changed.
+    pub(crate) snapshot: Mutex<Option<Arc<crate::snapshot::Snapshot>>>,
 }
 
 impl RecoveryEngine {
@@ -150,6 +152,7 @@ impl RecoveryEngine {
                 lags: Mutex::new(HashMap::new()),
                 fenced: Mutex::new(std::collections::HashSet::new()),
                 detach_tried: Mutex::new(std::collections::HashSet::new()),
+                snapshot: Mutex::new(None),
                 probing: Mutex::new(std::collections::HashSet::new()),
             }),
         }
@@ -178,94 +181,6 @@ impl RecoveryEngine {
     /// Asks the loop to look now (e.g. when a primary's connection dropped).
     pub fn wake(&self) {
         self.inner.wake.notify_one();
-    }
-
-    /// The current topology and its analyses.
-    pub async fn snapshot(&self) -> Result<(Topology, Vec<Analysis>), StoreError> {
-        self.snapshot_with(None).await
-    }
-
-    /// [`Self::snapshot`] after reading every member of `cluster` again but `skip` (a server
-    /// known dead or hung, whose probe would only wait for its timeout): what a recovery
-    /// chooses from, since a poll's reading may predate a server's death or return.
-    pub(crate) async fn fresh_snapshot_of(
-        &self,
-        cluster: &str,
-        skip: Option<&InstanceKey>,
-    ) -> Result<(Topology, Vec<Analysis>), StoreError> {
-        let (topology, _) = self.snapshot().await?;
-        let members: Vec<InstanceKey> = topology
-            .cluster_members(cluster)
-            .iter()
-            .map(|r| r.key().clone())
-            .filter(|k| Some(k) != skip)
-            .collect();
-        self.inner.discovery.probe_now(&members).await;
-        self.snapshot().await
-    }
-
-    /// [`Self::snapshot`], with `unanswered`'s primary taken as unreachable unless it was
-    /// read after `since` (its stored reading may predate a hang its probes are still
-    /// waiting on).
-    pub(crate) async fn snapshot_with(
-        &self,
-        unanswered: Option<(&InstanceKey, Timestamp)>,
-    ) -> Result<(Topology, Vec<Analysis>), StoreError> {
-        let mut records = self.inner.store.all_instances().await?;
-        if let Some((key, since)) = unanswered {
-            if let Some(record) = records.iter_mut().find(|r| r.key() == key) {
-                if record.last_seen.is_none_or(|seen| seen <= since) {
-                    record.last_checked = Some(Timestamp::now());
-                    record.last_error = "no answer to arbor's liveness check".into();
-                }
-            }
-        }
-        let successions = self.inner.store.successions().await?;
-        let overrides: HashMap<String, String> = self
-            .inner
-            .store
-            .cluster_aliases()
-            .await?
-            .into_iter()
-            .collect();
-        let lookup = Arc::clone(&self.inner.settings.alias_for_cluster_name);
-        let alias = move |name: &str| lookup(name);
-        let alias_override = |name: &str| overrides.get(name).cloned();
-        let topology = Topology::new(
-            records,
-            &TopologyOptions {
-                reasonable_lag: self.inner.settings.analysis.reasonable_lag,
-                default_port: self.inner.settings.default_port,
-                alias_for_cluster_name: &alias,
-                alias_override: &alias_override,
-                successions: &successions,
-            },
-        );
-        self.remember_lags(&topology);
-        let analyses = analyze(&topology, &self.inner.settings.analysis);
-        Ok((topology, analyses))
-    }
-
-    fn remember_lags(&self, topology: &Topology) {
-        const NOTABLE: u64 = 60;
-        let now = Timestamp::now();
-        let mut lags = self.inner.lags.lock().unwrap_or_else(|e| e.into_inner());
-        for record in topology.records() {
-            let lag = record
-                .instance
-                .replication
-                .as_ref()
-                .and_then(|r| r.seconds_behind_source);
-            match lag {
-                Some(lag) if lag >= NOTABLE => {
-                    lags.insert(record.key().clone(), (lag, now));
-                }
-                Some(_) => {
-                    lags.remove(record.key());
-                }
-                None => {}
-            }
-        }
     }
 
     /// How far behind `record` is: its reading's lag, else the lag it was last seen with

@@ -23,10 +23,11 @@ pub(crate) async fn recover_dead_primary(
     // Every member of the cluster is read again first, not only the replicas the last
     // snapshot knew: a server that became a replica since (a former primary rejoined a poll
     // ago) must be brought along, not left pointing at the dead primary.
-    let (topology, _) = engine
+    let snapshot = engine
         .fresh_snapshot_of(&analysis.cluster, Some(&analysis.key))
         .await
         .map_err(|e| e.to_string())?;
+    let topology = &snapshot.topology;
     let failed = topology
         .record(&analysis.key)
         .ok_or_else(|| format!("{} is not known", analysis.key))?;
@@ -438,7 +439,8 @@ pub(crate) async fn recover_intermediate_primary(
     audit: &Audit,
     analysis: &Analysis,
 ) -> Result<Done, String> {
-    let (topology, _) = engine.snapshot().await.map_err(|e| e.to_string())?;
+    let snapshot = engine.snapshot().await.map_err(|e| e.to_string())?;
+    let topology = &snapshot.topology;
     let failed = topology
         .record(&analysis.key)
         .ok_or_else(|| format!("{} is not known", analysis.key))?;

@@ -26,9 +26,11 @@ pub mod lease;
 mod requests;
 mod run;
 mod settings;
+mod snapshot;
 mod takeover;
 mod watch;
 
 pub use engine::{Leadership, PeerJudges, PeerVotes, RecoveryEngine, RecoveryError, SingleNode};
 pub use run::BlockedRecovery;
 pub use settings::{AliasLookup, Hooks, RecoverySettings, LOST_IN_RECOVERY};
+pub use snapshot::Snapshot;

@@ -26,10 +26,11 @@ impl RecoveryEngine {
         let analysis = match self.confirm(key).await? {
             Some(analysis) => analysis,
             None => {
-                let (_, analyses) = self.snapshot().await?;
-                let current = analyses.into_iter().find(|a| &a.key == key);
+                let snapshot = self.snapshot().await?;
+                let analyses = &snapshot.analyses;
+                let current = analyses.iter().find(|a| &a.key == key);
                 match current {
-                    Some(analysis) if is_recoverable(analysis.code) => analysis,
+                    Some(analysis) if is_recoverable(analysis.code) => analysis.clone(),
                     Some(analysis) => {
                         return Err(RecoveryError::NothingToRecover(format!(
                             "{key} has no failure to recover ({})",
@@ -57,7 +58,9 @@ impl RecoveryEngine {
         override_block: bool,
     ) -> Result<RecoveryRecord, RecoveryError> {
         self.require_leader()?;
-        let (topology, analyses) = self.snapshot().await?;
+        let snapshot = self.snapshot().await?;
+        let topology = &snapshot.topology;
+        let analyses = &snapshot.analyses;
         let cluster = topology
             .resolve_cluster_hint(cluster_hint)
             .map_err(|e| RecoveryError::Refused(e.to_string()))?;
@@ -71,9 +74,10 @@ impl RecoveryEngine {
             )));
         }
         let mut analysis = analyses
-            .into_iter()
+            .iter()
             .find(|a| &a.key == primary.key())
-            .unwrap_or_else(|| healthy_analysis(&topology, primary.key()));
+            .cloned()
+            .unwrap_or_else(|| healthy_analysis(topology, primary.key()));
         analysis.code = Some(AnalysisCode::DeadMaster);
         self.execute_marked(
             &analysis,
@@ -94,15 +98,17 @@ impl RecoveryEngine {
         start_replication: bool,
     ) -> Result<RecoveryRecord, RecoveryError> {
         self.require_leader()?;
-        let (topology, _) = self.snapshot().await?;
+        let snapshot = self.snapshot().await?;
+        let topology = &snapshot.topology;
         let cluster = topology
             .resolve_cluster_hint(cluster_hint)
             .map_err(|e| RecoveryError::Refused(e.to_string()))?;
         let _mark = self.mark_busy(&cluster);
         // Chosen from a fresh reading of every member, not the last poll: a replica that died
         // since must not be designated, nor a sibling moved under it.
-        let (topology, _) = self.fresh_snapshot_of(&cluster, None).await?;
-        takeover::graceful_takeover(self, &topology, &cluster, designated, start_replication).await
+        let snapshot = self.fresh_snapshot_of(&cluster, None).await?;
+        let topology = &snapshot.topology;
+        takeover::graceful_takeover(self, topology, &cluster, designated, start_replication).await
     }
 
     /// Closes (and acknowledges) recoveries left active by a node that stopped or lost the
@@ -160,13 +166,14 @@ impl RecoveryEngine {
             ))
             .await;
         // Fresh readings first: the previous leader may have moved some replicas already.
-        let (topology, _) = match self.snapshot().await {
+        let snapshot = match self.snapshot().await {
             Ok(snapshot) => snapshot,
             Err(error) => {
                 tracing::warn!(%error, "cannot read the topology to continue a recovery");
                 return;
             }
         };
+        let topology = &snapshot.topology;
         let mut keys = vec![successor.clone()];
         keys.extend(topology.replica_keys_of(&record.failed));
         keys.extend(topology.replica_keys_of(&successor));
@@ -175,7 +182,8 @@ impl RecoveryEngine {
         // leader (which may have died between CHANGE MASTER and START SLAVE): all are
         // (re)pointed, which is harmless for those already replicating.
         let others: Vec<InstanceKey> = match self.snapshot().await {
-            Ok((topology, _)) => {
+            Ok(snapshot) => {
+                let topology = &snapshot.topology;
                 let mut others = topology.replica_keys_of(&record.failed);
                 others.extend(topology.replica_keys_of(&successor));
                 others.retain(|k| k != &successor);

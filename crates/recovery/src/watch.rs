@@ -19,7 +19,8 @@ impl RecoveryEngine {
     pub(crate) async fn watch_primaries(self) {
         let mut watchers: HashMap<InstanceKey, JoinHandle<()>> = HashMap::new();
         loop {
-            if let Ok((topology, _)) = self.snapshot().await {
+            if let Ok(snapshot) = self.snapshot().await {
+                let topology = &snapshot.topology;
                 let primaries: HashSet<InstanceKey> = topology
                     .cluster_names()
                     .iter()
@@ -97,7 +98,7 @@ impl RecoveryEngine {
             .snapshot()
             .await
             .ok()
-            .and_then(|(topology, _)| topology.cluster_of(key).map(str::to_string))
+            .and_then(|snapshot| snapshot.topology.cluster_of(key).map(str::to_string))
             .unwrap_or_else(|| key.to_string());
         if let Some(mark) = self.try_mark_busy(&cluster) {
             let engine = self.clone();

@@ -11,6 +11,7 @@
 //! See `DESIGN.md` beside this file.
 
 pub mod conformance;
+mod memory;
 mod migrations;
 mod mysql;
 mod records;
@@ -23,6 +24,7 @@ use arbor_topology::{
 };
 use async_trait::async_trait;
 
+pub use memory::{MemoryStore, FLUSH_INTERVAL};
 pub use migrations::SCHEMA_VERSION;
 pub use mysql::{LeaseHolder, MySqlBackend, MySqlStore, NodeSeen};
 pub use records::{
@@ -103,6 +105,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes an instance. Returns whether it was known.
     async fn forget_instance(&self, key: &InstanceKey) -> Result<bool, StoreError>;
+
+    /// A number that changes whenever a write may have changed what a read returns, for
+    /// readers that keep what they derive from the state until it changes; `None` when this
+    /// store cannot tell (one other nodes write to as well).
+    fn version(&self) -> Option<u64> {
+        None
+    }
 
     /// Marks an instance as downtimed (replacing an earlier downtime of it).
     async fn begin_downtime(&self, downtime: Downtime) -> Result<(), StoreError>;

@@ -66,7 +66,7 @@ pub struct ResolveHintError(pub String);
 /// the whole snapshot means a freshly crawled chain is in the right cluster at once, instead of
 /// converging over several polls as orchestrator's per-row `cluster_name` column does.
 pub struct Topology {
-    records: BTreeMap<InstanceKey, InstanceRecord>,
+    records: Records,
     cluster_of: HashMap<InstanceKey, String>,
     depth_of: HashMap<InstanceKey, usize>,
     aliases: BTreeMap<String, String>,
@@ -75,29 +75,40 @@ pub struct Topology {
     kept: HashMap<InstanceKey, Kept>,
     /// Every name a cluster had (each succession's former primary), by the name it has now.
     former_names: BTreeMap<String, Vec<String>>,
+    /// Each cluster's members, in key order.
+    members: BTreeMap<String, Vec<InstanceKey>>,
+    /// The direct replicas of each source, in key order.
+    replicas: HashMap<InstanceKey, Vec<InstanceKey>>,
     reasonable_lag: Duration,
     default_port: u16,
 }
 
 impl Topology {
     pub fn new(records: Vec<InstanceRecord>, options: &TopologyOptions<'_>) -> Topology {
-        let records: BTreeMap<InstanceKey, InstanceRecord> = records
-            .into_iter()
-            .map(|record| (record.key().clone(), record))
-            .collect();
-        let mut cluster_of = HashMap::with_capacity(records.len());
-        let mut depth_of = HashMap::with_capacity(records.len());
-        for key in records.keys() {
-            let (cluster, depth) = find_cluster(&records, key);
-            cluster_of.insert(key.clone(), cluster);
-            depth_of.insert(key.clone(), depth);
-        }
+        let records = Records::new(records);
+        let (mut cluster_of, mut depth_of) = assign_clusters(&records);
         let kept = keep_lone_servers(
             &records,
             &mut cluster_of,
             &mut depth_of,
             options.successions,
         );
+        let mut members: BTreeMap<String, Vec<InstanceKey>> = BTreeMap::new();
+        let mut replicas: HashMap<InstanceKey, Vec<InstanceKey>> = HashMap::new();
+        for (key, record) in records.iter() {
+            if let Some(cluster) = cluster_of.get(key) {
+                members
+                    .entry(cluster.clone())
+                    .or_default()
+                    .push(key.clone());
+            }
+            if let Some(source) = record.instance.source() {
+                replicas
+                    .entry(source.clone())
+                    .or_default()
+                    .push(key.clone());
+            }
+        }
         let mut topology = Topology {
             records,
             cluster_of,
@@ -105,6 +116,8 @@ impl Topology {
             aliases: BTreeMap::new(),
             kept,
             former_names: BTreeMap::new(),
+            members,
+            replicas,
             reasonable_lag: options.reasonable_lag,
             default_port: options.default_port,
         };
@@ -212,15 +225,18 @@ impl Topology {
 
     /// Sorted, without duplicates.
     pub fn cluster_names(&self) -> Vec<String> {
-        let names: std::collections::BTreeSet<&String> = self.cluster_of.values().collect();
-        names.into_iter().cloned().collect()
+        self.members.keys().cloned().collect()
     }
 
     /// Members of a cluster, in key order.
     pub fn cluster_members(&self, cluster_name: &str) -> Vec<&InstanceRecord> {
-        self.records
-            .values()
-            .filter(|record| self.cluster_of(record.key()) == Some(cluster_name))
+        self.records_of(self.members.get(cluster_name))
+    }
+
+    fn records_of(&self, keys: Option<&Vec<InstanceKey>>) -> Vec<&InstanceRecord> {
+        keys.into_iter()
+            .flatten()
+            .filter_map(|key| self.records.get(key))
             .collect()
     }
 
@@ -288,10 +304,7 @@ impl Topology {
     /// Direct replicas of `key` among known records (by their own replication status, which
     /// is the truth even when the source cannot be reached), in key order.
     pub fn replicas_of(&self, key: &InstanceKey) -> Vec<&InstanceRecord> {
-        self.records
-            .values()
-            .filter(|record| record.instance.source() == Some(key))
-            .collect()
+        self.records_of(self.replicas.get(key))
     }
 
     /// The keys of the instances that replicate directly from `key`.
@@ -323,7 +336,7 @@ pub enum Kept {
 /// - a detached replica that serves no replica, in the cluster of the source it was
 ///   detached from.
 fn keep_lone_servers(
-    records: &BTreeMap<InstanceKey, InstanceRecord>,
+    records: &Records,
     cluster_of: &mut HashMap<InstanceKey, String>,
     depth_of: &mut HashMap<InstanceKey, usize>,
     successions: &[Succession],
@@ -403,7 +416,7 @@ fn keep_lone_servers(
         }
     };
     let mut moves: Vec<(InstanceKey, String, Kept)> = Vec::new();
-    for (key, record) in records {
+    for (key, record) in records.iter() {
         if !is_root(key) {
             continue;
         }
@@ -460,15 +473,103 @@ fn replaced(successions: &[Succession]) -> HashMap<&InstanceKey, &InstanceKey> {
     next
 }
 
+/// The snapshot's records in key order, found by key through an index. (A map of the records
+/// themselves would move every record, near a kilobyte each, to sort them into its nodes.)
+struct Records {
+    list: Vec<InstanceRecord>,
+    index: HashMap<InstanceKey, usize>,
+}
+
+impl Records {
+    fn new(mut list: Vec<InstanceRecord>) -> Records {
+        // Stores list records in key order already: then this is one pass.
+        list.sort_by(|a, b| a.key().cmp(b.key()));
+        list.dedup_by(|later, earlier| later.key() == earlier.key());
+        let index = list
+            .iter()
+            .enumerate()
+            .map(|(i, record)| (record.key().clone(), i))
+            .collect();
+        Records { list, index }
+    }
+
+    fn get(&self, key: &InstanceKey) -> Option<&InstanceRecord> {
+        self.index.get(key).map(|i| &self.list[*i])
+    }
+
+    fn contains_key(&self, key: &InstanceKey) -> bool {
+        self.index.contains_key(key)
+    }
+
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &InstanceKey> {
+        self.list.iter().map(InstanceRecord::key)
+    }
+
+    fn values(&self) -> std::slice::Iter<'_, InstanceRecord> {
+        self.list.iter()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&InstanceKey, &InstanceRecord)> {
+        self.list.iter().map(|record| (record.key(), record))
+    }
+}
+
+/// Every instance's cluster and depth. Each walk up the source links stops at the first
+/// instance already placed, so the whole snapshot costs one visit per instance (a walk from
+/// every instance to its primary would cost the sum of all depths, and a set per walk).
+fn assign_clusters(
+    records: &Records,
+) -> (HashMap<InstanceKey, String>, HashMap<InstanceKey, usize>) {
+    let mut cluster_of: HashMap<InstanceKey, String> = HashMap::with_capacity(records.len());
+    let mut depth_of: HashMap<InstanceKey, usize> = HashMap::with_capacity(records.len());
+    for start in records.keys() {
+        if cluster_of.contains_key(start) {
+            continue;
+        }
+        let mut path: Vec<&InstanceKey> = vec![start];
+        // The cluster, and the depth of the path's last instance.
+        let (cluster, last_depth) = loop {
+            let current = path[path.len() - 1];
+            let Some(source) = records.get(current).and_then(|r| r.instance.source()) else {
+                break (current.to_string(), 0);
+            };
+            if let Some(cluster) = cluster_of.get(source) {
+                break (cluster.clone(), depth_of[source] + 1);
+            }
+            if !records.contains_key(source) {
+                break (source.to_string(), 1);
+            }
+            if path.contains(&source) {
+                // A co-primary ring (rare): each member is placed by a walk of its own.
+                for key in &path {
+                    let (cluster, depth) = find_cluster(records, key);
+                    cluster_of.insert((*key).clone(), cluster);
+                    depth_of.insert((*key).clone(), depth);
+                }
+                path.clear();
+                break (String::new(), 0);
+            }
+            path.push(source);
+        };
+        let last = path.len().saturating_sub(1);
+        for (i, key) in path.iter().enumerate() {
+            cluster_of.insert((*key).clone(), cluster.clone());
+            depth_of.insert((*key).clone(), last_depth + (last - i));
+        }
+    }
+    (cluster_of, depth_of)
+}
+
 /// Follows source links upwards from `start` and returns the cluster name and depth.
 ///
 /// A source arbor has never recorded still names the cluster (its key is known from the
 /// replica's status). A cycle is a co-primary ring: the cluster is named after its writable
 /// member, or its smallest key when all are read-only, so every member agrees on the name.
-fn find_cluster(
-    records: &BTreeMap<InstanceKey, InstanceRecord>,
-    start: &InstanceKey,
-) -> (String, usize) {
+fn find_cluster(records: &Records, start: &InstanceKey) -> (String, usize) {
     let mut path: Vec<&InstanceKey> = vec![start];
     let mut on_path: HashSet<&InstanceKey> = HashSet::from([start]);
     let mut current = start;
@@ -482,7 +583,7 @@ fn find_cluster(
             let cycle = &path[cycle_start..];
             let writable = cycle
                 .iter()
-                .find(|k| records.get(**k).is_some_and(|r| !r.instance.read_only));
+                .find(|k| records.get(k).is_some_and(|r| !r.instance.read_only));
             let root = writable
                 .copied()
                 .unwrap_or_else(|| cycle.iter().min().copied().unwrap_or(source));

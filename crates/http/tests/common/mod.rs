@@ -122,10 +122,7 @@ pub async fn start_node_with(
         view: Arc::new(ViewSettings {
             reasonable_lag: Duration::from_secs(10),
             check_window: Duration::from_secs(2),
-            default_port: 3306,
-            alias_for_cluster_name: Box::new(|_| None),
             hostname: "test-node".into(),
-            analysis: arbor_analysis::AnalysisSettings::default(),
             candidate_expiry: Duration::from_secs(3600),
             url_prefix: String::new(),
             tls: false,

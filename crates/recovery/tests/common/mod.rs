@@ -184,8 +184,12 @@ impl Harness {
     ) -> Option<arbor_analysis::Analysis> {
         let matches = &matches;
         wait_for(deadline, || async move {
-            let (_, analyses) = self.engine.snapshot().await.ok()?;
-            analyses.into_iter().find(|a| &a.key == key && matches(a))
+            let snapshot = self.engine.snapshot().await.ok()?;
+            snapshot
+                .analyses
+                .iter()
+                .find(|a| &a.key == key && matches(a))
+                .cloned()
         })
         .await
     }

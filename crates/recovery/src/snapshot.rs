@@ -1,0 +1,143 @@
+//! The topology and its analyses, as every part of a node reads them.
+//!
+//! A snapshot is derived from the store's readings and intents (successions, aliases), and
+//! kept until the store's version changes: the recovery loop, the primary watcher, the API and
+//! the web UI share one instead of each deriving its own. A store that cannot tell its version
+//! (a shared backend other nodes write) gets a fresh one every time.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arbor_analysis::{analyze, Analysis};
+use arbor_store::StoreError;
+use arbor_topology::{InstanceKey, Timestamp, Topology, TopologyOptions};
+
+use crate::engine::RecoveryEngine;
+
+/// A topology and its analyses, derived from one reading of the store.
+pub struct Snapshot {
+    pub topology: Topology,
+    pub analyses: Vec<Analysis>,
+    /// The store's version it was derived at.
+    version: Option<u64>,
+}
+
+impl RecoveryEngine {
+    /// The current topology and its analyses.
+    pub async fn snapshot(&self) -> Result<Arc<Snapshot>, StoreError> {
+        let version = self.inner.store.version();
+        if version.is_some() {
+            let cached = self
+                .inner
+                .snapshot
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(snapshot) = cached.as_ref().filter(|s| s.version == version) {
+                return Ok(Arc::clone(snapshot));
+            }
+        }
+        let snapshot = Arc::new(self.derive(None, version).await?);
+        if version.is_some() {
+            *self
+                .inner
+                .snapshot
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&snapshot));
+        }
+        Ok(snapshot)
+    }
+
+    /// [`Self::snapshot`] after reading every member of `cluster` again but `skip` (a server
+    /// known dead or hung, whose probe would only wait for its timeout): what a recovery
+    /// chooses from, since a poll's reading may predate a server's death or return.
+    pub(crate) async fn fresh_snapshot_of(
+        &self,
+        cluster: &str,
+        skip: Option<&InstanceKey>,
+    ) -> Result<Arc<Snapshot>, StoreError> {
+        let members: Vec<InstanceKey> = self
+            .snapshot()
+            .await?
+            .topology
+            .cluster_members(cluster)
+            .iter()
+            .map(|r| r.key().clone())
+            .filter(|k| Some(k) != skip)
+            .collect();
+        self.inner.discovery.probe_now(&members).await;
+        self.snapshot().await
+    }
+
+    /// [`Self::snapshot`], with `unanswered`'s primary taken as unreachable unless it was
+    /// read after `since` (its stored reading may predate a hang its probes are still
+    /// waiting on). Never shared: it says more than the store does.
+    pub(crate) async fn snapshot_with(
+        &self,
+        unanswered: (&InstanceKey, Timestamp),
+    ) -> Result<Snapshot, StoreError> {
+        self.derive(Some(unanswered), None).await
+    }
+
+    async fn derive(
+        &self,
+        unanswered: Option<(&InstanceKey, Timestamp)>,
+        version: Option<u64>,
+    ) -> Result<Snapshot, StoreError> {
+        let store = &self.inner.store;
+        let mut records = store.all_instances().await?;
+        if let Some((key, since)) = unanswered {
+            if let Some(record) = records.iter_mut().find(|r| r.key() == key) {
+                if record.last_seen.is_none_or(|seen| seen <= since) {
+                    record.last_checked = Some(Timestamp::now());
+                    record.last_error = "no answer to arbor's liveness check".into();
+                }
+            }
+        }
+        let successions = store.successions().await?;
+        let overrides: HashMap<String, String> =
+            store.cluster_aliases().await?.into_iter().collect();
+        let settings = &self.inner.settings;
+        let lookup = Arc::clone(&settings.alias_for_cluster_name);
+        let alias = move |name: &str| lookup(name);
+        let alias_override = |name: &str| overrides.get(name).cloned();
+        let topology = Topology::new(
+            records,
+            &TopologyOptions {
+                reasonable_lag: settings.analysis.reasonable_lag,
+                default_port: settings.default_port,
+                alias_for_cluster_name: &alias,
+                alias_override: &alias_override,
+                successions: &successions,
+            },
+        );
+        self.remember_lags(&topology);
+        let analyses = analyze(&topology, &settings.analysis);
+        Ok(Snapshot {
+            topology,
+            analyses,
+            version,
+        })
+    }
+
+    fn remember_lags(&self, topology: &Topology) {
+        const NOTABLE: u64 = 60;
+        let now = Timestamp::now();
+        let mut lags = self.inner.lags.lock().unwrap_or_else(|e| e.into_inner());
+        for record in topology.records() {
+            let lag = record
+                .instance
+                .replication
+                .as_ref()
+                .and_then(|r| r.seconds_behind_source);
+            match lag {
+                Some(lag) if lag >= NOTABLE => {
+                    lags.insert(record.key().clone(), (lag, now));
+                }
+                Some(_) => {
+                    lags.remove(record.key());
+                }
+                None => {}
+            }
+        }
+    }
+}
