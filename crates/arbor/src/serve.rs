@@ -1,5 +1,6 @@
 //! `arbor serve`: assembles a node from the configuration, top to bottom.
 
+use arbor_store::Intents;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -266,7 +267,7 @@ async fn run_node(
         &discovery,
         &node_name,
         match (&raft, &lease) {
-            (Some(node), _) => node.leadership(),
+            (Some(node), _) => Arc::new(crate::raft_glue::RaftLeads(node.clone())),
             (None, Some(lease)) => Arc::clone(lease) as Arc<dyn arbor_recovery::Leadership>,
             (None, None) => Arc::new(SingleNode),
         },
@@ -281,8 +282,7 @@ async fn run_node(
         tokio::spawn(Arc::clone(lease).run());
     }
     if let Some(node) = &raft {
-        node.attach_discovery(discovery.handle());
-        node.attach_engine(&recovery);
+        crate::raft_glue::join(node, discovery.handle(), &recovery);
     }
     let recovery_loop = recovery.start().await.context("cannot start recovery")?;
 

@@ -56,26 +56,15 @@ pub async fn forward_to_leader(
     request: Request,
     next: Next,
 ) -> Response {
-    if (state.raft.is_none() && state.lease.is_none())
-        || is_leader(&state)
+    let leadership = state.leadership();
+    if !leadership.is_member_of_group()
+        || leadership.is_leader()
         || is_node_local(request.uri().path())
         || request.headers().contains_key(FORWARDED_HEADER)
     {
         return next.run(request).await;
     }
-    let leader = match (&state.raft, &state.lease) {
-        (Some(raft), _) => {
-            // A node that Raft still calls leader but whose lease a quorum did not renew (it
-            // lost its majority) must not answer as leader, nor forward to itself.
-            match raft.leader_id() {
-                Some(leader) if leader != raft.id() => raft.leader_api(),
-                _ => None,
-            }
-        }
-        (None, Some(lease)) => lease.leader_api(),
-        (None, None) => None,
-    };
-    let Some(leader) = leader else {
+    let Some(leader) = leadership.leader_api() else {
         return no_leader();
     };
     match forward(&state, &leader, request).await {
@@ -178,14 +167,9 @@ pub fn forwarding_client() -> reqwest::Client {
         .expect("an HTTP client always builds")
 }
 
-/// Is this node the one that acts? Without Raft, a single node always is.
+/// Is this node the one that acts? A single node always is.
 pub fn is_leader(state: &AppState) -> bool {
-    use arbor_recovery::Leadership;
-    match (&state.raft, &state.lease) {
-        (Some(raft), _) => raft.is_leader(),
-        (None, Some(lease)) => lease.is_leader(),
-        (None, None) => true,
-    }
+    state.leadership().is_leader()
 }
 
 pub(crate) fn routes(api: Api) -> Api {

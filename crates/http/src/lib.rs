@@ -102,6 +102,12 @@ impl AppState {
         })
     }
 
+    /// Who acts, and where the leader is: the one leadership of this node, shared with
+    /// recovery.
+    pub fn leadership(&self) -> &dyn arbor_recovery::Leadership {
+        self.recovery.leadership()
+    }
+
     /// The current topology and its analyses (shared with recovery, kept until the state
     /// changes).
     pub async fn snapshot(&self) -> Result<Arc<arbor_recovery::Snapshot>, ApiError> {

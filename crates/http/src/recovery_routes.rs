@@ -1,6 +1,7 @@
 //! Routes of failure recovery and its controls: manual recoveries, graceful takeover,
 //! downtime, promotion rules, acknowledgements, the global switch, and the audit.
 
+use arbor_store::Intents;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -28,6 +29,9 @@ impl From<RecoveryError> for ApiError {
                 ApiError::Conflict(message)
             }
             RecoveryError::Refused(message) => ApiError::Unprocessable(message),
+            // Leadership moved while the request was on its way: the client retries, and a
+            // follower forwards the retry to the new leader.
+            error @ RecoveryError::NotLeader => ApiError::Unavailable(error.to_string()),
             RecoveryError::Store(error) => error.into(),
         }
     }

@@ -1,5 +1,6 @@
 //! Routes of topology refactoring (orchestrator's paths), maintenance locks and tags.
 
+use arbor_store::Intents;
 use std::collections::HashMap;
 use std::time::Duration;
 

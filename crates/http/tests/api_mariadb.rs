@@ -3,6 +3,7 @@
 
 mod common;
 
+use arbor_store::Intents;
 use std::time::Duration;
 
 use arbor_http::{basic_header_value, Access, AuthMethod, AuthSettings};

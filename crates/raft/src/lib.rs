@@ -28,13 +28,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arbor_discovery::DiscoveryHandle;
-use arbor_recovery::Leadership;
-use arbor_store::{
-    FailureDetection, LockDecision, RecoveryOutcome, RecoveryStart, RecoveryStep, StartDecision,
-    Store, StoreError,
-};
-use arbor_topology::{Downtime, InstanceKey, PromotionRule, Timestamp};
+use arbor_store::{Store, StoreError};
+use arbor_topology::{InstanceKey, Timestamp};
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
@@ -48,116 +43,74 @@ use state_machine::{Shared, StateMachine};
 openraft::declare_raft_types!(
     /// arbor's Raft types: commands in, replies out, nodes known by their Raft address.
     pub TypeConfig:
-        D = Command,
-        R = Reply,
+        D = Proposal,
+        R = Applied,
 );
 
 pub type NodeId = u64;
 pub type ArborRaft = openraft::Raft<TypeConfig>;
 
-/// A replicated change, applied on every node in log order. Times are carried, never read
-/// from the clock while applying, so every node computes the same state.
+pub use arbor_store::{Command, Reply};
+
+/// What the Raft log carries: the store's commands, applied on every member in log order, and
+/// the group's own bookkeeping. Untagged, so an entry is written as the command it carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Command {
-    RegisterInstance {
-        key: InstanceKey,
-        at: Timestamp,
-    },
-    ForgetInstance {
-        key: InstanceKey,
-    },
-    BeginDowntime(Downtime),
-    EndDowntime {
-        key: InstanceKey,
-    },
-    RegisterCandidate {
-        key: InstanceKey,
-        rule: PromotionRule,
-        expires_at: Timestamp,
-    },
-    RecordDetection {
-        detection: FailureDetection,
-        dedupe_window_ms: u64,
-    },
-    StartRecovery {
-        start: RecoveryStart,
-        block_ms: u64,
-        ignore_block: bool,
-    },
-    AddRecoveryStep {
-        id: i64,
-        step: RecoveryStep,
-    },
-    RecordRecoverySuccessor {
-        id: i64,
-        successor: InstanceKey,
-    },
-    FinishRecovery {
-        id: i64,
-        outcome: RecoveryOutcome,
-    },
-    AcknowledgeRecoveries {
-        cluster: Option<String>,
-        by: String,
-        comment: String,
-        at: Timestamp,
-    },
-    AbandonActiveRecoveries {
-        at: Timestamp,
-        note: String,
-    },
-    BeginMaintenance {
-        key: InstanceKey,
-        owner: String,
-        reason: String,
-        node: String,
-        now: Timestamp,
-        expires_at: Timestamp,
-    },
-    EndMaintenance {
-        key: InstanceKey,
-        id: Option<i64>,
-    },
-    ReleaseNodeMaintenance {
-        node: String,
-    },
-    Tag {
-        key: InstanceKey,
-        name: String,
-        value: String,
-    },
-    Untag {
-        key: InstanceKey,
-        name: String,
-    },
-    UntagAll {
-        name: String,
-    },
-    SetGlobalRecoveriesDisabled {
-        disabled: bool,
-    },
-    SetClusterAlias {
-        cluster: String,
-        alias: String,
-    },
-    /// Where a node's HTTP API is reached, for followers proxying to it when it leads.
-    AnnounceNode {
-        id: NodeId,
-        api: String,
-    },
+#[serde(untagged)]
+pub enum Proposal {
+    Store(Command),
+    Group(GroupCommand),
 }
 
-/// What applying a command returned.
+/// The group's own bookkeeping, applied beside the store's commands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Reply {
-    Done,
-    Flag(bool),
-    Count(usize),
-    Lock(LockDecision),
-    Start(StartDecision),
-    Keys(Vec<InstanceKey>),
+pub enum GroupCommand {
+    /// Where a node's HTTP API is reached, for followers proxying to it when it leads.
+    AnnounceNode { id: NodeId, api: String },
+}
+
+/// What applying a proposal answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Applied {
+    Reply(Reply),
     /// The local store refused the write.
     Failed(String),
+}
+
+/// Why a write was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum WriteRefused {
+    /// This node does not lead (any more): the writer tries the leader; nothing was appended.
+    #[error("not the Raft leader: {0}")]
+    NotLeader(String),
+    /// The leader may have appended it: never retried, so nothing is applied twice.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Called with every store command this node applies from the log (discovery watches what
+/// the group registers and forgets).
+pub type AppliedHook = Arc<dyn Fn(&Command) + Send + Sync>;
+
+/// A member's verdict on a failure: (actionable, the analysis it sees); `None` when it cannot
+/// judge yet.
+pub type Verdict = Option<(bool, String)>;
+
+/// This node's own fresh verdict on a failure, which the leader asks every member for before an
+/// automated recovery: (actionable, the analysis seen). Implemented by what runs recovery.
+pub trait LocalJudge: Send + Sync + 'static {
+    fn judge<'a>(
+        &'a self,
+        key: &'a InstanceKey,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Verdict> + Send + 'a>>;
+}
+
+/// What the other voting members answered about a failure.
+#[derive(Debug, Clone, Default)]
+pub struct PeerAnswers {
+    /// Voting members, this node included.
+    pub members: usize,
+    /// Each other voter's Raft address and verdict (`Ok(None)`: not ready to judge).
+    pub answers: Vec<(String, Result<Verdict, String>)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -315,8 +268,10 @@ impl RaftLeadership {
     }
 }
 
-impl Leadership for RaftLeadership {
-    fn is_leader(&self) -> bool {
+impl RaftLeadership {
+    /// May this node act? Only while a quorum confirmed its leadership within the last
+    /// minimum election timeout.
+    pub fn is_leader(&self) -> bool {
         self.confirmed_until
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -458,7 +413,7 @@ impl RaftNode {
             faults,
             Arc::new(move |command| {
                 let store = Arc::clone(&write_store);
-                Box::pin(async move { store.write_as_leader(command).await.map_err(String::from) })
+                Box::pin(async move { store.write_as_leader(command).await })
             }),
         );
         let serve_tls = settings.tls.as_ref().map(|tls| Arc::clone(&tls.serve));
@@ -520,10 +475,10 @@ impl RaftNode {
 
     /// Publishes this node's API address through the log, retrying until a leader takes it.
     async fn announce(&self) {
-        let command = Command::AnnounceNode {
+        let command = Proposal::Group(GroupCommand::AnnounceNode {
             id: self.inner.id,
             api: self.inner.settings.api.clone(),
-        };
+        });
         loop {
             match self.inner.store.write(command.clone()).await {
                 Ok(_) => return,
@@ -542,20 +497,23 @@ impl RaftNode {
         Arc::clone(&self.inner.store) as Arc<dyn Store>
     }
 
-    pub fn leadership(&self) -> Arc<dyn Leadership> {
-        Arc::clone(&self.inner.leadership) as Arc<dyn Leadership>
+    pub fn leadership(&self) -> Arc<RaftLeadership> {
+        Arc::clone(&self.inner.leadership)
     }
 
-    /// Lets this node answer the leader's "do you see this failure too?", and makes this node,
-    /// when it leads, ask the others before an automated recovery.
-    pub fn attach_engine(&self, engine: &arbor_recovery::RecoveryEngine) {
-        let _ = self.inner.shared.engine.set(engine.clone());
-        engine.set_peer_judges(Arc::new(self.clone()));
+    /// The current term: grows with every election, so it fences what a former leader does.
+    pub fn term(&self) -> u64 {
+        self.inner.raft.metrics().borrow().current_term
     }
 
-    /// Lets replicated discover/forget commands reach this node's discovery.
-    pub fn attach_discovery(&self, discovery: DiscoveryHandle) {
-        let _ = self.inner.shared.discovery.set(discovery);
+    /// Lets this node answer the leader's "do you see this failure too?" (set once).
+    pub fn set_judge(&self, judge: Arc<dyn LocalJudge>) {
+        let _ = self.inner.shared.judge.set(judge);
+    }
+
+    /// Called with every store command applied from the log from now on (set once).
+    pub fn on_applied(&self, hook: AppliedHook) {
+        let _ = self.inner.shared.applied.set(hook);
     }
 
     pub fn is_leader(&self) -> bool {
@@ -828,44 +786,23 @@ impl RaftNode {
     }
 }
 
-impl arbor_recovery::PeerJudges for RaftNode {
-    fn judge<'a>(
-        &'a self,
-        key: &'a InstanceKey,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = arbor_recovery::PeerVotes> + Send + 'a>>
-    {
-        Box::pin(async move {
-            let status = self.status();
-            let others: Vec<&PeerStatus> = status
-                .peers
-                .iter()
-                .filter(|p| p.voter && p.id != self.inner.id)
-                .collect();
-            let asks = others.iter().map(|peer| async move {
-                let verdict = network::ask_judge(&self.inner.network, &peer.addr, key).await;
-                (peer.addr.clone(), verdict)
-            });
-            let answers = futures_util::future::join_all(asks).await;
-            let mut votes = arbor_recovery::PeerVotes {
-                members: others.len() + 1,
-                ..Default::default()
-            };
-            for (addr, verdict) in answers {
-                let line = match verdict {
-                    Ok(Some((true, code))) => {
-                        votes.agreeing += 1;
-                        format!("{addr} sees {code}")
-                    }
-                    Ok(Some((false, code))) => {
-                        format!("{addr} sees {code}, not a failure to act on")
-                    }
-                    Ok(None) => format!("{addr} is not ready to judge"),
-                    Err(error) => format!("{addr} did not answer ({error})"),
-                };
-                votes.details.push(line);
-            }
-            votes
-        })
+impl RaftNode {
+    /// Asks every other voting member to look at `key` afresh and give its verdict.
+    pub async fn ask_peers(&self, key: &InstanceKey) -> PeerAnswers {
+        let status = self.status();
+        let others: Vec<&PeerStatus> = status
+            .peers
+            .iter()
+            .filter(|p| p.voter && p.id != self.inner.id)
+            .collect();
+        let asks = others.iter().map(|peer| async move {
+            let verdict = network::ask_judge(&self.inner.network, &peer.addr, key).await;
+            (peer.addr.clone(), verdict)
+        });
+        PeerAnswers {
+            members: others.len() + 1,
+            answers: futures_util::future::join_all(asks).await,
+        }
     }
 }
 

@@ -29,7 +29,7 @@ use serde::Serialize;
 use arbor_topology::InstanceKey;
 
 use crate::state_machine::Shared;
-use crate::{ArborRaft, Command, NodeId, Reply, TypeConfig};
+use crate::{Applied, ArborRaft, NodeId, Proposal, TypeConfig, WriteRefused};
 
 /// Whether this node's Raft traffic is cut (fault injection for tests).
 #[derive(Clone, Default)]
@@ -179,9 +179,9 @@ impl RaftNetwork<TypeConfig> for Connection {
 pub async fn forward_write(
     network: &Network,
     leader_addr: &str,
-    command: &Command,
+    command: &Proposal,
     timeout: Duration,
-) -> Result<Result<Reply, String>, String> {
+) -> Result<Result<Applied, WriteRefused>, String> {
     if network.faults.isolated() {
         return Err("Raft traffic of this node is cut (fault injection)".into());
     }
@@ -217,18 +217,18 @@ struct ServerState {
     raft: ArborRaft,
     shared: Arc<Shared>,
     faults: Faults,
-    write: Arc<dyn Fn(Command) -> WriteFuture + Send + Sync>,
+    write: Arc<dyn Fn(Proposal) -> WriteFuture + Send + Sync>,
 }
 
 type WriteFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Reply, String>> + Send>>;
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Applied, WriteRefused>> + Send>>;
 
 /// The routes of the Raft port.
 pub fn router(
     raft: ArborRaft,
     shared: Arc<Shared>,
     faults: Faults,
-    write: Arc<dyn Fn(Command) -> WriteFuture + Send + Sync>,
+    write: Arc<dyn Fn(Proposal) -> WriteFuture + Send + Sync>,
 ) -> Router {
     let state = ServerState {
         raft,
@@ -285,7 +285,7 @@ async fn snapshot(
     Json(state.raft.install_snapshot(rpc).await).into_response()
 }
 
-async fn write_route(State(state): State<ServerState>, Json(command): Json<Command>) -> Response {
+async fn write_route(State(state): State<ServerState>, Json(command): Json<Proposal>) -> Response {
     if let Some(cut) = cut(&state) {
         return cut;
     }
@@ -293,13 +293,13 @@ async fn write_route(State(state): State<ServerState>, Json(command): Json<Comma
 }
 
 /// This node's fresh verdict on a failure the leader is about to recover: (actionable,
-/// analysis). `None` while its recovery engine is not running yet.
+/// analysis). `None` while its recovery engine is not running yet, or cannot judge.
 async fn judge(State(state): State<ServerState>, Json(key): Json<InstanceKey>) -> Response {
     if let Some(cut) = cut(&state) {
         return cut;
     }
-    let verdict: Option<(bool, String)> = match state.shared.engine.get() {
-        Some(engine) => engine.judge(&key).await.ok(),
+    let verdict: Option<(bool, String)> = match state.shared.judge.get() {
+        Some(judge) => judge.judge(&key).await,
         None => None,
     };
     Json(verdict).into_response()

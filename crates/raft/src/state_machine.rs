@@ -10,9 +10,7 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
-use arbor_discovery::DiscoveryHandle;
 use arbor_store::{ReplicatedDump, Store, StoreError};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
@@ -21,17 +19,17 @@ use openraft::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{Command, NodeId, Reply, TypeConfig};
+use crate::{Applied, Command, GroupCommand, NodeId, Proposal, Reply, TypeConfig};
 
 /// State the API and the transport read outside the state machine task.
 #[derive(Default)]
 pub struct Shared {
     /// Each node's API address, as it announced it.
     pub apis: Mutex<BTreeMap<NodeId, String>>,
-    /// Set once discovery runs, so that a replicated discover or forget reaches it.
-    pub discovery: OnceLock<DiscoveryHandle>,
+    /// Told of every store command applied (discovery watches what is registered).
+    pub applied: OnceLock<crate::AppliedHook>,
     /// Set once recovery runs: answers the leader's "do you see this failure too?".
-    pub engine: OnceLock<arbor_recovery::RecoveryEngine>,
+    pub judge: OnceLock<Arc<dyn crate::LocalJudge>>,
     /// The node itself, for the Raft port's status route (weak: the node owns this).
     pub node: OnceLock<std::sync::Weak<crate::NodeInner>>,
 }
@@ -132,118 +130,32 @@ impl StateMachine {
         std::fs::rename(&temporary, &self.snapshot_path)
     }
 
-    async fn apply_command(&self, command: Command) -> Result<Reply, StoreError> {
-        let store = &self.store;
-        Ok(match command {
-            Command::RegisterInstance { key, at } => {
-                let new = store.register_instance(&key, at).await?;
-                if let Some(discovery) = self.shared.discovery.get() {
-                    discovery.watch_now(&key);
+    async fn apply_proposal(&self, proposal: Proposal) -> Result<Reply, StoreError> {
+        match proposal {
+            Proposal::Store(command) => {
+                let hook = self.shared.applied.get();
+                // A forgotten key stops being watched before its rows go, a registered one
+                // is watched once its row exists.
+                if let (Some(hook), Command::ForgetInstance { .. }) = (hook, &command) {
+                    hook(&command);
                 }
-                Reply::Flag(new)
-            }
-            Command::ForgetInstance { key } => {
-                if let Some(discovery) = self.shared.discovery.get() {
-                    discovery.unwatch(&key);
+                let announce =
+                    matches!(command, Command::RegisterInstance { .. }).then(|| command.clone());
+                let reply = self.store.apply(command).await?;
+                if let (Some(hook), Some(command)) = (hook, announce) {
+                    hook(&command);
                 }
-                Reply::Flag(store.forget_instance(&key).await?)
+                Ok(reply)
             }
-            Command::BeginDowntime(downtime) => {
-                store.begin_downtime(downtime).await?;
-                Reply::Done
-            }
-            Command::EndDowntime { key } => Reply::Flag(store.end_downtime(&key).await?),
-            Command::RegisterCandidate {
-                key,
-                rule,
-                expires_at,
-            } => {
-                store.register_candidate(&key, rule, expires_at).await?;
-                Reply::Done
-            }
-            Command::RecordDetection {
-                detection,
-                dedupe_window_ms,
-            } => Reply::Flag(
-                store
-                    .record_detection(detection, Duration::from_millis(dedupe_window_ms))
-                    .await?,
-            ),
-            Command::StartRecovery {
-                start,
-                block_ms,
-                ignore_block,
-            } => Reply::Start(
-                store
-                    .start_recovery(start, Duration::from_millis(block_ms), ignore_block)
-                    .await?,
-            ),
-            Command::AddRecoveryStep { id, step } => {
-                store.add_recovery_step(id, step).await?;
-                Reply::Done
-            }
-            Command::RecordRecoverySuccessor { id, successor } => {
-                store.record_recovery_successor(id, &successor).await?;
-                Reply::Done
-            }
-            Command::FinishRecovery { id, outcome } => {
-                store.finish_recovery(id, outcome).await?;
-                Reply::Done
-            }
-            Command::AcknowledgeRecoveries {
-                cluster,
-                by,
-                comment,
-                at,
-            } => Reply::Count(
-                store
-                    .acknowledge_recoveries(cluster.as_deref(), &by, &comment, at)
-                    .await?,
-            ),
-            Command::AbandonActiveRecoveries { at, note } => {
-                Reply::Count(store.abandon_active_recoveries(at, &note).await?)
-            }
-            Command::BeginMaintenance {
-                key,
-                owner,
-                reason,
-                node,
-                now,
-                expires_at,
-            } => Reply::Lock(
-                store
-                    .begin_maintenance(&key, &owner, &reason, &node, now, expires_at)
-                    .await?,
-            ),
-            Command::EndMaintenance { key, id } => {
-                Reply::Flag(store.end_maintenance(&key, id).await?)
-            }
-            Command::ReleaseNodeMaintenance { node } => {
-                Reply::Count(store.release_node_maintenance(&node).await?)
-            }
-            Command::Tag { key, name, value } => {
-                store.tag(&key, &name, &value).await?;
-                Reply::Done
-            }
-            Command::Untag { key, name } => Reply::Flag(store.untag(&key, &name).await?),
-            Command::UntagAll { name } => Reply::Keys(store.untag_all(&name).await?),
-            Command::SetGlobalRecoveriesDisabled { disabled } => {
-                store.set_global_recoveries_disabled(disabled).await?;
-                Reply::Done
-            }
-            Command::SetClusterAlias { cluster, alias } => {
-                store.set_cluster_alias(&cluster, &alias).await?;
-                Reply::Done
-            }
-            Command::AnnounceNode { id, api } => {
+            Proposal::Group(GroupCommand::AnnounceNode { id, api }) => {
                 self.shared
                     .apis
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(id, api);
-                Reply::Done
+                Ok(Reply::Done)
             }
-        })
+        }
     }
 }
 
@@ -257,7 +169,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((self.last_applied, self.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Reply>, StorageError<NodeId>>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Applied>, StorageError<NodeId>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + openraft::OptionalSend,
         I::IntoIter: openraft::OptionalSend,
@@ -266,20 +178,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for entry in entries {
             self.last_applied = Some(entry.log_id);
             let reply = match entry.payload {
-                EntryPayload::Blank => Reply::Done,
+                EntryPayload::Blank => Applied::Reply(Reply::Done),
                 EntryPayload::Membership(membership) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), membership);
-                    Reply::Done
+                    Applied::Reply(Reply::Done)
                 }
-                EntryPayload::Normal(command) => match self.apply_command(command).await {
-                    Ok(reply) => reply,
+                EntryPayload::Normal(proposal) => match self.apply_proposal(proposal).await {
+                    Ok(reply) => Applied::Reply(reply),
                     // Applying is deterministic for every node holding the same log; a store
                     // that cannot write (disk full) is reported to the writer, and this node's
                     // copy is repaired by the replay at its next start.
                     Err(error) => {
                         tracing::error!(%error, index = entry.log_id.index,
                             "cannot apply a replicated command to the local store");
-                        Reply::Failed(error.to_string())
+                        Applied::Failed(error.to_string())
                     }
                 },
             };

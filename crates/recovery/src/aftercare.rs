@@ -12,6 +12,7 @@
 
 use arbor_analysis::{Analysis, AnalysisCode};
 use arbor_mysql::Link;
+use arbor_store::Intents;
 use arbor_store::RecoveryRecord;
 use arbor_topology::{Downtime, InstanceKey, Kept, Timestamp, Topology};
 

@@ -2,6 +2,7 @@
 //! confirmed by re-reading the server and its replicas, confirmed failures are recorded and,
 //! where the switches, filters, downtime and the group allow, recovered.
 
+use arbor_store::Intents;
 use std::time::Duration;
 
 use arbor_analysis::Analysis;

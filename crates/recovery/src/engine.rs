@@ -35,9 +35,31 @@ impl Drop for BusyMark {
     }
 }
 
-/// Who may act. Only the leader of an HA group recovers; a single node always may.
+/// Who may act: the one leadership abstraction of a node, whatever elects it (a single node,
+/// a Raft group, a lease on a shared backend). Recovery acts and the HTTP layer answers (or
+/// forwards to the leader) through it.
 pub trait Leadership: Send + Sync + 'static {
+    /// May this node act now? Only the leader of an HA group does; a single node always may.
     fn is_leader(&self) -> bool;
+
+    /// The leader's API base URL when another member leads (followers forward there);
+    /// `None` when this node leads, stands alone, or no leader is known.
+    fn leader_api(&self) -> Option<String> {
+        None
+    }
+
+    /// Whether this node is one member of several (requests it does not lead for are
+    /// forwarded); a single node answers everything itself.
+    fn is_member_of_group(&self) -> bool {
+        false
+    }
+
+    /// A number that grows with every change of leader (the Raft term, the lease's
+    /// generation): what a leader does is stamped with it, so an act of a former leader can
+    /// be told from the current one's. `None` for a single node.
+    fn fencing_token(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// What the other members of an HA group say about a failure, asked by the leader before an
@@ -86,9 +108,12 @@ pub enum RecoveryError {
     /// Anti-flapping, or another recovery of the cluster is running.
     #[error("{0}")]
     Blocked(String),
-    /// The request cannot work (not the leader, no candidate, bad designated replica, ...).
+    /// The request cannot work (no candidate, bad designated replica, ...).
     #[error("{0}")]
     Refused(String),
+    /// This node does not lead (any more): the leader acts; retry there.
+    #[error("this node is not the leader")]
+    NotLeader,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -127,6 +152,10 @@ pub(crate) struct EngineInner {
     pub(crate) detach_tried: Mutex<std::collections::HashSet<InstanceKey>>,
     /// The last snapshot built, kept while the store's version says nothing changed.
     pub(crate) snapshot: Mutex<Option<Arc<crate::snapshot::Snapshot>>>,
+    /// Held while a snapshot is derived: one derivation at a time, whose result serves every
+    /// caller that asked before it began reading (a storm of suspicions at 10,000 instances
+    /// would otherwise derive thousands of topologies at once).
+    pub(crate) deriving: tokio::sync::Mutex<()>,
 }
 
 impl RecoveryEngine {
@@ -153,6 +182,7 @@ impl RecoveryEngine {
                 fenced: Mutex::new(std::collections::HashSet::new()),
                 detach_tried: Mutex::new(std::collections::HashSet::new()),
                 snapshot: Mutex::new(None),
+                deriving: tokio::sync::Mutex::new(()),
                 probing: Mutex::new(std::collections::HashSet::new()),
             }),
         }
@@ -160,6 +190,11 @@ impl RecoveryEngine {
 
     /// Makes automated recoveries wait for the agreement of the group's other members (see
     /// [`RecoverySettings::require_peer_agreement`]).
+    /// Who may act, as this engine was built with.
+    pub fn leadership(&self) -> &dyn Leadership {
+        &*self.inner.leadership
+    }
+
     pub fn set_peer_judges(&self, peers: Arc<dyn PeerJudges>) {
         let _ = self.inner.peers.set(peers);
     }
@@ -253,7 +288,7 @@ impl RecoveryEngine {
         if self.inner.leadership.is_leader() {
             Ok(())
         } else {
-            Err(RecoveryError::Refused("this node is not the leader".into()))
+            Err(RecoveryError::NotLeader)
         }
     }
 

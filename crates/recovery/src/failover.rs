@@ -2,6 +2,7 @@
 //! replicas follow it; a dead intermediate primary's replicas move up to its source.
 
 use arbor_analysis::Analysis;
+use arbor_store::Intents;
 use arbor_topology::InstanceKey;
 
 use crate::actions::{

@@ -126,10 +126,19 @@ impl LeaseElection {
     }
 }
 
+/// No fencing token yet: the lease row carries no generation (see recovery's `DESIGN.md`).
 impl Leadership for LeaseElection {
     fn is_leader(&self) -> bool {
         self.state()
             .acting_until
             .is_some_and(|until| Instant::now() < until)
+    }
+
+    fn leader_api(&self) -> Option<String> {
+        LeaseElection::leader_api(self)
+    }
+
+    fn is_member_of_group(&self) -> bool {
+        true
     }
 }

@@ -1,6 +1,7 @@
 //! What operators ask for (`recover`, `force-master-failover`, `graceful-master-takeover`),
 //! and the continuation of a recovery another node left half done.
 
+use arbor_store::Intents;
 use std::sync::Arc;
 
 use arbor_analysis::AnalysisCode;

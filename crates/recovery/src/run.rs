@@ -1,6 +1,7 @@
 //! One recovery from registration to record: anti-flapping through the store, the hooks of
 //! each stage, the audit trail of steps, and the outcome.
 
+use arbor_store::Intents;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 

@@ -4,9 +4,15 @@
 //! kept until the store's version changes: the recovery loop, the primary watcher, the API and
 //! the web UI share one instead of each deriving its own. A store that cannot tell its version
 //! (a shared backend other nodes write) gets a fresh one every time.
+//!
+//! One derivation runs at a time, and a caller takes the newest snapshot whose reading of the
+//! store began after the caller asked: as fresh as deriving its own, at the cost of one
+//! derivation for any number of concurrent callers. Memory and CPU stay bounded under a storm
+//! of suspicions (thousands of primaries unreachable at once).
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use arbor_analysis::{analyze, Analysis};
 use arbor_store::StoreError;
@@ -20,31 +26,42 @@ pub struct Snapshot {
     pub analyses: Vec<Analysis>,
     /// The store's version it was derived at.
     version: Option<u64>,
+    /// When its reading of the store began.
+    read_at: Instant,
 }
 
 impl RecoveryEngine {
-    /// The current topology and its analyses.
+    /// The current topology and its analyses: derived from a reading of the store made after
+    /// this call began, or unchanged since (by the store's version).
     pub async fn snapshot(&self) -> Result<Arc<Snapshot>, StoreError> {
+        let asked = Instant::now();
         let version = self.inner.store.version();
         if version.is_some() {
-            let cached = self
-                .inner
-                .snapshot
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if let Some(snapshot) = cached.as_ref().filter(|s| s.version == version) {
-                return Ok(Arc::clone(snapshot));
+            if let Some(cached) = self.cached().filter(|s| s.version == version) {
+                return Ok(cached);
             }
         }
-        let snapshot = Arc::new(self.derive(None, version).await?);
-        if version.is_some() {
-            *self
-                .inner
-                .snapshot
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&snapshot));
+        let _deriving = self.inner.deriving.lock().await;
+        // Whoever held the lock may have read the store after this call began.
+        if let Some(cached) = self.cached().filter(|s| s.read_at >= asked) {
+            return Ok(cached);
         }
+        let version = self.inner.store.version();
+        let snapshot = Arc::new(self.derive(None, version).await?);
+        *self
+            .inner
+            .snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&snapshot));
         Ok(snapshot)
+    }
+
+    fn cached(&self) -> Option<Arc<Snapshot>> {
+        self.inner
+            .snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// [`Self::snapshot`] after reading every member of `cluster` again but `skip` (a server
@@ -75,6 +92,7 @@ impl RecoveryEngine {
         &self,
         unanswered: (&InstanceKey, Timestamp),
     ) -> Result<Snapshot, StoreError> {
+        let _deriving = self.inner.deriving.lock().await;
         self.derive(Some(unanswered), None).await
     }
 
@@ -84,6 +102,7 @@ impl RecoveryEngine {
         version: Option<u64>,
     ) -> Result<Snapshot, StoreError> {
         let store = &self.inner.store;
+        let read_at = Instant::now();
         let mut records = store.all_instances().await?;
         if let Some((key, since)) = unanswered {
             if let Some(record) = records.iter_mut().find(|r| r.key() == key) {
@@ -116,6 +135,7 @@ impl RecoveryEngine {
             topology,
             analyses,
             version,
+            read_at,
         })
     }
 

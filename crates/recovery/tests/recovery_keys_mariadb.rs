@@ -5,6 +5,7 @@
 
 mod common;
 
+use arbor_store::Intents;
 use std::time::Duration;
 
 use arbor_mysql::LocationRule;

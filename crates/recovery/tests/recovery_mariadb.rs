@@ -4,6 +4,7 @@
 
 mod common;
 
+use arbor_store::Intents;
 use std::sync::Arc;
 use std::time::Duration;
 

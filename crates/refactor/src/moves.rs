@@ -1,3 +1,4 @@
+use arbor_store::Intents;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

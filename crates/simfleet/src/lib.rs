@@ -297,6 +297,31 @@ async fn wait_until_up(state: &Mutex<FleetState>, index: usize) -> bool {
     }
 }
 
+/// `DO SLEEP` on an open connection, the way a server does it: answered when the time is up;
+/// a server that dies meanwhile closes the connection (false), one that freezes answers only
+/// once it thaws. Waits on health changes rather than polling: thousands of primaries are
+/// watched this way at once.
+async fn sleep_on(state: &Mutex<FleetState>, index: usize, time: Duration) -> bool {
+    let until = tokio::time::Instant::now() + time;
+    let mut changes = lock(state).health_changes.0.subscribe();
+    loop {
+        match health_of(state, index).0 {
+            Health::Dead => return false,
+            Health::Up if tokio::time::Instant::now() >= until => return true,
+            Health::Up => {
+                if let Ok(Err(_)) = tokio::time::timeout_at(until, changes.changed()).await {
+                    return true;
+                }
+            }
+            Health::Hung => {
+                if changes.changed().await.is_err() {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
 /// One client connection: handshake, then commands until the client quits or a fault ends it.
 async fn connection(
     stream: TcpStream,
@@ -336,14 +361,11 @@ async fn connection(
                     let outcome = sql::answer(&mut lock(&state), index, statement);
                     let reply = match outcome {
                         Outcome::Reply(reply) => reply,
-                        Outcome::Hold => {
-                            let mut changes = lock(&state).health_changes.0.subscribe();
-                            while health_of(&state, index).0 == Health::Up {
-                                if changes.changed().await.is_err() {
-                                    break;
-                                }
+                        Outcome::Sleep { seconds } => {
+                            if !sleep_on(&state, index, Duration::from_secs_f64(seconds)).await {
+                                return Ok(());
                             }
-                            return Ok(());
+                            Reply::Done
                         }
                         Outcome::Wait {
                             position,

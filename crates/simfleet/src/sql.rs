@@ -14,8 +14,11 @@ pub(crate) enum Outcome {
         timeout_seconds: f64,
         timed_out: &'static str,
     },
-    /// `DO SLEEP(...)` (a watcher's idle connection): held until the instance fails.
-    Hold,
+    /// `DO SLEEP(seconds)` (a watcher's liveness check): answered when the time is up, unless
+    /// the instance fails first.
+    Sleep {
+        seconds: f64,
+    },
 }
 
 const ER_PARSE: u16 = 1064;
@@ -43,8 +46,15 @@ pub(crate) fn answer(state: &mut FleetState, me: usize, sql: &str) -> Outcome {
             ),
         ));
     }
-    if lower.starts_with("do sleep") {
-        return Outcome::Hold;
+    if let Some(args) = lower.strip_prefix("do sleep(") {
+        let seconds = args.split(')').next().unwrap_or_default().trim();
+        return match seconds.parse::<f64>() {
+            Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Outcome::Sleep { seconds },
+            _ => Outcome::Reply(Reply::error(
+                ER_PARSE,
+                format!("Incorrect arguments to SLEEP: {}", sql.trim()),
+            )),
+        };
     }
     for (function, timed_out) in [
         ("master_gtid_wait(", "-1"),

@@ -2,6 +2,7 @@
 //! test's time): a primary that answers late is not failed over, and the lag-based failover
 //! keys do what orchestrator's do.
 
+use arbor_store::Intents;
 use std::sync::Arc;
 use std::time::Duration;
 

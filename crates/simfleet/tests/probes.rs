@@ -147,3 +147,43 @@ async fn fail_over(flavor: Flavor) {
         assert!(fleet.is_replicating(other));
     }
 }
+
+/// What the primary watchers rely on: a live primary answers `DO SLEEP` when the time is up, a
+/// killed one breaks the connection, a frozen one leaves it unanswered.
+#[tokio::test]
+async fn a_watchers_liveness_check_is_answered_broken_or_left_unanswered() {
+    use arbor_mysql::{Liveness, Operator, OperatorSettings};
+    let fleet = Fleet::start(&[None, Some(0), None], Flavor::MariaDb1011)
+        .await
+        .unwrap();
+    let operator = Operator::new(OperatorSettings {
+        user: "arbor".into(),
+        password: "secret".into(),
+        connect_timeout: Duration::from_secs(1),
+        statement_timeout: Duration::from_secs(5),
+        default_port: 3306,
+    });
+    let pause = Duration::from_millis(300);
+    let timeout = Duration::from_millis(700);
+
+    let mut live = operator.session(&key(fleet.key(0))).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(live.liveness_check(pause, timeout).await, Liveness::Alive);
+    }
+    fleet.set_health(0, Health::Dead);
+    assert!(
+        matches!(
+            live.liveness_check(pause, timeout).await,
+            Liveness::Closed(_)
+        ),
+        "a killed primary breaks the held connection"
+    );
+
+    let mut frozen = operator.session(&key(fleet.key(2))).await.unwrap();
+    assert_eq!(frozen.liveness_check(pause, timeout).await, Liveness::Alive);
+    fleet.set_health(2, Health::Hung);
+    assert_eq!(
+        frozen.liveness_check(pause, timeout).await,
+        Liveness::Unanswered
+    );
+}

@@ -25,8 +25,8 @@ use arbor_topology::{
 use async_trait::async_trait;
 
 use crate::{
-    CheckOutcome, CheckResult, FailureDetection, LockDecision, Maintenance, RecoveryOutcome,
-    RecoveryRecord, RecoveryStart, RecoveryStep, ReplicatedDump, StartDecision, Store, StoreError,
+    CheckOutcome, CheckResult, Command, FailureDetection, Maintenance, RecoveryRecord,
+    ReplicatedDump, Reply, Store, StoreError,
 };
 
 /// How often readings are persisted.
@@ -183,20 +183,39 @@ fn apply(readings: &mut BTreeMap<InstanceKey, InstanceRecord>, outcome: &CheckOu
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn register_instance(
-        &self,
-        key: &InstanceKey,
-        at: Timestamp,
-    ) -> Result<bool, StoreError> {
-        self.shared.inner.register_instance(key, at).await?;
-        let mut readings = self.shared.write();
-        let added = !readings.contains_key(key);
-        readings
-            .entry(key.clone())
-            .or_insert_with(|| InstanceRecord::new_unseen(key.clone(), at));
-        drop(readings);
-        self.shared.changed();
-        Ok(added)
+    /// Instances are added to and removed from memory too; every other command goes to the
+    /// wrapped store.
+    async fn apply(&self, command: Command) -> Result<Reply, StoreError> {
+        let shared = &self.shared;
+        let reply = match command {
+            Command::RegisterInstance { key, at } => {
+                let command = Command::RegisterInstance {
+                    key: key.clone(),
+                    at,
+                };
+                shared.inner.apply(command).await?;
+                let mut readings = shared.write();
+                let added = !readings.contains_key(&key);
+                readings
+                    .entry(key.clone())
+                    .or_insert_with(|| InstanceRecord::new_unseen(key, at));
+                Ok(Reply::Flag(added))
+            }
+            Command::ForgetInstance { key } => {
+                let _flushing = shared.flushing.lock().await;
+                shared.lock_pending().remove(&key);
+                let in_memory = shared.write().remove(&key).is_some();
+                let stored = shared
+                    .inner
+                    .apply(Command::ForgetInstance { key })
+                    .await?
+                    .flag()?;
+                Ok(Reply::Flag(in_memory || stored))
+            }
+            other => shared.inner.apply(other).await,
+        };
+        shared.changed();
+        reply
     }
 
     async fn record_checks(&self, outcomes: Vec<CheckOutcome>) -> Result<(), StoreError> {
@@ -239,48 +258,12 @@ impl Store for MemoryStore {
         Ok(self.shared.read().values().cloned().collect())
     }
 
-    async fn forget_instance(&self, key: &InstanceKey) -> Result<bool, StoreError> {
-        let _flushing = self.shared.flushing.lock().await;
-        self.shared.lock_pending().remove(key);
-        let in_memory = self.shared.write().remove(key).is_some();
-        let stored = self.shared.inner.forget_instance(key).await?;
-        self.shared.changed();
-        Ok(in_memory || stored)
-    }
-
     fn version(&self) -> Option<u64> {
         Some(self.shared.version.load(Ordering::SeqCst))
     }
 
-    async fn begin_downtime(&self, downtime: Downtime) -> Result<(), StoreError> {
-        let result = self.shared.inner.begin_downtime(downtime).await;
-        self.shared.changed();
-        result
-    }
-
-    async fn end_downtime(&self, key: &InstanceKey) -> Result<bool, StoreError> {
-        let result = self.shared.inner.end_downtime(key).await;
-        self.shared.changed();
-        result
-    }
-
     async fn active_downtimes(&self, now: Timestamp) -> Result<Vec<Downtime>, StoreError> {
         self.shared.inner.active_downtimes(now).await
-    }
-
-    async fn register_candidate(
-        &self,
-        key: &InstanceKey,
-        rule: PromotionRule,
-        expires_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let result = self
-            .shared
-            .inner
-            .register_candidate(key, rule, expires_at)
-            .await;
-        self.shared.changed();
-        result
     }
 
     async fn promotion_rules(
@@ -290,63 +273,8 @@ impl Store for MemoryStore {
         self.shared.inner.promotion_rules(now).await
     }
 
-    async fn record_detection(
-        &self,
-        detection: FailureDetection,
-        dedupe_window: Duration,
-    ) -> Result<bool, StoreError> {
-        let result = self
-            .shared
-            .inner
-            .record_detection(detection, dedupe_window)
-            .await;
-        self.shared.changed();
-        result
-    }
-
     async fn detections(&self, limit: usize) -> Result<Vec<FailureDetection>, StoreError> {
         self.shared.inner.detections(limit).await
-    }
-
-    async fn start_recovery(
-        &self,
-        start: RecoveryStart,
-        block: Duration,
-        ignore_block: bool,
-    ) -> Result<StartDecision, StoreError> {
-        let result = self
-            .shared
-            .inner
-            .start_recovery(start, block, ignore_block)
-            .await;
-        self.shared.changed();
-        result
-    }
-
-    async fn add_recovery_step(&self, id: i64, step: RecoveryStep) -> Result<(), StoreError> {
-        let result = self.shared.inner.add_recovery_step(id, step).await;
-        self.shared.changed();
-        result
-    }
-
-    async fn record_recovery_successor(
-        &self,
-        id: i64,
-        successor: &InstanceKey,
-    ) -> Result<(), StoreError> {
-        let result = self
-            .shared
-            .inner
-            .record_recovery_successor(id, successor)
-            .await;
-        self.shared.changed();
-        result
-    }
-
-    async fn finish_recovery(&self, id: i64, outcome: RecoveryOutcome) -> Result<(), StoreError> {
-        let result = self.shared.inner.finish_recovery(id, outcome).await;
-        self.shared.changed();
-        result
     }
 
     async fn recoveries(
@@ -361,86 +289,8 @@ impl Store for MemoryStore {
         self.shared.inner.successions().await
     }
 
-    async fn acknowledge_recoveries(
-        &self,
-        cluster: Option<&str>,
-        by: &str,
-        comment: &str,
-        at: Timestamp,
-    ) -> Result<usize, StoreError> {
-        let result = self
-            .shared
-            .inner
-            .acknowledge_recoveries(cluster, by, comment, at)
-            .await;
-        self.shared.changed();
-        result
-    }
-
-    async fn abandon_active_recoveries(
-        &self,
-        at: Timestamp,
-        note: &str,
-    ) -> Result<usize, StoreError> {
-        let result = self.shared.inner.abandon_active_recoveries(at, note).await;
-        self.shared.changed();
-        result
-    }
-
-    async fn begin_maintenance(
-        &self,
-        key: &InstanceKey,
-        owner: &str,
-        reason: &str,
-        node: &str,
-        now: Timestamp,
-        expires_at: Timestamp,
-    ) -> Result<LockDecision, StoreError> {
-        let result = self
-            .shared
-            .inner
-            .begin_maintenance(key, owner, reason, node, now, expires_at)
-            .await;
-        self.shared.changed();
-        result
-    }
-
-    async fn end_maintenance(
-        &self,
-        key: &InstanceKey,
-        id: Option<i64>,
-    ) -> Result<bool, StoreError> {
-        let result = self.shared.inner.end_maintenance(key, id).await;
-        self.shared.changed();
-        result
-    }
-
     async fn active_maintenance(&self, now: Timestamp) -> Result<Vec<Maintenance>, StoreError> {
         self.shared.inner.active_maintenance(now).await
-    }
-
-    async fn release_node_maintenance(&self, node: &str) -> Result<usize, StoreError> {
-        let result = self.shared.inner.release_node_maintenance(node).await;
-        self.shared.changed();
-        result
-    }
-
-    async fn tag(&self, key: &InstanceKey, name: &str, value: &str) -> Result<(), StoreError> {
-        let result = self.shared.inner.tag(key, name, value).await;
-        self.shared.changed();
-        result
-    }
-
-    async fn untag(&self, key: &InstanceKey, name: &str) -> Result<bool, StoreError> {
-        let result = self.shared.inner.untag(key, name).await;
-        self.shared.changed();
-        result
-    }
-
-    async fn untag_all(&self, name: &str) -> Result<Vec<InstanceKey>, StoreError> {
-        let result = self.shared.inner.untag_all(name).await;
-        self.shared.changed();
-        result
     }
 
     async fn tags(&self, key: &InstanceKey) -> Result<Vec<(String, String)>, StoreError> {
@@ -453,22 +303,6 @@ impl Store for MemoryStore {
         value: Option<&str>,
     ) -> Result<Vec<InstanceKey>, StoreError> {
         self.shared.inner.tagged(name, value).await
-    }
-
-    async fn set_global_recoveries_disabled(&self, disabled: bool) -> Result<(), StoreError> {
-        let result = self
-            .shared
-            .inner
-            .set_global_recoveries_disabled(disabled)
-            .await;
-        self.shared.changed();
-        result
-    }
-
-    async fn set_cluster_alias(&self, cluster: &str, alias: &str) -> Result<(), StoreError> {
-        let result = self.shared.inner.set_cluster_alias(cluster, alias).await;
-        self.shared.changed();
-        result
     }
 
     async fn cluster_aliases(&self) -> Result<Vec<(String, String)>, StoreError> {
@@ -498,7 +332,7 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SqliteStore;
+    use crate::{Intents, SqliteStore};
 
     async fn memory() -> MemoryStore {
         MemoryStore::open(Arc::new(SqliteStore::open_in_memory().unwrap()))

@@ -1,7 +1,7 @@
+mod intents;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-
-use std::time::Duration;
 
 use arbor_topology::{
     Downtime, Instance, InstanceKey, InstanceRecord, PromotionRule, Succession, Timestamp,
@@ -10,9 +10,8 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::{
-    migrations, CheckOutcome, CheckResult, FailureDetection, LockDecision, Maintenance,
-    RecoveryOutcome, RecoveryRecord, RecoveryStart, RecoveryStep, ReplicatedDump, StartDecision,
-    Store, StoreError, REPLICATED_TABLES,
+    migrations, CheckOutcome, CheckResult, Command, FailureDetection, Maintenance, RecoveryRecord,
+    RecoveryStep, ReplicatedDump, Reply, Store, StoreError, REPLICATED_TABLES,
 };
 
 /// The embedded store: one SQLite file in WAL mode.
@@ -158,22 +157,8 @@ fn to_json(instance: &Instance) -> Result<String, StoreError> {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn register_instance(
-        &self,
-        key: &InstanceKey,
-        at: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let key = key.clone();
-        self.with_conn(move |conn| {
-            let data = to_json(&Instance::unseen(key.clone()))?;
-            let inserted = conn.execute(
-                "INSERT INTO instances (hostname, port, first_discovered, data) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hostname, port) DO NOTHING",
-                params![key.hostname, key.port, at.millis(), data],
-            )?;
-            Ok(inserted == 1)
-        })
-        .await
+    async fn apply(&self, command: Command) -> Result<Reply, StoreError> {
+        crate::command::dispatch(self, command).await
     }
 
     async fn record_checks(&self, outcomes: Vec<CheckOutcome>) -> Result<(), StoreError> {
@@ -263,51 +248,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn forget_instance(&self, key: &InstanceKey) -> Result<bool, StoreError> {
-        let key = key.clone();
-        self.with_conn(move |conn| {
-            let deleted = conn.execute(
-                "DELETE FROM instances WHERE hostname = ?1 AND port = ?2",
-                params![key.hostname, key.port],
-            )?;
-            Ok(deleted > 0)
-        })
-        .await
-    }
-
-    async fn begin_downtime(&self, downtime: Downtime) -> Result<(), StoreError> {
-        self.with_conn(move |conn| {
-            conn.execute(
-                "INSERT INTO downtimes (hostname, port, owner, reason, begin_at, end_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                 ON CONFLICT (hostname, port) DO UPDATE SET owner = excluded.owner, \
-                     reason = excluded.reason, begin_at = excluded.begin_at, end_at = excluded.end_at",
-                params![
-                    downtime.key.hostname,
-                    downtime.key.port,
-                    downtime.owner,
-                    downtime.reason,
-                    downtime.begin.millis(),
-                    downtime.end.millis()
-                ],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn end_downtime(&self, key: &InstanceKey) -> Result<bool, StoreError> {
-        let key = key.clone();
-        self.with_conn(move |conn| {
-            let deleted = conn.execute(
-                "DELETE FROM downtimes WHERE hostname = ?1 AND port = ?2",
-                params![key.hostname, key.port],
-            )?;
-            Ok(deleted > 0)
-        })
-        .await
-    }
-
     async fn active_downtimes(&self, now: Timestamp) -> Result<Vec<Downtime>, StoreError> {
         self.with_conn(move |conn| {
             let mut statement = conn.prepare_cached(
@@ -327,24 +267,6 @@ impl Store for SqliteStore {
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-    }
-
-    async fn register_candidate(
-        &self,
-        key: &InstanceKey,
-        rule: PromotionRule,
-        expires_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let key = key.clone();
-        self.with_conn(move |conn| {
-            conn.execute(
-                "INSERT INTO promotion_rules (hostname, port, rule, expires_at) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (hostname, port) DO UPDATE SET rule = excluded.rule, expires_at = excluded.expires_at",
-                params![key.hostname, key.port, rule.name(), expires_at.millis()],
-            )?;
-            Ok(())
         })
         .await
     }
@@ -381,41 +303,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_detection(
-        &self,
-        detection: FailureDetection,
-        dedupe_window: Duration,
-    ) -> Result<bool, StoreError> {
-        self.with_conn(move |conn| {
-            let tx = conn.transaction()?;
-            let since = detection.detected_at.millis() - dedupe_window.as_millis() as i64;
-            let recent: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM failure_detections WHERE hostname = ?1 AND port = ?2 \
-                 AND analysis = ?3 AND detected_at > ?4",
-                params![detection.key.hostname, detection.key.port, detection.analysis, since],
-                |row| row.get(0),
-            )?;
-            if recent > 0 {
-                return Ok(false);
-            }
-            tx.execute(
-                "INSERT INTO failure_detections (cluster, hostname, port, analysis, description, detected_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    detection.cluster,
-                    detection.key.hostname,
-                    detection.key.port,
-                    detection.analysis,
-                    detection.description,
-                    detection.detected_at.millis()
-                ],
-            )?;
-            tx.commit()?;
-            Ok(true)
-        })
-        .await
-    }
-
     async fn detections(&self, limit: usize) -> Result<Vec<FailureDetection>, StoreError> {
         self.with_conn(move |conn| {
             let mut statement = conn.prepare_cached(
@@ -436,124 +323,6 @@ impl Store for SqliteStore {
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-    }
-
-    async fn start_recovery(
-        &self,
-        start: RecoveryStart,
-        block: Duration,
-        ignore_block: bool,
-    ) -> Result<StartDecision, StoreError> {
-        self.with_conn(move |conn| {
-            // IMMEDIATE: take the write lock before reading, so two starts cannot both pass
-            // the checks.
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let active: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM recoveries WHERE cluster = ?1 AND is_active = 1 LIMIT 1",
-                    [&start.cluster],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            if let Some(blocking_id) = active {
-                return Ok(StartDecision::still_running(blocking_id, &start.cluster));
-            }
-            if ignore_block {
-                tx.execute(
-                    "UPDATE recoveries SET acknowledged = 1, acknowledged_at = ?2, \
-                         acknowledged_by = 'arbor', acknowledged_comment = 'superseded by a manual recovery' \
-                     WHERE cluster = ?1 AND acknowledged = 0",
-                    params![start.cluster, start.started_at.millis()],
-                )?;
-            } else {
-                let since = start.started_at.millis() - block.as_millis() as i64;
-                // The same cluster, or the instance a recent recovery promoted: a failover
-                // renames the cluster after its new primary, and that primary failing in turn
-                // is the flapping this guards against.
-                let recent: Option<i64> = tx
-                    .query_row(
-                        "SELECT id FROM recoveries WHERE acknowledged = 0 AND started_at > ?2 \
-                         AND (cluster = ?1 OR (successor_host = ?3 AND successor_port = ?4)) \
-                         ORDER BY id DESC LIMIT 1",
-                        params![start.cluster, since, start.failed.hostname, start.failed.port],
-                        |row| row.get(0),
-                    )
-                    .optional()?;
-                if let Some(blocking_id) = recent {
-                    return Ok(StartDecision::recently_recovered(blocking_id, &start.cluster, &start.failed));
-                }
-            }
-            tx.execute(
-                "INSERT INTO recoveries (uid, cluster, hostname, port, analysis, kind, manual, \
-                     processing_node, started_at, is_active) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1)",
-                params![
-                    start.uid,
-                    start.cluster,
-                    start.failed.hostname,
-                    start.failed.port,
-                    start.analysis,
-                    start.kind,
-                    start.manual,
-                    start.processing_node,
-                    start.started_at.millis()
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
-            tx.commit()?;
-            Ok(StartDecision::Started { id })
-        })
-        .await
-    }
-
-    async fn add_recovery_step(&self, id: i64, step: RecoveryStep) -> Result<(), StoreError> {
-        self.with_conn(move |conn| {
-            conn.execute(
-                "INSERT INTO recovery_steps (recovery_id, at, message) VALUES (?1, ?2, ?3)",
-                params![id, step.at.millis(), step.message],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn record_recovery_successor(
-        &self,
-        id: i64,
-        successor: &InstanceKey,
-    ) -> Result<(), StoreError> {
-        let successor = successor.clone();
-        self.with_conn(move |conn| {
-            conn.execute(
-                "UPDATE recoveries SET successor_host = ?2, successor_port = ?3 \
-                 WHERE id = ?1 AND is_active = 1",
-                params![id, successor.hostname, successor.port],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn finish_recovery(&self, id: i64, outcome: RecoveryOutcome) -> Result<(), StoreError> {
-        self.with_conn(move |conn| {
-            conn.execute(
-                "UPDATE recoveries SET is_active = 0, ended_at = ?2, successful = ?3, \
-                     successor_host = ?4, successor_port = ?5, lost_replicas = ?6, \
-                     participating = ?7, errors = ?8 WHERE id = ?1",
-                params![
-                    id,
-                    outcome.ended_at.millis(),
-                    outcome.successful,
-                    outcome.successor.as_ref().map(|k| k.hostname.clone()),
-                    outcome.successor.as_ref().map(|k| k.port),
-                    to_json_list(&outcome.lost_replicas)?,
-                    to_json_list(&outcome.participating)?,
-                    to_json_list(&outcome.errors)?,
-                ],
-            )?;
-            Ok(())
         })
         .await
     }
@@ -661,109 +430,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn acknowledge_recoveries(
-        &self,
-        cluster: Option<&str>,
-        by: &str,
-        comment: &str,
-        at: Timestamp,
-    ) -> Result<usize, StoreError> {
-        let (cluster, by, comment) = (
-            cluster.map(str::to_string),
-            by.to_string(),
-            comment.to_string(),
-        );
-        self.with_conn(move |conn| {
-            let updated = conn.execute(
-                "UPDATE recoveries SET acknowledged = 1, acknowledged_at = ?2, acknowledged_by = ?3, \
-                     acknowledged_comment = ?4 \
-                 WHERE (?1 IS NULL OR cluster = ?1) AND acknowledged = 0 AND is_active = 0",
-                params![cluster, at.millis(), by, comment],
-            )?;
-            Ok(updated)
-        })
-        .await
-    }
-
-    async fn abandon_active_recoveries(
-        &self,
-        at: Timestamp,
-        note: &str,
-    ) -> Result<usize, StoreError> {
-        let note = note.to_string();
-        self.with_conn(move |conn| {
-            let errors = serde_json::to_string(&[note.as_str()]).unwrap_or_default();
-            let updated = conn.execute(
-                "UPDATE recoveries SET is_active = 0, ended_at = ?1, successful = 0, errors = ?2, \
-                     acknowledged = 1, acknowledged_at = ?1, acknowledged_by = 'arbor', \
-                     acknowledged_comment = ?3 \
-                 WHERE is_active = 1",
-                params![at.millis(), errors, note],
-            )?;
-            Ok(updated)
-        })
-        .await
-    }
-
-    async fn begin_maintenance(
-        &self,
-        key: &InstanceKey,
-        owner: &str,
-        reason: &str,
-        node: &str,
-        now: Timestamp,
-        expires_at: Timestamp,
-    ) -> Result<LockDecision, StoreError> {
-        let (key, owner, reason, node) = (
-            key.clone(),
-            owner.to_string(),
-            reason.to_string(),
-            node.to_string(),
-        );
-        self.with_conn(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            tx.execute(
-                "DELETE FROM maintenance WHERE hostname = ?1 AND port = ?2 AND expires_at <= ?3",
-                params![key.hostname, key.port, now.millis()],
-            )?;
-            let held = tx
-                .query_row(
-                    &format!("{SELECT_MAINTENANCE} WHERE hostname = ?1 AND port = ?2"),
-                    params![key.hostname, key.port],
-                    read_maintenance,
-                )
-                .optional()?;
-            if let Some(held) = held {
-                return Ok(LockDecision::Held(held));
-            }
-            tx.execute(
-                "INSERT INTO maintenance (hostname, port, owner, reason, node, begin_at, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![key.hostname, key.port, owner, reason, node, now.millis(), expires_at.millis()],
-            )?;
-            let id = tx.last_insert_rowid();
-            tx.commit()?;
-            Ok(LockDecision::Acquired { id })
-        })
-        .await
-    }
-
-    async fn end_maintenance(
-        &self,
-        key: &InstanceKey,
-        id: Option<i64>,
-    ) -> Result<bool, StoreError> {
-        let key = key.clone();
-        self.with_conn(move |conn| {
-            let deleted = conn.execute(
-                "DELETE FROM maintenance WHERE hostname = ?1 AND port = ?2 AND (?3 IS NULL OR id = ?3)",
-                params![key.hostname, key.port, id],
-            )?;
-            Ok(deleted > 0)
-        })
-        .await
-    }
-
     async fn active_maintenance(&self, now: Timestamp) -> Result<Vec<Maintenance>, StoreError> {
         self.with_conn(move |conn| {
             let mut statement = conn.prepare_cached(&format!(
@@ -771,61 +437,6 @@ impl Store for SqliteStore {
             ))?;
             let rows = statement.query_map([now.millis()], read_maintenance)?;
             Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-    }
-
-    async fn release_node_maintenance(&self, node: &str) -> Result<usize, StoreError> {
-        let node = node.to_string();
-        self.with_conn(move |conn| {
-            Ok(conn.execute("DELETE FROM maintenance WHERE node = ?1", [node])?)
-        })
-        .await
-    }
-
-    async fn tag(&self, key: &InstanceKey, name: &str, value: &str) -> Result<(), StoreError> {
-        let (key, name, value) = (key.clone(), name.to_string(), value.to_string());
-        self.with_conn(move |conn| {
-            conn.execute(
-                "INSERT INTO tags (hostname, port, name, value) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (hostname, port, name) DO UPDATE SET value = excluded.value",
-                params![key.hostname, key.port, name, value],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn untag(&self, key: &InstanceKey, name: &str) -> Result<bool, StoreError> {
-        let (key, name) = (key.clone(), name.to_string());
-        self.with_conn(move |conn| {
-            Ok(conn.execute(
-                "DELETE FROM tags WHERE hostname = ?1 AND port = ?2 AND name = ?3",
-                params![key.hostname, key.port, name],
-            )? > 0)
-        })
-        .await
-    }
-
-    async fn untag_all(&self, name: &str) -> Result<Vec<InstanceKey>, StoreError> {
-        let name = name.to_string();
-        self.with_conn(move |conn| {
-            let tx = conn.transaction()?;
-            let keys = {
-                let mut statement = tx.prepare_cached(
-                    "SELECT hostname, port FROM tags WHERE name = ?1 ORDER BY hostname, port",
-                )?;
-                let rows = statement.query_map([&name], |row| {
-                    Ok(InstanceKey {
-                        hostname: row.get(0)?,
-                        port: row.get(1)?,
-                    })
-                })?;
-                rows.collect::<Result<Vec<_>, _>>()?
-            };
-            tx.execute("DELETE FROM tags WHERE name = ?1", [&name])?;
-            tx.commit()?;
-            Ok(keys)
         })
         .await
     }
@@ -866,18 +477,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_global_recoveries_disabled(&self, disabled: bool) -> Result<(), StoreError> {
-        self.with_conn(move |conn| {
-            conn.execute(
-                "INSERT INTO settings (name, value) VALUES ('recoveries_disabled', ?1) \
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                [if disabled { "1" } else { "0" }],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
     async fn global_recoveries_disabled(&self) -> Result<bool, StoreError> {
         self.with_conn(|conn| {
             let value: Option<String> = conn
@@ -888,23 +487,6 @@ impl Store for SqliteStore {
                 )
                 .optional()?;
             Ok(value.as_deref() == Some("1"))
-        })
-        .await
-    }
-
-    async fn set_cluster_alias(&self, cluster: &str, alias: &str) -> Result<(), StoreError> {
-        let (cluster, alias) = (cluster.to_string(), alias.trim().to_string());
-        self.with_conn(move |conn| {
-            if alias.is_empty() {
-                conn.execute("DELETE FROM cluster_aliases WHERE cluster = ?1", [&cluster])?;
-            } else {
-                conn.execute(
-                    "INSERT INTO cluster_aliases (cluster, alias) VALUES (?1, ?2) \
-                     ON CONFLICT (cluster) DO UPDATE SET alias = excluded.alias",
-                    [&cluster, &alias],
-                )?;
-            }
-            Ok(())
         })
         .await
     }
@@ -996,7 +578,7 @@ impl Store for SqliteStore {
         })
         .await?;
         for (key, at) in dump.instances {
-            self.register_instance(&key, at).await?;
+            crate::command::Backend::register_instance(self, &key, at).await?;
         }
         Ok(())
     }
@@ -1029,6 +611,7 @@ fn json_to_sqlite(value: &serde_json::Value) -> rusqlite::types::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Intents;
 
     crate::store_conformance_suite!(SqliteStore::open_in_memory().unwrap());
 

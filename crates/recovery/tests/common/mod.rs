@@ -4,6 +4,7 @@
 //! Shared by the recovery tests on real MariaDB: a sandbox topology, arbor discovering it and
 //! running its recovery loop, and what an operator checks afterwards.
 
+use arbor_store::Intents;
 use std::sync::Arc;
 use std::time::Duration;
 
