@@ -640,7 +640,13 @@ impl Inner {
             }
             let (outcomes, acks): (Vec<CheckOutcome>, Vec<_>) =
                 batch.into_iter().map(|w| (w.outcome, w.ack)).unzip();
-            let result = self.store.record_checks(outcomes).await;
+            // Someone waits for an acknowledged reading: readers must see it (see
+            // `Store::causal_version`).
+            let result = if acks.iter().any(Option::is_some) {
+                self.store.record_requested_checks(outcomes).await
+            } else {
+                self.store.record_checks(outcomes).await
+            };
             if let Err(error) = &result {
                 self.store_write_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(%error, "cannot record probe outcomes");

@@ -108,10 +108,11 @@ impl AppState {
         self.recovery.leadership()
     }
 
-    /// The current topology and its analyses (shared with recovery, kept until the state
-    /// changes).
+    /// The topology and its analyses as recently derived, shared with recovery: at most half
+    /// a second behind background polls, never behind an intent or a requested re-read (see
+    /// `RecoveryEngine::latest_snapshot`).
     pub async fn snapshot(&self) -> Result<Arc<arbor_recovery::Snapshot>, ApiError> {
-        Ok(self.recovery.snapshot().await?)
+        Ok(self.recovery.latest_snapshot().await?)
     }
 
     /// `HasAutomatedMasterRecovery` and `HasAutomatedIntermediateMasterRecovery` of a cluster.

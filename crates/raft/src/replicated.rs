@@ -155,6 +155,14 @@ impl Store for ReplicatedStore {
         self.local.version()
     }
 
+    fn causal_version(&self) -> Option<u64> {
+        self.local.causal_version()
+    }
+
+    async fn record_requested_checks(&self, outcomes: Vec<CheckOutcome>) -> Result<(), StoreError> {
+        self.local.record_requested_checks(outcomes).await
+    }
+
     async fn active_downtimes(&self, now: Timestamp) -> Result<Vec<Downtime>, StoreError> {
         self.local.active_downtimes(now).await
     }

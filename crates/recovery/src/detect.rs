@@ -55,7 +55,7 @@ impl RecoveryEngine {
     /// task of its own per cluster, so that a slow confirmation (a frozen server costs its
     /// timeouts) never holds up other clusters or the next pass.
     pub async fn check_and_recover(&self) -> Result<(), StoreError> {
-        let snapshot = self.snapshot().await?;
+        let snapshot = self.latest_snapshot().await?;
         let topology = &snapshot.topology;
         let analyses = &snapshot.analyses;
         self.look_after_former_members(topology, analyses).await;
@@ -116,7 +116,8 @@ impl RecoveryEngine {
             }
         };
         loop {
-            let snapshot = self.snapshot().await?;
+            // Only to know whom to re-read; the verdict comes from the reading after.
+            let snapshot = self.latest_snapshot().await?;
             let topology = &snapshot.topology;
             let replicas = topology.replica_keys_of(key);
             let unanswered = match suspicion {

@@ -199,17 +199,27 @@ impl RecoveryEngine {
         let _ = self.inner.peers.set(peers);
     }
 
-    /// Closes recoveries a previous run left active, then runs the automated loop and the
-    /// primary watcher.
+    /// Closes recoveries a previous run left active, then runs the automated loop, the
+    /// primary watcher and the snapshot refresher, all stopped when the returned task is
+    /// aborted.
     pub async fn start(&self) -> Result<JoinHandle<()>, StoreError> {
         if self.inner.leadership.is_leader() {
             self.close_unfinished().await?;
         }
         let engine = self.clone();
         Ok(tokio::spawn(async move {
-            let watcher = tokio::spawn(engine.clone().watch_primaries());
+            /// Aborts the helpers when the loop's task ends or is aborted.
+            struct Helpers(Vec<JoinHandle<()>>);
+            impl Drop for Helpers {
+                fn drop(&mut self) {
+                    self.0.iter().for_each(JoinHandle::abort);
+                }
+            }
+            let _helpers = Helpers(vec![
+                tokio::spawn(engine.clone().watch_primaries()),
+                tokio::spawn(engine.clone().refresh_snapshots()),
+            ]);
             engine.run_loop().await;
-            watcher.abort();
         }))
     }
 

@@ -19,7 +19,7 @@ impl RecoveryEngine {
     pub(crate) async fn watch_primaries(self) {
         let mut watchers: HashMap<InstanceKey, JoinHandle<()>> = HashMap::new();
         loop {
-            if let Ok(snapshot) = self.snapshot().await {
+            if let Ok(snapshot) = self.latest_snapshot().await {
                 let topology = &snapshot.topology;
                 let primaries: HashSet<InstanceKey> = topology
                     .cluster_names()
@@ -95,7 +95,7 @@ impl RecoveryEngine {
             return;
         }
         let cluster = self
-            .snapshot()
+            .latest_snapshot()
             .await
             .ok()
             .and_then(|snapshot| snapshot.topology.cluster_of(key).map(str::to_string))

@@ -3,7 +3,6 @@
 //! keys do what orchestrator's do.
 
 use arbor_store::Intents;
-use std::sync::Arc;
 use std::time::Duration;
 
 mod common;
@@ -13,19 +12,24 @@ use arbor_topology::{PromotionRule, Timestamp};
 use common::{finished_recovery, key, watch_and_recover_with, Watched};
 
 /// Makes replica `index` lag about `seconds` behind (a burst of writes it does not apply, then
-/// a write rate so slow that the backlog is `seconds` of it), and waits until arbor has read a
-/// lag of a minute or more on it.
+/// a write rate so slow that the backlog is `seconds` of it), and waits until arbor's view of
+/// the topology shows a lag of a minute or more on it.
 async fn lag(fleet: &Fleet, watched: &Watched, index: usize, seconds: f64) {
     fleet.set_lag(index, 10_000.0);
     fleet.set_write_rate(500.0);
     tokio::time::sleep(Duration::from_secs(1)).await;
     fleet.set_write_rate(500.0 / seconds);
     let seen = arbor_testkit::wait_for(Duration::from_secs(10), || {
-        let store = Arc::clone(&watched.store);
+        let engine = watched.engine.clone();
         let replica = key(fleet.key(index));
         async move {
-            let record = store.instance(&replica).await.ok()??;
-            let lag = record.instance.replication?.seconds_behind_source?;
+            let snapshot = engine.latest_snapshot().await.ok()?;
+            let record = snapshot.topology.record(&replica)?;
+            let lag = record
+                .instance
+                .replication
+                .as_ref()?
+                .seconds_behind_source?;
             (lag >= 60).then_some(())
         }
     })

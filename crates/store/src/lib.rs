@@ -115,6 +115,21 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// Like [`Store::version`], but moved only by what arbor did or was asked (every
+    /// [`Store::apply`], and readings recorded with
+    /// [`record_requested_checks`](Store::record_requested_checks)), not by background polls:
+    /// readers may serve a snapshot a moment behind the polls, never one behind their own
+    /// actions.
+    fn causal_version(&self) -> Option<u64> {
+        self.version()
+    }
+
+    /// [`Store::record_checks`] for readings someone waits for (a confirmation's re-read, an
+    /// operation's, an explicit discovery): they move [`Store::causal_version`].
+    async fn record_requested_checks(&self, outcomes: Vec<CheckOutcome>) -> Result<(), StoreError> {
+        self.record_checks(outcomes).await
+    }
+
     /// Downtimes in force at `now`.
     async fn active_downtimes(&self, now: Timestamp) -> Result<Vec<Downtime>, StoreError>;
 

@@ -47,6 +47,8 @@ struct Shared {
     /// instance must not be undone by a batch that still carries it).
     flushing: tokio::sync::Mutex<()>,
     version: AtomicU64,
+    /// Moved by intents and requested readings only (see [`Store::causal_version`]).
+    causal: AtomicU64,
 }
 
 /// The outcomes of one instance since the last flush, reduced to those that decide the stored
@@ -93,6 +95,7 @@ impl MemoryStore {
             pending: std::sync::Mutex::new(HashMap::new()),
             flushing: tokio::sync::Mutex::new(()),
             version: AtomicU64::new(1),
+            causal: AtomicU64::new(1),
         });
         tokio::spawn(flush_periodically(Arc::downgrade(&shared)));
         Ok(MemoryStore { shared })
@@ -141,6 +144,11 @@ impl Shared {
 
     fn changed(&self) {
         self.version.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn changed_causally(&self) {
+        self.causal.fetch_add(1, Ordering::SeqCst);
+        self.changed();
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<InstanceKey, InstanceRecord>> {
@@ -214,7 +222,7 @@ impl Store for MemoryStore {
             }
             other => shared.inner.apply(other).await,
         };
-        shared.changed();
+        shared.changed_causally();
         reply
     }
 
@@ -260,6 +268,16 @@ impl Store for MemoryStore {
 
     fn version(&self) -> Option<u64> {
         Some(self.shared.version.load(Ordering::SeqCst))
+    }
+
+    fn causal_version(&self) -> Option<u64> {
+        Some(self.shared.causal.load(Ordering::SeqCst))
+    }
+
+    async fn record_requested_checks(&self, outcomes: Vec<CheckOutcome>) -> Result<(), StoreError> {
+        self.record_checks(outcomes).await?;
+        self.shared.changed_causally();
+        Ok(())
     }
 
     async fn active_downtimes(&self, now: Timestamp) -> Result<Vec<Downtime>, StoreError> {
@@ -391,6 +409,32 @@ mod tests {
         // A node restarted on that store starts from them.
         let restarted = MemoryStore::open(inner as Arc<dyn Store>).await.unwrap();
         assert_eq!(restarted.all_instances().await.unwrap(), expected);
+    }
+
+    /// What lets readers serve a snapshot a moment behind the polls but never behind an
+    /// intent or a reading someone asked for.
+    #[tokio::test]
+    async fn only_intents_and_requested_readings_move_the_causal_version() {
+        let memory = memory().await;
+        let key: InstanceKey = "db1:3306".parse().unwrap();
+        let (version, causal) = (memory.version(), memory.causal_version());
+        memory
+            .record_checks(vec![outcome(&key, 1, Some(7))])
+            .await
+            .unwrap();
+        assert_ne!(memory.version(), version, "a poll's reading is a change");
+        assert_eq!(memory.causal_version(), causal, "but not a causal one");
+
+        let causal = memory.causal_version();
+        memory
+            .record_requested_checks(vec![outcome(&key, 3, Some(7))])
+            .await
+            .unwrap();
+        assert_ne!(memory.causal_version(), causal, "a requested reading");
+
+        let causal = memory.causal_version();
+        memory.tag(&key, "role", "olap").await.unwrap();
+        assert_ne!(memory.causal_version(), causal, "an intent");
     }
 
     #[tokio::test]
