@@ -108,8 +108,8 @@ impl AppState {
         self.recovery.leadership()
     }
 
-    /// The topology and its analyses as recently derived, shared with recovery: at most half
-    /// a second behind background polls, never behind an intent or a requested re-read (see
+    /// The topology and its analyses as recently derived, shared with recovery: a moment
+    /// behind background polls, never behind an intent or a requested re-read (see
     /// `RecoveryEngine::latest_snapshot`).
     pub async fn snapshot(&self) -> Result<Arc<arbor_recovery::Snapshot>, ApiError> {
         Ok(self.recovery.latest_snapshot().await?)
