@@ -763,3 +763,31 @@ fn a_group_of_one_leads_itself_with_an_empty_or_self_only_node_list() {
     let peers = json(&get(&alone.api, "/api/raft-peers").1);
     assert_eq!(peers, serde_json::json!([format!("127.0.0.1:{raft_port}")]));
 }
+
+/// A member that cannot be reached is never added as a voter: the add fails within a bounded
+/// time with the reason, and the group keeps its majority (a single node stays able to write).
+/// Before, the address became a voter at once and the group was wedged for good.
+#[test]
+fn adding_an_unreachable_member_fails_cleanly_and_leaves_the_group_as_it_was() {
+    let group = Group::start(1, "");
+    let leader = group.leader(Duration::from_secs(20));
+    let api = group.members[leader].api();
+    let nobody = format!("127.0.0.1:{}", free_port());
+    let asked = Instant::now();
+    let (status, body) = get(&api, &format!("/api/raft-add-peer/{nobody}"));
+    assert!(
+        (400..500).contains(&status) || status == 502 || status == 503,
+        "{status} {body}"
+    );
+    assert!(body.contains("was not added"), "{body}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "bounded: {:?}",
+        asked.elapsed()
+    );
+    let members = get(&api, "/api/raft-peers").1;
+    assert!(!members.contains(&nobody), "{members}");
+    let (status, body) = get(&api, "/api/disable-global-recoveries");
+    assert_eq!(status, 200, "the group still writes: {body}");
+    assert_eq!(get(&api, "/api/leader-check").0, 200);
+}

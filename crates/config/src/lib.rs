@@ -158,6 +158,16 @@ impl Config {
                 )));
             }
         }
+        if config.authentication_method == "proxy"
+            && config.power_auth_users.iter().any(|u| u == "*")
+        {
+            warnings.push(ConfigWarning(
+                "AuthenticationMethod \"proxy\" with PowerAuthUsers [\"*\"] (orchestrator's default): \
+                 every user your proxy names may change topologies; name the users who may in \
+                 PowerAuthUsers"
+                    .into(),
+            ));
+        }
         if !unknown.is_empty() {
             warnings.push(ConfigWarning(format!(
                 "ignoring unknown config key{} {}",

@@ -387,3 +387,17 @@ fn load_reads_files_and_names_missing_ones() {
     let err = Config::load(&missing).unwrap_err();
     assert!(err.to_string().contains("missing.json"), "{err}");
 }
+
+#[test]
+fn proxy_auth_open_to_every_named_user_is_warned_about() {
+    let (_, warnings) = load(r#"{"AuthenticationMethod": "proxy"}"#).unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.0.contains("PowerAuthUsers") && w.0.contains("every user")),
+        "{warnings:?}"
+    );
+    let (_, warnings) =
+        load(r#"{"AuthenticationMethod": "proxy", "PowerAuthUsers": ["dba"]}"#).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}

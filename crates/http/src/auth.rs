@@ -4,7 +4,11 @@
 //! - `basic`: one user (`HTTPAuthUser`/`HTTPAuthPassword`) may do anything;
 //! - `multi`: as `basic`, plus a user `readonly`, with any password, who may only read;
 //! - `proxy`: a proxy in front authenticates and names the user in `AuthUserHeader`; anyone
-//!   may read, and `PowerAuthUsers` (`*` for everyone) may change things.
+//!   may read, and `PowerAuthUsers` (`*` for every user the proxy names) may change things. A
+//!   change without a user in the header is refused, whatever `PowerAuthUsers` says.
+//!
+//! Besides who asks, [`same_site`] checks where a change comes from: a browser's request from
+//! another site (a form or a script on a page the operator happened to open) is refused.
 //!
 //! `ReadOnly: true` refuses every change, whatever the method. Passwords are compared in
 //! constant time. The decision is a pure function ([`authorize`]), tested on its own.
@@ -121,23 +125,70 @@ pub fn authorize(
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .trim();
+            // `*` means any user the proxy names, not a request that bypassed the proxy.
+            if user.is_empty() {
+                return Err(Refusal::Unauthenticated(format!(
+                    "no user in header {}: changes need a user named by the authenticating proxy",
+                    settings.user_header
+                )));
+            }
             let allowed = settings
                 .power_users
                 .iter()
-                .any(|power| power == "*" || (!user.is_empty() && power == user));
+                .any(|power| power == "*" || power == user);
             if allowed {
                 Ok(())
-            } else if user.is_empty() {
-                Err(Refusal::Unauthenticated(format!(
-                    "no user in header {}",
-                    settings.user_header
-                )))
             } else {
                 Err(Refusal::Forbidden(format!(
                     "user {user} may not change anything"
                 )))
             }
         }
+    }
+}
+
+/// Whether a mutating request may come from where the browser says it comes from: refused
+/// when `Sec-Fetch-Site` says another site, or when `Origin` (else `Referer`) names a host
+/// other than the one the request was sent to. Requests without these headers (curl,
+/// orchestrator-client, other programs) are not browsers' and pass.
+pub fn same_site(headers: &HeaderMap) -> Result<(), Refusal> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text("sec-fetch-site") {
+        if site == "cross-site" || site == "same-site" {
+            return Err(Refusal::Forbidden(format!(
+                "a change requested from another site (Sec-Fetch-Site: {site}) is refused"
+            )));
+        }
+    }
+    let Some(host) = text("host").map(str::to_ascii_lowercase) else {
+        return Ok(());
+    };
+    let from = text("origin")
+        .filter(|origin| *origin != "null")
+        .or_else(|| text("referer"));
+    let Some(from) = from else {
+        // An opaque origin ("null": a sandboxed page, a file) is never this site.
+        return match text("origin") {
+            Some(_) => Err(Refusal::Forbidden(
+                "a change requested from an opaque origin is refused".into(),
+            )),
+            None => Ok(()),
+        };
+    };
+    let authority = from
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or(from)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if authority == host {
+        Ok(())
+    } else {
+        Err(Refusal::Forbidden(format!(
+            "a change requested from another site ({from}) is refused"
+        )))
     }
 }
 
@@ -164,7 +215,12 @@ pub(crate) fn protect(
         move |request: Request, next: Next| {
             let state = state.clone();
             async move {
-                match authorize(&state.auth, request.headers(), access) {
+                let allowed =
+                    authorize(&state.auth, request.headers(), access).and_then(|()| match access {
+                        Access::Write => same_site(request.headers()),
+                        Access::Read => Ok(()),
+                    });
+                match allowed {
                     Ok(()) => next.run(request).await,
                     Err(refusal) => refusal_response(refusal),
                 }
@@ -393,6 +449,45 @@ mod tests {
         ));
         proxy.power_users = vec!["*".into()];
         assert_eq!(authorize(&proxy, &bob, Access::Write), Ok(()));
+        // `*` is every user the proxy names, not a request that came around the proxy.
+        assert!(matches!(
+            authorize(&proxy, &HeaderMap::new(), Access::Write),
+            Err(Refusal::Unauthenticated(_))
+        ));
+        assert_eq!(authorize(&proxy, &HeaderMap::new(), Access::Read), Ok(()));
+    }
+
+    #[test]
+    fn changes_from_another_site_are_refused_and_programs_pass() {
+        let here = [("host", "arbor.example:3000")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = here.to_vec();
+            pairs.extend_from_slice(extra);
+            same_site(&headers(&pairs))
+        };
+        // curl, orchestrator-client: no browser headers.
+        assert_eq!(with(&[]), Ok(()));
+        // The web UI, same origin.
+        assert_eq!(with(&[("origin", "http://arbor.example:3000")]), Ok(()));
+        assert_eq!(with(&[("sec-fetch-site", "same-origin")]), Ok(()));
+        assert_eq!(
+            with(&[("referer", "https://arbor.example:3000/web/clusters")]),
+            Ok(())
+        );
+        // Another site's page.
+        for refused in [
+            with(&[("origin", "https://evil.example")]),
+            with(&[("origin", "http://arbor.example:3001")]),
+            with(&[("origin", "null")]),
+            with(&[("referer", "https://evil.example/form.html")]),
+            with(&[("sec-fetch-site", "cross-site")]),
+            with(&[
+                ("sec-fetch-site", "same-site"),
+                ("origin", "http://arbor.example:3000"),
+            ]),
+        ] {
+            assert!(matches!(refused, Err(Refusal::Forbidden(_))), "{refused:?}");
+        }
     }
 
     #[test]

@@ -378,6 +378,7 @@ fn membership_error(error: arbor_raft::MembershipError) -> ApiError {
     match error {
         arbor_raft::MembershipError::NotLeader(m) => ApiError::Unprocessable(m),
         arbor_raft::MembershipError::BadRequest(m) => ApiError::BadRequest(m),
+        arbor_raft::MembershipError::Unreachable(m) => ApiError::Unreachable(m),
         arbor_raft::MembershipError::Failed(m) => ApiError::Internal(m),
     }
 }

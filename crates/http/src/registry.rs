@@ -80,7 +80,11 @@ impl Api {
     {
         let method_router: MethodRouter<AppState> = match spec.access {
             Access::Read => get(handler),
-            Access::Write => get(handler.clone()).post(handler),
+            // GET for orchestrator's clients; HEAD (which axum would answer with the GET
+            // handler) must never change anything.
+            Access::Write => get(handler.clone())
+                .post(handler)
+                .head(head_changes_nothing),
         };
         let method_router = match spec.access {
             Access::Write => audited(method_router, &self.state, &spec),
@@ -95,6 +99,18 @@ impl Api {
     pub fn finish(self) -> (Router<AppState>, Vec<RouteSpec>) {
         (self.router, self.specs)
     }
+}
+
+/// HEAD on a route that changes state: refused, since HEAD is meant to be safe (crawlers,
+/// link checkers and monitoring send it).
+async fn head_changes_nothing() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = axum::http::StatusCode::METHOD_NOT_ALLOWED.into_response();
+    response.headers_mut().insert(
+        axum::http::header::ALLOW,
+        axum::http::HeaderValue::from_static("GET, POST"),
+    );
+    response
 }
 
 /// With `AuditLogFile`, every request of a mutating route is one line of the audit file: the

@@ -201,3 +201,68 @@ async fn openapi_describes_every_registered_route() {
     assert!(instance["ReplicationSQLThreadRuning"].is_object());
     assert!(instance["SlaveHosts"].is_object());
 }
+
+/// Nothing changes state by accident: for every mutating route in the registry, HEAD (which
+/// crawlers and monitors send) is refused with 405, and a browser's request from another site
+/// with 403, before the handler runs; the same request from a program, or from arbor's own
+/// page, still works.
+#[tokio::test]
+async fn head_and_cross_site_requests_never_change_anything() {
+    let node = start_node(AuthSettings::default()).await;
+    let client = http();
+    let writes: Vec<_> = node
+        .specs
+        .iter()
+        .filter(|spec| spec.access == arbor_http::Access::Write)
+        .collect();
+    assert!(writes.len() > 40, "the registry lists the mutating routes");
+    for spec in &writes {
+        let url = format!(
+            "{}{}",
+            node.base,
+            fill(spec.path, "127.0.0.1", 1, "some-cluster")
+        );
+        let head = client.head(&url).send().await.unwrap();
+        assert_eq!(head.status(), 405, "HEAD {}", spec.path);
+        for (name, value) in [
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+            ("referer", "https://evil.example/page.html"),
+        ] {
+            for method in [reqwest::Method::GET, reqwest::Method::POST] {
+                let response = client
+                    .request(method.clone(), &url)
+                    .header(name, value)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 403, "{method} {} with {name}", spec.path);
+            }
+        }
+    }
+
+    // And the state did not change: recoveries are still enabled after HEAD and a forged
+    // form, and a program's request, or arbor's own page's, disables them.
+    let check = || async {
+        client
+            .get(format!("{}/api/check-global-recoveries", node.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert!(check().await.contains("enabled"), "{}", check().await);
+    let disable = format!("{}/api/disable-global-recoveries", node.base);
+    let own_origin = node.base.split("/api").next().unwrap().to_string();
+    let response = client
+        .post(&disable)
+        .header("origin", own_origin.as_str())
+        .header("x-arbor-request", "ui")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(check().await.contains("disabled"), "{}", check().await);
+}

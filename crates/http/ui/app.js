@@ -59,7 +59,12 @@ function action(description, path) {
     result.className = "";
     result.textContent = "Running: " + description + "…";
     try {
-      const response = await fetch(PREFIX + "/api/" + path, { method: "POST", credentials: "same-origin" });
+      const response = await fetch(PREFIX + "/api/" + path, {
+        method: "POST",
+        credentials: "same-origin",
+        // A header a cross-site form cannot send: arbor refuses changes from other sites.
+        headers: { "X-Arbor-Request": "ui" },
+      });
       const body = await response.json().catch(() => null);
       if (!response.ok || (body && body.Code === "ERROR")) {
         throw new Error((body && body.Message) || ("HTTP " + response.status));

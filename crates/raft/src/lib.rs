@@ -131,6 +131,9 @@ pub enum RaftStartError {
 pub enum MembershipError {
     #[error("{0}")]
     NotLeader(String),
+    /// The member to add could not be reached or did not catch up; nothing changed.
+    #[error("{0}")]
+    Unreachable(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -199,6 +202,9 @@ impl RaftSettings {
         )
     }
 }
+
+/// How long `raft-add-peer` waits for a new member to catch up before giving up on it.
+pub const ADD_PEER_CATCH_UP: Duration = Duration::from_secs(10);
 
 /// A stable id for a member: derived from its address as configured (a hostname stays the same
 /// id when its IP changes), so every node computes the same ids from the same `RaftNodes`.
@@ -742,20 +748,66 @@ impl RaftNode {
         }
         let id = node_id(&addr);
         let raft = &self.inner.raft;
-        raft.add_learner(id, BasicNode { addr: addr.clone() }, true)
-            .await
-            .map_err(membership_error)?;
-        let mut voters: BTreeSet<NodeId> = self
+        let voters: BTreeSet<NodeId> = self
             .metrics()
             .membership_config
             .membership()
             .voter_ids()
             .collect();
-        voters.insert(id);
-        raft.change_membership(voters, false)
+        if voters.contains(&id) {
+            return Err(MembershipError::BadRequest(format!(
+                "{addr} is already a voting member"
+            )));
+        }
+        // A learner first: it does not count towards a quorum, so a member that cannot be
+        // reached (a typo, a node not started) never costs the group its majority.
+        raft.add_learner(id, BasicNode { addr: addr.clone() }, false)
+            .await
+            .map_err(membership_error)?;
+        if let Err(problem) = self.wait_caught_up(id, ADD_PEER_CATCH_UP).await {
+            // Back to the configuration before: the learner is dropped.
+            let learner = openraft::ChangeMembers::RemoveNodes(BTreeSet::from([id]));
+            let undone = raft.change_membership(learner, false).await;
+            if let Err(error) = undone {
+                tracing::warn!(%error, %addr, "cannot drop the learner that did not catch up");
+            }
+            return Err(MembershipError::Unreachable(format!(
+                "{addr} was not added: {problem}; the group is unchanged"
+            )));
+        }
+        let mut new_voters = voters;
+        new_voters.insert(id);
+        raft.change_membership(new_voters, false)
             .await
             .map_err(membership_error)?;
         Ok(id)
+    }
+
+    /// Waits until learner `id` has replicated the leader's log as it stood when asked.
+    async fn wait_caught_up(&self, id: NodeId, within: Duration) -> Result<(), String> {
+        let target = self.metrics().last_log_index.unwrap_or(0);
+        let deadline = Instant::now() + within;
+        loop {
+            let metrics = self.metrics();
+            let matched = metrics
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(&id).cloned().flatten())
+                .map(|log_id| log_id.index);
+            if matched.is_some_and(|index| index >= target) {
+                return Ok(());
+            }
+            if metrics.current_leader != Some(self.inner.id) {
+                return Err("this node stopped leading while it waited".into());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "it did not catch up with the log within {within:?} (not reachable, or \
+                     not running arbor's Raft port there?)"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Removes a member. Leader only.
