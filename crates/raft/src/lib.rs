@@ -17,6 +17,7 @@
 // openraft's own error types are large and its traits return them by value.
 #![allow(clippy::result_large_err)]
 
+mod leader_watch;
 mod log_store;
 mod network;
 mod replicated;
@@ -467,6 +468,11 @@ impl RaftNode {
             settings.heartbeat,
             settings.election_timeout_min,
         ));
+        let watch = tokio::spawn(leader_watch::watch_leader(
+            raft.clone(),
+            id,
+            node.inner.faults.clone(),
+        ));
         let announce = {
             let node = node.clone();
             tokio::spawn(async move { node.announce().await })
@@ -475,7 +481,7 @@ impl RaftNode {
             .tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .extend([server, lease_task, announce]);
+            .extend([server, lease_task, announce, watch]);
         Ok(node)
     }
 
