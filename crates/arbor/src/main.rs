@@ -5,7 +5,6 @@
 //! crates (`serve.rs`), or calls the API and prints answers (`commands.rs`).
 
 mod commands;
-mod raft_glue;
 mod serve;
 mod tls_init;
 
