@@ -1,9 +1,9 @@
-use arbor_store::Intents;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
+use arbor_store::Intents;
 use arbor_store::{CheckOutcome, CheckResult, Store, StoreError};
 use arbor_topology::{Instance, InstanceKey, InstanceRecord, Timestamp};
 use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};

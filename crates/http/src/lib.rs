@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod error;
 mod ha;
+mod intent_routes;
 mod metrics;
 mod openapi;
 mod recovery_routes;

@@ -1,7 +1,6 @@
 //! Routes of failure recovery and its controls: manual recoveries, graceful takeover,
 //! downtime, promotion rules, acknowledgements, the global switch, and the audit.
 
-use arbor_store::Intents;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use arbor_api::{
     RecoveryStepJson, TopologyRecoveryJson,
 };
 use arbor_recovery::RecoveryError;
+use arbor_store::Intents;
 use arbor_store::RecoveryRecord;
 use arbor_topology::{Downtime, InstanceKey, PromotionRule, Timestamp};
 use axum::extract::rejection::QueryRejection;

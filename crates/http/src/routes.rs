@@ -256,6 +256,7 @@ pub fn router_with_specs(state: AppState) -> (Router, Vec<RouteSpec>) {
         );
     let api = crate::recovery_routes::routes(api);
     let api = crate::refactor_routes::routes(api);
+    let api = crate::intent_routes::routes(api);
     let api = crate::ha::routes(api);
     let (api_router, specs) = api.finish();
     let _ = openapi.set(crate::openapi::document(&specs));

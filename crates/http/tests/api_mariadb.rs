@@ -3,10 +3,10 @@
 
 mod common;
 
-use arbor_store::Intents;
 use std::time::Duration;
 
 use arbor_http::{basic_header_value, Access, AuthMethod, AuthSettings};
+use arbor_store::Intents;
 use arbor_testkit::{wait_for, MariaDbSandbox};
 use common::{fill, http, start_node};
 use serde_json::Value;

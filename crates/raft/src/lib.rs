@@ -18,7 +18,9 @@
 #![allow(clippy::result_large_err)]
 
 mod leader_watch;
+mod lease;
 mod log_store;
+mod membership;
 mod network;
 mod replicated;
 mod state_machine;
@@ -36,6 +38,8 @@ use openraft::{BasicNode, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
+use lease::keep_lease;
+pub use lease::RaftLeadership;
 pub use network::Faults;
 use network::Network;
 use replicated::ReplicatedStore;
@@ -252,40 +256,6 @@ impl Drop for NodeInner {
     }
 }
 
-/// Leadership confirmed by a quorum, as a lease: valid for one minimum election timeout from
-/// the moment the confirming heartbeats were sent, which is before any follower that answered
-/// could start an election.
-pub struct RaftLeadership {
-    confirmed_until: Mutex<Option<Instant>>,
-    /// When this node could act, in wall-clock milliseconds: (from, until), `None` while it
-    /// still can. An audit that two nodes' periods never overlap.
-    periods: Mutex<Vec<(i64, Option<i64>)>>,
-}
-
-/// Keeps the last this many acting periods.
-const KEPT_PERIODS: usize = 50;
-
-impl RaftLeadership {
-    /// This node's acting periods, oldest first.
-    pub fn acting_periods(&self) -> Vec<(i64, Option<i64>)> {
-        self.periods
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-}
-
-impl RaftLeadership {
-    /// May this node act? Only while a quorum confirmed its leadership within the last
-    /// minimum election timeout.
-    pub fn is_leader(&self) -> bool {
-        self.confirmed_until
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|until| Instant::now() < until)
-    }
-}
-
 /// One member as another sees it right now: its own status, fetched from its Raft port.
 #[derive(Debug, Clone, Serialize)]
 pub struct MemberView {
@@ -386,10 +356,7 @@ impl RaftNode {
                 message: e.to_string(),
             })?;
         let yielding = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let leadership = Arc::new(RaftLeadership {
-            confirmed_until: Mutex::new(None),
-            periods: Mutex::new(Vec::new()),
-        });
+        let leadership = Arc::new(RaftLeadership::new());
         let store = Arc::new(ReplicatedStore::new(
             local,
             raft.clone(),
@@ -653,192 +620,6 @@ impl RaftNode {
             && (metrics.state != ServerState::Leader || self.is_leader())
     }
 
-    /// Asks `target` (a member's Raft address or id) to take the lead.
-    pub async fn yield_to(&self, target: &str) -> Result<String, MembershipError> {
-        let status = self.status();
-        let peer = member(&status, target)?;
-        if peer.id == self.inner.id {
-            return Err(MembershipError::BadRequest(format!(
-                "{target} is this node; ask another member to take the lead"
-            )));
-        }
-        if !peer.voter {
-            return Err(MembershipError::BadRequest(format!(
-                "{target} is a learner, not a voter: it cannot lead"
-            )));
-        }
-        if self.metrics().state != ServerState::Leader {
-            return Err(MembershipError::NotLeader(
-                "only the leader hands over the lead (send the request through any node: it is forwarded)".into(),
-            ));
-        }
-        // A candidate with a shorter log loses every vote: wait until the target holds all of
-        // this leader's log before going quiet.
-        let caught_up_by = Instant::now() + Duration::from_secs(5);
-        loop {
-            let metrics = self.metrics();
-            let matched = metrics
-                .replication
-                .as_ref()
-                .and_then(|r| r.get(&peer.id).cloned().flatten())
-                .map(|log_id| log_id.index);
-            if matched.is_some() && matched >= metrics.last_log_index {
-                break;
-            }
-            if Instant::now() >= caught_up_by {
-                return Err(MembershipError::Failed(format!(
-                    "{} has not caught up with the log (at {matched:?} of {:?}); try again",
-                    peer.addr, metrics.last_log_index
-                )));
-            }
-            tokio::time::sleep(self.inner.settings.heartbeat).await;
-        }
-        // Followers refuse to vote while they hear from a leader (openraft's leader lease), so
-        // this leader goes quiet, heartbeats and lease renewals both, stops acting, and asks
-        // the target to stand until it has won.
-        let raft = &self.inner.raft;
-        self.inner
-            .yielding
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        raft.runtime_config().heartbeat(false);
-        // Until the followers' leader lease on this node has run out they refuse any vote; a
-        // candidate asked too early, or too often, only raises terms and resets their timers.
-        tokio::time::sleep(
-            self.inner.settings.election_timeout_max + self.inner.settings.heartbeat,
-        )
-        .await;
-        let mut outcome = Err(MembershipError::Failed(format!(
-            "{} did not take the lead",
-            peer.addr
-        )));
-        'attempts: for _ in 0..3 {
-            if let Err(error) = network::request_election(&self.inner.network, &peer.addr).await {
-                outcome = Err(MembershipError::Failed(error));
-                break;
-            }
-            let deadline = Instant::now() + self.inner.settings.election_timeout_max * 4;
-            while Instant::now() < deadline {
-                tokio::time::sleep(self.inner.settings.heartbeat).await;
-                match self.metrics().current_leader {
-                    Some(leader) if leader == peer.id => {
-                        outcome = Ok(peer.addr.clone());
-                        break 'attempts;
-                    }
-                    // Another member won the election the target started: the lead moved,
-                    // not where it was asked to.
-                    Some(leader) if leader != self.inner.id => {
-                        outcome = Err(MembershipError::Failed(format!(
-                            "{} did not take the lead; member {leader} did",
-                            peer.addr
-                        )));
-                        break 'attempts;
-                    }
-                    _ => {}
-                }
-            }
-        }
-        raft.runtime_config().heartbeat(true);
-        self.inner
-            .yielding
-            .store(false, std::sync::atomic::Ordering::Relaxed);
-        outcome
-    }
-
-    /// Adds a member (as a learner first, then a voter once it caught up). Leader only.
-    pub async fn add_peer(&self, addr: &str) -> Result<NodeId, MembershipError> {
-        let addr = addr.trim().to_string();
-        if !addr.contains(':') {
-            return Err(MembershipError::BadRequest(format!(
-                "{addr:?}: expected host:port (the member's Raft address)"
-            )));
-        }
-        let id = node_id(&addr);
-        let raft = &self.inner.raft;
-        let voters: BTreeSet<NodeId> = self
-            .metrics()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .collect();
-        if voters.contains(&id) {
-            return Err(MembershipError::BadRequest(format!(
-                "{addr} is already a voting member"
-            )));
-        }
-        // A learner first: it does not count towards a quorum, so a member that cannot be
-        // reached (a typo, a node not started) never costs the group its majority.
-        raft.add_learner(id, BasicNode { addr: addr.clone() }, false)
-            .await
-            .map_err(membership_error)?;
-        if let Err(problem) = self.wait_caught_up(id, ADD_PEER_CATCH_UP).await {
-            // Back to the configuration before: the learner is dropped.
-            let learner = openraft::ChangeMembers::RemoveNodes(BTreeSet::from([id]));
-            let undone = raft.change_membership(learner, false).await;
-            if let Err(error) = undone {
-                tracing::warn!(%error, %addr, "cannot drop the learner that did not catch up");
-            }
-            return Err(MembershipError::Unreachable(format!(
-                "{addr} was not added: {problem}; the group is unchanged"
-            )));
-        }
-        let mut new_voters = voters;
-        new_voters.insert(id);
-        raft.change_membership(new_voters, false)
-            .await
-            .map_err(membership_error)?;
-        Ok(id)
-    }
-
-    /// Waits until learner `id` has replicated the leader's log as it stood when asked.
-    async fn wait_caught_up(&self, id: NodeId, within: Duration) -> Result<(), String> {
-        let target = self.metrics().last_log_index.unwrap_or(0);
-        let deadline = Instant::now() + within;
-        loop {
-            let metrics = self.metrics();
-            let matched = metrics
-                .replication
-                .as_ref()
-                .and_then(|r| r.get(&id).cloned().flatten())
-                .map(|log_id| log_id.index);
-            if matched.is_some_and(|index| index >= target) {
-                return Ok(());
-            }
-            if metrics.current_leader != Some(self.inner.id) {
-                return Err("this node stopped leading while it waited".into());
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "it did not catch up with the log within {within:?} (not reachable, or \
-                     not running arbor's Raft port there?)"
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Removes a member. Leader only.
-    pub async fn remove_peer(&self, target: &str) -> Result<NodeId, MembershipError> {
-        let status = self.status();
-        let peer = member(&status, target)?;
-        let voters: BTreeSet<NodeId> = status
-            .peers
-            .iter()
-            .filter(|p| p.voter && p.id != peer.id)
-            .map(|p| p.id)
-            .collect();
-        if voters.is_empty() {
-            return Err(MembershipError::BadRequest(
-                "cannot remove the last member".into(),
-            ));
-        }
-        self.inner
-            .raft
-            .change_membership(voters, false)
-            .await
-            .map_err(membership_error)?;
-        Ok(peer.id)
-    }
-
     pub async fn shutdown(&self) {
         let _ = self.inner.raft.shutdown().await;
     }
@@ -861,34 +642,6 @@ impl RaftNode {
             members: others.len() + 1,
             answers: futures_util::future::join_all(asks).await,
         }
-    }
-}
-
-/// The member named by its Raft address or id.
-fn member<'a>(status: &'a RaftStatus, target: &str) -> Result<&'a PeerStatus, MembershipError> {
-    status
-        .peers
-        .iter()
-        .find(|p| p.addr == target || p.id.to_string() == target)
-        .ok_or_else(|| {
-            MembershipError::BadRequest(format!("{target} is not a member of this Raft group"))
-        })
-}
-
-fn membership_error(
-    error: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>,
-) -> MembershipError {
-    match error {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
-            MembershipError::NotLeader(format!(
-                "not the Raft leader (leader: {})",
-                forward
-                    .leader_node
-                    .map(|n| n.addr)
-                    .unwrap_or_else(|| "unknown".into())
-            ))
-        }
-        other => MembershipError::Failed(other.to_string()),
     }
 }
 
@@ -968,85 +721,6 @@ fn derive_api(raft_addr: &str, own_api: &str) -> String {
         .map(|(_, p)| p)
         .unwrap_or("3000");
     format!("{scheme}://{host}:{port}")
-}
-
-/// Renews the leadership lease while this node leads (see [`RaftLeadership`]).
-async fn keep_lease(
-    raft: ArborRaft,
-    leadership: Arc<RaftLeadership>,
-    yielding: Arc<std::sync::atomic::AtomicBool>,
-    every: Duration,
-    lease: Duration,
-) {
-    // A margin for clock-rate differences between nodes.
-    let lease = lease.mul_f64(0.9);
-    // Tracked across rounds: a lease can run out while a round waits for its quorum.
-    let mut was_acting = false;
-    loop {
-        let leading = raft.metrics().borrow().state == ServerState::Leader
-            && !yielding.load(std::sync::atomic::Ordering::Relaxed);
-        let sent = Instant::now();
-        let confirmed = if leading {
-            match tokio::time::timeout(lease, raft.ensure_linearizable()).await {
-                Ok(Ok(_)) => Some(sent + lease),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        let now = Instant::now();
-        let now_ms = Timestamp::now().millis();
-        let previous = {
-            let mut until = leadership
-                .confirmed_until
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let previous = *until;
-            *until = match confirmed {
-                Some(new) => Some(new),
-                // Another node leads: stop at once.
-                None if !leading => None,
-                // Not confirmed this round: the previous lease runs out on its own time.
-                None => previous,
-            };
-            previous
-        };
-        let acting = leadership.is_leader();
-        // A lease that ran out before this round's heartbeats left is a gap, even when the
-        // round confirmed the lead again: the audit shows two periods, not one.
-        let continuous = previous.is_some_and(|until| until > sent);
-        let wall =
-            |instant: Instant| now_ms - now.saturating_duration_since(instant).as_millis() as i64;
-        let term = || raft.metrics().borrow().current_term;
-        if was_acting && (!acting || !continuous) {
-            let ended = match previous {
-                Some(until) if until <= now => wall(until),
-                _ => now_ms,
-            };
-            if let Some(last) = leadership
-                .periods
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .last_mut()
-            {
-                last.1 = Some(ended);
-            }
-            tracing::warn!(
-                term = term(),
-                "this node no longer acts as leader (no quorum confirmed it in time)"
-            );
-        }
-        if acting && (!was_acting || !continuous) {
-            let mut periods = leadership.periods.lock().unwrap_or_else(|e| e.into_inner());
-            periods.push((now_ms, None));
-            if periods.len() > KEPT_PERIODS {
-                periods.remove(0);
-            }
-            tracing::info!(term = term(), "this node leads the Raft group and acts");
-        }
-        was_acting = acting;
-        tokio::time::sleep(every).await;
-    }
 }
 
 #[cfg(test)]

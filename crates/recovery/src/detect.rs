@@ -2,10 +2,10 @@
 //! confirmed by re-reading the server and its replicas, confirmed failures are recorded and,
 //! where the switches, filters, downtime and the group allow, recovered.
 
-use arbor_store::Intents;
 use std::time::Duration;
 
 use arbor_analysis::Analysis;
+use arbor_store::Intents;
 use arbor_store::{FailureDetection, StoreError};
 use arbor_topology::{InstanceKey, Timestamp};
 

@@ -1,10 +1,10 @@
 //! What operators ask for (`recover`, `force-master-failover`, `graceful-master-takeover`),
 //! and the continuation of a recovery another node left half done.
 
-use arbor_store::Intents;
 use std::sync::Arc;
 
 use arbor_analysis::AnalysisCode;
+use arbor_store::Intents;
 use arbor_store::{RecoveryRecord, StoreError};
 use arbor_topology::{InstanceKey, Timestamp};
 

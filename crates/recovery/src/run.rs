@@ -1,11 +1,11 @@
 //! One recovery from registration to record: anti-flapping through the store, the hooks of
 //! each stage, the audit trail of steps, and the outcome.
 
-use arbor_store::Intents;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arbor_analysis::Analysis;
+use arbor_store::Intents;
 use arbor_store::{
     RecoveryOutcome, RecoveryRecord, RecoveryStart, RecoveryStep, StartDecision, Store,
 };

@@ -5,10 +5,10 @@
 
 mod common;
 
-use arbor_store::Intents;
 use std::time::Duration;
 
 use arbor_mysql::LocationRule;
+use arbor_store::Intents;
 use arbor_testkit::{wait_for, ADMIN_USER};
 use arbor_topology::{PromotionRule, Timestamp};
 use common::{

@@ -4,10 +4,10 @@
 
 mod common;
 
-use arbor_store::Intents;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arbor_store::Intents;
 use arbor_testkit::wait_for;
 use arbor_topology::{Downtime, InstanceKey, PromotionRule, Timestamp};
 use common::{create_table, harness, hold_table_lock, key, write_rows, ROWS};

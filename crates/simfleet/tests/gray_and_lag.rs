@@ -2,12 +2,12 @@
 //! test's time): a primary that answers late is not failed over, and the lag-based failover
 //! keys do what orchestrator's do.
 
-use arbor_store::Intents;
 use std::time::Duration;
 
 mod common;
 
 use arbor_simfleet::{Flavor, Fleet, Health};
+use arbor_store::Intents;
 use arbor_topology::{PromotionRule, Timestamp};
 use common::{finished_recovery, key, watch_and_recover_with, Watched};
 

@@ -4,13 +4,13 @@
 //! Shared by the recovery tests on real MariaDB: a sandbox topology, arbor discovering it and
 //! running its recovery loop, and what an operator checks afterwards.
 
-use arbor_store::Intents;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arbor_discovery::{Discovery, DiscoverySettings};
 use arbor_mysql::{Operator, OperatorSettings, ProbeSettings, Prober};
 use arbor_recovery::{RecoveryEngine, RecoverySettings, SingleNode};
+use arbor_store::Intents;
 use arbor_store::{RecoveryRecord, SqliteStore, Store};
 use arbor_testkit::{
     wait_for, MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER,

@@ -1,0 +1,413 @@
+//! The command line: arguments and subcommands (clap).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "arbor",
+    version,
+    about = "A highly available manager for MySQL and MariaDB replication topologies"
+)]
+pub(crate) struct Args {
+    /// Configuration file (orchestrator's JSON keys). Without it, built-in defaults.
+    #[arg(long, global = true, env = "ARBOR_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// URL of the arbor service that client commands talk to; several (comma- or
+    /// space-separated) to talk to whichever is the leader.
+    #[arg(
+        long,
+        global = true,
+        env = "ARBOR_API",
+        default_value = "http://127.0.0.1:3000",
+        value_name = "URL"
+    )]
+    pub(crate) api: String,
+
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    /// Run the command without a service, straight against the shared MySQL backend of
+    /// --config (BackendDB "mysql") and the MySQL servers, honouring the services' locks.
+    #[arg(long, global = true)]
+    pub(crate) direct: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Run the service: discovery and polling, and the HTTP API.
+    Serve,
+    /// Start a demo: a simulated fleet of three clusters (MariaDB 10.11, MySQL 8.0, 8.4) and
+    /// arbor watching and recovering them with embedded defaults; --mariadb for 4 real MariaDB
+    /// servers instead (needs mariadbd).
+    Demo {
+        /// Real MariaDB servers instead of the simulated fleet.
+        #[arg(long)]
+        mariadb: bool,
+    },
+    /// Run a simulated fleet (no arbor): from a JSON topology file, or M generated clusters
+    /// of K instances. Prints `INDEX PORT SOURCE FLAVOUR` per instance, then `ready`; then
+    /// reads commands on standard input (kill PORT, hang PORT, revive PORT, slow PORT MS,
+    /// break PORT, lag PORT SECONDS, write-rate N, quit) until it closes.
+    Simfleet {
+        /// A topology file (see the arbor-simfleet crate's docs for its form).
+        #[arg(long, conflicts_with = "clusters")]
+        topology: Option<PathBuf>,
+        /// Generate this many clusters...
+        #[arg(long, required_unless_present = "topology")]
+        clusters: Option<usize>,
+        /// ...of this many instances each: a primary and its replicas.
+        #[arg(long, default_value_t = 3)]
+        size: usize,
+        /// Flavours, taken in turn: mariadb-10.11, mysql-8.0, mysql-8.4.
+        #[arg(long, value_delimiter = ',', default_value = "mariadb-10.11")]
+        flavor: Vec<arbor_simfleet::Flavor>,
+        /// Transactions per second each primary commits.
+        #[arg(long)]
+        write_rate: Option<f64>,
+    },
+    /// Read HOST:PORT now and watch it, and the topology it belongs to, from now on.
+    Discover {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Stop watching HOST:PORT and remove what arbor knows of it.
+    Forget {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Show what arbor knows of HOST:PORT.
+    Instance {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// List known clusters (their names; --json for details).
+    Clusters,
+    /// Print a cluster as a tree; name it by cluster name, alias, or any member's HOST:PORT.
+    Topology {
+        #[arg(value_name = "CLUSTER|HOST:PORT")]
+        cluster: String,
+    },
+    /// Current failure analyses of every cluster (DeadMaster, UnreachableMaster, ...).
+    ReplicationAnalysis,
+    /// Recover the failure of HOST:PORT now (ignores filters and downtime).
+    Recover {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        /// Run even within the block period of an unacknowledged recovery of the cluster.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Fail a cluster's primary over even if it is alive.
+    ForceMasterFailover {
+        #[arg(value_name = "CLUSTER")]
+        cluster: String,
+        /// Run even within the block period of an unacknowledged recovery of the cluster.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Planned switchover: promote HOST:PORT (or the best replica) and demote the primary.
+    GracefulMasterTakeover {
+        #[arg(value_name = "CLUSTER")]
+        cluster: String,
+        #[arg(value_name = "HOST:PORT")]
+        designated: Option<String>,
+        /// Also start replication on the old primary.
+        #[arg(long)]
+        auto: bool,
+    },
+    /// Set a promotion rule: must, prefer, neutral, prefer_not or must_not.
+    RegisterCandidate {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "RULE")]
+        rule: String,
+    },
+    /// Mark HOST:PORT as expected down: no automated recovery of it meanwhile.
+    BeginDowntime {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(long, default_value = "arbor-cli")]
+        owner: String,
+        #[arg(long, default_value = "maintenance")]
+        reason: String,
+        /// How long: 30m, 2h, 1d...
+        #[arg(long, default_value = "10m")]
+        duration: String,
+    },
+    /// End HOST:PORT's downtime.
+    EndDowntime {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Stop automated recoveries everywhere.
+    DisableGlobalRecoveries,
+    /// Allow automated recoveries again.
+    EnableGlobalRecoveries,
+    /// Whether automated recoveries are enabled.
+    CheckGlobalRecoveries,
+    /// Acknowledge a cluster's recoveries, so another may run within the block period.
+    AckClusterRecoveries {
+        #[arg(value_name = "CLUSTER")]
+        cluster: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Acknowledge every recovery.
+    AckAllRecoveries {
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Recoveries, most recent first (of one cluster, if given).
+    AuditRecovery {
+        #[arg(value_name = "CLUSTER")]
+        cluster: Option<String>,
+    },
+    /// Recoveries anti-flapping refuses now (of one cluster, if given), and why.
+    BlockedRecoveries {
+        #[arg(value_name = "CLUSTER")]
+        cluster: Option<String>,
+    },
+    /// Failure detections, most recent first.
+    AuditFailureDetection,
+    /// Move HOST:PORT below BELOW, any instance it can replicate from.
+    Relocate {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "BELOW")]
+        below: String,
+    },
+    /// Move every replica of HOST:PORT below BELOW.
+    RelocateReplicas {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "BELOW")]
+        below: String,
+    },
+    /// Make HOST:PORT a sibling of its source.
+    MoveUp {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Make every replica of HOST:PORT its sibling.
+    MoveUpReplicas {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Move HOST:PORT below its sibling BELOW.
+    MoveBelow {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "BELOW")]
+        below: String,
+    },
+    /// Move HOST:PORT below BELOW with GTID.
+    MoveGtid {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "BELOW")]
+        below: String,
+    },
+    /// Move every replica of HOST:PORT below BELOW with GTID.
+    MoveReplicasGtid {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "BELOW")]
+        below: String,
+    },
+    /// Re-point every replica of HOST:PORT at it.
+    RepointReplicas {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Swap HOST:PORT with its source (which must itself be a replica).
+    TakeMaster {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Move the siblings of HOST:PORT below it.
+    TakeSiblings {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Make the primary of HOST:PORT also replicate from it.
+    MakeCoMaster {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Stop replication on HOST:PORT.
+    StopReplica {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Start replication on HOST:PORT.
+    StartReplica {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Stop and start replication on HOST:PORT.
+    RestartReplica {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Stop replication on HOST:PORT and forget its source.
+    ResetReplica {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Rewrite the source host of HOST:PORT to //host, keeping its position.
+    DetachReplicaMasterHost {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Undo detach-replica-master-host and start replication.
+    ReattachReplicaMasterHost {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Set read_only on HOST:PORT.
+    SetReadOnly {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Unset read_only on HOST:PORT.
+    SetWriteable {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Skip the event replication on HOST:PORT stopped at.
+    SkipQuery {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Rotate the binary log of HOST:PORT.
+    FlushBinaryLogs {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Point HOST:PORT at BELOW (default: its current source), checking only that BELOW answers.
+    Repoint {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "BELOW")]
+        below: Option<String>,
+    },
+    /// Purge the binary logs of HOST:PORT before FILE (refused while a replica reads them).
+    PurgeBinaryLogs {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "FILE")]
+        file: String,
+    },
+    /// Make HOST:PORT apply replicated events only SECONDS after they were written.
+    DelayReplication {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "SECONDS")]
+        seconds: u64,
+    },
+    /// Whether HOST:PORT could be moved below BELOW, and why not.
+    CanReplicateFrom {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "BELOW")]
+        below: String,
+    },
+    /// The errant GTIDs of HOST:PORT (transactions its source does not have).
+    WhichGtidErrant {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// The binary logs of HOST:PORT that hold its errant transactions.
+    LocateGtidErrant {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Forget the errant transactions of HOST:PORT (resets its binary logs; no replicas).
+    GtidErrantResetMaster {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Inject the errant GTIDs of HOST:PORT on its primary as empty transactions (MySQL).
+    GtidErrantInjectEmpty {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Lock HOST:PORT: moves and recoveries leave it alone for an hour or until ended.
+    BeginMaintenance {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(long, default_value = "arbor-cli")]
+        owner: String,
+        #[arg(long, default_value = "maintenance")]
+        reason: String,
+    },
+    /// Release the maintenance lock of HOST:PORT.
+    EndMaintenance {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// Tag HOST:PORT with NAME or NAME=VALUE.
+    Tag {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "TAG")]
+        tag: String,
+    },
+    /// Remove tag NAME from HOST:PORT.
+    Untag {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Remove tag NAME from every instance.
+    UntagAll {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// The tags of HOST:PORT.
+    Tags {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+    },
+    /// The value of tag NAME on HOST:PORT.
+    TagValue {
+        #[arg(value_name = "HOST:PORT")]
+        instance: String,
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Instances tagged NAME (or NAME=VALUE).
+    Tagged {
+        #[arg(value_name = "TAG")]
+        tag: String,
+    },
+    /// Check a configuration file: print its warnings, or its errors and exit non-zero.
+    CheckConfig,
+    /// Certificates for users who have none.
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TlsCommand {
+    /// Create a CA in DIR (ca.pem, ca.key; kept when present) and a certificate and key per
+    /// --host (HOST.pem, HOST.key), valid as server and client: for UseSSL, UseMutualTLS and
+    /// the clients (ARBOR_TLS_CA_FILE, ARBOR_TLS_CERT_FILE, ARBOR_TLS_KEY_FILE).
+    Init {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+        /// A host name or IP address the certificate is for; repeat for several nodes.
+        #[arg(long = "host", value_name = "NAME_OR_IP", required = true)]
+        hosts: Vec<String>,
+    },
+}

@@ -1,0 +1,304 @@
+//! Routes of maintenance locks and tags: intents about instances that refactoring honours.
+
+use std::time::Duration;
+
+use arbor_api::{ApiResponse, InstanceKeyJson};
+use arbor_store::Intents;
+use arbor_store::LockDecision;
+use arbor_topology::Timestamp;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::Serialize;
+
+use crate::recovery_routes::PathParams;
+use crate::registry::{spec, Access, Answer, Api, RouteSpec};
+use crate::routes::KeyPath;
+use crate::{ApiError, AppState};
+
+pub(crate) fn routes(api: Api) -> Api {
+    use Access::{Read, Write};
+    use Answer::*;
+    api.route(
+        spec(
+            "/api/begin-maintenance/{host}/{port}/{owner}/{reason}",
+            Write,
+            Envelope("InstanceKey"),
+            "lock an instance: moves and recoveries leave it alone for an hour or until ended",
+        ),
+        begin_maintenance,
+    )
+    .route(
+        spec(
+            "/api/end-maintenance/{host}/{port}",
+            Write,
+            Envelope("InstanceKey"),
+            "release an instance's maintenance lock",
+        ),
+        end_maintenance,
+    )
+    .route(
+        spec("/api/maintenance", Read, Text, "maintenance locks in force"),
+        maintenance,
+    )
+    .route(
+        RouteSpec {
+            query: &[("tag", true, "name=value")],
+            ..spec(
+                "/api/tag/{host}/{port}",
+                Write,
+                Envelope("InstanceKey"),
+                "tag an instance",
+            )
+        },
+        tag,
+    )
+    .route(
+        RouteSpec {
+            query: &[("tag", true, "name")],
+            ..spec(
+                "/api/untag/{host}/{port}",
+                Write,
+                Envelope("InstanceKey"),
+                "remove a tag from an instance",
+            )
+        },
+        untag,
+    )
+    .route(
+        RouteSpec {
+            query: &[("tag", true, "name")],
+            ..spec(
+                "/api/untag-all",
+                Write,
+                Envelope("InstanceKeys"),
+                "remove a tag from every instance",
+            )
+        },
+        untag_all,
+    )
+    .route(
+        spec(
+            "/api/tags/{host}/{port}",
+            Read,
+            Strings,
+            "an instance's tags, as name=value",
+        ),
+        tags,
+    )
+    .route(
+        RouteSpec {
+            query: &[("tag", true, "name")],
+            ..spec(
+                "/api/tag-value/{host}/{port}",
+                Read,
+                Text,
+                "the value of one tag",
+            )
+        },
+        tag_value,
+    )
+    .route(
+        RouteSpec {
+            query: &[("tag", true, "name or name=value")],
+            ..spec("/api/tagged", Read, Text, "instances with a tag")
+        },
+        tagged,
+    )
+}
+
+async fn begin_maintenance(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    PathParams(params): PathParams,
+) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+    let owner = params.get("owner").cloned().unwrap_or_default();
+    let reason = params.get("reason").cloned().unwrap_or_default();
+    let now = Timestamp::now();
+    let decision = state
+        .discovery
+        .store()
+        .begin_maintenance(
+            &key,
+            &owner,
+            &reason,
+            &state.view.hostname,
+            now,
+            now.plus(Duration::from_secs(3600)),
+        )
+        .await?;
+    match decision {
+        LockDecision::Acquired { .. } => Ok(Json(ApiResponse::ok(
+            format!("{key} is in maintenance"),
+            (&key).into(),
+        ))),
+        LockDecision::Held(holder) => Err(ApiError::Conflict(format!(
+            "{key} is locked by {} ({}) until {}",
+            holder.owner,
+            holder.reason,
+            holder.expires_at.to_sql_datetime()
+        ))),
+    }
+}
+
+async fn end_maintenance(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+    if !state.discovery.store().end_maintenance(&key, None).await? {
+        return Err(ApiError::NotFound(format!("{key} is not in maintenance")));
+    }
+    Ok(Json(ApiResponse::ok(
+        format!("{key} is out of maintenance"),
+        (&key).into(),
+    )))
+}
+
+#[derive(Serialize)]
+struct MaintenanceJson {
+    #[serde(rename = "MaintenanceId")]
+    id: i64,
+    #[serde(rename = "Key")]
+    key: InstanceKeyJson,
+    #[serde(rename = "BeginTimestamp")]
+    begin: String,
+    #[serde(rename = "EndTimestamp")]
+    end: String,
+    #[serde(rename = "IsActive")]
+    active: bool,
+    #[serde(rename = "Owner")]
+    owner: String,
+    #[serde(rename = "Reason")]
+    reason: String,
+}
+
+async fn maintenance(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<MaintenanceJson>>, ApiError> {
+    let locks = state
+        .discovery
+        .store()
+        .active_maintenance(Timestamp::now())
+        .await?;
+    Ok(Json(
+        locks
+            .into_iter()
+            .map(|m| MaintenanceJson {
+                id: m.id,
+                key: (&m.key).into(),
+                begin: m.begin_at.to_sql_datetime(),
+                end: m.expires_at.to_sql_datetime(),
+                active: true,
+                owner: m.owner,
+                reason: m.reason,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct TagQuery {
+    tag: Option<String>,
+}
+
+/// `name=value` or `name`.
+fn tag_of(
+    query: Result<Query<TagQuery>, QueryRejection>,
+) -> Result<(String, Option<String>), ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let tag = query.tag.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+        ApiError::BadRequest("missing tag: add ?tag=name or ?tag=name=value".into())
+    })?;
+    Ok(match tag.split_once('=') {
+        Some((name, value)) => (name.trim().to_string(), Some(value.to_string())),
+        None => (tag.trim().to_string(), None),
+    })
+}
+
+async fn tag(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    query: Result<Query<TagQuery>, QueryRejection>,
+) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+    let (name, value) = tag_of(query)?;
+    state
+        .discovery
+        .store()
+        .tag(&key, &name, value.as_deref().unwrap_or(""))
+        .await?;
+    Ok(Json(ApiResponse::ok(
+        format!("{key} tagged {name}"),
+        (&key).into(),
+    )))
+}
+
+async fn untag(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    query: Result<Query<TagQuery>, QueryRejection>,
+) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+    let (name, _) = tag_of(query)?;
+    if !state.discovery.store().untag(&key, &name).await? {
+        return Err(ApiError::NotFound(format!("{key} has no tag {name}")));
+    }
+    Ok(Json(ApiResponse::ok(
+        format!("{key} untagged {name}"),
+        (&key).into(),
+    )))
+}
+
+async fn untag_all(
+    State(state): State<AppState>,
+    query: Result<Query<TagQuery>, QueryRejection>,
+) -> Result<Json<ApiResponse<Vec<InstanceKeyJson>>>, ApiError> {
+    let (name, _) = tag_of(query)?;
+    let keys = state.discovery.store().untag_all(&name).await?;
+    Ok(Json(ApiResponse::ok(
+        format!("tag {name} removed"),
+        keys.iter().map(Into::into).collect(),
+    )))
+}
+
+async fn tags(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> Result<Json<Vec<String>>, ApiError> {
+    let tags = state.discovery.store().tags(&key).await?;
+    Ok(Json(
+        tags.into_iter()
+            .map(|(name, value)| {
+                if value.is_empty() {
+                    name
+                } else {
+                    format!("{name}={value}")
+                }
+            })
+            .collect(),
+    ))
+}
+
+async fn tag_value(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    query: Result<Query<TagQuery>, QueryRejection>,
+) -> Result<Json<String>, ApiError> {
+    let (name, _) = tag_of(query)?;
+    let tags = state.discovery.store().tags(&key).await?;
+    tags.into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| Json(value))
+        .ok_or_else(|| ApiError::NotFound(format!("{key} has no tag {name}")))
+}
+
+async fn tagged(
+    State(state): State<AppState>,
+    query: Result<Query<TagQuery>, QueryRejection>,
+) -> Result<Json<Vec<InstanceKeyJson>>, ApiError> {
+    let (name, value) = tag_of(query)?;
+    let keys = state
+        .discovery
+        .store()
+        .tagged(&name, value.as_deref())
+        .await?;
+    Ok(Json(keys.iter().map(Into::into).collect()))
+}
