@@ -10,15 +10,14 @@
 //!
 //! `cargo bench -p arbor --bench scale` (ARBOR_SCALE_SIZES=1000,5000,10000,
 //! ARBOR_SCALE_POLLS=5,1 and ARBOR_SCALE_NODES=1,3 to choose; ARBOR_SCALE_SECONDS for the
-//! measuring window, 20 by default).
+//! measuring window, 20 by default; ARBOR_SCALE_SHARE=1 to share polling among the members).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::fleet::FleetProcess;
 use common::raft_group::{request, Group};
 
 fn list(name: &str, default: &str) -> Vec<u64> {
@@ -68,69 +67,6 @@ fn metric(api: &str, name: &str) -> f64 {
 /// node each), with room to spare under the 20,000 hard limit seen here.
 const FLEET_FILES: u64 = 15_000;
 
-/// An `arbor simfleet` child process and its instances' ports.
-struct FleetProcess {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: std::io::Lines<BufReader<ChildStdout>>,
-    /// (port, is a primary) per instance.
-    ports: Vec<(u16, bool)>,
-}
-
-impl FleetProcess {
-    fn start(clusters: usize) -> FleetProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_arbor"))
-            .args([
-                "simfleet",
-                "--clusters",
-                &clusters.to_string(),
-                "--size",
-                "4",
-            ])
-            .args(["--flavor", "mysql-8.0,mariadb-10.11", "--write-rate", "10"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("arbor simfleet starts");
-        let stdin = child.stdin.take().unwrap();
-        let mut ports = Vec::new();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        for line in stdout.by_ref() {
-            let line = line.expect("fleet listing");
-            if line == "ready" {
-                break;
-            }
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            ports.push((fields[1].parse().unwrap(), fields[2] == "-"));
-        }
-        assert_eq!(
-            ports.len(),
-            clusters * 4,
-            "the fleet started every instance"
-        );
-        FleetProcess {
-            child,
-            stdin,
-            stdout,
-            ports,
-        }
-    }
-
-    fn command(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        let answer = self.stdout.next().and_then(|l| l.ok()).unwrap_or_default();
-        assert_eq!(answer, "ok", "the fleet took {line:?}");
-    }
-}
-
-impl Drop for FleetProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn main() {
     let sizes = list("ARBOR_SCALE_SIZES", "1000,5000,10000");
     let polls = list("ARBOR_SCALE_POLLS", "5,1");
@@ -160,8 +96,10 @@ fn run(nodes: usize, size: usize, poll: u64, window: Duration) {
         .flat_map(|f| f.ports.iter().filter(|(_, primary)| *primary))
         .map(|(port, _)| format!("\"127.0.0.1:{port}\""))
         .collect();
+    // ARBOR_SCALE_SHARE=1: members share the polling (`ShareProbingAcrossNodes`).
+    let share = std::env::var("ARBOR_SCALE_SHARE").is_ok_and(|v| v == "1");
     let extra = format!(
-        r#""DiscoverySeeds": [{}], "DiscoveryMaxConcurrency": 1000"#,
+        r#""DiscoverySeeds": [{}], "DiscoveryMaxConcurrency": 1000, "ShareProbingAcrossNodes": {share}"#,
         seeds.join(", ")
     );
     // One node: a plain service. Three: a Raft group, every node probing every instance.

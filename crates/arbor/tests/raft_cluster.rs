@@ -791,3 +791,96 @@ fn adding_an_unreachable_member_fails_cleanly_and_leaves_the_group_as_it_was() {
     assert_eq!(status, 200, "the group still writes: {body}");
     assert_eq!(get(&api, "/api/leader-check").0, 200);
 }
+
+/// Sums a counter of a member's `/metrics` (every line starting with `name`).
+fn metric(api: &str, name: &str) -> f64 {
+    get_local(api, "/metrics")
+        .1
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}
+
+/// Work shared across members (`ShareProbingAcrossNodes`): each instance of a
+/// simulated fleet is polled by one member, every member still holds every instance (the
+/// readings are relayed), and when a member dies the others take its share over.
+#[test]
+fn probing_is_shared_and_a_dead_members_share_is_taken_over() {
+    use common::fleet::FleetProcess;
+    let fleet = FleetProcess::start(10);
+    let instances = fleet.ports.len();
+    let seeds: Vec<String> = fleet
+        .ports
+        .iter()
+        .filter(|(_, primary)| *primary)
+        .map(|(port, _)| format!("\"127.0.0.1:{port}\""))
+        .collect();
+    let mut group = Group::start_polling(
+        3,
+        1,
+        &format!(
+            r#""DiscoverySeeds": [{}], "ShareProbingAcrossNodes": true"#,
+            seeds.join(", ")
+        ),
+    );
+    let leader = group.leader(Duration::from_secs(20));
+    let apis: Vec<String> = group.members.iter().map(|m| m.api()).collect();
+    wait_until(
+        &group,
+        Duration::from_secs(30),
+        "every member holds every instance, read by itself or relayed",
+        || {
+            apis.iter()
+                .all(|api| metric(api, "arbor_instances_reachable") as usize >= instances)
+        },
+    );
+    let probes = |apis: &[String]| -> Vec<f64> {
+        apis.iter()
+            .map(|api| metric(api, "arbor_probe_duration_seconds_count"))
+            .collect()
+    };
+    // Settle, then a window of polls.
+    std::thread::sleep(Duration::from_secs(3));
+    let window = 5.0;
+    let before = probes(&apis);
+    std::thread::sleep(Duration::from_secs_f64(window));
+    let after = probes(&apis);
+    let per_member: Vec<f64> = before.iter().zip(&after).map(|(b, a)| a - b).collect();
+    let total: f64 = per_member.iter().sum();
+    let expected = instances as f64 * window;
+    assert!(
+        total < 1.5 * expected,
+        "{total} probes in {window} s for {instances} instances polled every second: \
+         every member polls everything ({per_member:?})"
+    );
+    assert!(
+        per_member.iter().all(|p| *p > 0.1 * expected),
+        "each member polls a share: {per_member:?}"
+    );
+
+    // A follower dies: the other two take its instances over.
+    let dead = group.follower_of(leader);
+    group.members[dead].kill();
+    let survivors: Vec<String> = (0..3)
+        .filter(|&i| i != dead)
+        .map(|i| group.members[i].api())
+        .collect();
+    let started = Instant::now();
+    loop {
+        let before = probes(&survivors);
+        std::thread::sleep(Duration::from_secs(3));
+        let after = probes(&survivors);
+        let done: f64 = before.iter().zip(&after).map(|(b, a)| a - b).sum();
+        if done >= 0.9 * instances as f64 * 3.0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the survivors poll {done} in 3 s, not every one of {instances} instances \
+             every second:\n{}",
+            group.logs()
+        );
+    }
+    drop(fleet);
+}

@@ -280,3 +280,81 @@ fn direct_refuses_without_a_shared_backend() {
         "{stderr}"
     );
 }
+
+/// Sums a counter of a node's `/metrics` (every line starting with `name`).
+fn metric(api: &str, name: &str) -> f64 {
+    common::raft_group::get_local(api, "/metrics")
+        .1
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}
+
+/// On a shared backend, with `ShareProbingAcrossNodes`, each instance is polled by one live node,
+/// into the backend every node reads: followers work too, and nothing is polled twice.
+#[test]
+fn nodes_on_one_backend_share_the_polling() {
+    use common::fleet::FleetProcess;
+    let backend = backend();
+    let fleet = FleetProcess::start(6);
+    let instances = fleet.ports.len();
+    let seeds: Vec<String> = fleet
+        .ports
+        .iter()
+        .filter(|(_, primary)| *primary)
+        .map(|(port, _)| format!("\"127.0.0.1:{port}\""))
+        .collect();
+    let nodes: Vec<Node> = (0..2)
+        .map(|_| {
+            let dir = tempfile::tempdir().unwrap();
+            let config = node_config(dir.path(), backend.port(0)).replacen(
+                "\"InstancePollSeconds\": 1,",
+                &format!(
+                    "\"InstancePollSeconds\": 1, \"DiscoverySeeds\": [{}], \
+                     \"ShareProbingAcrossNodes\": true,",
+                    seeds.join(", ")
+                ),
+                1,
+            );
+            let service = Some(Service::start(dir.path(), &config));
+            Node {
+                dir,
+                config,
+                service,
+            }
+        })
+        .collect();
+    let leader = wait_for_one_leader(&nodes, Duration::from_secs(20));
+    let apis: Vec<String> = nodes.iter().map(Node::api).collect();
+    let started = Instant::now();
+    while (metric(&apis[leader], "arbor_instances_reachable") as usize) < instances {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the leader never saw every instance"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Both nodes have seen each other in the backend by now; a window of polls.
+    std::thread::sleep(Duration::from_secs(4));
+    let probes = || -> Vec<f64> {
+        apis.iter()
+            .map(|api| metric(api, "arbor_probe_duration_seconds_count"))
+            .collect()
+    };
+    let window = 5.0;
+    let before = probes();
+    std::thread::sleep(Duration::from_secs_f64(window));
+    let per_node: Vec<f64> = probes().iter().zip(&before).map(|(a, b)| a - b).collect();
+    let expected = instances as f64 * window;
+    let total: f64 = per_node.iter().sum();
+    assert!(
+        per_node.iter().all(|p| *p > 0.2 * expected),
+        "each node polls a share: {per_node:?} of {expected}"
+    );
+    assert!(
+        total < 1.5 * expected && total > 0.8 * expected,
+        "every instance polled about once a second, by one node: {per_node:?} of {expected}"
+    );
+    drop(fleet);
+}

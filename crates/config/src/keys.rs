@@ -290,4 +290,10 @@ config_keys! {
     /// arbor: a Raft snapshot every this many log entries; the log before it is purged.
     raft_snapshot_every_entries: u64 = "RaftSnapshotEveryEntries" => 10_000;
     expect_failure_analysis_concensus: bool = "ExpectFailureAnalysisConcensus" => true;
+    /// arbor (experimental, off by default): in a Raft group or on a shared backend, each
+    /// instance is polled by one live member (rendezvous hashing); Raft members relay their
+    /// readings to each other outside the log. A suspected failure is still probed by every
+    /// member before a recovery. Off: every Raft member polls every instance, and on a shared
+    /// backend only the leader polls.
+    share_probing_across_nodes: bool = "ShareProbingAcrossNodes" => false;
 }

@@ -112,7 +112,16 @@ struct Inner {
     /// When set and false, scheduled polls pause (a follower on a shared backend, whose
     /// readings would overwrite the leader's).
     gate: RwLock<Option<PollingGate>>,
+    /// When set, scheduled polls are limited to the instances this member owns (work shared
+    /// across an HA group), and the watch list follows the store.
+    share: RwLock<Option<crate::Share>>,
+    /// Told of every outcome this node recorded from its own probes (readings relayed to the
+    /// other members of a Raft group).
+    sink: RwLock<Option<ReadingSink>>,
 }
+
+/// Receives the outcomes of this node's probes once recorded.
+pub type ReadingSink = Arc<dyn Fn(&[CheckOutcome]) + Send + Sync>;
 
 /// Whether this node's scheduled polls run now.
 pub type PollingGate = Arc<dyn Fn() -> bool + Send + Sync>;
@@ -168,6 +177,8 @@ impl Discovery {
             store_write_errors: AtomicU64::new(0),
             observer: RwLock::new(None),
             gate: RwLock::new(None),
+            share: RwLock::new(None),
+            sink: RwLock::new(None),
         });
         let now = Instant::now();
         // Instances the general ignore filter matches are left out; stored ones are dropped
@@ -389,6 +400,18 @@ impl DiscoveryHandle {
         *self.inner.gate.write().unwrap_or_else(|e| e.into_inner()) = Some(gate);
     }
 
+    /// Polls only the instances `share` assigns to this member from now on; the others are
+    /// polled by the other members. The watch list then follows the store, where the other
+    /// members register what they discover.
+    pub fn set_share(&self, share: crate::Share) {
+        *self.inner.share.write().unwrap_or_else(|e| e.into_inner()) = Some(share);
+    }
+
+    /// Hands every outcome of this node's own probes to `sink` once recorded.
+    pub fn set_reading_sink(&self, sink: ReadingSink) {
+        *self.inner.sink.write().unwrap_or_else(|e| e.into_inner()) = Some(sink);
+    }
+
     /// Tells `observer` about every probe from now on (metrics).
     pub fn set_probe_observer(&self, observer: Arc<dyn ProbeObserver>) {
         *self
@@ -501,11 +524,13 @@ impl Inner {
         let mut last_refresh = Instant::now();
         loop {
             tick.tick().await;
-            if !self.polls_open() {
-                if last_refresh.elapsed() >= PAUSED_REFRESH {
-                    self.follow_store().await;
-                    last_refresh = Instant::now();
-                }
+            let share = self.share.read().unwrap_or_else(|e| e.into_inner()).clone();
+            let open = self.polls_open();
+            if (!open || share.is_some()) && last_refresh.elapsed() >= PAUSED_REFRESH {
+                self.follow_store().await;
+                last_refresh = Instant::now();
+            }
+            if !open {
                 continue;
             }
             let now = Instant::now();
@@ -517,6 +542,15 @@ impl Inner {
                 .map(|(key, _)| key.clone())
                 .collect();
             for key in due {
+                if share.as_ref().is_some_and(|share| !share.owns(&key)) {
+                    // Another member polls it; looked at again in one interval, so that a
+                    // member leaving hands its instances over within one.
+                    if let Some(schedule) = state.watched.get_mut(&key) {
+                        schedule.due = now + self.settings.poll_interval;
+                        schedule.last_started = None;
+                    }
+                    continue;
+                }
                 self.enqueue(&mut state, &key);
             }
         }
@@ -642,14 +676,32 @@ impl Inner {
                 batch.into_iter().map(|w| (w.outcome, w.ack)).unzip();
             // Someone waits for an acknowledged reading: readers must see it (see
             // `Store::causal_version`).
+            let has_sink = self
+                .sink
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some();
+            let recorded = if has_sink {
+                outcomes.clone()
+            } else {
+                Vec::new()
+            };
             let result = if acks.iter().any(Option::is_some) {
                 self.store.record_requested_checks(outcomes).await
             } else {
                 self.store.record_checks(outcomes).await
             };
-            if let Err(error) = &result {
-                self.store_write_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(%error, "cannot record probe outcomes");
+            match &result {
+                Err(error) => {
+                    self.store_write_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(%error, "cannot record probe outcomes");
+                }
+                Ok(()) => {
+                    let sink = self.sink.read().unwrap_or_else(|e| e.into_inner()).clone();
+                    if let Some(sink) = sink {
+                        sink(&recorded);
+                    }
+                }
             }
             for ack in acks.into_iter().flatten() {
                 let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));

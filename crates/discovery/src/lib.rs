@@ -17,9 +17,12 @@
 mod engine;
 mod filters;
 mod prober;
+mod share;
 
 pub use engine::{
     Discovery, DiscoveryError, DiscoveryHandle, DiscoverySettings, DiscoveryStats, PollingGate,
+    ReadingSink,
 };
 pub use filters::{FoundAs, IgnoreFilters, IgnoredBy};
 pub use prober::{InstanceProber, ProbeFailure, ProbeObserver};
+pub use share::{owner, Share};

@@ -75,6 +75,8 @@ pub struct Node {
     pub raft: Option<RaftNode>,
     pub lease: Option<Arc<LeaseElection>>,
     recovery_loop: Option<JoinHandle<()>>,
+    /// The lease's renewals and the share's liveness tracking.
+    tasks: Vec<JoinHandle<()>>,
     config: Config,
 }
 
@@ -149,23 +151,35 @@ impl Node {
             (None, None) => Arc::new(SingleNode),
         };
         let recovery = recovery_engine(config, &discovery, &node_name, leadership)?;
+        let mut tasks = Vec::new();
         match (role, &lease) {
             // The services poll; this process only probes what a command asks for.
             (Role::Direct, _) => discovery.handle().set_polling_gate(Arc::new(|| false)),
             (Role::Service, Some(lease)) => {
-                // Only the lease holder polls: a follower's readings would overwrite the
-                // leader's in the shared store. Followers keep their watch list current from
-                // the store.
-                let gate = Arc::clone(lease);
-                discovery
-                    .handle()
-                    .set_polling_gate(Arc::new(move || gate.is_leader()));
-                tokio::spawn(Arc::clone(lease).run());
+                if config.share_probing_across_nodes {
+                    tasks.push(share_with_backend_nodes(
+                        &discovery.handle(),
+                        lease,
+                        &node_name,
+                    ));
+                } else {
+                    // Only the lease holder polls: a follower's readings would overwrite the
+                    // leader's in the shared store. Followers keep their watch list current
+                    // from the store.
+                    let gate = Arc::clone(lease);
+                    discovery
+                        .handle()
+                        .set_polling_gate(Arc::new(move || gate.is_leader()));
+                }
+                tasks.push(tokio::spawn(Arc::clone(lease).run()));
             }
             (Role::Service, None) => {}
         }
         if let Some(node) = &raft {
             raft_glue::join(node, discovery.handle(), &recovery);
+            if config.share_probing_across_nodes && role == Role::Service {
+                tasks.push(raft_glue::share_probing(node, &discovery.handle()));
+            }
         }
         let recovery_loop = match role {
             Role::Service => Some(recovery.start().await.map_err(NodeError::Recovery)?),
@@ -187,6 +201,7 @@ impl Node {
             raft,
             lease,
             recovery_loop,
+            tasks,
             config: config.clone(),
         })
     }
@@ -236,11 +251,33 @@ impl Node {
         if let Some(recovery_loop) = &self.recovery_loop {
             recovery_loop.abort();
         }
+        self.tasks.iter().for_each(JoinHandle::abort);
         drop(self.discovery);
         if let Some(node) = self.raft {
             node.shutdown().await;
         }
     }
+}
+
+/// Shares polling among the nodes of a shared backend: each polls its share of the instances
+/// into the backend; the live nodes are those the backend heard from within
+/// `ActiveNodeExpireSeconds`, re-read every second.
+fn share_with_backend_nodes(
+    discovery: &arbor_discovery::DiscoveryHandle,
+    lease: &Arc<LeaseElection>,
+    me: &str,
+) -> JoinHandle<()> {
+    let share = arbor_discovery::Share::new(me);
+    discovery.set_share(share.clone());
+    let lease = Arc::clone(lease);
+    tokio::spawn(async move {
+        loop {
+            if let Ok(nodes) = lease.nodes().await {
+                share.set_live(nodes.into_iter().filter(|n| n.active).map(|n| n.node));
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
 }
 
 /// The store, and the MySQL backend when it is one (for the shared-backend lease).

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use arbor_discovery::DiscoveryHandle;
+use arbor_discovery::{DiscoveryHandle, Share};
 use arbor_raft::{LocalJudge, RaftNode, Verdict};
 use arbor_recovery::{Leadership, PeerJudges, PeerVotes, RecoveryEngine};
 use arbor_store::Command;
@@ -82,6 +82,25 @@ impl LocalJudge for EngineJudge {
     ) -> Pin<Box<dyn Future<Output = Verdict> + Send + 'a>> {
         Box::pin(async move { self.0.judge(key).await.ok() })
     }
+}
+
+/// Shares polling with the other members: this member polls its share of the instances and
+/// relays its readings to the others; the live members (those heard from lately) are looked
+/// at four times a second, so a member that leaves has its share taken over within about
+/// two seconds plus one poll interval.
+pub fn share_probing(node: &RaftNode, discovery: &DiscoveryHandle) -> tokio::task::JoinHandle<()> {
+    let share = Share::new(node.advertise());
+    discovery.set_share(share.clone());
+    node.enable_reading_relay();
+    let relay = node.clone();
+    discovery.set_reading_sink(Arc::new(move |outcomes| relay.relay_readings(outcomes)));
+    let node = node.clone();
+    tokio::spawn(async move {
+        loop {
+            share.set_live(node.live_members());
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    })
 }
 
 /// Joins a Raft member to this node's discovery (keys the group registers or forgets are

@@ -22,6 +22,7 @@ mod lease;
 mod log_store;
 mod membership;
 mod network;
+pub mod readings;
 mod replicated;
 mod state_machine;
 
@@ -358,7 +359,7 @@ impl RaftNode {
         let yielding = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let leadership = Arc::new(RaftLeadership::new());
         let store = Arc::new(ReplicatedStore::new(
-            local,
+            Arc::clone(&local),
             raft.clone(),
             id,
             network.clone(),
@@ -381,6 +382,12 @@ impl RaftNode {
 
         let _ = node.inner.shared.node.set(Arc::downgrade(&node.inner));
         let write_store = Arc::clone(&store);
+        let relay = tokio::spawn(readings::send_loop(
+            raft.clone(),
+            id,
+            node.inner.network.clone(),
+            Arc::clone(&node.inner.shared.relay),
+        ));
         let router = network::router(
             raft.clone(),
             Arc::clone(&node.inner.shared),
@@ -389,6 +396,7 @@ impl RaftNode {
                 let store = Arc::clone(&write_store);
                 Box::pin(async move { store.write_as_leader(command).await })
             }),
+            local,
         );
         let serve_tls = settings.tls.as_ref().map(|tls| Arc::clone(&tls.serve));
         let server = tokio::spawn(async move {
@@ -448,7 +456,7 @@ impl RaftNode {
             .tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .extend([server, lease_task, announce, watch]);
+            .extend([server, lease_task, announce, watch, relay]);
         Ok(node)
     }
 
@@ -488,6 +496,40 @@ impl RaftNode {
     /// Lets this node answer the leader's "do you see this failure too?" (set once).
     pub fn set_judge(&self, judge: Arc<dyn LocalJudge>) {
         let _ = self.inner.shared.judge.set(judge);
+    }
+
+    /// Shares probing: from now on this member sends its own readings (queued with
+    /// [`Self::relay_readings`]) to the others, and signs of life with them.
+    pub fn enable_reading_relay(&self) {
+        self.inner.shared.relay.enable();
+    }
+
+    /// Queues this member's own readings for the other members.
+    pub fn relay_readings(&self, outcomes: &[arbor_store::CheckOutcome]) {
+        self.inner.shared.relay.queue(outcomes);
+    }
+
+    /// The Raft addresses of the members that share probing now: this one, and the others
+    /// heard from within [`readings::LIVE_WINDOW`].
+    pub fn live_members(&self) -> Vec<String> {
+        let heard = self.inner.shared.relay.heard_lately();
+        let metrics = self.metrics();
+        let mut live: Vec<String> = metrics
+            .membership_config
+            .membership()
+            .nodes()
+            .filter(|(id, _)| **id == self.inner.id || heard.contains(id))
+            .map(|(_, node)| node.addr.clone())
+            .collect();
+        if !live.contains(&self.inner.settings.advertise) {
+            live.push(self.inner.settings.advertise.clone());
+        }
+        live
+    }
+
+    /// This member's Raft address, as the others know it.
+    pub fn advertise(&self) -> &str {
+        &self.inner.settings.advertise
     }
 
     /// Called with every store command applied from the log from now on (set once).

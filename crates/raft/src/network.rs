@@ -196,6 +196,30 @@ pub async fn forward_write(
     response.json().await.map_err(|e| e.to_string())
 }
 
+/// Sends a batch of this member's readings to a member's Raft port.
+pub async fn send_readings(
+    network: &Network,
+    addr: &str,
+    batch: &crate::readings::Batch,
+) -> Result<(), String> {
+    if network.faults.isolated() {
+        return Err("Raft traffic of this node is cut (fault injection)".into());
+    }
+    let response = network
+        .client
+        .post(format!("{}://{addr}/raft/readings", network.scheme))
+        .json(batch)
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("answered {}", response.status()))
+    }
+}
+
 /// Asks a node to stand for election now.
 pub async fn request_election(network: &Network, addr: &str) -> Result<(), String> {
     let response = network
@@ -218,10 +242,15 @@ struct ServerState {
     shared: Arc<Shared>,
     faults: Faults,
     write: Arc<dyn Fn(Proposal) -> WriteFuture + Send + Sync>,
+    /// This member's own store, where other members' readings are recorded.
+    local: Arc<dyn arbor_store::Store>,
 }
 
 type WriteFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Applied, WriteRefused>> + Send>>;
+
+/// The largest request body the Raft port takes.
+pub const RAFT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// The routes of the Raft port.
 pub fn router(
@@ -229,12 +258,14 @@ pub fn router(
     shared: Arc<Shared>,
     faults: Faults,
     write: Arc<dyn Fn(Proposal) -> WriteFuture + Send + Sync>,
+    local: Arc<dyn arbor_store::Store>,
 ) -> Router {
     let state = ServerState {
         raft,
         shared,
         faults,
         write,
+        local,
     };
     Router::new()
         .route("/raft/append", post(append))
@@ -243,8 +274,12 @@ pub fn router(
         .route("/raft/write", post(write_route))
         .route("/raft/elect", post(elect))
         .route("/raft/judge", post(judge))
+        .route("/raft/readings", post(readings))
         .route("/raft/status", axum::routing::get(status))
         .route("/raft/fault/isolate/{mode}", post(isolate))
+        // Snapshot chunks (openraft sends up to 3 MiB), log entries and readings batches are
+        // larger than axum's 2 MB default; members are trusted peers (mutual TLS when asked).
+        .layer(axum::extract::DefaultBodyLimit::max(RAFT_BODY_LIMIT))
         .with_state(state)
 }
 
@@ -303,6 +338,24 @@ async fn judge(State(state): State<ServerState>, Json(key): Json<InstanceKey>) -
         None => None,
     };
     Json(verdict).into_response()
+}
+
+/// Another member's readings: recorded in this member's own store, and a sign that it lives.
+async fn readings(
+    State(state): State<ServerState>,
+    Json(batch): Json<crate::readings::Batch>,
+) -> Response {
+    if let Some(cut) = cut(&state) {
+        return cut;
+    }
+    state.shared.relay.heard_from(batch.from);
+    if !batch.outcomes.is_empty() {
+        if let Err(error) = state.local.record_checks(batch.outcomes).await {
+            tracing::warn!(%error, from = batch.from, "cannot record another member's readings");
+            return (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response();
+        }
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn status(State(state): State<ServerState>) -> Response {

@@ -30,6 +30,8 @@ pub struct Shared {
     pub applied: OnceLock<crate::AppliedHook>,
     /// Set once recovery runs: answers the leader's "do you see this failure too?".
     pub judge: OnceLock<Arc<dyn crate::LocalJudge>>,
+    /// Readings relayed among members when probing is shared.
+    pub relay: Arc<crate::readings::Relay>,
     /// The node itself, for the Raft port's status route (weak: the node owns this).
     pub node: OnceLock<std::sync::Weak<crate::NodeInner>>,
 }

@@ -15,11 +15,17 @@ use crate::engine::RecoveryEngine;
 impl RecoveryEngine {
     /// Keeps one idle connection to every primary, whose breaking is news of the primary's
     /// death without waiting for the next poll; a watched primary's connection breaking starts
-    /// a confirmation at once.
+    /// a confirmation at once. Only the leader watches: it is the one that acts, and followers
+    /// of a large group would otherwise hold a connection and run a check a second per
+    /// primary for nothing.
     pub(crate) async fn watch_primaries(self) {
         let mut watchers: HashMap<InstanceKey, JoinHandle<()>> = HashMap::new();
         loop {
-            if let Ok(snapshot) = self.latest_snapshot().await {
+            if !self.inner.leadership.is_leader() {
+                for (_, task) in watchers.drain() {
+                    task.abort();
+                }
+            } else if let Ok(snapshot) = self.latest_snapshot().await {
                 let topology = &snapshot.topology;
                 let primaries: HashSet<InstanceKey> = topology
                     .cluster_names()

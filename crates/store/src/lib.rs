@@ -69,7 +69,7 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 /// The outcome of one check of one instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CheckOutcome {
     pub key: InstanceKey,
     /// When the probe started.
@@ -79,7 +79,7 @@ pub struct CheckOutcome {
     pub result: CheckResult,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CheckResult {
     /// The probe read the server.
     Seen(Box<Instance>),

@@ -2,6 +2,7 @@
 // Each test binary uses part of these helpers.
 #![allow(dead_code)]
 
+pub mod fleet;
 pub mod raft_group;
 
 use std::fs;
