@@ -18,7 +18,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::fleet::FleetProcess;
-use common::raft_group::{request, Group};
+use common::raft_group::{metric, request, Group};
 
 fn list(name: &str, default: &str) -> Vec<u64> {
     std::env::var(name)
@@ -51,16 +51,6 @@ fn usage(pid: u32) -> (f64, f64) {
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(0.0);
     (cpu, rss_kib / 1024.0)
-}
-
-/// A counter from arbor's /metrics (the sum of the lines starting with `name`).
-fn metric(api: &str, name: &str) -> f64 {
-    request(api, "GET", "/metrics", false)
-        .1
-        .lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
-        .sum()
 }
 
 /// Open files one fleet process may use for its instances (listener + a connection per arbor

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use arbor_testkit::MariaDbSandbox;
 use common::free_port;
 use common::raft_group::{
-    acting_periods, get, get_local, instance_path, isolate, json, wait_until, Group,
+    acting_periods, get, get_local, instance_path, isolate, json, metric, wait_until, Group,
 };
 
 #[test]
@@ -790,16 +790,6 @@ fn adding_an_unreachable_member_fails_cleanly_and_leaves_the_group_as_it_was() {
     let (status, body) = get(&api, "/api/disable-global-recoveries");
     assert_eq!(status, 200, "the group still writes: {body}");
     assert_eq!(get(&api, "/api/leader-check").0, 200);
-}
-
-/// Sums a counter of a member's `/metrics` (every line starting with `name`).
-fn metric(api: &str, name: &str) -> f64 {
-    get_local(api, "/metrics")
-        .1
-        .lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
-        .sum()
 }
 
 /// Work shared across members (`ShareProbingAcrossNodes`): each instance of a

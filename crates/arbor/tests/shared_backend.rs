@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arbor_testkit::MariaDbSandbox;
-use common::raft_group::{get, json};
+use common::raft_group::{get, json, metric};
 use common::{free_port, Service};
 
 const BACKEND_USER: &str = "arbor_backend";
@@ -279,16 +279,6 @@ fn direct_refuses_without_a_shared_backend() {
         stderr.contains("BackendDB") && stderr.contains("mysql"),
         "{stderr}"
     );
-}
-
-/// Sums a counter of a node's `/metrics` (every line starting with `name`).
-fn metric(api: &str, name: &str) -> f64 {
-    common::raft_group::get_local(api, "/metrics")
-        .1
-        .lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
-        .sum()
 }
 
 /// On a shared backend, with `ShareProbingAcrossNodes`, each instance is polled by one live node,

@@ -182,18 +182,33 @@ pub async fn forward_write(
     command: &Proposal,
     timeout: Duration,
 ) -> Result<Result<Applied, WriteRefused>, String> {
+    post_to_member(network, leader_addr, "/raft/write", command, timeout)
+        .await?
+        .json()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// POSTs `body` to `path` on a member's Raft port within `timeout`: the answer, unless the
+/// request failed or this node's Raft traffic is cut.
+async fn post_to_member(
+    network: &Network,
+    addr: &str,
+    path: &str,
+    body: &impl Serialize,
+    timeout: Duration,
+) -> Result<reqwest::Response, String> {
     if network.faults.isolated() {
         return Err("Raft traffic of this node is cut (fault injection)".into());
     }
-    let response = network
+    network
         .client
-        .post(format!("{}://{leader_addr}/raft/write", network.scheme))
-        .json(command)
+        .post(format!("{}://{addr}{path}", network.scheme))
+        .json(body)
         .timeout(timeout)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
-    response.json().await.map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Sends a batch of this member's readings to a member's Raft port.
@@ -202,17 +217,14 @@ pub async fn send_readings(
     addr: &str,
     batch: &crate::readings::Batch,
 ) -> Result<(), String> {
-    if network.faults.isolated() {
-        return Err("Raft traffic of this node is cut (fault injection)".into());
-    }
-    let response = network
-        .client
-        .post(format!("{}://{addr}/raft/readings", network.scheme))
-        .json(batch)
-        .timeout(Duration::from_secs(1))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    let response = post_to_member(
+        network,
+        addr,
+        "/raft/readings",
+        batch,
+        Duration::from_secs(1),
+    )
+    .await?;
     if response.status().is_success() {
         Ok(())
     } else {
@@ -392,18 +404,11 @@ pub async fn ask_judge(
     addr: &str,
     key: &InstanceKey,
 ) -> Result<Option<(bool, String)>, String> {
-    if network.faults.isolated() {
-        return Err("Raft traffic of this node is cut (fault injection)".into());
-    }
-    let response = network
-        .client
-        .post(format!("{}://{addr}/raft/judge", network.scheme))
-        .json(key)
-        .timeout(Duration::from_secs(5))
-        .send()
+    post_to_member(network, addr, "/raft/judge", key, Duration::from_secs(5))
+        .await?
+        .json()
         .await
-        .map_err(|e| e.to_string())?;
-    response.json().await.map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())
 }
 
 async fn elect(State(state): State<ServerState>) -> Response {

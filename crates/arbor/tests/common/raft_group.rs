@@ -282,3 +282,13 @@ pub fn acting_periods(member: &Member) -> Vec<(i64, i64)> {
         .map(|p| (p[0].as_i64().unwrap(), p[1].as_i64().unwrap_or(now)))
         .collect()
 }
+
+/// Sums a counter of a node's own `/metrics` (every line starting with `name`).
+pub fn metric(api: &str, name: &str) -> f64 {
+    get_local(api, "/metrics")
+        .1
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}
