@@ -534,26 +534,57 @@ impl Inner {
                 continue;
             }
             let now = Instant::now();
-            let mut state = self.lock_state();
-            let due: Vec<InstanceKey> = state
-                .watched
-                .iter()
-                .filter(|(key, schedule)| schedule.due <= now && !state.busy.contains(*key))
-                .map(|(key, _)| key.clone())
-                .collect();
-            for key in due {
-                if share.as_ref().is_some_and(|share| !share.owns(&key)) {
-                    // Another member polls it; looked at again in one interval, so that a
-                    // member leaving hands its instances over within one.
-                    if let Some(schedule) = state.watched.get_mut(&key) {
-                        schedule.due = now + self.settings.poll_interval;
-                        schedule.last_started = None;
+            let mut others = Vec::new();
+            {
+                let mut state = self.lock_state();
+                let due: Vec<InstanceKey> = state
+                    .watched
+                    .iter()
+                    .filter(|(key, schedule)| schedule.due <= now && !state.busy.contains(*key))
+                    .map(|(key, _)| key.clone())
+                    .collect();
+                for key in due {
+                    if share.as_ref().is_some_and(|share| !share.owns(&key)) {
+                        // Another member polls it; looked at again in one interval, so that a
+                        // member leaving hands its instances over within one.
+                        if let Some(schedule) = state.watched.get_mut(&key) {
+                            schedule.due = now + self.settings.poll_interval;
+                            schedule.last_started = None;
+                        }
+                        others.push(key);
+                        continue;
                     }
-                    continue;
+                    self.enqueue(&mut state, &key);
                 }
-                self.enqueue(&mut state, &key);
+            }
+            // Whatever the share says, a reading this member holds must not go stale: members
+            // that disagree for a moment on who is live could each leave an instance to the
+            // other. One whose latest reading is older than three intervals is polled here.
+            // (Read from memory; a shared backend, read over the network and the same for
+            // every node, is left to its owner.)
+            if self.store.version().is_none() {
+                continue;
+            }
+            for key in others {
+                if self.is_stale(&key).await {
+                    let mut state = self.lock_state();
+                    if !state.busy.contains(&key) {
+                        self.enqueue(&mut state, &key);
+                    }
+                }
             }
         }
+    }
+
+    /// Whether this member's latest reading of `key` is older than three poll intervals.
+    async fn is_stale(&self, key: &InstanceKey) -> bool {
+        let Ok(Some(record)) = self.store.instance(key).await else {
+            return true;
+        };
+        let limit = (self.settings.poll_interval * 3).as_millis() as i64;
+        record
+            .last_checked
+            .is_none_or(|checked| Timestamp::now().millis() - checked.millis() > limit)
     }
 
     async fn run_dispatcher(self: Arc<Self>, slots: Arc<Semaphore>) {

@@ -274,3 +274,53 @@ async fn ignore_filters_keep_matching_instances_out() {
     assert!(!discovery.handle().is_watched(&p));
     assert!(store.instance(&p).await.unwrap().is_none());
 }
+
+/// Shared polling never leaves a reading stale: an instance the share gives to another member
+/// is polled here anyway once this member's latest reading of it is three intervals old (the
+/// other member may be gone, or may think the instance is this one's).
+#[tokio::test]
+async fn an_instance_another_member_should_poll_is_polled_here_once_its_reading_is_stale() {
+    let sandbox = MariaDbSandbox::start(&[None]).unwrap();
+    let server = key(sandbox.key(0));
+    let inner: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let store: Arc<dyn Store> = Arc::new(arbor_store::MemoryStore::open(inner).await.unwrap());
+    let poll = Duration::from_millis(500);
+    let discovery = Discovery::start(
+        Arc::clone(&store),
+        prober(Duration::from_secs(2)),
+        settings(poll),
+        &[],
+    )
+    .await
+    .unwrap();
+    // A member name that the share gives this server to, other than this one.
+    let other = (0..)
+        .map(|i| format!("other-{i}:10008"))
+        .find(|other| {
+            let live = vec!["me:10008".to_string(), other.clone()];
+            arbor_discovery::owner(&live, &server) == Some(other.as_str())
+        })
+        .unwrap();
+    let share = arbor_discovery::Share::new("me:10008");
+    share.set_live([other]);
+    assert!(!share.owns(&server));
+    discovery.handle().set_share(share);
+    let first = discovery
+        .handle()
+        .discover(&server)
+        .await
+        .unwrap()
+        .last_checked
+        .unwrap();
+    // Nobody else reads it: within a few intervals this member does.
+    let polled = wait_for(Duration::from_secs(10), || {
+        let store = Arc::clone(&store);
+        let server = server.clone();
+        async move {
+            let checked = store.instance(&server).await.ok()??.last_checked?;
+            (checked.millis() - first.millis() > 1_000).then_some(())
+        }
+    })
+    .await;
+    assert!(polled.is_some(), "the stale reading was never refreshed");
+}
