@@ -800,18 +800,13 @@ fn probing_is_shared_and_a_dead_members_share_is_taken_over() {
     use common::fleet::FleetProcess;
     let fleet = FleetProcess::start(10);
     let instances = fleet.ports.len();
-    let seeds: Vec<String> = fleet
-        .ports
-        .iter()
-        .filter(|(_, primary)| *primary)
-        .map(|(port, _)| format!("\"127.0.0.1:{port}\""))
-        .collect();
+    let seeds = fleet.primary_seeds();
     let mut group = Group::start_polling(
         3,
         1,
         &format!(
             r#""DiscoverySeeds": [{}], "ShareProbingAcrossNodes": true"#,
-            seeds.join(", ")
+            seeds
         ),
     );
     let leader = group.leader(Duration::from_secs(20));

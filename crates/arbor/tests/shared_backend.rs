@@ -289,12 +289,7 @@ fn nodes_on_one_backend_share_the_polling() {
     let backend = backend();
     let fleet = FleetProcess::start(6);
     let instances = fleet.ports.len();
-    let seeds: Vec<String> = fleet
-        .ports
-        .iter()
-        .filter(|(_, primary)| *primary)
-        .map(|(port, _)| format!("\"127.0.0.1:{port}\""))
-        .collect();
+    let seeds = fleet.primary_seeds();
     let nodes: Vec<Node> = (0..2)
         .map(|_| {
             let dir = tempfile::tempdir().unwrap();
@@ -303,7 +298,7 @@ fn nodes_on_one_backend_share_the_polling() {
                 &format!(
                     "\"InstancePollSeconds\": 1, \"DiscoverySeeds\": [{}], \
                      \"ShareProbingAcrossNodes\": true,",
-                    seeds.join(", ")
+                    seeds
                 ),
                 1,
             );

@@ -54,6 +54,17 @@ impl FleetProcess {
         }
     }
 
+    /// Every primary's address as a JSON string list's items (`"127.0.0.1:PORT", ...`), for
+    /// `DiscoverySeeds`.
+    pub fn primary_seeds(&self) -> String {
+        self.ports
+            .iter()
+            .filter(|(_, primary)| *primary)
+            .map(|(port, _)| format!("\"127.0.0.1:{port}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub fn command(&mut self, line: &str) {
         writeln!(self.stdin, "{line}").unwrap();
         let answer = self.stdout.next().and_then(|l| l.ok()).unwrap_or_default();
