@@ -108,7 +108,14 @@ pub struct ViewContext<'a> {
     /// `ReasonableReplicationLagSeconds`.
     pub reasonable_lag: Duration,
     pub annotations: Annotations,
+    /// The errant transactions of a replica against its source's reading, if any (the
+    /// analysis crate's judgement, passed in so that these wire types stay free of it).
+    pub errant_gtid: ErrantGtid,
 }
+
+/// Judges a replica's errant transactions against its source's reading.
+pub type ErrantGtid =
+    fn(&arbor_topology::Instance, Option<&arbor_topology::Instance>) -> Option<String>;
 
 /// orchestrator's `Instance` JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -301,7 +308,7 @@ impl InstanceJson {
                     .record(source)
                     .filter(|s| s.is_last_check_valid())
                     .map(|s| &s.instance);
-                arbor_analysis::errant_gtid(instance, source).unwrap_or_default()
+                (view.errant_gtid)(instance, source).unwrap_or_default()
             }
             _ => String::new(),
         };
@@ -534,6 +541,7 @@ mod tests {
             check_window: Duration::from_secs(6),
             reasonable_lag: Duration::from_secs(10),
             annotations: Annotations::default(),
+            errant_gtid: |_, _| None,
         };
         let json = serde_json::to_value(InstanceJson::from_record(&record, &view)).unwrap();
         assert_eq!(
@@ -610,58 +618,6 @@ pub struct ReplicationAnalysisJson {
     pub gtid_errant: String,
     #[serde(rename = "CommandHint")]
     pub command_hint: String,
-}
-
-impl ReplicationAnalysisJson {
-    pub fn of(
-        analysis: &arbor_analysis::Analysis,
-        topology: &Topology,
-        annotations: &Annotations,
-        automated: (bool, bool),
-    ) -> ReplicationAnalysisJson {
-        let is_downtimed = annotations.downtimes.contains_key(&analysis.key);
-        let downtimed_replicas = analysis
-            .replicas
-            .iter()
-            .filter(|k| annotations.downtimes.contains_key(*k))
-            .count();
-        ReplicationAnalysisJson {
-            analyzed_instance_key: (&analysis.key).into(),
-            analyzed_instance_master_key: analysis
-                .source
-                .as_ref()
-                .map(Into::into)
-                .unwrap_or_else(InstanceKeyJson::empty),
-            cluster_details: ClusterInfo::of(topology, &analysis.cluster, automated),
-            is_master: analysis.is_primary,
-            is_co_master: analysis.is_co_primary,
-            last_check_valid: analysis.last_check_valid,
-            is_read_only: analysis.is_read_only,
-            count_replicas: analysis.count_replicas,
-            count_valid_replicas: analysis.count_valid_replicas,
-            count_valid_replicating_replicas: analysis.count_valid_replicating_replicas,
-            count_replicas_failing_to_connect_to_master: analysis.count_replicas_failing_to_connect,
-            count_downtimed_replicas: downtimed_replicas,
-            count_delayed_replicas: analysis.count_delayed_replicas,
-            count_lagging_replicas: analysis.count_lagging_replicas,
-            replicas: analysis.replicas.iter().map(Into::into).collect(),
-            analysis: analysis
-                .code
-                .map(|c| c.name().to_string())
-                .unwrap_or_else(|| "NoProblem".to_string()),
-            description: analysis.description(),
-            structure_analysis: analysis
-                .structure
-                .iter()
-                .map(|w| w.name().to_string())
-                .collect(),
-            is_downtimed,
-            skippable_due_to_downtime: is_downtimed && analysis.is_actionable(),
-            is_actionable_recovery: analysis.is_actionable(),
-            gtid_errant: analysis.errant_gtid.clone(),
-            command_hint: String::new(),
-        }
-    }
 }
 
 /// orchestrator's `TopologyRecovery` JSON, plus arbor's steps.

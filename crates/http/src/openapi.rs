@@ -251,6 +251,7 @@ pub(crate) fn example_instance() -> InstanceJson {
             check_window: std::time::Duration::from_secs(6),
             reasonable_lag: std::time::Duration::from_secs(10),
             annotations: Default::default(),
+            errant_gtid: arbor_analysis::errant_gtid,
         },
     );
     json.problems = vec!["example".into()];
@@ -267,7 +268,7 @@ fn example_analysis() -> ReplicationAnalysisJson {
     let analyses = arbor_analysis::analyze(&topology, &arbor_analysis::AnalysisSettings::default());
     let mut json = analyses
         .first()
-        .map(|a| ReplicationAnalysisJson::of(a, &topology, &Default::default(), (true, false)))
+        .map(|a| crate::wire::analysis_json(a, &topology, &Default::default(), (true, false)))
         .expect("the example primary is dead, so it is analyzed");
     json.structure_analysis = vec!["example".into()];
     json

@@ -332,6 +332,7 @@ async fn downtimed_matching(
         check_window: state.view.check_window,
         reasonable_lag: state.view.reasonable_lag,
         annotations: annotations.clone(),
+        errant_gtid: arbor_analysis::errant_gtid,
     };
     Ok(Json(
         records

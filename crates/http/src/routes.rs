@@ -375,6 +375,7 @@ pub(crate) async fn view<'a>(
         check_window: state.view.check_window,
         reasonable_lag: state.view.reasonable_lag,
         annotations: state.annotations().await?,
+        errant_gtid: arbor_analysis::errant_gtid,
     })
 }
 
@@ -638,7 +639,7 @@ async fn replication_analysis(
             .iter()
             .map(|a| {
                 let automated = state.automated_recovery_of(topology, &a.cluster);
-                ReplicationAnalysisJson::of(a, topology, &annotations, automated)
+                crate::wire::analysis_json(a, topology, &annotations, automated)
             })
             .collect(),
     )))
@@ -659,7 +660,7 @@ async fn cluster_replication_analysis(
             .filter(|a| a.cluster == name)
             .map(|a| {
                 let automated = state.automated_recovery_of(topology, &a.cluster);
-                ReplicationAnalysisJson::of(a, topology, &annotations, automated)
+                crate::wire::analysis_json(a, topology, &annotations, automated)
             })
             .collect(),
     )))
