@@ -504,10 +504,11 @@ impl Inner {
     /// Watches what the store holds and forgets what it no longer does: another node polls
     /// and discovers while this one waits.
     async fn follow_store(&self) {
-        let Ok(records) = self.store.all_instances().await else {
+        // Every two seconds while sharing: keys only, not 10,000 readings cloned.
+        let Ok(keys) = self.store.instance_keys().await else {
             return;
         };
-        let stored: HashSet<InstanceKey> = records.iter().map(|r| r.key().clone()).collect();
+        let stored: HashSet<InstanceKey> = keys.into_iter().collect();
         let mut state = self.lock_state();
         state.watched.retain(|key, _| stored.contains(key));
         for key in stored {

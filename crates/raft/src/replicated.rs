@@ -151,6 +151,10 @@ impl Store for ReplicatedStore {
         self.local.all_instances().await
     }
 
+    async fn instance_keys(&self) -> Result<Vec<InstanceKey>, StoreError> {
+        self.local.instance_keys().await
+    }
+
     fn version(&self) -> Option<u64> {
         self.local.version()
     }

@@ -28,7 +28,7 @@ use crate::engine::RecoveryEngine;
 /// How often, at most, the refresher derives a new snapshot when the store changed.
 pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
 /// The refresher spends at most one part in this many of its time deriving: a derivation that
-/// took 150 ms (10,000 instances on a loaded machine) is repeated after 1.2 s, not 250 ms.
+/// took 150 ms is repeated after 1.2 s, not 250 ms.
 const REFRESH_DUTY: u32 = 8;
 
 /// How long the refresher waits after a derivation that took `cost`.

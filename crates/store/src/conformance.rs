@@ -322,6 +322,17 @@ pub async fn all_instances_are_listed_in_key_order(store: &dyn Store) {
         .map(|r| r.key().to_string())
         .collect();
     assert_eq!(keys, vec!["a:1", "db1:3306", "db1:3307", "db3:3306"]);
+    let only_keys: Vec<String> = store
+        .instance_keys()
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(
+        only_keys, keys,
+        "instance_keys lists what all_instances does"
+    );
 }
 
 pub async fn forgetting_removes_only_that_instance(store: &dyn Store) {

@@ -108,6 +108,17 @@ pub trait Store: Send + Sync + 'static {
     /// Every known instance, in key order.
     async fn all_instances(&self) -> Result<Vec<InstanceRecord>, StoreError>;
 
+    /// Every known instance's key, in key order: [`Store::all_instances`] without the
+    /// readings, for callers that only follow which instances exist.
+    async fn instance_keys(&self) -> Result<Vec<InstanceKey>, StoreError> {
+        Ok(self
+            .all_instances()
+            .await?
+            .into_iter()
+            .map(|record| record.key().clone())
+            .collect())
+    }
+
     /// A number that changes whenever a write may have changed what a read returns, for
     /// readers that keep what they derive from the state until it changes; `None` when this
     /// store cannot tell (one other nodes write to as well).

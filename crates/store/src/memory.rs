@@ -266,6 +266,10 @@ impl Store for MemoryStore {
         Ok(self.shared.read().values().cloned().collect())
     }
 
+    async fn instance_keys(&self) -> Result<Vec<InstanceKey>, StoreError> {
+        Ok(self.shared.read().keys().cloned().collect())
+    }
+
     fn version(&self) -> Option<u64> {
         Some(self.shared.version.load(Ordering::SeqCst))
     }
