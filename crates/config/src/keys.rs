@@ -79,12 +79,20 @@ config_keys! {
     /// Its password; `${ENV_VAR}` expands.
     mysql_topology_password: String = "MySQLTopologyPassword" => String::new();
     mysql_topology_credentials_config_file: String = "MySQLTopologyCredentialsConfigFile" => String::new();
+    /// TLS to every managed server.
     mysql_topology_use_mutual_tls: bool = "MySQLTopologyUseMutualTLS" => false;
+    /// TLS to the managed servers that refuse plain text (`require_secure_transport`, or an
+    /// account that `REQUIRE`s SSL); plain text to the others.
     mysql_topology_use_mixed_tls: bool = "MySQLTopologyUseMixedTLS" => true;
+    /// Client certificate (PEM) for TLS to the managed servers; with the private key.
     mysql_topology_ssl_cert_file: String = "MySQLTopologySSLCertFile" => String::new();
     mysql_topology_ssl_private_key_file: String = "MySQLTopologySSLPrivateKeyFile" => String::new();
+    /// The CA (PEM) that signs the managed servers' certificates; the only one trusted.
     mysql_topology_ssl_ca_file: String = "MySQLTopologySSLCAFile" => String::new();
+    /// Accept any certificate from the managed servers.
     mysql_topology_ssl_skip_verify: bool = "MySQLTopologySSLSkipVerify" => false;
+    /// A server found to require TLS is remembered as such for this many `InstancePollSeconds`.
+    tls_cache_ttl_factor: u64 = "TLSCacheTTLFactor" => 100;
     /// Seconds to establish a connection to a managed server.
     mysql_connect_timeout_seconds: u64 = "MySQLConnectTimeoutSeconds" => 2;
     /// Seconds a discovery probe may wait for answers.
@@ -106,11 +114,12 @@ config_keys! {
     /// `${ENV_VAR}` expands.
     mysql_orchestrator_password: String = "MySQLOrchestratorPassword" => String::new();
     mysql_orchestrator_credentials_config_file: String = "MySQLOrchestratorCredentialsConfigFile" => String::new();
+    /// TLS to the MySQL backend, with the `MySQLOrchestratorSSL*` files.
+    mysql_orchestrator_use_mutual_tls: bool = "MySQLOrchestratorUseMutualTLS" => false;
     mysql_orchestrator_ssl_private_key_file: String = "MySQLOrchestratorSSLPrivateKeyFile" => String::new();
     mysql_orchestrator_ssl_cert_file: String = "MySQLOrchestratorSSLCertFile" => String::new();
     mysql_orchestrator_ssl_ca_file: String = "MySQLOrchestratorSSLCAFile" => String::new();
     mysql_orchestrator_ssl_skip_verify: bool = "MySQLOrchestratorSSLSkipVerify" => false;
-    mysql_orchestrator_use_mutual_tls: bool = "MySQLOrchestratorUseMutualTLS" => false;
     mysql_orchestrator_max_pool_connections: u64 = "MySQLOrchestratorMaxPoolConnections" => 128;
     mysql_orchestrator_read_timeout_seconds: u64 = "MySQLOrchestratorReadTimeoutSeconds" => 30;
     skip_orchestrator_database_update: bool = "SkipOrchestratorDatabaseUpdate" => false;
@@ -166,6 +175,13 @@ config_keys! {
     mysql_replica_user: String = "MySQLReplicaUser" => String::new();
     /// Its password; `${ENV_VAR}` expands.
     mysql_replica_password: String = "MySQLReplicaPassword" => String::new();
+    /// arbor: the replication links arbor makes (a demoted primary, a server that never
+    /// replicated) use TLS (`MASTER_SSL=1`), with the files below (paths on the replica's host).
+    /// Links arbor repoints keep their own TLS settings.
+    mysql_replica_ssl: bool = "MySQLReplicaSSL" => false;
+    mysql_replica_ssl_ca_file: String = "MySQLReplicaSSLCAFile" => String::new();
+    mysql_replica_ssl_cert_file: String = "MySQLReplicaSSLCertFile" => String::new();
+    mysql_replica_ssl_private_key_file: String = "MySQLReplicaSSLPrivateKeyFile" => String::new();
     use_super_read_only: bool = "UseSuperReadOnly" => false;
     max_concurrent_replica_operations: u64 = "MaxConcurrentReplicaOperations" => 5;
 

@@ -388,6 +388,7 @@ impl Config {
                 );
             }
         }
+        self.check_mysql_tls(&mut check);
         if self.use_ssl {
             for (key, file) in [
                 ("SSLCertFile", &self.ssl_cert_file),
@@ -502,6 +503,62 @@ impl Config {
 
     pub fn instance_poll_interval(&self) -> Duration {
         Duration::from_secs(self.instance_poll_seconds)
+    }
+
+    /// The TLS files to MySQL servers: a certificate needs its key and a key its certificate,
+    /// and each file given must be readable (checked when TLS to those servers may be used).
+    fn check_mysql_tls(&self, check: &mut impl FnMut(&str, Result<(), String>)) {
+        let sets = [
+            (
+                self.mysql_topology_use_mutual_tls || self.mysql_topology_use_mixed_tls,
+                [
+                    (
+                        "MySQLTopologySSLCertFile",
+                        &self.mysql_topology_ssl_cert_file,
+                    ),
+                    (
+                        "MySQLTopologySSLPrivateKeyFile",
+                        &self.mysql_topology_ssl_private_key_file,
+                    ),
+                    ("MySQLTopologySSLCAFile", &self.mysql_topology_ssl_ca_file),
+                ],
+            ),
+            (
+                self.mysql_orchestrator_use_mutual_tls,
+                [
+                    (
+                        "MySQLOrchestratorSSLCertFile",
+                        &self.mysql_orchestrator_ssl_cert_file,
+                    ),
+                    (
+                        "MySQLOrchestratorSSLPrivateKeyFile",
+                        &self.mysql_orchestrator_ssl_private_key_file,
+                    ),
+                    (
+                        "MySQLOrchestratorSSLCAFile",
+                        &self.mysql_orchestrator_ssl_ca_file,
+                    ),
+                ],
+            ),
+        ];
+        for (used, [cert, key, ca]) in sets {
+            if !used {
+                continue;
+            }
+            match (cert.1.trim().is_empty(), key.1.trim().is_empty()) {
+                (false, true) => check(key.0, Err(format!("required with {}", cert.0))),
+                (true, false) => check(cert.0, Err(format!("required with {}", key.0))),
+                _ => {}
+            }
+            for (name, file) in [cert, key, ca] {
+                let file = file.trim();
+                if !file.is_empty() {
+                    if let Err(error) = std::fs::metadata(file) {
+                        check(name, Err(format!("cannot read {file}: {error}")));
+                    }
+                }
+            }
+        }
     }
 
     pub fn connect_timeout(&self) -> Duration {

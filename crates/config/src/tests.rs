@@ -401,3 +401,25 @@ fn proxy_auth_open_to_every_named_user_is_warned_about() {
         load(r#"{"AuthenticationMethod": "proxy", "PowerAuthUsers": ["dba"]}"#).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
 }
+
+#[test]
+fn tls_files_to_mysql_servers_are_checked_with_the_key_named() {
+    let problem = problem_for(
+        r#"{"MySQLTopologyUseMutualTLS": true, "MySQLTopologySSLCertFile": "/etc/hosts"}"#,
+        "MySQLTopologySSLPrivateKeyFile",
+    );
+    assert!(problem.contains("MySQLTopologySSLCertFile"), "{problem}");
+    let problem = problem_for(
+        r#"{"MySQLTopologySSLCAFile": "/nonexistent/ca.pem"}"#,
+        "MySQLTopologySSLCAFile",
+    );
+    assert!(problem.contains("/nonexistent/ca.pem"), "{problem}");
+    let problem = problem_for(
+        r#"{"MySQLOrchestratorUseMutualTLS": true, "MySQLOrchestratorSSLCAFile": "/nonexistent/ca.pem"}"#,
+        "MySQLOrchestratorSSLCAFile",
+    );
+    assert!(problem.contains("cannot read"), "{problem}");
+    // TLS to the backend off: its files are not looked at (an orchestrator config may keep
+    // stale ones).
+    load(r#"{"MySQLOrchestratorSSLCAFile": "/nonexistent/ca.pem"}"#).unwrap();
+}

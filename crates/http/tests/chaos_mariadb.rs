@@ -124,6 +124,7 @@ impl Chaos {
                 connect_timeout: Duration::from_millis(300),
                 statement_timeout: Duration::from_millis(500),
                 default_port: 3306,
+                tls: Default::default(),
             });
             let next = AtomicU64::new(1);
             // Like an application behind a proxy that finds the primary by trying: the server

@@ -23,7 +23,9 @@ mod dialect;
 pub mod ops;
 mod probe;
 pub mod status;
+mod tls;
 
 pub use dialect::Dialect;
-pub use ops::{Link, Liveness, Operator, OperatorSettings, Session};
+pub use ops::{Link, Liveness, Operator, OperatorSettings, ReplicationSsl, Session};
 pub use probe::{LocationRule, LocationRules, ProbeError, ProbeErrorKind, ProbeSettings, Prober};
+pub use tls::{Tls, TlsMode, TlsSettings};

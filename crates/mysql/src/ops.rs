@@ -88,6 +88,18 @@ impl Dialect {
                 sql.push_str(", GET_SOURCE_PUBLIC_KEY=1");
             }
         }
+        if let Some(ssl) = link.ssl {
+            sql.push_str(&format!(", {word}_SSL=1"));
+            for (option, file) in [
+                ("CA", &ssl.ca_file),
+                ("CERT", &ssl.cert_file),
+                ("KEY", &ssl.key_file),
+            ] {
+                if !file.is_empty() {
+                    sql.push_str(&format!(", {word}_SSL_{option}={}", quote(file)));
+                }
+            }
+        }
         if let Some(seconds) = link.connect_retry {
             sql.push_str(&format!(", {word}_CONNECT_RETRY={seconds}"));
         }
@@ -256,20 +268,34 @@ pub struct Link<'a> {
     pub credentials: Option<(&'a str, &'a str)>,
     /// `MASTER_CONNECT_RETRY`: seconds between reconnection attempts.
     pub connect_retry: Option<u64>,
+    /// `MASTER_SSL=1` and its files, for a new link when the user asks (`MySQLReplicaSSL`).
+    pub ssl: Option<&'a ReplicationSsl>,
+}
+
+/// TLS for the replication links arbor makes: `MASTER_SSL=1` (`SOURCE_SSL`), and the files
+/// given, as paths on the replica's host (empty: not set). A link arbor keeps keeps its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplicationSsl {
+    pub ca_file: String,
+    pub cert_file: String,
+    pub key_file: String,
 }
 
 impl<'a> Link<'a> {
-    /// Keep whatever the replica's link has.
+    /// Keep whatever the replica's link has (a `CHANGE MASTER` keeps what it does not name,
+    /// so its credentials and TLS settings too).
     pub fn keep() -> Link<'a> {
         Link::default()
     }
 
-    /// A new link: these credentials, and a retry every second, so the replica is back within
-    /// a second of its source (and arbor's detection advice holds for links arbor made).
-    pub fn new_with(user: &'a str, password: &'a str) -> Link<'a> {
+    /// A new link: these credentials, TLS if `ssl`, and a retry every second, so the replica
+    /// is back within a second of its source (and arbor's detection advice holds for links
+    /// arbor made).
+    pub fn new_with(user: &'a str, password: &'a str, ssl: Option<&'a ReplicationSsl>) -> Link<'a> {
         Link {
             credentials: Some((user, password)),
             connect_retry: Some(1),
+            ssl,
         }
     }
 }
@@ -282,6 +308,8 @@ pub struct OperatorSettings {
     /// `MySQLTopologyReadTimeoutSeconds`.
     pub statement_timeout: Duration,
     pub default_port: u16,
+    /// TLS to the servers (`MySQLTopology*TLS`, `MySQLTopologySSL*`).
+    pub tls: crate::Tls,
 }
 
 /// Opens sessions for changing servers. Unlike probes, operations use a fresh connection each:
@@ -312,6 +340,7 @@ impl Operator {
             key,
             &self.settings.user,
             &self.settings.password,
+            &self.settings.tls,
             connect_timeout,
         )
         .await?;
@@ -467,7 +496,7 @@ mod tests {
         statements.push(d.start_replica());
         statements.extend(d.set_read_only(true, true));
         statements.extend(d.prepare_former_primary());
-        statements.push(d.change_source_gtid(&new_primary, &Link::new_with("repl", "it's")));
+        statements.push(d.change_source_gtid(&new_primary, &Link::new_with("repl", "it's", None)));
         statements.push(d.reset_binary_logs());
         statements
     }
@@ -496,6 +525,33 @@ mod tests {
             !every.contains("SLAVE") && !every.contains("MASTER"),
             "{every}"
         );
+    }
+
+    #[test]
+    fn a_new_link_asked_to_use_tls_says_so_in_each_spelling() {
+        let ssl = ReplicationSsl {
+            ca_file: "/etc/mysql/ca.pem".into(),
+            cert_file: String::new(),
+            key_file: String::new(),
+        };
+        let link = Link::new_with("repl", "pw", Some(&ssl));
+        let source = InstanceKey::new("db2", 3306);
+        assert_eq!(
+            dialect(Flavor::MariaDb, "10.11.6").change_source_gtid(&source, &link),
+            "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3306, MASTER_USE_GTID=slave_pos, \
+             MASTER_USER='repl', MASTER_PASSWORD='pw', MASTER_SSL=1, \
+             MASTER_SSL_CA='/etc/mysql/ca.pem', MASTER_CONNECT_RETRY=1"
+        );
+        assert_eq!(
+            dialect(Flavor::MySql, "8.4.3").change_source_gtid(&source, &link),
+            "CHANGE REPLICATION SOURCE TO SOURCE_HOST='db2', SOURCE_PORT=3306, \
+             SOURCE_AUTO_POSITION=1, SOURCE_USER='repl', SOURCE_PASSWORD='pw', \
+             GET_SOURCE_PUBLIC_KEY=1, SOURCE_SSL=1, SOURCE_SSL_CA='/etc/mysql/ca.pem', \
+             SOURCE_CONNECT_RETRY=1"
+        );
+        // A kept link names no TLS option, so the replica keeps its own.
+        let kept = dialect(Flavor::MariaDb, "10.11.6").change_source_gtid(&source, &Link::keep());
+        assert!(!kept.contains("SSL"), "{kept}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Row, Value};
 
 use crate::status::{self, ColumnMap};
+use crate::tls::{self, Tls};
 use crate::Dialect;
 
 /// How probes connect and how long they may take.
@@ -24,6 +25,8 @@ pub struct ProbeSettings {
     pub cluster_alias_query: String,
     /// Where each server is: data centre, region, physical environment.
     pub location: LocationRules,
+    /// TLS to the servers (`MySQLTopology*TLS`, `MySQLTopologySSL*`).
+    pub tls: Tls,
 }
 
 /// orchestrator's `DataCenterPattern`/`DetectDataCenterQuery` and their region and physical
@@ -90,6 +93,8 @@ pub enum ProbeErrorKind {
     /// The server answered the connection with an error (too many connections, access
     /// denied, host blocked): it is alive.
     Refused,
+    /// TLS could not be set up with a server that answered.
+    Tls,
     ReadTimeout,
     Query,
 }
@@ -100,6 +105,7 @@ impl ProbeErrorKind {
             ProbeErrorKind::ConnectTimeout => "connect_timeout",
             ProbeErrorKind::Connect => "connect",
             ProbeErrorKind::Refused => "refused",
+            ProbeErrorKind::Tls => "tls",
             ProbeErrorKind::ReadTimeout => "read_timeout",
             ProbeErrorKind::Query => "query",
         }
@@ -119,6 +125,15 @@ pub enum ProbeError {
         code: u16,
         message: String,
     },
+    /// The server answered, but a TLS connection to it could not be made (its certificate
+    /// is not trusted, it offers no TLS, ...): it is alive, and misconfigured.
+    #[error("TLS with {key} failed: {message}")]
+    Tls {
+        key: InstanceKey,
+        /// Whether the server offered TLS at all.
+        offered: bool,
+        message: String,
+    },
     #[error("{key} did not answer within {after:?}")]
     ReadTimeout { key: InstanceKey, after: Duration },
     #[error("query on {key} failed: {query}: {message}")]
@@ -135,6 +150,7 @@ impl ProbeError {
             ProbeError::ConnectTimeout { .. } => ProbeErrorKind::ConnectTimeout,
             ProbeError::Connect { .. } => ProbeErrorKind::Connect,
             ProbeError::Refused { .. } => ProbeErrorKind::Refused,
+            ProbeError::Tls { .. } => ProbeErrorKind::Tls,
             ProbeError::ReadTimeout { .. } => ProbeErrorKind::ReadTimeout,
             ProbeError::Query { .. } => ProbeErrorKind::Query,
         }
@@ -210,6 +226,7 @@ impl Prober {
             key,
             &self.settings.user,
             &self.settings.password,
+            &self.settings.tls,
             self.settings.connect_timeout,
         )
         .await?;
@@ -404,35 +421,36 @@ fn apply_location(
     );
 }
 
-/// Connects (TCP, handshake, version query) within `timeout` and picks the dialect.
+/// Connects (TCP, handshake, TLS as `tls` says, version query) within `timeout` and picks
+/// the dialect.
 pub(crate) async fn open_connection(
     key: &InstanceKey,
     user: &str,
     password: &str,
+    tls: &Tls,
     timeout: Duration,
 ) -> Result<(Conn, Dialect), ProbeError> {
-    let opts = OptsBuilder::default()
-        .ip_or_hostname(key.hostname.clone())
-        .tcp_port(key.port)
-        .user(Some(user.to_string()))
-        .pass(Some(password.to_string()))
-        // Otherwise mysql_async switches a loopback TCP connection to the server's unix
-        // socket, which is not the address arbor was asked to watch.
-        .prefer_socket(false)
-        .tcp_nodelay(true)
-        .stmt_cache_size(0);
     let connect = async {
-        let mut conn = Conn::new(opts).await.map_err(|e| match e {
-            mysql_async::Error::Server(error) => ProbeError::Refused {
-                key: key.clone(),
-                code: error.code,
-                message: error.to_string(),
-            },
-            other => ProbeError::Connect {
-                key: key.clone(),
-                message: other.to_string(),
-            },
-        })?;
+        let first = tls.first_attempt(key);
+        let first_was_tls = first.is_some();
+        let mut conn = match connect_once(key, user, password, first).await {
+            Err(refusal @ ProbeError::Refused { code, .. }) if !first_was_tls => {
+                let Some(ssl) = tls.retry_after_refusal(code) else {
+                    return Err(refusal);
+                };
+                match connect_once(key, user, password, Some(ssl)).await {
+                    Ok(conn) => {
+                        tls.remember_required(key);
+                        conn
+                    }
+                    // No TLS on offer either: the refusal was not about TLS (a wrong
+                    // password), and is the error to report.
+                    Err(ProbeError::Tls { offered: false, .. }) => return Err(refusal),
+                    Err(error) => return Err(error),
+                }
+            }
+            other => other?,
+        };
         let rows = query_maps(
             &mut conn,
             key,
@@ -459,6 +477,53 @@ pub(crate) async fn open_connection(
             after: timeout,
         }),
     }
+}
+
+/// One connection attempt, plain or TLS, with its failure classified: the server refused
+/// (alive), TLS failed (alive, misconfigured), or it could not be reached.
+async fn connect_once(
+    key: &InstanceKey,
+    user: &str,
+    password: &str,
+    ssl: Option<mysql_async::SslOpts>,
+) -> Result<Conn, ProbeError> {
+    let opts = OptsBuilder::default()
+        .ip_or_hostname(key.hostname.clone())
+        .tcp_port(key.port)
+        .user(Some(user.to_string()))
+        .pass(Some(password.to_string()))
+        // Otherwise mysql_async switches a loopback TCP connection to the server's unix
+        // socket, which is not the address arbor was asked to watch.
+        .prefer_socket(false)
+        .tcp_nodelay(true)
+        .stmt_cache_size(0)
+        .ssl_opts(ssl);
+    Conn::new(opts).await.map_err(|e| match e {
+        mysql_async::Error::Server(error) => ProbeError::Refused {
+            key: key.clone(),
+            code: error.code,
+            message: error.to_string(),
+        },
+        mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) => {
+            ProbeError::Tls {
+                key: key.clone(),
+                offered: false,
+                message: "the server offers no TLS, and TLS is required by the configuration"
+                    .into(),
+            }
+        }
+        other => match tls::describe_tls_failure(&other) {
+            Some(message) => ProbeError::Tls {
+                key: key.clone(),
+                offered: true,
+                message,
+            },
+            None => ProbeError::Connect {
+                key: key.clone(),
+                message: other.to_string(),
+            },
+        },
+    })
 }
 
 fn first_column(row: &ColumnMap) -> Option<String> {

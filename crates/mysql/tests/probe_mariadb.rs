@@ -183,3 +183,79 @@ async fn data_centre_region_and_environment_come_from_queries_or_the_host_name()
         "dc-west"
     );
 }
+
+/// TLS: required of a server that offers none, it is a TLS error (the server is alive), not
+/// "cannot connect"; with a wrong CA the error says the certificate is not trusted; mixed TLS
+/// reaches a server that refuses plain text, and remembers that it does.
+#[tokio::test]
+async fn tls_failures_are_named_and_mixed_mode_finds_the_servers_that_require_it() {
+    use arbor_mysql::{Tls, TlsMode, TlsSettings};
+    use arbor_testkit::{write_certificates, SandboxOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_certificates(dir.path());
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = write_certificates(other.path()).ca;
+    let with_tls = |mode, ca: &std::path::Path| ProbeSettings {
+        tls: Tls::new(TlsSettings {
+            mode,
+            ca_file: Some(ca.to_path_buf()),
+            remember: Duration::from_secs(60),
+            ..TlsSettings::default()
+        }),
+        ..settings(Duration::from_secs(5))
+    };
+
+    let plain = MariaDbSandbox::start(&[None]).unwrap();
+    let error = Prober::new(with_tls(TlsMode::Always, &files.ca))
+        .probe(&key(&plain.key(0)))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ProbeErrorKind::Tls, "{error}");
+    assert!(error.to_string().contains("offers no TLS"), "{error}");
+    // Mixed mode talks plain text to a server that allows it.
+    Prober::new(with_tls(TlsMode::WhenRequired, &files.ca))
+        .probe(&key(&plain.key(0)))
+        .await
+        .unwrap();
+
+    let secure = MariaDbSandbox::start_with(
+        &[None],
+        SandboxOptions::tls_only(&files.ca, &files.cert, &files.key),
+    )
+    .unwrap();
+    let secure_key = key(&secure.key(0));
+    let error = Prober::new(with_tls(TlsMode::Always, &other_ca))
+        .probe(&secure_key)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ProbeErrorKind::Tls, "{error}");
+    assert!(error.to_string().contains("not trusted"), "{error}");
+    let off = Prober::new(settings(Duration::from_secs(5)))
+        .probe(&secure_key)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        off.kind(),
+        ProbeErrorKind::Refused,
+        "plain text is refused: {off}"
+    );
+
+    let denied = || {
+        secure
+            .sql(0, "SHOW GLOBAL STATUS LIKE 'Access_denied_errors'")
+            .unwrap()
+    };
+    let mixed = Prober::new(with_tls(TlsMode::WhenRequired, &files.ca));
+    let before = denied();
+    let instance = mixed.probe(&secure_key).await.unwrap();
+    assert_eq!(instance.key, secure_key);
+    let after_first = denied();
+    assert_ne!(
+        before, after_first,
+        "the first attempt was plain text, refused"
+    );
+    // Remembered: on a new connection TLS is the first attempt, no plain text refused.
+    mixed.forget(&secure_key);
+    mixed.probe(&secure_key).await.unwrap();
+    assert_eq!(after_first, denied());
+}

@@ -314,6 +314,7 @@ async fn open_store(
                 user: config.mysql_orchestrator_user.clone(),
                 password: config.mysql_orchestrator_password.clone(),
                 max_connections: config.mysql_orchestrator_max_pool_connections.max(1) as usize,
+                tls: backend_tls(config).map(|tls| tls.ssl_opts()),
             })
             .await
             .map_err(NodeError::Store)?;
@@ -407,12 +408,8 @@ fn app_state(
             node_name: node_name.to_string(),
             default_port: config.default_instance_port,
             use_super_read_only: config.use_super_read_only,
-            replication_credentials: (!config.mysql_replica_user.is_empty()).then(|| {
-                (
-                    config.mysql_replica_user.clone(),
-                    config.mysql_replica_password.clone(),
-                )
-            }),
+            replication_credentials: replication_credentials(config),
+            replication_ssl: replication_ssl(config),
             ..RefactorSettings::default()
         },
     );

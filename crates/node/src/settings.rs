@@ -71,7 +71,67 @@ pub fn operator_settings(config: &Config) -> OperatorSettings {
         connect_timeout: config.connect_timeout(),
         statement_timeout: Duration::from_secs(config.mysql_topology_read_timeout_seconds),
         default_port: config.default_instance_port,
+        tls: topology_tls(config),
     }
+}
+
+/// `MySQLReplicaUser`/`MySQLReplicaPassword`, for links arbor makes.
+pub fn replication_credentials(config: &Config) -> Option<(String, String)> {
+    (!config.mysql_replica_user.is_empty()).then(|| {
+        (
+            config.mysql_replica_user.clone(),
+            config.mysql_replica_password.clone(),
+        )
+    })
+}
+
+/// `MySQLReplicaSSL*`, for links arbor makes.
+pub fn replication_ssl(config: &Config) -> Option<arbor_mysql::ReplicationSsl> {
+    config
+        .mysql_replica_ssl
+        .then(|| arbor_mysql::ReplicationSsl {
+            ca_file: config.mysql_replica_ssl_ca_file.trim().to_string(),
+            cert_file: config.mysql_replica_ssl_cert_file.trim().to_string(),
+            key_file: config.mysql_replica_ssl_private_key_file.trim().to_string(),
+        })
+}
+
+/// TLS to the managed servers (`MySQLTopologyUseMutualTLS`, `...UseMixedTLS`, `...SSL*`).
+pub fn topology_tls(config: &Config) -> arbor_mysql::Tls {
+    let mode = if config.mysql_topology_use_mutual_tls {
+        arbor_mysql::TlsMode::Always
+    } else if config.mysql_topology_use_mixed_tls {
+        arbor_mysql::TlsMode::WhenRequired
+    } else {
+        arbor_mysql::TlsMode::Off
+    };
+    arbor_mysql::Tls::new(arbor_mysql::TlsSettings {
+        mode,
+        ca_file: path(&config.mysql_topology_ssl_ca_file),
+        cert_file: path(&config.mysql_topology_ssl_cert_file),
+        key_file: path(&config.mysql_topology_ssl_private_key_file),
+        skip_verify: config.mysql_topology_ssl_skip_verify,
+        remember: config.instance_poll_interval() * config.tls_cache_ttl_factor.max(1) as u32,
+    })
+}
+
+/// TLS to the MySQL backend (`MySQLOrchestratorUseMutualTLS`, `MySQLOrchestratorSSL*`).
+pub fn backend_tls(config: &Config) -> Option<arbor_mysql::TlsSettings> {
+    config
+        .mysql_orchestrator_use_mutual_tls
+        .then(|| arbor_mysql::TlsSettings {
+            mode: arbor_mysql::TlsMode::Always,
+            ca_file: path(&config.mysql_orchestrator_ssl_ca_file),
+            cert_file: path(&config.mysql_orchestrator_ssl_cert_file),
+            key_file: path(&config.mysql_orchestrator_ssl_private_key_file),
+            skip_verify: config.mysql_orchestrator_ssl_skip_verify,
+            remember: Duration::ZERO,
+        })
+}
+
+fn path(text: &str) -> Option<std::path::PathBuf> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.into())
 }
 
 /// `N` minutes, or `None` for 0 (orchestrator's "off").
@@ -124,13 +184,9 @@ pub fn recovery_settings(
         promotion_ignore_hostname_filters: config.promotion_ignore_hostname_filters.clone(),
         prevent_cross_data_center: config.prevent_cross_data_center_master_failover,
         prevent_cross_region: config.prevent_cross_region_master_failover,
-        replication_credentials: (!config.mysql_replica_user.is_empty()).then(|| {
-            (
-                config.mysql_replica_user.clone(),
-                config.mysql_replica_password.clone(),
-            )
-        }),
+        replication_credentials: replication_credentials(config),
         replication_credentials_query: config.replication_credentials_query.clone(),
+        replication_ssl: replication_ssl(config),
         analysis: analysis_settings(config),
         default_port: config.default_instance_port,
         alias_for_cluster_name: alias_lookup,
@@ -159,6 +215,7 @@ pub fn probe_settings(config: &Config) -> ProbeSettings {
                 &config.detect_physical_environment_query,
             ),
         },
+        tls: topology_tls(config),
     }
 }
 

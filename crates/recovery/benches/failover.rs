@@ -103,6 +103,7 @@ async fn one_run(fault: Fault) -> Run {
             connect_timeout: Duration::from_secs(2),
             statement_timeout: Duration::from_secs(30),
             default_port: 3306,
+            tls: Default::default(),
         }),
         RecoverySettings {
             recover_master_cluster_filters: vec!["*".into()],

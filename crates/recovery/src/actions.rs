@@ -195,7 +195,11 @@ pub(crate) async fn repoint(
         Some(replication_credentials(engine, source).await?)
     };
     let link = match &credentials {
-        Some((user, password)) => Link::new_with(user, password),
+        Some((user, password)) => Link::new_with(
+            user,
+            password,
+            engine.inner.settings.replication_ssl.as_ref(),
+        ),
         None => Link::keep(),
     };
     run(&mut session, audit, &dialect.stop_replica()).await?;

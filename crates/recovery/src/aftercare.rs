@@ -183,7 +183,12 @@ impl RecoveryEngine {
         let (user, password) = replication_credentials(self, primary).await?;
         let dialect = session.dialect();
         run_all(&mut session, audit, &dialect.prepare_former_primary()).await?;
-        let change = dialect.change_source_gtid(primary, &Link::new_with(&user, &password));
+        let link = Link::new_with(
+            &user,
+            &password,
+            self.inner.settings.replication_ssl.as_ref(),
+        );
+        let change = dialect.change_source_gtid(primary, &link);
         run_hiding(&mut session, audit, &change, Some(&password)).await?;
         run_all(&mut session, audit, &[dialect.start_replica()]).await
     }

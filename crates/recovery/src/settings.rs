@@ -75,6 +75,8 @@ pub struct RecoverySettings {
     /// `MySQLReplicaUser`/`MySQLReplicaPassword`.
     pub replication_credentials: Option<(String, String)>,
     pub replication_credentials_query: String,
+    /// `MySQLReplicaSSL*`: TLS for the links recovery makes.
+    pub replication_ssl: Option<arbor_mysql::ReplicationSsl>,
     pub analysis: AnalysisSettings,
     pub default_port: u16,
     pub alias_for_cluster_name: AliasLookup,
@@ -116,6 +118,7 @@ impl Default for RecoverySettings {
             prevent_cross_region: false,
             replication_credentials: None,
             replication_credentials_query: String::new(),
+            replication_ssl: None,
             analysis: AnalysisSettings::default(),
             default_port: 3306,
             alias_for_cluster_name: Arc::new(|_| None),

@@ -223,8 +223,12 @@ async fn switch_over(
     crate::failover::end_downtime_of_successor(engine, audit, designated).await;
 
     run_all(&mut old, audit, &old_dialect.prepare_former_primary()).await?;
-    let change =
-        old_dialect.change_source_gtid(designated, &Link::new_with(&credentials.0, &credentials.1));
+    let link = Link::new_with(
+        &credentials.0,
+        &credentials.1,
+        engine.inner.settings.replication_ssl.as_ref(),
+    );
+    let change = old_dialect.change_source_gtid(designated, &link);
     run_hiding(&mut old, audit, &change, Some(&credentials.1)).await?;
     let mut followers = moved.clone();
     if start_replication {

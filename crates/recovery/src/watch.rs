@@ -80,8 +80,9 @@ impl RecoveryEngine {
                         }
                     }
                 },
-                Err(ProbeError::Refused { .. }) => {
-                    // It answered, if with an error: alive. Polls show what it says.
+                Err(ProbeError::Refused { .. } | ProbeError::Tls { .. }) => {
+                    // It answered, if with an error or a certificate arbor does not accept:
+                    // alive. Polls show what it says.
                     tokio::time::sleep(pause).await;
                     continue;
                 }

@@ -111,6 +111,7 @@ async fn a_primary_refusing_connections_while_its_replicas_hear_from_it_is_not_f
         connect_timeout: Duration::from_secs(2),
         statement_timeout: Duration::from_secs(10),
         default_port: 3306,
+        tls: Default::default(),
     });
     let mut held = operator.session(&primary).await.unwrap();
     let mine = held

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arbor_discovery::DiscoveryHandle;
-use arbor_mysql::{Link, Operator, Session};
+use arbor_mysql::{Link, Operator, ReplicationSsl, Session};
 use arbor_store::Intents;
 use arbor_store::{LockDecision, Store, StoreError};
 use arbor_topology::{BinlogCoordinates, InstanceKey, Timestamp, Topology, TopologyOptions};
@@ -87,6 +87,8 @@ pub struct RefactorSettings {
     /// `MySQLReplicaUser`/`MySQLReplicaPassword`: for a primary that starts replicating
     /// (`make-co-master`), which has no replication credentials of its own.
     pub replication_credentials: Option<(String, String)>,
+    /// `MySQLReplicaSSL*`: TLS for the links a move makes.
+    pub replication_ssl: Option<ReplicationSsl>,
 }
 
 impl Default for RefactorSettings {
@@ -97,6 +99,7 @@ impl Default for RefactorSettings {
             default_port: 3306,
             use_super_read_only: false,
             replication_credentials: None,
+            replication_ssl: None,
         }
     }
 }
@@ -346,7 +349,11 @@ impl Refactorer {
             return Ok(Link::keep());
         }
         match &self.settings.replication_credentials {
-            Some((user, password)) => Ok(Link::new_with(user, password)),
+            Some((user, password)) => Ok(Link::new_with(
+                user,
+                password,
+                self.settings.replication_ssl.as_ref(),
+            )),
             None => Err(RefactorError::Refused(format!(
                 "{replica} has no replication link to keep credentials from: set \
                  MySQLReplicaUser and MySQLReplicaPassword"
@@ -728,7 +735,10 @@ impl Refactorer {
         let result = async {
             let dialect = self.session(&source).await?.dialect();
             let mut statements = dialect.prepare_former_primary();
-            statements.extend(dialect.repoint_statements(key, &Link::new_with(&user, &password)));
+            statements.extend(dialect.repoint_statements(
+                key,
+                &Link::new_with(&user, &password, self.settings.replication_ssl.as_ref()),
+            ));
             self.run(&source, &statements).await?;
             self.settle(&[source.clone(), key.clone()], &source, key)
                 .await

@@ -14,4 +14,6 @@ mod ports;
 mod sandbox;
 
 pub use ports::reserve_port;
-pub use sandbox::{MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER};
+pub use sandbox::{
+    MariaDbSandbox, SandboxOptions, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER,
+};

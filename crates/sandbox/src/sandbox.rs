@@ -46,6 +46,49 @@ impl Node {
 pub struct MariaDbSandbox {
     nodes: Vec<Node>,
     root: Option<tempfile::TempDir>,
+    options: SandboxOptions,
+}
+
+/// What a sandbox adds to its servers' defaults, e.g. for TLS:
+///
+/// ```no_run
+/// # use arbor_sandbox::{MariaDbSandbox, SandboxOptions};
+/// let sandbox = MariaDbSandbox::start_with(
+///     &[None, Some(0)],
+///     SandboxOptions {
+///         server_config: "ssl_ca=/certs/ca.pem\nssl_cert=/certs/db.pem\nssl_key=/certs/db.key\n\
+///                         require_secure_transport=ON\n".into(),
+///         change_master_options: ", MASTER_SSL=1".into(),
+///     },
+/// )
+/// .unwrap();
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SandboxOptions {
+    /// Lines appended to every server's my.cnf (`[mariadbd]` section).
+    pub server_config: String,
+    /// Appended to the `CHANGE MASTER TO` that wires each replica (", MASTER_SSL=1").
+    pub change_master_options: String,
+}
+
+impl SandboxOptions {
+    /// Servers that accept TLS connections only (`require_secure_transport=ON`; the sandbox's
+    /// own unix-socket client still works), with this CA, certificate and key, and replicas
+    /// that replicate over TLS, verifying their source's certificate against the CA.
+    pub fn tls_only(ca: &Path, cert: &Path, key: &Path) -> SandboxOptions {
+        SandboxOptions {
+            server_config: format!(
+                "ssl_ca={}\nssl_cert={}\nssl_key={}\nrequire_secure_transport=ON",
+                ca.display(),
+                cert.display(),
+                key.display(),
+            ),
+            change_master_options: format!(
+                ", MASTER_SSL=1, MASTER_SSL_CA='{}', MASTER_SSL_VERIFY_SERVER_CERT=1",
+                ca.display()
+            ),
+        }
+    }
 }
 
 impl MariaDbSandbox {
@@ -56,6 +99,14 @@ impl MariaDbSandbox {
     /// thread): the kernel's parent-death signal fires when the *thread* that started a server
     /// exits, so a server started from a pooled thread (`spawn_blocking`) dies with that thread.
     pub fn start(sources: &[Option<usize>]) -> Result<MariaDbSandbox> {
+        MariaDbSandbox::start_with(sources, SandboxOptions::default())
+    }
+
+    /// [`MariaDbSandbox::start`], with `options` added to every server.
+    pub fn start_with(
+        sources: &[Option<usize>],
+        options: SandboxOptions,
+    ) -> Result<MariaDbSandbox> {
         for (index, source) in sources.iter().enumerate() {
             if let Some(source) = source {
                 if *source >= sources.len() || *source == index {
@@ -72,6 +123,7 @@ impl MariaDbSandbox {
         let mut sandbox = MariaDbSandbox {
             nodes: Vec::new(),
             root: Some(root),
+            options,
         };
         let root_path = sandbox.root_path().to_path_buf();
         for index in 0..sources.len() {
@@ -245,9 +297,9 @@ impl MariaDbSandbox {
                 "STOP SLAVE; RESET SLAVE ALL; \
                  CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, \
                  MASTER_USER='{REPL_USER}', MASTER_PASSWORD='{REPL_PASSWORD}', \
-                 MASTER_USE_GTID=current_pos, MASTER_CONNECT_RETRY=1; \
+                 MASTER_USE_GTID=current_pos, MASTER_CONNECT_RETRY=1{}; \
                  SET GLOBAL read_only = 1; START SLAVE;",
-                self.nodes[source].port
+                self.nodes[source].port, self.options.change_master_options
             ),
         )?;
         self.wait_replicating(index, Duration::from_secs(60))
@@ -291,7 +343,7 @@ impl MariaDbSandbox {
         for _attempt in 0..8 {
             let port = free_port()?;
             self.nodes[index].port = port;
-            write_defaults_file(&self.nodes[index], index + 1)
+            write_defaults_file(&self.nodes[index], index + 1, &self.options.server_config)
                 .map_err(|e| format!("cannot write my.cnf: {e}"))?;
             let node = &mut self.nodes[index];
             let child = spawn_server(binaries, &node.defaults_file(), &node.dir)?;
@@ -359,9 +411,9 @@ impl MariaDbSandbox {
             &format!(
                 "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, \
                  MASTER_USER='{REPL_USER}', MASTER_PASSWORD='{REPL_PASSWORD}', \
-                 MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; \
+                 MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1{}; \
                  SET GLOBAL read_only = 1; START SLAVE;",
-                self.nodes[source].port
+                self.nodes[source].port, self.options.change_master_options
             ),
         )
     }
@@ -475,7 +527,7 @@ fn free_port() -> Result<u16> {
     crate::reserve_port()
 }
 
-fn write_defaults_file(node: &Node, server_id: usize) -> io::Result<()> {
+fn write_defaults_file(node: &Node, server_id: usize, extra: &str) -> io::Result<()> {
     let dir = node.dir.display();
     let port = node.port;
     let text = format!(
@@ -490,7 +542,7 @@ fn write_defaults_file(node: &Node, server_id: usize) -> io::Result<()> {
          server_id={server_id}\n\
          report_host=127.0.0.1\n\
          report_port={port}\n\
-         {}",
+         {}{extra}\n",
         COMMON_SETTINGS,
         user = os_user(),
     );

@@ -162,6 +162,7 @@ async fn a_watchers_liveness_check_is_answered_broken_or_left_unanswered() {
         connect_timeout: Duration::from_secs(1),
         statement_timeout: Duration::from_secs(5),
         default_port: 3306,
+        tls: Default::default(),
     });
     let pause = Duration::from_millis(300);
     let timeout = Duration::from_millis(700);

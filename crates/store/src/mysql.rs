@@ -31,6 +31,8 @@ pub struct MySqlBackend {
     pub password: String,
     /// `MySQLOrchestratorMaxPoolConnections`: at most this many connections per node.
     pub max_connections: usize,
+    /// `MySQLOrchestratorUseMutualTLS`: TLS with these options; `None` for plain text.
+    pub tls: Option<mysql_async::SslOpts>,
 }
 
 #[derive(Clone)]
@@ -201,7 +203,8 @@ impl MySqlStore {
             .user(Some(backend.user.clone()))
             .pass(Some(backend.password.clone()))
             .prefer_socket(false)
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            .ssl_opts(backend.tls.clone());
         let mut conn = Conn::new(base.clone())
             .await
             .map_err(|e| open_error(e.to_string()))?;

@@ -25,6 +25,7 @@ async fn mysql_store() -> (MariaDbSandbox, MySqlStore) {
         user: BACKEND_USER.into(),
         password: BACKEND_PASSWORD.into(),
         max_connections: 4,
+        tls: None,
     })
     .await
     .expect("MySQL store opens");
@@ -72,6 +73,53 @@ async fn the_lease_has_one_holder_until_it_expires_or_is_released() {
     assert!(nodes.iter().all(|n| n.active));
 }
 
+/// `MySQLOrchestratorUseMutualTLS`: a backend that accepts TLS connections only is used over
+/// TLS, its certificate checked against `MySQLOrchestratorSSLCAFile`.
+#[tokio::test]
+async fn a_backend_that_requires_tls_is_reached_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = arbor_testkit::write_certificates(dir.path());
+    let sandbox = MariaDbSandbox::start_with(
+        &[None],
+        arbor_sandbox::SandboxOptions::tls_only(&files.ca, &files.cert, &files.key),
+    )
+    .expect("a MariaDB server that requires TLS");
+    sandbox
+        .sql(
+            0,
+            &format!(
+                "CREATE USER '{BACKEND_USER}'@'%' IDENTIFIED BY '{BACKEND_PASSWORD}'; \
+                 GRANT ALL ON `arbor`.* TO '{BACKEND_USER}'@'%';"
+            ),
+        )
+        .unwrap();
+    let backend = |tls: Option<mysql_async::SslOpts>| MySqlBackend {
+        host: "127.0.0.1".into(),
+        port: sandbox.port(0),
+        database: "arbor".into(),
+        user: BACKEND_USER.into(),
+        password: BACKEND_PASSWORD.into(),
+        max_connections: 4,
+        tls,
+    };
+    let plain = MySqlStore::open(&backend(None)).await;
+    assert!(plain.is_err(), "the server refuses plain text");
+    let ssl = mysql_async::SslOpts::default()
+        .with_root_certs(vec![files.ca.clone().into()])
+        .with_disable_built_in_roots(true);
+    let store = MySqlStore::open(&backend(Some(ssl)))
+        .await
+        .expect("the store opens over TLS");
+    use arbor_store::Store;
+    assert!(
+        !store
+            .global_recoveries_disabled()
+            .await
+            .expect("and answers over TLS"),
+        "a new store has recoveries enabled"
+    );
+}
+
 #[tokio::test]
 async fn a_bad_backend_is_a_clear_error() {
     let error = MySqlStore::open(&MySqlBackend {
@@ -81,6 +129,7 @@ async fn a_bad_backend_is_a_clear_error() {
         user: "x".into(),
         password: "y".into(),
         max_connections: 4,
+        tls: None,
     })
     .await
     .err()
@@ -96,6 +145,7 @@ async fn a_bad_backend_is_a_clear_error() {
         user: "x".into(),
         password: "y".into(),
         max_connections: 4,
+        tls: None,
     })
     .await
     .err()

@@ -4,13 +4,17 @@
 //!   ports wired as a given replication topology, cleaned up even when a test fails.
 //! - [`HungServer`]: a TCP listener that accepts connections and never answers, the shape of a
 //!   frozen server that costs a client its whole timeout.
+//! - [`write_certificates`]: a CA and a certificate for 127.0.0.1, for TLS tests.
 //! - [`wait_for`]: poll a condition until a generous deadline instead of sleeping a fixed time.
 
+mod certs;
 mod hung;
 
 pub use arbor_sandbox::{
-    reserve_port, MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER,
+    reserve_port, MariaDbSandbox, SandboxOptions, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD,
+    REPL_USER,
 };
+pub use certs::{write_certificates, CertificateFiles};
 pub use hung::HungServer;
 
 use std::future::Future;

@@ -88,6 +88,7 @@ pub async fn start_node_with(
             connect_timeout: Duration::from_secs(2),
             statement_timeout: Duration::from_secs(30),
             default_port: 3306,
+            tls: Default::default(),
         }),
         recovery_settings,
         Arc::new(arbor_recovery::SingleNode),
@@ -106,6 +107,7 @@ pub async fn start_node_with(
             connect_timeout: Duration::from_secs(2),
             statement_timeout: Duration::from_secs(30),
             default_port: 3306,
+            tls: Default::default(),
         }),
         arbor_refactor::RefactorSettings {
             replication_credentials: Some((

@@ -122,6 +122,7 @@ pub async fn harness_with(
         connect_timeout: Duration::from_secs(1),
         statement_timeout: Duration::from_secs(60),
         default_port: 3306,
+        tls: Default::default(),
     });
     let engine = RecoveryEngine::new(
         Arc::clone(&store),

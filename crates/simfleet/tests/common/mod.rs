@@ -92,6 +92,7 @@ pub async fn watch_and_recover_with(
             connect_timeout: Duration::from_secs(1),
             statement_timeout: Duration::from_secs(5),
             default_port: 3306,
+            tls: Default::default(),
         }),
         {
             let mut settings = RecoverySettings {
