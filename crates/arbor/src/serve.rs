@@ -190,7 +190,7 @@ pub async fn direct(config_path: Option<&Path>) -> anyhow::Result<(String, Direc
     );
     let router = node.router();
     let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        arbor_http::serve::serve(listener, router, None, std::future::pending()).await;
     });
     Ok((
         url,

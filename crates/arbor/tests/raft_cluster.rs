@@ -554,7 +554,11 @@ fn members_are_added_removed_and_handed_the_lead_without_restarts() {
 
 #[test]
 fn under_a_url_prefix_and_behind_a_proxy_links_point_where_the_client_came_in() {
-    let group = Group::start(3, r#""URLPrefix": "/arbor/""#);
+    // The test's "proxy" is on loopback, like the members: trusted, as TrustedProxies says.
+    let group = Group::start(
+        3,
+        r#""URLPrefix": "/arbor/", "TrustedProxies": ["127.0.0.0/8"]"#,
+    );
     let leader = group.leader_at(Duration::from_secs(30), "/arbor/api/leader-check");
     let follower = group.follower_of(leader);
     let api = group.members[follower].api();

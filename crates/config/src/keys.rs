@@ -67,6 +67,10 @@ config_keys! {
     listen_socket: String = "ListenSocket" => String::new();
     /// Serve under a sub-path.
     url_prefix: String = "URLPrefix" => String::new();
+    /// arbor: the reverse proxies (IP addresses or CIDR ranges) whose `X-Forwarded-Proto` and
+    /// `X-Forwarded-Host` are believed (for the URLs arbor writes, e.g. the OpenAPI
+    /// document's server). From anyone else they are ignored.
+    trusted_proxies: Vec<String> = "TrustedProxies" => Vec::new();
     /// Where this node's API is reached when it is the leader: `scheme://host:port`.
     http_advertise: String = "HTTPAdvertise" => String::new();
     /// Verbose logging.

@@ -32,6 +32,7 @@ use serde_json::Value;
 
 pub use inert::{not_implemented, NOT_IMPLEMENTED};
 pub use keys::Config;
+pub use value::IpRange;
 
 /// A warning produced while loading; the config is still usable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -389,6 +390,14 @@ impl Config {
             }
         }
         self.check_mysql_tls(&mut check);
+        for (index, proxy) in self.trusted_proxies.iter().enumerate() {
+            check(
+                "TrustedProxies",
+                IpRange::parse(proxy)
+                    .map(|_| ())
+                    .map_err(|e| format!("entry {index}: {e}")),
+            );
+        }
         if self.use_ssl {
             for (key, file) in [
                 ("SSLCertFile", &self.ssl_cert_file),

@@ -20,6 +20,7 @@ mod recovery_routes;
 mod refactor_routes;
 mod registry;
 mod routes;
+pub mod serve;
 pub mod tls;
 mod ui;
 mod wire;
@@ -51,6 +52,8 @@ pub struct ViewSettings {
     pub url_prefix: String,
     /// Whether this node serves https (`UseSSL`), for the scheme of forwarded requests.
     pub tls: bool,
+    /// `TrustedProxies`: the peers whose `X-Forwarded-Proto`/`-Host` are believed.
+    pub trusted_proxies: Vec<arbor_config::IpRange>,
 }
 
 /// `URLPrefix` as the router wants it: empty, or one leading slash and no trailing one.

@@ -238,14 +238,14 @@ pub fn router_with_specs(state: AppState) -> (Router, Vec<RouteSpec>) {
         )
         .route(
             spec("/api/openapi.json", Read, Text, "this document"),
-            move |State(state): State<AppState>, headers: axum::http::HeaderMap| {
+            move |State(state): State<AppState>, request: axum::extract::Request| {
                 let document = Arc::clone(&openapi_for_handler);
                 async move {
                     let mut document = document.get().cloned().unwrap_or_default();
-                    // Where a client reaches the API, as it asked: behind a proxy, its
-                    // X-Forwarded-Proto/Host, and the URLPrefix.
+                    // Where a client reaches the API, as it asked: behind a trusted proxy,
+                    // its X-Forwarded-Proto/Host, and the URLPrefix.
                     document["servers"] =
-                        serde_json::json!([{ "url": public_base_url(&state, &headers) }]);
+                        serde_json::json!([{ "url": public_base_url(&state, &request) }]);
                     Json(document)
                 }
             },
@@ -291,8 +291,20 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The base URL a client reached this API at: `X-Forwarded-Proto` and `X-Forwarded-Host` when
-/// a proxy set them, else `Host`, with the `URLPrefix`.
-pub(crate) fn public_base_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+/// a trusted proxy (`TrustedProxies`) set them, else `Host`, with the `URLPrefix`. From any
+/// other peer the forwarded headers are ignored: they are the client's to forge.
+pub(crate) fn public_base_url(state: &AppState, request: &axum::extract::Request) -> String {
+    let headers = request.headers();
+    let from_trusted_proxy = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .is_some_and(|peer| {
+            state
+                .view
+                .trusted_proxies
+                .iter()
+                .any(|range| range.contains(peer.0.ip()))
+        });
     let header = |name: &str| {
         headers
             .get(name)
@@ -301,8 +313,10 @@ pub(crate) fn public_base_url(state: &AppState, headers: &axum::http::HeaderMap)
             .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
             .filter(|v| !v.is_empty())
     };
-    let scheme = header("x-forwarded-proto").unwrap_or_else(|| "http".into());
-    let host = header("x-forwarded-host")
+    let forwarded = |name: &str| header(name).filter(|_| from_trusted_proxy);
+    let scheme = forwarded("x-forwarded-proto")
+        .unwrap_or_else(|| if state.view.tls { "https" } else { "http" }.into());
+    let host = forwarded("x-forwarded-host")
         .or_else(|| header("host"))
         .unwrap_or_else(|| "localhost".into());
     format!("{scheme}://{host}{}", state.view.url_prefix)

@@ -266,3 +266,61 @@ async fn head_and_cross_site_requests_never_change_anything() {
     assert_eq!(response.status(), 200);
     assert!(check().await.contains("disabled"), "{}", check().await);
 }
+
+/// A request head over 1 MiB gets 431 with a message, read to its end first, so a client
+/// still sending a 2 MB head gets the answer rather than a connection closed under it.
+#[tokio::test]
+async fn oversized_request_heads_get_431_not_a_closed_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let node = start_node(AuthSettings::default()).await;
+    let address = node.base.trim_start_matches("http://").to_string();
+    for (size, expected) in [
+        (100_000, "200"),
+        (1_100_000, "431"),
+        (2_000_000, "431"),
+        (6_000_000, "431"),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "GET /api/clusters HTTP/1.1\r\nHost: {address}\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+            "a".repeat(size)
+        );
+        stream
+            .write_all(head.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{size}-byte head: cut off while sending: {e}"));
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut answer))
+            .await
+            .expect("an answer in time")
+            .unwrap_or_else(|e| panic!("{size}-byte head: no answer: {e}"));
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {expected}")),
+            "{size}-byte head: {}",
+            answer.lines().next().unwrap_or("")
+        );
+        if expected == "431" {
+            assert!(answer.contains("arbor reads at most"), "{answer}");
+        }
+    }
+}
+
+/// `X-Forwarded-Host`/`-Proto` from a peer that is not a trusted proxy are ignored: they
+/// cannot be reflected into the URLs arbor writes.
+#[tokio::test]
+async fn forwarded_headers_from_untrusted_peers_are_not_reflected() {
+    let node = start_node(AuthSettings::default()).await;
+    let document: Value = http()
+        .get(format!("{}/api/openapi.json", node.base))
+        .header("X-Forwarded-Host", "evil.example")
+        .header("X-Forwarded-Proto", "https")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let host = node.base.trim_start_matches("http://");
+    assert_eq!(document["servers"][0]["url"], format!("http://{host}"));
+}

@@ -233,14 +233,11 @@ impl Node {
                         message: e.to_string(),
                     })?;
                 tracing::info!(%address, seeds, mutual_tls = tls.client_ca_file.is_some(), "arbor is serving https");
-                arbor_http::tls::serve_tls(listener, router, tls_config, shutdown).await;
+                arbor_http::serve::serve(listener, router, Some(tls_config), shutdown).await;
             }
             None => {
                 tracing::info!(%address, seeds, "arbor is serving");
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                    .map_err(|e| NodeError::Serve(e.to_string()))?;
+                arbor_http::serve::serve(listener, router, None, shutdown).await;
             }
         }
         Ok(())
@@ -434,6 +431,11 @@ fn app_state(
             candidate_expiry: Duration::from_secs(config.candidate_instance_expire_minutes * 60),
             url_prefix: arbor_http::normalize_url_prefix(&config.url_prefix),
             tls: config.use_ssl,
+            trusted_proxies: config
+                .trusted_proxies
+                .iter()
+                .filter_map(|proxy| arbor_config::IpRange::parse(proxy).ok())
+                .collect(),
         }),
     }
 }

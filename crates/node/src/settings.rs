@@ -324,10 +324,10 @@ pub fn raft_tls(config: &Config) -> Result<Option<arbor_raft::RaftTls>, NodeErro
     Ok(Some(arbor_raft::RaftTls {
         serve: Arc::new(move |listener, router| {
             let server = Arc::clone(&server);
-            Box::pin(arbor_http::tls::serve_tls(
+            Box::pin(arbor_http::serve::serve(
                 listener,
                 router,
-                server,
+                Some(server),
                 std::future::pending(),
             ))
         }),

@@ -128,6 +128,7 @@ pub async fn start_node_with(
             candidate_expiry: Duration::from_secs(3600),
             url_prefix: String::new(),
             tls: false,
+            trusted_proxies: Vec::new(),
         }),
         auth: Arc::new(auth),
         metrics,
@@ -139,7 +140,7 @@ pub async fn start_node_with(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
+        arbor_http::serve::serve(listener, router, None, std::future::pending()).await;
     });
     Node {
         base,
