@@ -13,11 +13,18 @@ apt_install() {
 # The packages missing for arbor's real-server and browser tests:
 # - MariaDB's minimal server and client (mariadbd, mariadb-install-db, the mariadb client);
 # - Debian's chromium and chromium-driver, for the web UI tests (only when asked for with
-#   "browser").
+#   "browser");
+# - python3-venv and curl, for the API fuzz run (only when asked for with "fuzz").
 missing_packages() {
   local wanted=("$@")
   if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
     echo mariadb-server-core mariadb-client-core
+  fi
+  # The API fuzz run (scripts/fuzz-api.sh, asked for with "fuzz"): a Python venv for
+  # schemathesis, and curl.
+  if [[ " ${wanted[*]} " == *" fuzz "* ]]; then
+    python3 -m venv --help >/dev/null 2>&1 || echo python3 python3-venv
+    command -v curl >/dev/null 2>&1 || echo curl
   fi
   if [[ " ${wanted[*]} " == *" browser "* ]]; then
     [ -x /usr/bin/chromium ] || echo chromium
@@ -32,5 +39,5 @@ ensure_mariadb() {
 
 ensure_test_packages() {
   # shellcheck disable=SC2046
-  apt_install $(missing_packages browser)
+  apt_install $(missing_packages browser fuzz)
 }

@@ -22,3 +22,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+echo "== API fuzz (schemathesis against arbor demo)"
+scripts/fuzz-api.sh

@@ -121,6 +121,25 @@ pub struct RaftHealth {
     pub members: serde_json::Value,
 }
 
+/// A maintenance lock (orchestrator's `Maintenance`), as `/api/maintenance` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MaintenanceJson {
+    #[serde(rename = "MaintenanceId")]
+    pub id: i64,
+    #[serde(rename = "Key")]
+    pub key: InstanceKeyJson,
+    #[serde(rename = "BeginTimestamp")]
+    pub begin: String,
+    #[serde(rename = "EndTimestamp")]
+    pub end: String,
+    #[serde(rename = "IsActive")]
+    pub active: bool,
+    #[serde(rename = "Owner")]
+    pub owner: String,
+    #[serde(rename = "Reason")]
+    pub reason: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -396,6 +396,23 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: TlsCommand,
     },
+    /// Raft recovery that works on a stopped node's data (RaftDataDir of --config).
+    Raft {
+        #[command(subcommand)]
+        command: RaftCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RaftCommand {
+    /// After a lost majority: make this (stopped) node the only member of its group, keeping
+    /// what its log holds. Entries only the lost members had are lost; the lost members must be
+    /// wiped and re-added with raft-add-peer. Needs --yes.
+    ForceSingleMember {
+        /// Confirms that the other members are gone for good.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Args, Command, TlsCommand};
+use cli::{Args, Command, RaftCommand, TlsCommand};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -61,6 +61,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             | Command::Demo { .. }
             | Command::CheckConfig
             | Command::Tls { .. }
+            | Command::Raft { .. }
             | Command::Simfleet { .. }
     );
     let (api_url, _direct_node) = if args.direct && is_client_command {
@@ -110,6 +111,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Raft {
+            command: RaftCommand::ForceSingleMember { yes },
+        } => serve::force_single_member(args.config.as_deref(), yes).await,
         Command::Discover { instance } => commands::discover(api, &instance, output).await,
         Command::Forget { instance } => commands::forget(api, &instance, output).await,
         Command::Instance { instance } => commands::instance(api, &instance, output).await,

@@ -262,6 +262,45 @@ pub fn check_config(config_path: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `arbor raft force-single-member`: see [`arbor_raft::force_single_member`].
+pub async fn force_single_member(config_path: Option<&Path>, yes: bool) -> anyhow::Result<()> {
+    let (config, _) = load_config(config_path)?;
+    if !config.raft_enabled {
+        anyhow::bail!(
+            "RaftEnabled is false in this configuration: there is no Raft group to recover"
+        );
+    }
+    let settings = arbor_node::settings::raft_settings(&config)?;
+    // The node must be stopped: its Raft port is free.
+    if std::net::TcpListener::bind(&settings.bind).is_err() {
+        anyhow::bail!(
+            "RaftBind {} is in use: stop this node's `arbor serve` first",
+            settings.bind
+        );
+    }
+    eprintln!(
+        "WARNING: this makes {} the only member of its Raft group.\n\
+         - Use it only when a majority of the members is lost for good.\n\
+         - Writes only the lost members had (never committed here) are lost.\n\
+         - Do not restart the old members as they are: wipe their RaftDataDir and add them \
+         back with raft-add-peer.",
+        settings.advertise
+    );
+    if !yes {
+        anyhow::bail!("nothing changed: run again with --yes to go ahead");
+    }
+    let forced = arbor_raft::force_single_member(&settings.data_dir, &settings.advertise).await?;
+    println!(
+        "{} is now the only member (configuration at log index {}, term {}); it was [{}]. \
+         Start it: it will elect itself and serve.",
+        settings.advertise,
+        forced.index,
+        forced.term,
+        forced.previous_members.join(", ")
+    );
+    Ok(())
+}
+
 fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, Vec<ConfigWarning>)> {
     match path {
         Some(path) => Ok(Config::load(path)?),

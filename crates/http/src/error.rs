@@ -29,7 +29,8 @@ pub enum ApiError {
     /// Understood but cannot be done (no candidate, not the leader, bad designated replica).
     #[error("{0}")]
     Unprocessable(String),
-    /// A managed server could not be read.
+    /// A managed server (or a would-be Raft member) the request names could not be reached:
+    /// 422, the request's own subject is at fault, not arbor (no 5xx for it).
     #[error("{0}")]
     Unreachable(String),
     /// arbor itself cannot take the request now (a Raft group without a leader); retry.
@@ -48,7 +49,7 @@ impl ApiError {
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unreachable(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Unreachable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

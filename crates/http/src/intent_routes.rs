@@ -2,18 +2,17 @@
 
 use std::time::Duration;
 
-use arbor_api::{ApiResponse, InstanceKeyJson};
+use arbor_api::{ApiResponse, InstanceKeyJson, MaintenanceJson};
 use arbor_store::Intents;
 use arbor_store::LockDecision;
 use arbor_topology::Timestamp;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
-use serde::Serialize;
 
-use crate::recovery_routes::PathParams;
+use crate::params::KeyPath;
+use crate::params::PathParams;
 use crate::registry::{spec, Access, Answer, Api, RouteSpec};
-use crate::routes::KeyPath;
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes(api: Api) -> Api {
@@ -38,7 +37,12 @@ pub(crate) fn routes(api: Api) -> Api {
         end_maintenance,
     )
     .route(
-        spec("/api/maintenance", Read, Text, "maintenance locks in force"),
+        spec(
+            "/api/maintenance",
+            Read,
+            List("Maintenance"),
+            "maintenance locks in force",
+        ),
         maintenance,
     )
     .route(
@@ -101,7 +105,12 @@ pub(crate) fn routes(api: Api) -> Api {
     .route(
         RouteSpec {
             query: &[("tag", true, "name or name=value")],
-            ..spec("/api/tagged", Read, Text, "instances with a tag")
+            ..spec(
+                "/api/tagged",
+                Read,
+                List("InstanceKey"),
+                "instances with a tag",
+            )
         },
         tagged,
     )
@@ -154,24 +163,6 @@ async fn end_maintenance(
     )))
 }
 
-#[derive(Serialize)]
-struct MaintenanceJson {
-    #[serde(rename = "MaintenanceId")]
-    id: i64,
-    #[serde(rename = "Key")]
-    key: InstanceKeyJson,
-    #[serde(rename = "BeginTimestamp")]
-    begin: String,
-    #[serde(rename = "EndTimestamp")]
-    end: String,
-    #[serde(rename = "IsActive")]
-    active: bool,
-    #[serde(rename = "Owner")]
-    owner: String,
-    #[serde(rename = "Reason")]
-    reason: String,
-}
-
 async fn maintenance(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<MaintenanceJson>>, ApiError> {
@@ -210,8 +201,11 @@ fn tag_of(
         ApiError::BadRequest("missing tag: add ?tag=name or ?tag=name=value".into())
     })?;
     Ok(match tag.split_once('=') {
-        Some((name, value)) => (name.trim().to_string(), Some(value.to_string())),
-        None => (tag.trim().to_string(), None),
+        Some((name, value)) => (
+            crate::params::tag_name(name)?,
+            Some(crate::params::tag_value(value)?),
+        ),
+        None => (crate::params::tag_name(&tag)?, None),
     })
 }
 

@@ -16,6 +16,7 @@ mod ha;
 mod intent_routes;
 mod metrics;
 mod openapi;
+mod params;
 mod recovery_routes;
 mod refactor_routes;
 mod registry;

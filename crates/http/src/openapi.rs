@@ -46,7 +46,7 @@ fn operation(spec: &RouteSpec, method: &str) -> Value {
     let mut parameters: Vec<Value> = path_parameters(spec.path)
         .into_iter()
         .map(|name| {
-            json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+            json!({"name": name, "in": "path", "required": true, "schema": crate::params::schema(&name)})
         })
         .collect();
     for (name, required, description) in spec.query {
@@ -57,8 +57,8 @@ fn operation(spec: &RouteSpec, method: &str) -> Value {
     }
     let success = match spec.answer {
         Answer::Metrics => json!({
-            "description": "Prometheus text exposition",
-            "content": {"text/plain": {"schema": {"type": "string"}}}
+            "description": "Prometheus metrics, OpenMetrics text",
+            "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}
         }),
         answer => json!({
             "description": "success",
@@ -172,7 +172,19 @@ fn schemas() -> Value {
         })),
         "Error": schema_of(&to_value(&ApiResponse::error("message"))),
         "ReplicationAnalysis": schema_of(&to_value(&example_analysis())),
-        "TopologyRecovery": schema_of(&to_value(&example_recovery())),
+        "TopologyRecovery": nullable(
+            schema_of(&to_value(&example_recovery())),
+            &["SuccessorKey"],
+        ),
+        "Maintenance": schema_of(&to_value(&arbor_api::MaintenanceJson {
+            id: 1,
+            key: (&instance_key()).into(),
+            begin: Timestamp(0).to_sql_datetime(),
+            end: Timestamp(0).to_sql_datetime(),
+            active: true,
+            owner: "ops".into(),
+            reason: "example".into(),
+        })),
         "RecoveryStep": schema_of(&to_value(&example_recovery().steps[0])),
         "BlockedRecovery": schema_of(&to_value(&arbor_api::BlockedRecoveryJson {
             failed_instance_key: (&instance_key()).into(),
@@ -193,6 +205,16 @@ fn schemas() -> Value {
             },
         ))),
     })
+}
+
+/// `schema` with the named properties allowed to be null (an example shows them set).
+fn nullable(mut schema: Value, fields: &[&str]) -> Value {
+    for field in fields {
+        if let Some(property) = schema["properties"].get_mut(*field) {
+            property["nullable"] = json!(true);
+        }
+    }
+    schema
 }
 
 fn instance_key() -> arbor_topology::InstanceKey {

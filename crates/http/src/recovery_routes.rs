@@ -11,15 +11,14 @@ use arbor_api::{
 use arbor_recovery::RecoveryError;
 use arbor_store::Intents;
 use arbor_store::RecoveryRecord;
-use arbor_topology::{Downtime, InstanceKey, PromotionRule, Timestamp};
+use arbor_topology::{Downtime, PromotionRule, Timestamp};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 
+use crate::params::{parse_duration, HintPath, KeyPath, PathParams};
 use crate::registry::{spec, Access, Answer, Api, RouteSpec};
-use crate::routes::{HintPath, KeyPath};
 use crate::{ApiError, AppState};
 
 impl From<RecoveryError> for ApiError {
@@ -37,20 +36,6 @@ impl From<RecoveryError> for ApiError {
     }
 }
 
-/// Every path parameter by name (rejections are envelope errors).
-pub(crate) struct PathParams(pub HashMap<String, String>);
-
-impl<S: Send + Sync> FromRequestParts<S> for PathParams {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        Ok(PathParams(params))
-    }
-}
-
 #[derive(serde::Deserialize, Default)]
 pub(crate) struct CommentQuery {
     comment: Option<String>,
@@ -59,52 +44,6 @@ pub(crate) struct CommentQuery {
 #[derive(serde::Deserialize)]
 pub(crate) struct AliasQuery {
     alias: String,
-}
-
-/// The longest duration arbor takes (a downtime, for instance): ten years. Longer ones are
-/// refused rather than wrapped into a time in the past, which would silently mean "not
-/// downtimed".
-pub(crate) const LONGEST_DURATION: Duration = Duration::from_secs(10 * 365 * 86_400);
-
-/// `10m`, `2h`, `30s`, `1d`, or plain seconds; at most [`LONGEST_DURATION`].
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, ApiError> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let too_long = || {
-        ApiError::BadRequest(format!(
-            "duration {text:?} is too long: at most {}d",
-            LONGEST_DURATION.as_secs() / 86_400
-        ))
-    };
-    let value: u64 = match number.parse() {
-        Ok(value) => value,
-        // All digits but too many of them.
-        Err(_) if !number.is_empty() => return Err(too_long()),
-        Err(_) => {
-            return Err(ApiError::BadRequest(format!(
-                "invalid duration {text:?}: expected e.g. 30s, 10m, 2h, 1d"
-            )))
-        }
-    };
-    let unit_seconds = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(ApiError::BadRequest(format!(
-                "invalid duration unit in {text:?}: use s, m, h or d"
-            )))
-        }
-    };
-    let seconds = value.checked_mul(unit_seconds).ok_or_else(too_long)?;
-    if seconds > LONGEST_DURATION.as_secs() {
-        return Err(too_long());
-    }
-    Ok(Duration::from_secs(seconds))
 }
 
 /// Who asked, for the audit: the authenticated user, else `api`.
@@ -211,17 +150,7 @@ async fn takeover(
     start: bool,
 ) -> Result<Json<ApiResponse<TopologyRecoveryJson>>, ApiError> {
     let hint = params.get("hint").cloned().unwrap_or_default();
-    let designated = match (params.get("host"), params.get("port")) {
-        (Some(host), Some(port)) => {
-            let port = port
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| ApiError::BadRequest(format!("invalid port {port:?}")))?;
-            Some(InstanceKey::new(host.as_str(), port))
-        }
-        _ => None,
-    };
+    let designated = crate::params::key_of(&params, "host", "port")?;
     let record = successful(
         state
             .recovery
@@ -569,33 +498,4 @@ async fn audit_failure_detection(
         "Failure detections",
         detections.iter().map(crate::wire::detection_json).collect(),
     )))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_as_orchestrator_client_passes_them() {
-        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
-        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
-        assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86_400));
-        assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("5y").is_err());
-        // Overflow and absurd lengths are refused, never wrapped into the past.
-        for huge in [
-            "99999999999999h",
-            "18446744073709551615",
-            "18446744073709551616",
-            "3651d",
-        ] {
-            assert!(
-                matches!(parse_duration(huge), Err(ApiError::BadRequest(ref m)) if m.contains("too long")),
-                "{huge}"
-            );
-        }
-        assert_eq!(parse_duration("3650d").unwrap(), LONGEST_DURATION);
-    }
 }

@@ -8,9 +8,9 @@ use arbor_topology::InstanceKey;
 use axum::extract::State;
 use axum::Json;
 
-use crate::recovery_routes::PathParams;
+use crate::params::KeyPath;
+use crate::params::PathParams;
 use crate::registry::{spec, Access, Answer, Api};
-use crate::routes::KeyPath;
 use crate::{ApiError, AppState};
 
 impl From<RefactorError> for ApiError {
@@ -27,15 +27,7 @@ impl From<RefactorError> for ApiError {
 
 /// The second instance of a route (`{belowHost}/{belowPort}`), when it has one.
 fn second_key(params: &HashMap<String, String>) -> Result<Option<InstanceKey>, ApiError> {
-    match (params.get("belowHost"), params.get("belowPort")) {
-        (Some(host), Some(port)) => {
-            let port = port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-                ApiError::BadRequest(format!("invalid port {port:?}: expected 1-65535"))
-            })?;
-            Ok(Some(InstanceKey::new(host.as_str(), port)))
-        }
-        _ => Ok(None),
-    }
+    crate::params::key_of(params, "belowHost", "belowPort")
 }
 
 fn required_second_key(params: &HashMap<String, String>) -> Result<InstanceKey, ApiError> {

@@ -1,17 +1,16 @@
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use arbor_api::{
     ApiResponse, ClusterInfo, HealthStatus, InstanceJson, InstanceKeyJson, ReplicationAnalysisJson,
     ViewContext,
 };
-use arbor_topology::{render_tree, InstanceKey, InstanceRecord, Timestamp, Topology};
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use arbor_topology::{render_tree, InstanceRecord, Timestamp, Topology};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 
+use crate::params::{HintPath, KeyPath};
 use crate::registry::{spec, Access, Answer, Api, RouteSpec};
 use crate::{ApiError, AppState};
 
@@ -237,7 +236,7 @@ pub fn router_with_specs(state: AppState) -> (Router, Vec<RouteSpec>) {
             topology_of_instance,
         )
         .route(
-            spec("/api/openapi.json", Read, Text, "this document"),
+            spec("/api/openapi.json", Read, Object, "this document"),
             move |State(state): State<AppState>, request: axum::extract::Request| {
                 let document = Arc::clone(&openapi_for_handler);
                 async move {
@@ -320,63 +319,6 @@ pub(crate) fn public_base_url(state: &AppState, request: &axum::extract::Request
         .or_else(|| header("host"))
         .unwrap_or_else(|| "localhost".into());
     format!("{scheme}://{host}{}", state.view.url_prefix)
-}
-
-/// `{host}/{port}` in a path, validated. Rejections are envelope errors.
-pub(crate) struct KeyPath(pub InstanceKey);
-
-impl<S: Send + Sync> FromRequestParts<S> for KeyPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let host = params.get("host").map(String::as_str).unwrap_or("");
-        let port = params.get("port").map(String::as_str).unwrap_or("");
-        parse_key(host, port).map(KeyPath)
-    }
-}
-
-/// `{hint}` in a path: a cluster name, alias, or member `host[:port]`.
-pub(crate) struct HintPath(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for HintPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let hint = params.get("hint").cloned().unwrap_or_default();
-        if hint.trim().is_empty() || hint.len() > 512 {
-            return Err(ApiError::BadRequest(
-                "empty or overlong cluster hint".into(),
-            ));
-        }
-        Ok(HintPath(hint))
-    }
-}
-
-fn parse_key(host: &str, port: &str) -> Result<InstanceKey, ApiError> {
-    let host_is_valid = !host.is_empty()
-        && host.len() <= 255
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'));
-    if !host_is_valid {
-        return Err(ApiError::BadRequest(format!(
-            "invalid host {:?}: expected a host name or IP address",
-            host.chars().take(64).collect::<String>()
-        )));
-    }
-    let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "invalid port {:?}: expected a number from 1 to 65535",
-            port.chars().take(16).collect::<String>()
-        ))
-    })?;
-    Ok(InstanceKey::new(host, port))
 }
 
 pub(crate) async fn view<'a>(

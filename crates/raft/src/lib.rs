@@ -23,6 +23,7 @@ mod log_store;
 mod membership;
 mod network;
 pub mod readings;
+mod recover;
 mod replicated;
 mod state_machine;
 
@@ -43,6 +44,7 @@ use lease::keep_lease;
 pub use lease::RaftLeadership;
 pub use network::Faults;
 use network::Network;
+pub use recover::{force_single_member, ForcedMembership};
 use replicated::ReplicatedStore;
 use state_machine::{Shared, StateMachine};
 

@@ -86,6 +86,18 @@ impl LogStore {
     }
 }
 
+impl LogStore {
+    /// Appends one entry outside a running Raft node (forced recovery), durably.
+    pub(crate) fn append_offline(&self, entry: Entry<TypeConfig>) -> rusqlite::Result<()> {
+        let text = serde_json::to_string(&entry).expect("raft entries serialize");
+        self.conn().execute(
+            "INSERT OR REPLACE INTO raft_log (idx, entry) VALUES (?1, ?2)",
+            params![entry.log_id.index as i64, text],
+        )?;
+        Ok(())
+    }
+}
+
 fn bound_to_sql(range: &impl RangeBounds<u64>) -> (i64, i64) {
     let start = match range.start_bound() {
         Bound::Included(&s) => s as i64,

@@ -401,3 +401,46 @@ async fn connection(
         writer.write_all(&out.bytes).await?;
     }
 }
+
+/// For fuzzing (`fuzz/`, `arbor-fuzz`): reads `bytes` as what a client sends after the
+/// handshake (packets, commands, SQL) and answers each on a primary of a small simulated
+/// cluster with one replica, as a connection would, without a socket. Never panics on any input
+/// (that is what fuzzing checks); what it answers is not returned.
+#[doc(hidden)]
+pub fn answer_client_bytes(bytes: &[u8]) {
+    use std::task::{Context, Poll, Waker};
+    let mut state = FleetState::default();
+    state
+        .instances
+        .push(Instance::new(3306, 1, Flavor::MariaDb1011, None));
+    state
+        .instances
+        .push(Instance::new(3307, 2, Flavor::MySql84, Some(0)));
+    let mut reader = bytes;
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        // Reading from a byte slice never waits: the future completes on its first poll.
+        let next = std::future::Future::poll(
+            std::pin::pin!(protocol::read_packet(&mut reader)),
+            &mut context,
+        );
+        let payload = match next {
+            Poll::Ready(Ok((_, payload))) => payload,
+            Poll::Ready(Err(_)) | Poll::Pending => return,
+        };
+        let mut out = Packets::new(1);
+        match protocol::parse_command(&payload) {
+            Command::Quit => return,
+            Command::Silent | Command::Ok | Command::Unsupported(_) => {}
+            Command::Query(sql) => {
+                let mut replies = Vec::new();
+                for (turn, statement) in protocol::split_statements(&sql).into_iter().enumerate() {
+                    if let Outcome::Reply(reply) = sql::answer(&mut state, turn % 2, statement) {
+                        replies.push(reply);
+                    }
+                }
+                out.replies(&replies);
+            }
+        }
+    }
+}
