@@ -11,6 +11,9 @@ ensure_test_packages
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+echo "== layering (module cycles, crate dependencies)"
+python3 scripts/check-layering.py
+
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

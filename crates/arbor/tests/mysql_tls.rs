@@ -158,9 +158,16 @@ fn probing_moves_takeover_and_failover_work_over_tls_and_links_keep_their_tls() 
     assert_eq!(recovery["IsSuccessful"], true, "{recovery:#}");
     let successor_port = recovery["SuccessorKey"]["Port"].as_u64().unwrap() as u16;
     let successor = (0..4).find(|i| sandbox.port(*i) == successor_port).unwrap();
-    for index in [0, 1, 3].into_iter().filter(|i| *i != successor) {
+    // Every survivor replicates over TLS within the new primary's tree: from the successor,
+    // or (R3, moved below R1 earlier) from a survivor that does.
+    let survivors: Vec<usize> = [0, 1, 3].into_iter().filter(|i| *i != successor).collect();
+    let live_ports: Vec<String> = [0, 1, 3]
+        .into_iter()
+        .map(|i| sandbox.port(i).to_string())
+        .collect();
+    for index in survivors {
         wait_until(
-            "a survivor replicates over TLS from the new primary",
+            "a survivor replicates over TLS in the new primary's tree",
             Duration::from_secs(30),
             || {
                 let source_port = sandbox
@@ -168,11 +175,15 @@ fn probing_moves_takeover_and_failover_work_over_tls_and_links_keep_their_tls() 
                     .unwrap_or_default();
                 let state = replication_tls(&sandbox, index);
                 let done = state == ("Yes".to_string(), "Yes".to_string())
-                    && source_port == successor_port.to_string();
+                    && live_ports.contains(&source_port);
                 (!done).then(|| format!("server {index}: {state:?} from port {source_port}"))
             },
         );
     }
+    assert!(
+        sandbox.replica_status(successor).unwrap().is_empty(),
+        "the successor replicates from no one"
+    );
     drop(service);
 }
 

@@ -20,7 +20,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::Json;
 
-use crate::registry::Access;
 use crate::AppState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,6 +317,14 @@ pub fn basic_header_value(user: &str, password: &str) -> String {
         }
     }
     out
+}
+
+/// Whether a route only reads or changes something. Read routes answer GET; write routes
+/// answer GET (as orchestrator's do, for `orchestrator-client`) and POST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ async fn instance_now(state: &AppState, key: &InstanceKey) -> Result<InstanceJso
     let record = topology
         .record(key)
         .ok_or_else(|| ApiError::NotFound(format!("unknown instance {key}")))?;
-    let view = crate::routes::view(state, topology).await?;
+    let view = crate::wire::view(state, topology).await?;
     Ok(InstanceJson::from_record(record, &view))
 }
 
@@ -51,7 +51,7 @@ async fn instances_now(
 ) -> Result<Vec<InstanceJson>, ApiError> {
     let snapshot = state.snapshot().await?;
     let topology = &snapshot.topology;
-    let view = crate::routes::view(state, topology).await?;
+    let view = crate::wire::view(state, topology).await?;
     Ok(keys
         .iter()
         .filter_map(|k| topology.record(k))

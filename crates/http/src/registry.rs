@@ -7,13 +7,7 @@ use axum::Router;
 
 use crate::AppState;
 
-/// Whether a route only reads or changes something. Read routes answer GET; write routes
-/// answer GET (as orchestrator's do, for `orchestrator-client`) and POST.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    Read,
-    Write,
-}
+pub use crate::auth::Access;
 
 /// The shape of a route's successful answer, named after the OpenAPI component it refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,9 +2,8 @@ use std::sync::{Arc, OnceLock};
 
 use arbor_api::{
     ApiResponse, ClusterInfo, HealthStatus, InstanceJson, InstanceKeyJson, ReplicationAnalysisJson,
-    ViewContext,
 };
-use arbor_topology::{render_tree, InstanceRecord, Timestamp, Topology};
+use arbor_topology::{render_tree, InstanceRecord, Topology};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -12,6 +11,7 @@ use axum::{Json, Router};
 
 use crate::params::{HintPath, KeyPath};
 use crate::registry::{spec, Access, Answer, Api, RouteSpec};
+use crate::wire::view;
 use crate::{ApiError, AppState};
 
 /// The whole HTTP surface: the API (every route described in the returned list), `/metrics`
@@ -319,20 +319,6 @@ pub(crate) fn public_base_url(state: &AppState, request: &axum::extract::Request
         .or_else(|| header("host"))
         .unwrap_or_else(|| "localhost".into());
     format!("{scheme}://{host}{}", state.view.url_prefix)
-}
-
-pub(crate) async fn view<'a>(
-    state: &AppState,
-    topology: &'a Topology,
-) -> Result<ViewContext<'a>, ApiError> {
-    Ok(ViewContext {
-        topology,
-        now: Timestamp::now(),
-        check_window: state.view.check_window,
-        reasonable_lag: state.view.reasonable_lag,
-        annotations: state.annotations().await?,
-        errant_gtid: arbor_analysis::errant_gtid,
-    })
 }
 
 async fn to_json<'a>(

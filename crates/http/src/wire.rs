@@ -3,10 +3,12 @@
 
 use arbor_api::{
     FailureDetectionJson, InstanceKeyJson, RecoveryStepJson, ReplicationAnalysisJson,
-    TopologyRecoveryJson,
+    TopologyRecoveryJson, ViewContext,
 };
 use arbor_store::{FailureDetection, RecoveryRecord};
-use arbor_topology::InstanceKey;
+use arbor_topology::{InstanceKey, Timestamp, Topology};
+
+use crate::{ApiError, AppState};
 
 /// A recovery as orchestrator's `TopologyRecovery` JSON.
 pub(crate) fn recovery_json(record: &RecoveryRecord) -> TopologyRecoveryJson {
@@ -115,4 +117,20 @@ pub(crate) fn analysis_json(
         gtid_errant: analysis.errant_gtid.clone(),
         command_hint: String::new(),
     }
+}
+
+/// What the instance documents are rendered with: the topology, now, and the node's view
+/// settings and annotations.
+pub(crate) async fn view<'a>(
+    state: &AppState,
+    topology: &'a Topology,
+) -> Result<ViewContext<'a>, ApiError> {
+    Ok(ViewContext {
+        topology,
+        now: Timestamp::now(),
+        check_window: state.view.check_window,
+        reasonable_lag: state.view.reasonable_lag,
+        annotations: state.annotations().await?,
+        errant_gtid: arbor_analysis::errant_gtid,
+    })
 }

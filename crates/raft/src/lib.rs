@@ -384,10 +384,14 @@ impl RaftNode {
 
         let _ = node.inner.shared.node.set(Arc::downgrade(&node.inner));
         let write_store = Arc::clone(&store);
+        let send_network = node.inner.network.clone();
         let relay = tokio::spawn(readings::send_loop(
             raft.clone(),
             id,
-            node.inner.network.clone(),
+            Arc::new(move |addr, batch| {
+                let network = send_network.clone();
+                Box::pin(async move { network::send_readings(&network, &addr, &batch).await })
+            }),
             Arc::clone(&node.inner.shared.relay),
         ));
         let router = network::router(

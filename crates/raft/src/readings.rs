@@ -16,8 +16,15 @@ use std::time::{Duration, Instant};
 use arbor_store::CheckOutcome;
 use serde::{Deserialize, Serialize};
 
-use crate::network::Network;
 use crate::{ArborRaft, NodeId};
+
+/// Delivers one batch to a member's Raft port (the transport, given by the node: this module
+/// knows nothing of how).
+pub(crate) type SendBatch = Arc<
+    dyn Fn(String, Arc<Batch>) -> futures_util::future::BoxFuture<'static, Result<(), String>>
+        + Send
+        + Sync,
+>;
 
 /// How often readings (or a sign of life) are sent.
 pub const SEND_EVERY: Duration = Duration::from_millis(200);
@@ -91,7 +98,7 @@ impl Relay {
 
 /// Sends the queued readings (or a sign of life) to every other member, every [`SEND_EVERY`],
 /// for as long as the relay is enabled.
-pub(crate) async fn send_loop(raft: ArborRaft, me: NodeId, network: Network, relay: Arc<Relay>) {
+pub(crate) async fn send_loop(raft: ArborRaft, me: NodeId, send: SendBatch, relay: Arc<Relay>) {
     loop {
         tokio::time::sleep(SEND_EVERY).await;
         if !relay.is_enabled() {
@@ -126,12 +133,11 @@ pub(crate) async fn send_loop(raft: ArborRaft, me: NodeId, network: Network, rel
             }));
         }
         let sends = others.into_iter().map(|addr| {
-            let network = network.clone();
+            let send = Arc::clone(&send);
             let batches = batches.clone();
             async move {
                 for batch in batches {
-                    if let Err(error) = crate::network::send_readings(&network, &addr, &batch).await
-                    {
+                    if let Err(error) = send(addr.clone(), batch).await {
                         tracing::debug!(%addr, %error, "readings not delivered");
                         return;
                     }

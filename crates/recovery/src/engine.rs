@@ -138,7 +138,7 @@ pub(crate) struct EngineInner {
     /// Clusters being confirmed or recovered, with how many tasks hold them.
     pub(crate) busy: Mutex<HashMap<String, usize>>,
     /// The last recovery refused by anti-flapping, per failed instance (`blocked-recoveries`).
-    pub(crate) blocked: Mutex<HashMap<InstanceKey, crate::run::BlockedRecovery>>,
+    pub(crate) blocked: Mutex<HashMap<InstanceKey, BlockedRecovery>>,
     /// Why each confirmed failure was last not recovered, so the reason is logged once.
     pub(crate) said: Mutex<HashMap<InstanceKey, String>>,
     /// Replicas last seen lagging a minute or more, with when: a replica of a dead source
@@ -151,7 +151,7 @@ pub(crate) struct EngineInner {
     /// Returning lost replicas this node tried to detach: one attempt each while they stay so.
     pub(crate) detach_tried: Mutex<std::collections::HashSet<InstanceKey>>,
     /// The last snapshot built, kept while the store's version says nothing changed.
-    pub(crate) snapshot: Mutex<Option<Arc<crate::snapshot::Snapshot>>>,
+    pub(crate) snapshot: Mutex<Option<Arc<Snapshot>>>,
     /// Held while a snapshot is derived: one derivation at a time, whose result serves every
     /// caller that asked before it began reading (a storm of suspicions at 10,000 instances
     /// would otherwise derive thousands of topologies at once).
@@ -365,4 +365,30 @@ pub(crate) fn healthy_analysis(topology: &Topology, key: &InstanceKey) -> Analys
         replicas,
         errant_gtid: String::new(),
     }
+}
+
+/// A topology and its analyses, derived from one reading of the store.
+pub struct Snapshot {
+    pub topology: Topology,
+    pub analyses: Vec<Analysis>,
+    /// The store's version it was derived at.
+    pub(crate) version: Option<u64>,
+    /// The store's causal version it was derived at.
+    pub(crate) causal: Option<u64>,
+    /// When its reading of the store began.
+    pub(crate) read_at: std::time::Instant,
+    /// How long deriving it took.
+    pub(crate) cost: std::time::Duration,
+}
+
+/// A recovery refused by anti-flapping, as `blocked-recoveries` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedRecovery {
+    pub key: InstanceKey,
+    pub cluster: String,
+    pub analysis: String,
+    pub blocked_at: Timestamp,
+    /// The recovery whose block period it fell in (or that was still running).
+    pub blocking_id: i64,
+    pub reason: String,
 }

@@ -30,7 +30,8 @@ mod snapshot;
 mod takeover;
 mod watch;
 
-pub use engine::{Leadership, PeerJudges, PeerVotes, RecoveryEngine, RecoveryError, SingleNode};
-pub use run::BlockedRecovery;
+pub use engine::{
+    BlockedRecovery, Leadership, PeerJudges, PeerVotes, RecoveryEngine, RecoveryError, SingleNode,
+    Snapshot,
+};
 pub use settings::{AliasLookup, Hooks, RecoverySettings, LOST_IN_RECOVERY};
-pub use snapshot::Snapshot;

@@ -12,7 +12,7 @@ use arbor_store::{
 use arbor_topology::{Downtime, InstanceKey, Timestamp};
 
 use crate::audit_log::AuditLog;
-use crate::engine::{is_intermediate, RecoveryEngine, RecoveryError};
+use crate::engine::{is_intermediate, BlockedRecovery, RecoveryEngine, RecoveryError};
 use crate::hooks::{run_hooks, HookContext, HookResult};
 use crate::settings::LOST_IN_RECOVERY;
 use crate::{failover, filters};
@@ -53,18 +53,6 @@ impl Request {
             ..Request::default()
         }
     }
-}
-
-/// A recovery refused by anti-flapping, as `blocked-recoveries` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockedRecovery {
-    pub key: InstanceKey,
-    pub cluster: String,
-    pub analysis: String,
-    pub blocked_at: Timestamp,
-    /// The recovery whose block period it fell in (or that was still running).
-    pub blocking_id: i64,
-    pub reason: String,
 }
 
 /// One recovery's audit trail: steps are stored as they happen and logged.

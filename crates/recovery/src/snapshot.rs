@@ -19,11 +19,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arbor_analysis::{analyze, Analysis};
+use arbor_analysis::analyze;
 use arbor_store::StoreError;
 use arbor_topology::{InstanceKey, Timestamp, Topology, TopologyOptions};
 
-use crate::engine::RecoveryEngine;
+use crate::engine::{RecoveryEngine, Snapshot};
 
 /// How often, at most, the refresher derives a new snapshot when the store changed.
 pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
@@ -34,20 +34,6 @@ const REFRESH_DUTY: u32 = 8;
 /// How long the refresher waits after a derivation that took `cost`.
 fn refresh_pause(cost: Duration) -> Duration {
     (cost * REFRESH_DUTY).max(REFRESH_EVERY)
-}
-
-/// A topology and its analyses, derived from one reading of the store.
-pub struct Snapshot {
-    pub topology: Topology,
-    pub analyses: Vec<Analysis>,
-    /// The store's version it was derived at.
-    version: Option<u64>,
-    /// The store's causal version it was derived at.
-    causal: Option<u64>,
-    /// When its reading of the store began.
-    read_at: Instant,
-    /// How long deriving it took.
-    cost: Duration,
 }
 
 impl RecoveryEngine {

@@ -19,6 +19,7 @@ mod memory;
 mod migrations;
 mod mysql;
 mod records;
+mod sql;
 mod sqlite;
 
 use arbor_topology::{

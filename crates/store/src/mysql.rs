@@ -16,6 +16,13 @@ use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, Row, TxOpts, Value};
 
+use crate::sql::{self, SqlDialect};
+
+/// A shared statement as MySQL runs it (positional `?`; see [`crate::sql`]).
+fn my(statement: &str) -> String {
+    SqlDialect::MySql.text(statement).into_owned()
+}
+
 use crate::{
     CheckOutcome, CheckResult, Command, FailureDetection, Maintenance, RecoveryRecord,
     RecoveryStep, ReplicatedDump, Reply, Store, StoreError, REPLICATED_TABLES,
@@ -55,125 +62,6 @@ mod intents;
 mod lease;
 
 pub use lease::{LeaseHolder, NodeSeen};
-
-/// Tables, in MySQL's dialect. `CREATE ... IF NOT EXISTS`: every node runs this at start, and
-/// the first one creates them.
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS instances (
-         hostname VARCHAR(255) NOT NULL,
-         port INT UNSIGNED NOT NULL,
-         first_discovered BIGINT NOT NULL,
-         last_attempted_check BIGINT NULL,
-         last_checked BIGINT NULL,
-         last_seen BIGINT NULL,
-         last_error TEXT NOT NULL,
-         data MEDIUMTEXT NOT NULL,
-         PRIMARY KEY (hostname, port)
-     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-    "CREATE TABLE IF NOT EXISTS downtimes (
-         hostname VARCHAR(255) NOT NULL,
-         port INT UNSIGNED NOT NULL,
-         owner TEXT NOT NULL,
-         reason TEXT NOT NULL,
-         begin_at BIGINT NOT NULL,
-         end_at BIGINT NOT NULL,
-         PRIMARY KEY (hostname, port)
-     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-    "CREATE TABLE IF NOT EXISTS promotion_rules (
-         hostname VARCHAR(255) NOT NULL,
-         port INT UNSIGNED NOT NULL,
-         rule VARCHAR(32) NOT NULL,
-         expires_at BIGINT NOT NULL,
-         PRIMARY KEY (hostname, port)
-     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-    "CREATE TABLE IF NOT EXISTS failure_detections (
-         id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-         cluster VARCHAR(512) NOT NULL,
-         hostname VARCHAR(255) NOT NULL,
-         port INT UNSIGNED NOT NULL,
-         analysis VARCHAR(128) NOT NULL,
-         description TEXT NOT NULL,
-         detected_at BIGINT NOT NULL,
-         KEY failure_detections_key (hostname, port, analysis, detected_at)
-     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-    "CREATE TABLE IF NOT EXISTS recoveries (
-         id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-         uid VARCHAR(128) NOT NULL UNIQUE,
-         cluster VARCHAR(512) NOT NULL,
-         hostname VARCHAR(255) NOT NULL,
-         port INT UNSIGNED NOT NULL,
-         analysis VARCHAR(128) NOT NULL,
-         kind VARCHAR(64) NOT NULL,
-         manual TINYINT NOT NULL,
-         processing_node VARCHAR(255) NOT NULL,
-         started_at BIGINT NOT NULL,
-         ended_at BIGINT NULL,
-         is_active TINYINT NOT NULL,
-         successful TINYINT NOT NULL DEFAULT 0,
-         successor_host VARCHAR(255) NULL,
-         successor_port INT UNSIGNED NULL,
-         lost_replicas MEDIUMTEXT NOT NULL,
-         participating MEDIUMTEXT NOT NULL,
-         errors MEDIUMTEXT NOT NULL,
-         acknowledged TINYINT NOT NULL DEFAULT 0,
-         acknowledged_at BIGINT NULL,
-         acknowledged_by VARCHAR(255) NOT NULL DEFAULT '',
-         acknowledged_comment TEXT NOT NULL,
-         KEY recoveries_cluster (cluster(191), started_at)
-     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-    "CREATE TABLE IF NOT EXISTS recovery_steps (
-         id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-         recovery_id BIGINT NOT NULL,
-         at BIGINT NOT NULL,
-         message TEXT NOT NULL,
-         KEY recovery_steps_recovery (recovery_id)
-     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-    "CREATE TABLE IF NOT EXISTS settings (
-         name VARCHAR(128) NOT NULL PRIMARY KEY,
-         value TEXT NOT NULL
-     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-    "CREATE TABLE IF NOT EXISTS maintenance (
-         id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-         hostname VARCHAR(255) NOT NULL,
-         port INT UNSIGNED NOT NULL,
-         owner TEXT NOT NULL,
-         reason TEXT NOT NULL,
-         node VARCHAR(255) NOT NULL,
-         begin_at BIGINT NOT NULL,
-         expires_at BIGINT NOT NULL,
-         UNIQUE KEY maintenance_instance (hostname, port)
-     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-    "CREATE TABLE IF NOT EXISTS tags (
-         hostname VARCHAR(255) NOT NULL,
-         port INT UNSIGNED NOT NULL,
-         name VARCHAR(128) NOT NULL,
-         value TEXT NOT NULL,
-         PRIMARY KEY (hostname, port, name)
-     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-    "CREATE TABLE IF NOT EXISTS cluster_aliases (
-         cluster VARCHAR(255) NOT NULL PRIMARY KEY,
-         alias VARCHAR(255) NOT NULL
-     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-    // Rows whose lock (FOR UPDATE) serializes decisions that read before they write.
-    "CREATE TABLE IF NOT EXISTS arbor_locks (
-         name VARCHAR(64) NOT NULL PRIMARY KEY
-     ) ENGINE=InnoDB",
-    "INSERT IGNORE INTO arbor_locks (name) VALUES ('recovery'), ('detection')",
-    // The leader's lease, one row, judged by the database's clock.
-    "CREATE TABLE IF NOT EXISTS arbor_leader (
-         anchor TINYINT NOT NULL PRIMARY KEY,
-         node VARCHAR(255) NOT NULL,
-         api VARCHAR(512) NOT NULL,
-         expires_at DATETIME(3) NOT NULL
-     ) ENGINE=InnoDB",
-    // Every node that ran recently, for /api/status.
-    "CREATE TABLE IF NOT EXISTS arbor_nodes (
-         node VARCHAR(255) NOT NULL PRIMARY KEY,
-         api VARCHAR(512) NOT NULL,
-         first_seen DATETIME(3) NOT NULL,
-         last_seen DATETIME(3) NOT NULL
-     ) ENGINE=InnoDB",
-];
 
 impl MySqlStore {
     /// Connects, creates the database when missing, and creates the tables.
@@ -227,11 +115,7 @@ impl MySqlStore {
             shown: shown.clone(),
         };
         let mut conn = store.conn().await.map_err(|e| open_error(e.to_string()))?;
-        for statement in SCHEMA {
-            conn.query_drop(*statement)
-                .await
-                .map_err(|e| open_error(format!("cannot create the tables: {e}")))?;
-        }
+        crate::migrations::migrate_mysql(&mut conn, &shown).await?;
         Ok(store)
     }
 
@@ -294,12 +178,6 @@ fn into_record(row: Row) -> Result<InstanceRecord, StoreError> {
     })
 }
 
-const SELECT_RECORD: &str = "SELECT hostname, port, first_discovered, last_attempted_check, \
-     last_checked, last_seen, last_error, data FROM instances";
-
-const SELECT_MAINTENANCE: &str =
-    "SELECT id, hostname, port, owner, reason, node, begin_at, expires_at FROM maintenance";
-
 fn read_maintenance(row: &Row) -> Maintenance {
     Maintenance {
         id: row.get(0).unwrap_or_default(),
@@ -332,12 +210,17 @@ impl Store for MySqlStore {
             match &outcome.result {
                 CheckResult::Seen(instance) => {
                     tx.exec_drop(
-                        "INSERT INTO instances (hostname, port, first_discovered, \
-                             last_attempted_check, last_checked, last_seen, last_error, data) \
-                         VALUES (?, ?, ?, ?, ?, ?, '', ?) \
-                         ON DUPLICATE KEY UPDATE last_attempted_check = VALUES(last_attempted_check), \
-                             last_checked = VALUES(last_checked), last_seen = VALUES(last_seen), \
-                             last_error = '', data = VALUES(data)",
+                        SqlDialect::MySql.upsert(
+                            sql::RECORD_SEEN,
+                            &["hostname", "port"],
+                            &[
+                                "last_attempted_check",
+                                "last_checked",
+                                "last_seen",
+                                "last_error = ''",
+                                "data",
+                            ],
+                        ),
                         args![
                             key.hostname.as_str(),
                             key.port,
@@ -353,11 +236,11 @@ impl Store for MySqlStore {
                 }
                 CheckResult::Failed { error } => {
                     tx.exec_drop(
-                        "INSERT INTO instances (hostname, port, first_discovered, \
-                             last_attempted_check, last_checked, last_seen, last_error, data) \
-                         VALUES (?, ?, ?, ?, ?, NULL, ?, ?) \
-                         ON DUPLICATE KEY UPDATE last_attempted_check = VALUES(last_attempted_check), \
-                             last_checked = VALUES(last_checked), last_error = VALUES(last_error)",
+                        SqlDialect::MySql.upsert(
+                            sql::RECORD_FAILED,
+                            &["hostname", "port"],
+                            &["last_attempted_check", "last_checked", "last_error"],
+                        ),
                         args![
                             key.hostname.as_str(),
                             key.port,
@@ -380,7 +263,7 @@ impl Store for MySqlStore {
         let mut conn = self.conn().await?;
         let row: Option<Row> = conn
             .exec_first(
-                format!("{SELECT_RECORD} WHERE hostname = ? AND port = ?"),
+                my(sql::INSTANCE_RECORD),
                 args![key.hostname.as_str(), key.port],
             )
             .await
@@ -390,21 +273,14 @@ impl Store for MySqlStore {
 
     async fn all_instances(&self) -> Result<Vec<InstanceRecord>, StoreError> {
         let mut conn = self.conn().await?;
-        let rows: Vec<Row> = conn
-            .query(format!("{SELECT_RECORD} ORDER BY hostname, port"))
-            .await
-            .map_err(query_error)?;
+        let rows: Vec<Row> = conn.query(sql::ALL_RECORDS).await.map_err(query_error)?;
         rows.into_iter().map(into_record).collect()
     }
 
     async fn active_downtimes(&self, now: Timestamp) -> Result<Vec<Downtime>, StoreError> {
         let mut conn = self.conn().await?;
         let rows: Vec<Row> = conn
-            .exec(
-                "SELECT hostname, port, owner, reason, begin_at, end_at FROM downtimes \
-                 WHERE begin_at <= ? AND end_at > ? ORDER BY hostname, port",
-                args![now.millis(), now.millis()],
-            )
+            .exec(my(sql::ACTIVE_DOWNTIMES), args![now.millis(), now.millis()])
             .await
             .map_err(query_error)?;
         Ok(rows
@@ -425,11 +301,7 @@ impl Store for MySqlStore {
     ) -> Result<Vec<(InstanceKey, PromotionRule)>, StoreError> {
         let mut conn = self.conn().await?;
         let rows: Vec<Row> = conn
-            .exec(
-                "SELECT hostname, port, rule FROM promotion_rules WHERE expires_at > ? \
-                 ORDER BY hostname, port",
-                args![now.millis()],
-            )
+            .exec(my(sql::PROMOTION_RULES), args![now.millis()])
             .await
             .map_err(query_error)?;
         rows.iter()
@@ -448,11 +320,7 @@ impl Store for MySqlStore {
     async fn detections(&self, limit: usize) -> Result<Vec<FailureDetection>, StoreError> {
         let mut conn = self.conn().await?;
         let rows: Vec<Row> = conn
-            .exec(
-                "SELECT id, cluster, hostname, port, analysis, description, detected_at \
-                 FROM failure_detections ORDER BY id DESC LIMIT ?",
-                args![limit as u64],
-            )
+            .exec(my(sql::DETECTIONS), args![limit as u64])
             .await
             .map_err(query_error)?;
         Ok(rows
@@ -475,14 +343,7 @@ impl Store for MySqlStore {
     ) -> Result<Vec<RecoveryRecord>, StoreError> {
         let mut conn = self.conn().await?;
         let rows: Vec<Row> = conn
-            .exec(
-                "SELECT id, uid, cluster, hostname, port, analysis, kind, manual, processing_node, \
-                     started_at, ended_at, is_active, successful, successor_host, successor_port, \
-                     lost_replicas, participating, errors, acknowledged, acknowledged_at, \
-                     acknowledged_by, acknowledged_comment \
-                 FROM recoveries WHERE (? IS NULL OR cluster = ?) ORDER BY id DESC LIMIT ?",
-                args![cluster, cluster, limit as u64],
-            )
+            .exec(my(sql::RECOVERIES), args![cluster, cluster, limit as u64])
             .await
             .map_err(query_error)?;
         let mut records = Vec::new();
@@ -528,7 +389,11 @@ impl Store for MySqlStore {
         for record in &mut records {
             let steps: Vec<(i64, String)> = conn
                 .exec(
-                    "SELECT at, message FROM recovery_steps WHERE recovery_id = ? ORDER BY id",
+                    format!(
+                        "{} ORDER BY {}",
+                        SqlDialect::MySql.text(sql::RECOVERY_STEPS),
+                        SqlDialect::MySql.insertion_order()
+                    ),
                     args![record.id],
                 )
                 .await
@@ -563,10 +428,7 @@ impl Store for MySqlStore {
     async fn active_maintenance(&self, now: Timestamp) -> Result<Vec<Maintenance>, StoreError> {
         let mut conn = self.conn().await?;
         let rows: Vec<Row> = conn
-            .exec(
-                format!("{SELECT_MAINTENANCE} WHERE expires_at > ? ORDER BY hostname, port"),
-                args![now.millis()],
-            )
+            .exec(my(sql::ACTIVE_MAINTENANCE), args![now.millis()])
             .await
             .map_err(query_error)?;
         Ok(rows.iter().map(read_maintenance).collect())
@@ -574,12 +436,9 @@ impl Store for MySqlStore {
 
     async fn tags(&self, key: &InstanceKey) -> Result<Vec<(String, String)>, StoreError> {
         let mut conn = self.conn().await?;
-        conn.exec(
-            "SELECT name, value FROM tags WHERE hostname = ? AND port = ? ORDER BY name",
-            args![key.hostname.as_str(), key.port],
-        )
-        .await
-        .map_err(query_error)
+        conn.exec(my(sql::TAGS), args![key.hostname.as_str(), key.port])
+            .await
+            .map_err(query_error)
     }
 
     async fn tagged(
@@ -589,11 +448,7 @@ impl Store for MySqlStore {
     ) -> Result<Vec<InstanceKey>, StoreError> {
         let mut conn = self.conn().await?;
         let rows: Vec<Row> = conn
-            .exec(
-                "SELECT hostname, port FROM tags WHERE name = ? AND (? IS NULL OR value = ?) \
-                 ORDER BY hostname, port",
-                args![name, value, value],
-            )
+            .exec(my(sql::TAGGED), args![name, value, value])
             .await
             .map_err(query_error)?;
         Ok(rows.iter().map(|row| key_of(row, 0, 1)).collect())
@@ -602,7 +457,7 @@ impl Store for MySqlStore {
     async fn global_recoveries_disabled(&self) -> Result<bool, StoreError> {
         let mut conn = self.conn().await?;
         let value: Option<String> = conn
-            .query_first("SELECT value FROM settings WHERE name = 'recoveries_disabled'")
+            .query_first(my(sql::GLOBAL_RECOVERIES_DISABLED))
             .await
             .map_err(query_error)?;
         Ok(value.as_deref() == Some("1"))
@@ -610,7 +465,7 @@ impl Store for MySqlStore {
 
     async fn cluster_aliases(&self) -> Result<Vec<(String, String)>, StoreError> {
         let mut conn = self.conn().await?;
-        conn.query("SELECT cluster, alias FROM cluster_aliases ORDER BY cluster")
+        conn.query(my(sql::CLUSTER_ALIASES))
             .await
             .map_err(query_error)
     }
@@ -647,10 +502,7 @@ impl Store for MySqlStore {
         let mut tables = std::collections::BTreeMap::new();
         for (table, columns, order) in REPLICATED_TABLES {
             let rows: Vec<Row> = conn
-                .query(format!(
-                    "SELECT {} FROM {table} ORDER BY {order}",
-                    columns.join(", ")
-                ))
+                .query(sql::all_rows(table, columns, order))
                 .await
                 .map_err(query_error)?;
             let rows = rows
@@ -685,11 +537,7 @@ impl Store for MySqlStore {
             let Some(rows) = dump.tables.get(*table) else {
                 continue;
             };
-            let statement = format!(
-                "INSERT INTO {table} ({}) VALUES ({})",
-                columns.join(", "),
-                vec!["?"; columns.len()].join(", ")
-            );
+            let statement = SqlDialect::MySql.insert_row(table, columns);
             for row in rows {
                 let values: Vec<Value> = row.iter().map(json_to_mysql).collect();
                 tx.exec_drop(&statement, Params::Positional(values))

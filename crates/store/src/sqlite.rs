@@ -9,6 +9,8 @@ use arbor_topology::{
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use crate::sql::{self, SqlDialect};
+
 use crate::{
     migrations, CheckOutcome, CheckResult, Command, FailureDetection, Maintenance, RecoveryRecord,
     RecoveryStep, ReplicatedDump, Reply, Store, StoreError, REPLICATED_TABLES,
@@ -82,9 +84,6 @@ impl SqliteStore {
     }
 }
 
-const SELECT_MAINTENANCE: &str =
-    "SELECT id, hostname, port, owner, reason, node, begin_at, expires_at FROM maintenance";
-
 fn read_maintenance(row: &Row<'_>) -> rusqlite::Result<Maintenance> {
     Ok(Maintenance {
         id: row.get(0)?,
@@ -99,9 +98,6 @@ fn read_maintenance(row: &Row<'_>) -> rusqlite::Result<Maintenance> {
         expires_at: Timestamp(row.get(7)?),
     })
 }
-
-const SELECT_RECORD: &str = "SELECT hostname, port, first_discovered, last_attempted_check, \
-     last_checked, last_seen, last_error, data FROM instances";
 
 fn read_record(row: &Row<'_>) -> rusqlite::Result<(InstanceKey, RawRecord)> {
     let key = InstanceKey {
@@ -168,26 +164,22 @@ impl Store for SqliteStore {
         self.with_conn(move |conn| {
             let tx = conn.transaction()?;
             {
-                let mut seen = tx.prepare_cached(
-                    "INSERT INTO instances (hostname, port, first_discovered, \
-                         last_attempted_check, last_checked, last_seen, last_error, data) \
-                     VALUES (?1, ?2, ?3, ?3, ?4, ?4, '', ?5) \
-                     ON CONFLICT (hostname, port) DO UPDATE SET \
-                         last_attempted_check = excluded.last_attempted_check, \
-                         last_checked = excluded.last_checked, \
-                         last_seen = excluded.last_seen, \
-                         last_error = '', \
-                         data = excluded.data",
-                )?;
-                let mut failed = tx.prepare_cached(
-                    "INSERT INTO instances (hostname, port, first_discovered, \
-                         last_attempted_check, last_checked, last_seen, last_error, data) \
-                     VALUES (?1, ?2, ?3, ?3, ?4, NULL, ?5, ?6) \
-                     ON CONFLICT (hostname, port) DO UPDATE SET \
-                         last_attempted_check = excluded.last_attempted_check, \
-                         last_checked = excluded.last_checked, \
-                         last_error = excluded.last_error",
-                )?;
+                let mut seen = tx.prepare_cached(&SqlDialect::Sqlite.upsert(
+                    sql::RECORD_SEEN,
+                    &["hostname", "port"],
+                    &[
+                        "last_attempted_check",
+                        "last_checked",
+                        "last_seen",
+                        "last_error = ''",
+                        "data",
+                    ],
+                ))?;
+                let mut failed = tx.prepare_cached(&SqlDialect::Sqlite.upsert(
+                    sql::RECORD_FAILED,
+                    &["hostname", "port"],
+                    &["last_attempted_check", "last_checked", "last_error"],
+                ))?;
                 for outcome in outcomes {
                     let key = &outcome.key;
                     match &outcome.result {
@@ -223,9 +215,7 @@ impl Store for SqliteStore {
         let key = key.clone();
         self.with_conn(move |conn| {
             let raw = conn
-                .prepare_cached(&format!(
-                    "{SELECT_RECORD} WHERE hostname = ?1 AND port = ?2"
-                ))?
+                .prepare_cached(sql::INSTANCE_RECORD)?
                 .query_row(params![key.hostname, key.port], read_record)
                 .optional()?;
             raw.map(|(key, raw)| into_record(key, raw)).transpose()
@@ -235,8 +225,7 @@ impl Store for SqliteStore {
 
     async fn all_instances(&self) -> Result<Vec<InstanceRecord>, StoreError> {
         self.with_conn(|conn| {
-            let mut statement =
-                conn.prepare_cached(&format!("{SELECT_RECORD} ORDER BY hostname, port"))?;
+            let mut statement = conn.prepare_cached(sql::ALL_RECORDS)?;
             let rows = statement.query_map([], read_record)?;
             let mut records = Vec::new();
             for row in rows {
@@ -250,10 +239,7 @@ impl Store for SqliteStore {
 
     async fn active_downtimes(&self, now: Timestamp) -> Result<Vec<Downtime>, StoreError> {
         self.with_conn(move |conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT hostname, port, owner, reason, begin_at, end_at FROM downtimes \
-                 WHERE begin_at <= ?1 AND end_at > ?1 ORDER BY hostname, port",
-            )?;
+            let mut statement = conn.prepare_cached(sql::ACTIVE_DOWNTIMES)?;
             let rows = statement.query_map([now.millis()], |row| {
                 Ok(Downtime {
                     key: InstanceKey {
@@ -276,10 +262,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<Vec<(InstanceKey, PromotionRule)>, StoreError> {
         self.with_conn(move |conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT hostname, port, rule FROM promotion_rules WHERE expires_at > ?1 \
-                 ORDER BY hostname, port",
-            )?;
+            let mut statement = conn.prepare_cached(sql::PROMOTION_RULES)?;
             let rows = statement.query_map([now.millis()], |row| {
                 Ok((
                     InstanceKey {
@@ -305,10 +288,7 @@ impl Store for SqliteStore {
 
     async fn detections(&self, limit: usize) -> Result<Vec<FailureDetection>, StoreError> {
         self.with_conn(move |conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT id, cluster, hostname, port, analysis, description, detected_at \
-                 FROM failure_detections ORDER BY id DESC LIMIT ?1",
-            )?;
+            let mut statement = conn.prepare_cached(sql::DETECTIONS)?;
             let rows = statement.query_map([limit as i64], |row| {
                 Ok(FailureDetection {
                     id: row.get(0)?,
@@ -334,13 +314,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<RecoveryRecord>, StoreError> {
         let cluster = cluster.map(str::to_string);
         self.with_conn(move |conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT id, uid, cluster, hostname, port, analysis, kind, manual, processing_node, \
-                     started_at, ended_at, is_active, successful, successor_host, successor_port, \
-                     lost_replicas, participating, errors, acknowledged, acknowledged_at, \
-                     acknowledged_by, acknowledged_comment \
-                 FROM recoveries WHERE (?1 IS NULL OR cluster = ?1) ORDER BY id DESC LIMIT ?2",
-            )?;
+            let mut statement = conn.prepare_cached(sql::RECOVERIES)?;
             let rows = statement.query_map(params![cluster, limit as i64], |row| {
                 let successor_host: Option<String> = row.get(13)?;
                 let successor_port: Option<u16> = row.get(14)?;
@@ -391,9 +365,11 @@ impl Store for SqliteStore {
                 record.errors = serde_json::from_str(&errors).map_err(corrupt)?;
                 records.push(record);
             }
-            let mut steps = conn.prepare_cached(
-                "SELECT at, message FROM recovery_steps WHERE recovery_id = ?1 ORDER BY rowid",
-            )?;
+            let mut steps = conn.prepare_cached(&format!(
+                "{} ORDER BY {}",
+                SqlDialect::Sqlite.text(sql::RECOVERY_STEPS),
+                SqlDialect::Sqlite.insertion_order()
+            ))?;
             for record in &mut records {
                 record.steps = steps
                     .query_map([record.id], |row| {
@@ -432,9 +408,7 @@ impl Store for SqliteStore {
 
     async fn active_maintenance(&self, now: Timestamp) -> Result<Vec<Maintenance>, StoreError> {
         self.with_conn(move |conn| {
-            let mut statement = conn.prepare_cached(&format!(
-                "{SELECT_MAINTENANCE} WHERE expires_at > ?1 ORDER BY hostname, port"
-            ))?;
+            let mut statement = conn.prepare_cached(sql::ACTIVE_MAINTENANCE)?;
             let rows = statement.query_map([now.millis()], read_maintenance)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
@@ -444,9 +418,7 @@ impl Store for SqliteStore {
     async fn tags(&self, key: &InstanceKey) -> Result<Vec<(String, String)>, StoreError> {
         let key = key.clone();
         self.with_conn(move |conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT name, value FROM tags WHERE hostname = ?1 AND port = ?2 ORDER BY name",
-            )?;
+            let mut statement = conn.prepare_cached(sql::TAGS)?;
             let rows = statement.query_map(params![key.hostname, key.port], |row| {
                 Ok((row.get(0)?, row.get(1)?))
             })?;
@@ -462,10 +434,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<InstanceKey>, StoreError> {
         let (name, value) = (name.to_string(), value.map(str::to_string));
         self.with_conn(move |conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT hostname, port FROM tags WHERE name = ?1 AND (?2 IS NULL OR value = ?2) \
-                 ORDER BY hostname, port",
-            )?;
+            let mut statement = conn.prepare_cached(sql::TAGGED)?;
             let rows = statement.query_map(params![name, value], |row| {
                 Ok(InstanceKey {
                     hostname: row.get(0)?,
@@ -480,11 +449,7 @@ impl Store for SqliteStore {
     async fn global_recoveries_disabled(&self) -> Result<bool, StoreError> {
         self.with_conn(|conn| {
             let value: Option<String> = conn
-                .query_row(
-                    "SELECT value FROM settings WHERE name = 'recoveries_disabled'",
-                    [],
-                    |row| row.get(0),
-                )
+                .query_row(sql::GLOBAL_RECOVERIES_DISABLED, [], |row| row.get(0))
                 .optional()?;
             Ok(value.as_deref() == Some("1"))
         })
@@ -493,8 +458,7 @@ impl Store for SqliteStore {
 
     async fn cluster_aliases(&self) -> Result<Vec<(String, String)>, StoreError> {
         self.with_conn(|conn| {
-            let mut statement =
-                conn.prepare_cached("SELECT cluster, alias FROM cluster_aliases ORDER BY cluster")?;
+            let mut statement = conn.prepare_cached(sql::CLUSTER_ALIASES)?;
             let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
@@ -536,10 +500,7 @@ impl Store for SqliteStore {
             .with_conn(|conn| {
                 let mut tables = std::collections::BTreeMap::new();
                 for (table, columns, order) in REPLICATED_TABLES {
-                    let mut statement = conn.prepare(&format!(
-                        "SELECT {} FROM {table} ORDER BY {order}",
-                        columns.join(", ")
-                    ))?;
+                    let mut statement = conn.prepare(&sql::all_rows(table, columns, order))?;
                     let rows = statement.query_map([], |row| {
                         (0..columns.len())
                             .map(|i| Ok(sqlite_to_json(row.get_ref(i)?)))
@@ -562,11 +523,7 @@ impl Store for SqliteStore {
                 let Some(rows) = tables.get(*table) else {
                     continue;
                 };
-                let placeholders = vec!["?"; columns.len()].join(", ");
-                let mut insert = tx.prepare(&format!(
-                    "INSERT INTO {table} ({}) VALUES ({placeholders})",
-                    columns.join(", ")
-                ))?;
+                let mut insert = tx.prepare(&SqlDialect::Sqlite.insert_row(table, columns))?;
                 for row in rows {
                     let values: Vec<rusqlite::types::Value> =
                         row.iter().map(json_to_sqlite).collect();

@@ -155,3 +155,52 @@ async fn a_bad_backend_is_a_clear_error() {
         "{error}"
     );
 }
+
+/// The MySQL schema is versioned like SQLite's: opening twice is a no-op, a backend made
+/// before versioning (tables, no `schema_migrations`) is taken as it is, and one written by a
+/// newer arbor is refused.
+#[tokio::test]
+async fn the_mysql_schema_is_versioned() {
+    let (sandbox, store) = mysql_store().await;
+    drop(store);
+    let count = || {
+        sandbox
+            .sql(
+                0,
+                "SELECT COUNT(*), MAX(version) FROM arbor.schema_migrations",
+            )
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let versions = count();
+    assert!(versions.starts_with('5'), "{versions}");
+    let backend = MySqlBackend {
+        host: "127.0.0.1".into(),
+        port: sandbox.port(0),
+        database: "arbor".into(),
+        user: BACKEND_USER.into(),
+        password: BACKEND_PASSWORD.into(),
+        max_connections: 4,
+        tls: None,
+    };
+    MySqlStore::open(&backend).await.expect("opens again");
+    assert_eq!(count(), versions, "nothing migrated twice");
+    // A backend from before versioning.
+    sandbox
+        .sql(0, "DROP TABLE arbor.schema_migrations")
+        .unwrap();
+    MySqlStore::open(&backend)
+        .await
+        .expect("an unversioned backend opens");
+    assert_eq!(count(), versions);
+    // One from a newer arbor.
+    sandbox
+        .sql(
+            0,
+            "INSERT INTO arbor.schema_migrations VALUES (99, 'from the future', 0)",
+        )
+        .unwrap();
+    let error = MySqlStore::open(&backend).await.err().expect("refused");
+    assert!(error.to_string().contains("99"), "{error}");
+}

@@ -24,8 +24,7 @@ impl Backend for MySqlStore {
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            "INSERT IGNORE INTO instances (hostname, port, first_discovered, last_error, data) \
-             VALUES (?, ?, ?, '', ?)",
+            SqlDialect::MySql.insert_if_absent(sql::REGISTER_INSTANCE),
             args![
                 key.hostname.as_str(),
                 key.port,
@@ -41,7 +40,7 @@ impl Backend for MySqlStore {
     async fn forget_instance(&self, key: &InstanceKey) -> Result<bool, StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            "DELETE FROM instances WHERE hostname = ? AND port = ?",
+            my(sql::FORGET_INSTANCE),
             args![key.hostname.as_str(), key.port],
         )
         .await
@@ -52,9 +51,11 @@ impl Backend for MySqlStore {
     async fn begin_downtime(&self, downtime: Downtime) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            "INSERT INTO downtimes (hostname, port, owner, reason, begin_at, end_at) \
-             VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE owner = VALUES(owner), \
-                 reason = VALUES(reason), begin_at = VALUES(begin_at), end_at = VALUES(end_at)",
+            SqlDialect::MySql.upsert(
+                sql::BEGIN_DOWNTIME,
+                &["hostname", "port"],
+                &["owner", "reason", "begin_at", "end_at"],
+            ),
             args![
                 downtime.key.hostname.as_str(),
                 downtime.key.port,
@@ -71,7 +72,7 @@ impl Backend for MySqlStore {
     async fn end_downtime(&self, key: &InstanceKey) -> Result<bool, StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            "DELETE FROM downtimes WHERE hostname = ? AND port = ?",
+            my(sql::END_DOWNTIME),
             args![key.hostname.as_str(), key.port],
         )
         .await
@@ -87,8 +88,11 @@ impl Backend for MySqlStore {
     ) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            "INSERT INTO promotion_rules (hostname, port, rule, expires_at) VALUES (?, ?, ?, ?) \
-             ON DUPLICATE KEY UPDATE rule = VALUES(rule), expires_at = VALUES(expires_at)",
+            SqlDialect::MySql.upsert(
+                sql::REGISTER_CANDIDATE,
+                &["hostname", "port"],
+                &["rule", "expires_at"],
+            ),
             args![
                 key.hostname.as_str(),
                 key.port,
@@ -110,8 +114,7 @@ impl Backend for MySqlStore {
         let since = detection.detected_at.millis() - dedupe_window.as_millis() as i64;
         let recent: Option<i64> = tx
             .exec_first(
-                "SELECT COUNT(*) FROM failure_detections WHERE hostname = ? AND port = ? \
-                 AND analysis = ? AND detected_at > ?",
+                my(sql::COUNT_RECENT_DETECTIONS),
                 args![
                     detection.key.hostname.as_str(),
                     detection.key.port,
@@ -126,8 +129,7 @@ impl Backend for MySqlStore {
             return Ok(false);
         }
         tx.exec_drop(
-            "INSERT INTO failure_detections (cluster, hostname, port, analysis, description, detected_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+            my(sql::RECORD_DETECTION),
             args![
                 detection.cluster.as_str(),
                 detection.key.hostname.as_str(),
@@ -154,7 +156,7 @@ impl Backend for MySqlStore {
         let mut tx = locked(&mut conn, "recovery").await?;
         let active: Option<i64> = tx
             .exec_first(
-                "SELECT id FROM recoveries WHERE cluster = ? AND is_active = 1 LIMIT 1",
+                my(sql::ACTIVE_RECOVERY_OF_CLUSTER),
                 args![start.cluster.as_str()],
             )
             .await
@@ -165,9 +167,7 @@ impl Backend for MySqlStore {
         }
         if ignore_block {
             tx.exec_drop(
-                "UPDATE recoveries SET acknowledged = 1, acknowledged_at = ?, \
-                     acknowledged_by = 'arbor', acknowledged_comment = 'superseded by a manual recovery' \
-                 WHERE cluster = ? AND acknowledged = 0",
+                my(sql::SUPERSEDE_UNACKNOWLEDGED),
                 args![start.started_at.millis(), start.cluster.as_str()],
             )
             .await
@@ -176,9 +176,7 @@ impl Backend for MySqlStore {
             let since = start.started_at.millis() - block.as_millis() as i64;
             let recent: Option<i64> = tx
                 .exec_first(
-                    "SELECT id FROM recoveries WHERE acknowledged = 0 AND started_at > ? \
-                     AND (cluster = ? OR (successor_host = ? AND successor_port = ?)) \
-                     ORDER BY id DESC LIMIT 1",
+                    my(sql::RECENT_UNACKNOWLEDGED_RECOVERY),
                     args![
                         since,
                         start.cluster.as_str(),
@@ -198,10 +196,7 @@ impl Backend for MySqlStore {
             }
         }
         tx.exec_drop(
-            "INSERT INTO recoveries (uid, cluster, hostname, port, analysis, kind, manual, \
-                 processing_node, started_at, is_active, lost_replicas, participating, errors, \
-                 acknowledged_comment) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, '[]', '[]', '[]', '')",
+            SqlDialect::MySql.text(sql::START_RECOVERY),
             args![
                 start.uid.as_str(),
                 start.cluster.as_str(),
@@ -224,7 +219,7 @@ impl Backend for MySqlStore {
     async fn add_recovery_step(&self, id: i64, step: RecoveryStep) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            "INSERT INTO recovery_steps (recovery_id, at, message) VALUES (?, ?, ?)",
+            my(sql::ADD_RECOVERY_STEP),
             args![id, step.at.millis(), step.message.as_str()],
         )
         .await
@@ -238,8 +233,7 @@ impl Backend for MySqlStore {
     ) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            "UPDATE recoveries SET successor_host = ?, successor_port = ? \
-             WHERE id = ? AND is_active = 1",
+            my(sql::RECORD_RECOVERY_SUCCESSOR),
             args![successor.hostname.as_str(), successor.port, id],
         )
         .await
@@ -249,9 +243,7 @@ impl Backend for MySqlStore {
     async fn finish_recovery(&self, id: i64, outcome: RecoveryOutcome) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            "UPDATE recoveries SET is_active = 0, ended_at = ?, successful = ?, \
-                 successor_host = ?, successor_port = ?, lost_replicas = ?, \
-                 participating = ?, errors = ? WHERE id = ?",
+            my(sql::FINISH_RECOVERY),
             args![
                 outcome.ended_at.millis(),
                 outcome.successful,
@@ -276,9 +268,7 @@ impl Backend for MySqlStore {
     ) -> Result<usize, StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            "UPDATE recoveries SET acknowledged = 1, acknowledged_at = ?, acknowledged_by = ?, \
-                 acknowledged_comment = ? \
-             WHERE (? IS NULL OR cluster = ?) AND acknowledged = 0 AND is_active = 0",
+            my(sql::ACKNOWLEDGE_RECOVERIES),
             args![at.millis(), by, comment, cluster, cluster],
         )
         .await
@@ -293,10 +283,7 @@ impl Backend for MySqlStore {
     ) -> Result<usize, StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            "UPDATE recoveries SET is_active = 0, ended_at = ?, successful = 0, errors = ?, \
-                 acknowledged = 1, acknowledged_at = ?, acknowledged_by = 'arbor', \
-                 acknowledged_comment = ? \
-             WHERE is_active = 1",
+            my(sql::ABANDON_ACTIVE_RECOVERIES),
             args![at.millis(), to_json(&[note])?, at.millis(), note],
         )
         .await
@@ -315,16 +302,23 @@ impl Backend for MySqlStore {
     ) -> Result<LockDecision, StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            "DELETE FROM maintenance WHERE hostname = ? AND port = ? AND expires_at <= ?",
+            my(sql::DELETE_EXPIRED_MAINTENANCE),
             args![key.hostname.as_str(), key.port, now.millis()],
         )
         .await
         .map_err(query_error)?;
         // The unique key decides between concurrent requests, on every node at once.
         conn.exec_drop(
-            "INSERT IGNORE INTO maintenance (hostname, port, owner, reason, node, begin_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-            args![key.hostname.as_str(), key.port, owner, reason, node, now.millis(), expires_at.millis()],
+            SqlDialect::MySql.insert_if_absent(sql::BEGIN_MAINTENANCE),
+            args![
+                key.hostname.as_str(),
+                key.port,
+                owner,
+                reason,
+                node,
+                now.millis(),
+                expires_at.millis()
+            ],
         )
         .await
         .map_err(query_error)?;
@@ -335,7 +329,7 @@ impl Backend for MySqlStore {
         }
         let held: Option<Row> = conn
             .exec_first(
-                format!("{SELECT_MAINTENANCE} WHERE hostname = ? AND port = ?"),
+                my(sql::MAINTENANCE_OF),
                 args![key.hostname.as_str(), key.port],
             )
             .await
@@ -356,7 +350,7 @@ impl Backend for MySqlStore {
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            "DELETE FROM maintenance WHERE hostname = ? AND port = ? AND (? IS NULL OR id = ?)",
+            my(sql::END_MAINTENANCE),
             args![key.hostname.as_str(), key.port, id, id],
         )
         .await
@@ -366,7 +360,7 @@ impl Backend for MySqlStore {
 
     async fn release_node_maintenance(&self, node: &str) -> Result<usize, StoreError> {
         let mut conn = self.conn().await?;
-        conn.exec_drop("DELETE FROM maintenance WHERE node = ?", args![node])
+        conn.exec_drop(my(sql::RELEASE_NODE_MAINTENANCE), args![node])
             .await
             .map_err(query_error)?;
         Ok(conn.affected_rows() as usize)
@@ -375,8 +369,7 @@ impl Backend for MySqlStore {
     async fn tag(&self, key: &InstanceKey, name: &str, value: &str) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            "INSERT INTO tags (hostname, port, name, value) VALUES (?, ?, ?, ?) \
-             ON DUPLICATE KEY UPDATE value = VALUES(value)",
+            SqlDialect::MySql.upsert(sql::TAG, &["hostname", "port", "name"], &["value"]),
             args![key.hostname.as_str(), key.port, name, value],
         )
         .await
@@ -385,12 +378,9 @@ impl Backend for MySqlStore {
 
     async fn untag(&self, key: &InstanceKey, name: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn().await?;
-        conn.exec_drop(
-            "DELETE FROM tags WHERE hostname = ? AND port = ? AND name = ?",
-            args![key.hostname.as_str(), key.port, name],
-        )
-        .await
-        .map_err(query_error)?;
+        conn.exec_drop(my(sql::UNTAG), args![key.hostname.as_str(), key.port, name])
+            .await
+            .map_err(query_error)?;
         Ok(conn.affected_rows() > 0)
     }
 
@@ -401,13 +391,10 @@ impl Backend for MySqlStore {
             .await
             .map_err(query_error)?;
         let rows: Vec<Row> = tx
-            .exec(
-                "SELECT hostname, port FROM tags WHERE name = ? ORDER BY hostname, port FOR UPDATE",
-                args![name],
-            )
+            .exec(SqlDialect::MySql.locking(sql::TAGGED_BY_NAME), args![name])
             .await
             .map_err(query_error)?;
-        tx.exec_drop("DELETE FROM tags WHERE name = ?", args![name])
+        tx.exec_drop(my(sql::UNTAG_ALL), args![name])
             .await
             .map_err(query_error)?;
         tx.commit().await.map_err(query_error)?;
@@ -417,8 +404,7 @@ impl Backend for MySqlStore {
     async fn set_global_recoveries_disabled(&self, disabled: bool) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            "INSERT INTO settings (name, value) VALUES ('recoveries_disabled', ?) \
-             ON DUPLICATE KEY UPDATE value = VALUES(value)",
+            SqlDialect::MySql.upsert(sql::SET_GLOBAL_RECOVERIES_DISABLED, &["name"], &["value"]),
             args![if disabled { "1" } else { "0" }],
         )
         .await
@@ -429,16 +415,12 @@ impl Backend for MySqlStore {
         let mut conn = self.conn().await?;
         let alias = alias.trim();
         if alias.is_empty() {
-            conn.exec_drop(
-                "DELETE FROM cluster_aliases WHERE cluster = ?",
-                args![cluster],
-            )
-            .await
-            .map_err(query_error)
+            conn.exec_drop(my(sql::DELETE_CLUSTER_ALIAS), args![cluster])
+                .await
+                .map_err(query_error)
         } else {
             conn.exec_drop(
-                "INSERT INTO cluster_aliases (cluster, alias) VALUES (?, ?) \
-                 ON DUPLICATE KEY UPDATE alias = VALUES(alias)",
+                SqlDialect::MySql.upsert(sql::SET_CLUSTER_ALIAS, &["cluster"], &["alias"]),
                 args![cluster, alias],
             )
             .await

@@ -25,8 +25,7 @@ impl Backend for SqliteStore {
         self.with_conn(move |conn| {
             let data = to_json(&Instance::unseen(key.clone()))?;
             let inserted = conn.execute(
-                "INSERT INTO instances (hostname, port, first_discovered, data) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hostname, port) DO NOTHING",
+                &SqlDialect::Sqlite.insert_if_absent(sql::REGISTER_INSTANCE),
                 params![key.hostname, key.port, at.millis(), data],
             )?;
             Ok(inserted == 1)
@@ -37,10 +36,7 @@ impl Backend for SqliteStore {
     async fn forget_instance(&self, key: &InstanceKey) -> Result<bool, StoreError> {
         let key = key.clone();
         self.with_conn(move |conn| {
-            let deleted = conn.execute(
-                "DELETE FROM instances WHERE hostname = ?1 AND port = ?2",
-                params![key.hostname, key.port],
-            )?;
+            let deleted = conn.execute(sql::FORGET_INSTANCE, params![key.hostname, key.port])?;
             Ok(deleted > 0)
         })
         .await
@@ -49,10 +45,11 @@ impl Backend for SqliteStore {
     async fn begin_downtime(&self, downtime: Downtime) -> Result<(), StoreError> {
         self.with_conn(move |conn| {
             conn.execute(
-                "INSERT INTO downtimes (hostname, port, owner, reason, begin_at, end_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                 ON CONFLICT (hostname, port) DO UPDATE SET owner = excluded.owner, \
-                     reason = excluded.reason, begin_at = excluded.begin_at, end_at = excluded.end_at",
+                &SqlDialect::Sqlite.upsert(
+                    sql::BEGIN_DOWNTIME,
+                    &["hostname", "port"],
+                    &["owner", "reason", "begin_at", "end_at"],
+                ),
                 params![
                     downtime.key.hostname,
                     downtime.key.port,
@@ -70,10 +67,7 @@ impl Backend for SqliteStore {
     async fn end_downtime(&self, key: &InstanceKey) -> Result<bool, StoreError> {
         let key = key.clone();
         self.with_conn(move |conn| {
-            let deleted = conn.execute(
-                "DELETE FROM downtimes WHERE hostname = ?1 AND port = ?2",
-                params![key.hostname, key.port],
-            )?;
+            let deleted = conn.execute(sql::END_DOWNTIME, params![key.hostname, key.port])?;
             Ok(deleted > 0)
         })
         .await
@@ -88,8 +82,11 @@ impl Backend for SqliteStore {
         let key = key.clone();
         self.with_conn(move |conn| {
             conn.execute(
-                "INSERT INTO promotion_rules (hostname, port, rule, expires_at) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (hostname, port) DO UPDATE SET rule = excluded.rule, expires_at = excluded.expires_at",
+                &SqlDialect::Sqlite.upsert(
+                    sql::REGISTER_CANDIDATE,
+                    &["hostname", "port"],
+                    &["rule", "expires_at"],
+                ),
                 params![key.hostname, key.port, rule.name(), expires_at.millis()],
             )?;
             Ok(())
@@ -106,17 +103,20 @@ impl Backend for SqliteStore {
             let tx = conn.transaction()?;
             let since = detection.detected_at.millis() - dedupe_window.as_millis() as i64;
             let recent: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM failure_detections WHERE hostname = ?1 AND port = ?2 \
-                 AND analysis = ?3 AND detected_at > ?4",
-                params![detection.key.hostname, detection.key.port, detection.analysis, since],
+                sql::COUNT_RECENT_DETECTIONS,
+                params![
+                    detection.key.hostname,
+                    detection.key.port,
+                    detection.analysis,
+                    since
+                ],
                 |row| row.get(0),
             )?;
             if recent > 0 {
                 return Ok(false);
             }
             tx.execute(
-                "INSERT INTO failure_detections (cluster, hostname, port, analysis, description, detected_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                sql::RECORD_DETECTION,
                 params![
                     detection.cluster,
                     detection.key.hostname,
@@ -143,20 +143,16 @@ impl Backend for SqliteStore {
             // the checks.
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let active: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM recoveries WHERE cluster = ?1 AND is_active = 1 LIMIT 1",
-                    [&start.cluster],
-                    |row| row.get(0),
-                )
+                .query_row(sql::ACTIVE_RECOVERY_OF_CLUSTER, [&start.cluster], |row| {
+                    row.get(0)
+                })
                 .optional()?;
             if let Some(blocking_id) = active {
                 return Ok(StartDecision::still_running(blocking_id, &start.cluster));
             }
             if ignore_block {
                 tx.execute(
-                    "UPDATE recoveries SET acknowledged = 1, acknowledged_at = ?2, \
-                         acknowledged_by = 'arbor', acknowledged_comment = 'superseded by a manual recovery' \
-                     WHERE cluster = ?1 AND acknowledged = 0",
+                    sql::SUPERSEDE_UNACKNOWLEDGED,
                     params![start.cluster, start.started_at.millis()],
                 )?;
             } else {
@@ -166,21 +162,26 @@ impl Backend for SqliteStore {
                 // is the flapping this guards against.
                 let recent: Option<i64> = tx
                     .query_row(
-                        "SELECT id FROM recoveries WHERE acknowledged = 0 AND started_at > ?2 \
-                         AND (cluster = ?1 OR (successor_host = ?3 AND successor_port = ?4)) \
-                         ORDER BY id DESC LIMIT 1",
-                        params![start.cluster, since, start.failed.hostname, start.failed.port],
+                        sql::RECENT_UNACKNOWLEDGED_RECOVERY,
+                        params![
+                            start.cluster,
+                            since,
+                            start.failed.hostname,
+                            start.failed.port
+                        ],
                         |row| row.get(0),
                     )
                     .optional()?;
                 if let Some(blocking_id) = recent {
-                    return Ok(StartDecision::recently_recovered(blocking_id, &start.cluster, &start.failed));
+                    return Ok(StartDecision::recently_recovered(
+                        blocking_id,
+                        &start.cluster,
+                        &start.failed,
+                    ));
                 }
             }
             tx.execute(
-                "INSERT INTO recoveries (uid, cluster, hostname, port, analysis, kind, manual, \
-                     processing_node, started_at, is_active) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1)",
+                &SqlDialect::Sqlite.text(sql::START_RECOVERY),
                 params![
                     start.uid,
                     start.cluster,
@@ -203,7 +204,7 @@ impl Backend for SqliteStore {
     async fn add_recovery_step(&self, id: i64, step: RecoveryStep) -> Result<(), StoreError> {
         self.with_conn(move |conn| {
             conn.execute(
-                "INSERT INTO recovery_steps (recovery_id, at, message) VALUES (?1, ?2, ?3)",
+                sql::ADD_RECOVERY_STEP,
                 params![id, step.at.millis(), step.message],
             )?;
             Ok(())
@@ -219,8 +220,7 @@ impl Backend for SqliteStore {
         let successor = successor.clone();
         self.with_conn(move |conn| {
             conn.execute(
-                "UPDATE recoveries SET successor_host = ?2, successor_port = ?3 \
-                 WHERE id = ?1 AND is_active = 1",
+                sql::RECORD_RECOVERY_SUCCESSOR,
                 params![id, successor.hostname, successor.port],
             )?;
             Ok(())
@@ -231,9 +231,7 @@ impl Backend for SqliteStore {
     async fn finish_recovery(&self, id: i64, outcome: RecoveryOutcome) -> Result<(), StoreError> {
         self.with_conn(move |conn| {
             conn.execute(
-                "UPDATE recoveries SET is_active = 0, ended_at = ?2, successful = ?3, \
-                     successor_host = ?4, successor_port = ?5, lost_replicas = ?6, \
-                     participating = ?7, errors = ?8 WHERE id = ?1",
+                sql::FINISH_RECOVERY,
                 params![
                     id,
                     outcome.ended_at.millis(),
@@ -264,9 +262,7 @@ impl Backend for SqliteStore {
         );
         self.with_conn(move |conn| {
             let updated = conn.execute(
-                "UPDATE recoveries SET acknowledged = 1, acknowledged_at = ?2, acknowledged_by = ?3, \
-                     acknowledged_comment = ?4 \
-                 WHERE (?1 IS NULL OR cluster = ?1) AND acknowledged = 0 AND is_active = 0",
+                sql::ACKNOWLEDGE_RECOVERIES,
                 params![cluster, at.millis(), by, comment],
             )?;
             Ok(updated)
@@ -283,10 +279,7 @@ impl Backend for SqliteStore {
         self.with_conn(move |conn| {
             let errors = serde_json::to_string(&[note.as_str()]).unwrap_or_default();
             let updated = conn.execute(
-                "UPDATE recoveries SET is_active = 0, ended_at = ?1, successful = 0, errors = ?2, \
-                     acknowledged = 1, acknowledged_at = ?1, acknowledged_by = 'arbor', \
-                     acknowledged_comment = ?3 \
-                 WHERE is_active = 1",
+                sql::ABANDON_ACTIVE_RECOVERIES,
                 params![at.millis(), errors, note],
             )?;
             Ok(updated)
@@ -312,12 +305,12 @@ impl Backend for SqliteStore {
         self.with_conn(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             tx.execute(
-                "DELETE FROM maintenance WHERE hostname = ?1 AND port = ?2 AND expires_at <= ?3",
+                sql::DELETE_EXPIRED_MAINTENANCE,
                 params![key.hostname, key.port, now.millis()],
             )?;
             let held = tx
                 .query_row(
-                    &format!("{SELECT_MAINTENANCE} WHERE hostname = ?1 AND port = ?2"),
+                    sql::MAINTENANCE_OF,
                     params![key.hostname, key.port],
                     read_maintenance,
                 )
@@ -326,9 +319,16 @@ impl Backend for SqliteStore {
                 return Ok(LockDecision::Held(held));
             }
             tx.execute(
-                "INSERT INTO maintenance (hostname, port, owner, reason, node, begin_at, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![key.hostname, key.port, owner, reason, node, now.millis(), expires_at.millis()],
+                &SqlDialect::Sqlite.insert_if_absent(sql::BEGIN_MAINTENANCE),
+                params![
+                    key.hostname,
+                    key.port,
+                    owner,
+                    reason,
+                    node,
+                    now.millis(),
+                    expires_at.millis()
+                ],
             )?;
             let id = tx.last_insert_rowid();
             tx.commit()?;
@@ -344,10 +344,8 @@ impl Backend for SqliteStore {
     ) -> Result<bool, StoreError> {
         let key = key.clone();
         self.with_conn(move |conn| {
-            let deleted = conn.execute(
-                "DELETE FROM maintenance WHERE hostname = ?1 AND port = ?2 AND (?3 IS NULL OR id = ?3)",
-                params![key.hostname, key.port, id],
-            )?;
+            let deleted =
+                conn.execute(sql::END_MAINTENANCE, params![key.hostname, key.port, id])?;
             Ok(deleted > 0)
         })
         .await
@@ -355,18 +353,15 @@ impl Backend for SqliteStore {
 
     async fn release_node_maintenance(&self, node: &str) -> Result<usize, StoreError> {
         let node = node.to_string();
-        self.with_conn(move |conn| {
-            Ok(conn.execute("DELETE FROM maintenance WHERE node = ?1", [node])?)
-        })
-        .await
+        self.with_conn(move |conn| Ok(conn.execute(sql::RELEASE_NODE_MAINTENANCE, [node])?))
+            .await
     }
 
     async fn tag(&self, key: &InstanceKey, name: &str, value: &str) -> Result<(), StoreError> {
         let (key, name, value) = (key.clone(), name.to_string(), value.to_string());
         self.with_conn(move |conn| {
             conn.execute(
-                "INSERT INTO tags (hostname, port, name, value) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (hostname, port, name) DO UPDATE SET value = excluded.value",
+                &SqlDialect::Sqlite.upsert(sql::TAG, &["hostname", "port", "name"], &["value"]),
                 params![key.hostname, key.port, name, value],
             )?;
             Ok(())
@@ -377,10 +372,7 @@ impl Backend for SqliteStore {
     async fn untag(&self, key: &InstanceKey, name: &str) -> Result<bool, StoreError> {
         let (key, name) = (key.clone(), name.to_string());
         self.with_conn(move |conn| {
-            Ok(conn.execute(
-                "DELETE FROM tags WHERE hostname = ?1 AND port = ?2 AND name = ?3",
-                params![key.hostname, key.port, name],
-            )? > 0)
+            Ok(conn.execute(sql::UNTAG, params![key.hostname, key.port, name])? > 0)
         })
         .await
     }
@@ -390,9 +382,8 @@ impl Backend for SqliteStore {
         self.with_conn(move |conn| {
             let tx = conn.transaction()?;
             let keys = {
-                let mut statement = tx.prepare_cached(
-                    "SELECT hostname, port FROM tags WHERE name = ?1 ORDER BY hostname, port",
-                )?;
+                let mut statement =
+                    tx.prepare_cached(&SqlDialect::Sqlite.locking(sql::TAGGED_BY_NAME))?;
                 let rows = statement.query_map([&name], |row| {
                     Ok(InstanceKey {
                         hostname: row.get(0)?,
@@ -401,7 +392,7 @@ impl Backend for SqliteStore {
                 })?;
                 rows.collect::<Result<Vec<_>, _>>()?
             };
-            tx.execute("DELETE FROM tags WHERE name = ?1", [&name])?;
+            tx.execute(sql::UNTAG_ALL, [&name])?;
             tx.commit()?;
             Ok(keys)
         })
@@ -411,8 +402,11 @@ impl Backend for SqliteStore {
     async fn set_global_recoveries_disabled(&self, disabled: bool) -> Result<(), StoreError> {
         self.with_conn(move |conn| {
             conn.execute(
-                "INSERT INTO settings (name, value) VALUES ('recoveries_disabled', ?1) \
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                &SqlDialect::Sqlite.upsert(
+                    sql::SET_GLOBAL_RECOVERIES_DISABLED,
+                    &["name"],
+                    &["value"],
+                ),
                 [if disabled { "1" } else { "0" }],
             )?;
             Ok(())
@@ -424,11 +418,10 @@ impl Backend for SqliteStore {
         let (cluster, alias) = (cluster.to_string(), alias.trim().to_string());
         self.with_conn(move |conn| {
             if alias.is_empty() {
-                conn.execute("DELETE FROM cluster_aliases WHERE cluster = ?1", [&cluster])?;
+                conn.execute(sql::DELETE_CLUSTER_ALIAS, [&cluster])?;
             } else {
                 conn.execute(
-                    "INSERT INTO cluster_aliases (cluster, alias) VALUES (?1, ?2) \
-                     ON CONFLICT (cluster) DO UPDATE SET alias = excluded.alias",
+                    &SqlDialect::Sqlite.upsert(sql::SET_CLUSTER_ALIAS, &["cluster"], &["alias"]),
                     [&cluster, &alias],
                 )?;
             }
