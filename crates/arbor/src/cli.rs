@@ -16,7 +16,8 @@ pub(crate) struct Args {
     pub(crate) config: Option<PathBuf>,
 
     /// URL of the arbor service that client commands talk to; several (comma- or
-    /// space-separated) to talk to whichever is the leader.
+    /// space-separated) to talk to whichever is the leader. Without it and `ARBOR_API`,
+    /// orchestrator-client's `ORCHESTRATOR_API` (its `/api` suffix dropped) is used.
     #[arg(
         long,
         global = true,

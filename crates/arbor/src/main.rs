@@ -16,8 +16,28 @@ use clap::Parser;
 
 use cli::{Args, Command, RaftCommand, TlsCommand};
 
+/// orchestrator-client's `ORCHESTRATOR_API` ("http://host:3000/api", several separated by
+/// spaces), when neither `--api` nor `ARBOR_API` says where arbor is.
+fn orchestrator_api() -> Option<String> {
+    let given = std::env::args().any(|a| a == "--api" || a.starts_with("--api="));
+    if given || std::env::var_os("ARBOR_API").is_some() {
+        return None;
+    }
+    let urls = std::env::var("ORCHESTRATOR_API").ok()?;
+    let urls: Vec<&str> = urls
+        .split([' ', ','])
+        .map(|url| url.trim().trim_end_matches('/'))
+        .filter(|url| !url.is_empty())
+        .map(|url| url.strip_suffix("/api").unwrap_or(url))
+        .collect();
+    (!urls.is_empty()).then(|| urls.join(","))
+}
+
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(api) = orchestrator_api() {
+        args.api = api;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

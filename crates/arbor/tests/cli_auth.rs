@@ -61,3 +61,28 @@ fn clients_find_the_leader_among_urls_and_authenticate_from_the_environment() {
     );
     assert!(stderr.contains(&other_dead), "{stderr}");
 }
+
+/// orchestrator-client users keep their `ORCHESTRATOR_API` ("http://host:3000/api"): the
+/// arbor CLI uses it when neither `--api` nor `ARBOR_API` is given.
+#[test]
+fn the_cli_honours_orchestrator_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::start(dir.path(), &test_config(dir.path(), 1, ""));
+    let orchestrator_api = format!("{}/api", service.api);
+    let (ok, stdout, stderr) = run(
+        &["check-global-recoveries"],
+        &[("ORCHESTRATOR_API", orchestrator_api.as_str())],
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "enabled");
+    // ARBOR_API wins over it.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let (ok, _, _) = run(
+        &["check-global-recoveries"],
+        &[
+            ("ORCHESTRATOR_API", orchestrator_api.as_str()),
+            ("ARBOR_API", dead.as_str()),
+        ],
+    );
+    assert!(!ok, "ARBOR_API names where arbor is");
+}

@@ -36,6 +36,10 @@ pub enum ApiError {
     /// arbor itself cannot take the request now (a Raft group without a leader); retry.
     #[error("{0}")]
     Unavailable(String),
+    /// An orchestrator route arbor deliberately does not build (Pseudo-GTID, agents): why,
+    /// and what to use instead.
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -51,6 +55,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unreachable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

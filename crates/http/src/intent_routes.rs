@@ -38,6 +38,24 @@ pub(crate) fn routes(api: Api) -> Api {
     )
     .route(
         spec(
+            "/api/end-maintenance/{id}",
+            Write,
+            Envelope("Integer"),
+            "release a maintenance lock by its id (MaintenanceId)",
+        ),
+        end_maintenance_by_id,
+    )
+    .route(
+        spec(
+            "/api/in-maintenance/{host}/{port}",
+            Read,
+            Envelope("Text"),
+            "whether an instance is in maintenance: Message true or false, Details the instance or empty",
+        ),
+        in_maintenance,
+    )
+    .route(
+        spec(
             "/api/maintenance",
             Read,
             List("Maintenance"),
@@ -63,7 +81,7 @@ pub(crate) fn routes(api: Api) -> Api {
             ..spec(
                 "/api/untag/{host}/{port}",
                 Write,
-                Envelope("InstanceKey"),
+                Envelope("InstanceKeys"),
                 "remove a tag from an instance",
             )
         },
@@ -163,6 +181,51 @@ async fn end_maintenance(
     )))
 }
 
+async fn end_maintenance_by_id(
+    State(state): State<AppState>,
+    PathParams(params): PathParams,
+) -> Result<Json<ApiResponse<i64>>, ApiError> {
+    let text = params.get("id").map(String::as_str).unwrap_or("");
+    let id: i64 = text.parse().map_err(|_| {
+        ApiError::BadRequest(format!(
+            "invalid maintenance id {text:?}: expected a number"
+        ))
+    })?;
+    let store = state.discovery.store();
+    let lock = store
+        .active_maintenance(Timestamp::now())
+        .await?
+        .into_iter()
+        .find(|m| m.id == id)
+        .ok_or_else(|| ApiError::NotFound(format!("no maintenance lock {id} in force")))?;
+    store.end_maintenance(&lock.key, Some(id)).await?;
+    Ok(Json(ApiResponse::ok(
+        format!("Maintenance ended: {id}"),
+        id,
+    )))
+}
+
+async fn in_maintenance(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> Result<Json<ApiResponse<String>>, ApiError> {
+    let locked = state
+        .discovery
+        .store()
+        .active_maintenance(Timestamp::now())
+        .await?
+        .iter()
+        .any(|m| m.key == key);
+    Ok(Json(ApiResponse::ok(
+        locked.to_string(),
+        if locked {
+            key.to_string()
+        } else {
+            String::new()
+        },
+    )))
+}
+
 async fn maintenance(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<MaintenanceJson>>, ApiError> {
@@ -226,18 +289,22 @@ async fn tag(
     )))
 }
 
+/// orchestrator's shape: Details lists the instances the tag was removed from (this one, or
+/// none when it did not have the tag).
 async fn untag(
     State(state): State<AppState>,
     KeyPath(key): KeyPath,
     query: Result<Query<TagQuery>, QueryRejection>,
-) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+) -> Result<Json<ApiResponse<Vec<InstanceKeyJson>>>, ApiError> {
     let (name, _) = tag_of(query)?;
-    if !state.discovery.store().untag(&key, &name).await? {
-        return Err(ApiError::NotFound(format!("{key} has no tag {name}")));
-    }
+    let untagged: Vec<InstanceKeyJson> = if state.discovery.store().untag(&key, &name).await? {
+        vec![(&key).into()]
+    } else {
+        Vec::new()
+    };
     Ok(Json(ApiResponse::ok(
-        format!("{key} untagged {name}"),
-        (&key).into(),
+        format!("{name} removed from {} instances", untagged.len()),
+        untagged,
     )))
 }
 

@@ -11,6 +11,7 @@
 //! `/` and `/web/...`.
 
 pub mod auth;
+pub mod compat;
 pub mod error;
 mod ha;
 mod intent_routes;

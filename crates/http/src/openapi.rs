@@ -105,16 +105,10 @@ fn answer_schema(answer: Answer) -> Value {
                 "Integer" => json!({"type": "integer"}),
                 "Instances" => json!({"type": "array", "items": reference("Instance")}),
                 "Null" => json!({"nullable": true}),
+                "Strings" => json!({"type": "array", "items": {"type": "string"}}),
                 "InstanceKeys" => json!({"type": "array", "items": reference("InstanceKey")}),
                 "ReplicationAnalyses" => {
                     json!({"type": "array", "items": reference("ReplicationAnalysis")})
-                }
-                "TopologyRecoveries" => {
-                    json!({"type": "array", "items": reference("TopologyRecovery")})
-                }
-                "RecoverySteps" => json!({"type": "array", "items": reference("RecoveryStep")}),
-                "FailureDetections" => {
-                    json!({"type": "array", "items": reference("FailureDetection")})
                 }
                 other => reference(other),
             };

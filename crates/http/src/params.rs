@@ -107,6 +107,7 @@ pub(crate) fn schema(name: &str) -> serde_json::Value {
         "port" | "belowPort" => json!({"type": "integer", "minimum": 1, "maximum": 65535}),
         "hint" => json!({"type": "string", "minLength": 1, "maxLength": MAX_HINT}),
         "duration" => json!({"type": "string", "pattern": "^[0-9]+[smhd]?$"}),
+        "id" => json!({"type": "integer", "minimum": 1}),
         _ => json!({"type": "string", "maxLength": MAX_TEXT}),
     }
 }
@@ -125,6 +126,14 @@ fn validate(name: &str, value: &str) -> Result<String, ApiError> {
             Ok(value.to_string())
         }
         "duration" => parse_duration(value).map(|_| value.to_string()),
+        "id" => value
+            .parse::<u64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .map(|id| id.to_string())
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("invalid id {value:?}: expected a number"))
+            }),
         _ => text(name, value, MAX_TEXT),
     }
 }

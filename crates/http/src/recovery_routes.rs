@@ -105,10 +105,14 @@ pub(crate) fn routes(api: Api) -> Api {
         .route(spec("/api/check-global-recoveries", Read, Envelope("Text"), "whether automated recoveries are enabled"), check_recoveries)
         .route(RouteSpec { query: &[("comment", false, "why")], ..spec("/api/ack-recovery/cluster/{hint}", Write, Envelope("Text"), "acknowledge a cluster's recoveries, lifting the block period") }, ack_cluster)
         .route(RouteSpec { query: &[("comment", false, "why")], ..spec("/api/ack-all-recoveries", Write, Envelope("Text"), "acknowledge every recovery") }, ack_all)
-        .route(spec("/api/audit-recovery", Read, Envelope("TopologyRecoveries"), "recoveries, most recent first, with their steps"), audit_recovery)
-        .route(spec("/api/audit-recovery/{hint}", Read, Envelope("TopologyRecoveries"), "recoveries of one cluster"), audit_recovery_of_cluster)
-        .route(spec("/api/audit-recovery-steps/{uid}", Read, Envelope("RecoverySteps"), "the steps of one recovery"), audit_recovery_steps)
-        .route(spec("/api/audit-failure-detection", Read, Envelope("FailureDetections"), "failure detections, most recent first"), audit_failure_detection)
+        .route(spec("/api/audit-recovery", Read, List("TopologyRecovery"), "recoveries, most recent first, with their steps"), audit_recovery)
+        .route(spec("/api/audit-recovery/{hint}", Read, List("TopologyRecovery"), "recoveries of one cluster"), audit_recovery_of_cluster)
+        .route(spec("/api/audit-recovery/cluster/{hint}", Read, List("TopologyRecovery"), "recoveries of one cluster"), audit_recovery_of_cluster)
+        .route(spec("/api/audit-recovery/alias/{hint}", Read, List("TopologyRecovery"), "recoveries of the cluster with this alias"), audit_recovery_of_cluster)
+        .route(spec("/api/audit-recovery/id/{id}", Read, List("TopologyRecovery"), "one recovery by id (empty when unknown)"), audit_recovery_by_id)
+        .route(spec("/api/audit-recovery/uid/{uid}", Read, List("TopologyRecovery"), "one recovery by uid (empty when unknown)"), audit_recovery_by_id)
+        .route(spec("/api/audit-recovery-steps/{uid}", Read, List("RecoveryStep"), "the steps of one recovery"), audit_recovery_steps)
+        .route(spec("/api/audit-failure-detection", Read, List("FailureDetection"), "failure detections, most recent first"), audit_failure_detection)
         .route(spec("/api/blocked-recoveries", Read, List("BlockedRecovery"), "recoveries anti-flapping refuses now, and the recovery blocking each"), blocked_recoveries)
         .route(spec("/api/blocked-recoveries/cluster/{hint}", Read, List("BlockedRecovery"), "blocked recoveries of a cluster (by name, alias or a former name)"), blocked_recoveries_of_cluster)
 }
@@ -401,27 +405,21 @@ async fn ack_all(
     )))
 }
 
-async fn recoveries_of(
-    state: &AppState,
-    cluster: Option<&str>,
-) -> Result<Json<ApiResponse<Vec<TopologyRecoveryJson>>>, ApiError> {
-    let records = state.discovery.store().recoveries(cluster, 100).await?;
-    Ok(Json(ApiResponse::ok(
-        "Recoveries",
-        records.iter().map(crate::wire::recovery_json).collect(),
-    )))
-}
-
+/// The latest recoveries, most recent first, as orchestrator answers `audit-recovery`: a bare
+/// JSON array (its handler writes the list, not the envelope).
 async fn audit_recovery(
     State(state): State<AppState>,
-) -> Result<Json<ApiResponse<Vec<TopologyRecoveryJson>>>, ApiError> {
-    recoveries_of(&state, None).await
+) -> Result<Json<Vec<TopologyRecoveryJson>>, ApiError> {
+    let records = state.discovery.store().recoveries(None, 100).await?;
+    Ok(Json(
+        records.iter().map(crate::wire::recovery_json).collect(),
+    ))
 }
 
 async fn audit_recovery_of_cluster(
     State(state): State<AppState>,
     HintPath(hint): HintPath,
-) -> Result<Json<ApiResponse<Vec<TopologyRecoveryJson>>>, ApiError> {
+) -> Result<Json<Vec<TopologyRecoveryJson>>, ApiError> {
     let snapshot = state.snapshot().await?;
     let topology = &snapshot.topology;
     let names = match topology.resolve_cluster_hint(&hint) {
@@ -435,10 +433,25 @@ async fn audit_recovery_of_cluster(
     }
     records.sort_by_key(|r| std::cmp::Reverse(r.id));
     records.truncate(100);
-    Ok(Json(ApiResponse::ok(
-        "Recoveries",
+    Ok(Json(
         records.iter().map(crate::wire::recovery_json).collect(),
-    )))
+    ))
+}
+
+/// One recovery by its id or its uid, as a one-element array (orchestrator's shape).
+async fn audit_recovery_by_id(
+    State(state): State<AppState>,
+    PathParams(params): PathParams,
+) -> Result<Json<Vec<TopologyRecoveryJson>>, ApiError> {
+    let records = state.discovery.store().recoveries(None, 10_000).await?;
+    let found = match (params.get("id"), params.get("uid")) {
+        (Some(id), _) => records.iter().find(|r| r.id.to_string() == *id),
+        (None, Some(uid)) => records.iter().find(|r| r.uid == *uid),
+        (None, None) => None,
+    };
+    Ok(Json(
+        found.map(crate::wire::recovery_json).into_iter().collect(),
+    ))
 }
 
 async fn blocked_recoveries(
@@ -479,23 +492,21 @@ async fn blocked(
 async fn audit_recovery_steps(
     State(state): State<AppState>,
     PathParams(params): PathParams,
-) -> Result<Json<ApiResponse<Vec<RecoveryStepJson>>>, ApiError> {
+) -> Result<Json<Vec<RecoveryStepJson>>, ApiError> {
     let uid = params.get("uid").cloned().unwrap_or_default();
     let records = state.discovery.store().recoveries(None, 1000).await?;
     let record = records
         .iter()
         .find(|r| r.uid == uid)
         .ok_or_else(|| ApiError::NotFound(format!("unknown recovery {uid}")))?;
-    let json = crate::wire::recovery_json(record);
-    Ok(Json(ApiResponse::ok("Recovery steps", json.steps)))
+    Ok(Json(crate::wire::recovery_json(record).steps))
 }
 
 async fn audit_failure_detection(
     State(state): State<AppState>,
-) -> Result<Json<ApiResponse<Vec<FailureDetectionJson>>>, ApiError> {
+) -> Result<Json<Vec<FailureDetectionJson>>, ApiError> {
     let detections = state.discovery.store().detections(100).await?;
-    Ok(Json(ApiResponse::ok(
-        "Failure detections",
+    Ok(Json(
         detections.iter().map(crate::wire::detection_json).collect(),
-    )))
+    ))
 }

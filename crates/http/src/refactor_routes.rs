@@ -175,7 +175,7 @@ pub(crate) fn routes(api: Api) -> Api {
         take_master,
     )
     .route(
-        many(
+        one(
             "/api/take-siblings/{host}/{port}",
             "move a replica's siblings below it",
         ),
@@ -284,7 +284,7 @@ pub(crate) fn routes(api: Api) -> Api {
         spec(
             "/api/locate-gtid-errant/{host}/{port}",
             Read,
-            Strings,
+            Envelope("Strings"),
             "the binary logs holding a replica's errant transactions",
         ),
         locate_gtid_errant,
@@ -370,9 +370,15 @@ async fn take_master(State(state): State<AppState>, KeyPath(key): KeyPath) -> In
     answer(&state, &key, format!("{key} took its source's place")).await
 }
 
-async fn take_siblings(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstancesAnswer {
-    let moved = state.refactor.take_siblings(&key).await?;
-    answer_many(&state, moved, &format!("siblings of {key} moved below it")).await
+/// orchestrator's shape: Details is the instance that took its siblings; how many it took, and
+/// what could not be moved, are in the message.
+async fn take_siblings(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstanceAnswer {
+    let (moved, errors) = state.refactor.take_siblings(&key).await?;
+    let mut message = format!("Took {} siblings of {key}", moved.len());
+    if !errors.is_empty() {
+        message.push_str(&format!("; not moved: {}", errors.join("; ")));
+    }
+    answer(&state, &key, message).await
 }
 
 async fn make_co_master(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstanceAnswer {
@@ -536,8 +542,11 @@ async fn can_replicate(
 async fn locate_gtid_errant(
     State(state): State<AppState>,
     KeyPath(key): KeyPath,
-) -> Result<Json<Vec<String>>, ApiError> {
-    Ok(Json(state.refactor.locate_gtid_errant(&key).await?))
+) -> Result<Json<ApiResponse<Vec<String>>>, ApiError> {
+    Ok(Json(ApiResponse::ok(
+        "located errant GTID",
+        state.refactor.locate_gtid_errant(&key).await?,
+    )))
 }
 
 async fn gtid_errant_reset_master(

@@ -85,6 +85,9 @@ impl Api {
             Access::Read => method_router,
         };
         let method_router = crate::auth::protect(method_router, &self.state, spec.access);
+        for synonym in synonyms(spec.path) {
+            self.router = self.router.route(&synonym, method_router.clone());
+        }
         self.router = self.router.route(spec.path, method_router);
         self.specs.push(spec);
         self
@@ -93,6 +96,54 @@ impl Api {
     pub fn finish(self) -> (Router<AppState>, Vec<RouteSpec>) {
         (self.router, self.specs)
     }
+}
+
+/// orchestrator's other names for a route, by the route's first segment: its `*-slave` family
+/// and older names. The same handler answers them; the OpenAPI document lists the route once.
+const SYNONYMS: &[(&str, &[&str])] = &[
+    ("relocate", &["relocate-below"]),
+    ("relocate-replicas", &["relocate-slaves"]),
+    ("move-up-replicas", &["move-up-slaves"]),
+    ("repoint-replicas", &["repoint-slaves"]),
+    ("move-replicas-gtid", &["move-slaves-gtid"]),
+    ("take-siblings", &["enslave-siblings"]),
+    ("take-master", &["enslave-master"]),
+    ("start-replica", &["start-slave"]),
+    ("stop-replica", &["stop-slave"]),
+    ("restart-replica", &["restart-slave"]),
+    ("reset-replica", &["reset-slave"]),
+    (
+        "detach-replica-master-host",
+        &["detach-replica", "detach-slave", "detach-slave-master-host"],
+    ),
+    (
+        "reattach-replica-master-host",
+        &[
+            "reattach-replica",
+            "reattach-slave",
+            "reattach-slave-master-host",
+        ],
+    ),
+];
+
+/// The other paths `path` answers at (see [`SYNONYMS`]).
+pub(crate) fn synonyms(path: &str) -> Vec<String> {
+    let Some(rest) = path.strip_prefix("/api/") else {
+        return Vec::new();
+    };
+    let (first, tail) = rest.split_once('/').map_or((rest, ""), |(f, t)| (f, t));
+    SYNONYMS
+        .iter()
+        .filter(|(name, _)| *name == first)
+        .flat_map(|(_, others)| others.iter())
+        .map(|other| {
+            if tail.is_empty() {
+                format!("/api/{other}")
+            } else {
+                format!("/api/{other}/{tail}")
+            }
+        })
+        .collect()
 }
 
 /// HEAD on a route that changes state: refused, since HEAD is meant to be safe (crawlers,

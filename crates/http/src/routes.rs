@@ -178,6 +178,15 @@ pub fn router_with_specs(state: AppState) -> (Router, Vec<RouteSpec>) {
             cluster_replication_analysis,
         )
         .route(
+            spec(
+                "/api/replication-analysis/instance/{host}/{port}",
+                Read,
+                Envelope("ReplicationAnalyses"),
+                "current failure analysis of one instance",
+            ),
+            instance_replication_analysis,
+        )
+        .route(
             spec("/api/clusters", Read, Strings, "cluster names"),
             clusters,
         )
@@ -572,34 +581,41 @@ async fn cluster_problems(
 async fn replication_analysis(
     State(state): State<AppState>,
 ) -> Result<Json<ApiResponse<Vec<ReplicationAnalysisJson>>>, ApiError> {
-    let snapshot = state.snapshot().await?;
-    let (topology, analyses) = (&snapshot.topology, &snapshot.analyses);
-    let annotations = state.annotations().await?;
-    Ok(Json(ApiResponse::ok(
-        "Analysis",
-        analyses
-            .iter()
-            .map(|a| {
-                let automated = state.automated_recovery_of(topology, &a.cluster);
-                crate::wire::analysis_json(a, topology, &annotations, automated)
-            })
-            .collect(),
-    )))
+    analyses_where(&state, |_, _| true).await
 }
 
 async fn cluster_replication_analysis(
     State(state): State<AppState>,
     HintPath(hint): HintPath,
 ) -> Result<Json<ApiResponse<Vec<ReplicationAnalysisJson>>>, ApiError> {
+    let name = state
+        .snapshot()
+        .await?
+        .topology
+        .resolve_cluster_hint(&hint)?;
+    analyses_where(&state, |analysis, _| analysis.cluster == name).await
+}
+
+async fn instance_replication_analysis(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> Result<Json<ApiResponse<Vec<ReplicationAnalysisJson>>>, ApiError> {
+    analyses_where(&state, |analysis, _| analysis.key == key).await
+}
+
+/// The current analyses that `keep` keeps, as orchestrator's `replication-analysis` answers.
+async fn analyses_where(
+    state: &AppState,
+    keep: impl Fn(&arbor_analysis::Analysis, &arbor_topology::Topology) -> bool,
+) -> Result<Json<ApiResponse<Vec<ReplicationAnalysisJson>>>, ApiError> {
     let snapshot = state.snapshot().await?;
     let (topology, analyses) = (&snapshot.topology, &snapshot.analyses);
-    let name = topology.resolve_cluster_hint(&hint)?;
     let annotations = state.annotations().await?;
     Ok(Json(ApiResponse::ok(
         "Analysis",
         analyses
             .iter()
-            .filter(|a| a.cluster == name)
+            .filter(|a| keep(a, topology))
             .map(|a| {
                 let automated = state.automated_recovery_of(topology, &a.cluster);
                 crate::wire::analysis_json(a, topology, &annotations, automated)
@@ -688,8 +704,50 @@ async fn tree_of(state: &AppState, hint: &str) -> Result<Json<ApiResponse<String
 }
 
 async fn unknown_path(uri: axum::http::Uri) -> ApiError {
-    ApiError::NotFound(format!("unknown path {}", uri.path()))
+    let path = uri.path();
+    let route = path
+        .split_once("/api/")
+        .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
+        .unwrap_or("");
+    match NOT_BUILT
+        .iter()
+        .find(|(name, _)| match name.strip_suffix('*') {
+            Some(prefix) => route.starts_with(prefix),
+            None => route == *name,
+        }) {
+        Some((_, why)) => ApiError::NotImplemented(format!("{route}: {why}")),
+        None => ApiError::NotFound(format!("unknown path {path}")),
+    }
 }
+
+/// orchestrator routes arbor deliberately does not build, with why and what to use instead:
+/// answered 501 with that message, never "unknown path".
+const NOT_BUILT: &[(&str, &str)] = &[
+    ("match", PSEUDO_GTID),
+    ("match-below", PSEUDO_GTID),
+    ("match-up", PSEUDO_GTID),
+    ("match-replicas", PSEUDO_GTID),
+    ("match-slaves", PSEUDO_GTID),
+    ("match-up-replicas", PSEUDO_GTID),
+    ("match-up-slaves", PSEUDO_GTID),
+    ("multi-match-replicas", PSEUDO_GTID),
+    ("multi-match-slaves", PSEUDO_GTID),
+    ("regroup-replicas-pgtid", PSEUDO_GTID),
+    ("regroup-slaves-pgtid", PSEUDO_GTID),
+    ("last-pseudo-gtid", PSEUDO_GTID),
+    ("regroup-replicas-bls", BINLOG_SERVERS),
+    ("regroup-slaves-bls", BINLOG_SERVERS),
+    ("agent*", AGENTS),
+    ("seeds", AGENTS),
+];
+
+const PSEUDO_GTID: &str = "Pseudo-GTID is not supported: arbor moves and recovers replicas with \
+     GTID (MariaDB GTID, or MySQL gtid_mode=ON); use the -gtid routes (move-below-gtid, \
+     move-replicas-gtid) or relocate";
+const BINLOG_SERVERS: &str =
+    "binlog servers are not supported: arbor regroups and recovers replicas with GTID";
+const AGENTS: &str = "orchestrator-agent (seeding, LVM snapshots) is not supported: \
+     provision replicas with your backup tooling, then discover them";
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))

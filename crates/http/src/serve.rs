@@ -87,6 +87,7 @@ where
 {
     let service = router.map_request(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        crate::compat::rewrite(&mut request);
         request
     });
     let _ = hyper::server::conn::http1::Builder::new()

@@ -324,3 +324,93 @@ async fn forwarded_headers_from_untrusted_peers_are_not_reflected() {
     let host = node.base.trim_start_matches("http://");
     assert_eq!(document["servers"][0]["url"], format!("http://{host}"));
 }
+
+/// orchestrator-client's URLs: a trailing slash when an optional argument is empty, and the
+/// `*-slave` family and older names of routes, answered like the routes they name.
+#[tokio::test]
+async fn trailing_slashes_and_orchestrators_other_route_names_are_answered() {
+    let node = start_node(AuthSettings::default()).await;
+    let client = http();
+    let get = |path: &str| {
+        let client = client.clone();
+        let url = format!("{}{path}", node.base);
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        }
+    };
+    let (status, body) = get("/api/clusters/").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = get("/api/downtimed/").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = get("/api/tagged/?tag=role").await;
+    assert_eq!(status, 200, "the query survives the trailing slash: {body}");
+    for synonym in [
+        "stop-slave",
+        "start-slave",
+        "restart-slave",
+        "reset-slave",
+        "detach-replica",
+        "detach-slave",
+        "reattach-replica",
+        "reattach-slave",
+        "detach-slave-master-host",
+        "reattach-slave-master-host",
+        "enslave-master",
+        "enslave-siblings",
+        "move-up-slaves",
+        "repoint-slaves",
+        // Not a synonym: orchestrator answers an unknown instance with an error, not "0 moved".
+        "repoint-replicas",
+    ] {
+        let (status, body) = get(&format!("/api/{synonym}/db9.example/3306")).await;
+        assert_eq!(status, 404, "{synonym}: {body}");
+        assert!(
+            body.contains("unknown instance"),
+            "{synonym} is routed: {body}"
+        );
+    }
+    for synonym in ["relocate-slaves", "move-slaves-gtid", "relocate-below"] {
+        let (status, body) =
+            get(&format!("/api/{synonym}/db9.example/3306/db8.example/3306")).await;
+        assert!(
+            !body.contains("unknown path"),
+            "{synonym} is routed: {status} {body}"
+        );
+    }
+}
+
+/// orchestrator routes arbor deliberately does not build answer 501 with why and what to use
+/// instead, never "unknown path".
+#[tokio::test]
+async fn routes_not_built_on_purpose_say_why() {
+    let node = start_node(AuthSettings::default()).await;
+    let client = http();
+    for (path, says) in [
+        ("/api/match-below/db1/3306/db2/3306", "GTID"),
+        ("/api/match-up-replicas/db1/3306", "Pseudo-GTID"),
+        ("/api/last-pseudo-gtid/db1/3306", "Pseudo-GTID"),
+        ("/api/regroup-replicas-bls/db1/3306", "binlog servers"),
+        ("/api/agent-seed/db1/db2", "orchestrator-agent"),
+        ("/api/agents", "orchestrator-agent"),
+    ] {
+        let response = client
+            .get(format!("{}{path}", node.base))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 501, "{path}: {body}");
+        assert_eq!(body["Code"], "ERROR", "{path}");
+        let message = body["Message"].as_str().unwrap_or("");
+        assert!(message.contains(says), "{path}: {message}");
+    }
+    let response = client
+        .get(format!("{}/api/no-such-thing", node.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+}

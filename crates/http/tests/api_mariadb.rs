@@ -434,3 +434,78 @@ async fn readonly_user_reads_everything_and_changes_nothing() {
         .unwrap();
     assert_eq!(page.status(), 200);
 }
+
+/// orchestrator's other URL forms, on real servers: values in the path where arbor takes a
+/// query, clusters named by alias or instance, maintenance by id, one instance's analysis.
+#[tokio::test]
+async fn orchestrators_other_url_forms_work() {
+    let sandbox = MariaDbSandbox::start(&[None, Some(0)]).unwrap();
+    let served =
+        common::Served::watch(sandbox, start_node(AuthSettings::default()).await, &[0]).await;
+    let (p, r) = (served.path(0), served.path(1));
+    let primary = served.key(0);
+
+    served.ok(&format!("tag/{r}/role/reporting")).await;
+    assert_eq!(
+        served.read(&format!("tag-value/{r}?tag=role")).await,
+        "reporting"
+    );
+    assert_eq!(
+        served.read(&format!("tag-value/{r}/role")).await,
+        "reporting"
+    );
+    let tagged = served.read("tagged?tag=role=reporting").await;
+    assert_eq!(tagged.as_array().map(Vec::len), Some(1), "{tagged}");
+    served.ok(&format!("untag/{r}/role")).await;
+    let tagged = served.read("tagged?tag=role").await;
+    assert_eq!(tagged.as_array().map(Vec::len), Some(0), "{tagged}");
+
+    let by_instance = served.read(&format!("cluster/instance/{r}")).await;
+    assert_eq!(
+        by_instance.as_array().map(Vec::len),
+        Some(2),
+        "{by_instance}"
+    );
+    served
+        .ok(&format!("set-cluster-alias/{primary}?alias=orders"))
+        .await;
+    let by_alias = served.read("cluster/alias/orders").await;
+    assert_eq!(by_alias, by_instance);
+    let info = served.read("cluster-info/alias/orders").await;
+    assert_eq!(info["ClusterAlias"], "orders", "{info}");
+    let found = served.read("search/127.0.0.1").await;
+    assert_eq!(found.as_array().map(Vec::len), Some(2), "{found}");
+
+    assert_eq!(
+        served.read(&format!("in-maintenance/{p}")).await["Message"],
+        "false"
+    );
+    served
+        .ok(&format!("begin-maintenance/{p}/ops/upgrade"))
+        .await;
+    let state = served.read(&format!("in-maintenance/{p}")).await;
+    assert_eq!(state["Message"], "true", "{state}");
+    assert_eq!(state["Details"], primary.as_str());
+    let locks = served.read("maintenance").await;
+    let id = locks[0]["MaintenanceId"].as_i64().expect("a lock id");
+    let ended = served.ok(&format!("end-maintenance/{id}")).await;
+    assert_eq!(ended["Details"], id);
+    assert_eq!(
+        served.read(&format!("in-maintenance/{p}")).await["Message"],
+        "false"
+    );
+    let (status, _) = served.call(&format!("end-maintenance/{id}")).await;
+    assert_eq!(status, 404, "no such lock any more");
+
+    let one = served
+        .read(&format!("replication-analysis/instance/{r}"))
+        .await;
+    assert_eq!(one["Code"], "OK", "{one}");
+    let entries = one["Details"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["AnalyzedInstanceKey"]["Port"] == served.sandbox.port(1)),
+        "{one}"
+    );
+}

@@ -69,7 +69,8 @@ impl Served {
         })
         .await
         .unwrap_or_else(|| panic!("{count} recoveries did not finish"));
-        self.read("audit-recovery").await["Details"]
+        self.read("audit-recovery")
+            .await
             .as_array()
             .unwrap()
             .clone()
@@ -209,7 +210,7 @@ async fn acknowledging_by_any_name_of_a_cluster_lifts_its_block() {
     );
     assert_eq!(blocked[0]["BlockingRecoveryId"], first["Id"]);
     let audit = c.read(&format!("audit-recovery/{p}")).await;
-    assert_eq!(audit["Details"][0]["Id"], first["Id"], "{audit}");
+    assert_eq!(audit[0]["Id"], first["Id"], "{audit}");
 
     // Acknowledged by the name people see now (the recovery was recorded under the old one).
     let (status, body) = c

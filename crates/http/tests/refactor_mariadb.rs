@@ -106,7 +106,16 @@ async fn every_move_changes_the_topology_as_asked() {
 
     // take-siblings: R3's siblings (none but R2's source is R1... move R2 up first).
     c.ok(&format!("relocate/{r2}/{p}")).await;
-    c.ok(&format!("take-siblings/{r3}")).await;
+    let took = c.ok(&format!("take-siblings/{r3}")).await;
+    assert_eq!(
+        took["Details"]["Key"]["Port"],
+        c.sandbox.port(3),
+        "the instance: {took}"
+    );
+    assert!(
+        took["Message"].as_str().unwrap().starts_with("Took "),
+        "{took}"
+    );
     c.assert_replicates_from(2, 3);
 
     // Writes on the primary still reach everyone.
@@ -420,7 +429,18 @@ async fn tags_are_set_listed_and_removed() {
         get("tagged?tag=role=backup".into()).await[0]["Port"],
         c.sandbox.port(2)
     );
-    c.ok(&format!("untag/{r2}?tag=nightly")).await;
+    let untagged = c.ok(&format!("untag/{r2}?tag=nightly")).await;
+    assert_eq!(
+        untagged["Details"][0]["Port"],
+        c.sandbox.port(2),
+        "{untagged}"
+    );
+    let again = c.ok(&format!("untag/{r2}?tag=nightly")).await;
+    assert_eq!(
+        again["Details"],
+        serde_json::json!([]),
+        "orchestrator's answer: {again}"
+    );
     let removed = c.ok("untag-all?tag=role").await;
     assert_eq!(removed["Details"].as_array().unwrap().len(), 2);
     assert_eq!(get(format!("tags/{r2}")).await, serde_json::json!([]));
@@ -449,7 +469,9 @@ async fn errant_gtids_are_shown_located_and_reset() {
         "{}",
         errant.1
     );
-    let files = c.read(&format!("locate-gtid-errant/{r2}")).await;
+    let located = c.read(&format!("locate-gtid-errant/{r2}")).await;
+    assert_eq!(located["Code"], "OK", "{located}");
+    let files = located["Details"].clone();
     assert_eq!(files.as_array().unwrap().len(), 1, "{files}");
     assert!(
         files[0].as_str().unwrap().starts_with("mysql-bin."),

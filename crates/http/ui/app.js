@@ -360,7 +360,7 @@ function automatedRecoveryText(globalState, clusters) {
 async function recoveriesPage() {
   const [recoveries, global, clusters] = await Promise.all([
     api("audit-recovery"), api("check-global-recoveries"), api("clusters-info")]);
-  const list = recoveries.Details;
+  const list = recoveries;
   const rows = [];
   for (const r of list) {
     const failed = r.AnalysisEntry.AnalyzedInstanceKey;

@@ -516,10 +516,18 @@ impl Refactorer {
             .await
     }
 
-    fn source_of(topology: &Topology, key: &InstanceKey) -> Result<InstanceKey, RefactorError> {
-        let record = topology
+    /// `key`'s record, or "unknown instance" (404), as orchestrator answers.
+    fn known<'t>(
+        topology: &'t Topology,
+        key: &InstanceKey,
+    ) -> Result<&'t arbor_topology::InstanceRecord, RefactorError> {
+        topology
             .record(key)
-            .ok_or_else(|| RefactorError::NotFound(format!("unknown instance {key}")))?;
+            .ok_or_else(|| RefactorError::NotFound(format!("unknown instance {key}")))
+    }
+
+    fn source_of(topology: &Topology, key: &InstanceKey) -> Result<InstanceKey, RefactorError> {
+        let record = Self::known(topology, key)?;
         record
             .instance
             .source()
@@ -634,6 +642,8 @@ impl Refactorer {
         target: &InstanceKey,
     ) -> Result<(Vec<InstanceKey>, Vec<String>), RefactorError> {
         let topology = self.topology().await?;
+        Self::known(&topology, key)?;
+        Self::known(&topology, target)?;
         let replicas: Vec<InstanceKey> = topology
             .replica_keys_of(key)
             .into_iter()
@@ -661,6 +671,7 @@ impl Refactorer {
         key: &InstanceKey,
     ) -> Result<(Vec<InstanceKey>, Vec<String>), RefactorError> {
         let topology = self.topology().await?;
+        Self::known(&topology, key)?;
         let replicas = topology.replica_keys_of(key);
         self.move_each(replicas, key, "repoint-replicas", false)
             .await

@@ -175,6 +175,7 @@ pub fn fill(path: &str, host: &str, port: u16, hint: &str) -> String {
         .replace("{belowPort}", &port.to_string())
         .replace("{seconds}", "0")
         .replace("{logFile}", "mysql-bin.000001")
+        .replace("{id}", "1")
 }
 
 /// Real MariaDB servers (a test kit sandbox) watched by one node, addressed by their index in
