@@ -335,11 +335,18 @@ fn killing_the_leader_during_a_failover_never_promotes_twice() {
             );
             if Instant::now() >= deadline {
                 let current = group.leader(Duration::from_secs(10));
-                let downtimed = get(&group.members[current].api(), "/api/downtimed").1;
-                let audit = get(&group.members[current].api(), "/api/audit-recovery").1;
+                let api = group.members[current].api();
+                let downtimed = get(&api, "/api/downtimed").1;
+                let audit = get(&api, "/api/audit-recovery").1;
+                // What the leader believes: its analyses and its readings of the cluster.
+                let analysis = get_local(&api, "/api/replication-analysis").1;
+                let readings: Vec<String> = (0..3)
+                    .map(|i| get_local(&api, &instance_path(&sandbox.key(i))).1)
+                    .collect();
                 panic!(
                     "run {run}: no completed failover of {failed}; primaries {found:?}\n\
-                     downtimed: {downtimed}\naudit: {audit}\n{}",
+                     downtimed: {downtimed}\naudit: {audit}\nleader's analysis: {analysis}\n\
+                     leader's readings: {readings:#?}\n{}",
                     group.logs()
                 );
             }

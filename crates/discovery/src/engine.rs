@@ -118,6 +118,9 @@ struct Inner {
     /// Told of every outcome this node recorded from its own probes (readings relayed to the
     /// other members of a Raft group).
     sink: RwLock<Option<ReadingSink>>,
+    /// When this engine started: a reading from before (restored from disk after a restart)
+    /// is not this member's to rely on, whoever polls the instance now.
+    started_at: Timestamp,
 }
 
 /// Receives the outcomes of this node's probes once recorded.
@@ -176,6 +179,7 @@ impl Discovery {
             queue_full_drops: AtomicU64::new(0),
             store_write_errors: AtomicU64::new(0),
             observer: RwLock::new(None),
+            started_at: Timestamp::now(),
             gate: RwLock::new(None),
             share: RwLock::new(None),
             sink: RwLock::new(None),
@@ -577,15 +581,20 @@ impl Inner {
         }
     }
 
-    /// Whether this member's latest reading of `key` is older than three poll intervals.
+    /// Whether this member's latest reading of `key` is older than three poll intervals, or
+    /// older than this member's start. The second matters after a restart: the relay brings
+    /// only new readings, so a member that just (re)joined would otherwise hold, for the
+    /// instances others poll, whatever its disk had, or nothing; and should the primary die in
+    /// that window, a member that never saw it alive cannot tell that a primary died.
     async fn is_stale(&self, key: &InstanceKey) -> bool {
         let Ok(Some(record)) = self.store.instance(key).await else {
             return true;
         };
         let limit = (self.settings.poll_interval * 3).as_millis() as i64;
-        record
-            .last_checked
-            .is_none_or(|checked| Timestamp::now().millis() - checked.millis() > limit)
+        record.last_checked.is_none_or(|checked| {
+            checked.millis() < self.started_at.millis()
+                || Timestamp::now().millis() - checked.millis() > limit
+        })
     }
 
     async fn run_dispatcher(self: Arc<Self>, slots: Arc<Semaphore>) {

@@ -329,6 +329,22 @@ impl RecoveryEngine {
     /// node sees an actionable failure there, and its analysis. What a member answers the
     /// leader's [`PeerJudges`] question with.
     pub async fn judge(&self, key: &InstanceKey) -> Result<(bool, String), StoreError> {
+        // First the whole cluster as this member knows it, not only the replicas its view
+        // lists: a member whose view lags (it just restarted, or its readings of others' share
+        // are late) would otherwise judge from a picture in which the suspect is not a primary.
+        let members: Vec<InstanceKey> = {
+            let snapshot = self.latest_snapshot().await?;
+            let topology = &snapshot.topology;
+            match topology.cluster_of(key) {
+                Some(cluster) => topology
+                    .cluster_members(cluster)
+                    .iter()
+                    .map(|record| record.instance.key.clone())
+                    .collect(),
+                None => vec![key.clone()],
+            }
+        };
+        self.inner.discovery.probe_now(&members).await;
         Ok(match self.confirm(key).await? {
             Some(analysis) => (
                 true,

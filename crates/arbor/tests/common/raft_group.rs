@@ -169,11 +169,28 @@ impl Group {
             .expect("a running follower")
     }
 
+    /// Each member's log (a killed member's too): the whole file kept in the artifacts
+    /// folder, and its last lines without the transport's retry noise, for the test's output.
     pub fn logs(&self) -> String {
         self.members
             .iter()
             .enumerate()
-            .map(|(i, m)| format!("--- node {i} ---\n{}", tail(&m.stderr(), 30)))
+            .map(|(i, m)| {
+                let text = std::fs::read_to_string(m.dir.join("serve.stderr")).unwrap_or_default();
+                let kept =
+                    super::artifacts_dir().join(format!("raft-{}-node{i}.log", std::process::id()));
+                let _ = std::fs::write(&kept, &text);
+                let quiet: String = text
+                    .lines()
+                    .filter(|l| !l.contains("openraft::") && !l.contains("not delivered"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                format!(
+                    "--- node {i} (whole log: {}) ---\n{}",
+                    kept.display(),
+                    tail(&quiet, 40)
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
