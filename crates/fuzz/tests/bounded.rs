@@ -2,21 +2,7 @@
 //! mutations of them (bytes flipped, cut, repeated, spliced), ten thousand per target. The
 //! open-ended runs are `cargo +nightly fuzz run TARGET` in `fuzz/` (see docs/security.md).
 
-/// A small deterministic generator (xorshift), so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use arbor_testkit::Rng;
 
 fn seeds(target: &str) -> Vec<Vec<u8>> {
     let texts: &[&str] = match target {
@@ -70,9 +56,9 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
     for _ in 0..1 + rng.below(8) {
         let len = data.len();
         match rng.below(6) {
-            0 if len > 0 => data[rng.below(len)] = rng.next() as u8,
+            0 if len > 0 => data[rng.below(len)] = rng.next_u64() as u8,
             1 if len > 0 => data.truncate(rng.below(len)),
-            2 => data.insert(rng.below(len + 1), rng.next() as u8),
+            2 => data.insert(rng.below(len + 1), rng.next_u64() as u8),
             3 if len > 0 => {
                 let (a, b) = (rng.below(len), rng.below(len));
                 let (start, end) = (a.min(b), a.max(b));
@@ -85,7 +71,7 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
                 let cut = rng.below(other.len() + 1);
                 data.extend_from_slice(&other[..cut]);
             }
-            _ => data.extend((0..rng.below(16)).map(|_| rng.next() as u8)),
+            _ => data.extend((0..rng.below(16)).map(|_| rng.next_u64() as u8)),
         }
     }
     data

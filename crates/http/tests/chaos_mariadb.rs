@@ -22,33 +22,13 @@ use std::time::{Duration, Instant};
 
 use arbor_http::AuthSettings;
 use arbor_mysql::{Operator, OperatorSettings};
-use arbor_testkit::MariaDbSandbox;
+use arbor_testkit::{MariaDbSandbox, Rng};
 use arbor_topology::InstanceKey;
 use common::{automated_recovery, start_node_with, Served};
 
 const SERVERS: usize = 4;
 const APP_USER: &str = "app";
 const APP_PASSWORD: &str = "app-pass";
-
-/// A small, seeded pseudo-random sequence (xorshift): the same seed, the same steps.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
-        (!items.is_empty()).then(|| items[self.below(items.len())])
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Step {

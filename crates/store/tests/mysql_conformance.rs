@@ -6,6 +6,19 @@ use arbor_store::{MySqlBackend, MySqlStore};
 pub const BACKEND_USER: &str = "arbor_backend";
 pub const BACKEND_PASSWORD: &str = "backend-secret";
 
+/// The backend at `port` as arbor's test account, with `tls`.
+fn backend(port: u16, tls: Option<mysql_async::SslOpts>) -> MySqlBackend {
+    MySqlBackend {
+        host: "127.0.0.1".into(),
+        port,
+        database: "arbor".into(),
+        user: BACKEND_USER.into(),
+        password: BACKEND_PASSWORD.into(),
+        max_connections: 4,
+        tls,
+    }
+}
+
 /// A fresh server with an account that may create arbor's database, and a store on it.
 async fn mysql_store() -> (MariaDbSandbox, MySqlStore) {
     let sandbox = MariaDbSandbox::start(&[None]).expect("a MariaDB server");
@@ -18,17 +31,9 @@ async fn mysql_store() -> (MariaDbSandbox, MySqlStore) {
             ),
         )
         .expect("backend account");
-    let store = MySqlStore::open(&MySqlBackend {
-        host: "127.0.0.1".into(),
-        port: sandbox.port(0),
-        database: "arbor".into(),
-        user: BACKEND_USER.into(),
-        password: BACKEND_PASSWORD.into(),
-        max_connections: 4,
-        tls: None,
-    })
-    .await
-    .expect("MySQL store opens");
+    let store = MySqlStore::open(&backend(sandbox.port(0), None))
+        .await
+        .expect("MySQL store opens");
     (sandbox, store)
 }
 
@@ -93,21 +98,12 @@ async fn a_backend_that_requires_tls_is_reached_over_tls() {
             ),
         )
         .unwrap();
-    let backend = |tls: Option<mysql_async::SslOpts>| MySqlBackend {
-        host: "127.0.0.1".into(),
-        port: sandbox.port(0),
-        database: "arbor".into(),
-        user: BACKEND_USER.into(),
-        password: BACKEND_PASSWORD.into(),
-        max_connections: 4,
-        tls,
-    };
-    let plain = MySqlStore::open(&backend(None)).await;
+    let plain = MySqlStore::open(&backend(sandbox.port(0), None)).await;
     assert!(plain.is_err(), "the server refuses plain text");
     let ssl = mysql_async::SslOpts::default()
         .with_root_certs(vec![files.ca.clone().into()])
         .with_disable_built_in_roots(true);
-    let store = MySqlStore::open(&backend(Some(ssl)))
+    let store = MySqlStore::open(&backend(sandbox.port(0), Some(ssl)))
         .await
         .expect("the store opens over TLS");
     use arbor_store::Store;
@@ -175,15 +171,7 @@ async fn the_mysql_schema_is_versioned() {
     };
     let versions = count();
     assert!(versions.starts_with('5'), "{versions}");
-    let backend = MySqlBackend {
-        host: "127.0.0.1".into(),
-        port: sandbox.port(0),
-        database: "arbor".into(),
-        user: BACKEND_USER.into(),
-        password: BACKEND_PASSWORD.into(),
-        max_connections: 4,
-        tls: None,
-    };
+    let backend = backend(sandbox.port(0), None);
     MySqlStore::open(&backend).await.expect("opens again");
     assert_eq!(count(), versions, "nothing migrated twice");
     // A backend from before versioning.

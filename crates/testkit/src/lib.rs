@@ -9,6 +9,7 @@
 
 mod certs;
 mod hung;
+mod rng;
 
 pub use arbor_sandbox::{
     reserve_port, MariaDbSandbox, SandboxOptions, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD,
@@ -16,6 +17,7 @@ pub use arbor_sandbox::{
 };
 pub use certs::{write_certificates, CertificateFiles};
 pub use hung::HungServer;
+pub use rng::Rng;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
