@@ -131,6 +131,8 @@ pub type PollingGate = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// How often a paused node re-reads the store's instances, to watch what another node found.
 const PAUSED_REFRESH: Duration = Duration::from_secs(2);
+/// How long after its start a node follows the store every scheduler tick.
+const STARTUP_FOLLOW: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct State {
@@ -526,14 +528,23 @@ impl Inner {
     async fn run_scheduler(self: Arc<Self>) {
         let mut tick = tokio::time::interval(SCHEDULER_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_refresh = Instant::now();
+        let started = Instant::now();
+        let mut last_refresh: Option<Instant> = None;
         loop {
             tick.tick().await;
             let share = self.share.read().unwrap_or_else(|e| e.into_inner()).clone();
             let open = self.polls_open();
-            if (!open || share.is_some()) && last_refresh.elapsed() >= PAUSED_REFRESH {
+            // Right after a start the store may still be filling (a Raft member replaying its
+            // log registers instances as it goes): follow it every tick for a while, so that a
+            // member that just (re)joined watches every instance within a tick, not two seconds.
+            let every = if started.elapsed() < STARTUP_FOLLOW {
+                SCHEDULER_TICK
+            } else {
+                PAUSED_REFRESH
+            };
+            if (!open || share.is_some()) && last_refresh.is_none_or(|at| at.elapsed() >= every) {
                 self.follow_store().await;
-                last_refresh = Instant::now();
+                last_refresh = Some(Instant::now());
             }
             if !open {
                 continue;
