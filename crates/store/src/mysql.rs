@@ -210,17 +210,7 @@ impl Store for MySqlStore {
             match &outcome.result {
                 CheckResult::Seen(instance) => {
                     tx.exec_drop(
-                        SqlDialect::MySql.upsert(
-                            sql::RECORD_SEEN,
-                            &["hostname", "port"],
-                            &[
-                                "last_attempted_check",
-                                "last_checked",
-                                "last_seen",
-                                "last_error = ''",
-                                "data",
-                            ],
-                        ),
+                        SqlDialect::MySql.record_seen(),
                         args![
                             key.hostname.as_str(),
                             key.port,
@@ -236,11 +226,7 @@ impl Store for MySqlStore {
                 }
                 CheckResult::Failed { error } => {
                     tx.exec_drop(
-                        SqlDialect::MySql.upsert(
-                            sql::RECORD_FAILED,
-                            &["hostname", "port"],
-                            &["last_attempted_check", "last_checked", "last_error"],
-                        ),
+                        SqlDialect::MySql.record_failed(),
                         args![
                             key.hostname.as_str(),
                             key.port,
@@ -388,14 +374,7 @@ impl Store for MySqlStore {
         }
         for record in &mut records {
             let steps: Vec<(i64, String)> = conn
-                .exec(
-                    format!(
-                        "{} ORDER BY {}",
-                        SqlDialect::MySql.text(sql::RECOVERY_STEPS),
-                        SqlDialect::MySql.insertion_order()
-                    ),
-                    args![record.id],
-                )
+                .exec(SqlDialect::MySql.recovery_steps(), args![record.id])
                 .await
                 .map_err(query_error)?;
             record.steps = steps

@@ -234,6 +234,68 @@ pub(crate) fn all_rows(table: &str, columns: &[&str], order: &str) -> String {
     )
 }
 
+/// The statements with a dialect-specific part, each written once.
+impl SqlDialect {
+    /// One recovery's steps, in the order they were added.
+    pub(crate) fn recovery_steps(self) -> String {
+        format!(
+            "{} ORDER BY {}",
+            self.text(RECOVERY_STEPS),
+            self.insertion_order()
+        )
+    }
+
+    pub(crate) fn record_seen(self) -> String {
+        self.upsert(
+            RECORD_SEEN,
+            &["hostname", "port"],
+            &[
+                "last_attempted_check",
+                "last_checked",
+                "last_seen",
+                "last_error = ''",
+                "data",
+            ],
+        )
+    }
+
+    pub(crate) fn record_failed(self) -> String {
+        self.upsert(
+            RECORD_FAILED,
+            &["hostname", "port"],
+            &["last_attempted_check", "last_checked", "last_error"],
+        )
+    }
+
+    pub(crate) fn begin_downtime(self) -> String {
+        self.upsert(
+            BEGIN_DOWNTIME,
+            &["hostname", "port"],
+            &["owner", "reason", "begin_at", "end_at"],
+        )
+    }
+
+    pub(crate) fn register_candidate(self) -> String {
+        self.upsert(
+            REGISTER_CANDIDATE,
+            &["hostname", "port"],
+            &["rule", "expires_at"],
+        )
+    }
+
+    pub(crate) fn tag(self) -> String {
+        self.upsert(TAG, &["hostname", "port", "name"], &["value"])
+    }
+
+    pub(crate) fn set_global_recoveries_disabled(self) -> String {
+        self.upsert(SET_GLOBAL_RECOVERIES_DISABLED, &["name"], &["value"])
+    }
+
+    pub(crate) fn set_cluster_alias(self) -> String {
+        self.upsert(SET_CLUSTER_ALIAS, &["cluster"], &["alias"])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -164,22 +164,8 @@ impl Store for SqliteStore {
         self.with_conn(move |conn| {
             let tx = conn.transaction()?;
             {
-                let mut seen = tx.prepare_cached(&SqlDialect::Sqlite.upsert(
-                    sql::RECORD_SEEN,
-                    &["hostname", "port"],
-                    &[
-                        "last_attempted_check",
-                        "last_checked",
-                        "last_seen",
-                        "last_error = ''",
-                        "data",
-                    ],
-                ))?;
-                let mut failed = tx.prepare_cached(&SqlDialect::Sqlite.upsert(
-                    sql::RECORD_FAILED,
-                    &["hostname", "port"],
-                    &["last_attempted_check", "last_checked", "last_error"],
-                ))?;
+                let mut seen = tx.prepare_cached(&SqlDialect::Sqlite.record_seen())?;
+                let mut failed = tx.prepare_cached(&SqlDialect::Sqlite.record_failed())?;
                 for outcome in outcomes {
                     let key = &outcome.key;
                     match &outcome.result {
@@ -365,11 +351,7 @@ impl Store for SqliteStore {
                 record.errors = serde_json::from_str(&errors).map_err(corrupt)?;
                 records.push(record);
             }
-            let mut steps = conn.prepare_cached(&format!(
-                "{} ORDER BY {}",
-                SqlDialect::Sqlite.text(sql::RECOVERY_STEPS),
-                SqlDialect::Sqlite.insertion_order()
-            ))?;
+            let mut steps = conn.prepare_cached(&SqlDialect::Sqlite.recovery_steps())?;
             for record in &mut records {
                 record.steps = steps
                     .query_map([record.id], |row| {

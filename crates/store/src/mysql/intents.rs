@@ -51,11 +51,7 @@ impl Backend for MySqlStore {
     async fn begin_downtime(&self, downtime: Downtime) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            SqlDialect::MySql.upsert(
-                sql::BEGIN_DOWNTIME,
-                &["hostname", "port"],
-                &["owner", "reason", "begin_at", "end_at"],
-            ),
+            SqlDialect::MySql.begin_downtime(),
             args![
                 downtime.key.hostname.as_str(),
                 downtime.key.port,
@@ -88,11 +84,7 @@ impl Backend for MySqlStore {
     ) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            SqlDialect::MySql.upsert(
-                sql::REGISTER_CANDIDATE,
-                &["hostname", "port"],
-                &["rule", "expires_at"],
-            ),
+            SqlDialect::MySql.register_candidate(),
             args![
                 key.hostname.as_str(),
                 key.port,
@@ -369,7 +361,7 @@ impl Backend for MySqlStore {
     async fn tag(&self, key: &InstanceKey, name: &str, value: &str) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            SqlDialect::MySql.upsert(sql::TAG, &["hostname", "port", "name"], &["value"]),
+            SqlDialect::MySql.tag(),
             args![key.hostname.as_str(), key.port, name, value],
         )
         .await
@@ -404,7 +396,7 @@ impl Backend for MySqlStore {
     async fn set_global_recoveries_disabled(&self, disabled: bool) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(
-            SqlDialect::MySql.upsert(sql::SET_GLOBAL_RECOVERIES_DISABLED, &["name"], &["value"]),
+            SqlDialect::MySql.set_global_recoveries_disabled(),
             args![if disabled { "1" } else { "0" }],
         )
         .await
@@ -419,12 +411,9 @@ impl Backend for MySqlStore {
                 .await
                 .map_err(query_error)
         } else {
-            conn.exec_drop(
-                SqlDialect::MySql.upsert(sql::SET_CLUSTER_ALIAS, &["cluster"], &["alias"]),
-                args![cluster, alias],
-            )
-            .await
-            .map_err(query_error)
+            conn.exec_drop(SqlDialect::MySql.set_cluster_alias(), args![cluster, alias])
+                .await
+                .map_err(query_error)
         }
     }
 }

@@ -45,11 +45,7 @@ impl Backend for SqliteStore {
     async fn begin_downtime(&self, downtime: Downtime) -> Result<(), StoreError> {
         self.with_conn(move |conn| {
             conn.execute(
-                &SqlDialect::Sqlite.upsert(
-                    sql::BEGIN_DOWNTIME,
-                    &["hostname", "port"],
-                    &["owner", "reason", "begin_at", "end_at"],
-                ),
+                &SqlDialect::Sqlite.begin_downtime(),
                 params![
                     downtime.key.hostname,
                     downtime.key.port,
@@ -82,11 +78,7 @@ impl Backend for SqliteStore {
         let key = key.clone();
         self.with_conn(move |conn| {
             conn.execute(
-                &SqlDialect::Sqlite.upsert(
-                    sql::REGISTER_CANDIDATE,
-                    &["hostname", "port"],
-                    &["rule", "expires_at"],
-                ),
+                &SqlDialect::Sqlite.register_candidate(),
                 params![key.hostname, key.port, rule.name(), expires_at.millis()],
             )?;
             Ok(())
@@ -361,7 +353,7 @@ impl Backend for SqliteStore {
         let (key, name, value) = (key.clone(), name.to_string(), value.to_string());
         self.with_conn(move |conn| {
             conn.execute(
-                &SqlDialect::Sqlite.upsert(sql::TAG, &["hostname", "port", "name"], &["value"]),
+                &SqlDialect::Sqlite.tag(),
                 params![key.hostname, key.port, name, value],
             )?;
             Ok(())
@@ -402,11 +394,7 @@ impl Backend for SqliteStore {
     async fn set_global_recoveries_disabled(&self, disabled: bool) -> Result<(), StoreError> {
         self.with_conn(move |conn| {
             conn.execute(
-                &SqlDialect::Sqlite.upsert(
-                    sql::SET_GLOBAL_RECOVERIES_DISABLED,
-                    &["name"],
-                    &["value"],
-                ),
+                &SqlDialect::Sqlite.set_global_recoveries_disabled(),
                 [if disabled { "1" } else { "0" }],
             )?;
             Ok(())
@@ -420,10 +408,7 @@ impl Backend for SqliteStore {
             if alias.is_empty() {
                 conn.execute(sql::DELETE_CLUSTER_ALIAS, [&cluster])?;
             } else {
-                conn.execute(
-                    &SqlDialect::Sqlite.upsert(sql::SET_CLUSTER_ALIAS, &["cluster"], &["alias"]),
-                    [&cluster, &alias],
-                )?;
+                conn.execute(&SqlDialect::Sqlite.set_cluster_alias(), [&cluster, &alias])?;
             }
             Ok(())
         })
