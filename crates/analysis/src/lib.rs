@@ -13,10 +13,12 @@
 
 mod code;
 mod gtid;
+mod position;
 mod rules;
 
 pub use code::{AnalysisCode, StructureWarning};
 pub use gtid::{errant_gtid, MysqlGtidSet};
+pub use position::Position;
 pub use rules::{analyze, Analysis, AnalysisSettings};
 
 #[cfg(test)]

@@ -117,12 +117,22 @@ fn view(record: &InstanceRecord, settings: &AnalysisSettings) -> ReplicaView {
     }
 }
 
-/// Analyzes every instance arbor has read at least once. Instances without a problem are left
+/// Analyzes every instance arbor has read at least once, and every instance arbor has never
+/// read that replicas it has read name as their source: those replicas vouch that it is (or
+/// was) their primary, and whether they still replicate from it says whether it lives, as in
+/// orchestrator's holistic analysis. (A member that started just before a primary died may
+/// never have read it alive; its replicas still tell.) Instances without a problem are left
 /// out, as in orchestrator's `replication-analysis`.
 pub fn analyze(topology: &Topology, settings: &AnalysisSettings) -> Vec<Analysis> {
     let mut analyses: Vec<Analysis> = topology
         .records()
-        .filter(|record| record.has_been_seen())
+        .filter(|record| {
+            record.has_been_seen()
+                || topology
+                    .replicas_of(record.key())
+                    .iter()
+                    .any(|replica| replica.has_been_seen())
+        })
         .map(|record| analyze_one(topology, record, settings))
         .filter(|analysis| analysis.code.is_some() || !analysis.structure.is_empty())
         .collect();

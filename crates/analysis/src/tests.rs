@@ -439,6 +439,54 @@ fn every_code_is_decided_as_orchestrator_decides_it() {
     assert!(missing.is_empty(), "codes without a test case: {missing:?}");
 }
 
+/// A primary arbor never read alive (a member that started just before it died) is judged by
+/// its replicas; a server never read that no replica names is not analyzed at all.
+#[test]
+fn a_primary_never_read_is_judged_by_the_replicas_that_name_it() {
+    let never_read = |node: Node| {
+        let mut record = node.record();
+        record.last_seen = None;
+        record.instance = Instance::unseen(record.instance.key.clone());
+        record
+    };
+    let settings = AnalysisSettings::default();
+    let dead = Topology::new(
+        vec![
+            never_read(primary("p:1")),
+            replica("r1:1", "p:1").connecting().record(),
+            replica("r2:1", "p:1").connecting().record(),
+        ],
+        &TopologyOptions::default(),
+    );
+    let analysis = analyze(&dead, &settings);
+    let primary_analysis = analysis.iter().find(|a| a.key.to_string() == "p:1");
+    assert_eq!(
+        primary_analysis.and_then(|a| a.code),
+        Some(AnalysisCode::DeadMaster),
+        "{analysis:?}"
+    );
+    // Replicas still replicating from it: it lives, whatever arbor could not read.
+    let alive = Topology::new(
+        vec![
+            never_read(primary("p:1")),
+            replica("r1:1", "p:1").record(),
+            replica("r2:1", "p:1").record(),
+        ],
+        &TopologyOptions::default(),
+    );
+    let code = analyze(&alive, &settings)
+        .into_iter()
+        .find(|a| a.key.to_string() == "p:1")
+        .and_then(|a| a.code);
+    assert_ne!(code, Some(AnalysisCode::DeadMaster));
+    // Nobody names it: nothing to say.
+    let lone = Topology::new(
+        vec![never_read(primary("p:1"))],
+        &TopologyOptions::default(),
+    );
+    assert!(analyze(&lone, &settings).is_empty());
+}
+
 #[test]
 fn only_confirmed_failures_are_actionable() {
     let settings = AnalysisSettings::default();

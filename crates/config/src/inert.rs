@@ -25,7 +25,7 @@ pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("DetectPromotionRuleQuery", "promotion rules come from register-candidate only"),
     ("DetectSemiSyncEnforcedQuery", "semi-synchronous replication is not managed yet"),
     ("MaxConcurrentReplicaOperations", "replicas are repointed all at once"),
-    ("PostTakeMasterProcesses", "take-master is not implemented"),
+    ("PostTakeMasterProcesses", "take-master runs no hooks"),
     ("CoMasterRecoveryMustPromoteOtherCoMaster", "co-primary recovery promotes like a dead primary's"),
     ("RecoverLockedSemiSyncMaster", "semi-synchronous replication is not managed yet"),
     ("EnforceExactSemiSyncReplicas", "semi-synchronous replication is not managed yet"),

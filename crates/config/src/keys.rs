@@ -278,6 +278,9 @@ config_keys! {
     zk_address: String = "ZkAddress" => String::new();
     kv_cluster_master_prefix: String = "KVClusterMasterPrefix" => "mysql/master".into();
     audit_log_file: String = "AuditLogFile" => String::new();
+    /// Entries per page of the audit routes (`audit`, `audit-recovery`,
+    /// `audit-failure-detection`).
+    audit_page_size: u64 = "AuditPageSize" => 20;
     audit_to_syslog: bool = "AuditToSyslog" => false;
     audit_to_backend_db: bool = "AuditToBackendDB" => false;
     audit_purge_days: u64 = "AuditPurgeDays" => 7;
@@ -310,10 +313,9 @@ config_keys! {
     /// arbor: a Raft snapshot every this many log entries; the log before it is purged.
     raft_snapshot_every_entries: u64 = "RaftSnapshotEveryEntries" => 10_000;
     expect_failure_analysis_concensus: bool = "ExpectFailureAnalysisConcensus" => true;
-    /// arbor (experimental, off by default): in a Raft group or on a shared backend, each
-    /// instance is polled by one live member (rendezvous hashing); Raft members relay their
-    /// readings to each other outside the log. A suspected failure is still probed by every
-    /// member before a recovery. Off: every Raft member polls every instance, and on a shared
-    /// backend only the leader polls.
-    share_probing_across_nodes: bool = "ShareProbingAcrossNodes" => false;
+    /// arbor: in a Raft group or on a shared backend, each instance is polled by one live
+    /// member (rendezvous hashing); Raft members relay their readings to each other outside
+    /// the log. A suspected failure is still probed by every member before a recovery. Off:
+    /// every Raft member polls every instance, and on a shared backend only the leader polls.
+    share_probing_across_nodes: bool = "ShareProbingAcrossNodes" => true;
 }

@@ -42,6 +42,17 @@ const FORMS: &[(&str, &str)] = &[
         "force-master-failover/{h}/{p}",
         "force-master-failover/{h}:{p}",
     ),
+    (
+        "force-master-takeover/{h}/{p}/{dh}/{dp}",
+        "force-master-takeover/{h}:{p}/{dh}/{dp}",
+    ),
+    // orchestrator moves by equivalent binlog coordinates; arbor's relocate picks GTID or
+    // coordinates itself.
+    (
+        "move-equivalent/{h}/{p}/{dh}/{dp}",
+        "relocate/{h}/{p}/{dh}/{dp}",
+    ),
+    ("ack-recovery/cluster/alias/{a}", "ack-recovery/cluster/{a}"),
 ];
 
 /// Rewrites `request`'s URI to arbor's form when it is in one of orchestrator's other forms.
@@ -163,6 +174,110 @@ fn query_encode(text: &str) -> String {
     }
     out
 }
+
+/// The answer to a path no route takes: 501 with why and what to use instead for the
+/// orchestrator routes arbor does not build, else 404 "unknown path".
+pub(crate) async fn unknown_path(uri: axum::http::Uri) -> crate::ApiError {
+    let path = uri.path();
+    let route = path
+        .split_once("/api/")
+        .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
+        .unwrap_or("");
+    match NOT_BUILT
+        .iter()
+        .find(|(name, _)| match name.strip_suffix('*') {
+            Some(prefix) => route.starts_with(prefix),
+            None => route == *name,
+        }) {
+        Some((_, why)) => crate::ApiError::NotImplemented(format!("{route}: {why}")),
+        None => crate::ApiError::NotFound(format!("unknown path {path}")),
+    }
+}
+
+/// orchestrator routes arbor deliberately does not build, with why and what to use instead:
+/// answered 501 with that message, never "unknown path".
+const NOT_BUILT: &[(&str, &str)] = &[
+    ("match", PSEUDO_GTID),
+    ("match-below", PSEUDO_GTID),
+    ("match-up", PSEUDO_GTID),
+    ("match-replicas", PSEUDO_GTID),
+    ("match-slaves", PSEUDO_GTID),
+    ("match-up-replicas", PSEUDO_GTID),
+    ("match-up-slaves", PSEUDO_GTID),
+    ("multi-match-replicas", PSEUDO_GTID),
+    ("multi-match-slaves", PSEUDO_GTID),
+    ("regroup-replicas-pgtid", PSEUDO_GTID),
+    ("regroup-slaves-pgtid", PSEUDO_GTID),
+    ("last-pseudo-gtid", PSEUDO_GTID),
+    ("regroup-replicas-bls", BINLOG_SERVERS),
+    ("regroup-slaves-bls", BINLOG_SERVERS),
+    ("agent*", AGENTS),
+    ("seeds", AGENTS),
+    (
+        "master-equivalent",
+        "binlog coordinate equivalence is not kept: arbor moves replicas with \
+      GTID, whose positions are the same on every server; use relocate or move-below-gtid",
+    ),
+    (
+        "snapshot-topologies",
+        "arbor keeps no topology history table: recoveries, successions and \
+      the audit (audit-recovery, audit) record how topologies changed",
+    ),
+    (
+        "raft-follower-health-report",
+        "internal to orchestrator's own Raft: arbor's members report \
+      through Raft itself (raft-status, raft-members)",
+    ),
+    ("register-hostname-unresolve", UNRESOLVE),
+    ("deregister-hostname-unresolve", UNRESOLVE),
+    (
+        "reload-cluster-alias",
+        "retired in orchestrator: arbor reads aliases at every poll \
+      (DetectClusterAliasQuery, ClusterNameToAlias); set one with set-cluster-alias",
+    ),
+    ("discovery-metrics-*", METRICS),
+    ("discovery-queue-metrics-*", METRICS),
+    ("backend-query-metrics-*", METRICS),
+    ("write-buffer-metrics-*", METRICS),
+    (
+        "instance-buffered-write-metrics-*",
+        "removed from orchestrator (now write-buffer-metrics); \
+      arbor serves its measurements for Prometheus at /metrics",
+    ),
+    (
+        "long-queries",
+        "removed from orchestrator: arbor does not sample the servers' process lists",
+    ),
+    ("submit-masters-to-kv-stores", NOT_YET_KV),
+    ("submit-pool-instances", NOT_YET_POOLS),
+    ("cluster-pool-instances", NOT_YET_POOLS),
+    ("heuristic-cluster-pool-instances", NOT_YET_POOLS),
+    ("heuristic-cluster-pool-lag", NOT_YET_POOLS),
+    (
+        "reload-configuration",
+        "not built yet: restart arbor to apply a changed configuration \
+      (check it first with arbor check-config)",
+    ),
+];
+
+const UNRESOLVE: &str = "arbor does not resolve host names (HostnameResolveMethod), so there is \
+     nothing to unresolve: servers are named as they report themselves and as configured";
+const METRICS: &str = "arbor serves these measurements for Prometheus at /metrics \
+     (arbor_probe_duration_seconds, arbor_probe_errors, arbor_discovery_queue_depth, \
+     arbor_poll_overruns) instead of keeping raw samples";
+const NOT_YET_KV: &str = "not built yet: publishing primaries to key-value stores (ZooKeeper, \
+     etcd, Consul) comes with KVClusterMasterPrefix; until then point clients at \
+     /api/master/CLUSTER";
+const NOT_YET_POOLS: &str = "not built yet: instance pools are not kept; tag instances instead \
+     (tag, tagged)";
+
+const PSEUDO_GTID: &str = "Pseudo-GTID is not supported: arbor moves and recovers replicas with \
+     GTID (MariaDB GTID, or MySQL gtid_mode=ON); use the -gtid routes (move-below-gtid, \
+     move-replicas-gtid) or relocate";
+const BINLOG_SERVERS: &str =
+    "binlog servers are not supported: arbor regroups and recovers replicas with GTID";
+const AGENTS: &str = "orchestrator-agent (seeding, LVM snapshots) is not supported: \
+     provision replicas with your backup tooling, then discover them";
 
 #[cfg(test)]
 mod tests {

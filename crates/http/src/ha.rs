@@ -41,6 +41,11 @@ fn is_node_local(path: &str) -> bool {
         "/api/raft-members",
         "/api/grab-election",
         "/api/openapi.json",
+        "/api/raft-snapshot",
+        "/api/headers",
+        "/api/hostname-resolve-cache",
+        "/api/reset-hostname-resolve-cache",
+        "/api/reload-configuration",
     ];
     local_prefixes.iter().any(|prefix| {
         path == *prefix
@@ -257,6 +262,24 @@ pub(crate) fn routes(api: Api) -> Api {
     )
     .route(
         spec(
+            "/api/raft-yield-hint/{hint}",
+            Write,
+            Answer::Text,
+            "hand the lead to the one member whose Raft address contains HINT (orchestrator-client's raft-elect-leader)",
+        ),
+        raft_yield_hint,
+    )
+    .route(
+        spec(
+            "/api/raft-snapshot",
+            Write,
+            Answer::Text,
+            "build a snapshot of the replicated state now and purge the log before it",
+        ),
+        raft_snapshot,
+    )
+    .route(
+        spec(
             "/api/raft-add-peer/{addr}",
             Write,
             Answer::Text,
@@ -392,6 +415,50 @@ async fn raft_yield(
         .await
         .map_err(membership_error)?;
     Ok(Json(format!("asked {addr} to take the lead")))
+}
+
+async fn raft_yield_hint(
+    State(state): State<AppState>,
+    Path(hint): Path<String>,
+) -> Result<Json<String>, ApiError> {
+    let raft = raft_of(&state)?;
+    let status = raft.status();
+    let matching: Vec<&arbor_raft::PeerStatus> = status
+        .peers
+        .iter()
+        .filter(|p| p.addr.contains(hint.as_str()))
+        .collect();
+    match matching[..] {
+        [] => Err(ApiError::NotFound(format!(
+            "no member's Raft address contains {hint:?}"
+        ))),
+        [peer] if status.leader_id == Some(peer.id) => {
+            Ok(Json(format!("{} leads already", peer.addr)))
+        }
+        [peer] => {
+            let addr = raft.yield_to(&peer.addr).await.map_err(membership_error)?;
+            Ok(Json(format!("asked {addr} to take the lead")))
+        }
+        _ => Err(ApiError::BadRequest(format!(
+            "{hint:?} matches several members ({}): give more of the address",
+            matching
+                .iter()
+                .map(|p| p.addr.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+async fn raft_snapshot(State(state): State<AppState>) -> Result<Json<String>, ApiError> {
+    let index = raft_of(&state)?
+        .snapshot_now()
+        .await
+        .map_err(membership_error)?;
+    Ok(Json(match index {
+        Some(index) => format!("snapshot built up to log index {index}"),
+        None => "nothing to snapshot yet".to_string(),
+    }))
 }
 
 async fn raft_add_peer(

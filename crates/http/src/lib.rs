@@ -10,10 +10,12 @@
 //! statuses in [`error`] only. Also served: Prometheus metrics at `/metrics` and the web UI at
 //! `/` and `/web/...`.
 
+mod audit_routes;
 pub mod auth;
 pub mod compat;
 pub mod error;
 mod ha;
+mod info_routes;
 mod intent_routes;
 mod metrics;
 mod openapi;
@@ -21,6 +23,7 @@ mod params;
 mod recovery_routes;
 mod refactor_routes;
 mod registry;
+mod replication_routes;
 mod routes;
 pub mod serve;
 pub mod tls;
@@ -56,6 +59,8 @@ pub struct ViewSettings {
     pub tls: bool,
     /// `TrustedProxies`: the peers whose `X-Forwarded-Proto`/`-Host` are believed.
     pub trusted_proxies: Vec<arbor_config::IpRange>,
+    /// `AuditPageSize`: entries per page of the audit routes.
+    pub audit_page_size: usize,
 }
 
 /// `URLPrefix` as the router wants it: empty, or one leading slash and no trailing one.

@@ -105,6 +105,7 @@ fn answer_schema(answer: Answer) -> Value {
                 "Integer" => json!({"type": "integer"}),
                 "Instances" => json!({"type": "array", "items": reference("Instance")}),
                 "Null" => json!({"nullable": true}),
+                "Object" => json!({"type": "object"}),
                 "Strings" => json!({"type": "array", "items": {"type": "string"}}),
                 "InstanceKeys" => json!({"type": "array", "items": reference("InstanceKey")}),
                 "ReplicationAnalyses" => {
@@ -187,6 +188,24 @@ fn schemas() -> Value {
             last_blocked_timestamp: Timestamp(0).to_sql_datetime(),
             blocking_recovery_id: 1,
             reason: "example".into(),
+        })),
+        "PromotionRuleEntry": schema_of(&to_value(&crate::info_routes::PromotionRuleEntry {
+            hostname: "replica.example".into(),
+            port: 3306,
+            promotion_rule: "prefer".into(),
+            last_suggested: String::new(),
+            expiry: String::new(),
+        })),
+        "AnalysisChangelog": schema_of(&to_value(&crate::audit_routes::AnalysisChangelog {
+            analyzed_instance_key: (&instance_key()).into(),
+            changelog: vec!["2026-01-01 00:00:00;DeadMaster".into()],
+        })),
+        "AuditEntry": schema_of(&to_value(&crate::audit_routes::AuditEntry {
+            id: 1,
+            timestamp: Timestamp(0).to_sql_datetime(),
+            kind: "detection-DeadMaster".into(),
+            key: (&instance_key()).into(),
+            message: "example".into(),
         })),
         "FailureDetection": schema_of(&to_value(&crate::wire::detection_json(
             &arbor_store::FailureDetection {

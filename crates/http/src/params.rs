@@ -101,10 +101,12 @@ pub(crate) fn key_of(
 pub(crate) fn schema(name: &str) -> serde_json::Value {
     use serde_json::json;
     match name {
-        "host" | "belowHost" => {
+        "host" | "belowHost" | "candidateHost" => {
             json!({"type": "string", "minLength": 1, "maxLength": MAX_HOST + 2})
         }
-        "port" | "belowPort" => json!({"type": "integer", "minimum": 1, "maximum": 65535}),
+        "port" | "belowPort" | "candidatePort" => {
+            json!({"type": "integer", "minimum": 1, "maximum": 65535})
+        }
         "hint" => json!({"type": "string", "minLength": 1, "maxLength": MAX_HINT}),
         "duration" => json!({"type": "string", "pattern": "^[0-9]+[smhd]?$"}),
         "id" => json!({"type": "integer", "minimum": 1}),
@@ -114,8 +116,8 @@ pub(crate) fn schema(name: &str) -> serde_json::Value {
 
 fn validate(name: &str, value: &str) -> Result<String, ApiError> {
     match name {
-        "host" | "belowHost" => host(value),
-        "port" | "belowPort" => port(value).map(|p| p.to_string()),
+        "host" | "belowHost" | "candidateHost" => host(value),
+        "port" | "belowPort" | "candidatePort" => port(value).map(|p| p.to_string()),
         "hint" => {
             if value.trim().is_empty() || value.len() > MAX_HINT || has_control(value) {
                 return Err(ApiError::BadRequest(format!(

@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use arbor_api::{
-    ApiResponse, BlockedRecoveryJson, FailureDetectionJson, InstanceJson, InstanceKeyJson,
-    RecoveryStepJson, TopologyRecoveryJson,
+    ApiResponse, BlockedRecoveryJson, InstanceJson, InstanceKeyJson, TopologyRecoveryJson,
 };
 use arbor_recovery::RecoveryError;
 use arbor_store::Intents;
@@ -28,6 +27,7 @@ impl From<RecoveryError> for ApiError {
                 ApiError::Conflict(message)
             }
             RecoveryError::Refused(message) => ApiError::Unprocessable(message),
+            RecoveryError::NotFound(message) => ApiError::NotFound(message),
             // Leadership moved while the request was on its way: the client retries, and a
             // follower forwards the retry to the new leader.
             error @ RecoveryError::NotLeader => ApiError::Unavailable(error.to_string()),
@@ -88,6 +88,15 @@ pub(crate) fn routes(api: Api) -> Api {
     use Access::{Read, Write};
     use Answer::*;
     api.route(RouteSpec { query: FORCE_QUERY, ..spec("/api/recover/{host}/{port}", Write, Envelope("InstanceKey"), "recover the failure of an instance now (ignores filters and downtime; within the block period of an unacknowledged recovery only with force=true)") }, recover)
+        .route(RouteSpec { query: FORCE_QUERY, ..spec("/api/recover/{host}/{port}/{candidateHost}/{candidatePort}", Write, Envelope("InstanceKey"), "recover a dead primary, promoting the given replica (it first catches up from the most advanced one)") }, recover)
+        .route(RouteSpec { query: FORCE_QUERY, ..spec("/api/recover-lite/{host}/{port}", Write, Envelope("InstanceKey"), "recover without running any hook") }, recover_lite)
+        .route(RouteSpec { query: FORCE_QUERY, ..spec("/api/recover-lite/{host}/{port}/{candidateHost}/{candidatePort}", Write, Envelope("InstanceKey"), "recover a dead primary promoting the given replica, without running any hook") }, recover_lite)
+        .route(spec("/api/make-master/{host}/{port}", Write, Envelope("Instance"), "promote a replica in place of its dead primary (recover with this replica designated)"), make_master)
+        .route(spec("/api/make-local-master/{host}/{port}", Write, Envelope("Instance"), "a replica of a dead intermediate primary takes its place: its siblings move below it"), make_local_master)
+        .route(RouteSpec { query: FORCE_QUERY, ..spec("/api/force-master-takeover/{hint}/{host}/{port}", Write, Envelope("TopologyRecovery"), "fail a cluster's primary over to the given direct replica even if the primary is alive") }, force_master_takeover)
+        .route(RouteSpec { query: &[("comment", false, "why")], ..spec("/api/ack-recovery/{id}", Write, Envelope("Text"), "acknowledge one recovery by its id") }, ack_one)
+        .route(RouteSpec { query: &[("comment", false, "why")], ..spec("/api/ack-recovery/uid/{uid}", Write, Envelope("Text"), "acknowledge one recovery by its uid") }, ack_one)
+        .route(RouteSpec { query: &[("comment", false, "why")], ..spec("/api/ack-recovery/instance/{host}/{port}", Write, Envelope("InstanceKey"), "acknowledge the recoveries of a failed instance") }, ack_instance)
         .route(RouteSpec { query: FORCE_QUERY, ..spec("/api/force-master-failover/{hint}", Write, Envelope("TopologyRecovery"), "fail a cluster's primary over even if it is alive (within the block period only with force=true)") }, force_master_failover)
         .route(spec("/api/graceful-master-takeover/{hint}", Write, Envelope("TopologyRecovery"), "planned switchover to the best replica; the old primary is set to replicate, not started"), graceful)
         .route(spec("/api/graceful-master-takeover/{hint}/{host}/{port}", Write, Envelope("TopologyRecovery"), "planned switchover to the given replica"), graceful)
@@ -105,14 +114,6 @@ pub(crate) fn routes(api: Api) -> Api {
         .route(spec("/api/check-global-recoveries", Read, Envelope("Text"), "whether automated recoveries are enabled"), check_recoveries)
         .route(RouteSpec { query: &[("comment", false, "why")], ..spec("/api/ack-recovery/cluster/{hint}", Write, Envelope("Text"), "acknowledge a cluster's recoveries, lifting the block period") }, ack_cluster)
         .route(RouteSpec { query: &[("comment", false, "why")], ..spec("/api/ack-all-recoveries", Write, Envelope("Text"), "acknowledge every recovery") }, ack_all)
-        .route(spec("/api/audit-recovery", Read, List("TopologyRecovery"), "recoveries, most recent first, with their steps"), audit_recovery)
-        .route(spec("/api/audit-recovery/{hint}", Read, List("TopologyRecovery"), "recoveries of one cluster"), audit_recovery_of_cluster)
-        .route(spec("/api/audit-recovery/cluster/{hint}", Read, List("TopologyRecovery"), "recoveries of one cluster"), audit_recovery_of_cluster)
-        .route(spec("/api/audit-recovery/alias/{hint}", Read, List("TopologyRecovery"), "recoveries of the cluster with this alias"), audit_recovery_of_cluster)
-        .route(spec("/api/audit-recovery/id/{id}", Read, List("TopologyRecovery"), "one recovery by id (empty when unknown)"), audit_recovery_by_id)
-        .route(spec("/api/audit-recovery/uid/{uid}", Read, List("TopologyRecovery"), "one recovery by uid (empty when unknown)"), audit_recovery_by_id)
-        .route(spec("/api/audit-recovery-steps/{uid}", Read, List("RecoveryStep"), "the steps of one recovery"), audit_recovery_steps)
-        .route(spec("/api/audit-failure-detection", Read, List("FailureDetection"), "failure detections, most recent first"), audit_failure_detection)
         .route(spec("/api/blocked-recoveries", Read, List("BlockedRecovery"), "recoveries anti-flapping refuses now, and the recovery blocking each"), blocked_recoveries)
         .route(spec("/api/blocked-recoveries/cluster/{hint}", Read, List("BlockedRecovery"), "blocked recoveries of a cluster (by name, alias or a former name)"), blocked_recoveries_of_cluster)
 }
@@ -120,10 +121,35 @@ pub(crate) fn routes(api: Api) -> Api {
 async fn recover(
     State(state): State<AppState>,
     KeyPath(key): KeyPath,
+    PathParams(params): PathParams,
     query: Result<Query<ForceQuery>, QueryRejection>,
 ) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+    recover_as(state, key, params, query, false).await
+}
+
+async fn recover_lite(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    PathParams(params): PathParams,
+    query: Result<Query<ForceQuery>, QueryRejection>,
+) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+    recover_as(state, key, params, query, true).await
+}
+
+async fn recover_as(
+    state: AppState,
+    key: arbor_topology::InstanceKey,
+    params: HashMap<String, String>,
+    query: Result<Query<ForceQuery>, QueryRejection>,
+    skip_hooks: bool,
+) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
     let force = force_of(query)?;
-    let record = successful(state.recovery.recover(&key, force).await?)?;
+    let designated = crate::params::key_of(&params, "candidateHost", "candidatePort")?;
+    let record = state
+        .recovery
+        .recover_with(&key, designated, skip_hooks, force)
+        .await?;
+    let record = successful(record)?;
     let successor = record
         .successor
         .as_ref()
@@ -145,6 +171,92 @@ async fn force_master_failover(
     Ok(Json(ApiResponse::ok(
         "Master failover executed",
         crate::wire::recovery_json(&record),
+    )))
+}
+
+/// The source of `key`, as last read.
+async fn source_of(
+    state: &AppState,
+    key: &arbor_topology::InstanceKey,
+) -> Result<(arbor_topology::InstanceKey, bool), ApiError> {
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
+    let record = topology
+        .record(key)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown instance {key}")))?;
+    let source = record
+        .instance
+        .source()
+        .cloned()
+        .ok_or_else(|| ApiError::Unprocessable(format!("{key} is not a replica")))?;
+    let source_is_replica = topology
+        .record(&source)
+        .is_some_and(|r| r.instance.source().is_some());
+    Ok((source, source_is_replica))
+}
+
+/// orchestrator's legacy `make-master`: the replica replaces its dead primary. arbor runs the
+/// dead primary's recovery with this replica designated (it catches up from the most advanced
+/// replica first); a live primary is refused like `recover` refuses it.
+async fn make_master(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> Result<Json<ApiResponse<InstanceJson>>, ApiError> {
+    let (source, source_is_replica) = source_of(&state, &key).await?;
+    if source_is_replica {
+        return Err(ApiError::Unprocessable(format!(
+            "{source} is an intermediate primary: use make-local-master"
+        )));
+    }
+    successful(
+        state
+            .recovery
+            .recover_with(&source, Some(key.clone()), false, false)
+            .await?,
+    )?;
+    crate::refactor_routes::answer(&state, &key, format!("{key} replaced {source}")).await
+}
+
+/// orchestrator's legacy `make-local-master`: the replica takes its dead intermediate
+/// primary's place. arbor recovers the intermediate primary (its replicas move up to its
+/// source), then this replica takes its former siblings.
+async fn make_local_master(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> Result<Json<ApiResponse<InstanceJson>>, ApiError> {
+    let (source, source_is_replica) = source_of(&state, &key).await?;
+    if !source_is_replica {
+        return Err(ApiError::Unprocessable(format!(
+            "{source} is the cluster's primary: use make-master"
+        )));
+    }
+    successful(state.recovery.recover(&source, false).await?)?;
+    let (moved, errors) = state.refactor.take_siblings(&key).await?;
+    let mut message = format!(
+        "{key} replaced {source}; {} sibling(s) moved below it",
+        moved.len()
+    );
+    if !errors.is_empty() {
+        message.push_str(&format!("; not moved: {}", errors.join("; ")));
+    }
+    crate::refactor_routes::answer(&state, &key, message).await
+}
+
+async fn force_master_takeover(
+    State(state): State<AppState>,
+    PathParams(params): PathParams,
+    query: Result<Query<ForceQuery>, QueryRejection>,
+) -> Result<Json<ApiResponse<TopologyRecoveryJson>>, ApiError> {
+    let force = force_of(query)?;
+    let hint = params.get("hint").cloned().unwrap_or_default();
+    let designated = crate::params::key_of(&params, "host", "port")?;
+    let record = state
+        .recovery
+        .force_master_takeover(&hint, designated, force)
+        .await?;
+    Ok(Json(ApiResponse::ok(
+        "Master takeover executed",
+        crate::wire::recovery_json(&successful(record)?),
     )))
 }
 
@@ -405,53 +517,63 @@ async fn ack_all(
     )))
 }
 
-/// The latest recoveries, most recent first, as orchestrator answers `audit-recovery`: a bare
-/// JSON array (its handler writes the list, not the envelope).
-async fn audit_recovery(
-    State(state): State<AppState>,
-) -> Result<Json<Vec<TopologyRecoveryJson>>, ApiError> {
-    let records = state.discovery.store().recoveries(None, 100).await?;
-    Ok(Json(
-        records.iter().map(crate::wire::recovery_json).collect(),
-    ))
-}
-
-async fn audit_recovery_of_cluster(
-    State(state): State<AppState>,
-    HintPath(hint): HintPath,
-) -> Result<Json<Vec<TopologyRecoveryJson>>, ApiError> {
-    let snapshot = state.snapshot().await?;
-    let topology = &snapshot.topology;
-    let names = match topology.resolve_cluster_hint(&hint) {
-        Ok(cluster) => topology.names_of(&cluster),
-        // A cluster that is gone still has its recoveries, under the name it had.
-        Err(_) => vec![hint],
-    };
-    let mut records = Vec::new();
-    for name in &names {
-        records.extend(state.discovery.store().recoveries(Some(name), 100).await?);
-    }
-    records.sort_by_key(|r| std::cmp::Reverse(r.id));
-    records.truncate(100);
-    Ok(Json(
-        records.iter().map(crate::wire::recovery_json).collect(),
-    ))
-}
-
-/// One recovery by its id or its uid, as a one-element array (orchestrator's shape).
-async fn audit_recovery_by_id(
+/// `ack-recovery/ID` and `ack-recovery/uid/UID`: one recovery. An id that names no
+/// unacknowledged, finished recovery is a 404.
+async fn ack_one(
     State(state): State<AppState>,
     PathParams(params): PathParams,
-) -> Result<Json<Vec<TopologyRecoveryJson>>, ApiError> {
-    let records = state.discovery.store().recoveries(None, 10_000).await?;
-    let found = match (params.get("id"), params.get("uid")) {
-        (Some(id), _) => records.iter().find(|r| r.id.to_string() == *id),
-        (None, Some(uid)) => records.iter().find(|r| r.uid == *uid),
-        (None, None) => None,
+    headers: HeaderMap,
+    query: Result<Query<CommentQuery>, QueryRejection>,
+) -> Result<Json<ApiResponse<String>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let (target, named) = match (params.get("id"), params.get("uid")) {
+        (Some(id), _) => (
+            arbor_store::AckTarget::Id(
+                id.parse()
+                    .map_err(|_| ApiError::BadRequest(format!("invalid recovery id {id:?}")))?,
+            ),
+            id.clone(),
+        ),
+        (None, Some(uid)) => (arbor_store::AckTarget::Uid(uid.clone()), uid.clone()),
+        (None, None) => return Err(ApiError::BadRequest("missing recovery id".into())),
     };
-    Ok(Json(
-        found.map(crate::wire::recovery_json).into_iter().collect(),
-    ))
+    let comment = query.comment.unwrap_or_default();
+    let count = state
+        .discovery
+        .store()
+        .acknowledge_recovery(target, &who(&state, &headers), &comment, Timestamp::now())
+        .await?;
+    if count == 0 {
+        return Err(ApiError::NotFound(format!(
+            "no finished, unacknowledged recovery {named}"
+        )));
+    }
+    Ok(Json(ApiResponse::ok("Acknowledged recovery", named)))
+}
+
+/// `ack-recovery/instance/H/P`: the recoveries of that failed instance.
+async fn ack_instance(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+    headers: HeaderMap,
+    query: Result<Query<CommentQuery>, QueryRejection>,
+) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let comment = query.comment.unwrap_or_default();
+    let count = state
+        .discovery
+        .store()
+        .acknowledge_recovery(
+            arbor_store::AckTarget::Instance(key.clone()),
+            &who(&state, &headers),
+            &comment,
+            Timestamp::now(),
+        )
+        .await?;
+    Ok(Json(ApiResponse::ok(
+        format!("Acknowledged {count} recoveries of {key}"),
+        (&key).into(),
+    )))
 }
 
 async fn blocked_recoveries(
@@ -486,27 +608,5 @@ async fn blocked(
                 reason: b.reason.clone(),
             })
             .collect(),
-    ))
-}
-
-async fn audit_recovery_steps(
-    State(state): State<AppState>,
-    PathParams(params): PathParams,
-) -> Result<Json<Vec<RecoveryStepJson>>, ApiError> {
-    let uid = params.get("uid").cloned().unwrap_or_default();
-    let records = state.discovery.store().recoveries(None, 1000).await?;
-    let record = records
-        .iter()
-        .find(|r| r.uid == uid)
-        .ok_or_else(|| ApiError::NotFound(format!("unknown recovery {uid}")))?;
-    Ok(Json(crate::wire::recovery_json(record).steps))
-}
-
-async fn audit_failure_detection(
-    State(state): State<AppState>,
-) -> Result<Json<Vec<FailureDetectionJson>>, ApiError> {
-    let detections = state.discovery.store().detections(100).await?;
-    Ok(Json(
-        detections.iter().map(crate::wire::detection_json).collect(),
     ))
 }

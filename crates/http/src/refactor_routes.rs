@@ -62,7 +62,7 @@ async fn instances_now(
 type InstanceAnswer = Result<Json<ApiResponse<InstanceJson>>, ApiError>;
 type InstancesAnswer = Result<Json<ApiResponse<Vec<InstanceJson>>>, ApiError>;
 
-async fn answer(state: &AppState, key: &InstanceKey, message: String) -> InstanceAnswer {
+pub(crate) async fn answer(state: &AppState, key: &InstanceKey, message: String) -> InstanceAnswer {
     Ok(Json(ApiResponse::ok(
         message,
         instance_now(state, key).await?,
@@ -180,6 +180,24 @@ pub(crate) fn routes(api: Api) -> Api {
             "move a replica's siblings below it",
         ),
         take_siblings,
+    )
+    .route(
+        spec(
+            "/api/regroup-replicas/{host}/{port}",
+            Write,
+            Envelope("InstanceKey"),
+            "the most advanced replica of an instance takes its siblings (with GTID)",
+        ),
+        regroup,
+    )
+    .route(
+        spec(
+            "/api/regroup-replicas-gtid/{host}/{port}",
+            Write,
+            Envelope("InstanceKey"),
+            "the most advanced replica of an instance takes its siblings with GTID",
+        ),
+        regroup,
     )
     .route(
         one(
@@ -379,6 +397,23 @@ async fn take_siblings(State(state): State<AppState>, KeyPath(key): KeyPath) -> 
         message.push_str(&format!("; not moved: {}", errors.join("; ")));
     }
     answer(&state, &key, message).await
+}
+
+/// orchestrator's reply: the promoted replica's key, and counts in the message.
+async fn regroup(
+    State(state): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> Result<Json<ApiResponse<InstanceKeyJson>>, ApiError> {
+    let (chosen, moved, errors) = state.refactor.regroup_replicas(&key).await?;
+    let mut message = format!(
+        "promoted replica: {chosen}, lost: {}, moved: {}",
+        errors.len(),
+        moved.len()
+    );
+    if !errors.is_empty() {
+        message.push_str(&format!("; not moved: {}", errors.join("; ")));
+    }
+    Ok(Json(ApiResponse::ok(message, (&chosen).into())))
 }
 
 async fn make_co_master(State(state): State<AppState>, KeyPath(key): KeyPath) -> InstanceAnswer {

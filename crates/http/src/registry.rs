@@ -112,6 +112,11 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ("stop-replica", &["stop-slave"]),
     ("restart-replica", &["restart-slave"]),
     ("reset-replica", &["reset-slave"]),
+    ("stop-replica-nice", &["stop-slave-nice"]),
+    ("restart-replica-statements", &["restart-slave-statements"]),
+    ("regroup-replicas", &["regroup-slaves"]),
+    ("regroup-replicas-gtid", &["regroup-slaves-gtid"]),
+    ("cluster-osc-replicas", &["cluster-osc-slaves"]),
     (
         "detach-replica-master-host",
         &["detach-replica", "detach-slave", "detach-slave-master-host"],

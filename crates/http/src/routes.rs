@@ -263,15 +263,18 @@ pub fn router_with_specs(state: AppState) -> (Router, Vec<RouteSpec>) {
             crate::metrics::metrics_handler,
         );
     let api = crate::recovery_routes::routes(api);
+    let api = crate::audit_routes::routes(api);
     let api = crate::refactor_routes::routes(api);
+    let api = crate::replication_routes::routes(api);
     let api = crate::intent_routes::routes(api);
     let api = crate::ha::routes(api);
+    let api = crate::info_routes::routes(api);
     let (api_router, specs) = api.finish();
     let _ = openapi.set(crate::openapi::document(&specs));
     let prefix = state.view.url_prefix.clone();
     let router = api_router
         .merge(crate::ui::router(&state))
-        .fallback(unknown_path)
+        .fallback(crate::compat::unknown_path)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -289,7 +292,7 @@ pub fn router_with_specs(state: AppState) -> (Router, Vec<RouteSpec>) {
             "/",
             axum::routing::get(move || async move { axum::response::Redirect::temporary(&home) }),
         )
-        .fallback(unknown_path);
+        .fallback(crate::compat::unknown_path);
     (router, specs)
 }
 
@@ -702,52 +705,6 @@ async fn tree_of(state: &AppState, hint: &str) -> Result<Json<ApiResponse<String
         render_tree(topology, &name),
     )))
 }
-
-async fn unknown_path(uri: axum::http::Uri) -> ApiError {
-    let path = uri.path();
-    let route = path
-        .split_once("/api/")
-        .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
-        .unwrap_or("");
-    match NOT_BUILT
-        .iter()
-        .find(|(name, _)| match name.strip_suffix('*') {
-            Some(prefix) => route.starts_with(prefix),
-            None => route == *name,
-        }) {
-        Some((_, why)) => ApiError::NotImplemented(format!("{route}: {why}")),
-        None => ApiError::NotFound(format!("unknown path {path}")),
-    }
-}
-
-/// orchestrator routes arbor deliberately does not build, with why and what to use instead:
-/// answered 501 with that message, never "unknown path".
-const NOT_BUILT: &[(&str, &str)] = &[
-    ("match", PSEUDO_GTID),
-    ("match-below", PSEUDO_GTID),
-    ("match-up", PSEUDO_GTID),
-    ("match-replicas", PSEUDO_GTID),
-    ("match-slaves", PSEUDO_GTID),
-    ("match-up-replicas", PSEUDO_GTID),
-    ("match-up-slaves", PSEUDO_GTID),
-    ("multi-match-replicas", PSEUDO_GTID),
-    ("multi-match-slaves", PSEUDO_GTID),
-    ("regroup-replicas-pgtid", PSEUDO_GTID),
-    ("regroup-slaves-pgtid", PSEUDO_GTID),
-    ("last-pseudo-gtid", PSEUDO_GTID),
-    ("regroup-replicas-bls", BINLOG_SERVERS),
-    ("regroup-slaves-bls", BINLOG_SERVERS),
-    ("agent*", AGENTS),
-    ("seeds", AGENTS),
-];
-
-const PSEUDO_GTID: &str = "Pseudo-GTID is not supported: arbor moves and recovers replicas with \
-     GTID (MariaDB GTID, or MySQL gtid_mode=ON); use the -gtid routes (move-below-gtid, \
-     move-replicas-gtid) or relocate";
-const BINLOG_SERVERS: &str =
-    "binlog servers are not supported: arbor regroups and recovers replicas with GTID";
-const AGENTS: &str = "orchestrator-agent (seeding, LVM snapshots) is not supported: \
-     provision replicas with your backup tooling, then discover them";
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))

@@ -161,6 +161,76 @@ impl Dialect {
         vec![self.stop_replica(), change, self.start_replica()]
     }
 
+    /// GTID positioning on or off for a replica, keeping its position (orchestrator's
+    /// `enable-gtid`/`disable-gtid`): MariaDB `MASTER_USE_GTID=current_pos|no`, MySQL
+    /// auto-positioning.
+    pub fn set_gtid_positioning(&self, enable: bool) -> Vec<String> {
+        let change = match (self.flavor, enable) {
+            (Flavor::MariaDb, true) => "CHANGE MASTER TO MASTER_USE_GTID=current_pos".to_string(),
+            (Flavor::MariaDb, false) => "CHANGE MASTER TO MASTER_USE_GTID=no".to_string(),
+            (_, on) if self.mysql_at_least(MYSQL_CHANGE_SOURCE) => format!(
+                "CHANGE REPLICATION SOURCE TO SOURCE_AUTO_POSITION={}",
+                u8::from(on)
+            ),
+            (_, on) => format!("CHANGE MASTER TO MASTER_AUTO_POSITION={}", u8::from(on)),
+        };
+        vec![self.stop_replica(), change, self.start_replica()]
+    }
+
+    pub fn stop_replica_io_thread(&self) -> String {
+        format!("STOP {} IO_THREAD", self.replica_word())
+    }
+
+    /// The semi-synchronous replication switch of one side, by the name this server gives it:
+    /// `rpl_semi_sync_master_enabled`/`rpl_semi_sync_slave_enabled` on MariaDB and MySQL
+    /// before 8.0.26, `rpl_semi_sync_source_enabled`/`rpl_semi_sync_replica_enabled` after.
+    /// A replica's side takes effect when its I/O thread reconnects, so it is restarted
+    /// (when `restart_io`).
+    pub fn set_semi_sync(&self, primary_side: bool, enable: bool, restart_io: bool) -> Vec<String> {
+        let new_names = self.mysql_at_least(ServerVersion::new(8, 0, 26));
+        let variable = match (primary_side, new_names) {
+            (true, false) => "rpl_semi_sync_master_enabled",
+            (true, true) => "rpl_semi_sync_source_enabled",
+            (false, false) => "rpl_semi_sync_slave_enabled",
+            (false, true) => "rpl_semi_sync_replica_enabled",
+        };
+        let value = if enable { "ON" } else { "OFF" };
+        let mut statements = vec![format!("SET GLOBAL {variable} = {value}")];
+        if restart_io && !primary_side {
+            statements.push(self.stop_replica_io_thread());
+            statements.push(format!("START {} IO_THREAD", self.replica_word()));
+        }
+        statements
+    }
+
+    /// Stops the threads that run, runs `injected` (when not empty), starts them again; each
+    /// statement terminated by `;` (orchestrator's `restart-replica-statements`).
+    pub fn restart_preserving(
+        &self,
+        io_running: bool,
+        sql_running: bool,
+        injected: &str,
+    ) -> Vec<String> {
+        let word = self.replica_word();
+        let mut statements = Vec::new();
+        if io_running {
+            statements.push(format!("STOP {word} IO_THREAD"));
+        }
+        if sql_running {
+            statements.push(format!("STOP {word} SQL_THREAD"));
+        }
+        if !injected.is_empty() {
+            statements.push(injected.trim_end_matches(';').to_string());
+        }
+        if sql_running {
+            statements.push(format!("START {word} SQL_THREAD"));
+        }
+        if io_running {
+            statements.push(format!("START {word} IO_THREAD"));
+        }
+        statements.into_iter().map(|s| format!("{s};")).collect()
+    }
+
     /// Skips the one event the SQL thread stopped at (not with MySQL GTID, where an empty
     /// transaction must be injected instead).
     pub fn skip_one_event(&self) -> Option<Vec<String>> {

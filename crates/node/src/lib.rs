@@ -436,6 +436,7 @@ fn app_state(
                 .iter()
                 .filter_map(|proxy| arbor_config::IpRange::parse(proxy).ok())
                 .collect(),
+            audit_page_size: config.audit_page_size.clamp(1, 10_000) as usize,
         }),
     }
 }

@@ -150,6 +150,7 @@ pub fn recovery_settings(
         recover_intermediate_master_cluster_filters: config
             .recover_intermediate_master_cluster_filters
             .clone(),
+        recovery_ignore_hostname_filters: config.recovery_ignore_hostname_filters.clone(),
         block_period: Duration::from_secs(config.recovery_period_block_seconds),
         detection_block: Duration::from_secs(config.failure_detection_period_block_minutes * 60),
         hooks: Hooks {

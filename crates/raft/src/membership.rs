@@ -4,6 +4,30 @@
 use super::*;
 
 impl RaftNode {
+    /// Builds a snapshot of the state machine now and purges the log before it (orchestrator's
+    /// `raft-snapshot`); returns the snapshot's last index once it is built.
+    pub async fn snapshot_now(&self) -> Result<Option<u64>, MembershipError> {
+        let raft = &self.inner.raft;
+        raft.trigger()
+            .snapshot()
+            .await
+            .map_err(|e| MembershipError::Failed(format!("cannot start a snapshot: {e}")))?;
+        let wanted = self.metrics().last_applied.map(|l| l.index);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let built = self.metrics().snapshot.map(|l| l.index);
+            if built >= wanted {
+                return Ok(built);
+            }
+            if Instant::now() >= deadline {
+                return Err(MembershipError::Failed(format!(
+                    "the snapshot was not built within 30 s (at {built:?} of {wanted:?})"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Asks `target` (a member's Raft address or id) to take the lead.
     pub async fn yield_to(&self, target: &str) -> Result<String, MembershipError> {
         let status = self.status();

@@ -213,6 +213,11 @@ impl RecoveryEngine {
             .any(|d| d.key == confirmed.key)
         {
             Some(format!("{} is downtimed", confirmed.key))
+        } else if let Some(pattern) = self.ignored_host(&confirmed.key) {
+            Some(format!(
+                "{} matches RecoveryIgnoreHostnameFilters ({pattern})",
+                confirmed.key
+            ))
         } else if !self.filters_allow(&confirmed) {
             Some(format!(
                 "cluster {} ({}) is not matched by the recovery filters",
@@ -269,6 +274,41 @@ impl RecoveryEngine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
+    }
+
+    /// The `RecoveryIgnoreHostnameFilters` pattern `key`'s host matches, if any.
+    fn ignored_host(&self, key: &InstanceKey) -> Option<String> {
+        self.inner
+            .settings
+            .recovery_ignore_hostname_filters
+            .iter()
+            .find(|p| regex::Regex::new(p).is_ok_and(|re| re.is_match(&key.hostname)))
+            .cloned()
+    }
+
+    /// `RecoveryPeriodBlockSeconds`: how long a recovery counts as recent.
+    pub fn block_period(&self) -> std::time::Duration {
+        self.inner.settings.block_period
+    }
+
+    /// `RecoverMasterClusterFilters`, `RecoverIntermediateMasterClusterFilters` and
+    /// `RecoveryIgnoreHostnameFilters`, as orchestrator's `automated-recovery-filters` shows them.
+    pub fn recovery_filters(&self) -> [(&'static str, &[String]); 3] {
+        let settings = &self.inner.settings;
+        [
+            (
+                "RecoverMasterClusterFilters",
+                &settings.recover_master_cluster_filters,
+            ),
+            (
+                "RecoverIntermediateMasterClusterFilters",
+                &settings.recover_intermediate_master_cluster_filters,
+            ),
+            (
+                "RecoveryIgnoreHostnameFilters",
+                &settings.recovery_ignore_hostname_filters,
+            ),
+        ]
     }
 
     pub(crate) fn filters_allow(&self, analysis: &Analysis) -> bool {

@@ -111,6 +111,9 @@ pub enum RecoveryError {
     /// The request cannot work (no candidate, bad designated replica, ...).
     #[error("{0}")]
     Refused(String),
+    /// The cluster or instance the request names is not known.
+    #[error("{0}")]
+    NotFound(String),
     /// This node does not lead (any more): the leader acts; retry there.
     #[error("this node is not the leader")]
     NotLeader,

@@ -19,6 +19,7 @@ pub(crate) async fn recover_dead_primary(
     audit: &Audit,
     analysis: &Analysis,
     force: bool,
+    designated: Option<&InstanceKey>,
 ) -> Result<Done, String> {
     let settings = &engine.inner.settings;
     // Every member of the cluster is read again first, not only the replicas the last
@@ -53,11 +54,32 @@ pub(crate) async fn recover_dead_primary(
         }
     }
     let replicas = topology.replicas_of(&analysis.key);
-    let rules = engine.promotion_rules().await.map_err(|e| e.to_string())?;
+    let mut rules = engine.promotion_rules().await.map_err(|e| e.to_string())?;
+    if let Some(designated) = designated {
+        if !replicas.iter().any(|r| r.key() == designated) {
+            return Err(format!(
+                "{designated} is not a replica of {}: it cannot be promoted in its place",
+                analysis.key
+            ));
+        }
+        audit
+            .step(format!("{designated} designated by the operator"))
+            .await;
+        rules.insert(designated.clone(), arbor_topology::PromotionRule::Must);
+    }
     let ignore = ignore_matcher(engine);
     let choice = choose_candidate(failed, &replicas, &policy(engine, rules, &ignore))?;
     for reason in &choice.reasons {
         audit.step(reason.clone()).await;
+    }
+    if let Some(designated) = designated.filter(|d| **d != choice.promote) {
+        audit
+            .step(format!(
+                "the designated {designated} cannot be promoted (see above): promoting {} instead, \
+                 so that the cluster has a primary",
+                choice.promote
+            ))
+            .await;
     }
     let lost: Vec<InstanceKey> = choice.lost.iter().map(|(k, _)| k.clone()).collect();
     let errors: Vec<String> = choice

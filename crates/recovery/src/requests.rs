@@ -23,6 +23,18 @@ impl RecoveryEngine {
         key: &InstanceKey,
         override_block: bool,
     ) -> Result<RecoveryRecord, RecoveryError> {
+        self.recover_with(key, None, false, override_block).await
+    }
+
+    /// [`Self::recover`] with a designated replica to promote (a dead primary's recovery
+    /// only), and without hooks when `skip_hooks` (orchestrator's `recover-lite`).
+    pub async fn recover_with(
+        &self,
+        key: &InstanceKey,
+        designated: Option<InstanceKey>,
+        skip_hooks: bool,
+        override_block: bool,
+    ) -> Result<RecoveryRecord, RecoveryError> {
         self.require_leader()?;
         let analysis = match self.confirm(key).await? {
             Some(analysis) => analysis,
@@ -46,9 +58,19 @@ impl RecoveryEngine {
                 }
             }
         };
+        if designated.is_some() && crate::engine::is_intermediate(analysis.code) {
+            return Err(RecoveryError::Refused(format!(
+                "{key} is an intermediate primary: its replicas move up to its source, there is \
+                 no replica to designate"
+            )));
+        }
         self.register_detection(&analysis).await?;
-        self.execute_marked(&analysis, Request::manual(override_block))
-            .await
+        let request = Request {
+            designated,
+            skip_hooks,
+            ..Request::manual(override_block)
+        };
+        self.execute_marked(&analysis, request).await
     }
 
     /// `force-master-failover CLUSTER`: fails the primary over even though it may be alive
@@ -58,13 +80,25 @@ impl RecoveryEngine {
         cluster_hint: &str,
         override_block: bool,
     ) -> Result<RecoveryRecord, RecoveryError> {
+        self.force_master_takeover(cluster_hint, None, override_block)
+            .await
+    }
+
+    /// `force-master-takeover CLUSTER HOST:PORT`: [`Self::force_master_failover`] promoting
+    /// the given direct replica of the primary.
+    pub async fn force_master_takeover(
+        &self,
+        cluster_hint: &str,
+        designated: Option<InstanceKey>,
+        override_block: bool,
+    ) -> Result<RecoveryRecord, RecoveryError> {
         self.require_leader()?;
         let snapshot = self.snapshot().await?;
         let topology = &snapshot.topology;
         let analyses = &snapshot.analyses;
         let cluster = topology
             .resolve_cluster_hint(cluster_hint)
-            .map_err(|e| RecoveryError::Refused(e.to_string()))?;
+            .map_err(|e| RecoveryError::NotFound(e.to_string()))?;
         let primary = topology.cluster_root(&cluster).ok_or_else(|| {
             RecoveryError::Refused(format!("primary of cluster {cluster} was never read"))
         })?;
@@ -73,6 +107,19 @@ impl RecoveryEngine {
                 "{} has no replica to promote",
                 primary.key()
             )));
+        }
+        if let Some(designated) = &designated {
+            if topology.record(designated).is_none() {
+                return Err(RecoveryError::NotFound(format!(
+                    "unknown instance {designated}"
+                )));
+            }
+            if !topology.replica_keys_of(primary.key()).contains(designated) {
+                return Err(RecoveryError::Refused(format!(
+                    "{designated} is not a direct replica of {}, the primary of {cluster}",
+                    primary.key()
+                )));
+            }
         }
         let mut analysis = analyses
             .iter()
@@ -84,6 +131,7 @@ impl RecoveryEngine {
             &analysis,
             Request {
                 primary_may_live: true,
+                designated,
                 ..Request::manual(override_block)
             },
         )
@@ -103,7 +151,7 @@ impl RecoveryEngine {
         let topology = &snapshot.topology;
         let cluster = topology
             .resolve_cluster_hint(cluster_hint)
-            .map_err(|e| RecoveryError::Refused(e.to_string()))?;
+            .map_err(|e| RecoveryError::NotFound(e.to_string()))?;
         let _mark = self.mark_busy(&cluster);
         // Chosen from a fresh reading of every member, not the last poll: a replica that died
         // since must not be designated, nor a sibling moved under it.

@@ -29,7 +29,7 @@ pub(crate) fn new_uid() -> String {
 }
 
 /// How a recovery was asked for.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Request {
     /// By an operator (filters and downtime do not apply), not the automated loop.
     pub manual: bool,
@@ -39,6 +39,12 @@ pub(crate) struct Request {
     /// Runs even within the block period of an unacknowledged recovery of the cluster (which
     /// it then acknowledges): an operator's explicit `force`.
     pub override_block: bool,
+    /// The replica an operator wants promoted (`recover/H/P/candH/candP`,
+    /// `force-master-takeover`): it catches up from the most advanced replica first, so no
+    /// row any replica had is lost.
+    pub designated: Option<InstanceKey>,
+    /// No hooks run (`recover-lite`).
+    pub skip_hooks: bool,
 }
 
 impl Request {
@@ -142,6 +148,8 @@ impl RecoveryEngine {
             manual,
             primary_may_live: force,
             override_block,
+            designated,
+            skip_hooks,
         } = request;
         let intermediate = is_intermediate(analysis.code);
         // RecoverNonWriteableMaster: a read-only primary is made writable, not replaced.
@@ -186,8 +194,17 @@ impl RecoveryEngine {
             &audit.uid,
         );
         let settings = &self.inner.settings;
+        let no_hooks = crate::settings::Hooks::default();
+        let hooks = if skip_hooks {
+            audit
+                .step("hooks skipped: recover-lite runs no processes".to_string())
+                .await;
+            &no_hooks
+        } else {
+            &settings.hooks
+        };
         let pre = run_hooks(
-            &settings.hooks.pre_failover,
+            &hooks.pre_failover,
             &settings.shell,
             &context,
             settings.hook_timeout,
@@ -202,7 +219,7 @@ impl RecoveryEngine {
         } else if read_only_primary {
             failover::make_primary_writable(self, &audit, &analysis.key).await
         } else {
-            failover::recover_dead_primary(self, &audit, analysis, force).await
+            failover::recover_dead_primary(self, &audit, analysis, force, designated.as_ref()).await
         };
         if let (Ok(done), false) = (&result, intermediate || read_only_primary) {
             self.downtime_lost_in_recovery(
@@ -222,9 +239,9 @@ impl RecoveryEngine {
             }
         }
         let post_stage = if intermediate {
-            &settings.hooks.post_intermediate_master_failover
+            &hooks.post_intermediate_master_failover
         } else {
-            &settings.hooks.post_master_failover
+            &hooks.post_master_failover
         };
         let postponed = match &result {
             Ok(Done {
@@ -239,8 +256,8 @@ impl RecoveryEngine {
                 &audit,
                 result,
                 context,
-                &[post_stage.as_slice(), &settings.hooks.post_failover],
-                &settings.hooks.post_unsuccessful_failover,
+                &[post_stage.as_slice(), &hooks.post_failover],
+                &hooks.post_unsuccessful_failover,
             )
             .await?;
         match postponed {

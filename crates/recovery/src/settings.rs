@@ -26,6 +26,9 @@ pub type AliasLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 pub struct RecoverySettings {
     pub recover_master_cluster_filters: Vec<String>,
     pub recover_intermediate_master_cluster_filters: Vec<String>,
+    /// `RecoveryIgnoreHostnameFilters`: automated recovery leaves failures of matching hosts
+    /// alone (an operator's `recover` still acts).
+    pub recovery_ignore_hostname_filters: Vec<String>,
     /// `RecoveryPeriodBlockSeconds`.
     pub block_period: Duration,
     /// `FailureDetectionPeriodBlockMinutes`.
@@ -95,6 +98,7 @@ impl Default for RecoverySettings {
         RecoverySettings {
             recover_master_cluster_filters: Vec::new(),
             recover_intermediate_master_cluster_filters: Vec::new(),
+            recovery_ignore_hostname_filters: Vec::new(),
             block_period: Duration::from_secs(3600),
             detection_block: Duration::from_secs(3600),
             hooks: Hooks::default(),

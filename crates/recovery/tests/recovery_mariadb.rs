@@ -233,6 +233,24 @@ async fn clusters_outside_the_filters_are_not_recovered() {
 }
 
 #[tokio::test]
+async fn hosts_matched_by_recovery_ignore_hostname_filters_are_not_recovered() {
+    let mut h = harness(&[None, Some(0), Some(0)], |settings| {
+        settings.recovery_ignore_hostname_filters = vec![r"^127\.0\.0\.1$".into()];
+    })
+    .await;
+    let primary = key(h.sandbox.key(0));
+    h.sandbox.kill(0).unwrap();
+    h.detected(&primary, "DeadMaster").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        h.store.recoveries(None, 10).await.unwrap().is_empty(),
+        "no automated recovery of an ignored host"
+    );
+    let record = h.engine.recover(&primary, false).await.unwrap();
+    assert!(record.successful && record.manual, "{record:#?}");
+}
+
+#[tokio::test]
 async fn a_downtimed_primary_is_not_recovered() {
     let mut h = harness(&[None, Some(0), Some(0)], |_| {}).await;
     let primary = key(h.sandbox.key(0));

@@ -11,6 +11,7 @@ use crate::checks::{can_replicate_from, can_replicate_from_binlog, is_descendant
 
 mod errant;
 mod operate;
+mod regroup;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefactorError {
@@ -53,6 +54,17 @@ pub enum ReplicaOperation {
     ReattachSourceHost,
     /// `PURGE BINARY LOGS TO` the file, refused while a replica still reads older files.
     PurgeBinaryLogs(String),
+    /// Stops the I/O thread, lets the SQL thread apply what was received (up to the given
+    /// time), then stops replication: the replica stops at a consistent point.
+    StopReplicaNicely(std::time::Duration),
+    EnableGtid,
+    DisableGtid,
+    /// `KILL QUERY` of one connection.
+    KillQuery(u64),
+    /// Semi-synchronous replication on (`true`) or off, on the primary side.
+    SemiSyncPrimary(bool),
+    /// Semi-synchronous replication on (`true`) or off, on the replica side.
+    SemiSyncReplica(bool),
 }
 
 impl ReplicaOperation {
@@ -70,6 +82,14 @@ impl ReplicaOperation {
             ReplicaOperation::DetachSourceHost => "detach-replica-master-host",
             ReplicaOperation::ReattachSourceHost => "reattach-replica-master-host",
             ReplicaOperation::PurgeBinaryLogs(_) => "purge-binary-logs",
+            ReplicaOperation::StopReplicaNicely(_) => "stop-replica-nice",
+            ReplicaOperation::EnableGtid => "enable-gtid",
+            ReplicaOperation::DisableGtid => "disable-gtid",
+            ReplicaOperation::KillQuery(_) => "kill-query",
+            ReplicaOperation::SemiSyncPrimary(true) => "enable-semi-sync-master",
+            ReplicaOperation::SemiSyncPrimary(false) => "disable-semi-sync-master",
+            ReplicaOperation::SemiSyncReplica(true) => "enable-semi-sync-replica",
+            ReplicaOperation::SemiSyncReplica(false) => "disable-semi-sync-replica",
         }
     }
 }
@@ -421,6 +441,11 @@ impl Refactorer {
                 .probe_now(&[replica.clone(), source.clone()])
                 .await;
             let topology = self.topology().await?;
+            for key in [replica, source] {
+                if topology.record(key).is_none() {
+                    return Err(RefactorError::NotFound(format!("unknown instance {key}")));
+                }
+            }
             let route = route(&topology, replica, source).map_err(RefactorError::Refused)?;
             if route == Route::Gtid {
                 can_replicate_from(&topology, replica, source).map_err(RefactorError::Refused)?;

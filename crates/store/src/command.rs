@@ -23,6 +23,15 @@ use crate::{
     Store, StoreError,
 };
 
+/// Which recoveries an acknowledgement is for, besides a cluster or all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AckTarget {
+    Id(i64),
+    Uid(String),
+    /// The recoveries of this failed instance.
+    Instance(InstanceKey),
+}
+
 /// A change to the state arbor keeps (intents and recovery bookkeeping, not readings).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
@@ -84,6 +93,10 @@ pub enum Command {
         by: String,
         comment: String,
         at: Timestamp,
+        /// Only this recovery, or the recoveries of this failed instance (orchestrator's
+        /// `ack-recovery/ID`, `ack-recovery/uid/UID`, `ack-recovery/instance/H/P`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        only: Option<AckTarget>,
     },
     /// Ends recoveries left active by a node that stopped mid-way, and acknowledges them so
     /// they do not block their clusters. Replies how many.
@@ -205,6 +218,7 @@ pub(crate) trait Backend: Send + Sync {
     async fn acknowledge_recoveries(
         &self,
         cluster: Option<&str>,
+        only: Option<&AckTarget>,
         by: &str,
         comment: &str,
         at: Timestamp,
@@ -284,8 +298,9 @@ pub(crate) async fn dispatch<B: Backend + ?Sized>(
             by,
             comment,
             at,
+            only,
         } => backend
-            .acknowledge_recoveries(cluster.as_deref(), &by, &comment, at)
+            .acknowledge_recoveries(cluster.as_deref(), only.as_ref(), &by, &comment, at)
             .await
             .map(Reply::Count),
         Command::AbandonActiveRecoveries { at, note } => backend
@@ -438,6 +453,26 @@ pub trait Intents: Store {
             by: by.into(),
             comment: comment.into(),
             at,
+            only: None,
+        })
+        .await?
+        .count()
+    }
+
+    /// Acknowledges one recovery, or the recoveries of one failed instance; returns how many.
+    async fn acknowledge_recovery(
+        &self,
+        target: AckTarget,
+        by: &str,
+        comment: &str,
+        at: Timestamp,
+    ) -> Result<usize, StoreError> {
+        self.apply(Command::AcknowledgeRecoveries {
+            cluster: None,
+            by: by.into(),
+            comment: comment.into(),
+            at,
+            only: Some(target),
         })
         .await?
         .count()

@@ -16,8 +16,8 @@ use arbor_topology::{
 };
 
 use crate::{
-    CheckOutcome, CheckResult, FailureDetection, Intents, LockDecision, RecoveryOutcome,
-    RecoveryStart, RecoveryStep, StartDecision, Store,
+    AckTarget, CheckOutcome, CheckResult, FailureDetection, Intents, LockDecision, RecoveryOutcome,
+    RecoveryRecord, RecoveryStart, RecoveryStep, StartDecision, Store,
 };
 
 mod intents;
@@ -66,6 +66,7 @@ macro_rules! store_conformance_suite {
             promotion_rules_expire_and_are_replaced,
             detections_are_deduplicated_within_the_window,
             a_recent_recovery_blocks_the_next_until_acknowledged,
+            one_recovery_is_acknowledged_by_id_uid_or_instance,
             the_promoted_instance_failing_again_is_blocked_too,
             a_running_recovery_blocks_even_manual_ones_whatever_its_age,
             a_manual_recovery_ignores_the_block_and_acknowledges_earlier_ones,

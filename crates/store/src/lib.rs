@@ -27,7 +27,7 @@ use arbor_topology::{
 };
 use async_trait::async_trait;
 
-pub use command::{Command, Intents, Reply};
+pub use command::{AckTarget, Command, Intents, Reply};
 pub use memory::{MemoryStore, FLUSH_INTERVAL};
 pub use migrations::SCHEMA_VERSION;
 pub use mysql::{LeaseHolder, MySqlBackend, MySqlStore, NodeSeen};

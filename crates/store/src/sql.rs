@@ -110,7 +110,7 @@ pub(crate) const ABANDON_ACTIVE_RECOVERIES: &str =
     "UPDATE recoveries SET is_active = 0, ended_at = ?1, successful = 0, errors = ?2, acknowledged = 1, acknowledged_at = ?1, acknowledged_by = 'arbor', acknowledged_comment = ?3 WHERE is_active = 1";
 
 pub(crate) const ACKNOWLEDGE_RECOVERIES: &str =
-    "UPDATE recoveries SET acknowledged = 1, acknowledged_at = ?2, acknowledged_by = ?3, acknowledged_comment = ?4 WHERE (?1 IS NULL OR cluster = ?1) AND acknowledged = 0 AND is_active = 0";
+    "UPDATE recoveries SET acknowledged = 1, acknowledged_at = ?2, acknowledged_by = ?3, acknowledged_comment = ?4 WHERE (?1 IS NULL OR cluster = ?1) AND (?5 IS NULL OR id = ?5) AND (?6 IS NULL OR uid = ?6) AND (?7 IS NULL OR (hostname = ?7 AND port = ?8)) AND acknowledged = 0 AND is_active = 0";
 
 pub(crate) const ACTIVE_DOWNTIMES: &str =
     "SELECT hostname, port, owner, reason, begin_at, end_at FROM downtimes WHERE begin_at <= ?1 AND end_at > ?1 ORDER BY hostname, port";

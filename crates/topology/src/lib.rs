@@ -31,4 +31,4 @@ pub use key::{InstanceKey, ParseKeyError};
 pub use rules::{Downtime, PromotionRule};
 pub use time::Timestamp;
 pub use topology::{ClusterSummary, Kept, ResolveHintError, Succession, Topology, TopologyOptions};
-pub use tree::render_tree;
+pub use tree::{render_tree, render_tree_as, TreeStyle};

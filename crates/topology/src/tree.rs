@@ -18,10 +18,25 @@ use crate::{GtidKind, InstanceKey, InstanceRecord, InstanceStatus, Topology};
 /// replicates (so it can serve as a source), and the GTID kind. A primary arbor has never read
 /// is still drawn, as `unknown`, so its replicas hang where they belong.
 pub fn render_tree(topology: &Topology, cluster_name: &str) -> String {
+    render_tree_as(topology, cluster_name, &TreeStyle::default())
+}
+
+/// orchestrator's variants of the tree: `topology-tabulated` (the bracket's fields in aligned
+/// columns separated by `|`) and `topology-tags` (each instance's tags after its line).
+#[derive(Default)]
+pub struct TreeStyle<'a> {
+    pub tabulated: bool,
+    /// Tags per instance, shown as `[name=value,...]` after the line (instances without tags
+    /// show nothing).
+    pub tags: Option<&'a std::collections::HashMap<InstanceKey, Vec<String>>>,
+}
+
+/// [`render_tree`] in a [`TreeStyle`].
+pub fn render_tree_as(topology: &Topology, cluster_name: &str, style: &TreeStyle<'_>) -> String {
     let members = topology.cluster_members(cluster_name);
     let member_keys: HashSet<&InstanceKey> = members.iter().map(|r| r.key()).collect();
 
-    let mut lines: Vec<(usize, String, String)> = Vec::new();
+    let mut lines: Vec<Line> = Vec::new();
     let mut drawn: HashSet<InstanceKey> = HashSet::new();
     let root_key = cluster_name.parse::<InstanceKey>().ok();
     match root_key.as_ref().and_then(|key| topology.record(key)) {
@@ -30,7 +45,12 @@ pub fn render_tree(topology: &Topology, cluster_name: &str) -> String {
         }
         _ => {
             // The primary was never read: draw a placeholder and its known replicas under it.
-            lines.push((0, cluster_name.to_string(), "[unknown,unknown]".to_string()));
+            lines.push((
+                0,
+                cluster_name.to_string(),
+                vec!["unknown".to_string(), "unknown".to_string()],
+                String::new(),
+            ));
             if let Some(root_key) = &root_key {
                 for replica in topology.replicas_of(root_key) {
                     draw(topology, replica, 1, &mut lines, &mut drawn);
@@ -50,25 +70,52 @@ pub fn render_tree(topology: &Topology, cluster_name: &str) -> String {
 
     let width = lines
         .iter()
-        .map(|(depth, key, _)| indent_width(*depth) + key.len())
+        .map(|(depth, key, _, _)| indent_width(*depth) + key.len())
         .max()
         .unwrap_or(0);
+    // Tabulated: each field's column as wide as its widest value.
+    let mut columns: Vec<usize> = Vec::new();
+    for (_, _, fields, _) in &lines {
+        for (i, field) in fields.iter().enumerate() {
+            if columns.len() <= i {
+                columns.push(0);
+            }
+            columns[i] = columns[i].max(field.len());
+        }
+    }
     let mut out = String::new();
-    for (depth, key, details) in lines {
+    for (depth, key, fields, suffix) in lines {
         let prefix = if depth == 0 {
             String::new()
         } else {
             format!("{}+ ", "  ".repeat(depth - 1))
         };
         let used = indent_width(depth) + key.len();
-        let _ = writeln!(
-            out,
-            "{prefix}{key}{pad} {details}",
-            pad = " ".repeat(width - used)
-        );
+        let pad = " ".repeat(width - used);
+        let details = if style.tabulated {
+            let cells: Vec<String> = fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| format!("{f:<w$}", w = columns[i]))
+                .collect();
+            format!(" |{}{suffix}", cells.join("|"))
+        } else {
+            format!(" [{}]{suffix}", fields.join(","))
+        };
+        let tags = style
+            .tags
+            .and_then(|tags| key.parse::<InstanceKey>().ok().and_then(|k| tags.get(&k)))
+            .filter(|t| !t.is_empty())
+            .map(|t| format!(" [{}]", t.join(",")))
+            .unwrap_or_default();
+        let line = format!("{prefix}{key}{pad}{details}{tags}");
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     out
 }
+
+/// Depth, key, the bracket's fields, and what follows the bracket.
+type Line = (usize, String, Vec<String>, String);
 
 fn indent_width(depth: usize) -> usize {
     if depth == 0 {
@@ -82,19 +129,20 @@ fn draw(
     topology: &Topology,
     record: &InstanceRecord,
     depth: usize,
-    lines: &mut Vec<(usize, String, String)>,
+    lines: &mut Vec<Line>,
     drawn: &mut HashSet<InstanceKey>,
 ) {
     if !drawn.insert(record.key().clone()) {
         return; // co-primary rings loop back
     }
-    lines.push((depth, record.key().to_string(), details(topology, record)));
+    let (fields, suffix) = details(topology, record);
+    lines.push((depth, record.key().to_string(), fields, suffix));
     for replica in topology.replicas_of(record.key()) {
         draw(topology, replica, depth + 1, lines, drawn);
     }
 }
 
-fn details(topology: &Topology, record: &InstanceRecord) -> String {
+fn details(topology: &Topology, record: &InstanceRecord) -> (Vec<String>, String) {
     let status = topology.status_of(record);
     let instance = &record.instance;
     let lag = match (status, &instance.replication) {
@@ -113,7 +161,7 @@ fn details(topology: &Topology, record: &InstanceRecord) -> String {
         None => String::new(),
     };
     if !record.has_been_seen() {
-        return format!("[{lag},{status}]{replaced}");
+        return (vec![lag, status.label().to_string()], replaced);
     }
     let mut fields = vec![
         lag,
@@ -130,7 +178,7 @@ fn details(topology: &Topology, record: &InstanceRecord) -> String {
         GtidKind::Oracle => fields.push("GTID".to_string()),
         GtidKind::MariaDb => fields.push("MariaDB GTID".to_string()),
     }
-    format!("[{}]{replaced}", fields.join(","))
+    (fields, replaced)
 }
 
 #[cfg(test)]
@@ -163,6 +211,44 @@ p:1      [0s,ok,10.11.6-MariaDB-log,rw,ROW,>>,MariaDB GTID]
 + r2:1   [null,replication stopped,10.11.6-MariaDB-log,ro,ROW,>>,MariaDB GTID]
 ";
         assert_eq!(tree, expected);
+    }
+
+    #[test]
+    fn the_tabulated_tree_aligns_fields_in_columns_and_tags_follow_their_line() {
+        let mut r2 = seen("r2:1", Some("p:1"));
+        let replication = r2.instance.replication.as_mut().unwrap();
+        replication.sql_thread_running = false;
+        replication.seconds_behind_source = None;
+        let topology = Topology::new(
+            vec![seen("p:1", None), seen("r1:1", Some("p:1")), r2],
+            &TopologyOptions::default(),
+        );
+        let style = TreeStyle {
+            tabulated: true,
+            ..TreeStyle::default()
+        };
+        let expected = "\
+p:1    |0s  |ok                 |10.11.6-MariaDB-log|rw|ROW|>>|MariaDB GTID
++ r1:1 |0s  |ok                 |10.11.6-MariaDB-log|ro|ROW|>>|MariaDB GTID
++ r2:1 |null|replication stopped|10.11.6-MariaDB-log|ro|ROW|>>|MariaDB GTID
+";
+        assert_eq!(render_tree_as(&topology, "p:1", &style), expected);
+
+        let tags = std::collections::HashMap::from([(
+            "r1:1".parse().unwrap(),
+            vec!["role=backup".to_string(), "dc=b".to_string()],
+        )]);
+        let style = TreeStyle {
+            tags: Some(&tags),
+            ..TreeStyle::default()
+        };
+        let tree = render_tree_as(&topology, "p:1", &style);
+        let lines: Vec<&str> = tree.lines().collect();
+        assert!(lines[0].ends_with("MariaDB GTID]"), "{tree}");
+        assert!(
+            lines[1].ends_with("MariaDB GTID] [role=backup,dc=b]"),
+            "{tree}"
+        );
     }
 
     #[test]

@@ -31,7 +31,10 @@ impl Service {
         let config_path = dir.join("arbor.conf.json");
         fs::write(&config_path, config).unwrap();
         let stderr_path = dir.join("serve.stderr");
-        let child = Command::new(ARBOR)
+        // `ARBOR_TEST_BIN` runs another build of arbor (a soak keeps its own copy, so that
+        // rebuilding the workspace meanwhile does not swap the binary under it).
+        let binary = std::env::var("ARBOR_TEST_BIN").unwrap_or_else(|_| ARBOR.to_string());
+        let child = Command::new(binary)
             .args(["--config", config_path.to_str().unwrap(), "serve"])
             .env("ARBOR_E2E_TOPOLOGY_PASSWORD", ADMIN_PASSWORD)
             .envs(env.iter().copied())

@@ -129,6 +129,7 @@ pub async fn start_node_with(
             url_prefix: String::new(),
             tls: false,
             trusted_proxies: Vec::new(),
+            audit_page_size: 20,
         }),
         auth: Arc::new(auth),
         metrics,
@@ -176,6 +177,10 @@ pub fn fill(path: &str, host: &str, port: u16, hint: &str) -> String {
         .replace("{seconds}", "0")
         .replace("{logFile}", "mysql-bin.000001")
         .replace("{id}", "1")
+        .replace("{page}", "0")
+        .replace("{candidateHost}", host)
+        .replace("{candidatePort}", &port.to_string())
+        .replace("{process}", "1")
 }
 
 /// Real MariaDB servers (a test kit sandbox) watched by one node, addressed by their index in

@@ -32,6 +32,62 @@ impl Refactorer {
         })
     }
 
+    /// Waits until a replica whose I/O thread is stopped has applied everything it received,
+    /// or `limit` passes (then it says how far behind it stayed).
+    async fn wait_applied(
+        &self,
+        key: &InstanceKey,
+        limit: std::time::Duration,
+    ) -> Result<(), RefactorError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut session = self.session(key).await?;
+        loop {
+            let status = session
+                .replica_status()
+                .await
+                .map_err(|e| RefactorError::Failed(format!("{key}: {e}")))?
+                .ok_or_else(|| RefactorError::Refused(format!("{key} is not a replica")))?;
+            if !status.sql_thread_running || status.exec_coordinates == status.read_coordinates {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RefactorError::Refused(format!(
+                    "{key} did not apply its relay log within {}s (executed {}, received {}); \
+                     its I/O thread stays stopped",
+                    limit.as_secs(),
+                    status.exec_coordinates,
+                    status.read_coordinates
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The statements that stop a replica's running threads, run `injected` (when not empty)
+    /// and start the same threads again (orchestrator's `restart-replica-statements`); not run.
+    pub async fn restart_statements(
+        &self,
+        key: &InstanceKey,
+        injected: &str,
+    ) -> Result<Vec<String>, RefactorError> {
+        self.discovery.probe_now(std::slice::from_ref(key)).await;
+        let topology = self.topology().await?;
+        let record = topology
+            .record(key)
+            .ok_or_else(|| RefactorError::NotFound(format!("unknown instance {key}")))?;
+        let replication = record
+            .instance
+            .replication
+            .as_ref()
+            .ok_or_else(|| RefactorError::Refused(format!("{key} is not a replica")))?;
+        let dialect = self.session(key).await?.dialect();
+        Ok(dialect.restart_preserving(
+            replication.io_thread != arbor_topology::IoThreadState::Stopped,
+            replication.sql_thread_running,
+            injected,
+        ))
+    }
+
     /// An operation on one server.
     pub async fn operate(
         &self,
@@ -55,9 +111,41 @@ impl Refactorer {
                 | ReplicaOperation::DelayReplication(_)
                 | ReplicaOperation::DetachSourceHost
                 | ReplicaOperation::ReattachSourceHost
+                | ReplicaOperation::StopReplicaNicely(_)
+                | ReplicaOperation::EnableGtid
+                | ReplicaOperation::DisableGtid
+                | ReplicaOperation::SemiSyncReplica(_)
         );
         if needs_replica && !is_replica {
             return Err(RefactorError::Refused(format!("{key} is not a replica")));
+        }
+        let gtid_kind = record
+            .instance
+            .replication
+            .as_ref()
+            .map(|r| r.gtid_kind)
+            .unwrap_or(arbor_topology::GtidKind::None);
+        match operation {
+            ReplicaOperation::EnableGtid if gtid_kind != arbor_topology::GtidKind::None => {
+                return Err(RefactorError::Refused(format!(
+                    "{key} already replicates with GTID positioning"
+                )));
+            }
+            ReplicaOperation::DisableGtid if gtid_kind == arbor_topology::GtidKind::None => {
+                return Err(RefactorError::Refused(format!(
+                    "{key} does not replicate with GTID positioning"
+                )));
+            }
+            ReplicaOperation::EnableGtid
+                if record.instance.flavor != arbor_topology::Flavor::MariaDb
+                    && !record.instance.gtid_mode.eq_ignore_ascii_case("ON") =>
+            {
+                return Err(RefactorError::Refused(format!(
+                    "{key} has gtid_mode={}: auto-positioning needs gtid_mode=ON",
+                    record.instance.gtid_mode
+                )));
+            }
+            _ => {}
         }
         if let ReplicaOperation::PurgeBinaryLogs(file) = &operation {
             // What the replicas read now, not at the last poll.
@@ -144,6 +232,23 @@ impl Refactorer {
                         "PURGE BINARY LOGS TO {}",
                         arbor_mysql::ops::quote(file)
                     )]
+                }
+                ReplicaOperation::StopReplicaNicely(limit) => {
+                    self.run(key, &[dialect.stop_replica_io_thread()]).await?;
+                    self.wait_applied(key, *limit).await?;
+                    vec![dialect.stop_replica()]
+                }
+                ReplicaOperation::EnableGtid => dialect.set_gtid_positioning(true),
+                ReplicaOperation::DisableGtid => dialect.set_gtid_positioning(false),
+                ReplicaOperation::KillQuery(id) => vec![format!("KILL QUERY {id}")],
+                ReplicaOperation::SemiSyncPrimary(on) => dialect.set_semi_sync(true, *on, false),
+                ReplicaOperation::SemiSyncReplica(on) => {
+                    let io_running = record
+                        .instance
+                        .replication
+                        .as_ref()
+                        .is_some_and(|r| r.io_thread != arbor_topology::IoThreadState::Stopped);
+                    dialect.set_semi_sync(false, *on, io_running)
                 }
             };
             self.run(key, &statements).await?;

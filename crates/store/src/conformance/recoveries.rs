@@ -76,6 +76,76 @@ pub async fn a_recent_recovery_blocks_the_next_until_acknowledged(store: &dyn St
     assert_eq!(acknowledged.acknowledged_comment, "checked");
 }
 
+/// orchestrator's `ack-recovery/ID`, `ack-recovery/uid/UID`, `ack-recovery/instance/H/P`:
+/// each acknowledges its recoveries and no other.
+pub async fn one_recovery_is_acknowledged_by_id_uid_or_instance(store: &dyn Store) {
+    let block = Duration::from_secs(1);
+    let mut ids = Vec::new();
+    for (uid, failed, at) in [
+        ("u1", "c1:1", 1_000),
+        ("u2", "c2:1", 1_000),
+        ("u3", "c3:1", 1_000),
+    ] {
+        let id = started_id(
+            store
+                .start_recovery(start(uid, failed, at, false), block, false)
+                .await
+                .unwrap(),
+        );
+        store.finish_recovery(id, finished(2_000)).await.unwrap();
+        ids.push(id);
+    }
+    let acknowledged = |records: &[RecoveryRecord]| -> Vec<String> {
+        let mut uids: Vec<String> = records
+            .iter()
+            .filter(|r| r.acknowledged)
+            .map(|r| r.uid.clone())
+            .collect();
+        uids.sort();
+        uids
+    };
+    let by_id = store
+        .acknowledge_recovery(AckTarget::Id(ids[1]), "ops", "by id", Timestamp(3_000))
+        .await
+        .unwrap();
+    assert_eq!(by_id, 1);
+    assert_eq!(
+        acknowledged(&store.recoveries(None, 10).await.unwrap()),
+        ["u2"]
+    );
+    let by_uid = store
+        .acknowledge_recovery(
+            AckTarget::Uid("u3".into()),
+            "ops",
+            "by uid",
+            Timestamp(3_000),
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_uid, 1);
+    let failed: InstanceKey = "c1:1".parse().unwrap();
+    let by_instance = store
+        .acknowledge_recovery(
+            AckTarget::Instance(failed),
+            "ops",
+            "by key",
+            Timestamp(3_000),
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_instance, 1);
+    let records = store.recoveries(None, 10).await.unwrap();
+    assert_eq!(acknowledged(&records), ["u1", "u2", "u3"]);
+    let first = records.iter().find(|r| r.uid == "u1").unwrap();
+    assert_eq!(first.acknowledged_comment, "by key");
+    // An unknown id acknowledges nothing.
+    let none = store
+        .acknowledge_recovery(AckTarget::Id(9_999), "ops", "none", Timestamp(3_000))
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
+}
+
 pub async fn a_running_recovery_blocks_even_manual_ones_whatever_its_age(store: &dyn Store) {
     let block = Duration::from_secs(10);
     let id = started_id(

@@ -9,7 +9,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Params, TxOpts, Value};
 
 use super::*;
-use crate::command::Backend;
+use crate::command::{AckTarget, Backend};
 use crate::{
     FailureDetection, LockDecision, RecoveryOutcome, RecoveryStart, RecoveryStep, StartDecision,
     StoreError,
@@ -254,14 +254,36 @@ impl Backend for MySqlStore {
     async fn acknowledge_recoveries(
         &self,
         cluster: Option<&str>,
+        only: Option<&AckTarget>,
         by: &str,
         comment: &str,
         at: Timestamp,
     ) -> Result<usize, StoreError> {
+        let (id, uid, host, port) = match only {
+            Some(AckTarget::Id(id)) => (Some(*id), None, None, None),
+            Some(AckTarget::Uid(uid)) => (None, Some(uid.clone()), None, None),
+            Some(AckTarget::Instance(key)) => {
+                (None, None, Some(key.hostname.clone()), Some(key.port))
+            }
+            None => (None, None, None, None),
+        };
         let mut conn = self.conn().await?;
         conn.exec_drop(
             my(sql::ACKNOWLEDGE_RECOVERIES),
-            args![at.millis(), by, comment, cluster, cluster],
+            args![
+                at.millis(),
+                by,
+                comment,
+                cluster,
+                cluster,
+                id,
+                id,
+                uid.clone(),
+                uid,
+                host.clone(),
+                host,
+                port
+            ],
         )
         .await
         .map_err(query_error)?;

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
 use super::*;
-use crate::command::Backend;
+use crate::command::{AckTarget, Backend};
 use crate::{
     FailureDetection, LockDecision, RecoveryOutcome, RecoveryStart, RecoveryStep, StartDecision,
     StoreError,
@@ -243,10 +243,19 @@ impl Backend for SqliteStore {
     async fn acknowledge_recoveries(
         &self,
         cluster: Option<&str>,
+        only: Option<&AckTarget>,
         by: &str,
         comment: &str,
         at: Timestamp,
     ) -> Result<usize, StoreError> {
+        let (id, uid, host, port) = match only {
+            Some(AckTarget::Id(id)) => (Some(*id), None, None, None),
+            Some(AckTarget::Uid(uid)) => (None, Some(uid.clone()), None, None),
+            Some(AckTarget::Instance(key)) => {
+                (None, None, Some(key.hostname.clone()), Some(key.port))
+            }
+            None => (None, None, None, None),
+        };
         let (cluster, by, comment) = (
             cluster.map(str::to_string),
             by.to_string(),
@@ -255,7 +264,7 @@ impl Backend for SqliteStore {
         self.with_conn(move |conn| {
             let updated = conn.execute(
                 sql::ACKNOWLEDGE_RECOVERIES,
-                params![cluster, at.millis(), by, comment],
+                params![cluster, at.millis(), by, comment, id, uid, host, port],
             )?;
             Ok(updated)
         })

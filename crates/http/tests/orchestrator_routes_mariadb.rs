@@ -1,0 +1,330 @@
+//! The orchestrator routes arbor added for drop-in migration, on real MariaDB, checked with the
+//! servers' own state: GTID positioning, semi-sync switches, a nice stop, KILL QUERY, the
+//! restart statements, regrouping, recoveries with a designated replica or without hooks,
+//! forced takeovers, the other acknowledgement forms and the audit pages.
+
+mod common;
+
+use std::time::Duration;
+
+use arbor_http::AuthSettings;
+use arbor_testkit::MariaDbSandbox;
+use common::{automated_recovery, start_node_with, Served};
+use serde_json::Value;
+
+type Cluster = Served;
+
+impl Served {
+    /// `sources` as a sandbox, served by a node whose recoveries are manual only.
+    async fn manual(sources: &[Option<usize>]) -> Cluster {
+        let sandbox = MariaDbSandbox::start(sources).unwrap();
+        let mut settings = automated_recovery();
+        settings.recover_master_cluster_filters.clear();
+        settings.recover_intermediate_master_cluster_filters.clear();
+        let node = start_node_with(AuthSettings::default(), settings, true).await;
+        let seeds: Vec<usize> = (0..sources.len())
+            .filter(|i| sources[*i].is_none())
+            .collect();
+        Served::watch(sandbox, node, &seeds).await
+    }
+
+    fn status(&self, index: usize, column: &str) -> String {
+        self.sandbox.replica_status_value(index, column).unwrap()
+    }
+
+    /// Waits (up to 10 s) until `check` holds.
+    async fn eventually(&self, what: &str, mut check: impl FnMut(&Self) -> bool) {
+        for _ in 0..200 {
+            if check(self) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("not within 10 s: {what}");
+    }
+
+    fn replicates_from(&self, index: usize, source: usize) -> bool {
+        self.status(index, "Master_Port") == self.sandbox.port(source).to_string()
+            && self.status(index, "Slave_IO_Running") == "Yes"
+            && self.status(index, "Slave_SQL_Running") == "Yes"
+    }
+}
+
+#[tokio::test]
+async fn replication_switches_change_the_servers_as_orchestrator_does() {
+    // P <- {R1, R2}
+    let c = Cluster::manual(&[None, Some(0), Some(0)]).await;
+    let (p, r1, r2) = (c.path(0), c.path(1), c.path(2));
+
+    // GTID positioning off and on again; asking twice is refused with why.
+    let off = c.ok(&format!("disable-gtid/{r2}")).await;
+    assert_eq!(c.status(2, "Using_Gtid"), "No", "{off}");
+    c.eventually("R2 replicates again", |c| c.replicates_from(2, 0))
+        .await;
+    let (status, body) = c.call(&format!("disable-gtid/{r2}")).await;
+    assert_eq!(status, 422, "{body}");
+    c.ok(&format!("enable-gtid/{r2}")).await;
+    assert_eq!(c.status(2, "Using_Gtid"), "Current_Pos");
+    let (status, body) = c.call(&format!("enable-gtid/{r2}")).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["Message"].as_str().unwrap().contains("already"),
+        "{body}"
+    );
+
+    // The statements that restart a replica around an injected one: listed, not run.
+    let statements = c
+        .read(&format!(
+            "restart-replica-statements/{r1}?q=CHANGE%20MASTER%20TO%20MASTER_DELAY%3D1"
+        ))
+        .await;
+    assert_eq!(
+        statements["Details"],
+        serde_json::json!([
+            "STOP SLAVE IO_THREAD;",
+            "STOP SLAVE SQL_THREAD;",
+            "CHANGE MASTER TO MASTER_DELAY=1;",
+            "START SLAVE SQL_THREAD;",
+            "START SLAVE IO_THREAD;"
+        ])
+    );
+    assert_eq!(c.status(1, "SQL_Delay"), "0", "nothing was run");
+
+    // A nice stop: both threads stopped, everything received applied.
+    c.sql(
+        0,
+        "CREATE DATABASE nice; CREATE TABLE nice.t (id INT PRIMARY KEY)",
+    );
+    c.sql(0, "INSERT INTO nice.t VALUES (1), (2), (3)");
+    c.ok(&format!("stop-replica-nice/{r1}")).await;
+    assert_eq!(c.status(1, "Slave_IO_Running"), "No");
+    assert_eq!(c.status(1, "Slave_SQL_Running"), "No");
+    assert_eq!(
+        c.status(1, "Exec_Master_Log_Pos"),
+        c.status(1, "Read_Master_Log_Pos"),
+        "everything received was applied"
+    );
+    let (status, body) = c.call(&format!("stop-slave-nice/{r1}?timeout=0")).await;
+    assert_eq!(status, 400, "a timeout of 0 is refused: {body}");
+    c.ok(&format!("start-replica/{r1}")).await;
+    c.eventually("R1 replicates again", |c| c.replicates_from(1, 0))
+        .await;
+
+    // Semi-sync: the primary's side, then a replica's, which the primary then counts.
+    c.ok(&format!("enable-semi-sync-master/{p}")).await;
+    assert_eq!(c.sql(0, "SELECT @@rpl_semi_sync_master_enabled"), "1");
+    c.ok(&format!("enable-semi-sync-replica/{r1}")).await;
+    assert_eq!(c.sql(1, "SELECT @@rpl_semi_sync_slave_enabled"), "1");
+    c.eventually("the primary counts one semi-sync replica", |c| {
+        c.sql(0, "SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'")
+            .ends_with("\t1")
+    })
+    .await;
+    c.ok(&format!("disable-semi-sync-replica/{r1}")).await;
+    assert_eq!(c.sql(1, "SELECT @@rpl_semi_sync_slave_enabled"), "0");
+    c.ok(&format!("disable-semi-sync-master/{p}")).await;
+    assert_eq!(c.sql(0, "SELECT @@rpl_semi_sync_master_enabled"), "0");
+    c.eventually("R1 replicates after its I/O thread restarted", |c| {
+        c.replicates_from(1, 0)
+    })
+    .await;
+
+    // KILL QUERY ends a running statement and keeps its connection.
+    let sleeper = c
+        .sandbox
+        .tcp_client(
+            2,
+            arbor_testkit::ADMIN_USER,
+            arbor_testkit::ADMIN_PASSWORD,
+            "SELECT SLEEP(60) AS slept",
+        )
+        .unwrap()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut id = String::new();
+    c.eventually("the sleeping query runs", |c| {
+        id = c.sql(
+            2,
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(60) AS slept'",
+        );
+        !id.is_empty()
+    })
+    .await;
+    c.ok(&format!("kill-query/{r2}/{id}")).await;
+    let started = std::time::Instant::now();
+    let output = tokio::task::spawn_blocking(move || sleeper.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the query ended when killed"
+    );
+    // MariaDB ends the interrupted statement with error 1317.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let (status, body) = c.call(&format!("kill-query/{r2}/notanumber")).await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test]
+async fn regroup_and_recoveries_with_a_designated_replica() {
+    // P <- {R1, R2, R3}
+    let mut c = Cluster::manual(&[None, Some(0), Some(0), Some(0)]).await;
+    let p = c.path(0);
+
+    // Regroup: one replica of P takes its siblings.
+    let regrouped = c.ok(&format!("regroup-replicas/{p}")).await;
+    let chosen = format!(
+        "{}:{}",
+        regrouped["Details"]["Hostname"].as_str().unwrap(),
+        regrouped["Details"]["Port"]
+    );
+    let chosen = c.index_of(&chosen);
+    assert!(
+        regrouped["Message"].as_str().unwrap().contains("moved: 2"),
+        "{regrouped}"
+    );
+    for other in (1..4).filter(|i| *i != chosen) {
+        c.eventually("the siblings replicate from the chosen replica", |c| {
+            c.replicates_from(other, chosen)
+        })
+        .await;
+    }
+    // Back to P <- {R1, R2, R3} for the recovery.
+    for other in (1..4).filter(|i| *i != chosen) {
+        c.ok(&format!("relocate/{}/{p}", c.path(other))).await;
+        c.eventually("back under P", |c| c.replicates_from(other, 0))
+            .await;
+    }
+
+    // P dies; the operator names R3: R3 is promoted, the others follow it.
+    c.sql(
+        0,
+        "CREATE DATABASE designated; CREATE TABLE designated.t (id INT PRIMARY KEY)",
+    );
+    c.sql(0, "INSERT INTO designated.t VALUES (1), (2)");
+    c.eventually("every replica has the rows", |c| {
+        (1..4).all(|i| {
+            c.sandbox
+                .sql(i, "SELECT COUNT(*) FROM designated.t")
+                .is_ok_and(|n| n.trim() == "2")
+        })
+    })
+    .await;
+    c.sandbox.kill(0).unwrap();
+    let r3 = c.path(3);
+    let mut answer = Value::Null;
+    for _ in 0..100 {
+        let (status, body) = c.call(&format!("recover-lite/{p}/{r3}")).await;
+        if status == 200 {
+            answer = body;
+            break;
+        }
+        // Until the analysis sees the primary dead: "no failure to recover".
+        assert_eq!(status, 409, "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answer["Details"]["Port"], c.sandbox.port(3), "{answer}");
+    assert_eq!(c.sql(3, "SELECT @@read_only"), "0");
+    for other in [1, 2] {
+        c.eventually("the others follow the designated replica", |c| {
+            c.replicates_from(other, 3)
+        })
+        .await;
+        assert_eq!(c.sql(other, "SELECT COUNT(*) FROM designated.t"), "2");
+    }
+
+    // The audit: one recovery, found by id, page, instance; its steps say what was asked.
+    let audit = c.read("audit-recovery").await;
+    let record = &audit[0];
+    let id = record["Id"].as_i64().unwrap();
+    let steps = c
+        .read(&format!(
+            "audit-recovery-steps/{}",
+            record["UID"].as_str().unwrap()
+        ))
+        .await;
+    let steps = steps.to_string();
+    assert!(steps.contains("designated by the operator"), "{steps}");
+    assert!(steps.contains("hooks skipped"), "{steps}");
+    assert_eq!(
+        c.read("audit-recovery/0").await.as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(c.read("audit-recovery/1").await, serde_json::json!([]));
+    let recent = c
+        .read(&format!("recently-active-instance-recovery/{p}"))
+        .await;
+    assert_eq!(recent[0]["Id"], id);
+    let active = c
+        .read(&format!("active-cluster-recovery/{}", c.key(3)))
+        .await;
+    assert_eq!(active, serde_json::json!([]), "it ended");
+    let audit = c.read("audit").await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["Message"].as_str().unwrap_or("").contains("designated")),
+        "{audit}"
+    );
+
+    // Acknowledged by id: the same id again is a 404 (nothing left to acknowledge).
+    let acked = c.ok(&format!("ack-recovery/{id}?comment=seen")).await;
+    assert_eq!(acked["Details"], id.to_string());
+    let (status, body) = c.call(&format!("ack-recovery/{id}?comment=again")).await;
+    assert_eq!(status, 404, "{body}");
+    let record = &c.read(&format!("audit-recovery/id/{id}")).await[0];
+    assert_eq!(record["Acknowledged"], true);
+    assert_eq!(record["AcknowledgedComment"], "seen");
+}
+
+#[tokio::test]
+async fn a_forced_takeover_promotes_the_named_replica_of_a_live_primary() {
+    // P <- {R1, R2}
+    let c = Cluster::manual(&[None, Some(0), Some(0)]).await;
+    let (r1, r2) = (c.path(1), c.path(2));
+    let cluster = c.key(0);
+    // Not a replica of the primary: refused, nothing changes.
+    let (status, body) = c
+        .call(&format!("force-master-takeover/{cluster}/127.0.0.1/1"))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let taken = c.ok(&format!("force-master-takeover/{cluster}/{r2}")).await;
+    assert_eq!(taken["Details"]["SuccessorKey"]["Port"], c.sandbox.port(2));
+    assert_eq!(c.sql(2, "SELECT @@read_only"), "0");
+    assert_eq!(
+        c.sql(0, "SELECT @@read_only"),
+        "1",
+        "the old primary stops taking writes"
+    );
+    c.eventually("R1 follows R2", |c| c.replicates_from(1, 2))
+        .await;
+    // orchestrator's host/port form of the same route, and ack by instance.
+    let (status, body) = c
+        .call(&format!(
+            "force-master-takeover/127.0.0.1/{}/{r1}",
+            c.sandbox.port(0)
+        ))
+        .await;
+    assert!(
+        (400..500).contains(&status) && !body.to_string().contains("unknown path"),
+        "routed, and refused: the old primary leads nothing now: {body}"
+    );
+    let acked = c
+        .ok(&format!(
+            "ack-recovery/instance/127.0.0.1/{}?comment=planned",
+            c.sandbox.port(0)
+        ))
+        .await;
+    assert!(
+        acked["Message"]
+            .as_str()
+            .unwrap()
+            .contains("Acknowledged 1"),
+        "{acked}"
+    );
+}
