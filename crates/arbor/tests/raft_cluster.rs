@@ -559,6 +559,56 @@ fn members_are_added_removed_and_handed_the_lead_without_restarts() {
     assert_eq!(status, 200, "writes go on: {body}");
 }
 
+/// orchestrator-client's Raft commands, as it calls them: `raft-leader` (raft-state, then
+/// raft-leader), `raft-health`, `raft-leader-hostname` (raft-state, then status's
+/// Details.Hostname) and `raft-elect-leader` (raft-yield-hint with a part of the address).
+#[test]
+fn the_client_s_raft_commands_work_against_a_group() {
+    let group = Group::start(3, "");
+    let leader = group.leader(Duration::from_secs(30));
+    let api = group.members[leader].api();
+    assert_eq!(json(&get(&api, "/api/raft-state").1), "Leader");
+    let (status, body) = get(&api, "/api/raft-leader");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body), group.members[leader].raft.as_str());
+    let (status, body) = get(&api, "/api/raft-health");
+    assert_eq!((status, json(&body)), (200, serde_json::json!("healthy")));
+    let status = json(&get(&api, "/api/status").1);
+    assert!(
+        !status["Details"]["Hostname"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty(),
+        "{status}"
+    );
+
+    // Elect another member by a hint: its Raft port is unique among the members.
+    let other = group.follower_of(leader);
+    let port = group.members[other]
+        .raft
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let (status, body) = get(&api, &format!("/api/raft-yield-hint/{port}"));
+    assert_eq!(status, 200, "{body}");
+    let other_api = group.members[other].api();
+    wait_until(
+        &group,
+        Duration::from_secs(20),
+        "the hinted member leads",
+        || get(&other_api, "/api/leader-check").0 == 200,
+    );
+    // A hint nobody matches is a 404 saying so.
+    let (status, body) = get(&other_api, "/api/raft-yield-hint/no-such-member");
+    assert_eq!(status, 404, "{body}");
+    // raft-snapshot builds a snapshot on the node asked (not forwarded).
+    let (status, body) = get(&api, "/api/raft-snapshot");
+    assert_eq!(status, 200, "{body}");
+    let snapshot = json(&get_local(&api, "/api/raft-status").1);
+    assert!(snapshot["SnapshotIndex"].as_u64().is_some(), "{snapshot}");
+}
+
 #[test]
 fn under_a_url_prefix_and_behind_a_proxy_links_point_where_the_client_came_in() {
     // The test's "proxy" is on loopback, like the members: trusted, as TrustedProxies says.
