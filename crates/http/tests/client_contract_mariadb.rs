@@ -350,7 +350,7 @@ async fn every_client_command_gets_what_the_client_reads() {
     let master = c.ok("which-cluster-master", &format!("master/{k3}")).await;
     assert_eq!(master["ClusterName"], kp, "the client prints .ClusterName");
     let masters = c.ok("all-clusters-masters", "masters").await;
-    assert_eq!(keys(&masters), set(&[kp.clone()]));
+    assert_eq!(keys(&masters), set(std::slice::from_ref(&kp)));
     let dominant = c.ok("dominant-dc", "masters").await;
     assert!(dominant[0]["DataCenter"].is_string());
     let everything = c.ok("all-instances", "all-instances").await;
@@ -407,12 +407,18 @@ async fn every_client_command_gets_what_the_client_reads() {
     let value = c.ok("tag-value", &format!("tag-value/{r2}?tag=role")).await;
     assert_eq!(value, "backup");
     let listed = c.ok("tagged", "tagged/?tag=role%3Dbackup").await;
-    assert_eq!(key_list(&listed), set(&[k2.clone()]));
+    assert_eq!(key_list(&listed), set(std::slice::from_ref(&k2)));
     let untagged = c.ok("untag", &format!("untag/{r2}?tag=role")).await;
-    assert_eq!(key_list(&untagged["Details"]), set(&[k2.clone()]));
+    assert_eq!(
+        key_list(&untagged["Details"]),
+        set(std::slice::from_ref(&k2))
+    );
     c.ok("tag", &format!("tag/{r3}?tag=role%3Dbackup")).await;
     let untagged = c.ok("untag-all", "untag-all?tag=role=backup").await;
-    assert_eq!(key_list(&untagged["Details"]), set(&[k3.clone()]));
+    assert_eq!(
+        key_list(&untagged["Details"]),
+        set(std::slice::from_ref(&k3))
+    );
     let downtimed = c
         .ok(
             "begin-downtime",
@@ -421,7 +427,7 @@ async fn every_client_command_gets_what_the_client_reads() {
         .await;
     assert_eq!(key(&downtimed["Details"]), k2);
     let listed = c.ok("downtimed", "downtimed/").await;
-    assert_eq!(keys(&listed), set(&[k2.clone()]));
+    assert_eq!(keys(&listed), set(std::slice::from_ref(&k2)));
     let ended = c.ok("end-downtime", &format!("end-downtime/{r2}")).await;
     assert_eq!(key(&ended["Details"]), k2);
     let locked = c
@@ -553,7 +559,7 @@ async fn every_client_command_gets_what_the_client_reads() {
     let reply = c
         .ok("move-up-replicas", &format!("move-up-replicas/{r1}/"))
         .await;
-    assert_eq!(keys(&reply["Details"]), set(&[k3.clone()]));
+    assert_eq!(keys(&reply["Details"]), set(std::slice::from_ref(&k3)));
     let reply = c
         .ok("relocate-replicas", &format!("relocate-replicas/{p}/{r1}"))
         .await;
