@@ -53,6 +53,108 @@ pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("GraphitePollSeconds", "metrics are served for Prometheus at /metrics, not sent to Graphite"),
 ];
 
+const AGENTS: &str = "orchestrator-agent is not supported: provision replicas with your backup tooling, then discover them";
+const PSEUDO_GTID: &str = "Pseudo-GTID is not supported: arbor moves and recovers with GTID";
+const RESOLVE: &str =
+    "arbor uses host names as configured and as servers report them, without resolving";
+const AZURE: &str = "Azure sign-in is not supported: use AuthenticationMethod proxy behind your identity-aware proxy";
+const OAUTH: &str =
+    "OAuth is not supported (orchestrator's was a stub): use AuthenticationMethod proxy";
+const TOKENS: &str = "access tokens are not issued: use AuthenticationMethod basic, multi or proxy";
+const DISCOVERY_STATS: &str =
+    "arbor keeps no raw discovery samples: its measurements are at /metrics for Prometheus";
+const POOLS: &str = "instance pools are not kept: tag instances instead (tag, tagged)";
+
+/// orchestrator keys arbor has no field for, because nothing in arbor would read them: any
+/// value is accepted and reported with why and what to use instead (never "unknown").
+pub const ORCHESTRATOR_ONLY: &[(&str, &str)] = &[
+    ("AccessTokenExpiryMinutes", TOKENS),
+    ("AccessTokenUseExpirySeconds", TOKENS),
+    ("AgentPollMinutes", AGENTS),
+    ("AgentSSLCAFile", AGENTS),
+    ("AgentSSLCertFile", AGENTS),
+    ("AgentSSLPrivateKeyFile", AGENTS),
+    ("AgentSSLSkipVerify", AGENTS),
+    ("AgentSSLValidOUs", AGENTS),
+    ("AgentsServerPort", AGENTS),
+    ("AgentsUseMutualTLS", AGENTS),
+    ("AgentsUseSSL", AGENTS),
+    ("ServeAgentsHttp", AGENTS),
+    ("UnseenAgentForgetHours", AGENTS),
+    ("StaleSeedFailMinutes", AGENTS),
+    ("SeedAcceptableBytesDiff", AGENTS),
+    ("SeedWaitSecondsBeforeSend", AGENTS),
+    ("AzureAdminRole", AZURE),
+    ("AzureApplicationID", AZURE),
+    ("AzureApplicationName", AZURE),
+    ("AzureClientID", AZURE),
+    ("AzureGraphUserScope", AZURE),
+    ("AzureRedirectURL", AZURE),
+    ("AzureTenantID", AZURE),
+    ("OAuthClientId", OAUTH),
+    ("OAuthClientSecret", OAUTH),
+    ("OAuthScopes", OAUTH),
+    ("SessionSecretKey", "arbor keeps no web sessions: every request is authenticated"),
+    ("BinlogEventsChunkSize", PSEUDO_GTID),
+    ("SkipBinlogEventsContaining", PSEUDO_GTID),
+    ("PseudoGTIDMonotonicHint", PSEUDO_GTID),
+    ("PseudoGTIDPatternIsFixedSubstring", PSEUDO_GTID),
+    ("SkipBinlogServerUnresolveCheck", "binlog servers are not supported"),
+    ("ExpiryHostnameResolvesMinutes", RESOLVE),
+    ("RejectHostnameResolvePattern", RESOLVE),
+    ("DiscoveryCollectionRetentionSeconds", DISCOVERY_STATS),
+    ("DiscoveryQueueMaxStatisticsSize", DISCOVERY_STATS),
+    ("InstanceBulkOperationsWaitTimeoutSeconds", "operations on many replicas wait on each up to MySQLTopologyReadTimeoutSeconds"),
+    ("ConsulMaxKVsPerTransaction", "publishing primaries to Consul is not implemented yet"),
+    ("GraphiteConvertHostnameDotsToUnderscores", "metrics are served for Prometheus at /metrics, not sent to Graphite"),
+    ("InstancePoolExpiryMinutes", POOLS),
+    ("SupportFuzzyPoolHostnames", POOLS),
+    ("MySQLConnectionLifetimeSeconds", "arbor keeps one connection per server and reconnects when it fails"),
+    ("MySQLOrchestratorRejectReadOnly", "arbor's MySQL backend fails over with its lease: a read-only backend fails writes, which are retried"),
+    ("OSCIgnoreHostnameFilters", "cluster-osc-replicas lists replicas without filters"),
+    ("ProblemIgnoreHostnameFilters", "every problem is shown; downtime an instance to mute it"),
+    ("ReduceReplicationAnalysisCount", "replication-analysis lists only instances with a problem, as orchestrator with this key on"),
+    ("RemoveTextFromHostnameDisplay", "the web UI shows host names whole"),
+    ("SnapshotTopologiesIntervalHours", "arbor keeps no topology history table (see snapshot-topologies)"),
+    ("VerifyReplicationFilters", "moves do not compare replication filters"),
+    ("WebMessage", "the web UI shows no operator message"),
+];
+
+/// Keys orchestrator itself no longer reads (its `deprecatedConfigurationVariables`): accepted
+/// and reported as ignored, as orchestrator does.
+const DEPRECATED_IN_ORCHESTRATOR: &[&str] = &[
+    "DatabaselessMode__experimental",
+    "BufferBinlogEvents",
+    "BinlogFileHistoryDays",
+    "MaintenanceOwner",
+    "ReadLongRunningQueries",
+    "DiscoveryPollSeconds",
+    "ActiveNodeExpireSeconds",
+    "AuditPurgeDays",
+    "SlaveStartPostWaitMilliseconds",
+    "MySQLTopologyMaxPoolConnections",
+    "MaintenancePurgeDays",
+    "MaintenanceExpireMinutes",
+    "HttpTimeoutSeconds",
+    "AgentAutoDiscover",
+    "PseudoGTIDCoordinatesHistoryHeuristicMinutes",
+    "PseudoGTIDPreferIndependentMultiMatch",
+    "MaxOutdatedKeysToShow",
+];
+
+/// Why an orchestrator key arbor has no field for does nothing, when it is one.
+pub fn orchestrator_only(key: &str) -> Option<&'static str> {
+    ORCHESTRATOR_ONLY
+        .iter()
+        .find(|(known, _)| *known == key)
+        .map(|(_, why)| *why)
+        .or_else(|| {
+            DEPRECATED_IN_ORCHESTRATOR
+                .contains(&key)
+                .then_some("deprecated in orchestrator, which ignores it too")
+        })
+}
+
 /// Why `key` does nothing, when it does nothing.
 pub fn not_implemented(key: &str) -> Option<&'static str> {
     NOT_IMPLEMENTED

@@ -227,10 +227,14 @@ config_keys! {
     /// After a failover, the promoted server's own link to the failed primary is detached
     /// (`//host`); matters when `ApplyMySQLPromotionAfterMasterFailover` is off.
     master_failover_detach_replica_master_host: bool = "MasterFailoverDetachReplicaMasterHost" => false;
+    /// orchestrator's older spelling of `MasterFailoverDetachReplicaMasterHost`.
+    master_failover_detach_slave_master_host: bool = "MasterFailoverDetachSlaveMasterHost" => false;
     master_failover_lost_instances_downtime_minutes: u64 = "MasterFailoverLostInstancesDowntimeMinutes" => 0;
     /// Replicas lagging this many minutes or more are repointed after the failover's hooks,
     /// so they do not delay the new primary's readiness. 0: off.
     postpone_replica_recovery_on_lag_minutes: u64 = "PostponeReplicaRecoveryOnLagMinutes" => 0;
+    /// orchestrator's older spelling of `PostponeReplicaRecoveryOnLagMinutes`.
+    postpone_slave_recovery_on_lag_minutes: u64 = "PostponeSlaveRecoveryOnLagMinutes" => 0;
     /// arbor: a former primary that comes back after its failover, holding nothing its
     /// successor lacks, is repointed below the current primary. Off: it is fenced (read-only,
     /// downtimed) and left for an operator.

@@ -30,7 +30,7 @@ use std::time::Duration;
 use arbor_topology::InstanceKey;
 use serde_json::Value;
 
-pub use inert::{not_implemented, NOT_IMPLEMENTED};
+pub use inert::{not_implemented, orchestrator_only, NOT_IMPLEMENTED, ORCHESTRATOR_ONLY};
 pub use keys::Config;
 pub use value::IpRange;
 
@@ -135,7 +135,12 @@ impl Config {
             let canonical = match Config::canonical_key(key) {
                 Some(canonical) => canonical,
                 None => {
-                    unknown.push(key.clone());
+                    match inert::orchestrator_only(key) {
+                        Some(why) => warnings.push(ConfigWarning(format!(
+                            "{key} is accepted, not implemented: {why}"
+                        ))),
+                        None => unknown.push(key.clone()),
+                    }
                     continue;
                 }
             };
@@ -211,6 +216,18 @@ impl Config {
         {
             self.detach_lost_replicas_after_master_failover =
                 self.detach_lost_slaves_after_master_failover;
+        }
+        if !self.is_set("MasterFailoverDetachReplicaMasterHost")
+            && self.is_set("MasterFailoverDetachSlaveMasterHost")
+        {
+            self.master_failover_detach_replica_master_host =
+                self.master_failover_detach_slave_master_host;
+        }
+        if !self.is_set("PostponeReplicaRecoveryOnLagMinutes")
+            && self.is_set("PostponeSlaveRecoveryOnLagMinutes")
+        {
+            self.postpone_replica_recovery_on_lag_minutes =
+                self.postpone_slave_recovery_on_lag_minutes;
         }
         if !self.is_set("RecoveryPeriodBlockSeconds") && self.is_set("RecoveryPeriodBlockMinutes") {
             self.recovery_period_block_seconds = self.recovery_period_block_minutes * 60;

@@ -423,3 +423,270 @@ fn tls_files_to_mysql_servers_are_checked_with_the_key_named() {
     // stale ones).
     load(r#"{"MySQLOrchestratorSSLCAFile": "/nonexistent/ca.pem"}"#).unwrap();
 }
+
+/// Every key of orchestrator's `Configuration` (its `go/config/config.go`, latest release).
+const ORCHESTRATOR_KEYS: &[&str] = &[
+    "Debug",
+    "EnableSyslog",
+    "ListenAddress",
+    "ListenSocket",
+    "HTTPAdvertise",
+    "AgentsServerPort",
+    "MySQLTopologyUser",
+    "MySQLTopologyPassword",
+    "MySQLTopologyCredentialsConfigFile",
+    "MySQLTopologySSLPrivateKeyFile",
+    "MySQLTopologySSLCertFile",
+    "MySQLTopologySSLCAFile",
+    "MySQLTopologySSLSkipVerify",
+    "MySQLTopologyUseMutualTLS",
+    "MySQLTopologyUseMixedTLS",
+    "TLSCacheTTLFactor",
+    "BackendDB",
+    "SQLite3DataFile",
+    "SkipOrchestratorDatabaseUpdate",
+    "PanicIfDifferentDatabaseDeploy",
+    "RaftEnabled",
+    "RaftBind",
+    "RaftAdvertise",
+    "RaftDataDir",
+    "DefaultRaftPort",
+    "RaftNodes",
+    "ExpectFailureAnalysisConcensus",
+    "MySQLOrchestratorHost",
+    "MySQLOrchestratorMaxPoolConnections",
+    "MySQLOrchestratorPort",
+    "MySQLOrchestratorDatabase",
+    "MySQLOrchestratorUser",
+    "MySQLOrchestratorPassword",
+    "MySQLOrchestratorCredentialsConfigFile",
+    "MySQLOrchestratorSSLPrivateKeyFile",
+    "MySQLOrchestratorSSLCertFile",
+    "MySQLOrchestratorSSLCAFile",
+    "MySQLOrchestratorSSLSkipVerify",
+    "MySQLOrchestratorUseMutualTLS",
+    "MySQLOrchestratorReadTimeoutSeconds",
+    "MySQLOrchestratorRejectReadOnly",
+    "MySQLConnectTimeoutSeconds",
+    "MySQLDiscoveryReadTimeoutSeconds",
+    "MySQLTopologyReadTimeoutSeconds",
+    "MySQLConnectionLifetimeSeconds",
+    "DefaultInstancePort",
+    "SlaveLagQuery",
+    "ReplicationLagQuery",
+    "ReplicationCredentialsQuery",
+    "DiscoverByShowSlaveHosts",
+    "UseSuperReadOnly",
+    "InstancePollSeconds",
+    "ReasonableInstanceCheckSeconds",
+    "InstanceWriteBufferSize",
+    "BufferInstanceWrites",
+    "InstanceFlushIntervalMilliseconds",
+    "SkipMaxScaleCheck",
+    "UnseenInstanceForgetHours",
+    "SnapshotTopologiesIntervalHours",
+    "DiscoveryMaxConcurrency",
+    "DiscoveryQueueCapacity",
+    "DiscoveryQueueMaxStatisticsSize",
+    "DiscoveryCollectionRetentionSeconds",
+    "DiscoverySeeds",
+    "InstanceBulkOperationsWaitTimeoutSeconds",
+    "HostnameResolveMethod",
+    "MySQLHostnameResolveMethod",
+    "SkipBinlogServerUnresolveCheck",
+    "ExpiryHostnameResolvesMinutes",
+    "RejectHostnameResolvePattern",
+    "ReasonableReplicationLagSeconds",
+    "ProblemIgnoreHostnameFilters",
+    "VerifyReplicationFilters",
+    "ReasonableMaintenanceReplicationLagSeconds",
+    "CandidateInstanceExpireMinutes",
+    "AuditLogFile",
+    "AuditToSyslog",
+    "AuditToBackendDB",
+    "AuditPurgeDays",
+    "RemoveTextFromHostnameDisplay",
+    "ReadOnly",
+    "AuthenticationMethod",
+    "OAuthClientId",
+    "OAuthClientSecret",
+    "OAuthScopes",
+    "HTTPAuthUser",
+    "HTTPAuthPassword",
+    "SessionSecretKey",
+    "AuthUserHeader",
+    "AzureClientID",
+    "AzureTenantID",
+    "AzureGraphUserScope",
+    "AzureRedirectURL",
+    "AzureApplicationName",
+    "AzureApplicationID",
+    "AzureAdminRole",
+    "PowerAuthUsers",
+    "PowerAuthGroups",
+    "AccessTokenUseExpirySeconds",
+    "AccessTokenExpiryMinutes",
+    "ClusterNameToAlias",
+    "DetectClusterAliasQuery",
+    "DetectClusterDomainQuery",
+    "DetectInstanceAliasQuery",
+    "DetectPromotionRuleQuery",
+    "DataCenterPattern",
+    "RegionPattern",
+    "PhysicalEnvironmentPattern",
+    "DetectDataCenterQuery",
+    "DetectRegionQuery",
+    "DetectPhysicalEnvironmentQuery",
+    "DetectSemiSyncEnforcedQuery",
+    "SupportFuzzyPoolHostnames",
+    "InstancePoolExpiryMinutes",
+    "PromotionIgnoreHostnameFilters",
+    "ServeAgentsHttp",
+    "AgentsUseSSL",
+    "AgentsUseMutualTLS",
+    "AgentSSLSkipVerify",
+    "AgentSSLPrivateKeyFile",
+    "AgentSSLCertFile",
+    "AgentSSLCAFile",
+    "AgentSSLValidOUs",
+    "UseSSL",
+    "UseMutualTLS",
+    "SSLSkipVerify",
+    "SSLPrivateKeyFile",
+    "SSLCertFile",
+    "SSLCAFile",
+    "SSLValidOUs",
+    "StatusEndpoint",
+    "StatusOUVerify",
+    "AgentPollMinutes",
+    "UnseenAgentForgetHours",
+    "StaleSeedFailMinutes",
+    "SeedAcceptableBytesDiff",
+    "SeedWaitSecondsBeforeSend",
+    "AutoPseudoGTID",
+    "PseudoGTIDPattern",
+    "PseudoGTIDPatternIsFixedSubstring",
+    "PseudoGTIDMonotonicHint",
+    "DetectPseudoGTIDQuery",
+    "BinlogEventsChunkSize",
+    "SkipBinlogEventsContaining",
+    "ReduceReplicationAnalysisCount",
+    "FailureDetectionPeriodBlockMinutes",
+    "RecoveryPeriodBlockMinutes",
+    "RecoveryPeriodBlockSeconds",
+    "RecoveryIgnoreHostnameFilters",
+    "RecoverMasterClusterFilters",
+    "RecoverIntermediateMasterClusterFilters",
+    "ProcessesShellCommand",
+    "OnFailureDetectionProcesses",
+    "PreGracefulTakeoverProcesses",
+    "PreFailoverProcesses",
+    "PostFailoverProcesses",
+    "PostUnsuccessfulFailoverProcesses",
+    "PostMasterFailoverProcesses",
+    "PostIntermediateMasterFailoverProcesses",
+    "PostGracefulTakeoverProcesses",
+    "PostTakeMasterProcesses",
+    "RecoverNonWriteableMaster",
+    "CoMasterRecoveryMustPromoteOtherCoMaster",
+    "DetachLostSlavesAfterMasterFailover",
+    "DetachLostReplicasAfterMasterFailover",
+    "ApplyMySQLPromotionAfterMasterFailover",
+    "PreventCrossDataCenterMasterFailover",
+    "PreventCrossRegionMasterFailover",
+    "MasterFailoverLostInstancesDowntimeMinutes",
+    "MasterFailoverDetachSlaveMasterHost",
+    "MasterFailoverDetachReplicaMasterHost",
+    "FailMasterPromotionOnLagMinutes",
+    "FailMasterPromotionIfSQLThreadNotUpToDate",
+    "DelayMasterPromotionIfSQLThreadNotUpToDate",
+    "PostponeSlaveRecoveryOnLagMinutes",
+    "PostponeReplicaRecoveryOnLagMinutes",
+    "OSCIgnoreHostnameFilters",
+    "GraphiteAddr",
+    "GraphitePath",
+    "GraphiteConvertHostnameDotsToUnderscores",
+    "GraphitePollSeconds",
+    "URLPrefix",
+    "DiscoveryIgnoreReplicaHostnameFilters",
+    "DiscoveryIgnoreMasterHostnameFilters",
+    "DiscoveryIgnoreHostnameFilters",
+    "ConsulAddress",
+    "ConsulScheme",
+    "ConsulAclToken",
+    "ConsulCrossDataCenterDistribution",
+    "ConsulKVStoreProvider",
+    "ConsulMaxKVsPerTransaction",
+    "ZkAddress",
+    "KVClusterMasterPrefix",
+    "WebMessage",
+    "MaxConcurrentReplicaOperations",
+    "EnforceExactSemiSyncReplicas",
+    "RecoverLockedSemiSyncMaster",
+    "ReasonableLockedSemiSyncMasterSeconds",
+];
+
+/// A file written for orchestrator never meets "unknown key": each of its keys either takes
+/// effect or is reported as accepted and not implemented, with why.
+#[test]
+fn every_orchestrator_key_takes_effect_or_says_why_not() {
+    assert_eq!(ORCHESTRATOR_KEYS.len(), 198);
+    let mut silent = Vec::new();
+    for key in ORCHESTRATOR_KEYS {
+        let known = Config::canonical_key(key).is_some();
+        if !known && crate::orchestrator_only(key).is_none() {
+            silent.push(*key);
+        }
+    }
+    assert!(
+        silent.is_empty(),
+        "keys neither read nor reported: {silent:?}"
+    );
+    // Keys arbor has no field for are reported, not called unknown.
+    let (_, warnings) =
+        load(r#"{"WebMessage": "hello", "AzureClientID": "x", "MaxOutdatedKeysToShow": 5}"#)
+            .unwrap();
+    let text: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        text.iter()
+            .any(|w| w.starts_with("WebMessage is accepted, not implemented")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|w| w.starts_with("AzureClientID is accepted, not implemented")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|w| w.contains("MaxOutdatedKeysToShow") && w.contains("deprecated")),
+        "{text:?}"
+    );
+    assert!(!text.iter().any(|w| w.contains("unknown")), "{text:?}");
+    // orchestrator's older spellings fill the newer keys.
+    let (config, _) = load(
+        r#"{"MasterFailoverDetachSlaveMasterHost": true, "PostponeSlaveRecoveryOnLagMinutes": 3}"#,
+    )
+    .unwrap();
+    assert!(config.master_failover_detach_replica_master_host);
+    assert_eq!(config.postpone_replica_recovery_on_lag_minutes, 3);
+}
+
+/// The migration guide lists every key arbor accepts without acting on it.
+#[test]
+fn the_migration_guide_lists_every_inert_key() {
+    let guide = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs/migrating-from-orchestrator.md"),
+    )
+    .unwrap();
+    for (key, _) in crate::NOT_IMPLEMENTED
+        .iter()
+        .chain(crate::ORCHESTRATOR_ONLY)
+    {
+        assert!(
+            guide.contains(&format!("| `{key}` |")),
+            "{key} is not in the migration guide"
+        );
+    }
+}
