@@ -71,6 +71,9 @@ config_keys! {
     /// `X-Forwarded-Host` are believed (for the URLs arbor writes, e.g. the OpenAPI
     /// document's server). From anyone else they are ignored.
     trusted_proxies: Vec<String> = "TrustedProxies" => Vec::new();
+    /// arbor: routes that change something answer only POST; GET gets 405 naming POST. Off by
+    /// default, since orchestrator's client sends GET for everything.
+    require_post_for_changes: bool = "RequirePostForChanges" => false;
     /// Where this node's API is reached when it is the leader: `scheme://host:port`.
     http_advertise: String = "HTTPAdvertise" => String::new();
     /// Verbose logging.

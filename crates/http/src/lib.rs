@@ -61,6 +61,8 @@ pub struct ViewSettings {
     pub trusted_proxies: Vec<arbor_config::IpRange>,
     /// `AuditPageSize`: entries per page of the audit routes.
     pub audit_page_size: usize,
+    /// `RequirePostForChanges`: routes that change something refuse GET (405 naming POST).
+    pub require_post: bool,
 }
 
 /// `URLPrefix` as the router wants it: empty, or one leading slash and no trailing one.

@@ -15,11 +15,13 @@ use serde_json::{json, Map, Value};
 
 use crate::registry::{Answer, RouteSpec};
 
-pub fn document(specs: &[RouteSpec]) -> Value {
+/// The OpenAPI document of `specs`, as served by a node with `RequirePostForChanges` as
+/// `require_post` says.
+pub fn document(specs: &[RouteSpec], require_post: bool) -> Value {
     let mut paths = Map::new();
     for spec in specs {
         let mut operations = Map::new();
-        for method in spec.methods() {
+        for method in spec.methods_with(require_post) {
             operations.insert(method.to_string(), operation(spec, method));
         }
         paths.insert(spec.path.to_string(), Value::Object(operations));

@@ -47,6 +47,14 @@ impl RouteSpec {
             Access::Write => &["get", "post"],
         }
     }
+
+    /// The methods the route answers on a node with `RequirePostForChanges` as given.
+    pub fn methods_with(&self, require_post: bool) -> &'static [&'static str] {
+        match (self.access, require_post) {
+            (Access::Write, true) => &["post"],
+            _ => self.methods(),
+        }
+    }
 }
 
 /// Builds the router and the list of routes together.
@@ -74,6 +82,10 @@ impl Api {
     {
         let method_router: MethodRouter<AppState> = match spec.access {
             Access::Read => get(handler),
+            // POST only, when the operator asked for it (`RequirePostForChanges`).
+            Access::Write if self.state.view.require_post => axum::routing::post(handler)
+                .get(get_needs_post)
+                .head(head_changes_nothing),
             // GET for orchestrator's clients; HEAD (which axum would answer with the GET
             // handler) must never change anything.
             Access::Write => get(handler.clone())
@@ -149,6 +161,21 @@ pub(crate) fn synonyms(path: &str) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// GET on a route that changes state, with `RequirePostForChanges`: refused, naming POST.
+async fn get_needs_post(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = crate::ApiError::MethodNotAllowed(format!(
+        "{} changes something: use POST (RequirePostForChanges is on)",
+        uri.path()
+    ))
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::ALLOW,
+        axum::http::HeaderValue::from_static("POST"),
+    );
+    response
 }
 
 /// HEAD on a route that changes state: refused, since HEAD is meant to be safe (crawlers,

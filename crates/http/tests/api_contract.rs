@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use arbor_http::AuthSettings;
-use common::{fill, http, start_node};
+use common::{fill, http, start_node, start_node_requiring_post};
 use serde_json::Value;
 
 #[tokio::test]
@@ -497,4 +497,57 @@ async fn every_orchestrator_route_in_the_migration_guide_is_answered() {
         "routes not answered as the table says:\n{}",
         wrong.join("\n")
     );
+}
+
+/// `RequirePostForChanges`: a route that changes something refuses GET with 405 naming POST
+/// (and changes nothing), answers POST, and the OpenAPI document lists POST only.
+#[tokio::test]
+async fn with_require_post_for_changes_only_post_changes_anything() {
+    let node = start_node_requiring_post().await;
+    let client = http();
+    let refused = client
+        .get(format!("{}/api/disable-global-recoveries", node.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 405);
+    assert_eq!(refused.headers()["allow"], "POST");
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["Message"].as_str().unwrap().contains("use POST"),
+        "{body}"
+    );
+    let check: Value = client
+        .get(format!("{}/api/check-global-recoveries", node.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        check["Details"], "enabled",
+        "the refused GET changed nothing"
+    );
+    let done = client
+        .post(format!("{}/api/disable-global-recoveries", node.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status().as_u16(), 200);
+    let document: Value = client
+        .get(format!("{}/api/openapi.json", node.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let operations = &document["paths"]["/api/disable-global-recoveries"];
+    assert!(
+        operations.get("post").is_some() && operations.get("get").is_none(),
+        "{operations}"
+    );
+    // Reads still answer GET.
+    assert!(document["paths"]["/api/clusters"].get("get").is_some());
 }

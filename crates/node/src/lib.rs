@@ -437,6 +437,7 @@ fn app_state(
                 .filter_map(|proxy| arbor_config::IpRange::parse(proxy).ok())
                 .collect(),
             audit_page_size: config.audit_page_size.clamp(1, 10_000) as usize,
+            require_post: config.require_post_for_changes,
         }),
     }
 }

@@ -56,6 +56,26 @@ pub async fn start_node_with(
     recovery_settings: arbor_recovery::RecoverySettings,
     run_loop: bool,
 ) -> Node {
+    start_node_full(auth, recovery_settings, run_loop, false).await
+}
+
+/// A node with `RequirePostForChanges` on.
+pub async fn start_node_requiring_post() -> Node {
+    start_node_full(
+        AuthSettings::default(),
+        arbor_recovery::RecoverySettings::default(),
+        false,
+        true,
+    )
+    .await
+}
+
+async fn start_node_full(
+    auth: AuthSettings,
+    recovery_settings: arbor_recovery::RecoverySettings,
+    run_loop: bool,
+    require_post: bool,
+) -> Node {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let prober = Arc::new(Prober::new(ProbeSettings {
         user: ADMIN_USER.into(),
@@ -130,6 +150,7 @@ pub async fn start_node_with(
             tls: false,
             trusted_proxies: Vec::new(),
             audit_page_size: 20,
+            require_post,
         }),
         auth: Arc::new(auth),
         metrics,
