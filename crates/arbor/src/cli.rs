@@ -101,6 +101,12 @@ pub(crate) enum Command {
     Recover {
         #[arg(value_name = "HOST:PORT")]
         instance: String,
+        /// Promote this replica of a dead primary (it first catches up from the most advanced).
+        #[arg(long, value_name = "HOST:PORT")]
+        candidate: Option<String>,
+        /// Run no hooks (orchestrator's recover-lite).
+        #[arg(long)]
+        lite: bool,
         /// Run even within the block period of an unacknowledged recovery of the cluster.
         #[arg(long)]
         force: bool,
@@ -390,6 +396,8 @@ pub(crate) enum Command {
         #[arg(value_name = "TAG")]
         tag: String,
     },
+    #[command(flatten)]
+    Compat(crate::compat_commands::CompatCommand),
     /// Check a configuration file: print its warnings, or its errors and exit non-zero.
     CheckConfig,
     /// Certificates for users who have none.

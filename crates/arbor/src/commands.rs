@@ -85,6 +85,9 @@ pub async fn clusters(api: &Target, output: Output) -> anyhow::Result<()> {
     let clusters = client(api).await?.clusters_info().await?;
     // Names only, one per line, as orchestrator-client prints them: scripts loop over this.
     output.print(&clusters, |clusters| {
+        if clusters.is_empty() {
+            return "none\n".to_string();
+        }
         clusters
             .iter()
             .map(|c| format!("{}\n", c.cluster_name))
@@ -96,6 +99,9 @@ pub async fn replication_analysis(api: &Target, output: Output) -> anyhow::Resul
     let analyses = client(api).await?.replication_analysis().await?;
     // One line per analysis, as orchestrator-client prints them.
     output.print(&analyses, |analyses| {
+        if analyses.is_empty() {
+            return "none\n".to_string();
+        }
         analyses
             .iter()
             .map(|a| {
@@ -272,6 +278,9 @@ pub async fn audit_recovery(
     };
     let recoveries: Vec<arbor_api::TopologyRecoveryJson> = client(api).await?.get(&path).await?;
     output.print(&recoveries, |recoveries| {
+        if recoveries.is_empty() {
+            return "none\n".to_string();
+        }
         let mut text = String::new();
         for r in recoveries {
             let failed = r.analysis_entry["AnalyzedInstanceKey"]["Hostname"]
@@ -321,6 +330,9 @@ pub async fn audit_failure_detection(api: &Target, output: Output) -> anyhow::Re
     let detections: Vec<arbor_api::FailureDetectionJson> =
         client(api).await?.get("audit-failure-detection").await?;
     output.print(&detections, |detections| {
+        if detections.is_empty() {
+            return "none\n".to_string();
+        }
         detections
             .iter()
             .map(|d| {
@@ -370,6 +382,9 @@ pub async fn instance_move(
     if answer.is_array() {
         let instances: Vec<InstanceJson> = serde_json::from_value(answer)?;
         output.print(&instances, |list| {
+            if list.is_empty() {
+                return "none\n".to_string();
+            }
             list.iter().map(|i| format!("{}\n", moved(i))).collect()
         })
     } else {
@@ -382,6 +397,9 @@ pub async fn instance_move(
 pub async fn keys_command(api: &Target, path: &str, output: Output) -> anyhow::Result<()> {
     let keys: Vec<arbor_api::InstanceKeyJson> = client(api).await?.get(path).await?;
     output.print(&keys, |keys| {
+        if keys.is_empty() {
+            return "none\n".to_string();
+        }
         keys.iter().map(|k| format!("{}\n", k.to_key())).collect()
     })
 }

@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod compat_commands;
 mod serve;
 mod tls_init;
 
@@ -139,11 +140,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Command::Instance { instance } => commands::instance(api, &instance, output).await,
         Command::Clusters => commands::clusters(api, output).await,
         Command::ReplicationAnalysis => commands::replication_analysis(api, output).await,
-        Command::Recover { instance, force } => {
+        Command::Recover {
+            instance,
+            candidate,
+            lite,
+            force,
+        } => {
             let key = commands::instance_path(&instance)?;
-            let path = format!("recover/{key}{}", force_query(force));
+            let route = if lite { "recover-lite" } else { "recover" };
+            let candidate = match candidate {
+                Some(candidate) => format!("/{}", commands::instance_path(&candidate)?),
+                None => String::new(),
+            };
+            let path = format!("{route}/{key}{candidate}{}", force_query(force));
             commands::key_command(api, &path, output).await
         }
+        Command::Compat(command) => compat_commands::run(api, command, output).await,
         Command::ForceMasterFailover { cluster, force } => {
             let path = format!(
                 "force-master-failover/{}{}",
@@ -393,6 +405,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .get(&format!("tags/{}", commands::instance_path(&instance)?))
                 .await?;
             output.print(&tags, |tags| {
+                if tags.is_empty() {
+                    return "none\n".to_string();
+                }
                 tags.iter().map(|t| format!("{t}\n")).collect()
             })
         }

@@ -77,3 +77,88 @@ fn moves_locks_and_tags_from_the_cli() {
     assert_eq!(service.stdout_of(&["tagged", "role=backup"]).trim(), r2);
     assert_eq!(service.stdout_of(&["untag-all", "role"]).lines().count(), 2);
 }
+
+/// orchestrator-client's lookups and switches, as native `arbor` commands printing what the
+/// client prints (`host:port` lines), `none` for an empty answer; against a service that only
+/// takes POST for changes, which the CLI then uses.
+#[test]
+fn orchestrator_client_commands_are_native_and_print_none_when_empty() {
+    let sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0)]).unwrap();
+    let [p, r1, r2] = [0, 1, 2].map(|i| sandbox.key(i));
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::start(
+        dir.path(),
+        &test_config(dir.path(), 1, r#""RequirePostForChanges": true"#),
+    );
+    service.stdout_of(&["discover", &p]);
+    service.wait_for_tree(&p, Duration::from_secs(10), |tree| {
+        tree.lines().count() == 3
+    });
+
+    let sorted = |text: String| {
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    let mut replicas = vec![r1.clone(), r2.clone()];
+    replicas.sort();
+    assert_eq!(service.stdout_of(&["which-master", &r1]).trim(), p);
+    assert_eq!(service.stdout_of(&["which-master", &p]).trim(), "none");
+    assert_eq!(sorted(service.stdout_of(&["which-replicas", &p])), replicas);
+    assert_eq!(
+        service.stdout_of(&["which-broken-replicas", &p]).trim(),
+        "none"
+    );
+    assert_eq!(service.stdout_of(&["which-cluster", &r2]).trim(), p);
+    assert_eq!(service.stdout_of(&["which-cluster-master", &r2]).trim(), p);
+    assert_eq!(
+        service
+            .stdout_of(&["which-cluster-instances", &r2])
+            .lines()
+            .count(),
+        3
+    );
+    assert_eq!(service.stdout_of(&["all-instances"]).lines().count(), 3);
+    assert_eq!(service.stdout_of(&["all-clusters-masters"]).trim(), p);
+    assert!(service
+        .stdout_of(&["clusters-alias"])
+        .starts_with(&format!("{p},")));
+    assert_eq!(service.stdout_of(&["downtimed"]).trim(), "none");
+    assert_eq!(service.stdout_of(&["is-replicating", &r1]).trim(), r1);
+    assert_eq!(
+        service.stdout_of(&["is-replication-stopped", &r1]).trim(),
+        "none"
+    );
+    assert!(service
+        .stdout_of(&["search", &sandbox.port(2).to_string()])
+        .lines()
+        .any(|line| line == r2));
+    assert_eq!(service.stdout_of(&["tagged", "role"]).trim(), "none");
+
+    // Changes, sent as POST since the service refuses GET for them.
+    assert_eq!(
+        service.stdout_of(&["disable-gtid", &r1]).trim(),
+        format!("{r1}<{p}")
+    );
+    assert_eq!(
+        service.stdout_of(&["enable-gtid", &r1]).trim(),
+        format!("{r1}<{p}")
+    );
+    service.stdout_of(&["stop-replica-nice", &r2]);
+    assert_eq!(
+        service.stdout_of(&["is-replication-stopped", &r2]).trim(),
+        r2
+    );
+    service.stdout_of(&["start-replica", &r2]);
+    let statements = service.stdout_of(&[
+        "restart-replica-statements",
+        &r2,
+        "CHANGE MASTER TO MASTER_DELAY=1",
+    ]);
+    assert_eq!(statements.lines().count(), 5, "{statements}");
+    let regrouped = service.stdout_of(&["regroup-replicas", &p]);
+    assert!(
+        regrouped.trim() == r1 || regrouped.trim() == r2,
+        "{regrouped}"
+    );
+}

@@ -177,17 +177,33 @@ impl Client {
         format!("{}/{}", encode(&key.hostname), key.port)
     }
 
-    /// GETs `/api/{path}`: its URL, status and body.
+    /// GETs `/api/{path}`: its URL, status and body. A route that changes something on a
+    /// service with `RequirePostForChanges` refuses GET (405, `Allow: POST`) without acting:
+    /// the request is then sent again as POST.
     async fn get_text(&self, path: &str) -> Result<(String, u16, String), ClientError> {
         let url = format!("{}/api/{}", self.base, path);
-        let response = self
-            .request(reqwest::Method::GET, &url)
-            .send()
-            .await
-            .map_err(|e| ClientError::Unreachable {
-                url: url.clone(),
-                message: error_chain(&e),
-            })?;
+        let send = |method: reqwest::Method| {
+            let url = url.clone();
+            async move {
+                self.request(method, &url)
+                    .send()
+                    .await
+                    .map_err(|e| ClientError::Unreachable {
+                        url: url.clone(),
+                        message: error_chain(&e),
+                    })
+            }
+        };
+        let mut response = send(reqwest::Method::GET).await?;
+        let post_only = response.status() == reqwest::StatusCode::METHOD_NOT_ALLOWED
+            && response
+                .headers()
+                .get(reqwest::header::ALLOW)
+                .and_then(|allow| allow.to_str().ok())
+                .is_some_and(|allow| allow.split(',').any(|m| m.trim() == "POST"));
+        if post_only {
+            response = send(reqwest::Method::POST).await?;
+        }
         let status = response.status().as_u16();
         let body = response
             .text()
