@@ -7,7 +7,7 @@ use arbor_topology::{
 use serde::{Deserialize, Serialize};
 
 /// `{"Hostname": "...", "Port": 3306}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct InstanceKeyJson {
     #[serde(rename = "Hostname")]
     pub hostname: String,
@@ -72,20 +72,26 @@ pub struct BinlogCoordinatesJson {
     pub log_file: String,
     #[serde(rename = "LogPos")]
     pub log_pos: u64,
+    /// orchestrator's `BinlogType`, a number: 0 for a binary log, 1 for a relay log.
     #[serde(rename = "Type")]
-    pub kind: String,
+    pub kind: u8,
 }
 
+/// orchestrator's `BinaryLog`.
+pub const BINARY_LOG: u8 = 0;
+/// orchestrator's `RelayLog`.
+pub const RELAY_LOG: u8 = 1;
+
 impl BinlogCoordinatesJson {
-    fn binary(coordinates: Option<&BinlogCoordinates>) -> Self {
-        BinlogCoordinatesJson::of(coordinates, "BinaryLog")
+    pub fn binary(coordinates: Option<&BinlogCoordinates>) -> Self {
+        BinlogCoordinatesJson::of(coordinates, BINARY_LOG)
     }
 
-    fn of(coordinates: Option<&BinlogCoordinates>, kind: &str) -> Self {
+    fn of(coordinates: Option<&BinlogCoordinates>, kind: u8) -> Self {
         BinlogCoordinatesJson {
             log_file: coordinates.map(|c| c.log_file.clone()).unwrap_or_default(),
             log_pos: coordinates.map(|c| c.log_pos).unwrap_or(0),
-            kind: kind.to_string(),
+            kind,
         }
     }
 }
@@ -264,6 +270,10 @@ pub struct InstanceJson {
     /// Who holds the instance's maintenance lock; empty when none.
     #[serde(rename = "ArborMaintenanceOwner", default)]
     pub arbor_maintenance_owner: String,
+    #[serde(flatten)]
+    pub semi_sync: crate::instance_extra::SemiSyncJson,
+    #[serde(flatten)]
+    pub extras: crate::instance_extra::InstanceExtrasJson,
 }
 
 fn thread_state(replicating: bool, running: bool, other: bool) -> i8 {
@@ -386,7 +396,7 @@ impl InstanceJson {
             ),
             relaylog_coordinates: BinlogCoordinatesJson::of(
                 replication.map(|r| &r.relay_coordinates),
-                "RelayLog",
+                RELAY_LOG,
             ),
             last_sql_error: replication
                 .map(|r| r.last_sql_error.clone())
@@ -451,6 +461,8 @@ impl InstanceJson {
                 .get(record.key())
                 .cloned()
                 .unwrap_or_default(),
+            semi_sync: (&instance.semi_sync).into(),
+            extras: crate::instance_extra::InstanceExtrasJson::of(record, view),
         }
     }
 }
@@ -606,7 +618,13 @@ pub struct ReplicationAnalysisJson {
     pub analysis: String,
     #[serde(rename = "Description")]
     pub description: String,
-    #[serde(rename = "StructureAnalysis")]
+    /// `null` when empty, as orchestrator writes it (a nil slice).
+    #[serde(
+        rename = "StructureAnalysis",
+        serialize_with = "null_if_empty",
+        deserialize_with = "empty_if_null",
+        default
+    )]
     pub structure_analysis: Vec<String>,
     #[serde(rename = "IsDowntimed")]
     pub is_downtimed: bool,
@@ -618,6 +636,8 @@ pub struct ReplicationAnalysisJson {
     pub gtid_errant: String,
     #[serde(rename = "CommandHint")]
     pub command_hint: String,
+    #[serde(flatten)]
+    pub extras: crate::analysis_extra::AnalysisExtrasJson,
 }
 
 /// orchestrator's `TopologyRecovery` JSON, plus arbor's steps.
@@ -702,4 +722,18 @@ pub struct FailureDetectionJson {
     pub analysis_entry: serde_json::Value,
     #[serde(rename = "DetectionTimestamp")]
     pub detection_timestamp: String,
+}
+
+fn null_if_empty<S: serde::Serializer>(list: &[String], serializer: S) -> Result<S::Ok, S::Error> {
+    if list.is_empty() {
+        serializer.serialize_none()
+    } else {
+        serializer.collect_seq(list)
+    }
+}
+
+fn empty_if_null<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(deserializer)?.unwrap_or_default())
 }

@@ -7,15 +7,19 @@
 //!
 //! Shared by the server (`arbor-http`) and the client (`arbor-client`); no IO here.
 
+mod analysis_extra;
 mod instance;
+mod instance_extra;
 
 use serde::{Deserialize, Serialize};
 
+pub use analysis_extra::AnalysisExtrasJson;
 pub use instance::{
     Annotations, BinlogCoordinatesJson, BlockedRecoveryJson, ClusterInfo, FailureDetectionJson,
     InstanceJson, InstanceKeyJson, NullInt64, RecoveryStepJson, ReplicationAnalysisJson,
     TopologyRecoveryJson, ViewContext,
 };
+pub use instance_extra::{InstanceExtrasJson, SemiSyncJson};
 
 /// `Code` of orchestrator's response envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -95,6 +95,9 @@ fn answer_schema(answer: Answer) -> Value {
         Answer::Text => json!({"type": "string"}),
         Answer::Instance => reference("Instance"),
         Answer::Instances => json!({"type": "array", "items": reference("Instance")}),
+        Answer::InstancesOrNull => {
+            json!({"type": "array", "items": reference("Instance"), "nullable": true})
+        }
         Answer::ClusterInfo => reference("ClusterInfo"),
         Answer::ClusterInfos => json!({"type": "array", "items": reference("ClusterInfo")}),
         Answer::Strings => json!({"type": "array", "items": {"type": "string"}}),
@@ -168,7 +171,10 @@ fn schemas() -> Value {
             raft: None,
         })),
         "Error": schema_of(&to_value(&ApiResponse::error("message"))),
-        "ReplicationAnalysis": schema_of(&to_value(&example_analysis())),
+        "ReplicationAnalysis": nullable(
+            schema_of(&to_value(&example_analysis())),
+            &["StructureAnalysis"],
+        ),
         "TopologyRecovery": nullable(
             schema_of(&to_value(&example_recovery())),
             &["SuccessorKey"],
@@ -305,7 +311,9 @@ fn example_analysis() -> ReplicationAnalysisJson {
     let analyses = arbor_analysis::analyze(&topology, &arbor_analysis::AnalysisSettings::default());
     let mut json = analyses
         .first()
-        .map(|a| crate::wire::analysis_json(a, &topology, &Default::default(), (true, false)))
+        .map(|a| {
+            crate::wire::analysis_json(a, &topology, &Default::default(), (true, false), "node")
+        })
         .expect("the example primary is dead, so it is analyzed");
     json.structure_analysis = vec!["example".into()];
     json

@@ -16,6 +16,8 @@ pub enum Answer {
     Text,
     Instance,
     Instances,
+    /// A list of instances, `null` when empty (orchestrator's nil slices).
+    InstancesOrNull,
     ClusterInfo,
     ClusterInfos,
     Strings,

@@ -147,14 +147,19 @@ pub fn router_with_specs(state: AppState) -> (Router, Vec<RouteSpec>) {
             primaries,
         )
         .route(
-            spec("/api/problems", Read, Instances, "servers with problems"),
+            spec(
+                "/api/problems",
+                Read,
+                InstancesOrNull,
+                "servers with problems (null when none, as orchestrator answers)",
+            ),
             problems,
         )
         .route(
             spec(
                 "/api/problems/{hint}",
                 Read,
-                Instances,
+                InstancesOrNull,
                 "servers with problems in one cluster",
             ),
             cluster_problems,
@@ -556,11 +561,18 @@ async fn primaries(State(state): State<AppState>) -> Result<Json<Vec<InstanceJso
     to_json(&state, topology, roots).await
 }
 
-async fn problems(State(state): State<AppState>) -> Result<Json<Vec<InstanceJson>>, ApiError> {
+/// orchestrator answers `null` for an empty list here (a nil slice).
+fn null_if_empty(list: Vec<InstanceJson>) -> Json<Option<Vec<InstanceJson>>> {
+    Json((!list.is_empty()).then_some(list))
+}
+
+async fn problems(
+    State(state): State<AppState>,
+) -> Result<Json<Option<Vec<InstanceJson>>>, ApiError> {
     let snapshot = state.snapshot().await?;
     let topology = &snapshot.topology;
     let Json(all) = to_json(&state, topology, topology.records()).await?;
-    Ok(Json(
+    Ok(null_if_empty(
         all.into_iter().filter(|i| !i.problems.is_empty()).collect(),
     ))
 }
@@ -568,12 +580,12 @@ async fn problems(State(state): State<AppState>) -> Result<Json<Vec<InstanceJson
 async fn cluster_problems(
     State(state): State<AppState>,
     HintPath(hint): HintPath,
-) -> Result<Json<Vec<InstanceJson>>, ApiError> {
+) -> Result<Json<Option<Vec<InstanceJson>>>, ApiError> {
     let snapshot = state.snapshot().await?;
     let topology = &snapshot.topology;
     let name = topology.resolve_cluster_hint(&hint)?;
     let Json(members) = to_json(&state, topology, topology.cluster_members(&name)).await?;
-    Ok(Json(
+    Ok(null_if_empty(
         members
             .into_iter()
             .filter(|i| !i.problems.is_empty())
@@ -621,7 +633,13 @@ async fn analyses_where(
             .filter(|a| keep(a, topology))
             .map(|a| {
                 let automated = state.automated_recovery_of(topology, &a.cluster);
-                crate::wire::analysis_json(a, topology, &annotations, automated)
+                crate::wire::analysis_json(
+                    a,
+                    topology,
+                    &annotations,
+                    automated,
+                    &state.view.hostname,
+                )
             })
             .collect(),
     )))

@@ -74,6 +74,7 @@ pub(crate) fn analysis_json(
     topology: &arbor_topology::Topology,
     annotations: &arbor_api::Annotations,
     automated: (bool, bool),
+    node: &str,
 ) -> ReplicationAnalysisJson {
     let is_downtimed = annotations.downtimes.contains_key(&analysis.key);
     let downtimed_replicas = analysis
@@ -116,6 +117,14 @@ pub(crate) fn analysis_json(
         is_actionable_recovery: analysis.is_actionable(),
         gtid_errant: analysis.errant_gtid.clone(),
         command_hint: String::new(),
+        extras: arbor_api::AnalysisExtrasJson::of(
+            &analysis.key,
+            topology,
+            annotations,
+            node,
+            Timestamp::now(),
+            arbor_analysis::errant_gtid,
+        ),
     }
 }
 

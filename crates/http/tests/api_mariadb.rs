@@ -79,6 +79,27 @@ const INSTANCE_FIELDS: &[(&str, &str)] = &[
     ("AllowTLS", "bool"),
     ("Problems", "strings"),
     ("LastDiscoveryLatency", "number"),
+    ("AncestryUUID", "string"),
+    ("IsDetached", "bool"),
+    ("HasReplicationCredentials", "bool"),
+    ("ReplicationCredentialsAvailable", "bool"),
+    ("SemiSyncAvailable", "bool"),
+    ("SemiSyncPriority", "number"),
+    ("SemiSyncMasterEnabled", "bool"),
+    ("SemiSyncReplicaEnabled", "bool"),
+    ("SemiSyncMasterTimeout", "number"),
+    ("SemiSyncMasterWaitForReplicaCount", "number"),
+    ("SemiSyncMasterStatus", "bool"),
+    ("SemiSyncMasterClients", "number"),
+    ("SemiSyncReplicaStatus", "bool"),
+    ("CountMySQLSnapshots", "number"),
+    ("ElapsedDowntime", "number"),
+    ("ReplicationGroupName", "string"),
+    ("ReplicationGroupIsSinglePrimary", "bool"),
+    ("ReplicationGroupMemberState", "string"),
+    ("ReplicationGroupMemberRole", "string"),
+    ("ReplicationGroupMembers", "keys"),
+    ("ReplicationGroupPrimaryInstanceKey", "emptykey"),
 ];
 
 const CLUSTER_INFO_FIELDS: &[(&str, &str)] = &[
@@ -98,8 +119,9 @@ fn check_type(context: &str, name: &str, value: &Value, kind: &str) {
         "number" => value.is_number(),
         "bool" => value.is_boolean(),
         "object" => is_key(value),
+        "emptykey" => value["Hostname"] == "" && value["Port"] == 0,
         "coordinates" => {
-            value["LogFile"].is_string() && value["LogPos"].is_number() && value["Type"].is_string()
+            value["LogFile"].is_string() && value["LogPos"].is_number() && value["Type"].is_number()
         }
         "nullint" => value["Int64"].is_number() && value["Valid"].is_boolean(),
         "keys" => value.as_array().is_some_and(|a| a.iter().all(is_key)),

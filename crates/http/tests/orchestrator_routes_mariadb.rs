@@ -14,6 +14,96 @@ use serde_json::Value;
 
 type Cluster = Served;
 
+/// orchestrator's `ReplicationAnalysis` fields and their JSON types ("key": an InstanceKey,
+/// "keys": a list of them, "list": strings or null).
+const ANALYSIS_FIELDS: &[(&str, &str)] = &[
+    ("AnalyzedInstanceKey", "key"),
+    ("AnalyzedInstanceMasterKey", "key"),
+    ("ClusterDetails", "object"),
+    ("AnalyzedInstanceDataCenter", "string"),
+    ("AnalyzedInstanceRegion", "string"),
+    ("AnalyzedInstancePhysicalEnvironment", "string"),
+    ("AnalyzedInstanceBinlogCoordinates", "object"),
+    ("IsMaster", "bool"),
+    ("IsClusterMaster", "bool"),
+    ("IsCoMaster", "bool"),
+    ("LastCheckValid", "bool"),
+    ("LastCheckPartialSuccess", "bool"),
+    ("CountReplicas", "number"),
+    ("CountValidReplicas", "number"),
+    ("CountValidReplicatingReplicas", "number"),
+    ("CountReplicasFailingToConnectToMaster", "number"),
+    ("CountDowntimedReplicas", "number"),
+    ("ReplicationDepth", "number"),
+    ("Replicas", "keys"),
+    ("SlaveHosts", "keys"),
+    ("IsFailingToConnectToMaster", "bool"),
+    ("ReplicationStopped", "bool"),
+    ("Analysis", "string"),
+    ("Description", "string"),
+    ("StructureAnalysis", "list"),
+    ("IsDowntimed", "bool"),
+    ("IsReplicasDowntimed", "bool"),
+    ("DowntimeEndTimestamp", "string"),
+    ("DowntimeRemainingSeconds", "number"),
+    ("IsBinlogServer", "bool"),
+    ("PseudoGTIDImmediateTopology", "bool"),
+    ("OracleGTIDImmediateTopology", "bool"),
+    ("MariaDBGTIDImmediateTopology", "bool"),
+    ("BinlogServerImmediateTopology", "bool"),
+    ("SemiSyncMasterEnabled", "bool"),
+    ("SemiSyncMasterStatus", "bool"),
+    ("SemiSyncMasterWaitForReplicaCount", "number"),
+    ("SemiSyncMasterClients", "number"),
+    ("CountSemiSyncReplicasEnabled", "number"),
+    ("CountLoggingReplicas", "number"),
+    ("CountStatementBasedLoggingReplicas", "number"),
+    ("CountMixedBasedLoggingReplicas", "number"),
+    ("CountRowBasedLoggingReplicas", "number"),
+    ("CountDistinctMajorVersionsLoggingReplicas", "number"),
+    ("CountDelayedReplicas", "number"),
+    ("CountLaggingReplicas", "number"),
+    ("IsActionableRecovery", "bool"),
+    ("ProcessingNodeHostname", "string"),
+    ("ProcessingNodeToken", "string"),
+    ("CountAdditionalAgreeingNodes", "number"),
+    ("StartActivePeriod", "string"),
+    ("SkippableDueToDowntime", "bool"),
+    ("GTIDMode", "string"),
+    ("MinReplicaGTIDMode", "string"),
+    ("MaxReplicaGTIDMode", "string"),
+    ("MaxReplicaGTIDErrant", "string"),
+    ("CommandHint", "string"),
+    ("IsReadOnly", "bool"),
+];
+
+fn check_analysis_shape(entry: &Value) {
+    for (name, kind) in ANALYSIS_FIELDS {
+        let value = &entry[*name];
+        let ok = match *kind {
+            "key" => value["Hostname"].is_string() && value["Port"].is_number(),
+            "keys" => value
+                .as_array()
+                .is_some_and(|a| a.iter().all(|k| k["Port"].is_number())),
+            "list" => {
+                value.is_null()
+                    || value
+                        .as_array()
+                        .is_some_and(|a| a.iter().all(Value::is_string))
+            }
+            "object" => value.is_object(),
+            "string" => value.is_string(),
+            "number" => value.is_number(),
+            "bool" => value.is_boolean(),
+            other => panic!("kind {other}"),
+        };
+        assert!(
+            ok,
+            "analysis field {name} should be {kind}: {value} in {entry}"
+        );
+    }
+}
+
 impl Served {
     /// `sources` as a sandbox, served by a node whose recoveries are manual only.
     async fn manual(sources: &[Option<usize>]) -> Cluster {
@@ -120,6 +210,24 @@ async fn replication_switches_change_the_servers_as_orchestrator_does() {
             .ends_with("\t1")
     })
     .await;
+    // The instance documents show it, in orchestrator's fields.
+    let mut primary = Value::Null;
+    for _ in 0..100 {
+        primary = c.read(&format!("instance/{p}")).await;
+        if primary["SemiSyncMasterClients"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(primary["SemiSyncAvailable"], true, "{primary}");
+    assert_eq!(primary["SemiSyncMasterEnabled"], true);
+    assert_eq!(primary["SemiSyncMasterStatus"], true);
+    assert_eq!(primary["SemiSyncMasterClients"], 1);
+    assert_eq!(primary["SemiSyncMasterWaitForReplicaCount"], 1);
+    assert!(primary["SemiSyncMasterTimeout"].as_u64().unwrap() > 0);
+    let replica = c.read(&format!("instance/{r1}")).await;
+    assert_eq!(replica["SemiSyncReplicaEnabled"], true, "{replica}");
+    assert_eq!(replica["SemiSyncReplicaStatus"], true, "{replica}");
     c.ok(&format!("disable-semi-sync-replica/{r1}")).await;
     assert_eq!(c.sql(1, "SELECT @@rpl_semi_sync_slave_enabled"), "0");
     c.ok(&format!("disable-semi-sync-master/{p}")).await;
@@ -214,6 +322,25 @@ async fn regroup_and_recoveries_with_a_designated_replica() {
     })
     .await;
     c.sandbox.kill(0).unwrap();
+    // The analysis, in orchestrator's shape, before the recovery.
+    let mut dead = Value::Null;
+    for _ in 0..100 {
+        let analysis = c.read("replication-analysis").await;
+        if let Some(entry) = analysis["Details"]
+            .as_array()
+            .and_then(|list| list.iter().find(|e| e["Analysis"] == "DeadMaster"))
+        {
+            dead = entry.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    check_analysis_shape(&dead);
+    assert_eq!(dead["CountReplicas"], 3, "{dead}");
+    assert_eq!(dead["IsClusterMaster"], true, "{dead}");
+    assert_eq!(dead["MariaDBGTIDImmediateTopology"], true, "{dead}");
+    assert_eq!(dead["CountLoggingReplicas"], 3, "{dead}");
+    assert_eq!(dead["ProcessingNodeHostname"], "test-node", "{dead}");
     let r3 = c.path(3);
     let mut answer = Value::Null;
     for _ in 0..100 {

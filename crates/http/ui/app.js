@@ -83,7 +83,9 @@ function action(description, path) {
 }
 
 async function clustersPage() {
-  const [clusters, problems] = await Promise.all([api("clusters-info"), api("problems")]);
+  const [clusters, problemsOrNull] = await Promise.all([api("clusters-info"), api("problems")]);
+  // orchestrator's shape: null when nothing has a problem.
+  const problems = problemsOrNull || [];
   const problemCount = {};
   for (const p of problems) problemCount[p.ClusterName] = (problemCount[p.ClusterName] || 0) + 1;
   const rows = clusters.map((c) => {
@@ -314,7 +316,8 @@ async function instancePage(host, port) {
 }
 
 async function problemsPage() {
-  const [analysis, problems] = await Promise.all([api("replication-analysis"), api("problems")]);
+  const [analysis, problemsOrNull] = await Promise.all([api("replication-analysis"), api("problems")]);
+  const problems = problemsOrNull || [];
   const analyses = analysis.Details;
   return [
     el("h1", { text: "Analyses" }),
@@ -327,7 +330,7 @@ async function problemsPage() {
             el("td", {}, link(PREFIX + "/web/cluster/" + encodeURIComponent(a.ClusterDetails.ClusterName), a.ClusterDetails.ClusterAlias)),
             el("td", {}, el("span", { class: "badge " + (a.IsActionableRecovery ? "status-broken" : "status-lagging"), text: a.Analysis })),
             el("td", { text: a.Description }),
-            el("td", { text: a.StructureAnalysis.join(", ") }),
+            el("td", { text: (a.StructureAnalysis || []).join(", ") }),
             el("td", { text: a.IsActionableRecovery ? "recovery" : "" })))),
     el("h1", { text: "Instances with problems" }),
     problems.length === 0

@@ -66,6 +66,25 @@ impl Dialect {
         }
     }
 
+    /// Semi-synchronous replication's variables and status, as `name`/`value` rows: none when
+    /// the server has none (a MySQL without the plugins), never an error.
+    pub fn semi_sync_sql(&self) -> &'static str {
+        match self.flavor {
+            Flavor::MariaDb => {
+                "SELECT VARIABLE_NAME AS name, VARIABLE_VALUE AS value \
+                 FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME LIKE 'rpl_semi_sync%' \
+                 UNION ALL SELECT VARIABLE_NAME, VARIABLE_VALUE \
+                 FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME LIKE 'rpl_semi_sync%'"
+            }
+            _ => {
+                "SELECT VARIABLE_NAME AS name, VARIABLE_VALUE AS value \
+                 FROM performance_schema.global_variables WHERE VARIABLE_NAME LIKE 'rpl_semi_sync%' \
+                 UNION ALL SELECT VARIABLE_NAME, VARIABLE_VALUE \
+                 FROM performance_schema.global_status WHERE VARIABLE_NAME LIKE 'rpl_semi_sync%'"
+            }
+        }
+    }
+
     pub fn replica_status_sql(&self) -> &'static str {
         if self.is_mysql_at_least(MYSQL_REPLICA_SYNTAX) {
             "SHOW REPLICA STATUS"

@@ -292,6 +292,7 @@ async fn read_instance(
         // Replicas without report_host are invisible to SHOW SLAVE HOSTS; their dump threads
         // still show where they connect from.
         dialect.dump_threads_sql(),
+        dialect.semi_sync_sql(),
     ];
     let mut sets = query_sets(conn, key, &statements).await?.into_iter();
     let mut next_set = || sets.next().unwrap_or_default();
@@ -346,6 +347,15 @@ async fn read_instance(
     }
     replicas.retain(|replica| replica != key);
     instance.replicas = replicas;
+
+    let semi_sync = next_set();
+    instance.semi_sync =
+        arbor_topology::SemiSync::from_values(semi_sync.iter().filter_map(|row| {
+            Some((
+                row.get("name")?.as_deref()?,
+                row.get("value")?.as_deref().unwrap_or(""),
+            ))
+        }));
 
     if instance.replication.is_none() && !settings.cluster_alias_query.trim().is_empty() {
         let rows = query_maps(conn, key, &settings.cluster_alias_query).await?;

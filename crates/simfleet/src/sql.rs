@@ -150,6 +150,10 @@ fn apply(state: &mut FleetState, me: usize, lower: &str) -> Result<bool, String>
 
 fn rows(state: &FleetState, index: usize, lower: &str, sql: &str) -> Option<Reply> {
     let me = &state.instances[index];
+    if lower.contains("rpl_semi_sync") {
+        // The simulated servers have no semi-synchronous replication.
+        return Some(Reply::rows(&["name", "value"], Vec::new()));
+    }
     if lower.starts_with("select") {
         // Every SELECT arbor and mysql_async send names its columns with AS, or asks for
         // bare @@variables; both are answered by name.

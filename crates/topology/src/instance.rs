@@ -190,6 +190,69 @@ impl ReplicaStatus {
     }
 }
 
+/// A server's semi-synchronous replication, as its variables and status say (MariaDB 10.3+ has
+/// it built in; MySQL through its plugins, named `master`/`slave` before 8.0.26 and
+/// `source`/`replica` after, both read into these fields).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SemiSync {
+    /// The server has semi-synchronous replication at all (its variables exist).
+    pub available: bool,
+    /// `rpl_semi_sync_master_enabled`: the primary side is on.
+    pub primary_enabled: bool,
+    /// `rpl_semi_sync_slave_enabled`: the replica side is on.
+    pub replica_enabled: bool,
+    /// `rpl_semi_sync_master_timeout`, in milliseconds.
+    pub timeout_ms: u64,
+    /// `rpl_semi_sync_master_wait_for_slave_count` (MySQL; 1 on MariaDB, which has no such
+    /// variable and waits for one replica).
+    pub wait_for_replica_count: u64,
+    /// `rpl_semi_sync_master_wait_point`: `AFTER_SYNC` or `AFTER_COMMIT`.
+    pub wait_point: String,
+    /// `Rpl_semi_sync_master_status`: on now (off while the primary has fallen back to
+    /// asynchronous replication).
+    pub primary_status: bool,
+    /// `Rpl_semi_sync_master_clients`: semi-synchronous replicas connected now.
+    pub primary_clients: u64,
+    /// `Rpl_semi_sync_slave_status`: this replica acknowledges now.
+    pub replica_status: bool,
+}
+
+impl SemiSync {
+    /// Reads the `rpl_semi_sync_*` variables and status values (names in any case, either
+    /// naming generation).
+    pub fn from_values<'a>(values: impl IntoIterator<Item = (&'a str, &'a str)>) -> SemiSync {
+        let mut semi_sync = SemiSync::default();
+        let on = |v: &str| matches!(v.to_ascii_uppercase().as_str(), "ON" | "1" | "YES");
+        let mut count = None;
+        for (name, value) in values {
+            let name = name
+                .to_ascii_lowercase()
+                .replace("_source_", "_master_")
+                .replace("_replica_", "_slave_")
+                .replace("wait_for_replica_count", "wait_for_slave_count");
+            let Some(name) = name.strip_prefix("rpl_semi_sync_") else {
+                continue;
+            };
+            semi_sync.available = true;
+            match name {
+                "master_enabled" => semi_sync.primary_enabled = on(value),
+                "slave_enabled" => semi_sync.replica_enabled = on(value),
+                "master_timeout" => semi_sync.timeout_ms = value.parse().unwrap_or(0),
+                "master_wait_for_slave_count" => count = value.parse().ok(),
+                "master_wait_point" => semi_sync.wait_point = value.to_ascii_uppercase(),
+                "master_status" => semi_sync.primary_status = on(value),
+                "master_clients" => semi_sync.primary_clients = value.parse().unwrap_or(0),
+                "slave_status" => semi_sync.replica_status = on(value),
+                _ => {}
+            }
+        }
+        if semi_sync.available {
+            semi_sync.wait_for_replica_count = count.unwrap_or(1);
+        }
+        semi_sync
+    }
+}
+
 /// Everything one probe read from a server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
@@ -241,6 +304,9 @@ pub struct Instance {
     /// before it suspects its source (0 when unknown).
     #[serde(default)]
     pub replica_net_timeout: u64,
+    /// Semi-synchronous replication on this server.
+    #[serde(default)]
+    pub semi_sync: SemiSync,
 }
 
 impl Instance {
@@ -277,6 +343,7 @@ impl Instance {
             physical_environment: String::new(),
             probe_latency_ms: 0,
             replica_net_timeout: 0,
+            semi_sync: SemiSync::default(),
         }
     }
 

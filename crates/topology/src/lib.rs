@@ -25,7 +25,7 @@ mod tree;
 
 pub use instance::{
     BinlogCoordinates, Flavor, GtidKind, Instance, InstanceRecord, InstanceStatus, IoThreadState,
-    ReplicaStatus, ServerVersion,
+    ReplicaStatus, SemiSync, ServerVersion,
 };
 pub use key::{InstanceKey, ParseKeyError};
 pub use rules::{Downtime, PromotionRule};
