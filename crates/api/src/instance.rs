@@ -670,6 +670,22 @@ pub struct TopologyRecoveryJson {
     pub recovery_end_timestamp: String,
     #[serde(rename = "ProcessingNodeHostname")]
     pub processing_node_hostname: String,
+    #[serde(rename = "ProcessingNodeToken", default)]
+    pub processing_node_token: String,
+    /// The promoted server's own binary log position at promotion: not recorded by arbor
+    /// (GTID positions are what its recoveries use), so null.
+    #[serde(rename = "SuccessorBinlogCoordinates", default)]
+    pub successor_binlog_coordinates: Option<BinlogCoordinatesJson>,
+    /// orchestrator's link from a recovery to its detection and to a related recovery: arbor
+    /// keeps neither, so 0.
+    #[serde(rename = "LastDetectionId", default)]
+    pub last_detection_id: i64,
+    #[serde(rename = "RelatedRecoveryId", default)]
+    pub related_recovery_id: i64,
+    /// How the primary was recovered: `MasterRecoveryGTID` (arbor recovers with GTID), empty
+    /// for other recoveries.
+    #[serde(rename = "RecoveryType", default)]
+    pub recovery_type: String,
     #[serde(rename = "Acknowledged")]
     pub acknowledged: bool,
     #[serde(rename = "AcknowledgedAt")]
@@ -714,12 +730,12 @@ pub struct BlockedRecoveryJson {
 }
 
 /// orchestrator's failure detection JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailureDetectionJson {
-    #[serde(rename = "Id")]
-    pub id: i64,
-    #[serde(rename = "AnalysisEntry")]
-    pub analysis_entry: serde_json::Value,
+    /// orchestrator answers failure detections in the shape of recoveries (`TopologyRecovery`):
+    /// `Id` is the detection's, `RecoveryStartTimestamp` when it was detected.
+    #[serde(flatten)]
+    pub recovery: TopologyRecoveryJson,
     #[serde(rename = "DetectionTimestamp")]
     pub detection_timestamp: String,
 }

@@ -74,6 +74,15 @@ pub struct HealthStatus {
     pub app_version: String,
     #[serde(rename = "ArborWatchedInstances")]
     pub watched_instances: usize,
+    /// This node's unique name (orchestrator's process token).
+    #[serde(rename = "Token", default)]
+    pub token: String,
+    /// The node that acts (the leader), as far as this node knows.
+    #[serde(rename = "ActiveNode", default)]
+    pub active_node: ActiveNode,
+    /// Why the node is unhealthy; null when healthy.
+    #[serde(rename = "Error", default)]
+    pub error: Option<String>,
     /// The nodes sharing the backend, in shared-backend mode (orchestrator's
     /// `AvailableNodes`).
     #[serde(
@@ -85,6 +94,21 @@ pub struct HealthStatus {
     /// The Raft fields, in Raft mode.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub raft: Option<RaftHealth>,
+}
+
+/// orchestrator's `NodeHealth` of the active node: who acts now.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ActiveNode {
+    #[serde(rename = "Hostname")]
+    pub hostname: String,
+    /// Its unique name (a single node, the lease holder), or its Raft address.
+    #[serde(rename = "Token")]
+    pub token: String,
+    #[serde(rename = "AppVersion")]
+    pub app_version: String,
+    #[serde(rename = "DBBackend")]
+    pub db_backend: String,
 }
 
 /// A node that shares the backend.

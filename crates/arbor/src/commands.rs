@@ -336,14 +336,15 @@ pub async fn audit_failure_detection(api: &Target, output: Output) -> anyhow::Re
         detections
             .iter()
             .map(|d| {
-                let key = &d.analysis_entry["AnalyzedInstanceKey"];
+                let entry = &d.recovery.analysis_entry;
+                let key = &entry["AnalyzedInstanceKey"];
                 format!(
                     "{} {} {}:{} {}\n",
-                    d.id,
+                    d.recovery.id,
                     d.detection_timestamp,
                     key["Hostname"].as_str().unwrap_or(""),
                     key["Port"],
-                    d.analysis_entry["Analysis"].as_str().unwrap_or("")
+                    entry["Analysis"].as_str().unwrap_or("")
                 )
             })
             .collect()

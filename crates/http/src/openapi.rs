@@ -161,15 +161,18 @@ fn schemas() -> Value {
         "Instance": schema_of(&to_value(&instance)),
         "InstanceKey": schema_of(&to_value(&instance.key)),
         "ClusterInfo": schema_of(&to_value(&example_cluster_info())),
-        "HealthStatus": schema_of(&to_value(&HealthStatus {
+        "HealthStatus": nullable(schema_of(&to_value(&HealthStatus {
             healthy: true,
             hostname: "node1".into(),
             is_active_node: true,
             app_version: "0".into(),
             watched_instances: 1,
+            token: "node1".into(),
+            active_node: arbor_api::ActiveNode::default(),
+            error: Some("example".into()),
             available_nodes: None,
             raft: None,
-        })),
+        })), &["Error"]),
         "Error": schema_of(&to_value(&ApiResponse::error("message"))),
         "ReplicationAnalysis": nullable(
             schema_of(&to_value(&example_analysis())),

@@ -402,14 +402,42 @@ async fn health(State(state): State<AppState>) -> Json<ApiResponse<HealthStatus>
         }
         None => None,
     };
+    let version = env!("CARGO_PKG_VERSION").to_string();
+    let active_node = match (&state.raft, &state.lease) {
+        (Some(raft), _) => {
+            let status = raft.status();
+            let api = status.leader_api.unwrap_or_default();
+            arbor_api::ActiveNode {
+                hostname: host_of_url(&api),
+                token: status.leader.unwrap_or_default(),
+                app_version: version.clone(),
+                db_backend: "raft".into(),
+            }
+        }
+        (None, Some(lease)) => arbor_api::ActiveNode {
+            hostname: String::new(),
+            token: lease.holder().map(|h| h.node).unwrap_or_default(),
+            app_version: version.clone(),
+            db_backend: "mysql".into(),
+        },
+        (None, None) => arbor_api::ActiveNode {
+            hostname: os_hostname(&state.view.hostname),
+            token: state.view.hostname.clone(),
+            app_version: version.clone(),
+            db_backend: "sqlite".into(),
+        },
+    };
     Json(ApiResponse::ok(
         "Application node is healthy",
         HealthStatus {
             healthy: true,
-            hostname: state.view.hostname.clone(),
+            hostname: os_hostname(&state.view.hostname),
             is_active_node: crate::ha::is_leader(&state),
-            app_version: env!("CARGO_PKG_VERSION").to_string(),
+            app_version: version,
             watched_instances: state.discovery.stats().watched,
+            token: state.view.hostname.clone(),
+            active_node,
+            error: None,
             available_nodes,
             raft: state.raft.as_ref().map(|raft| {
                 let status = raft.status();
@@ -424,6 +452,27 @@ async fn health(State(state): State<AppState>) -> Json<ApiResponse<HealthStatus>
             }),
         },
     ))
+}
+
+/// The machine's host name (orchestrator's `Hostname`), or `fallback` when it cannot be read.
+fn os_hostname(fallback: &str) -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| fallback.to_string())
+}
+
+/// `host` of `http://host:port/...`.
+fn host_of_url(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or("");
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => {
+            host.trim_matches(['[', ']']).to_string()
+        }
+        _ => authority.to_string(),
+    }
 }
 
 async fn discover(

@@ -34,6 +34,15 @@ pub(crate) fn recovery_json(record: &RecoveryRecord) -> TopologyRecoveryJson {
             .map(|t| t.to_sql_datetime())
             .unwrap_or_default(),
         processing_node_hostname: record.processing_node.clone(),
+        processing_node_token: record.processing_node.clone(),
+        successor_binlog_coordinates: None,
+        last_detection_id: 0,
+        related_recovery_id: 0,
+        recovery_type: if record.kind == "MasterRecovery" {
+            "MasterRecoveryGTID".to_string()
+        } else {
+            String::new()
+        },
         acknowledged: record.acknowledged,
         acknowledged_at: record
             .acknowledged_at
@@ -56,15 +65,41 @@ pub(crate) fn recovery_json(record: &RecoveryRecord) -> TopologyRecoveryJson {
 
 /// A failure detection as orchestrator's JSON.
 pub(crate) fn detection_json(detection: &FailureDetection) -> FailureDetectionJson {
+    let at = detection.detected_at.to_sql_datetime();
     FailureDetectionJson {
-        id: detection.id,
-        analysis_entry: serde_json::json!({
-            "AnalyzedInstanceKey": InstanceKeyJson::from(&detection.key),
-            "Analysis": detection.analysis,
-            "Description": detection.description,
-            "ClusterDetails": { "ClusterName": detection.cluster },
-        }),
-        detection_timestamp: detection.detected_at.to_sql_datetime(),
+        recovery: TopologyRecoveryJson {
+            id: detection.id,
+            uid: String::new(),
+            analysis_entry: serde_json::json!({
+                "AnalyzedInstanceKey": InstanceKeyJson::from(&detection.key),
+                "Analysis": detection.analysis,
+                "Description": detection.description,
+                "ClusterDetails": { "ClusterName": detection.cluster },
+            }),
+            successor_key: None,
+            successor_alias: String::new(),
+            is_active: false,
+            is_successful: false,
+            lost_replicas: Vec::new(),
+            participating_instance_keys: Vec::new(),
+            all_errors: Vec::new(),
+            recovery_start_timestamp: at.clone(),
+            recovery_end_timestamp: String::new(),
+            processing_node_hostname: String::new(),
+            processing_node_token: String::new(),
+            successor_binlog_coordinates: None,
+            last_detection_id: detection.id,
+            related_recovery_id: 0,
+            recovery_type: String::new(),
+            acknowledged: false,
+            acknowledged_at: String::new(),
+            acknowledged_by: String::new(),
+            acknowledged_comment: String::new(),
+            kind: String::new(),
+            manual: false,
+            steps: Vec::new(),
+        },
+        detection_timestamp: at,
     }
 }
 

@@ -259,6 +259,18 @@ async fn every_compatible_route_answers_in_orchestrators_shapes() {
         assert_eq!(status, 200);
         assert_eq!(body["Code"], "OK");
         assert_eq!(body["Details"]["Healthy"], true);
+        // orchestrator's fields: the machine's host name, the node's token, who acts.
+        let details = &body["Details"];
+        let os_hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        assert_eq!(details["Hostname"], os_hostname.trim(), "{details}");
+        assert_eq!(details["Token"], "test-node", "{details}");
+        assert_eq!(details["ActiveNode"]["Token"], "test-node", "{details}");
+        assert_eq!(
+            details["ActiveNode"]["Hostname"],
+            os_hostname.trim(),
+            "{details}"
+        );
+        assert!(details["Error"].is_null(), "{details}");
     }
 
     // Problems: a stopped replica shows with not_replicating.

@@ -7,15 +7,15 @@ use crate::{GtidKind, InstanceKey, InstanceRecord, InstanceStatus, Topology};
 /// orchestrator's `topology` command:
 ///
 /// ```text
-/// 127.0.0.1:23306     [0s,ok,10.11.6-MariaDB,rw,ROW,>>,MariaDB GTID]
-/// + 127.0.0.1:23307   [0s,ok,10.11.6-MariaDB,ro,ROW,>>,MariaDB GTID]
-///   + 127.0.0.1:23309 [0s,ok,10.11.6-MariaDB,ro,ROW,>>,MariaDB GTID]
-/// + 127.0.0.1:23308   [null,replication stopped,10.11.6-MariaDB,ro,ROW,>>,MariaDB GTID]
+/// 127.0.0.1:23306     [0s,ok,10.11.6-MariaDB,rw,ROW,>>]
+/// + 127.0.0.1:23307   [0s,ok,10.11.6-MariaDB,ro,ROW,>>,GTID]
+///   + 127.0.0.1:23309 [0s,ok,10.11.6-MariaDB,ro,ROW,>>,GTID]
+/// + 127.0.0.1:23308   [null,replication stopped,10.11.6-MariaDB,ro,ROW,>>,GTID]
 /// ```
 ///
 /// Each bracket holds: replication lag (`null` when the server reports none, `unknown` when
 /// unreachable), status, version, `ro`/`rw`, binlog format, `>>` when the server logs what it
-/// replicates (so it can serve as a source), and the GTID kind. A primary arbor has never read
+/// replicates (so it can serve as a source), and `GTID` when it replicates with GTID. A primary arbor has never read
 /// is still drawn, as `unknown`, so its replicas hang where they belong.
 pub fn render_tree(topology: &Topology, cluster_name: &str) -> String {
     render_tree_as(topology, cluster_name, &TreeStyle::default())
@@ -173,10 +173,14 @@ fn details(topology: &Topology, record: &InstanceRecord) -> (Vec<String>, String
     if instance.log_bin && instance.log_replica_updates {
         fields.push(">>".to_string());
     }
-    match instance.gtid_kind() {
-        GtidKind::None => {}
-        GtidKind::Oracle => fields.push("GTID".to_string()),
-        GtidKind::MariaDb => fields.push("MariaDB GTID".to_string()),
+    // As orchestrator writes it: `GTID` on a replica that replicates with GTID positioning
+    // (MySQL auto-position or MariaDB's), nothing on a primary.
+    if instance
+        .replication
+        .as_ref()
+        .is_some_and(|r| r.gtid_kind != GtidKind::None)
+    {
+        fields.push("GTID".to_string());
     }
     (fields, replaced)
 }
@@ -205,10 +209,10 @@ mod tests {
         );
         let tree = render_tree(&topology, "p:1");
         let expected = "\
-p:1      [0s,ok,10.11.6-MariaDB-log,rw,ROW,>>,MariaDB GTID]
-+ r1:1   [0s,ok,10.11.6-MariaDB-log,ro,ROW,>>,MariaDB GTID]
-  + r3:1 [0s,ok,10.11.6-MariaDB-log,ro,ROW,>>,MariaDB GTID]
-+ r2:1   [null,replication stopped,10.11.6-MariaDB-log,ro,ROW,>>,MariaDB GTID]
+p:1      [0s,ok,10.11.6-MariaDB-log,rw,ROW,>>]
++ r1:1   [0s,ok,10.11.6-MariaDB-log,ro,ROW,>>,GTID]
+  + r3:1 [0s,ok,10.11.6-MariaDB-log,ro,ROW,>>,GTID]
++ r2:1   [null,replication stopped,10.11.6-MariaDB-log,ro,ROW,>>,GTID]
 ";
         assert_eq!(tree, expected);
     }
@@ -228,9 +232,9 @@ p:1      [0s,ok,10.11.6-MariaDB-log,rw,ROW,>>,MariaDB GTID]
             ..TreeStyle::default()
         };
         let expected = "\
-p:1    |0s  |ok                 |10.11.6-MariaDB-log|rw|ROW|>>|MariaDB GTID
-+ r1:1 |0s  |ok                 |10.11.6-MariaDB-log|ro|ROW|>>|MariaDB GTID
-+ r2:1 |null|replication stopped|10.11.6-MariaDB-log|ro|ROW|>>|MariaDB GTID
+p:1    |0s  |ok                 |10.11.6-MariaDB-log|rw|ROW|>>
++ r1:1 |0s  |ok                 |10.11.6-MariaDB-log|ro|ROW|>>|GTID
++ r2:1 |null|replication stopped|10.11.6-MariaDB-log|ro|ROW|>>|GTID
 ";
         assert_eq!(render_tree_as(&topology, "p:1", &style), expected);
 
@@ -244,11 +248,8 @@ p:1    |0s  |ok                 |10.11.6-MariaDB-log|rw|ROW|>>|MariaDB GTID
         };
         let tree = render_tree_as(&topology, "p:1", &style);
         let lines: Vec<&str> = tree.lines().collect();
-        assert!(lines[0].ends_with("MariaDB GTID]"), "{tree}");
-        assert!(
-            lines[1].ends_with("MariaDB GTID] [role=backup,dc=b]"),
-            "{tree}"
-        );
+        assert!(lines[0].ends_with(">>]"), "{tree}");
+        assert!(lines[1].ends_with("GTID] [role=backup,dc=b]"), "{tree}");
     }
 
     #[test]
@@ -270,9 +271,9 @@ p:1    |0s  |ok                 |10.11.6-MariaDB-log|rw|ROW|>>|MariaDB GTID
         assert_eq!(topology.cluster_names(), vec!["r1:1"]);
         let tree = render_tree(&topology, "r1:1");
         let expected = "\
-r1:1   [0s,ok,10.11.6-MariaDB-log,rw,ROW,>>,MariaDB GTID]
-+ r2:1 [0s,ok,10.11.6-MariaDB-log,ro,ROW,>>,MariaDB GTID]
-+ p:1  [unknown,unreachable,10.11.6-MariaDB-log,rw,ROW,>>,MariaDB GTID] former primary, replaced by r1:1
+r1:1   [0s,ok,10.11.6-MariaDB-log,rw,ROW,>>]
++ r2:1 [0s,ok,10.11.6-MariaDB-log,ro,ROW,>>,GTID]
++ p:1  [unknown,unreachable,10.11.6-MariaDB-log,rw,ROW,>>] former primary, replaced by r1:1
 ";
         assert_eq!(tree, expected);
     }
@@ -289,8 +290,8 @@ r1:1   [0s,ok,10.11.6-MariaDB-log,rw,ROW,>>,MariaDB GTID]
         let tree = render_tree(&topology, "p:1");
         let expected = "\
 p:1      [unknown,unknown]
-+ r1:1   [unknown,unreachable,10.11.6-MariaDB-log,ro,ROW,>>,MariaDB GTID]
-  + r3:1 [0s,ok,10.11.6-MariaDB-log,ro,ROW,>>,MariaDB GTID]
++ r1:1   [unknown,unreachable,10.11.6-MariaDB-log,ro,ROW,>>,GTID]
+  + r3:1 [0s,ok,10.11.6-MariaDB-log,ro,ROW,>>,GTID]
 ";
         assert_eq!(tree, expected);
     }
