@@ -248,7 +248,6 @@ const NOT_BUILT: &[(&str, &str)] = &[
         "long-queries",
         "removed from orchestrator: arbor does not sample the servers' process lists",
     ),
-    ("submit-masters-to-kv-stores", NOT_YET_KV),
     ("submit-pool-instances", NOT_YET_POOLS),
     ("cluster-pool-instances", NOT_YET_POOLS),
     ("heuristic-cluster-pool-instances", NOT_YET_POOLS),
@@ -265,9 +264,6 @@ const UNRESOLVE: &str = "arbor does not resolve host names (HostnameResolveMetho
 const METRICS: &str = "arbor serves these measurements for Prometheus at /metrics \
      (arbor_probe_duration_seconds, arbor_probe_errors, arbor_discovery_queue_depth, \
      arbor_poll_overruns) instead of keeping raw samples";
-const NOT_YET_KV: &str = "not built yet: publishing primaries to key-value stores (ZooKeeper, \
-     etcd, Consul) comes with KVClusterMasterPrefix; until then point clients at \
-     /api/master/CLUSTER";
 const NOT_YET_POOLS: &str = "not built yet: instance pools are not kept; tag instances instead \
      (tag, tagged)";
 

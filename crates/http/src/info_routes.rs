@@ -31,6 +31,8 @@ pub(crate) fn routes(api: Api) -> Api {
         .route(spec("/api/lb-check", Read, Text, "200 \"OK\" from any running node (a constant, for load balancers)"), || async { Json("OK") })
         .route(spec("/api/_ping", Read, Text, "200 \"OK\" from any running node"), || async { Json("OK") })
         .route(spec("/api/headers", Read, Object, "the request's headers as this node received them (names to lists of values)"), headers)
+        .route(spec("/api/submit-masters-to-kv-stores", Write, Envelope("KvPairs"), "the key-value pairs naming every cluster's primary (written to the configured stores)"), submit_masters)
+        .route(spec("/api/submit-masters-to-kv-stores/{hint}", Write, Envelope("KvPairs"), "the key-value pairs naming one cluster's primary"), submit_masters)
         .route(spec("/api/hostname-resolve-cache", Read, Envelope("Object"), "arbor does not resolve host names: always empty"), hostname_resolve_cache)
         .route(spec("/api/reset-hostname-resolve-cache", Write, Envelope("Text"), "arbor does not resolve host names: nothing to clear"), reset_hostname_resolve_cache)
 }
@@ -243,4 +245,50 @@ async fn reset_hostname_resolve_cache() -> Json<ApiResponse<String>> {
         "arbor does not resolve host names: there is no cache to clear",
         "OK".to_string(),
     ))
+}
+
+/// orchestrator's `KVPair`.
+#[derive(Serialize)]
+pub(crate) struct KvPairJson {
+    #[serde(rename = "Key")]
+    pub key: String,
+    #[serde(rename = "Value")]
+    pub value: String,
+}
+
+/// orchestrator's `submit-masters-to-kv-stores`: the pairs, written to every configured store.
+/// With none configured (orchestrator answers the same way) nothing is written.
+async fn submit_masters(
+    State(state): State<AppState>,
+    crate::params::PathParams(params): crate::params::PathParams,
+) -> Result<Json<ApiResponse<Vec<KvPairJson>>>, ApiError> {
+    let snapshot = state.snapshot().await?;
+    let topology = &snapshot.topology;
+    let only = match params.get("hint") {
+        Some(hint) => Some(topology.resolve_cluster_hint(hint)?),
+        None => None,
+    };
+    if !state.view.kv_stores.is_empty() {
+        return Err(ApiError::NotImplemented(format!(
+            "submit-masters-to-kv-stores: not built yet: publishing to {} is not implemented; \
+             the pairs are at this route on a node without key-value stores configured",
+            state.view.kv_stores.join(" and ")
+        )));
+    }
+    let pairs: Vec<KvPairJson> =
+        arbor_topology::primary_kv_pairs(topology, &state.view.kv_prefix, only.as_deref())
+            .into_iter()
+            .map(|p| KvPairJson {
+                key: p.key,
+                value: p.value,
+            })
+            .collect();
+    // Each primary has one `/port` pair.
+    let primaries = pairs.iter().filter(|p| p.key.ends_with("/port")).count();
+    Ok(Json(ApiResponse::ok(
+        format!(
+            "Submitted {primaries} masters (no key-value store is configured: nothing was written)"
+        ),
+        pairs,
+    )))
 }

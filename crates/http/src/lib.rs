@@ -63,6 +63,10 @@ pub struct ViewSettings {
     pub audit_page_size: usize,
     /// `RequirePostForChanges`: routes that change something refuse GET (405 naming POST).
     pub require_post: bool,
+    /// `KVClusterMasterPrefix`.
+    pub kv_prefix: String,
+    /// The key-value stores configured (`ConsulAddress`, `ZkAddress`), by name.
+    pub kv_stores: Vec<String>,
 }
 
 /// `URLPrefix` as the router wants it: empty, or one leading slash and no trailing one.

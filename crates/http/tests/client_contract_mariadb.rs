@@ -586,6 +586,30 @@ async fn every_client_command_gets_what_the_client_reads() {
         .await;
     assert_eq!(key(&reply["Details"]["Key"]), k2);
 
+    // The primaries' key-value pairs, printed as Key:Value (no store configured here).
+    let pairs = c
+        .ok(
+            "submit-masters-to-kv-stores",
+            "submit-masters-to-kv-stores/",
+        )
+        .await;
+    let printed: Vec<String> = pairs["Details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}",
+                p["Key"].as_str().unwrap(),
+                p["Value"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        printed.contains(&format!("mysql/master/{kp}:{kp}")),
+        "{printed:?}"
+    );
+
     // Not built: the client prints why and exits 1.
     for (command, path, says) in [
         ("match", format!("match/{r3}/{r2}"), "Pseudo-GTID"),
@@ -609,11 +633,6 @@ async fn every_client_command_gets_what_the_client_reads() {
             "which-heuristic-cluster-pool-instances",
             format!("heuristic-cluster-pool-instances/{kp}/"),
             "pools",
-        ),
-        (
-            "submit-masters-to-kv-stores",
-            "submit-masters-to-kv-stores/".into(),
-            "key-value",
         ),
         (
             "register-hostname-unresolve",

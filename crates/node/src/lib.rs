@@ -438,6 +438,15 @@ fn app_state(
                 .collect(),
             audit_page_size: config.audit_page_size.clamp(1, 10_000) as usize,
             require_post: config.require_post_for_changes,
+            kv_prefix: config.kv_cluster_master_prefix.clone(),
+            kv_stores: [
+                ("Consul", &config.consul_address),
+                ("ZooKeeper", &config.zk_address),
+            ]
+            .into_iter()
+            .filter(|(_, address)| !address.trim().is_empty())
+            .map(|(name, _)| name.to_string())
+            .collect(),
         }),
     }
 }

@@ -18,6 +18,7 @@
 
 mod instance;
 mod key;
+mod kv;
 mod rules;
 mod time;
 mod topology;
@@ -28,6 +29,7 @@ pub use instance::{
     ReplicaStatus, SemiSync, ServerVersion,
 };
 pub use key::{InstanceKey, ParseKeyError};
+pub use kv::{primary_kv_pairs, KvPair};
 pub use rules::{Downtime, PromotionRule};
 pub use time::Timestamp;
 pub use topology::{ClusterSummary, Kept, ResolveHintError, Succession, Topology, TopologyOptions};

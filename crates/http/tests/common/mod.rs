@@ -151,6 +151,8 @@ async fn start_node_full(
             trusted_proxies: Vec::new(),
             audit_page_size: 20,
             require_post,
+            kv_prefix: "mysql/master".into(),
+            kv_stores: Vec::new(),
         }),
         auth: Arc::new(auth),
         metrics,
