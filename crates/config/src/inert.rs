@@ -63,7 +63,6 @@ const OAUTH: &str =
 const TOKENS: &str = "access tokens are not issued: use AuthenticationMethod basic, multi or proxy";
 const DISCOVERY_STATS: &str =
     "arbor keeps no raw discovery samples: its measurements are at /metrics for Prometheus";
-const POOLS: &str = "instance pools are not kept: tag instances instead (tag, tagged)";
 
 /// orchestrator keys arbor has no field for, because nothing in arbor would read them: any
 /// value is accepted and reported with why and what to use instead (never "unknown").
@@ -107,8 +106,7 @@ pub const ORCHESTRATOR_ONLY: &[(&str, &str)] = &[
     ("InstanceBulkOperationsWaitTimeoutSeconds", "operations on many replicas wait on each up to MySQLTopologyReadTimeoutSeconds"),
     ("ConsulMaxKVsPerTransaction", "publishing primaries to Consul is not implemented yet"),
     ("GraphiteConvertHostnameDotsToUnderscores", "metrics are served for Prometheus at /metrics, not sent to Graphite"),
-    ("InstancePoolExpiryMinutes", POOLS),
-    ("SupportFuzzyPoolHostnames", POOLS),
+    ("SupportFuzzyPoolHostnames", "pool members are matched exactly by host:port"),
     ("MySQLConnectionLifetimeSeconds", "arbor keeps one connection per server and reconnects when it fails"),
     ("MySQLOrchestratorRejectReadOnly", "arbor's MySQL backend fails over with its lease: a read-only backend fails writes, which are retried"),
     ("OSCIgnoreHostnameFilters", "cluster-osc-replicas lists replicas without filters"),

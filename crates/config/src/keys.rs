@@ -288,6 +288,8 @@ config_keys! {
     /// Entries per page of the audit routes (`audit`, `audit-recovery`,
     /// `audit-failure-detection`).
     audit_page_size: u64 = "AuditPageSize" => 20;
+    /// Minutes after which a pool submission (`submit-pool-instances`) expires.
+    instance_pool_expiry_minutes: u64 = "InstancePoolExpiryMinutes" => 60;
     audit_to_syslog: bool = "AuditToSyslog" => false;
     audit_to_backend_db: bool = "AuditToBackendDB" => false;
     audit_purge_days: u64 = "AuditPurgeDays" => 7;

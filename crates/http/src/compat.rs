@@ -248,10 +248,6 @@ const NOT_BUILT: &[(&str, &str)] = &[
         "long-queries",
         "removed from orchestrator: arbor does not sample the servers' process lists",
     ),
-    ("submit-pool-instances", NOT_YET_POOLS),
-    ("cluster-pool-instances", NOT_YET_POOLS),
-    ("heuristic-cluster-pool-instances", NOT_YET_POOLS),
-    ("heuristic-cluster-pool-lag", NOT_YET_POOLS),
     (
         "reload-configuration",
         "not built yet: restart arbor to apply a changed configuration \
@@ -264,8 +260,6 @@ const UNRESOLVE: &str = "arbor does not resolve host names (HostnameResolveMetho
 const METRICS: &str = "arbor serves these measurements for Prometheus at /metrics \
      (arbor_probe_duration_seconds, arbor_probe_errors, arbor_discovery_queue_depth, \
      arbor_poll_overruns) instead of keeping raw samples";
-const NOT_YET_POOLS: &str = "not built yet: instance pools are not kept; tag instances instead \
-     (tag, tagged)";
 
 const PSEUDO_GTID: &str = "Pseudo-GTID is not supported: arbor moves and recovers replicas with \
      GTID (MariaDB GTID, or MySQL gtid_mode=ON); use the -gtid routes (move-below-gtid, \

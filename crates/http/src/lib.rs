@@ -20,6 +20,7 @@ mod intent_routes;
 mod metrics;
 mod openapi;
 mod params;
+mod pool_routes;
 mod recovery_routes;
 mod refactor_routes;
 mod registry;
@@ -63,6 +64,8 @@ pub struct ViewSettings {
     pub audit_page_size: usize,
     /// `RequirePostForChanges`: routes that change something refuse GET (405 naming POST).
     pub require_post: bool,
+    /// `InstancePoolExpiryMinutes`: how long a pool submission holds.
+    pub pool_expiry: Duration,
     /// `KVClusterMasterPrefix`.
     pub kv_prefix: String,
     /// The key-value stores configured (`ConsulAddress`, `ZkAddress`), by name.

@@ -113,6 +113,10 @@ fn answer_schema(answer: Answer) -> Value {
                 "Object" => json!({"type": "object"}),
                 "Strings" => json!({"type": "array", "items": {"type": "string"}}),
                 "InstanceKeys" => json!({"type": "array", "items": reference("InstanceKey")}),
+                "PoolMembers" => json!({
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": reference("InstanceKey")}
+                }),
                 "KvPairs" => json!({"type": "array", "items": {
                     "type": "object",
                     "required": ["Key", "Value"],

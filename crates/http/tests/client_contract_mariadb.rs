@@ -610,6 +610,23 @@ async fn every_client_command_gets_what_the_client_reads() {
         "{printed:?}"
     );
 
+    // Pools: the client submits comma-separated members (URL-encoded) and reads the fit ones.
+    let members = format!("{k1},{k2}").replace(':', "%3A").replace(',', "%2C");
+    let submitted = c
+        .ok(
+            "submit-pool-instances",
+            &format!("submit-pool-instances/etl?instances={members}"),
+        )
+        .await;
+    assert_eq!(submitted["Details"], "etl");
+    let fit = c
+        .ok(
+            "which-heuristic-cluster-pool-instances",
+            &format!("heuristic-cluster-pool-instances/{kp}/"),
+        )
+        .await;
+    assert_eq!(keys(&fit["Details"]).len(), 2, "{fit}");
+
     // Not built: the client prints why and exits 1.
     for (command, path, says) in [
         ("match", format!("match/{r3}/{r2}"), "Pseudo-GTID"),
@@ -623,16 +640,6 @@ async fn every_client_command_gets_what_the_client_reads() {
             "last-pseudo-gtid",
             format!("last-pseudo-gtid/{p}"),
             "Pseudo-GTID",
-        ),
-        (
-            "submit-pool-instances",
-            "submit-pool-instances/p1?instances=a%3A1".into(),
-            "pools",
-        ),
-        (
-            "which-heuristic-cluster-pool-instances",
-            format!("heuristic-cluster-pool-instances/{kp}/"),
-            "pools",
         ),
         (
             "register-hostname-unresolve",

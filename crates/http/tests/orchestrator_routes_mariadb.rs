@@ -455,3 +455,64 @@ async fn a_forced_takeover_promotes_the_named_replica_of_a_live_primary() {
         "{acked}"
     );
 }
+
+#[tokio::test]
+async fn pools_are_submitted_read_per_cluster_and_filtered_by_fitness() {
+    // P <- {R1, R2}
+    let c = Cluster::manual(&[None, Some(0), Some(0)]).await;
+    let (k1, k2) = (c.key(1), c.key(2));
+    let cluster = c.key(0);
+    let submitted = c
+        .ok(&format!(
+            "submit-pool-instances/etl?instances={k1},{k2},elsewhere.example:3306"
+        ))
+        .await;
+    assert_eq!(submitted["Details"], "etl");
+    let pools = c.read(&format!("cluster-pool-instances/{cluster}")).await;
+    let members: Vec<String> = pools["Details"]["etl"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| format!("{}:{}", k["Hostname"].as_str().unwrap(), k["Port"]))
+        .collect();
+    let mut expected = vec![k1.clone(), k2.clone()];
+    expected.sort();
+    assert_eq!(members, expected, "only this cluster's members: {pools}");
+    // R2 stops replicating: no longer fit to serve.
+    c.ok(&format!("stop-replica/{}", c.path(2))).await;
+    let fit = c
+        .read(&format!("heuristic-cluster-pool-instances/{cluster}/etl"))
+        .await;
+    let fit: Vec<String> = fit["Details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            format!(
+                "{}:{}",
+                i["Key"]["Hostname"].as_str().unwrap(),
+                i["Key"]["Port"]
+            )
+        })
+        .collect();
+    assert_eq!(fit, vec![k1.clone()]);
+    let lag = c
+        .read(&format!("heuristic-cluster-pool-lag/{cluster}"))
+        .await;
+    assert!(lag["Details"].is_u64(), "{lag}");
+    // A new submission replaces the members.
+    c.ok(&format!("submit-pool-instances/etl?instances={k2}"))
+        .await;
+    let pools = c
+        .read(&format!("cluster-pool-instances/{cluster}/etl"))
+        .await;
+    assert_eq!(
+        pools["Details"]["etl"].as_array().unwrap().len(),
+        1,
+        "{pools}"
+    );
+    let (status, body) = c
+        .call("submit-pool-instances/etl?instances=not-a-key")
+        .await;
+    assert_eq!(status, 400, "{body}");
+}

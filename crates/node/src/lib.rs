@@ -439,6 +439,7 @@ fn app_state(
             audit_page_size: config.audit_page_size.clamp(1, 10_000) as usize,
             require_post: config.require_post_for_changes,
             kv_prefix: config.kv_cluster_master_prefix.clone(),
+            pool_expiry: Duration::from_secs(config.instance_pool_expiry_minutes * 60),
             kv_stores: [
                 ("Consul", &config.consul_address),
                 ("ZooKeeper", &config.zk_address),

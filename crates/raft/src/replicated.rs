@@ -218,6 +218,14 @@ impl Store for ReplicatedStore {
         self.local.cluster_aliases().await
     }
 
+    async fn pool_instances(
+        &self,
+        pool: Option<&str>,
+        since: Timestamp,
+    ) -> Result<Vec<(String, InstanceKey)>, StoreError> {
+        self.local.pool_instances(pool, since).await
+    }
+
     /// The replicated state is the log's to rebuild; a caller outside Raft has no business
     /// wiping it on every node.
     async fn reset_replicated_state(&self) -> Result<(), StoreError> {

@@ -135,6 +135,12 @@ pub enum Command {
         key: InstanceKey,
         name: String,
     },
+    /// Replaces the members of an instance pool (orchestrator's `submit-pool-instances`).
+    SetPoolInstances {
+        pool: String,
+        instances: Vec<InstanceKey>,
+        at: Timestamp,
+    },
     /// Removes a tag from every instance. Replies the instances that had it.
     UntagAll {
         name: String,
@@ -243,6 +249,12 @@ pub(crate) trait Backend: Send + Sync {
     async fn tag(&self, key: &InstanceKey, name: &str, value: &str) -> Result<(), StoreError>;
     async fn untag(&self, key: &InstanceKey, name: &str) -> Result<bool, StoreError>;
     async fn untag_all(&self, name: &str) -> Result<Vec<InstanceKey>, StoreError>;
+    async fn set_pool_instances(
+        &self,
+        pool: &str,
+        instances: &[InstanceKey],
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
     async fn set_global_recoveries_disabled(&self, disabled: bool) -> Result<(), StoreError>;
     async fn set_cluster_alias(&self, cluster: &str, alias: &str) -> Result<(), StoreError>;
 }
@@ -328,6 +340,14 @@ pub(crate) async fn dispatch<B: Backend + ?Sized>(
         Command::Tag { key, name, value } => backend.tag(&key, &name, &value).await.map(done),
         Command::Untag { key, name } => backend.untag(&key, &name).await.map(Reply::Flag),
         Command::UntagAll { name } => backend.untag_all(&name).await.map(Reply::Keys),
+        Command::SetPoolInstances {
+            pool,
+            instances,
+            at,
+        } => backend
+            .set_pool_instances(&pool, &instances, at)
+            .await
+            .map(done),
         Command::SetGlobalRecoveriesDisabled { disabled } => backend
             .set_global_recoveries_disabled(disabled)
             .await
@@ -556,6 +576,22 @@ pub trait Intents: Store {
             Reply::Keys(keys) => Ok(keys),
             other => Err(other.unexpected("a list of instances")),
         }
+    }
+
+    /// Replaces the members of `pool`.
+    async fn set_pool_instances(
+        &self,
+        pool: &str,
+        instances: &[InstanceKey],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.apply(Command::SetPoolInstances {
+            pool: pool.to_string(),
+            instances: instances.to_vec(),
+            at,
+        })
+        .await
+        .map(drop)
     }
 
     async fn set_global_recoveries_disabled(&self, disabled: bool) -> Result<(), StoreError> {

@@ -79,6 +79,7 @@ macro_rules! store_conformance_suite {
             a_gone_nodes_locks_are_released,
             tags_are_set_read_and_removed,
             operators_cluster_aliases_are_set_replaced_and_removed,
+            pool_submissions_replace_and_expire,
         );
     };
     (@tests plain $make:expr; $($name:ident),* $(,)?) => {

@@ -178,6 +178,14 @@ pub trait Store: Send + Sync + 'static {
     /// Operators' cluster aliases, by cluster name.
     async fn cluster_aliases(&self) -> Result<Vec<(String, String)>, StoreError>;
 
+    /// The members of every pool (or of `pool`) submitted at or after `since`, as
+    /// (pool, instance), in pool and key order.
+    async fn pool_instances(
+        &self,
+        pool: Option<&str>,
+        since: Timestamp,
+    ) -> Result<Vec<(String, InstanceKey)>, StoreError>;
+
     async fn global_recoveries_disabled(&self) -> Result<bool, StoreError>;
 
     /// Removes everything except the instances and their observations: downtimes, promotion

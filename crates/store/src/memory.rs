@@ -331,6 +331,14 @@ impl Store for MemoryStore {
         self.shared.inner.cluster_aliases().await
     }
 
+    async fn pool_instances(
+        &self,
+        pool: Option<&str>,
+        since: Timestamp,
+    ) -> Result<Vec<(String, InstanceKey)>, StoreError> {
+        self.shared.inner.pool_instances(pool, since).await
+    }
+
     async fn global_recoveries_disabled(&self) -> Result<bool, StoreError> {
         self.shared.inner.global_recoveries_disabled().await
     }

@@ -260,10 +260,28 @@ const MIGRATIONS: &[Migration] = &[
      ) ENGINE=InnoDB",
         ],
     },
+    Migration {
+        version: 6,
+        description: "instance pools",
+        sqlite: "CREATE TABLE pools (
+                  pool TEXT NOT NULL,
+                  hostname TEXT NOT NULL,
+                  port INTEGER NOT NULL,
+                  registered_at INTEGER NOT NULL,
+                  PRIMARY KEY (pool, hostname, port)
+              );",
+        mysql: &["CREATE TABLE IF NOT EXISTS pools (
+         pool VARCHAR(128) NOT NULL,
+         hostname VARCHAR(255) NOT NULL,
+         port INT UNSIGNED NOT NULL,
+         registered_at BIGINT NOT NULL,
+         PRIMARY KEY (pool, hostname, port)
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"],
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
     conn.execute_batch(

@@ -449,6 +449,22 @@ impl Store for MySqlStore {
             .map_err(query_error)
     }
 
+    async fn pool_instances(
+        &self,
+        pool: Option<&str>,
+        since: Timestamp,
+    ) -> Result<Vec<(String, InstanceKey)>, StoreError> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<(String, String, u16)> = conn
+            .exec(my(sql::POOL_INSTANCES), args![pool, pool, since.millis()])
+            .await
+            .map_err(query_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(pool, host, port)| (pool, InstanceKey::new(host, port)))
+            .collect())
+    }
+
     async fn reset_replicated_state(&self) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         // TRUNCATE also restarts the AUTO_INCREMENT counters.
@@ -462,6 +478,7 @@ impl Store for MySqlStore {
             "maintenance",
             "tags",
             "cluster_aliases",
+            "pools",
         ] {
             conn.query_drop(format!("TRUNCATE TABLE {table}"))
                 .await

@@ -227,4 +227,9 @@ pub const REPLICATED_TABLES: &[(&str, &[&str], &str)] = &[
         "hostname, port, name",
     ),
     ("cluster_aliases", &["cluster", "alias"], "cluster"),
+    (
+        "pools",
+        &["pool", "hostname", "port", "registered_at"],
+        "pool, hostname, port",
+    ),
 ];

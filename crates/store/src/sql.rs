@@ -178,6 +178,14 @@ pub(crate) const UNTAG: &str = "DELETE FROM tags WHERE hostname = ?1 AND port = 
 
 pub(crate) const UNTAG_ALL: &str = "DELETE FROM tags WHERE name = ?1";
 
+pub(crate) const CLEAR_POOL: &str = "DELETE FROM pools WHERE pool = ?1";
+
+pub(crate) const ADD_TO_POOL: &str =
+    "INSERT INTO pools (pool, hostname, port, registered_at) VALUES (?1, ?2, ?3, ?4)";
+
+pub(crate) const POOL_INSTANCES: &str =
+    "SELECT pool, hostname, port FROM pools WHERE (?1 IS NULL OR pool = ?1) AND registered_at >= ?2 ORDER BY pool, hostname, port";
+
 pub(crate) const REGISTER_INSTANCE: &str =
     "INSERT INTO instances (hostname, port, first_discovered, last_error, data) VALUES (?1, ?2, ?3, '', ?4)";
 

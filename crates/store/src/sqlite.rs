@@ -447,6 +447,25 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn pool_instances(
+        &self,
+        pool: Option<&str>,
+        since: Timestamp,
+    ) -> Result<Vec<(String, InstanceKey)>, StoreError> {
+        let pool = pool.map(str::to_string);
+        self.with_conn(move |conn| {
+            let mut statement = conn.prepare_cached(sql::POOL_INSTANCES)?;
+            let rows = statement.query_map(params![pool, since.millis()], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    InstanceKey::new(row.get::<_, String>(1)?, row.get(2)?),
+                ))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     async fn reset_replicated_state(&self) -> Result<(), StoreError> {
         self.with_conn(|conn| {
             // The id sequences go too: a replayed log must hand out the ids it handed out the
@@ -462,6 +481,7 @@ impl Store for SqliteStore {
                  DELETE FROM maintenance;
                  DELETE FROM tags;
                  DELETE FROM cluster_aliases;
+                 DELETE FROM pools;
                  DELETE FROM sqlite_sequence
                    WHERE name IN ('failure_detections', 'recoveries', 'maintenance');
                  COMMIT;",

@@ -152,6 +152,7 @@ async fn start_node_full(
             audit_page_size: 20,
             require_post,
             kv_prefix: "mysql/master".into(),
+            pool_expiry: Duration::from_secs(3600),
             kv_stores: Vec::new(),
         }),
         auth: Arc::new(auth),
@@ -204,6 +205,7 @@ pub fn fill(path: &str, host: &str, port: u16, hint: &str) -> String {
         .replace("{candidateHost}", host)
         .replace("{candidatePort}", &port.to_string())
         .replace("{process}", "1")
+        .replace("{pool}", "etl")
 }
 
 /// Real MariaDB servers (a test kit sandbox) watched by one node, addressed by their index in

@@ -328,3 +328,46 @@ pub async fn operators_cluster_aliases_are_set_replaced_and_removed(store: &dyn 
     store.set_cluster_alias("db2:3306", "").await.unwrap();
     assert_eq!(store.cluster_aliases().await.unwrap().len(), 1);
 }
+
+/// `submit-pool-instances`: a submission replaces the pool's members; members expire with
+/// their submission's age; other pools are untouched.
+pub async fn pool_submissions_replace_and_expire(store: &dyn Store) {
+    let key = |k: &str| k.parse::<InstanceKey>().unwrap();
+    store
+        .set_pool_instances(
+            "etl",
+            &[key("a:1"), key("b:1"), key("a:1")],
+            Timestamp(1_000),
+        )
+        .await
+        .unwrap();
+    store
+        .set_pool_instances("reporting", &[key("c:1")], Timestamp(1_000))
+        .await
+        .unwrap();
+    let all = store.pool_instances(None, Timestamp(0)).await.unwrap();
+    assert_eq!(
+        all,
+        vec![
+            ("etl".to_string(), key("a:1")),
+            ("etl".to_string(), key("b:1")),
+            ("reporting".to_string(), key("c:1")),
+        ]
+    );
+    store
+        .set_pool_instances("etl", &[key("d:1")], Timestamp(5_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .pool_instances(Some("etl"), Timestamp(0))
+            .await
+            .unwrap(),
+        vec![("etl".to_string(), key("d:1"))]
+    );
+    // Submitted before `since`: expired.
+    assert_eq!(
+        store.pool_instances(None, Timestamp(2_000)).await.unwrap(),
+        vec![("etl".to_string(), key("d:1"))]
+    );
+}

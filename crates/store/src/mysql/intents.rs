@@ -415,6 +415,33 @@ impl Backend for MySqlStore {
         Ok(rows.iter().map(|row| key_of(row, 0, 1)).collect())
     }
 
+    async fn set_pool_instances(
+        &self,
+        pool: &str,
+        instances: &[InstanceKey],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        // Each instance once, whatever the submission repeats.
+        let instances: std::collections::BTreeSet<&InstanceKey> = instances.iter().collect();
+        let mut conn = self.conn().await?;
+        let mut tx = conn
+            .start_transaction(TxOpts::default())
+            .await
+            .map_err(query_error)?;
+        tx.exec_drop(my(sql::CLEAR_POOL), args![pool])
+            .await
+            .map_err(query_error)?;
+        for key in instances {
+            tx.exec_drop(
+                my(sql::ADD_TO_POOL),
+                args![pool, key.hostname.as_str(), key.port, at.millis()],
+            )
+            .await
+            .map_err(query_error)?;
+        }
+        tx.commit().await.map_err(query_error)
+    }
+
     async fn set_global_recoveries_disabled(&self, disabled: bool) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         conn.exec_drop(

@@ -370,6 +370,31 @@ impl Backend for SqliteStore {
         .await
     }
 
+    async fn set_pool_instances(
+        &self,
+        pool: &str,
+        instances: &[InstanceKey],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        // Each instance once, whatever the submission repeats.
+        let instances: std::collections::BTreeSet<InstanceKey> =
+            instances.iter().cloned().collect();
+        let pool = pool.to_string();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(sql::CLEAR_POOL, params![pool])?;
+            for key in &instances {
+                tx.execute(
+                    sql::ADD_TO_POOL,
+                    params![pool, key.hostname, key.port, at.millis()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn untag(&self, key: &InstanceKey, name: &str) -> Result<bool, StoreError> {
         let (key, name) = (key.clone(), name.to_string());
         self.with_conn(move |conn| {
