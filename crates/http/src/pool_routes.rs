@@ -122,7 +122,10 @@ async fn submit(
         let key: InstanceKey = item
             .parse()
             .map_err(|e| ApiError::BadRequest(format!("instances: {item:?}: {e}")))?;
-        instances.push(key);
+        // The same checks as a host in a path.
+        let hostname = crate::params::host(&key.hostname)
+            .map_err(|e| ApiError::BadRequest(format!("instances: {item:?}: {e}")))?;
+        instances.push(InstanceKey::new(hostname, key.port));
     }
     state
         .discovery

@@ -512,7 +512,7 @@ async fn pools_are_submitted_read_per_cluster_and_filtered_by_fitness() {
         "{pools}"
     );
     let (status, body) = c
-        .call("submit-pool-instances/etl?instances=not-a-key")
+        .call("submit-pool-instances/etl?instances=db1:notaport")
         .await;
     assert_eq!(status, 400, "{body}");
 }

@@ -203,12 +203,21 @@ pub async fn resetting_replicated_state_keeps_instances_and_restarts_ids(store: 
         .await
         .unwrap();
     store.tag(&db1, "role", "db").await.unwrap();
+    store
+        .set_pool_instances("etl", std::slice::from_ref(&db1), Timestamp(1_000))
+        .await
+        .unwrap();
     store.set_global_recoveries_disabled(true).await.unwrap();
     lock(store, &db1, "ops", "n1", 0).await;
 
     store.reset_replicated_state().await.unwrap();
 
     assert!(store.instance(&db1).await.unwrap().is_some());
+    assert!(store
+        .pool_instances(None, Timestamp(0))
+        .await
+        .unwrap()
+        .is_empty());
     assert!(store.recoveries(None, 10).await.unwrap().is_empty());
     assert!(store
         .active_downtimes(Timestamp(5))
@@ -269,6 +278,10 @@ pub async fn an_exported_replicated_state_imports_to_the_same(store: &dyn Store)
         .await
         .unwrap();
     store.tag(&db1, "role", "db").await.unwrap();
+    store
+        .set_pool_instances("etl", std::slice::from_ref(&db1), Timestamp(1_000))
+        .await
+        .unwrap();
     store.set_global_recoveries_disabled(true).await.unwrap();
     store.set_cluster_alias("c1:1", "orders").await.unwrap();
     lock(store, &db1, "ops", "n1", 0).await;
