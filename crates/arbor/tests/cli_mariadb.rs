@@ -511,3 +511,47 @@ fn simfleet_runs_a_topology_file_driven_by_commands() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `reload-configuration` re-reads the file the service started with: nothing changed, then
+/// the keys that changed (applied at restart), then a broken file refused with its key named.
+#[test]
+fn reload_configuration_reads_the_file_again_and_names_what_changed() {
+    use common::raft_group::{get, json};
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path(), 1, "");
+    let service = Service::start(dir.path(), &config);
+    let (status, body) = get(&service.api, "/api/reload-configuration");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["Details"]["ChangedKeys"], serde_json::json!([]));
+
+    let path = dir.path().join("arbor.conf.json");
+    let changed = config.replace("\"InstancePollSeconds\": 1", "\"InstancePollSeconds\": 2");
+    let changed = changed.replacen('{', "{\"ZkAddress\": \"zk1:2181\",", 1);
+    fs::write(&path, &changed).unwrap();
+    let (status, body) = get(&service.api, "/api/reload-configuration");
+    assert_eq!(status, 200, "{body}");
+    let details = &json(&body)["Details"];
+    assert_eq!(
+        details["ChangedKeys"],
+        serde_json::json!(["InstancePollSeconds", "ZkAddress"])
+    );
+    assert!(
+        details["Warnings"]
+            .to_string()
+            .contains("ZkAddress is accepted"),
+        "{details}"
+    );
+    assert!(json(&body)["Message"].as_str().unwrap().contains("restart"));
+
+    fs::write(
+        &path,
+        changed.replace(
+            "\"InstancePollSeconds\": 2",
+            "\"InstancePollSeconds\": \"often\"",
+        ),
+    )
+    .unwrap();
+    let (status, body) = get(&service.api, "/api/reload-configuration");
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("InstancePollSeconds"), "{body}");
+}

@@ -17,11 +17,14 @@ macro_rules! config_keys {
             $( $(#[doc = $doc])* #[doc = concat!("\n\nJSON key: `", $key, "`.")] pub $field: $ty, )*
             /// Keys the file gave explicitly (so legacy aliases only fill what was not set).
             pub(crate) explicitly_set: Vec<&'static str>,
+            /// The file this configuration was read from, and its keys' values as written
+            /// (`reload-configuration` compares a new reading with them).
+            pub source: Option<(std::path::PathBuf, std::collections::BTreeMap<String, Value>)>,
         }
 
         impl Default for Config {
             fn default() -> Config {
-                Config { $( $field: $default, )* explicitly_set: Vec::new() }
+                Config { $( $field: $default, )* explicitly_set: Vec::new(), source: None }
             }
         }
 

@@ -109,7 +109,29 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::from_json_str(&text, path)
+        let (mut config, warnings) = Config::from_json_str(&text, path)?;
+        let values = serde_json::from_str::<serde_json::Map<String, Value>>(&text)
+            .map(|map| map.into_iter().collect())
+            .unwrap_or_default();
+        config.source = Some((path.to_path_buf(), values));
+        Ok((config, warnings))
+    }
+
+    /// The keys whose values differ between this configuration's file as it was read and
+    /// `other` (the same file read again): changed, added or removed, by name.
+    pub fn changed_keys(&self, other: &Config) -> Vec<String> {
+        let empty = std::collections::BTreeMap::new();
+        let before = self.source.as_ref().map_or(&empty, |(_, values)| values);
+        let after = other.source.as_ref().map_or(&empty, |(_, values)| values);
+        let mut keys: Vec<String> = before
+            .keys()
+            .chain(after.keys())
+            .filter(|key| before.get(*key) != after.get(*key))
+            .cloned()
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
     }
 
     /// Parses and validates config text; `origin` names it in messages.

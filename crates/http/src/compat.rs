@@ -248,11 +248,6 @@ const NOT_BUILT: &[(&str, &str)] = &[
         "long-queries",
         "removed from orchestrator: arbor does not sample the servers' process lists",
     ),
-    (
-        "reload-configuration",
-        "not built yet: restart arbor to apply a changed configuration \
-      (check it first with arbor check-config)",
-    ),
 ];
 
 const UNRESOLVE: &str = "arbor does not resolve host names (HostnameResolveMethod), so there is \

@@ -33,6 +33,7 @@ pub(crate) fn routes(api: Api) -> Api {
         .route(spec("/api/headers", Read, Object, "the request's headers as this node received them (names to lists of values)"), headers)
         .route(spec("/api/submit-masters-to-kv-stores", Write, Envelope("KvPairs"), "the key-value pairs naming every cluster's primary (written to the configured stores)"), submit_masters)
         .route(spec("/api/submit-masters-to-kv-stores/{hint}", Write, Envelope("KvPairs"), "the key-value pairs naming one cluster's primary"), submit_masters)
+        .route(spec("/api/reload-configuration", Write, Envelope("ConfigReload"), "read the configuration file again: its problems, or the keys that changed (applied at restart)"), reload_configuration)
         .route(spec("/api/hostname-resolve-cache", Read, Envelope("Object"), "arbor does not resolve host names: always empty"), hostname_resolve_cache)
         .route(spec("/api/reset-hostname-resolve-cache", Write, Envelope("Text"), "arbor does not resolve host names: nothing to clear"), reset_hostname_resolve_cache)
 }
@@ -290,5 +291,56 @@ async fn submit_masters(
             "Submitted {primaries} masters (no key-value store is configured: nothing was written)"
         ),
         pairs,
+    )))
+}
+
+/// What `reload-configuration` found.
+#[derive(Serialize)]
+pub(crate) struct ConfigReload {
+    /// The file read.
+    #[serde(rename = "File")]
+    pub file: String,
+    /// Keys whose values differ from the running configuration's.
+    #[serde(rename = "ChangedKeys")]
+    pub changed_keys: Vec<String>,
+    /// The file's warnings (keys accepted but not implemented, ...).
+    #[serde(rename = "Warnings")]
+    pub warnings: Vec<String>,
+}
+
+/// orchestrator re-reads its file and applies what it can live. arbor assembles a node from
+/// its configuration at start and changes nothing live: it reads the file again, reports its
+/// problems (a 422 naming each key) or the keys that changed, which take effect at the next
+/// restart; so a restart is never a surprise.
+async fn reload_configuration(
+    State(state): State<AppState>,
+) -> Result<Json<ApiResponse<ConfigReload>>, ApiError> {
+    let Some((path, _)) = &state.config.source else {
+        return Err(ApiError::Unprocessable(
+            "this node runs on built-in defaults (no --config file): there is nothing to re-read"
+                .into(),
+        ));
+    };
+    let (fresh, warnings) = arbor_config::Config::load(path).map_err(|error| {
+        ApiError::Unprocessable(format!("the file would not start arbor: {error}"))
+    })?;
+    let changed_keys = state.config.changed_keys(&fresh);
+    let message = if changed_keys.is_empty() {
+        format!("{} re-read: nothing changed", path.display())
+    } else {
+        format!(
+            "{} re-read: {} changed; arbor applies its configuration at start: restart this \
+             node to apply them",
+            path.display(),
+            changed_keys.join(", ")
+        )
+    };
+    Ok(Json(ApiResponse::ok(
+        message,
+        ConfigReload {
+            file: path.display().to_string(),
+            changed_keys,
+            warnings: warnings.iter().map(|w| w.to_string()).collect(),
+        },
     )))
 }

@@ -98,6 +98,8 @@ pub struct AppState {
     pub lease: Option<Arc<arbor_recovery::lease::LeaseElection>>,
     /// The client followers forward requests to the leader with.
     pub forwarder: reqwest::Client,
+    /// The configuration this node runs on (`reload-configuration` compares its file with it).
+    pub config: Arc<arbor_config::Config>,
 }
 
 impl AppState {

@@ -209,6 +209,11 @@ fn schemas() -> Value {
             blocking_recovery_id: 1,
             reason: "example".into(),
         })),
+        "ConfigReload": schema_of(&to_value(&crate::info_routes::ConfigReload {
+            file: "/etc/arbor.conf.json".into(),
+            changed_keys: vec!["InstancePollSeconds".into()],
+            warnings: vec!["example".into()],
+        })),
         "PromotionRuleEntry": schema_of(&to_value(&crate::info_routes::PromotionRuleEntry {
             hostname: "replica.example".into(),
             port: 3306,

@@ -421,6 +421,7 @@ fn app_state(
         raft: None,
         lease: None,
         forwarder: arbor_http::forwarding_client(),
+        config: Arc::new(config.clone()),
         view: Arc::new(ViewSettings {
             reasonable_lag: config.reasonable_replication_lag(),
             check_window: config.instance_poll_interval()

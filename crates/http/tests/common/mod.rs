@@ -160,6 +160,7 @@ async fn start_node_full(
         raft: None,
         lease: None,
         forwarder: arbor_http::forwarding_client(),
+        config: Arc::new(arbor_config::Config::default()),
     };
     let (router, specs) = arbor_http::router_with_specs(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
