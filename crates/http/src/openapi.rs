@@ -359,6 +359,7 @@ fn example_recovery() -> arbor_api::TopologyRecoveryJson {
         acknowledged_at: None,
         acknowledged_by: String::new(),
         acknowledged_comment: String::new(),
+        analysis_entry: String::new(),
         steps: vec![arbor_store::RecoveryStep {
             at: Timestamp(0),
             message: "example".into(),

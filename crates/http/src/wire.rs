@@ -2,8 +2,7 @@
 //! knows nothing of the store (so the client builds without it); the conversion is here.
 
 use arbor_api::{
-    FailureDetectionJson, InstanceKeyJson, RecoveryStepJson, ReplicationAnalysisJson,
-    TopologyRecoveryJson, ViewContext,
+    FailureDetectionJson, InstanceKeyJson, RecoveryStepJson, TopologyRecoveryJson, ViewContext,
 };
 use arbor_store::{FailureDetection, RecoveryRecord};
 use arbor_topology::{InstanceKey, Timestamp, Topology};
@@ -16,10 +15,14 @@ pub(crate) fn recovery_json(record: &RecoveryRecord) -> TopologyRecoveryJson {
     TopologyRecoveryJson {
         id: record.id,
         uid: record.uid.clone(),
-        analysis_entry: serde_json::json!({
-            "AnalyzedInstanceKey": InstanceKeyJson::from(&record.failed),
-            "Analysis": record.analysis,
-            "ClusterDetails": { "ClusterName": record.cluster },
+        // The full analysis the recovery started from, when it was recorded (recoveries from
+        // before arbor kept it have the short form).
+        analysis_entry: serde_json::from_str(&record.analysis_entry).unwrap_or_else(|_| {
+            serde_json::json!({
+                "AnalyzedInstanceKey": InstanceKeyJson::from(&record.failed),
+                "Analysis": record.analysis,
+                "ClusterDetails": { "ClusterName": record.cluster },
+            })
         }),
         successor_key: record.successor.as_ref().map(Into::into),
         successor_alias: String::new(),
@@ -103,65 +106,9 @@ pub(crate) fn detection_json(detection: &FailureDetection) -> FailureDetectionJs
     }
 }
 
-/// orchestrator's replication-analysis entry for one analysis.
-pub(crate) fn analysis_json(
-    analysis: &arbor_analysis::Analysis,
-    topology: &arbor_topology::Topology,
-    annotations: &arbor_api::Annotations,
-    automated: (bool, bool),
-    node: &str,
-) -> ReplicationAnalysisJson {
-    let is_downtimed = annotations.downtimes.contains_key(&analysis.key);
-    let downtimed_replicas = analysis
-        .replicas
-        .iter()
-        .filter(|k| annotations.downtimes.contains_key(*k))
-        .count();
-    ReplicationAnalysisJson {
-        analyzed_instance_key: (&analysis.key).into(),
-        analyzed_instance_master_key: analysis
-            .source
-            .as_ref()
-            .map(Into::into)
-            .unwrap_or_else(InstanceKeyJson::empty),
-        cluster_details: arbor_api::ClusterInfo::of(topology, &analysis.cluster, automated),
-        is_master: analysis.is_primary,
-        is_co_master: analysis.is_co_primary,
-        last_check_valid: analysis.last_check_valid,
-        is_read_only: analysis.is_read_only,
-        count_replicas: analysis.count_replicas,
-        count_valid_replicas: analysis.count_valid_replicas,
-        count_valid_replicating_replicas: analysis.count_valid_replicating_replicas,
-        count_replicas_failing_to_connect_to_master: analysis.count_replicas_failing_to_connect,
-        count_downtimed_replicas: downtimed_replicas,
-        count_delayed_replicas: analysis.count_delayed_replicas,
-        count_lagging_replicas: analysis.count_lagging_replicas,
-        replicas: analysis.replicas.iter().map(Into::into).collect(),
-        analysis: analysis
-            .code
-            .map(|c| c.name().to_string())
-            .unwrap_or_else(|| "NoProblem".to_string()),
-        description: analysis.description(),
-        structure_analysis: analysis
-            .structure
-            .iter()
-            .map(|w| w.name().to_string())
-            .collect(),
-        is_downtimed,
-        skippable_due_to_downtime: is_downtimed && analysis.is_actionable(),
-        is_actionable_recovery: analysis.is_actionable(),
-        gtid_errant: analysis.errant_gtid.clone(),
-        command_hint: String::new(),
-        extras: arbor_api::AnalysisExtrasJson::of(
-            &analysis.key,
-            topology,
-            annotations,
-            node,
-            Timestamp::now(),
-            arbor_analysis::errant_gtid,
-        ),
-    }
-}
+/// orchestrator's replication-analysis entry for one analysis (the one place it is built:
+/// recovery records it too, as the analysis a recovery started from).
+pub(crate) use arbor_recovery::analysis_json;
 
 /// What the instance documents are rendered with: the topology, now, and the node's view
 /// settings and annotations.

@@ -366,6 +366,7 @@ async fn readonly_user_reads_everything_and_changes_nothing() {
                 manual: true,
                 processing_node: "test".into(),
                 started_at: arbor_topology::Timestamp::now(),
+                analysis_entry: String::new(),
             },
             Duration::from_secs(1),
             true,

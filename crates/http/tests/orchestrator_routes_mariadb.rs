@@ -367,6 +367,10 @@ async fn regroup_and_recoveries_with_a_designated_replica() {
     let audit = c.read("audit-recovery").await;
     let record = &audit[0];
     let id = record["Id"].as_i64().unwrap();
+    // The whole analysis it started from, as orchestrator embeds it.
+    check_analysis_shape(&record["AnalysisEntry"]);
+    assert_eq!(record["AnalysisEntry"]["Analysis"], "DeadMaster");
+    assert_eq!(record["AnalysisEntry"]["CountReplicas"], 3);
     let steps = c
         .read(&format!(
             "audit-recovery-steps/{}",

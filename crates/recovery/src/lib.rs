@@ -19,6 +19,7 @@ pub mod audit_log;
 pub mod candidate;
 mod detect;
 mod engine;
+mod entry;
 mod failover;
 pub mod filters;
 pub mod hooks;
@@ -34,4 +35,5 @@ pub use engine::{
     BlockedRecovery, Leadership, PeerJudges, PeerVotes, RecoveryEngine, RecoveryError, SingleNode,
     Snapshot,
 };
+pub use entry::analysis_json;
 pub use settings::{AliasLookup, Hooks, RecoverySettings, LOST_IN_RECOVERY};

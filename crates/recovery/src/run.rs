@@ -61,6 +61,18 @@ impl Request {
     }
 }
 
+/// What a recovery is registered with (see [`RecoveryEngine::begin`]).
+pub(crate) struct Starting<'a> {
+    pub cluster: &'a str,
+    pub failed: &'a InstanceKey,
+    /// The analysis code's name.
+    pub analysis: &'a str,
+    pub kind: &'a str,
+    pub manual: bool,
+    /// The analysis as orchestrator's JSON, kept with the record.
+    pub analysis_entry: String,
+}
+
 /// One recovery's audit trail: steps are stored as they happen and logged.
 #[derive(Clone)]
 pub(crate) struct Audit {
@@ -162,13 +174,17 @@ impl RecoveryEngine {
         } else {
             "MasterRecovery"
         };
+        let entry = self.analysis_entry(analysis).await;
         let audit = self
             .begin(
-                &analysis.cluster,
-                &analysis.key,
-                analysis.code.map(|c| c.name()).unwrap_or("Manual"),
-                kind,
-                manual,
+                Starting {
+                    cluster: &analysis.cluster,
+                    failed: &analysis.key,
+                    analysis: analysis.code.map(|c| c.name()).unwrap_or("Manual"),
+                    kind,
+                    manual,
+                    analysis_entry: entry,
+                },
                 override_block,
             )
             .await?;
@@ -269,25 +285,24 @@ impl RecoveryEngine {
         }
     }
 
+    /// Registers a recovery of `failed` (anti-flapping), under a new uid and this node's name.
     pub(crate) async fn begin(
         &self,
-        cluster: &str,
-        failed: &InstanceKey,
-        analysis: &str,
-        kind: &str,
-        manual: bool,
+        start: Starting<'_>,
         override_block: bool,
     ) -> Result<Audit, RecoveryError> {
         let uid = new_uid();
+        let (cluster, failed, analysis) = (start.cluster, start.failed, start.analysis);
         let start = RecoveryStart {
             uid: uid.clone(),
             cluster: cluster.to_string(),
             failed: failed.clone(),
             analysis: analysis.to_string(),
-            kind: kind.to_string(),
-            manual,
+            kind: start.kind.to_string(),
+            manual: start.manual,
             processing_node: self.inner.settings.node_name.clone(),
             started_at: Timestamp::now(),
+            analysis_entry: start.analysis_entry,
         };
         match self
             .inner

@@ -73,11 +73,16 @@ pub(crate) async fn graceful_takeover(
         .map_err(RecoveryError::Refused)?;
     let audit = engine
         .begin(
-            cluster,
-            primary.key(),
-            "GracefulMasterTakeover",
-            "GracefulMasterTakeover",
-            true,
+            crate::run::Starting {
+                cluster,
+                failed: primary.key(),
+                analysis: "GracefulMasterTakeover",
+                kind: "GracefulMasterTakeover",
+                manual: true,
+                analysis_entry: engine
+                    .analysis_entry(&crate::engine::healthy_analysis(topology, primary.key()))
+                    .await,
+            },
             // Planned by an operator, with every server healthy: never blocked by an earlier
             // recovery (only by one still running), and acknowledged when it succeeds.
             true,

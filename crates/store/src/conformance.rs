@@ -394,6 +394,7 @@ fn start(uid: &str, cluster: &str, at: i64, manual: bool) -> RecoveryStart {
         manual,
         processing_node: "node1".into(),
         started_at: Timestamp(at),
+        analysis_entry: format!(r#"{{"Analysis":"DeadMaster","ArborUid":"{uid}"}}"#),
     }
 }
 

@@ -278,10 +278,22 @@ const MIGRATIONS: &[Migration] = &[
          PRIMARY KEY (pool, hostname, port)
      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"],
     },
+    Migration {
+        version: 7,
+        description: "the analysis each recovery started from",
+        sqlite: "CREATE TABLE recovery_analysis (
+                  recovery_id INTEGER PRIMARY KEY,
+                  entry TEXT NOT NULL
+              );",
+        mysql: &["CREATE TABLE IF NOT EXISTS recovery_analysis (
+         recovery_id BIGINT NOT NULL PRIMARY KEY,
+         entry MEDIUMTEXT NOT NULL
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"],
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
     conn.execute_batch(

@@ -369,6 +369,7 @@ impl Store for MySqlStore {
                 acknowledged_at: row.get::<Option<i64>, _>(19).flatten().map(Timestamp),
                 acknowledged_by: row.get(20).unwrap_or_default(),
                 acknowledged_comment: row.get(21).unwrap_or_default(),
+                analysis_entry: row.get(22).unwrap_or_default(),
                 steps: Vec::new(),
             });
         }
@@ -479,6 +480,7 @@ impl Store for MySqlStore {
             "tags",
             "cluster_aliases",
             "pools",
+            "recovery_analysis",
         ] {
             conn.query_drop(format!("TRUNCATE TABLE {table}"))
                 .await

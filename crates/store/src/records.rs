@@ -28,6 +28,10 @@ pub struct RecoveryStart {
     pub manual: bool,
     pub processing_node: String,
     pub started_at: Timestamp,
+    /// The analysis that started it, as orchestrator's `ReplicationAnalysis` JSON (empty when
+    /// not recorded).
+    #[serde(default)]
+    pub analysis_entry: String,
 }
 
 /// Whether a recovery may start.
@@ -111,6 +115,8 @@ pub struct RecoveryRecord {
     pub acknowledged_by: String,
     pub acknowledged_comment: String,
     pub steps: Vec<RecoveryStep>,
+    /// See [`RecoveryStart::analysis_entry`].
+    pub analysis_entry: String,
 }
 
 /// An exclusive lock on an instance while an operator or a move works on it.
@@ -227,6 +233,11 @@ pub const REPLICATED_TABLES: &[(&str, &[&str], &str)] = &[
         "hostname, port, name",
     ),
     ("cluster_aliases", &["cluster", "alias"], "cluster"),
+    (
+        "recovery_analysis",
+        &["recovery_id", "entry"],
+        "recovery_id",
+    ),
     (
         "pools",
         &["pool", "hostname", "port", "registered_at"],

@@ -161,7 +161,7 @@ pub(crate) const RECORD_RECOVERY_SUCCESSOR: &str =
     "UPDATE recoveries SET successor_host = ?2, successor_port = ?3 WHERE id = ?1 AND is_active = 1";
 
 pub(crate) const RECOVERIES: &str =
-    "SELECT id, uid, cluster, hostname, port, analysis, kind, manual, processing_node, started_at, ended_at, is_active, successful, successor_host, successor_port, lost_replicas, participating, errors, acknowledged, acknowledged_at, acknowledged_by, acknowledged_comment FROM recoveries WHERE (?1 IS NULL OR cluster = ?1) ORDER BY id DESC LIMIT ?2";
+    "SELECT id, uid, cluster, hostname, port, analysis, kind, manual, processing_node, started_at, ended_at, is_active, successful, successor_host, successor_port, lost_replicas, participating, errors, acknowledged, acknowledged_at, acknowledged_by, acknowledged_comment, COALESCE(entry, '') FROM recoveries LEFT JOIN recovery_analysis ON recovery_id = id WHERE (?1 IS NULL OR cluster = ?1) ORDER BY id DESC LIMIT ?2";
 
 pub(crate) const RELEASE_NODE_MAINTENANCE: &str = "DELETE FROM maintenance WHERE node = ?1";
 
@@ -197,6 +197,9 @@ pub(crate) const REGISTER_CANDIDATE: &str =
 
 pub(crate) const START_RECOVERY: &str =
     "INSERT INTO recoveries (uid, cluster, hostname, port, analysis, kind, manual, processing_node, started_at, is_active, lost_replicas, participating, errors, acknowledged_comment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, '[]', '[]', '[]', '')";
+
+pub(crate) const RECORD_RECOVERY_ANALYSIS: &str =
+    "INSERT INTO recovery_analysis (recovery_id, entry) VALUES (?1, ?2)";
 
 pub(crate) const BEGIN_MAINTENANCE: &str =
     "INSERT INTO maintenance (hostname, port, owner, reason, node, begin_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";

@@ -332,6 +332,7 @@ impl Store for SqliteStore {
                         acknowledged_at: row.get::<_, Option<i64>>(19)?.map(Timestamp),
                         acknowledged_by: row.get(20)?,
                         acknowledged_comment: row.get(21)?,
+                        analysis_entry: row.get(22)?,
                         steps: Vec::new(),
                     },
                     list(15)?,
@@ -482,6 +483,7 @@ impl Store for SqliteStore {
                  DELETE FROM tags;
                  DELETE FROM cluster_aliases;
                  DELETE FROM pools;
+                 DELETE FROM recovery_analysis;
                  DELETE FROM sqlite_sequence
                    WHERE name IN ('failure_detections', 'recoveries', 'maintenance');
                  COMMIT;",

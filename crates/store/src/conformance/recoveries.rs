@@ -244,6 +244,10 @@ pub async fn recoveries_keep_their_steps_and_outcome(store: &dyn Store) {
     let messages: Vec<&str> = record.steps.iter().map(|s| s.message.as_str()).collect();
     assert_eq!(messages, vec!["chose db2", "promoted db2"]);
     assert_eq!(record.failed, parse_key("c1:1"));
+    assert_eq!(
+        record.analysis_entry, r#"{"Analysis":"DeadMaster","ArborUid":"uid-1"}"#,
+        "the analysis it started from is kept"
+    );
 }
 
 pub async fn successions_list_the_primaries_replaced(store: &dyn Store) {

@@ -204,6 +204,14 @@ impl Backend for MySqlStore {
         .await
         .map_err(query_error)?;
         let id = tx.last_insert_id().unwrap_or_default() as i64;
+        if !start.analysis_entry.is_empty() {
+            tx.exec_drop(
+                my(sql::RECORD_RECOVERY_ANALYSIS),
+                args![id, start.analysis_entry.as_str()],
+            )
+            .await
+            .map_err(query_error)?;
+        }
         tx.commit().await.map_err(query_error)?;
         Ok(StartDecision::Started { id })
     }

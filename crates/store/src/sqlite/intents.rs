@@ -187,6 +187,12 @@ impl Backend for SqliteStore {
                 ],
             )?;
             let id = tx.last_insert_rowid();
+            if !start.analysis_entry.is_empty() {
+                tx.execute(
+                    sql::RECORD_RECOVERY_ANALYSIS,
+                    params![id, start.analysis_entry],
+                )?;
+            }
             tx.commit()?;
             Ok(StartDecision::Started { id })
         })
