@@ -140,7 +140,10 @@ fn discover_one_replica_then_watch_the_topology_change() {
     assert_eq!(r1_analysis["CountValidReplicatingReplicas"], 0);
     assert_eq!(r1_analysis["CountReplicasFailingToConnectToMaster"], 1);
     assert_eq!(r1_analysis["IsActionableRecovery"], true);
-    assert!(r1_analysis["StructureAnalysis"].is_array());
+    // orchestrator writes an empty list as null.
+    assert!(
+        r1_analysis["StructureAnalysis"].is_array() || r1_analysis["StructureAnalysis"].is_null()
+    );
     assert_eq!(r1_analysis["Replicas"][0]["Port"], sandbox.port(3));
     let r1_json: serde_json::Value =
         serde_json::from_str(&service.stdout_of(&["--json", "instance", &r1])).unwrap();

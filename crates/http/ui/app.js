@@ -412,7 +412,8 @@ async function haPage() {
       el("table", { id: "members" },
         el("tr", {}, ...["Node", "Role", "Active", "First seen", "Last seen", "API"].map((h) => el("th", { text: h }))),
         ...nodes.map((n) => el("tr", { "data-node": n.Hostname, "data-role": n.ArborIsLeader ? "Leader" : "Follower" },
-          el("td", { text: n.Hostname + (n.Hostname === status.Details.Hostname ? " (this node)" : "") }),
+          // AvailableNodes name each node by its unique name, which /api/status calls Token.
+          el("td", { text: n.Hostname + (n.Hostname === status.Details.Token ? " (this node)" : "") }),
           el("td", {}, el("span", { class: "badge status-ok", text: n.ArborIsLeader ? "Leader" : "Follower" })),
           el("td", {}, el("span", { class: "badge " + (n.ArborActive ? "status-ok" : "status-broken"), text: n.ArborActive ? "active" : "gone" })),
           el("td", { text: n.FirstSeenActive }),
