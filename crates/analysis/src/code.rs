@@ -66,6 +66,8 @@ analysis_codes! {
     AllIntermediateMasterReplicasFailingToConnectOrDead => true, "Intermediate primary is reachable but all of its replicas are failing to connect to it or cannot be reached";
     AllIntermediateMasterReplicasNotReplicating => false, "Intermediate primary is reachable but none of its replicas is replicating";
     FirstTierReplicaFailingToConnectToMaster => false, "Replica of the primary is failing to connect to it";
+    LockedSemiSyncMasterHypothesis => false, "Primary waits for more semi-synchronous replicas than are connected; no commit is waiting yet";
+    LockedSemiSyncMaster => false, "Primary waits for more semi-synchronous replicas than are connected, and commits are blocked waiting for acknowledgements";
     FormerMasterWithErrantTransactions => false, "A former primary is back after its failover with transactions its successor never had (listed in GtidErrant): fenced read-only and downtimed for an operator";
     FormerMasterNotRejoined => false, "A former primary is back after its failover, holding nothing its successor lacks: fenced read-only (RejoinFormerPrimary would make it a replica)";
 }
@@ -91,6 +93,8 @@ pub enum StructureWarning {
     MultipleMajorVersionsLoggingReplicasStructureWarning,
     /// Replicas position by file and offset only: a dead primary cannot be recovered.
     NoFailoverSupportStructureWarning,
+    /// Fewer reachable replicas have semi-sync on than the primary waits for.
+    NotEnoughValidSemiSyncReplicasStructureWarning,
 }
 
 impl StructureWarning {
@@ -117,6 +121,9 @@ impl StructureWarning {
             }
             StructureWarning::NoFailoverSupportStructureWarning => {
                 "NoFailoverSupportStructureWarning"
+            }
+            StructureWarning::NotEnoughValidSemiSyncReplicasStructureWarning => {
+                "NotEnoughValidSemiSyncReplicasStructureWarning"
             }
         }
     }

@@ -207,6 +207,15 @@ fn analyze_one(
             Some(AllMasterReplicasNotReplicating)
         } else if lcv && n > 1 && valid < n && valid > 0 && replicating == 0 {
             Some(AllMasterReplicasNotReplicatingOrDead)
+        } else if lcv && semi_sync_short(instance) {
+            // Commits wait for more acknowledgements than replicas can give: blocked until the
+            // semi-sync timeout, or for good with a long one. orchestrator tells the two apart
+            // by time; arbor by whether commits are waiting right now.
+            if instance.semi_sync.wait_sessions > 0 {
+                Some(LockedSemiSyncMaster)
+            } else {
+                Some(LockedSemiSyncMasterHypothesis)
+            }
         } else if lcv
             && read_only
             && settings.recover_non_writeable_master
@@ -272,6 +281,15 @@ fn analyze_one(
         None => String::new(),
     };
     let mut structure = structure_warnings(&replicas, is_primary);
+    if is_primary && lcv && instance.semi_sync.primary_enabled {
+        let valid_semi_sync = replicas
+            .iter()
+            .filter(|r| r.is_last_check_valid() && r.instance.semi_sync.replica_enabled)
+            .count() as u64;
+        if valid_semi_sync < instance.semi_sync.wait_for_replica_count {
+            structure.push(StructureWarning::NotEnoughValidSemiSyncReplicasStructureWarning);
+        }
+    }
     if !errant.is_empty() {
         structure.insert(0, StructureWarning::ErrantGTIDStructureWarning);
     }
@@ -296,6 +314,16 @@ fn analyze_one(
         replicas: replicas.iter().map(|r| r.key().clone()).collect(),
         errant_gtid: errant,
     }
+}
+
+/// A primary whose semi-synchronous replication waits for more acknowledgements than it has
+/// semi-sync replicas connected (and has not fallen back to asynchronous).
+fn semi_sync_short(instance: &arbor_topology::Instance) -> bool {
+    let s = &instance.semi_sync;
+    s.primary_enabled
+        && s.primary_status
+        && s.wait_for_replica_count > 0
+        && s.primary_clients < s.wait_for_replica_count
 }
 
 /// Warnings about the replicas of one instance: what would limit a failover of it.

@@ -433,10 +433,65 @@ fn every_code_is_decided_as_orchestrator_decides_it() {
     );
     assert_eq!(lone_successor(&[]), None);
     covered.extend([FormerMasterNotRejoined, FormerMasterWithErrantTransactions]);
+    // Decided in `a_semi_sync_primary_short_of_acknowledgers_is_locked_once_commits_wait`.
+    covered.extend([LockedSemiSyncMasterHypothesis, LockedSemiSyncMaster]);
 
     let all: BTreeSet<AnalysisCode> = AnalysisCode::ALL.iter().copied().collect();
     let missing: Vec<_> = all.difference(&covered).collect();
     assert!(missing.is_empty(), "codes without a test case: {missing:?}");
+}
+
+/// A semi-sync primary waiting for more acknowledgements than its connected semi-sync
+/// replicas can give: a hypothesis while no commit waits, locked once commits wait; and a
+/// warning when too few reachable replicas have semi-sync on at all.
+#[test]
+fn a_semi_sync_primary_short_of_acknowledgers_is_locked_once_commits_wait() {
+    let settings = AnalysisSettings::default();
+    let semi_primary = |clients: u64, waiting: u64| {
+        let mut record = primary("p:1").record();
+        record.instance.semi_sync = arbor_topology::SemiSync {
+            available: true,
+            primary_enabled: true,
+            primary_status: true,
+            wait_for_replica_count: 1,
+            primary_clients: clients,
+            wait_sessions: waiting,
+            timeout_ms: 10_000,
+            ..Default::default()
+        };
+        record
+    };
+    let replica_with_semi_sync = |on: bool| {
+        let mut record = replica("r1:1", "p:1").record();
+        record.instance.semi_sync.available = true;
+        record.instance.semi_sync.replica_enabled = on;
+        record
+    };
+    let analyse = |records: Vec<InstanceRecord>| {
+        analyze(
+            &Topology::new(records, &TopologyOptions::default()),
+            &settings,
+        )
+        .into_iter()
+        .find(|a| a.key.to_string() == "p:1")
+    };
+    let hypothesis = analyse(vec![semi_primary(0, 0), replica_with_semi_sync(false)]).unwrap();
+    assert_eq!(
+        hypothesis.code,
+        Some(AnalysisCode::LockedSemiSyncMasterHypothesis)
+    );
+    assert!(hypothesis
+        .structure
+        .contains(&StructureWarning::NotEnoughValidSemiSyncReplicasStructureWarning));
+    let locked = analyse(vec![semi_primary(0, 3), replica_with_semi_sync(false)]).unwrap();
+    assert_eq!(locked.code, Some(AnalysisCode::LockedSemiSyncMaster));
+    assert!(
+        !locked.is_actionable(),
+        "reported, not recovered automatically"
+    );
+    // Enough acknowledgers: nothing to say.
+    let fine = analyse(vec![semi_primary(1, 0), replica_with_semi_sync(true)]);
+    assert!(fine.is_none(), "{fine:?}");
 }
 
 /// A primary arbor never read alive (a member that started just before it died) is judged by

@@ -19,10 +19,10 @@ use crate::{ApiError, AppState};
 pub(crate) fn routes(api: Api) -> Api {
     use Access::{Read, Write};
     use Answer::*;
-    api.route(spec("/api/topology-tabulated/{hint}", Read, Envelope("Text"), "a cluster's tree with the fields in aligned columns"), |State(state): State<AppState>, HintPath(hint): HintPath| async move { tree(&state, &hint, false).await })
-        .route(spec("/api/topology-tabulated/{host}/{port}", Read, Envelope("Text"), "the tree of an instance's cluster, fields in aligned columns"), |State(state): State<AppState>, KeyPath(key): KeyPath| async move { tree(&state, &key.to_string(), false).await })
-        .route(spec("/api/topology-tags/{hint}", Read, Envelope("Text"), "a cluster's tree with each instance's tags"), |State(state): State<AppState>, HintPath(hint): HintPath| async move { tree(&state, &hint, true).await })
-        .route(spec("/api/topology-tags/{host}/{port}", Read, Envelope("Text"), "the tree of an instance's cluster with each instance's tags"), |State(state): State<AppState>, KeyPath(key): KeyPath| async move { tree(&state, &key.to_string(), true).await })
+    api.route(spec("/api/topology-tabulated/{hint}", Read, Envelope("Text"), "a cluster's tree with the fields in aligned columns"), |State(state): State<AppState>, HintPath(hint): HintPath| async move { tree(&state, &hint, TreeKind::Tabulated).await })
+        .route(spec("/api/topology-tabulated/{host}/{port}", Read, Envelope("Text"), "the tree of an instance's cluster, fields in aligned columns"), |State(state): State<AppState>, KeyPath(key): KeyPath| async move { tree(&state, &key.to_string(), TreeKind::Tabulated).await })
+        .route(spec("/api/topology-tags/{hint}", Read, Envelope("Text"), "a cluster's tree with each instance's tags"), |State(state): State<AppState>, HintPath(hint): HintPath| async move { tree(&state, &hint, TreeKind::Tags).await })
+        .route(spec("/api/topology-tags/{host}/{port}", Read, Envelope("Text"), "the tree of an instance's cluster with each instance's tags"), |State(state): State<AppState>, KeyPath(key): KeyPath| async move { tree(&state, &key.to_string(), TreeKind::Tags).await })
         .route(spec("/api/cluster-osc-replicas/{hint}", Read, Instances, "replicas to watch when throttling an online schema change: intermediate primaries, some of their replicas, some leaves"), cluster_osc_replicas)
         .route(spec("/api/bulk-instances", Read, List("InstanceKey"), "the key of every known instance"), bulk_instances)
         .route(spec("/api/bulk-promotion-rules", Read, List("PromotionRuleEntry"), "every promotion rule in force"), bulk_promotion_rules)
@@ -38,11 +38,21 @@ pub(crate) fn routes(api: Api) -> Api {
         .route(spec("/api/reset-hostname-resolve-cache", Write, Envelope("Text"), "arbor does not resolve host names: nothing to clear"), reset_hostname_resolve_cache)
 }
 
-async fn tree(
+/// orchestrator's three trees: `topology`, `topology-tabulated`, `topology-tags`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TreeKind {
+    Plain,
+    Tabulated,
+    Tags,
+}
+
+/// A cluster's tree, answered as orchestrator's `topology*` routes answer it.
+pub(crate) async fn tree(
     state: &AppState,
     hint: &str,
-    with_tags: bool,
+    kind: TreeKind,
 ) -> Result<Json<ApiResponse<String>>, ApiError> {
+    let with_tags = kind == TreeKind::Tags;
     let snapshot = state.snapshot().await?;
     let topology = &snapshot.topology;
     let name = topology.resolve_cluster_hint(hint)?;
@@ -59,7 +69,7 @@ async fn tree(
         }
     }
     let style = TreeStyle {
-        tabulated: !with_tags,
+        tabulated: kind == TreeKind::Tabulated,
         tags: with_tags.then_some(&tags),
     };
     Ok(Json(ApiResponse::ok(

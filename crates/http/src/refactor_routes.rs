@@ -421,7 +421,7 @@ async fn make_co_master(State(state): State<AppState>, KeyPath(key): KeyPath) ->
     answer(&state, &key, format!("{key} is now a co-primary")).await
 }
 
-async fn operate(
+pub(crate) async fn operate(
     state: AppState,
     key: InstanceKey,
     operation: ReplicaOperation,

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use arbor_api::{ApiResponse, InstanceJson};
 use arbor_refactor::ReplicaOperation;
-use arbor_topology::InstanceKey;
 use axum::extract::{Query, State};
 use axum::Json;
 
@@ -121,15 +120,7 @@ pub(crate) fn routes(api: Api) -> Api {
     )
 }
 
-async fn operate(
-    state: AppState,
-    key: InstanceKey,
-    operation: ReplicaOperation,
-    message: &str,
-) -> InstanceAnswer {
-    state.refactor.operate(&key, operation).await?;
-    crate::refactor_routes::answer(&state, &key, format!("{key}: {message}")).await
-}
+use crate::refactor_routes::operate;
 
 #[derive(serde::Deserialize)]
 struct NiceStop {

@@ -3,7 +3,7 @@ use std::sync::{Arc, OnceLock};
 use arbor_api::{
     ApiResponse, ClusterInfo, HealthStatus, InstanceJson, InstanceKeyJson, ReplicationAnalysisJson,
 };
-use arbor_topology::{render_tree, InstanceRecord, Topology};
+use arbor_topology::{InstanceRecord, Topology};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -765,13 +765,7 @@ async fn topology_of_instance(
 }
 
 async fn tree_of(state: &AppState, hint: &str) -> Result<Json<ApiResponse<String>>, ApiError> {
-    let snapshot = state.snapshot().await?;
-    let topology = &snapshot.topology;
-    let name = topology.resolve_cluster_hint(hint)?;
-    Ok(Json(ApiResponse::ok(
-        format!("Topology for cluster {name}"),
-        render_tree(topology, &name),
-    )))
+    crate::info_routes::tree(state, hint, crate::info_routes::TreeKind::Plain).await
 }
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {

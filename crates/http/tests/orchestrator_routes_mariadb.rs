@@ -520,3 +520,78 @@ async fn pools_are_submitted_read_per_cluster_and_filtered_by_fitness() {
         .await;
     assert_eq!(status, 400, "{body}");
 }
+
+/// A semi-sync primary with no semi-sync replica blocks its commits: the analysis says
+/// `LockedSemiSyncMaster` (and warns that too few replicas have semi-sync on) until a replica
+/// has its semi-sync side on (`enable-semi-sync-replica`) and connects as an acknowledger.
+#[tokio::test]
+async fn a_locked_semi_sync_primary_is_reported_until_a_replica_acknowledges() {
+    // P <- {R1}
+    let c = Cluster::manual(&[None, Some(0)]).await;
+    let (p, r1) = (c.path(0), c.path(1));
+    c.sql(
+        0,
+        "CREATE DATABASE locked; CREATE TABLE locked.t (id INT PRIMARY KEY); \
+         GRANT INSERT ON locked.* TO 'arbor'@'%'",
+    );
+    c.ok(&format!("enable-semi-sync-master/{p}")).await;
+    c.sql(0, "SET GLOBAL rpl_semi_sync_master_timeout = 30000");
+    let writer = c
+        .sandbox
+        .tcp_client(
+            0,
+            arbor_testkit::ADMIN_USER,
+            arbor_testkit::ADMIN_PASSWORD,
+            "INSERT INTO locked.t VALUES (1)",
+        )
+        .unwrap()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let analysis_of_p = |body: &Value| {
+        body["Details"]
+            .as_array()
+            .and_then(|list| {
+                list.iter()
+                    .find(|a| a["AnalyzedInstanceKey"]["Port"] == c.sandbox.port(0))
+                    .cloned()
+            })
+            .unwrap_or(Value::Null)
+    };
+    let mut entry = Value::Null;
+    for _ in 0..100 {
+        entry = analysis_of_p(&c.read("replication-analysis").await);
+        if entry["Analysis"] == "LockedSemiSyncMaster" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(entry["Analysis"], "LockedSemiSyncMaster", "{entry}");
+    assert!(
+        entry["StructureAnalysis"]
+            .to_string()
+            .contains("NotEnoughValidSemiSyncReplicasStructureWarning"),
+        "{entry}"
+    );
+    assert_eq!(entry["SemiSyncMasterClients"], 0);
+    // A replica connects as an acknowledger: the primary has the acknowledgers it waits for.
+    // (The commit already waiting completes at the timeout: MariaDB acknowledges only what it
+    // sends after the replica reconnected.)
+    c.ok(&format!("enable-semi-sync-replica/{r1}")).await;
+    let mut cleared = false;
+    for _ in 0..100 {
+        let entry = analysis_of_p(&c.read("replication-analysis").await);
+        if entry.is_null() || entry["Analysis"] == "NoProblem" {
+            cleared = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(cleared, "the lock cleared");
+    c.ok(&format!("disable-semi-sync-master/{p}")).await;
+    // The client that waited is ours: stopped, whatever the server did with its commit.
+    let mut writer = writer;
+    let _ = writer.kill();
+    let _ = writer.wait();
+}

@@ -210,18 +210,25 @@ async fn a_lost_replica_that_comes_back_is_detached_from_the_failed_primary() {
         "Master_Host is {}",
         h.status(3, "Master_Host")
     );
+    // The audit says why, in the step written once the detach statements ran (the server
+    // shows `//host` a moment before it: waited for, not read once).
+    let explained = wait_for(Duration::from_secs(10), || async {
+        let record = h
+            .finished_recoveries(1, Duration::from_secs(5))
+            .await
+            .remove(0);
+        record
+            .steps
+            .iter()
+            .any(|s| s.message.contains("DetachLostReplicasAfterMasterFailover"))
+            .then_some(())
+    })
+    .await;
     let record = h
         .finished_recoveries(1, Duration::from_secs(5))
         .await
         .remove(0);
-    assert!(
-        record
-            .steps
-            .iter()
-            .any(|s| s.message.contains("DetachLostReplicasAfterMasterFailover")),
-        "{:#?}",
-        record.steps
-    );
+    assert!(explained.is_some(), "{:#?}", record.steps);
 }
 
 #[tokio::test]

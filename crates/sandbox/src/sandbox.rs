@@ -13,7 +13,7 @@ pub const REPL_USER: &str = "repl";
 pub const REPL_PASSWORD: &str = "repl-test-pass";
 
 /// Bumped when the my.cnf used to build the template changes, so a stale template is not reused.
-const TEMPLATE_VERSION: u32 = 1;
+const TEMPLATE_VERSION: u32 = 2;
 
 /// Sandbox errors are plain strings with context: a sandbox failure is a test-environment
 /// failure, and the message (with the server's error log tail) is what the reader needs.
@@ -528,6 +528,9 @@ fn free_port() -> Result<u16> {
 }
 
 fn write_defaults_file(node: &Node, server_id: usize, extra: &str) -> io::Result<()> {
+    // Each server's temporary files in its own directory, not a /tmp shared by every server
+    // the tests run at once.
+    fs::create_dir_all(node.dir.join("tmp"))?;
     let dir = node.dir.display();
     let port = node.port;
     let text = format!(
@@ -537,6 +540,7 @@ fn write_defaults_file(node: &Node, server_id: usize, extra: &str) -> io::Result
          socket={dir}/mysqld.sock\n\
          pid-file={dir}/mysqld.pid\n\
          log_error={dir}/error.log\n\
+         tmpdir={dir}/tmp\n\
          port={port}\n\
          bind-address=127.0.0.1\n\
          server_id={server_id}\n\

@@ -215,6 +215,9 @@ pub struct SemiSync {
     pub primary_clients: u64,
     /// `Rpl_semi_sync_slave_status`: this replica acknowledges now.
     pub replica_status: bool,
+    /// `Rpl_semi_sync_master_wait_sessions`: commits waiting for an acknowledgement now.
+    #[serde(default)]
+    pub wait_sessions: u64,
 }
 
 impl SemiSync {
@@ -243,6 +246,7 @@ impl SemiSync {
                 "master_status" => semi_sync.primary_status = on(value),
                 "master_clients" => semi_sync.primary_clients = value.parse().unwrap_or(0),
                 "slave_status" => semi_sync.replica_status = on(value),
+                "master_wait_sessions" => semi_sync.wait_sessions = value.parse().unwrap_or(0),
                 _ => {}
             }
         }
