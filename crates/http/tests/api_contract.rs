@@ -5,13 +5,12 @@ mod common;
 
 use std::time::Duration;
 
-use arbor_http::AuthSettings;
 use common::{fill, http, start_node, start_node_requiring_post};
 use serde_json::Value;
 
 #[tokio::test]
 async fn bad_inputs_get_a_clear_4xx_and_never_hang() {
-    let node = start_node(AuthSettings::default()).await;
+    let node = start_node().await;
     let client = http();
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -154,7 +153,7 @@ async fn bad_inputs_get_a_clear_4xx_and_never_hang() {
 
 #[tokio::test]
 async fn openapi_describes_every_registered_route() {
-    let node = start_node(AuthSettings::default()).await;
+    let node = start_node().await;
     let client = http();
     let document: Value = client
         .get(format!("{}/api/openapi.json", node.base))
@@ -208,7 +207,7 @@ async fn openapi_describes_every_registered_route() {
 /// page, still works.
 #[tokio::test]
 async fn head_and_cross_site_requests_never_change_anything() {
-    let node = start_node(AuthSettings::default()).await;
+    let node = start_node().await;
     let client = http();
     let writes: Vec<_> = node
         .specs
@@ -272,7 +271,7 @@ async fn head_and_cross_site_requests_never_change_anything() {
 #[tokio::test]
 async fn oversized_request_heads_get_431_not_a_closed_connection() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let node = start_node(AuthSettings::default()).await;
+    let node = start_node().await;
     let address = node.base.trim_start_matches("http://").to_string();
     for (size, expected) in [
         (100_000, "200"),
@@ -310,7 +309,7 @@ async fn oversized_request_heads_get_431_not_a_closed_connection() {
 /// cannot be reflected into the URLs arbor writes.
 #[tokio::test]
 async fn forwarded_headers_from_untrusted_peers_are_not_reflected() {
-    let node = start_node(AuthSettings::default()).await;
+    let node = start_node().await;
     let document: Value = http()
         .get(format!("{}/api/openapi.json", node.base))
         .header("X-Forwarded-Host", "evil.example")
@@ -329,7 +328,7 @@ async fn forwarded_headers_from_untrusted_peers_are_not_reflected() {
 /// `*-slave` family and older names of routes, answered like the routes they name.
 #[tokio::test]
 async fn trailing_slashes_and_orchestrators_other_route_names_are_answered() {
-    let node = start_node(AuthSettings::default()).await;
+    let node = start_node().await;
     let client = http();
     let get = |path: &str| {
         let client = client.clone();
@@ -385,7 +384,7 @@ async fn trailing_slashes_and_orchestrators_other_route_names_are_answered() {
 /// instead, never "unknown path".
 #[tokio::test]
 async fn routes_not_built_on_purpose_say_why() {
-    let node = start_node(AuthSettings::default()).await;
+    let node = start_node().await;
     let client = http();
     for (path, says) in [
         ("/api/match-below/db1/3306/db2/3306", "GTID"),
@@ -446,7 +445,7 @@ async fn every_orchestrator_route_in_the_migration_guide_is_answered() {
     let distinct: std::collections::HashSet<&String> = rows.iter().map(|(r, _)| r).collect();
     assert_eq!(distinct.len(), rows.len(), "no route is listed twice");
 
-    let node = start_node(AuthSettings::default()).await;
+    let node = start_node().await;
     let client = http();
     let mut wrong = Vec::new();
     for (route, status) in &rows {

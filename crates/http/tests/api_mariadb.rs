@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use arbor_http::{basic_header_value, Access, AuthMethod, AuthSettings};
+use arbor_http::{basic_header_value, Access};
 use arbor_store::Intents;
 use arbor_testkit::{wait_for, MariaDbSandbox};
 use common::{fill, http, start_node};
@@ -156,7 +156,7 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
 #[tokio::test]
 async fn every_compatible_route_answers_in_orchestrators_shapes() {
     let sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0)]).unwrap();
-    let node = start_node(AuthSettings::default()).await;
+    let node = start_node().await;
     let client = http();
     let url = |path: &str| format!("{}/api/{path}", node.base);
     let (p, r1, r2) = (sandbox.key(0), sandbox.key(1), sandbox.key(2));
@@ -169,16 +169,7 @@ async fn every_compatible_route_answers_in_orchestrators_shapes() {
     check_shape("discover", &body["Details"], INSTANCE_FIELDS);
     assert_eq!(body["Details"]["Key"]["Port"], sandbox.port(1));
 
-    let store = node.store.clone();
-    wait_for(Duration::from_secs(10), || {
-        let store = store.clone();
-        async move {
-            let all = store.all_instances().await.ok()?;
-            (all.len() == 3 && all.iter().all(|r| r.has_been_seen())).then_some(())
-        }
-    })
-    .await
-    .expect("whole topology discovered");
+    node.wait_until_serving(3).await;
 
     // instance: the Instance itself, field by field, with values that match the servers.
     let (status, primary) = get(&client, &url(&format!("instance/{}", path_of(&p)))).await;
@@ -263,8 +254,8 @@ async fn every_compatible_route_answers_in_orchestrators_shapes() {
         let details = &body["Details"];
         let os_hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
         assert_eq!(details["Hostname"], os_hostname.trim(), "{details}");
-        assert_eq!(details["Token"], "test-node", "{details}");
-        assert_eq!(details["ActiveNode"]["Token"], "test-node", "{details}");
+        assert_eq!(details["Token"], node.name(), "{details}");
+        assert_eq!(details["ActiveNode"]["Token"], node.name(), "{details}");
         assert_eq!(
             details["ActiveNode"]["Hostname"],
             os_hostname.trim(),
@@ -341,12 +332,14 @@ async fn every_compatible_route_answers_in_orchestrators_shapes() {
 #[tokio::test]
 async fn readonly_user_reads_everything_and_changes_nothing() {
     let sandbox = MariaDbSandbox::start(&[None]).unwrap();
-    let node = start_node(AuthSettings {
-        method: AuthMethod::Multi,
-        user: "admin".into(),
-        password: "admin-pass".into(),
-        ..AuthSettings::default()
-    })
+    let node = common::start_node_with(common::with(
+        common::config(),
+        serde_json::json!({
+            "AuthenticationMethod": "multi",
+            "HTTPAuthUser": "admin",
+            "HTTPAuthPassword": "admin-pass",
+        }),
+    ))
     .await;
     let client = http();
     let admin = basic_header_value("admin", "admin-pass");
@@ -478,8 +471,7 @@ async fn readonly_user_reads_everything_and_changes_nothing() {
 #[tokio::test]
 async fn orchestrators_other_url_forms_work() {
     let sandbox = MariaDbSandbox::start(&[None, Some(0)]).unwrap();
-    let served =
-        common::Served::watch(sandbox, start_node(AuthSettings::default()).await, &[0]).await;
+    let served = common::Served::watch(sandbox, start_node().await, &[0]).await;
     let (p, r) = (served.path(0), served.path(1));
     let primary = served.key(0);
 

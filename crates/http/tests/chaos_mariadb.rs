@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arbor_http::AuthSettings;
 use arbor_mysql::{Operator, OperatorSettings};
 use arbor_testkit::{MariaDbSandbox, Rng};
 use arbor_topology::InstanceKey;
@@ -75,15 +74,20 @@ impl Chaos {
                 ),
             )
             .unwrap();
-        let mut settings = automated_recovery();
-        // orchestrator's CI runs with 5 s; a short block lets one run see many failovers.
-        settings.block_period = Duration::from_secs(2);
-        settings.rejoin_former_primary = true;
+        // orchestrator's CI runs with a 5 s block; a short one lets one run see many failovers.
         // Servers start read-only (the sandbox's my.cnf, as in many fleets): a primary that
-        // crashed with no replica to promote comes back read-only, and RecoverNonWriteableMaster
-        // is what makes it take writes again once a replica follows it.
-        settings.analysis.recover_non_writeable_master = true;
-        let node = start_node_with(AuthSettings::default(), settings, true).await;
+        // crashed with no replica to promote comes back read-only, and
+        // RecoverNonWriteableMaster is what makes it take writes again once a replica follows
+        // it.
+        let node = start_node_with(common::with(
+            automated_recovery(),
+            serde_json::json!({
+                "RecoveryPeriodBlockSeconds": 2,
+                "RejoinFormerPrimary": true,
+                "RecoverNonWriteableMaster": true,
+            }),
+        ))
+        .await;
         Chaos {
             served: Served::watch(sandbox, node, &[0]).await,
             paused: vec![false; SERVERS],

@@ -14,9 +14,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use arbor_http::AuthSettings;
 use arbor_testkit::MariaDbSandbox;
-use common::{automated_recovery, start_node_with, Served};
+use common::{start_node_with, Served};
 use serde_json::Value;
 
 /// Every command of orchestrator-client's command table.
@@ -153,10 +152,7 @@ type Reply = Result<Value, String>;
 impl Client {
     async fn start(sources: &[Option<usize>]) -> Client {
         let sandbox = MariaDbSandbox::start(sources).unwrap();
-        let mut settings = automated_recovery();
-        settings.recover_master_cluster_filters.clear();
-        settings.recover_intermediate_master_cluster_filters.clear();
-        let node = start_node_with(AuthSettings::default(), settings, true).await;
+        let node = start_node_with(common::replication_without_automated_recovery()).await;
         let seeds: Vec<usize> = (0..sources.len())
             .filter(|i| sources[*i].is_none())
             .collect();

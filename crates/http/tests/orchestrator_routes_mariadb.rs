@@ -7,9 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use arbor_http::AuthSettings;
 use arbor_testkit::MariaDbSandbox;
-use common::{automated_recovery, start_node_with, Served};
+use common::{start_node_with, Served};
 use serde_json::Value;
 
 type Cluster = Served;
@@ -108,10 +107,7 @@ impl Served {
     /// `sources` as a sandbox, served by a node whose recoveries are manual only.
     async fn manual(sources: &[Option<usize>]) -> Cluster {
         let sandbox = MariaDbSandbox::start(sources).unwrap();
-        let mut settings = automated_recovery();
-        settings.recover_master_cluster_filters.clear();
-        settings.recover_intermediate_master_cluster_filters.clear();
-        let node = start_node_with(AuthSettings::default(), settings, true).await;
+        let node = start_node_with(common::replication_without_automated_recovery()).await;
         let seeds: Vec<usize> = (0..sources.len())
             .filter(|i| sources[*i].is_none())
             .collect();
@@ -340,7 +336,7 @@ async fn regroup_and_recoveries_with_a_designated_replica() {
     assert_eq!(dead["IsClusterMaster"], true, "{dead}");
     assert_eq!(dead["MariaDBGTIDImmediateTopology"], true, "{dead}");
     assert_eq!(dead["CountLoggingReplicas"], 3, "{dead}");
-    assert_eq!(dead["ProcessingNodeHostname"], "test-node", "{dead}");
+    assert_eq!(dead["ProcessingNodeHostname"], c.node.name(), "{dead}");
     let r3 = c.path(3);
     let mut answer = Value::Null;
     for _ in 0..100 {

@@ -7,7 +7,6 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbor_http::AuthSettings;
 use arbor_testkit::{wait_for, MariaDbSandbox};
 use common::{automated_recovery, start_node_with, Served};
 use serde_json::Value;
@@ -24,16 +23,15 @@ impl Served {
     async fn start_with(
         sources: &[Option<usize>],
         automated: bool,
-        configure: impl FnOnce(&mut arbor_recovery::RecoverySettings),
+        configure: impl FnOnce(&mut serde_json::Value),
     ) -> Cluster {
         let sandbox = MariaDbSandbox::start(sources).unwrap();
-        let mut settings = automated_recovery();
-        if !automated {
-            settings.recover_master_cluster_filters.clear();
-            settings.recover_intermediate_master_cluster_filters.clear();
-        }
-        configure(&mut settings);
-        let node = start_node_with(AuthSettings::default(), settings, true).await;
+        let mut config = match automated {
+            true => automated_recovery(),
+            false => common::replication_without_automated_recovery(),
+        };
+        configure(&mut config);
+        let node = start_node_with(config).await;
         let seeds: Vec<usize> = (0..sources.len())
             .filter(|i| sources[*i].is_none())
             .collect();
@@ -272,9 +270,8 @@ async fn huge_downtime_durations_are_refused_not_wrapped_into_the_past() {
 async fn the_audit_log_file_gets_a_line_per_operation_detection_and_recovery_step() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.log");
-    let log = Arc::new(arbor_recovery::audit_log::AuditLog::open(&path).unwrap());
-    let mut c = Cluster::start_with(&[None, Some(0), Some(0)], true, |s| {
-        s.audit_log = Some(log);
+    let mut c = Cluster::start_with(&[None, Some(0), Some(0)], true, |config| {
+        config["AuditLogFile"] = path.display().to_string().into();
     })
     .await;
     let replica = c.path(1);

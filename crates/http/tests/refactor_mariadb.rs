@@ -7,9 +7,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbor_http::AuthSettings;
 use arbor_testkit::{wait_for, MariaDbSandbox};
-use common::{start_node, Served};
+use common::{start_node_with, Served};
 use serde_json::Value;
 
 type Cluster = Served;
@@ -18,7 +17,8 @@ impl Served {
     /// P <- {R1, R2}, R1 <- R3, all discovered.
     async fn start() -> Cluster {
         let sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0), Some(1)]).unwrap();
-        let node = start_node(AuthSettings::default()).await;
+        // Moves that rebuild a link (a demoted primary's) use the replication user.
+        let node = start_node_with(common::replication_without_automated_recovery()).await;
         Served::watch(sandbox, node, &[3]).await
     }
 

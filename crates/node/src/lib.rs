@@ -67,7 +67,8 @@ pub enum Role {
     Direct,
 }
 
-/// A running node. Dropping it stops discovery; [`Node::shutdown`] stops everything.
+/// A running node. Dropping it stops its background work (discovery, recovery, the lease);
+/// [`Node::shutdown`] also leaves the Raft group cleanly.
 pub struct Node {
     pub state: AppState,
     pub discovery: Discovery,
@@ -211,6 +212,34 @@ impl Node {
         arbor_http::router(self.state.clone())
     }
 
+    /// The node's name: the owner of the maintenance locks it takes, the `Token` in its status.
+    pub fn name(&self) -> &str {
+        &self.state.view.hostname
+    }
+
+    /// Serves the API over plain HTTP on a free loopback port, for the tests, benchmarks and
+    /// demos that run a node in their process: the base URL (`http://127.0.0.1:PORT`), the
+    /// route table, and the server task (abort it to stop serving).
+    pub async fn serve_loopback(
+        &self,
+    ) -> Result<(String, Vec<arbor_http::RouteSpec>, JoinHandle<()>), NodeError> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| NodeError::Listen {
+                address: "127.0.0.1:0".into(),
+                message: e.to_string(),
+            })?;
+        let address = listener.local_addr().map_err(|e| NodeError::Listen {
+            address: "127.0.0.1:0".into(),
+            message: e.to_string(),
+        })?;
+        let (router, specs) = arbor_http::router_with_specs(self.state.clone());
+        let server = tokio::spawn(async move {
+            arbor_http::serve::serve(listener, router, None, std::future::pending()).await;
+        });
+        Ok((format!("http://{address}"), specs, server))
+    }
+
     /// Serves `router` on `ListenAddress` (https with `UseSSL`) until `shutdown` completes.
     pub async fn serve(
         &self,
@@ -244,15 +273,25 @@ impl Node {
     }
 
     /// Stops recovery, discovery and the Raft member.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
+        self.stop_tasks();
+        if let Some(node) = self.raft.take() {
+            node.shutdown().await;
+        }
+    }
+
+    fn stop_tasks(&mut self) {
         if let Some(recovery_loop) = &self.recovery_loop {
             recovery_loop.abort();
         }
         self.tasks.iter().for_each(JoinHandle::abort);
-        drop(self.discovery);
-        if let Some(node) = self.raft {
-            node.shutdown().await;
-        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Discovery stops when its handle drops with the node.
+        self.stop_tasks();
     }
 }
 

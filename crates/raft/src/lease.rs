@@ -47,7 +47,7 @@ impl RaftLeadership {
 pub(crate) async fn keep_lease(
     raft: ArborRaft,
     leadership: Arc<RaftLeadership>,
-    yielding: Arc<std::sync::atomic::AtomicBool>,
+    yielding: Arc<std::sync::atomic::AtomicU64>,
     every: Duration,
     lease: Duration,
 ) {
@@ -57,7 +57,7 @@ pub(crate) async fn keep_lease(
     let mut was_acting = false;
     loop {
         let leading = raft.metrics().borrow().state == ServerState::Leader
-            && !yielding.load(std::sync::atomic::Ordering::Relaxed);
+            && yielding.load(std::sync::atomic::Ordering::Relaxed) == 0;
         let sent = Instant::now();
         let confirmed = if leading {
             match tokio::time::timeout(lease, raft.ensure_linearizable()).await {

@@ -241,8 +241,9 @@ pub(crate) struct NodeInner {
     faults: Faults,
     store: Arc<ReplicatedStore>,
     leadership: Arc<RaftLeadership>,
-    /// Set while handing the lead over: lease renewals pause (see `yield_to`).
-    yielding: Arc<std::sync::atomic::AtomicBool>,
+    /// The member this node is handing the lead to (0: none): lease renewals pause, and
+    /// other members' vote requests are refused (see `yield_to`).
+    yielding: Arc<std::sync::atomic::AtomicU64>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -358,7 +359,7 @@ impl RaftNode {
                 addr: settings.bind.clone(),
                 message: e.to_string(),
             })?;
-        let yielding = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let yielding = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let leadership = Arc::new(RaftLeadership::new());
         let store = Arc::new(ReplicatedStore::new(
             Arc::clone(&local),

@@ -70,11 +70,12 @@ impl RaftNode {
         }
         // Followers refuse to vote while they hear from a leader (openraft's leader lease), so
         // this leader goes quiet, heartbeats and lease renewals both, stops acting, and asks
-        // the target to stand until it has won.
+        // the target to stand until it has won. Meanwhile it votes for the target only: a
+        // third member whose election timer fires first would otherwise win with its vote.
         let raft = &self.inner.raft;
         self.inner
             .yielding
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+            .store(peer.id, std::sync::atomic::Ordering::Relaxed);
         raft.runtime_config().heartbeat(false);
         // Until the followers' leader lease on this node has run out they refuse any vote; a
         // candidate asked too early, or too often, only raises terms and resets their timers.
@@ -115,7 +116,7 @@ impl RaftNode {
         raft.runtime_config().heartbeat(true);
         self.inner
             .yielding
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         outcome
     }
 

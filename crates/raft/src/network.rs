@@ -319,6 +319,22 @@ async fn vote(State(state): State<ServerState>, Json(rpc): Json<VoteRequest<Node
     if let Some(cut) = cut(&state) {
         return cut;
     }
+    // A leader handing the lead over votes for the member it hands it to and no other.
+    let yielding_to = state
+        .shared
+        .node
+        .get()
+        .and_then(|node| node.upgrade())
+        .map_or(0, |node| {
+            node.yielding.load(std::sync::atomic::Ordering::Relaxed)
+        });
+    if yielding_to != 0 && rpc.vote.leader_id.node_id != yielding_to {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("this member is handing the lead to member {yielding_to}"),
+        )
+            .into_response();
+    }
     Json(state.raft.vote(rpc).await).into_response()
 }
 

@@ -1,6 +1,6 @@
 //! Failover benchmark: a real MariaDB primary with 3 replicas under a steady write load is
 //! killed with SIGKILL, or hung with SIGSTOP (its port still accepts; nothing answers), and
-//! arbor (in this process: discovery, analysis, recovery) fails it over. Settings are the
+//! arbor (a node in this process, built as `arbor serve` builds it) fails it over. Settings are the
 //! issue's: `slave_net_timeout=4` on the replicas, `InstancePollSeconds` 1, orchestrator's
 //! default probe timeouts (2 s to connect, 10 s to read). Reports, per run and as
 //! min/median/max over the runs of each fault, side by side:
@@ -17,10 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arbor_discovery::{Discovery, DiscoverySettings};
-use arbor_mysql::{Operator, OperatorSettings, ProbeSettings, Prober};
-use arbor_recovery::{RecoveryEngine, RecoverySettings, SingleNode};
-use arbor_store::{SqliteStore, Store};
 use arbor_testkit::{MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER};
 use mysql_async::prelude::Queryable;
 
@@ -71,50 +67,35 @@ async fn one_run(fault: Fault) -> Run {
         )
         .unwrap();
 
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let prober = Arc::new(Prober::new(ProbeSettings {
-        user: ADMIN_USER.into(),
-        password: ADMIN_PASSWORD.into(),
-        // orchestrator's defaults: MySQLConnectTimeoutSeconds, MySQLDiscoveryReadTimeoutSeconds.
-        connect_timeout: Duration::from_secs(2),
-        read_timeout: Duration::from_secs(10),
-        default_port: 3306,
-        cluster_alias_query: String::new(),
-        ..Default::default()
-    }));
+    // A node built as `arbor serve` builds it, from the keys a user writes: orchestrator's
+    // default probe timeouts (MySQLConnectTimeoutSeconds, MySQLDiscoveryReadTimeoutSeconds) and
     // InstancePollSeconds 1, as orchestrator tuned for speed.
-    let discovery = Discovery::start(
-        Arc::clone(&store),
-        prober,
-        DiscoverySettings {
-            poll_interval: Duration::from_secs(1),
-            ..DiscoverySettings::default()
-        },
-        &[sandbox.key(0).parse().unwrap()],
+    let config = serde_json::json!({
+        "BackendDB": "sqlite",
+        "SQLite3DataFile": ":memory:",
+        "MySQLTopologyUser": ADMIN_USER,
+        "MySQLTopologyPassword": ADMIN_PASSWORD,
+        "MySQLConnectTimeoutSeconds": 2,
+        "MySQLDiscoveryReadTimeoutSeconds": 10,
+        "MySQLTopologyReadTimeoutSeconds": 30,
+        "InstancePollSeconds": 1,
+        "DiscoverySeeds": [sandbox.key(0)],
+        "RecoverMasterClusterFilters": ["*"],
+        "MySQLReplicaUser": REPL_USER,
+        "MySQLReplicaPassword": REPL_PASSWORD,
+    });
+    let (config, _) = arbor_config::Config::from_json_str(
+        &config.to_string(),
+        std::path::Path::new("benchmark configuration"),
     )
-    .await
     .unwrap();
-    let engine = RecoveryEngine::new(
-        Arc::clone(&store),
-        discovery.handle(),
-        Operator::new(OperatorSettings {
-            user: ADMIN_USER.into(),
-            password: ADMIN_PASSWORD.into(),
-            connect_timeout: Duration::from_secs(2),
-            statement_timeout: Duration::from_secs(30),
-            default_port: 3306,
-            tls: Default::default(),
-        }),
-        RecoverySettings {
-            recover_master_cluster_filters: vec!["*".into()],
-            replication_credentials: Some((REPL_USER.into(), REPL_PASSWORD.into())),
-            ..RecoverySettings::default()
-        },
-        Arc::new(SingleNode),
-    );
-    let engine_loop = engine.start().await.unwrap();
+    let node = arbor_node::Node::build(&config, arbor_node::Role::Service)
+        .await
+        .unwrap();
+    let store = Arc::clone(node.state.discovery.store());
     loop {
-        let records = store.all_instances().await.unwrap();
+        let snapshot = node.recovery.latest_snapshot().await.unwrap();
+        let records: Vec<_> = snapshot.topology.records().collect();
         if records.len() == 4 && records.iter().all(|r| r.is_last_check_valid()) {
             break;
         }
@@ -248,8 +229,7 @@ async fn one_run(fault: Fault) -> Run {
     }
     let lost = missing.len() as u64;
     let lost_replicated = on_some_replica.len() as u64;
-    engine_loop.abort();
-    drop(discovery);
+    node.shutdown().await;
     Run {
         detection: detection.unwrap_or(Duration::MAX),
         writable: writable_after,

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use arbor_mysql::{Operator, OperatorSettings};
 use arbor_testkit::{wait_for, ADMIN_PASSWORD, ADMIN_USER};
-use common::{create_table, harness, harness_with, key, write_rows, Harness, ROWS};
+use common::{create_table, harness, key, write_rows, Harness, ROWS};
 
 /// orchestrator's default probe timeouts (2 s to connect, 10 s to read): a failover faster
 /// than the read timeout is the liveness check's doing, not a poll's.
-fn default_timeouts(probe: &mut arbor_mysql::ProbeSettings) {
-    probe.connect_timeout = Duration::from_secs(2);
-    probe.read_timeout = Duration::from_secs(10);
+/// orchestrator's default connect timeout and a 10 s read timeout (the harness's are 1 s).
+fn default_timeouts(config: &mut serde_json::Value) {
+    config["MySQLConnectTimeoutSeconds"] = 2.into();
+    config["MySQLDiscoveryReadTimeoutSeconds"] = 10.into();
 }
 
 async fn no_recovery_for(h: &Harness, how_long: Duration) {
@@ -32,7 +33,7 @@ async fn no_recovery_for(h: &Harness, how_long: Duration) {
 
 #[tokio::test]
 async fn a_hung_primary_is_failed_over_before_the_read_timeout_and_fenced_when_it_wakes() {
-    let h = harness_with(&[None, Some(0), Some(0)], |_| {}, default_timeouts).await;
+    let h = harness(&[None, Some(0), Some(0)], default_timeouts).await;
     create_table(&h);
     let written = write_rows(&h, 0, 5, &[1, 2]);
     let old = key(h.sandbox.key(0));
@@ -83,7 +84,7 @@ async fn a_hung_primary_is_failed_over_before_the_read_timeout_and_fenced_when_i
 
 #[tokio::test]
 async fn a_primary_under_a_global_read_lock_is_not_failed_over() {
-    let h = harness_with(&[None, Some(0), Some(0)], |_| {}, default_timeouts).await;
+    let h = harness(&[None, Some(0), Some(0)], default_timeouts).await;
     create_table(&h);
     // A backup-style global read lock held for 8 s in a session of its own.
     let mut lock_session =
@@ -130,8 +131,9 @@ async fn a_primary_refusing_connections_while_its_replicas_hear_from_it_is_not_f
         .filter_map(|row| row[0].clone())
         .collect();
     // Sleepers take connections until, once arbor's are killed, max_connections (10, MariaDB's
-    // floor) plus the one extra a privileged user gets are all taken: then nobody connects.
-    let target = 11 + arbors.len();
+    // floor) plus the one extra a privileged user gets are all taken, with two to spare: then
+    // nobody connects.
+    let target = 13 + arbors.len();
     let mut sleepers = Vec::new();
     loop {
         let connected: usize = held
@@ -158,6 +160,28 @@ async fn a_primary_refusing_connections_while_its_replicas_hear_from_it_is_not_f
     batch.extend(arbors.iter().map(|id| format!("KILL CONNECTION {id}")));
     for sql in &batch {
         let _ = held.execute(sql).await;
+    }
+    // A connection arbor opened after the list was taken (a probe's, on a loaded machine) would
+    // keep it reading the primary: kill whatever of arbor's is left (the sleepers' connections
+    // are the same user's, running their sleep) until none is.
+    for _ in 0..50 {
+        let left: Vec<String> = held
+            .query_rows(&format!(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '{ADMIN_USER}' \
+                 AND ID <> {mine} AND COALESCE(INFO, '') NOT LIKE 'DO SLEEP%'"
+            ))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|row| row[0].clone())
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        for id in left {
+            let _ = held.execute(&format!("KILL CONNECTION {id}")).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The replicas reconnect, and are refused too.
     for replica in [1, 2] {

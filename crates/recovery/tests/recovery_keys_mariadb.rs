@@ -7,13 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use arbor_mysql::LocationRule;
 use arbor_store::Intents;
 use arbor_testkit::{wait_for, ADMIN_USER};
 use arbor_topology::{PromotionRule, Timestamp};
-use common::{
-    create_table, harness, harness_with, hold_table_lock, key, write_rows, Harness, ROWS,
-};
+use common::{create_table, harness, hold_table_lock, key, write_rows, Harness, ROWS};
 
 /// Gives each server a data centre (in a table of its own) that `DetectDataCenterQuery` reads.
 fn place(h: &Harness, places: &[&str]) {
@@ -31,14 +28,10 @@ fn place(h: &Harness, places: &[&str]) {
 #[tokio::test]
 async fn prevent_cross_data_center_master_failover_promotes_only_in_the_failed_primarys() {
     // Cluster A: P (dc1), R1 (dc2, preferred), R2 (dc1). Cluster B: Q (dc1), S (dc2).
-    let mut h = harness_with(
-        &[None, Some(0), Some(0), None, Some(3)],
-        |s| s.prevent_cross_data_center = true,
-        |probe| {
-            probe.location.data_center =
-                LocationRule::new("", "SELECT dc FROM meta.location").unwrap()
-        },
-    )
+    let mut h = harness(&[None, Some(0), Some(0), None, Some(3)], |config| {
+        config["PreventCrossDataCenterMasterFailover"] = true.into();
+        config["DetectDataCenterQuery"] = "SELECT dc FROM meta.location".into();
+    })
     .await;
     place(&h, &["dc1", "dc2", "dc1", "dc1", "dc2"]);
     let store = std::sync::Arc::clone(&h.store);
@@ -90,11 +83,11 @@ async fn prevent_cross_data_center_master_failover_promotes_only_in_the_failed_p
 /// P with one replica R, whose SQL thread is held back by a table lock while P writes 5 more
 /// rows it receives; then P dies.
 async fn relay_log_not_applied(
-    configure: impl FnOnce(&mut arbor_recovery::RecoverySettings),
+    configure: impl FnOnce(&mut serde_json::Value),
 ) -> (Harness, u64, std::process::Child) {
-    let mut h = harness(&[None, Some(0)], |s| {
-        s.catch_up_timeout = Duration::from_secs(1);
-        configure(s);
+    let mut h = harness(&[None, Some(0)], |config| {
+        config["PromotionCatchUpTimeoutSeconds"] = 1.into();
+        configure(config);
     })
     .await;
     create_table(&h);
@@ -118,7 +111,9 @@ async fn relay_log_not_applied(
 
 #[tokio::test]
 async fn fail_master_promotion_if_sql_thread_not_up_to_date_fails_rather_than_lose_rows() {
-    let (h, _, mut lock) = relay_log_not_applied(|s| s.fail_if_not_caught_up = true).await;
+    let (h, _, mut lock) =
+        relay_log_not_applied(|c| c["FailMasterPromotionIfSQLThreadNotUpToDate"] = true.into())
+            .await;
     let recovery = h.first_recovery().await;
     assert!(!recovery.successful, "{recovery:#?}");
     assert!(
@@ -134,7 +129,9 @@ async fn fail_master_promotion_if_sql_thread_not_up_to_date_fails_rather_than_lo
 
 #[tokio::test]
 async fn delay_master_promotion_if_sql_thread_not_up_to_date_waits_for_every_row() {
-    let (h, written, mut lock) = relay_log_not_applied(|s| s.delay_until_caught_up = true).await;
+    let (h, written, mut lock) =
+        relay_log_not_applied(|c| c["DelayMasterPromotionIfSQLThreadNotUpToDate"] = true.into())
+            .await;
     let recovery = h.first_recovery().await;
     let _ = lock.wait();
     assert!(recovery.successful, "{recovery:#?}");
@@ -156,9 +153,9 @@ async fn delay_master_promotion_if_sql_thread_not_up_to_date_waits_for_every_row
 
 #[tokio::test]
 async fn without_apply_mysql_promotion_the_promoted_server_is_left_to_the_hooks_and_detached() {
-    let mut h = harness(&[None, Some(0), Some(0)], |s| {
-        s.apply_promotion = false;
-        s.detach_promoted_source = true;
+    let mut h = harness(&[None, Some(0), Some(0)], |config| {
+        config["ApplyMySQLPromotionAfterMasterFailover"] = false.into();
+        config["MasterFailoverDetachReplicaMasterHost"] = true.into();
     })
     .await;
     h.sandbox.kill(0).unwrap();
@@ -233,8 +230,8 @@ async fn a_lost_replica_that_comes_back_is_detached_from_the_failed_primary() {
 
 #[tokio::test]
 async fn a_returning_former_primary_rejoins_when_it_holds_nothing_new_and_stays_fenced_otherwise() {
-    let mut h = harness(&[None, Some(0), Some(0)], |s| {
-        s.rejoin_former_primary = true;
+    let mut h = harness(&[None, Some(0), Some(0)], |config| {
+        config["RejoinFormerPrimary"] = true.into();
     })
     .await;
     create_table(&h);
@@ -302,8 +299,8 @@ async fn a_returning_former_primary_rejoins_when_it_holds_nothing_new_and_stays_
 
 #[tokio::test]
 async fn recover_non_writeable_master_makes_a_read_only_primary_writable_not_replaced() {
-    let h = harness(&[None, Some(0), Some(0)], |s| {
-        s.analysis.recover_non_writeable_master = true;
+    let h = harness(&[None, Some(0), Some(0)], |config| {
+        config["RecoverNonWriteableMaster"] = true.into();
     })
     .await;
     let primary = key(h.sandbox.key(0));

@@ -215,8 +215,8 @@ async fn graceful_takeover_swaps_primary_and_replica_without_losing_a_write() {
 
 #[tokio::test]
 async fn clusters_outside_the_filters_are_not_recovered() {
-    let mut h = harness(&[None, Some(0), Some(0)], |settings| {
-        settings.recover_master_cluster_filters = vec!["alias=some-other-cluster".into()];
+    let mut h = harness(&[None, Some(0), Some(0)], |config| {
+        config["RecoverMasterClusterFilters"] = serde_json::json!(["alias=some-other-cluster"]);
     })
     .await;
     let primary = key(h.sandbox.key(0));
@@ -234,8 +234,8 @@ async fn clusters_outside_the_filters_are_not_recovered() {
 
 #[tokio::test]
 async fn hosts_matched_by_recovery_ignore_hostname_filters_are_not_recovered() {
-    let mut h = harness(&[None, Some(0), Some(0)], |settings| {
-        settings.recovery_ignore_hostname_filters = vec![r"^127\.0\.0\.1$".into()];
+    let mut h = harness(&[None, Some(0), Some(0)], |config| {
+        config["RecoveryIgnoreHostnameFilters"] = serde_json::json!([r"^127\.0\.0\.1$"]);
     })
     .await;
     let primary = key(h.sandbox.key(0));
@@ -337,8 +337,8 @@ async fn a_frozen_primary_whose_replicas_still_replicate_is_never_failed_over() 
 
 #[tokio::test]
 async fn a_lost_replica_and_the_failed_primary_are_downtimed_when_configured() {
-    let mut h = harness(&[None, Some(0), Some(0), Some(0)], |s| {
-        s.lost_downtime = Duration::from_secs(600);
+    let mut h = harness(&[None, Some(0), Some(0), Some(0)], |config| {
+        config["MasterFailoverLostInstancesDowntimeMinutes"] = 10.into();
     })
     .await;
     let lost = key(h.sandbox.key(3));
@@ -448,8 +448,8 @@ async fn a_failover_waits_until_most_of_the_arbor_group_sees_the_failure() {
 
 #[tokio::test]
 async fn a_member_judges_a_failure_by_looking_again_itself() {
-    let mut h = harness(&[None, Some(0), Some(0)], |s| {
-        s.recover_master_cluster_filters = vec![];
+    let mut h = harness(&[None, Some(0), Some(0)], |config| {
+        config["RecoverMasterClusterFilters"] = serde_json::json!([]);
     })
     .await;
     let primary = key(h.sandbox.key(0));
@@ -546,8 +546,8 @@ async fn a_takeover_never_designates_a_replica_that_died_since_the_last_poll() {
 
 #[tokio::test]
 async fn a_takeover_that_cannot_complete_leaves_the_cluster_as_it_was() {
-    let h = harness(&[None, Some(0), Some(0)], |s| {
-        s.catch_up_timeout = Duration::from_secs(1);
+    let h = harness(&[None, Some(0), Some(0)], |config| {
+        config["PromotionCatchUpTimeoutSeconds"] = 1.into();
     })
     .await;
     create_table(&h);

@@ -7,11 +7,9 @@ use std::time::Duration;
 
 mod common;
 
-use arbor_discovery::{Discovery, DiscoverySettings};
 use arbor_simfleet::{Flavor, Fleet, Health};
-use arbor_store::{SqliteStore, Store};
 use arbor_topology::InstanceKey;
-use common::{key, prober};
+use common::key;
 
 #[tokio::test]
 async fn a_hundred_hung_servers_never_delay_the_polling_of_the_rest() {
@@ -22,22 +20,13 @@ async fn a_hundred_hung_servers_never_delay_the_polling_of_the_rest() {
     let healthy = Fleet::start(&[None, Some(0), Some(0), Some(1)], Flavor::MariaDb1011)
         .await
         .unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let mut seeds: Vec<InstanceKey> = (0..hung.len()).map(|i| key(hung.key(i))).collect();
-    seeds.push(key(healthy.key(0)));
-    let poll = Duration::from_secs(1);
-    let _discovery = Discovery::start(
-        Arc::clone(&store),
-        Arc::new(prober()),
-        DiscoverySettings {
-            poll_interval: poll,
-            probe_deadline: Duration::from_secs(5),
-            ..DiscoverySettings::default()
-        },
-        &seeds,
-    )
-    .await
-    .unwrap();
+    let mut seeds: Vec<String> = (0..hung.len()).map(|i| hung.key(i)).collect();
+    seeds.push(healthy.key(0));
+    // Polling every second (InstancePollSeconds), with 1 s connect and read timeouts.
+    let mut config = common::config(&healthy);
+    config["DiscoverySeeds"] = seeds.into();
+    let node = common::node(config).await;
+    let store = Arc::clone(node.state.discovery.store());
     let healthy_keys: Vec<InstanceKey> = (0..healthy.len()).map(|i| key(healthy.key(i))).collect();
 
     // Watch each healthy server's last check for 8 s, once its tree is known: the longest gap

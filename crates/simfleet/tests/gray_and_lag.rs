@@ -60,8 +60,8 @@ async fn a_replica_lagging_past_fail_master_promotion_on_lag_minutes_is_not_prom
     let fleet = Fleet::start(&[None, Some(0)], Flavor::MariaDb1011)
         .await
         .unwrap();
-    let watched = watch_and_recover_with(&fleet, |s| {
-        s.fail_promotion_on_lag = Some(Duration::from_secs(60));
+    let watched = watch_and_recover_with(&fleet, |config| {
+        config["FailMasterPromotionOnLagMinutes"] = 1.into();
     })
     .await;
     // arbor has seen the lag before the primary dies (its replica then reports none).
@@ -84,8 +84,8 @@ async fn replicas_lagging_past_postpone_replica_recovery_on_lag_minutes_are_repo
     let fleet = Fleet::start(&[None, Some(0), Some(0)], Flavor::MariaDb1011)
         .await
         .unwrap();
-    let watched = watch_and_recover_with(&fleet, |s| {
-        s.postpone_lagging = Some(Duration::from_secs(60));
+    let watched = watch_and_recover_with(&fleet, |config| {
+        config["PostponeReplicaRecoveryOnLagMinutes"] = 1.into();
     })
     .await;
     watched

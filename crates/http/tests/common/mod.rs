@@ -1,180 +1,130 @@
 // Each test binary uses part of these helpers.
 #![allow(dead_code)]
 
-//! Shared by the API tests: an in-process arbor node (real discovery, real prober, SQLite in
-//! memory) served on a free loopback port.
+//! Shared by the API tests: an arbor node built the way `arbor serve` builds it
+//! (`arbor_node::Node::build`: real discovery, real prober, SQLite in memory, the recovery loop)
+//! and served on a free loopback port.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbor_discovery::{Discovery, DiscoverySettings};
-use arbor_http::{AppState, AuthSettings, Metrics, RouteSpec, ViewSettings};
-use arbor_mysql::{ProbeSettings, Prober};
-use arbor_store::{SqliteStore, Store};
+use arbor_config::Config;
+use arbor_http::RouteSpec;
+use arbor_store::Store;
 use arbor_testkit::{ADMIN_PASSWORD, ADMIN_USER};
+use serde_json::{json, Value};
 
 pub struct Node {
     pub base: String,
     pub specs: Vec<RouteSpec>,
     pub store: Arc<dyn Store>,
-    _discovery: Discovery,
+    pub node: arbor_node::Node,
     server: tokio::task::JoinHandle<()>,
-    engine_loop: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Node {
+    /// The node's name: its status `Token`, the owner of the locks it takes.
+    pub fn name(&self) -> &str {
+        self.node.name()
+    }
+
+    /// Waits (20 s at most) until the API lists `expected` servers, each read successfully:
+    /// what a user checks after discovering a topology (the API reads a snapshot that may be
+    /// a moment behind the store).
+    pub async fn wait_until_serving(&self, expected: usize) {
+        let client = http();
+        let url = format!("{}/api/all-instances", self.base);
+        arbor_testkit::wait_for(Duration::from_secs(20), || {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let all: Vec<Value> = client.get(url).send().await.ok()?.json().await.ok()?;
+                (all.len() == expected && all.iter().all(|i| i["IsLastCheckValid"] == true))
+                    .then_some(())
+            }
+        })
+        .await
+        .expect("the API lists every server");
+    }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
         self.server.abort();
-        if let Some(engine_loop) = &self.engine_loop {
-            engine_loop.abort();
-        }
     }
 }
 
-pub async fn start_node(auth: AuthSettings) -> Node {
-    start_node_with(auth, arbor_recovery::RecoverySettings::default(), false).await
+/// The configuration every test node starts from, in the keys a user writes: SQLite in
+/// memory, the test kit's admin user for the servers, polling every second, no automated
+/// recovery.
+pub fn config() -> Value {
+    json!({
+        "BackendDB": "sqlite",
+        "SQLite3DataFile": ":memory:",
+        "MySQLTopologyUser": ADMIN_USER,
+        "MySQLTopologyPassword": ADMIN_PASSWORD,
+        "MySQLDiscoveryReadTimeoutSeconds": 5,
+        "MySQLTopologyReadTimeoutSeconds": 30,
+        "InstancePollSeconds": 1,
+    })
 }
 
-/// Recovery settings for a node that recovers every cluster automatically, quickly.
-pub fn automated_recovery() -> arbor_recovery::RecoverySettings {
-    arbor_recovery::RecoverySettings {
-        recover_master_cluster_filters: vec!["*".into()],
-        recover_intermediate_master_cluster_filters: vec!["*".into()],
-        replication_credentials: Some((
-            arbor_testkit::REPL_USER.into(),
-            arbor_testkit::REPL_PASSWORD.into(),
-        )),
-        tick: Duration::from_millis(200),
-        node_name: "test-node".into(),
-        ..arbor_recovery::RecoverySettings::default()
-    }
+/// `base` with the keys of `more` set (added or replaced).
+pub fn with(mut base: Value, more: Value) -> Value {
+    let (Some(base_keys), Value::Object(more)) = (base.as_object_mut(), more) else {
+        panic!("configurations are JSON objects");
+    };
+    base_keys.extend(more);
+    base
 }
 
-/// A node with the given recovery settings; with `run_loop`, its automated recovery runs.
-pub async fn start_node_with(
-    auth: AuthSettings,
-    recovery_settings: arbor_recovery::RecoverySettings,
-    run_loop: bool,
-) -> Node {
-    start_node_full(auth, recovery_settings, run_loop, false).await
+/// A node that can repoint replicas (the test kit's replication user) but recovers nothing by
+/// itself.
+pub fn replication_without_automated_recovery() -> Value {
+    with(
+        config(),
+        json!({
+            "MySQLReplicaUser": arbor_testkit::REPL_USER,
+            "MySQLReplicaPassword": arbor_testkit::REPL_PASSWORD,
+        }),
+    )
+}
+
+/// A node that recovers every cluster automatically.
+pub fn automated_recovery() -> Value {
+    with(
+        replication_without_automated_recovery(),
+        json!({
+            "RecoverMasterClusterFilters": ["*"],
+            "RecoverIntermediateMasterClusterFilters": ["*"],
+        }),
+    )
+}
+
+/// A node with the default test configuration.
+pub async fn start_node() -> Node {
+    start_node_with(config()).await
 }
 
 /// A node with `RequirePostForChanges` on.
 pub async fn start_node_requiring_post() -> Node {
-    start_node_full(
-        AuthSettings::default(),
-        arbor_recovery::RecoverySettings::default(),
-        false,
-        true,
-    )
-    .await
+    start_node_with(with(config(), json!({"RequirePostForChanges": true}))).await
 }
 
-async fn start_node_full(
-    auth: AuthSettings,
-    recovery_settings: arbor_recovery::RecoverySettings,
-    run_loop: bool,
-    require_post: bool,
-) -> Node {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let prober = Arc::new(Prober::new(ProbeSettings {
-        user: ADMIN_USER.into(),
-        password: ADMIN_PASSWORD.into(),
-        connect_timeout: Duration::from_secs(2),
-        read_timeout: Duration::from_secs(5),
-        default_port: 3306,
-        cluster_alias_query: String::new(),
-        ..Default::default()
-    }));
-    let discovery = Discovery::start(
-        Arc::clone(&store),
-        prober,
-        DiscoverySettings {
-            poll_interval: Duration::from_secs(1),
-            ..DiscoverySettings::default()
-        },
-        &[],
-    )
-    .await
-    .unwrap();
-    let metrics = Arc::new(Metrics::new());
-    discovery.handle().set_probe_observer(metrics.clone());
-    let recovery = arbor_recovery::RecoveryEngine::new(
-        Arc::clone(&store),
-        discovery.handle(),
-        arbor_mysql::Operator::new(arbor_mysql::OperatorSettings {
-            user: ADMIN_USER.into(),
-            password: ADMIN_PASSWORD.into(),
-            connect_timeout: Duration::from_secs(2),
-            statement_timeout: Duration::from_secs(30),
-            default_port: 3306,
-            tls: Default::default(),
-        }),
-        recovery_settings,
-        Arc::new(arbor_recovery::SingleNode),
-    );
-    let engine_loop = if run_loop {
-        Some(recovery.start().await.unwrap())
-    } else {
-        None
-    };
-    let refactor = arbor_refactor::Refactorer::new(
-        Arc::clone(&store),
-        discovery.handle(),
-        arbor_mysql::Operator::new(arbor_mysql::OperatorSettings {
-            user: ADMIN_USER.into(),
-            password: ADMIN_PASSWORD.into(),
-            connect_timeout: Duration::from_secs(2),
-            statement_timeout: Duration::from_secs(30),
-            default_port: 3306,
-            tls: Default::default(),
-        }),
-        arbor_refactor::RefactorSettings {
-            replication_credentials: Some((
-                arbor_testkit::REPL_USER.into(),
-                arbor_testkit::REPL_PASSWORD.into(),
-            )),
-            ..arbor_refactor::RefactorSettings::default()
-        },
-    );
-    let state = AppState {
-        recovery,
-        refactor,
-        discovery: discovery.handle(),
-        view: Arc::new(ViewSettings {
-            reasonable_lag: Duration::from_secs(10),
-            check_window: Duration::from_secs(2),
-            hostname: "test-node".into(),
-            candidate_expiry: Duration::from_secs(3600),
-            url_prefix: String::new(),
-            tls: false,
-            trusted_proxies: Vec::new(),
-            audit_page_size: 20,
-            require_post,
-            kv_prefix: "mysql/master".into(),
-            pool_expiry: Duration::from_secs(3600),
-            kv_stores: Vec::new(),
-        }),
-        auth: Arc::new(auth),
-        metrics,
-        raft: None,
-        lease: None,
-        forwarder: arbor_http::forwarding_client(),
-        config: Arc::new(arbor_config::Config::default()),
-    };
-    let (router, specs) = arbor_http::router_with_specs(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        arbor_http::serve::serve(listener, router, None, std::future::pending()).await;
-    });
+/// A node built from `config` (start from [`config`] or [`automated_recovery`]).
+pub async fn start_node_with(config: Value) -> Node {
+    let (config, _) = Config::from_json_str(&config.to_string(), Path::new("test configuration"))
+        .expect("the test configuration is valid");
+    let node = arbor_node::Node::build(&config, arbor_node::Role::Service)
+        .await
+        .expect("the node builds");
+    let (base, specs, server) = node.serve_loopback().await.expect("the node serves");
     Node {
         base,
         specs,
-        store,
-        _discovery: discovery,
+        store: Arc::clone(node.state.discovery.store()),
+        node,
         server,
-        engine_loop,
     }
 }
 
@@ -235,18 +185,7 @@ impl Served {
                 .await;
             assert_eq!(status, 200, "{body}");
         }
-        let store = Arc::clone(&served.node.store);
-        let expected = served.sandbox.len();
-        arbor_testkit::wait_for(Duration::from_secs(20), || {
-            let store = Arc::clone(&store);
-            async move {
-                let records = store.all_instances().await.ok()?;
-                (records.len() == expected && records.iter().all(|r| r.is_last_check_valid()))
-                    .then_some(())
-            }
-        })
-        .await
-        .expect("every server discovered");
+        served.node.wait_until_serving(served.sandbox.len()).await;
         served
     }
 

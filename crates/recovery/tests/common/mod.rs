@@ -7,86 +7,72 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbor_discovery::{Discovery, DiscoverySettings};
-use arbor_mysql::{Operator, OperatorSettings, ProbeSettings, Prober};
-use arbor_recovery::{RecoveryEngine, RecoverySettings, SingleNode};
+use arbor_recovery::RecoveryEngine;
 use arbor_store::Intents;
-use arbor_store::{RecoveryRecord, SqliteStore, Store};
+use arbor_store::{RecoveryRecord, Store};
 use arbor_testkit::{
     wait_for, MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER,
 };
 use arbor_topology::InstanceKey;
+use serde_json::{json, Value};
 
+/// Real MariaDB servers (a test kit sandbox) watched and recovered by an arbor node built the
+/// way `arbor serve` builds it.
 pub struct Harness {
     pub sandbox: MariaDbSandbox,
     pub store: Arc<dyn Store>,
     pub engine: RecoveryEngine,
-    _discovery: Discovery,
-    engine_loop: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self.engine_loop.abort();
-    }
+    pub node: arbor_node::Node,
 }
 
 pub fn key(text: String) -> InstanceKey {
     text.parse().unwrap()
 }
 
-/// Starts `sources` as a real topology, discovers it from its primaries, and runs the
-/// recovery loop with `configure`d settings (filters open to every cluster by default).
-pub async fn harness(
-    sources: &[Option<usize>],
-    configure: impl FnOnce(&mut RecoverySettings),
-) -> Harness {
-    harness_with(sources, configure, |_| {}).await
-}
-
-/// [`harness`], with the probe's settings `configure_probe`d too.
-pub async fn harness_with(
-    sources: &[Option<usize>],
-    configure: impl FnOnce(&mut RecoverySettings),
-    configure_probe: impl FnOnce(&mut ProbeSettings),
-) -> Harness {
+/// The sandbox `sources` describes, watched (seeded with every server that replicates from no
+/// one) by a node that recovers every cluster automatically, with its configuration (a JSON
+/// object of the keys a user writes) `configure`d; returned once every server is read.
+pub async fn harness(sources: &[Option<usize>], configure: impl FnOnce(&mut Value)) -> Harness {
     let sandbox = MariaDbSandbox::start(sources).unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let mut probe_settings = ProbeSettings {
-        user: ADMIN_USER.into(),
-        password: ADMIN_PASSWORD.into(),
-        connect_timeout: Duration::from_secs(1),
-        // Short, so a frozen server shows as unreachable within a second.
-        read_timeout: Duration::from_secs(1),
-        default_port: 3306,
-        cluster_alias_query: String::new(),
-        ..Default::default()
-    };
-    configure_probe(&mut probe_settings);
-    let prober = Arc::new(Prober::new(probe_settings));
-    let discovery = Discovery::start(
-        Arc::clone(&store),
-        prober,
-        DiscoverySettings {
-            poll_interval: Duration::from_secs(1),
-            probe_deadline: Duration::from_secs(10),
-            ..DiscoverySettings::default()
-        },
-        // Every primary: a sandbox may hold several clusters.
-        &sources
-            .iter()
-            .enumerate()
-            .filter(|(_, source)| source.is_none())
-            .map(|(index, _)| key(sandbox.key(index)))
-            .collect::<Vec<_>>(),
+    let seeds: Vec<String> = sources
+        .iter()
+        .enumerate()
+        .filter(|(_, source)| source.is_none())
+        .map(|(index, _)| sandbox.key(index))
+        .collect();
+    let mut config = json!({
+        "BackendDB": "sqlite",
+        "SQLite3DataFile": ":memory:",
+        "MySQLTopologyUser": ADMIN_USER,
+        "MySQLTopologyPassword": ADMIN_PASSWORD,
+        "MySQLConnectTimeoutSeconds": 1,
+        "MySQLDiscoveryReadTimeoutSeconds": 1,
+        "MySQLTopologyReadTimeoutSeconds": 60,
+        "InstancePollSeconds": 1,
+        "DiscoverySeeds": seeds,
+        "RecoverMasterClusterFilters": ["*"],
+        "RecoverIntermediateMasterClusterFilters": ["*"],
+        "MySQLReplicaUser": REPL_USER,
+        "MySQLReplicaPassword": REPL_PASSWORD,
+        "PromotionCatchUpTimeoutSeconds": 20,
+    });
+    configure(&mut config);
+    let (config, _) = arbor_config::Config::from_json_str(
+        &config.to_string(),
+        std::path::Path::new("test configuration"),
     )
-    .await
-    .unwrap();
+    .expect("the test configuration is valid");
+    let node = arbor_node::Node::build(&config, arbor_node::Role::Service)
+        .await
+        .expect("the node builds");
+    let store = Arc::clone(node.state.discovery.store());
+    let engine = node.recovery.clone();
     let expected = sources.len();
     let all_seen = wait_for(Duration::from_secs(20), || {
-        let store = Arc::clone(&store);
+        let engine = engine.clone();
         async move {
-            let records = store.all_instances().await.ok()?;
+            let snapshot = engine.latest_snapshot().await.ok()?;
+            let records: Vec<_> = snapshot.topology.records().collect();
             (records.len() == expected && records.iter().all(|r| r.is_last_check_valid()))
                 .then_some(())
         }
@@ -107,37 +93,11 @@ pub async fn harness_with(
             .collect();
         panic!("topology not discovered in 20 s: expected {expected} servers, saw {seen:#?}");
     }
-    let mut settings = RecoverySettings {
-        recover_master_cluster_filters: vec!["*".into()],
-        recover_intermediate_master_cluster_filters: vec!["*".into()],
-        replication_credentials: Some((REPL_USER.into(), REPL_PASSWORD.into())),
-        catch_up_timeout: Duration::from_secs(20),
-        tick: Duration::from_millis(200),
-        ..RecoverySettings::default()
-    };
-    configure(&mut settings);
-    let operator = Operator::new(OperatorSettings {
-        user: ADMIN_USER.into(),
-        password: ADMIN_PASSWORD.into(),
-        connect_timeout: Duration::from_secs(1),
-        statement_timeout: Duration::from_secs(60),
-        default_port: 3306,
-        tls: Default::default(),
-    });
-    let engine = RecoveryEngine::new(
-        Arc::clone(&store),
-        discovery.handle(),
-        operator,
-        settings,
-        Arc::new(SingleNode),
-    );
-    let engine_loop = engine.start().await.unwrap();
     Harness {
         sandbox,
         store,
         engine,
-        _discovery: discovery,
-        engine_loop,
+        node,
     }
 }
 

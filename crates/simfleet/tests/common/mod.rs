@@ -1,16 +1,16 @@
-//! Shared by the simulated-fleet tests: arbor's prober, and arbor watching and recovering a
-//! simulated cluster.
+//! Shared by the simulated-fleet tests: arbor's prober, and an arbor node (built the way
+//! `arbor serve` builds it) watching and recovering a simulated cluster.
 #![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbor_discovery::{Discovery, DiscoverySettings};
-use arbor_mysql::{Operator, OperatorSettings, ProbeSettings, Prober};
-use arbor_recovery::{RecoveryEngine, RecoverySettings, SingleNode};
+use arbor_mysql::{ProbeSettings, Prober};
+use arbor_recovery::RecoveryEngine;
 use arbor_simfleet::Fleet;
-use arbor_store::{SqliteStore, Store};
+use arbor_store::Store;
 use arbor_topology::InstanceKey;
+use serde_json::{json, Value};
 
 pub fn prober() -> Prober {
     Prober::new(ProbeSettings {
@@ -28,89 +28,80 @@ pub fn key(text: String) -> InstanceKey {
     text.parse().unwrap()
 }
 
-/// arbor watching `fleet` from its first instance, with a recovery engine (filters open,
-/// `block` as the block period) running until the returned task is aborted.
+/// arbor (a node built as `arbor serve` builds it) watching `fleet` from its first instance,
+/// recovering it automatically.
 pub struct Watched {
     pub store: Arc<dyn Store>,
     pub engine: RecoveryEngine,
-    pub engine_loop: tokio::task::JoinHandle<()>,
-    _discovery: Discovery,
+    pub node: arbor_node::Node,
 }
 
-impl Drop for Watched {
-    fn drop(&mut self) {
-        self.engine_loop.abort();
-    }
+/// The configuration of a node watching `fleet` (seeded with its first instance), polling
+/// every second into SQLite in memory, in the keys a user writes.
+pub fn config(fleet: &Fleet) -> Value {
+    json!({
+        "BackendDB": "sqlite",
+        "SQLite3DataFile": ":memory:",
+        "MySQLTopologyUser": "arbor",
+        "MySQLTopologyPassword": "secret",
+        "MySQLConnectTimeoutSeconds": 1,
+        "MySQLDiscoveryReadTimeoutSeconds": 1,
+        "MySQLTopologyReadTimeoutSeconds": 5,
+        "InstancePollSeconds": 1,
+        "DiscoverySeeds": [fleet.key(0)],
+    })
 }
 
-/// arbor's discovery (every 500 ms) crawling `fleet` from its first instance into a fresh
-/// in-memory store.
-pub async fn discover(fleet: &Fleet) -> (Arc<dyn Store>, Discovery) {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let discovery = Discovery::start(
-        Arc::clone(&store),
-        Arc::new(prober()),
-        DiscoverySettings {
-            poll_interval: Duration::from_millis(500),
-            ..DiscoverySettings::default()
-        },
-        &[key(fleet.key(0))],
+/// A node built from `config` (a JSON object of configuration keys).
+pub async fn node(config: Value) -> arbor_node::Node {
+    let (config, _) = arbor_config::Config::from_json_str(
+        &config.to_string(),
+        std::path::Path::new("test configuration"),
     )
-    .await
-    .unwrap();
-    (store, discovery)
+    .expect("the test configuration is valid");
+    arbor_node::Node::build(&config, arbor_node::Role::Service)
+        .await
+        .expect("the node builds")
+}
+
+/// A node crawling `fleet` from its first instance (recovering nothing), and its store.
+pub async fn discover(fleet: &Fleet) -> (Arc<dyn Store>, arbor_node::Node) {
+    let node = node(config(fleet)).await;
+    (Arc::clone(node.state.discovery.store()), node)
 }
 
 pub async fn watch_and_recover(fleet: &Fleet, block: Duration) -> Watched {
-    watch_and_recover_with(fleet, |settings| settings.block_period = block).await
+    watch_and_recover_with(fleet, |config| {
+        config["RecoveryPeriodBlockSeconds"] = block.as_secs().into();
+    })
+    .await
 }
 
-/// [`watch_and_recover`] with the recovery settings `configure`d (filters open and a 200 ms
-/// tick before).
-pub async fn watch_and_recover_with(
-    fleet: &Fleet,
-    configure: impl FnOnce(&mut RecoverySettings),
-) -> Watched {
-    let (store, discovery) = discover(fleet).await;
+/// A node recovering `fleet` automatically (`RecoverMasterClusterFilters` open), with its
+/// configuration `configure`d, once it has read every instance.
+pub async fn watch_and_recover_with(fleet: &Fleet, configure: impl FnOnce(&mut Value)) -> Watched {
+    let mut config = config(fleet);
+    config["RecoverMasterClusterFilters"] = json!(["*"]);
+    configure(&mut config);
+    let node = node(config).await;
+    let store = Arc::clone(node.state.discovery.store());
     let expected = fleet.len();
+    let engine = node.recovery.clone();
     let seen = arbor_testkit::wait_for(Duration::from_secs(20), || {
-        let store = Arc::clone(&store);
+        let engine = engine.clone();
         async move {
-            let records = store.all_instances().await.ok()?;
+            let snapshot = engine.latest_snapshot().await.ok()?;
+            let records: Vec<_> = snapshot.topology.records().collect();
             (records.len() == expected && records.iter().all(|r| r.is_last_check_valid()))
                 .then_some(())
         }
     })
     .await;
     assert!(seen.is_some(), "the simulated cluster is discovered");
-    let engine = RecoveryEngine::new(
-        Arc::clone(&store),
-        discovery.handle(),
-        Operator::new(OperatorSettings {
-            user: "arbor".into(),
-            password: "secret".into(),
-            connect_timeout: Duration::from_secs(1),
-            statement_timeout: Duration::from_secs(5),
-            default_port: 3306,
-            tls: Default::default(),
-        }),
-        {
-            let mut settings = RecoverySettings {
-                recover_master_cluster_filters: vec!["*".into()],
-                tick: Duration::from_millis(200),
-                ..RecoverySettings::default()
-            };
-            configure(&mut settings);
-            settings
-        },
-        Arc::new(SingleNode),
-    );
-    let engine_loop = engine.start().await.unwrap();
     Watched {
         store,
         engine,
-        engine_loop,
-        _discovery: discovery,
+        node,
     }
 }
 
