@@ -16,6 +16,9 @@ python3 scripts/check-layering.py
 
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The binary without the demos (the sandbox and the simulated fleet): what a production build
+# may choose.
+cargo clippy -p arbor --no-default-features --locked -- -D warnings
 
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -44,6 +44,7 @@ pub(crate) struct Args {
 pub(crate) enum Command {
     /// Run the service: discovery and polling, and the HTTP API.
     Serve,
+    #[cfg(feature = "demo")]
     /// Start a demo: a simulated fleet of three clusters (MariaDB 10.11, MySQL 8.0, 8.4) and
     /// arbor watching and recovering them with embedded defaults; --mariadb for 4 real MariaDB
     /// servers instead (needs mariadbd).
@@ -52,6 +53,7 @@ pub(crate) enum Command {
         #[arg(long)]
         mariadb: bool,
     },
+    #[cfg(feature = "demo")]
     /// Run a simulated fleet (no arbor): from a JSON topology file, or M generated clusters
     /// of K instances. Prints `INDEX PORT SOURCE FLAVOUR` per instance, then `ready`; then
     /// reads commands on standard input (kill PORT, hang PORT, revive PORT, slow PORT MS,
@@ -410,6 +412,21 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: RaftCommand,
     },
+}
+
+impl Command {
+    /// Whether the command is a request to a node's API (which `--direct` serves in-process),
+    /// not one that runs something itself.
+    pub(crate) fn is_client_command(&self) -> bool {
+        match self {
+            Command::Serve | Command::CheckConfig | Command::Tls { .. } | Command::Raft { .. } => {
+                false
+            }
+            #[cfg(feature = "demo")]
+            Command::Demo { .. } | Command::Simfleet { .. } => false,
+            _ => true,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

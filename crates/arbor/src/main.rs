@@ -7,6 +7,8 @@
 mod cli;
 mod commands;
 mod compat_commands;
+#[cfg(feature = "demo")]
+mod demo;
 mod serve;
 mod tls_init;
 
@@ -76,15 +78,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .map(PathBuf::from)
     };
     let client_identity = env_path("ARBOR_TLS_CERT_FILE").zip(env_path("ARBOR_TLS_KEY_FILE"));
-    let is_client_command = !matches!(
-        args.command,
-        Command::Serve
-            | Command::Demo { .. }
-            | Command::CheckConfig
-            | Command::Tls { .. }
-            | Command::Raft { .. }
-            | Command::Simfleet { .. }
-    );
+    let is_client_command = args.command.is_client_command();
     let (api_url, _direct_node) = if args.direct && is_client_command {
         let (url, node) = serve::direct(args.config.as_deref()).await?;
         (url, Some(node))
@@ -102,9 +96,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let api = &target;
     match args.command {
         Command::Serve => serve::serve(args.config.as_deref()).await,
-        Command::Demo { mariadb: true } => serve::demo(args.config.as_deref()).await,
-        Command::Demo { mariadb: false } => serve::demo_simulated(args.config.as_deref()).await,
+        #[cfg(feature = "demo")]
+        Command::Demo { mariadb: true } => demo::demo(args.config.as_deref()).await,
+        #[cfg(feature = "demo")]
+        Command::Demo { mariadb: false } => demo::demo_simulated(args.config.as_deref()).await,
         Command::CheckConfig => serve::check_config(args.config.as_deref()),
+        #[cfg(feature = "demo")]
         Command::Simfleet {
             topology,
             clusters,
@@ -122,7 +119,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             if let Some(rate) = write_rate {
                 topology.write_rate = rate;
             }
-            serve::simfleet(topology).await
+            demo::simfleet(topology).await
         }
         Command::Tls {
             command: TlsCommand::Init { dir, hosts },
