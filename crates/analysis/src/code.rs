@@ -68,6 +68,7 @@ analysis_codes! {
     FirstTierReplicaFailingToConnectToMaster => false, "Replica of the primary is failing to connect to it";
     LockedSemiSyncMasterHypothesis => false, "Primary waits for more semi-synchronous replicas than are connected; no commit is waiting yet";
     LockedSemiSyncMaster => false, "Primary waits for more semi-synchronous replicas than are connected, and commits are blocked waiting for acknowledgements";
+    MasterWithTooManySemiSyncReplicas => true, "Primary has more semi-synchronous replicas connected than it waits for (EnforceExactSemiSyncReplicas)";
     FormerMasterWithErrantTransactions => false, "A former primary is back after its failover with transactions its successor never had (listed in GtidErrant): fenced read-only and downtimed for an operator";
     FormerMasterNotRejoined => false, "A former primary is back after its failover, holding nothing its successor lacks: fenced read-only (RejoinFormerPrimary would make it a replica)";
 }

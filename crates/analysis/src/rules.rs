@@ -15,6 +15,9 @@ pub struct AnalysisSettings {
     pub reasonable_lag: Duration,
     /// `RecoverNonWriteableMaster`: a read-only primary is a problem to fix.
     pub recover_non_writeable_master: bool,
+    /// `EnforceExactSemiSyncReplicas`: more semi-sync replicas than the wait count is a
+    /// problem to fix (`MasterWithTooManySemiSyncReplicas`).
+    pub enforce_exact_semi_sync: bool,
 }
 
 impl Default for AnalysisSettings {
@@ -22,6 +25,7 @@ impl Default for AnalysisSettings {
         AnalysisSettings {
             reasonable_lag: Duration::from_secs(10),
             recover_non_writeable_master: false,
+            enforce_exact_semi_sync: false,
         }
     }
 }
@@ -216,6 +220,8 @@ fn analyze_one(
             } else {
                 Some(LockedSemiSyncMasterHypothesis)
             }
+        } else if lcv && settings.enforce_exact_semi_sync && semi_sync_surplus(instance) {
+            Some(MasterWithTooManySemiSyncReplicas)
         } else if lcv
             && read_only
             && settings.recover_non_writeable_master
@@ -324,6 +330,16 @@ fn semi_sync_short(instance: &arbor_topology::Instance) -> bool {
         && s.primary_status
         && s.wait_for_replica_count > 0
         && s.primary_clients < s.wait_for_replica_count
+}
+
+/// More semi-synchronous replicas connected than the primary waits for (orchestrator's
+/// condition for `MasterWithTooManySemiSyncReplicas`).
+fn semi_sync_surplus(instance: &arbor_topology::Instance) -> bool {
+    let s = &instance.semi_sync;
+    s.primary_enabled
+        && s.primary_status
+        && s.wait_for_replica_count > 0
+        && s.primary_clients > s.wait_for_replica_count
 }
 
 /// Warnings about the replicas of one instance: what would limit a failover of it.

@@ -434,7 +434,11 @@ fn every_code_is_decided_as_orchestrator_decides_it() {
     assert_eq!(lone_successor(&[]), None);
     covered.extend([FormerMasterNotRejoined, FormerMasterWithErrantTransactions]);
     // Decided in `a_semi_sync_primary_short_of_acknowledgers_is_locked_once_commits_wait`.
-    covered.extend([LockedSemiSyncMasterHypothesis, LockedSemiSyncMaster]);
+    covered.extend([
+        LockedSemiSyncMasterHypothesis,
+        LockedSemiSyncMaster,
+        MasterWithTooManySemiSyncReplicas,
+    ]);
 
     let all: BTreeSet<AnalysisCode> = AnalysisCode::ALL.iter().copied().collect();
     let missing: Vec<_> = all.difference(&covered).collect();
@@ -467,14 +471,15 @@ fn a_semi_sync_primary_short_of_acknowledgers_is_locked_once_commits_wait() {
         record.instance.semi_sync.replica_enabled = on;
         record
     };
-    let analyse = |records: Vec<InstanceRecord>| {
+    let analyse_with = |records: Vec<InstanceRecord>, settings: &AnalysisSettings| {
         analyze(
             &Topology::new(records, &TopologyOptions::default()),
-            &settings,
+            settings,
         )
         .into_iter()
         .find(|a| a.key.to_string() == "p:1")
     };
+    let analyse = |records: Vec<InstanceRecord>| analyse_with(records, &settings);
     let hypothesis = analyse(vec![semi_primary(0, 0), replica_with_semi_sync(false)]).unwrap();
     assert_eq!(
         hypothesis.code,
@@ -487,11 +492,33 @@ fn a_semi_sync_primary_short_of_acknowledgers_is_locked_once_commits_wait() {
     assert_eq!(locked.code, Some(AnalysisCode::LockedSemiSyncMaster));
     assert!(
         !locked.is_actionable(),
-        "reported, not recovered automatically"
+        "recovered only when RecoverLockedSemiSyncMaster or EnforceExactSemiSyncReplicas says so"
     );
     // Enough acknowledgers: nothing to say.
     let fine = analyse(vec![semi_primary(1, 0), replica_with_semi_sync(true)]);
     assert!(fine.is_none(), "{fine:?}");
+    // More than it waits for: a problem only under EnforceExactSemiSyncReplicas.
+    let mut second = replica("r2:1", "p:1").record();
+    second.instance.semi_sync.available = true;
+    second.instance.semi_sync.replica_enabled = true;
+    let surplus = || {
+        vec![
+            semi_primary(2, 0),
+            replica_with_semi_sync(true),
+            second.clone(),
+        ]
+    };
+    assert!(analyse(surplus()).is_none());
+    let exact = AnalysisSettings {
+        enforce_exact_semi_sync: true,
+        ..AnalysisSettings::default()
+    };
+    let too_many = analyse_with(surplus(), &exact).unwrap();
+    assert_eq!(
+        too_many.code,
+        Some(AnalysisCode::MasterWithTooManySemiSyncReplicas)
+    );
+    assert!(too_many.is_actionable());
 }
 
 /// A primary arbor never read alive (a member that started just before it died) is judged by

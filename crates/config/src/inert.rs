@@ -27,8 +27,6 @@ pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("MaxConcurrentReplicaOperations", "replicas are repointed all at once"),
     ("PostTakeMasterProcesses", "take-master runs no hooks"),
     ("CoMasterRecoveryMustPromoteOtherCoMaster", "co-primary recovery promotes like a dead primary's"),
-    ("RecoverLockedSemiSyncMaster", "a locked semi-sync primary is reported (LockedSemiSyncMaster), not recovered: enable semi-sync on a replica with enable-semi-sync-replica"),
-    ("EnforceExactSemiSyncReplicas", "semi-sync replicas are not enabled or disabled automatically: use the enable/disable-semi-sync routes"),
     ("ReasonableLockedSemiSyncMasterSeconds", "arbor calls a semi-sync primary locked when commits wait for acknowledgements now, not after a time"),
     ("AutoPseudoGTID", "Pseudo-GTID is not supported: arbor moves and recovers with GTID (MariaDB GTID, or MySQL gtid_mode=ON)"),
     ("PseudoGTIDPattern", "Pseudo-GTID is not supported: arbor moves and recovers with GTID"),

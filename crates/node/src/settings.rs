@@ -61,6 +61,7 @@ pub fn analysis_settings(config: &Config) -> arbor_analysis::AnalysisSettings {
     arbor_analysis::AnalysisSettings {
         reasonable_lag: config.reasonable_replication_lag(),
         recover_non_writeable_master: config.recover_non_writeable_master,
+        enforce_exact_semi_sync: config.enforce_exact_semi_sync_replicas,
     }
 }
 
@@ -194,6 +195,7 @@ pub fn recovery_settings(
         node_name: node_name.to_string(),
         tick: Duration::from_secs(1),
         require_peer_agreement: config.expect_failure_analysis_concensus,
+        recover_locked_semi_sync: config.recover_locked_semi_sync_master,
     }
 }
 

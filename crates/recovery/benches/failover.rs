@@ -11,7 +11,8 @@
 //!   just before);
 //! - lost: acknowledged writes missing on the new primary.
 //!
-//! `cargo bench -p arbor-recovery --bench failover` (ARBOR_BENCH_RUNS=N per fault, default 10).
+//! `cargo bench -p arbor-recovery --bench failover` (ARBOR_BENCH_RUNS=N per fault, default 10;
+//! ARBOR_BENCH_SEMI_SYNC=1 for the semi-synchronous runs instead, see [`semi_sync_runs`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -37,6 +38,9 @@ struct Run {
     /// the old primary: asynchronous replication's window, which no failover can close).
     lost_replicated: u64,
     acknowledged: u64,
+    /// Semi-sync runs: acknowledged writes that only the semi-sync replica had received when
+    /// the primary died (the asynchronous ones had stopped receiving).
+    acknowledged_by_one: u64,
 }
 
 /// The benchmark's data account (the manager account has no data privileges).
@@ -53,7 +57,7 @@ fn opts(port: u16, user: &str, password: &str) -> mysql_async::Opts {
         .into()
 }
 
-async fn one_run(fault: Fault) -> Run {
+async fn one_run(fault: Fault, semi_sync: bool) -> Run {
     let mut sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0), Some(0)]).expect("sandbox");
     let ports: Vec<u16> = (0..4).map(|i| sandbox.port(i)).collect();
     sandbox
@@ -66,6 +70,32 @@ async fn one_run(fault: Fault) -> Run {
             ),
         )
         .unwrap();
+    if semi_sync {
+        // AFTER_SYNC (lossless) semi-sync, acknowledged by the first replica only; a primary
+        // that hears no acknowledgement waits 10 s, then falls back to asynchronous.
+        sandbox
+            .sql(
+                0,
+                "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC; \
+                 SET GLOBAL rpl_semi_sync_master_enabled = ON",
+            )
+            .unwrap();
+        sandbox
+            .sql(
+                1,
+                "SET GLOBAL rpl_semi_sync_slave_enabled = ON; \
+                 STOP SLAVE IO_THREAD; START SLAVE IO_THREAD",
+            )
+            .unwrap();
+        while !sandbox
+            .sql(0, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_clients'")
+            .unwrap()
+            .trim()
+            .ends_with('1')
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 
     // A node built as `arbor serve` builds it, from the keys a user writes: orchestrator's
     // default probe timeouts (MySQLConnectTimeoutSeconds, MySQLDiscoveryReadTimeoutSeconds) and
@@ -128,6 +158,24 @@ async fn one_run(fault: Fault) -> Run {
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // Semi-sync: the asynchronous replicas stop receiving, so that for a while every write the
+    // primary acknowledges exists on the semi-sync replica only.
+    let mut received_by_async = 0u64;
+    if semi_sync {
+        for index in [2, 3] {
+            sandbox.sql(index, "STOP SLAVE IO_THREAD").unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for index in [2, 3] {
+            let max: u64 = sandbox
+                .sql(index, "SELECT COALESCE(MAX(id), 0) FROM bench.w")
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            received_by_async = received_by_async.max(max);
+        }
+    }
 
     let killed_at = Instant::now();
     match fault {
@@ -237,6 +285,11 @@ async fn one_run(fault: Fault) -> Run {
         recorded: recorded.expect("the recovery was recorded"),
         lost,
         lost_replicated,
+        acknowledged_by_one: acknowledged
+            .iter()
+            .filter(|id| **id > received_by_async)
+            .count() as u64
+            * u64::from(semi_sync),
         acknowledged: acknowledged.len() as u64,
     }
 }
@@ -258,6 +311,9 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    if std::env::var_os("ARBOR_BENCH_SEMI_SYNC").is_some_and(|v| v == "1") {
+        return semi_sync_runs(&runtime, runs);
+    }
     let mut results: Vec<(Fault, Run)> = Vec::new();
     println!(
         "failover of a MariaDB primary with 3 replicas under write load, killed (SIGKILL) or \
@@ -265,7 +321,7 @@ fn main() {
     );
     for run in 1..=runs {
         for fault in [Fault::Kill, Fault::Hang] {
-            let result = runtime.block_on(one_run(fault));
+            let result = runtime.block_on(one_run(fault, false));
             println!(
                 "run {run:>2} {:<4}: detection {:>7.1} ms, writable {:>7.1} ms, following {:>7.1} ms, \
                  recorded {:>7.1} ms, {} of {} acknowledged writes missing ({} of them replicated before the fault)",
@@ -295,4 +351,40 @@ fn main() {
             of().map(|r| r.lost_replicated).sum::<u64>()
         );
     }
+}
+
+/// `ARBOR_BENCH_SEMI_SYNC=1`: kills only, semi-sync on (AFTER_SYNC, one acknowledging replica,
+/// the two others stopped receiving just before the kill): are the writes that only the
+/// acknowledger had all on the new primary?
+fn semi_sync_runs(runtime: &tokio::runtime::Runtime, runs: usize) {
+    println!(
+        "failover of a semi-synchronous MariaDB primary (AFTER_SYNC, one acknowledging replica, \
+         two asynchronous ones that stopped receiving 300 ms before) killed under write load, \
+         {runs} runs"
+    );
+    let mut results = Vec::new();
+    for run in 1..=runs {
+        let result = runtime.block_on(one_run(Fault::Kill, true));
+        println!(
+            "run {run:>2}: writable {:>7.1} ms, {} of {} acknowledged writes missing; {} acknowledged \
+             writes were only on the acknowledger",
+            result.writable.as_secs_f64() * 1000.0,
+            result.lost,
+            result.acknowledged,
+            result.acknowledged_by_one
+        );
+        results.push(result);
+    }
+    summary(
+        "kill",
+        "writable",
+        results.iter().map(|r| r.writable).collect(),
+    );
+    println!(
+        "semi-sync: acknowledged writes missing on the new primary: {} of {}; acknowledged \
+         writes only the acknowledger had: {}",
+        results.iter().map(|r| r.lost).sum::<u64>(),
+        results.iter().map(|r| r.acknowledged).sum::<u64>(),
+        results.iter().map(|r| r.acknowledged_by_one).sum::<u64>()
+    );
 }

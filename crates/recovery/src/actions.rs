@@ -58,6 +58,33 @@ pub(crate) async fn run_all(
     Ok(())
 }
 
+/// Turns one side of semi-synchronous replication on, on the server of `session`, keeping the
+/// cluster's durability setting across a change of primary. The audit says so; an error is
+/// returned for the recovery's errors (the change of primary stands either way). A replica's
+/// side takes effect when its I/O thread next connects: set it before starting replication.
+pub(crate) async fn keep_semi_sync(
+    session: &mut Session,
+    audit: &Audit,
+    primary_side: bool,
+) -> Result<(), String> {
+    let key = session.key().clone();
+    let statements = session.dialect().set_semi_sync(primary_side, true, false);
+    let side = if primary_side { "primary" } else { "replica" };
+    match run_all(session, audit, &statements).await {
+        Ok(()) => {
+            audit
+                .step(format!(
+                    "{key}: semi-synchronous replication's {side} side on, as the cluster had it"
+                ))
+                .await;
+            Ok(())
+        }
+        Err(error) => Err(format!(
+            "cannot turn semi-synchronous replication's {side} side on on {key}: {error}"
+        )),
+    }
+}
+
 /// How long a replica may take to apply what it received.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum ApplyWait {

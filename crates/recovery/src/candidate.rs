@@ -3,9 +3,11 @@
 //! Order of preference among the replicas of the failed server that arbor can reach:
 //! 1. promotion rule: `must`, `prefer`, `neutral`, `prefer_not` (`must_not` never);
 //! 2. the most advanced position (GTID received), so the least data is lost;
-//! 3. the same data centre as the failed server;
-//! 4. the oldest version (a replica must not be older than its source);
-//! 5. the key, so the choice is deterministic.
+//! 3. a semi-synchronous acknowledger (its replica side on): with semi-sync it holds every
+//!    transaction the failed primary acknowledged to a client;
+//! 4. the same data centre as the failed server;
+//! 5. the oldest version (a replica must not be older than its source);
+//! 6. the key, so the choice is deterministic.
 //!
 //! Not eligible at all: unreachable, `must_not`, matched by `PromotionIgnoreHostnameFilters`,
 //! not writing a binary log (or, with other replicas to serve, not logging what it
@@ -140,11 +142,13 @@ pub fn choose_candidate(
         .map(|r| (r.key(), Position::of(r)))
         .collect();
     let same_dc = |r: &InstanceRecord| r.instance.data_center == failed.instance.data_center;
+    let acknowledges = |r: &InstanceRecord| r.instance.semi_sync.replica_enabled;
     eligible.sort_by(|a, b| {
         let (pa, pb) = (&positions[a.key()], &positions[b.key()]);
         rule_of(policy, a.key())
             .cmp(&rule_of(policy, b.key()))
             .then(pb.total().cmp(&pa.total()))
+            .then(acknowledges(b).cmp(&acknowledges(a)))
             .then(same_dc(b).cmp(&same_dc(a)))
             .then(
                 a.instance
@@ -263,6 +267,29 @@ mod tests {
         assert_eq!(choice.promote, key("b:1"));
         assert_eq!(choice.catch_up_from, None);
         assert_eq!(choice.others, vec![key("a:1"), key("c:1")]);
+    }
+
+    #[test]
+    fn a_semi_sync_acknowledger_wins_among_equally_advanced_replicas_only() {
+        let mut acknowledger = replica("b:1", "0-1-42");
+        acknowledger.instance.semi_sync.replica_enabled = true;
+        let choice = choose(
+            &[replica("a:1", "0-1-42"), acknowledger.clone()],
+            &CandidatePolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            choice.promote,
+            key("b:1"),
+            "equal positions: the acknowledger"
+        );
+        // Position comes first: the asynchronous replica that received more wins.
+        let choice = choose(
+            &[replica("a:1", "0-1-43"), acknowledger],
+            &CandidatePolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(choice.promote, key("a:1"));
     }
 
     #[test]

@@ -61,7 +61,7 @@ impl RecoveryEngine {
         self.look_after_former_members(topology, analyses).await;
         for analysis in analyses {
             let Some(code) = analysis.code else { continue };
-            if !(code.is_actionable() || is_suspicious(Some(code))) {
+            if !(self.acts_on(Some(code)) || is_suspicious(Some(code))) {
                 continue;
             }
             let Some(mark) = self.try_mark_busy(&analysis.cluster) else {
@@ -150,7 +150,7 @@ impl RecoveryEngine {
             }
             let current = analyses.iter().find(|a| &a.key == key);
             match current {
-                Some(analysis) if analysis.is_actionable() => return Ok(Some(analysis.clone())),
+                Some(analysis) if self.acts_on(analysis.code) => return Ok(Some(analysis.clone())),
                 Some(analysis) if is_suspicious(analysis.code) && started.elapsed() < window => {
                     tokio::time::sleep(pause).await;
                 }

@@ -319,6 +319,20 @@ impl RecoveryEngine {
     }
 }
 
+impl RecoveryEngine {
+    /// Whether this node recovers `code` by itself: an actionable code, or a locked semi-sync
+    /// primary when `RecoverLockedSemiSyncMaster` or `EnforceExactSemiSyncReplicas` is on.
+    pub(crate) fn acts_on(&self, code: Option<AnalysisCode>) -> bool {
+        let settings = &self.inner.settings;
+        code.is_some_and(|code| {
+            code.is_actionable()
+                || (code == AnalysisCode::LockedSemiSyncMaster
+                    && (settings.recover_locked_semi_sync
+                        || settings.analysis.enforce_exact_semi_sync))
+        })
+    }
+}
+
 /// Codes worth re-reading at once: the primary may be dead and the replicas not yet noticed.
 pub(crate) fn is_suspicious(code: Option<AnalysisCode>) -> bool {
     matches!(

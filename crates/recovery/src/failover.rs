@@ -6,8 +6,8 @@ use arbor_store::Intents;
 use arbor_topology::InstanceKey;
 
 use crate::actions::{
-    apply_received, catch_up, ignore_matcher, open, policy, repoint_all, run, run_all,
-    verify_following, ApplyWait,
+    apply_received, catch_up, ignore_matcher, keep_semi_sync, open, policy, repoint_all, run,
+    run_all, verify_following, ApplyWait,
 };
 use crate::candidate::choose_candidate;
 use crate::engine::RecoveryEngine;
@@ -151,6 +151,7 @@ pub(crate) async fn recover_dead_primary(
             errors,
             force,
             wait_for_relay_log: true,
+            semi_sync_primary: failed.instance.semi_sync.primary_enabled,
         },
     )
     .await?;
@@ -167,6 +168,9 @@ pub(crate) struct Promotion {
     /// The failed primary may be alive (a forced recovery): it is not touched again.
     pub force: bool,
     pub wait_for_relay_log: bool,
+    /// The failed primary had the primary side of semi-synchronous replication on: the new
+    /// primary gets it too, so that the cluster keeps its durability setting.
+    pub semi_sync_primary: bool,
 }
 
 /// Promotes the recorded successor and repoints the other replicas under it. Every step is
@@ -185,6 +189,7 @@ pub(crate) async fn promote_and_repoint(
         mut errors,
         force,
         wait_for_relay_log,
+        semi_sync_primary,
     } = promotion;
     let mut session = open(engine, &promote).await?;
     if wait_for_relay_log {
@@ -200,6 +205,12 @@ pub(crate) async fn promote_and_repoint(
             &dialect.set_read_only(false, settings.use_super_read_only),
         )
         .await?;
+        if semi_sync_primary {
+            // Its replicas acknowledged the failed primary; now they acknowledge this one.
+            if let Err(error) = keep_semi_sync(&mut session, audit, true).await {
+                errors.push(error);
+            }
+        }
     } else {
         audit
             .step(format!(

@@ -26,6 +26,7 @@ pub mod hooks;
 pub mod lease;
 mod requests;
 mod run;
+mod semi_sync;
 mod settings;
 mod snapshot;
 mod takeover;

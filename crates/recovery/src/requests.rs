@@ -230,7 +230,7 @@ impl RecoveryEngine {
         // Still under the failed primary, or already moved under the successor by the previous
         // leader (which may have died between CHANGE MASTER and START SLAVE): all are
         // (re)pointed, which is harmless for those already replicating.
-        let others: Vec<InstanceKey> = match self.snapshot().await {
+        let (others, semi_sync_primary): (Vec<InstanceKey>, bool) = match self.snapshot().await {
             Ok(snapshot) => {
                 let topology = &snapshot.topology;
                 let mut others = topology.replica_keys_of(&record.failed);
@@ -238,9 +238,12 @@ impl RecoveryEngine {
                 others.retain(|k| k != &successor);
                 others.sort();
                 others.dedup();
-                others
+                let semi_sync = topology
+                    .record(&record.failed)
+                    .is_some_and(|r| r.instance.semi_sync.primary_enabled);
+                (others, semi_sync)
             }
-            Err(_) => Vec::new(),
+            Err(_) => (Vec::new(), false),
         };
         let result = failover::promote_and_repoint(
             self,
@@ -253,6 +256,7 @@ impl RecoveryEngine {
                 errors: Vec::new(),
                 force: false,
                 wait_for_relay_log: false,
+                semi_sync_primary,
             },
         )
         .await;

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arbor_analysis::Analysis;
+use arbor_analysis::{Analysis, AnalysisCode};
 use arbor_store::Intents;
 use arbor_store::{
     RecoveryOutcome, RecoveryRecord, RecoveryStart, RecoveryStep, StartDecision, Store,
@@ -128,6 +128,44 @@ impl Audit {
     }
 }
 
+/// What a recovery does, by the analysis it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    /// A dead primary: a replica is promoted.
+    Primary,
+    /// A dead intermediate primary: its replicas move up.
+    Intermediate,
+    /// `RecoverNonWriteableMaster`: a read-only primary is made writable, not replaced.
+    NonWriteablePrimary,
+    /// A semi-sync primary with too few or too many acknowledgers: replicas' semi-sync sides
+    /// change.
+    SemiSync,
+}
+
+impl Action {
+    fn of(code: Option<AnalysisCode>) -> Action {
+        match code {
+            _ if is_intermediate(code) => Action::Intermediate,
+            Some(AnalysisCode::NoWriteableMasterStructureWarning) => Action::NonWriteablePrimary,
+            Some(
+                AnalysisCode::LockedSemiSyncMaster
+                | AnalysisCode::MasterWithTooManySemiSyncReplicas,
+            ) => Action::SemiSync,
+            _ => Action::Primary,
+        }
+    }
+
+    /// The recovery's type, as orchestrator's recovery records name it.
+    fn kind(self) -> &'static str {
+        match self {
+            Action::Primary => "MasterRecovery",
+            Action::Intermediate => "IntermediateMasterRecovery",
+            Action::NonWriteablePrimary => "NonWriteableMasterRecovery",
+            Action::SemiSync => "SemiSyncRecovery",
+        }
+    }
+}
+
 /// What a recovery did, before it is recorded.
 #[derive(Debug, Default)]
 pub(crate) struct Done {
@@ -163,17 +201,8 @@ impl RecoveryEngine {
             designated,
             skip_hooks,
         } = request;
-        let intermediate = is_intermediate(analysis.code);
-        // RecoverNonWriteableMaster: a read-only primary is made writable, not replaced.
-        let read_only_primary =
-            analysis.code == Some(arbor_analysis::AnalysisCode::NoWriteableMasterStructureWarning);
-        let kind = if intermediate {
-            "IntermediateMasterRecovery"
-        } else if read_only_primary {
-            "NonWriteableMasterRecovery"
-        } else {
-            "MasterRecovery"
-        };
+        let action = Action::of(analysis.code);
+        let kind = action.kind();
         let entry = self.analysis_entry(analysis).await;
         let audit = self
             .begin(
@@ -216,6 +245,9 @@ impl RecoveryEngine {
                 .step("hooks skipped: recover-lite runs no processes".to_string())
                 .await;
             &no_hooks
+        } else if action == Action::SemiSync {
+            // Nothing fails over: the failover hooks are not for this (as in orchestrator).
+            &no_hooks
         } else {
             &settings.hooks
         };
@@ -230,14 +262,25 @@ impl RecoveryEngine {
         audit.hooks("PreFailoverProcesses", &pre).await;
         let result = if pre.iter().any(|r| !r.success) {
             Err("a PreFailoverProcesses hook failed: recovery aborted".to_string())
-        } else if intermediate {
-            failover::recover_intermediate_primary(self, &audit, analysis).await
-        } else if read_only_primary {
-            failover::make_primary_writable(self, &audit, &analysis.key).await
         } else {
-            failover::recover_dead_primary(self, &audit, analysis, force, designated.as_ref()).await
+            match action {
+                Action::Intermediate => {
+                    failover::recover_intermediate_primary(self, &audit, analysis).await
+                }
+                Action::NonWriteablePrimary => {
+                    failover::make_primary_writable(self, &audit, &analysis.key).await
+                }
+                Action::SemiSync => {
+                    let exact = settings.analysis.enforce_exact_semi_sync;
+                    crate::semi_sync::enforce(self, &audit, analysis, exact).await
+                }
+                Action::Primary => {
+                    let designated = designated.as_ref();
+                    failover::recover_dead_primary(self, &audit, analysis, force, designated).await
+                }
+            }
         };
-        if let (Ok(done), false) = (&result, intermediate || read_only_primary) {
+        if let (Ok(done), Action::Primary) = (&result, action) {
             self.downtime_lost_in_recovery(
                 &audit,
                 std::slice::from_ref(&analysis.key),
@@ -254,7 +297,7 @@ impl RecoveryEngine {
                 .await;
             }
         }
-        let post_stage = if intermediate {
+        let post_stage = if action == Action::Intermediate {
             &hooks.post_intermediate_master_failover
         } else {
             &hooks.post_master_failover
@@ -276,6 +319,24 @@ impl RecoveryEngine {
                 &hooks.post_unsuccessful_failover,
             )
             .await?;
+        if action == Action::SemiSync {
+            // A change of semi-sync sides is not a failover: it must not hold the next one off
+            // for RecoveryPeriodBlockSeconds. Acknowledged at once, it blocks nothing.
+            let acknowledged = self
+                .inner
+                .store
+                .acknowledge_recovery(
+                    arbor_store::AckTarget::Id(record.id),
+                    &settings.node_name,
+                    "a semi-sync change, not a failover: it blocks no recovery",
+                    Timestamp::now(),
+                )
+                .await;
+            if let Err(error) = acknowledged {
+                tracing::warn!(%error, id = record.id, "cannot acknowledge the semi-sync recovery");
+            }
+            return self.recovery_record(record.id).await;
+        }
         match postponed {
             Some((replicas, successor)) => {
                 failover::repoint_postponed(self, &audit, &replicas, &successor).await;

@@ -91,6 +91,10 @@ pub struct RecoverySettings {
     /// recovery runs only when a majority of the members (this one included) see the failure
     /// on a fresh look of their own.
     pub require_peer_agreement: bool,
+    /// `RecoverLockedSemiSyncMaster`: a `LockedSemiSyncMaster` gets semi-sync turned on on as
+    /// many replicas as it waits for (`analysis.enforce_exact_semi_sync`, which is
+    /// `EnforceExactSemiSyncReplicas`, also turns surplus ones off).
+    pub recover_locked_semi_sync: bool,
 }
 
 impl Default for RecoverySettings {
@@ -129,6 +133,7 @@ impl Default for RecoverySettings {
             node_name: "arbor".into(),
             tick: Duration::from_secs(1),
             require_peer_agreement: true,
+            recover_locked_semi_sync: false,
         }
     }
 }

@@ -5,8 +5,8 @@ use arbor_store::RecoveryRecord;
 use arbor_topology::{InstanceKey, Topology};
 
 use crate::actions::{
-    ignore_matcher, open, policy, replication_credentials, repoint_all, run, run_all, run_hiding,
-    verify_following,
+    ignore_matcher, keep_semi_sync, open, policy, replication_credentials, repoint_all, run,
+    run_all, run_hiding, verify_following,
 };
 use crate::candidate::choose_candidate;
 use crate::engine::{healthy_analysis, RecoveryEngine, RecoveryError};
@@ -117,14 +117,21 @@ pub(crate) async fn graceful_takeover(
             .map(|r| r.key().clone())
             .filter(|k| k != &designated)
             .collect();
+        // The two swap roles in semi-synchronous replication too.
+        let semi_sync = SemiSyncRoles {
+            primary_side: primary.instance.semi_sync.primary_enabled,
+            replica_side: topology
+                .record(&designated)
+                .is_some_and(|r| r.instance.semi_sync.replica_enabled),
+        };
         let result = switch_over(
             engine,
             &audit,
-            primary.key(),
-            &designated,
+            (primary.key(), &designated),
             &siblings,
             &credentials,
             start_replication,
+            semi_sync,
         )
         .await;
         if result.is_ok() {
@@ -150,14 +157,22 @@ pub(crate) async fn graceful_takeover(
         .await
 }
 
+/// The semi-synchronous sides a takeover hands on: the primary side from the old primary to the
+/// new one, the replica side from the promoted replica to the old primary.
+#[derive(Clone, Copy)]
+struct SemiSyncRoles {
+    primary_side: bool,
+    replica_side: bool,
+}
+
 async fn switch_over(
     engine: &RecoveryEngine,
     audit: &Audit,
-    primary: &InstanceKey,
-    designated: &InstanceKey,
+    (primary, designated): (&InstanceKey, &InstanceKey),
     siblings: &[InstanceKey],
     credentials: &(String, String),
     start_replication: bool,
+    semi_sync: SemiSyncRoles,
 ) -> Result<Done, String> {
     let settings = &engine.inner.settings;
     let mut errors = Vec::new();
@@ -210,6 +225,11 @@ async fn switch_over(
             &dialect.set_read_only(false, settings.use_super_read_only),
         )
         .await?;
+        if semi_sync.primary_side {
+            if let Err(error) = keep_semi_sync(&mut new, audit, true).await {
+                errors.push(error);
+            }
+        }
         Ok::<_, String>(old)
     }
     .await;
@@ -235,6 +255,11 @@ async fn switch_over(
     );
     let change = old_dialect.change_source_gtid(designated, &link);
     run_hiding(&mut old, audit, &change, Some(&credentials.1)).await?;
+    if semi_sync.replica_side {
+        if let Err(error) = keep_semi_sync(&mut old, audit, false).await {
+            errors.push(error);
+        }
+    }
     let mut followers = moved.clone();
     if start_replication {
         run(&mut old, audit, &old_dialect.start_replica()).await?;
