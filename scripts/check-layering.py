@@ -54,6 +54,12 @@ def uses(text, known, me):
                 candidate = f"{m.group(2)}::{m.group(3)}"
         if candidate in known and candidate not in (me, "crate"):
             out.add(candidate)
+    # Grouped imports: `use crate::{a, b::c};` uses a and b.
+    for m in re.finditer(r"\bcrate::\{([^}]*)\}", text):
+        for part in m.group(1).split(","):
+            name = part.strip().split("::")[0].strip()
+            if name in known and name not in (me, "crate"):
+                out.add(name)
     return out
 
 

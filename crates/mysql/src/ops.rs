@@ -161,6 +161,35 @@ impl Dialect {
         vec![self.stop_replica(), change, self.start_replica()]
     }
 
+    /// What stops before a delayed replica's delay is removed: MySQL changes the delay with
+    /// the SQL thread stopped; MariaDB wants both threads stopped.
+    pub fn stop_for_delay_change(&self) -> String {
+        match self.flavor {
+            Flavor::MariaDb => self.stop_replica(),
+            _ => format!("STOP {} SQL_THREAD", self.replica_word()),
+        }
+    }
+
+    /// Then the delay goes and only the SQL thread starts again, at `relay` (where it stopped in
+    /// its relay log): a delayed replica of a source that died applies what it received at
+    /// once. MariaDB's `CHANGE MASTER` throws the relay log away unless it is given a relay log
+    /// position; the I/O thread is not restarted (on MariaDB GTID that too would throw the relay
+    /// log away, and the source is gone anyway).
+    pub fn remove_delay(&self, relay: &BinlogCoordinates) -> Vec<String> {
+        let change = match self.flavor {
+            Flavor::MariaDb => format!(
+                "CHANGE MASTER TO MASTER_DELAY = 0, RELAY_LOG_FILE = {}, RELAY_LOG_POS = {}",
+                quote(&relay.log_file),
+                relay.log_pos
+            ),
+            _ if self.mysql_at_least(MYSQL_CHANGE_SOURCE) => {
+                "CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 0".to_string()
+            }
+            _ => "CHANGE MASTER TO MASTER_DELAY = 0".to_string(),
+        };
+        vec![change, self.start_replica_sql_thread()]
+    }
+
     /// GTID positioning on or off for a replica, keeping its position (orchestrator's
     /// `enable-gtid`/`disable-gtid`): MariaDB `MASTER_USE_GTID=current_pos|no`, MySQL
     /// auto-positioning.
@@ -569,6 +598,32 @@ mod tests {
         statements.push(d.change_source_gtid(&new_primary, &Link::new_with("repl", "it's", None)));
         statements.push(d.reset_binary_logs());
         statements
+    }
+
+    #[test]
+    fn a_delay_is_removed_keeping_the_relay_log() {
+        let relay = BinlogCoordinates {
+            log_file: "relay.000002".into(),
+            log_pos: 4711,
+        };
+        let mariadb = dialect(Flavor::MariaDb, "10.11.6-MariaDB");
+        assert_eq!(mariadb.stop_for_delay_change(), "STOP SLAVE");
+        assert_eq!(
+            mariadb.remove_delay(&relay),
+            vec![
+                "CHANGE MASTER TO MASTER_DELAY = 0, RELAY_LOG_FILE = 'relay.000002', RELAY_LOG_POS = 4711",
+                "START SLAVE SQL_THREAD",
+            ]
+        );
+        let mysql = dialect(Flavor::MySql, "8.4.3");
+        assert_eq!(mysql.stop_for_delay_change(), "STOP REPLICA SQL_THREAD");
+        assert_eq!(
+            mysql.remove_delay(&relay),
+            vec![
+                "CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 0",
+                "START REPLICA SQL_THREAD",
+            ]
+        );
     }
 
     #[test]

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use arbor_mysql::{Link, Session};
 use arbor_topology::InstanceKey;
 
+use crate::audit::Audit;
 use crate::candidate::CandidatePolicy;
 use crate::engine::RecoveryEngine;
-use crate::run::Audit;
 
 /// How long a recovery waits for repointed replicas to be seen replicating from their new
 /// source before it reports those that are not.
@@ -83,6 +83,31 @@ pub(crate) async fn keep_semi_sync(
             "cannot turn semi-synchronous replication's {side} side on on {key}: {error}"
         )),
     }
+}
+
+/// A delayed replica of a dead source loses its delay and applies what it received (its relay
+/// log kept: see `Dialect::remove_delay`).
+pub(crate) async fn remove_delay(
+    engine: &RecoveryEngine,
+    audit: &Audit,
+    key: &InstanceKey,
+) -> Result<(), String> {
+    let mut session = open(engine, key).await?;
+    let dialect = session.dialect();
+    run(&mut session, audit, &dialect.stop_for_delay_change()).await?;
+    let relay = session
+        .replica_status()
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|status| status.relay_coordinates)
+        .ok_or_else(|| format!("{key} is no longer a replica"))?;
+    run_all(&mut session, audit, &dialect.remove_delay(&relay)).await?;
+    audit
+        .step(format!(
+            "{key} was a delayed replica: its delay is removed, and it applies what it received"
+        ))
+        .await;
+    Ok(())
 }
 
 /// How long a replica may take to apply what it received.

@@ -17,9 +17,9 @@ use arbor_store::RecoveryRecord;
 use arbor_topology::{Downtime, InstanceKey, Kept, Timestamp, Topology};
 
 use crate::actions::{open, replication_credentials, run_all, run_hiding};
+use crate::audit::Audit;
 use crate::engine::RecoveryEngine;
 use crate::failover::detach_source;
-use crate::run::Audit;
 use crate::settings::LOST_IN_RECOVERY;
 
 impl RecoveryEngine {

@@ -11,7 +11,8 @@
 //!
 //! Not eligible at all: unreachable, `must_not`, matched by `PromotionIgnoreHostnameFilters`,
 //! not writing a binary log (or, with other replicas to serve, not logging what it
-//! replicates), delayed replication, or errant GTIDs.
+//! replicates), or errant GTIDs. A delayed replica (`MASTER_DELAY`) only when no other is
+//! eligible; it then loses its delay and applies its relay log first (`remove_delay`).
 //!
 //! When the rules favour a replica that is behind the most advanced one, the plan says so
 //! (`catch_up_from`): the recovery first makes the favoured replica replicate from the most
@@ -35,6 +36,10 @@ pub struct CandidateChoice {
     pub lost: Vec<(InstanceKey, String)>,
     /// Why the choice fell where it did, for the audit.
     pub reasons: Vec<String>,
+    /// Delayed replicas whose delay goes before anything else: `promote` when only delayed
+    /// replicas could be chosen, and `catch_up_from` when delayed (it has received more than it
+    /// applied, and serves only what it applied).
+    pub remove_delay: Vec<InstanceKey>,
 }
 
 /// Settings of the choice.
@@ -103,13 +108,6 @@ pub fn choose_candidate(
         if has_others && !instance.log_replica_updates {
             return Some("does not log what it replicates (log_slave_updates off)".into());
         }
-        if instance
-            .replication
-            .as_ref()
-            .is_some_and(|r| r.sql_delay > 0)
-        {
-            return Some("delayed replica".into());
-        }
         // Errant: written on the replica itself and never part of the failed primary's history
         // (as last read). A former primary's old writes, which that primary replicated, are not.
         if let Some(errant) = errant_gtid(instance, Some(&failed.instance)) {
@@ -123,11 +121,34 @@ pub fn choose_candidate(
         }
         None
     };
+    // A delayed replica (MASTER_DELAY) is a safety net, not a successor: it is chosen only when
+    // no other replica can be, and then loses its delay first.
+    let delayed = |r: &InstanceRecord| {
+        r.instance
+            .replication
+            .as_ref()
+            .is_some_and(|s| s.sql_delay > 0)
+    };
     let mut eligible: Vec<&InstanceRecord> = Vec::new();
+    let mut delayed_ones: Vec<&InstanceRecord> = Vec::new();
     for replica in &reachable {
         match ineligible(replica) {
             Some(reason) => reasons.push(format!("{} not eligible: {reason}", replica.key())),
+            None if delayed(replica) => delayed_ones.push(replica),
             None => eligible.push(replica),
+        }
+    }
+    let only_delayed = eligible.is_empty() && !delayed_ones.is_empty();
+    if only_delayed {
+        reasons.push(
+            "only delayed replicas can be promoted: the chosen one loses its delay and applies \
+             its relay log before its promotion"
+                .into(),
+        );
+        eligible = delayed_ones;
+    } else {
+        for replica in delayed_ones {
+            reasons.push(format!("{} not eligible: delayed replica", replica.key()));
         }
     }
     if eligible.is_empty() {
@@ -183,10 +204,22 @@ pub fn choose_candidate(
                 chosen.key(),
                 ahead.key()
             ));
-            Some(ahead.key().clone())
+            Some(*ahead)
         }
         _ => None,
     };
+    let mut remove_delay = Vec::new();
+    if only_delayed {
+        remove_delay.push(chosen.key().clone());
+    }
+    if let Some(ahead) = catch_up_from.filter(|ahead| delayed(ahead)) {
+        reasons.push(format!(
+            "{} is delayed: it loses its delay, so that it applies and serves what it received",
+            ahead.key()
+        ));
+        remove_delay.push(ahead.key().clone());
+    }
+    let catch_up_from = catch_up_from.map(|ahead| ahead.key().clone());
     let others = reachable
         .iter()
         .map(|r| r.key().clone())
@@ -198,6 +231,7 @@ pub fn choose_candidate(
         others,
         lost,
         reasons,
+        remove_delay,
     })
 }
 
@@ -320,6 +354,30 @@ mod tests {
             choice.catch_up_from,
             Some(key("b:1")),
             "b is must_not but still a source"
+        );
+    }
+
+    #[test]
+    fn a_delayed_replica_is_promoted_only_when_no_other_can_be() {
+        let mut delayed = replica("a:1", "0-1-58");
+        delayed.instance.replication.as_mut().unwrap().sql_delay = 3600;
+        let choice = choose(
+            &[delayed.clone(), replica("b:1", "0-1-42")],
+            &CandidatePolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(choice.promote, key("b:1"), "behind, but not delayed");
+        // b catches up from the delayed one first (it received more), which loses its delay
+        // so that it serves what it received: nothing is lost.
+        assert_eq!(choice.catch_up_from, Some(key("a:1")));
+        assert_eq!(choice.remove_delay, vec![key("a:1")]);
+        let choice = choose(&[delayed], &CandidatePolicy::default()).unwrap();
+        assert_eq!(choice.promote, key("a:1"));
+        assert_eq!(
+            choice.remove_delay,
+            vec![key("a:1")],
+            "{:?}",
+            choice.reasons
         );
     }
 

@@ -6,12 +6,12 @@ use arbor_store::Intents;
 use arbor_topology::InstanceKey;
 
 use crate::actions::{
-    apply_received, catch_up, ignore_matcher, keep_semi_sync, open, policy, repoint_all, run,
-    run_all, verify_following, ApplyWait,
+    apply_received, catch_up, ignore_matcher, keep_semi_sync, open, policy, remove_delay,
+    repoint_all, run, run_all, verify_following, ApplyWait,
 };
+use crate::audit::{Audit, Done};
 use crate::candidate::choose_candidate;
 use crate::engine::RecoveryEngine;
-use crate::run::{Audit, Done};
 
 /// A dead (or, forced, a live) primary: promote the best replica and repoint the others.
 pub(crate) async fn recover_dead_primary(
@@ -89,6 +89,9 @@ pub(crate) async fn recover_dead_primary(
         .collect();
     let mut promote = choice.promote.clone();
     let mut others = choice.others.clone();
+    for delayed in &choice.remove_delay {
+        remove_delay(engine, audit, delayed).await?;
+    }
     if let Some(ahead) = &choice.catch_up_from {
         match catch_up(engine, audit, &promote, ahead).await {
             Ok(()) => {

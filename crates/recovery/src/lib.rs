@@ -15,6 +15,7 @@
 
 mod actions;
 mod aftercare;
+mod audit;
 pub mod audit_log;
 pub mod candidate;
 mod detect;

@@ -8,9 +8,10 @@ use arbor_store::Intents;
 use arbor_store::{RecoveryRecord, StoreError};
 use arbor_topology::{InstanceKey, Timestamp};
 
+use crate::audit::Audit;
 use crate::engine::{healthy_analysis, is_recoverable, RecoveryEngine, RecoveryError};
 use crate::hooks::HookContext;
-use crate::run::{Audit, Request};
+use crate::run::Request;
 use crate::{failover, takeover};
 
 impl RecoveryEngine {

@@ -6,14 +6,12 @@ use std::sync::Arc;
 
 use arbor_analysis::{Analysis, AnalysisCode};
 use arbor_store::Intents;
-use arbor_store::{
-    RecoveryOutcome, RecoveryRecord, RecoveryStart, RecoveryStep, StartDecision, Store,
-};
+use arbor_store::{RecoveryOutcome, RecoveryRecord, RecoveryStart, StartDecision};
 use arbor_topology::{Downtime, InstanceKey, Timestamp};
 
-use crate::audit_log::AuditLog;
+use crate::audit::{Audit, Done};
 use crate::engine::{is_intermediate, BlockedRecovery, RecoveryEngine, RecoveryError};
-use crate::hooks::{run_hooks, HookContext, HookResult};
+use crate::hooks::{run_hooks, HookContext};
 use crate::settings::LOST_IN_RECOVERY;
 use crate::{failover, filters};
 
@@ -73,61 +71,6 @@ pub(crate) struct Starting<'a> {
     pub analysis_entry: String,
 }
 
-/// One recovery's audit trail: steps are stored as they happen and logged.
-#[derive(Clone)]
-pub(crate) struct Audit {
-    pub id: i64,
-    pub uid: String,
-    /// What failed, and in which cluster: the audit file's host, port and cluster fields.
-    pub failed: InstanceKey,
-    pub cluster: String,
-    pub store: Arc<dyn Store>,
-    pub log: Option<Arc<AuditLog>>,
-}
-
-impl Audit {
-    pub async fn step(&self, message: impl Into<String>) {
-        let message = message.into();
-        tracing::info!(recovery = self.id, "{message}");
-        if let Some(log) = &self.log {
-            log.append(
-                &format!("recovery {}", self.id),
-                Some(&self.failed),
-                &self.cluster,
-                &message,
-            );
-        }
-        if self.id == 0 {
-            // Not a recovery's (aftercare with no recovery on record): log and file only.
-            return;
-        }
-        let step = RecoveryStep {
-            at: Timestamp::now(),
-            message,
-        };
-        if let Err(error) = self.store.add_recovery_step(self.id, step).await {
-            tracing::error!(%error, "cannot record a recovery step");
-        }
-    }
-
-    /// Records the instance about to be promoted; an error means this node must not go on
-    /// (in Raft mode: it can no longer write through a quorum, so it may not be the leader).
-    pub async fn commit_successor(&self, successor: &InstanceKey) -> Result<(), String> {
-        self.store
-            .record_recovery_successor(self.id, successor)
-            .await
-            .map_err(|e| {
-                format!("cannot record the chosen successor {successor}, not promoting: {e}")
-            })
-    }
-
-    pub async fn hooks(&self, stage: &str, results: &[HookResult]) {
-        for result in results {
-            self.step(format!("{stage}: {}", result.summary())).await;
-        }
-    }
-}
-
 /// What a recovery does, by the analysis it answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -164,17 +107,6 @@ impl Action {
             Action::SemiSync => "SemiSyncRecovery",
         }
     }
-}
-
-/// What a recovery did, before it is recorded.
-#[derive(Debug, Default)]
-pub(crate) struct Done {
-    pub successor: Option<InstanceKey>,
-    pub lost: Vec<InstanceKey>,
-    pub participating: Vec<InstanceKey>,
-    pub errors: Vec<String>,
-    /// Lagging replicas to repoint under the successor after the hooks.
-    pub postponed: Vec<InstanceKey>,
 }
 
 impl RecoveryEngine {

@@ -13,8 +13,8 @@ use arbor_analysis::Analysis;
 use arbor_topology::{InstanceKey, InstanceRecord, IoThreadState, PromotionRule, Topology};
 
 use crate::actions::{open, run_all};
+use crate::audit::{Audit, Done};
 use crate::engine::RecoveryEngine;
-use crate::run::{Audit, Done};
 
 /// The replicas whose semi-sync replica side turns on, then those whose side turns off: in
 /// that order, so that the primary is never left with fewer acknowledgers than before.

@@ -8,10 +8,10 @@ use crate::actions::{
     ignore_matcher, keep_semi_sync, open, policy, replication_credentials, repoint_all, run,
     run_all, run_hiding, verify_following,
 };
+use crate::audit::{Audit, Done};
 use crate::candidate::choose_candidate;
 use crate::engine::{healthy_analysis, RecoveryEngine, RecoveryError};
 use crate::hooks::run_hooks;
-use crate::run::{Audit, Done};
 
 /// A planned switchover: the other replicas move under the designated one, the primary turns
 /// read-only, the designated replica catches up to its last transaction, is promoted, and the
