@@ -12,6 +12,7 @@ apt_install() {
 
 # The packages missing for arbor's real-server and browser tests:
 # - MariaDB's minimal server and client (mariadbd, mariadb-install-db, the mariadb client);
+# - HAProxy, which the load-balancer test sends MariaDB connections through;
 # - Debian's chromium and chromium-driver, for the web UI tests (only when asked for with
 #   "browser");
 # - python3-venv and curl, for the API fuzz run (only when asked for with "fuzz").
@@ -20,6 +21,8 @@ missing_packages() {
   if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
     echo mariadb-server-core mariadb-client-core
   fi
+  # The load-balancer test routes MariaDB connections through a real HAProxy.
+  command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || echo haproxy
   # The API fuzz run (scripts/fuzz-api.sh, asked for with "fuzz"): a Python venv for
   # schemathesis, and curl.
   if [[ " ${wanted[*]} " == *" fuzz "* ]]; then

@@ -14,11 +14,13 @@
 mod code;
 mod gtid;
 mod position;
+mod route;
 mod rules;
 
 pub use code::{AnalysisCode, StructureWarning};
 pub use gtid::{errant_gtid, MysqlGtidSet};
 pub use position::Position;
+pub use route::{primary_verdict, replica_verdict, RouteLimits, RouteVerdict};
 pub use rules::{analyze, Analysis, AnalysisSettings};
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 
 mod audit_routes;
 pub mod auth;
+mod check_routes;
 pub mod compat;
 pub mod error;
 mod ha;

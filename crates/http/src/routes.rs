@@ -275,6 +275,7 @@ pub fn router_with_specs(state: AppState) -> (Router, Vec<RouteSpec>) {
     let api = crate::ha::routes(api);
     let api = crate::info_routes::routes(api);
     let api = crate::pool_routes::routes(api);
+    let api = crate::check_routes::routes(api);
     let (api_router, specs) = api.finish();
     let _ = openapi.set(crate::openapi::document(&specs, state.view.require_post));
     let prefix = state.view.url_prefix.clone();

@@ -415,6 +415,9 @@ async fn readonly_user_reads_everything_and_changes_nothing() {
                 } else if spec.path.starts_with("/api/restart-replica-statements/") {
                     // The one server here is a primary: readable, and refused with why.
                     422
+                } else if spec.path.starts_with("/api/check/replica/") {
+                    // ... and not a replica: a load balancer sends it no reads.
+                    503
                 } else {
                     200
                 };

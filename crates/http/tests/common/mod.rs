@@ -140,6 +140,7 @@ pub fn http() -> reqwest::Client {
 pub fn fill(path: &str, host: &str, port: u16, hint: &str) -> String {
     path.replace("{host}", host)
         .replace("{port}", &port.to_string())
+        .replace("{instance}", &format!("{host}:{port}"))
         .replace("{hint}", hint)
         .replace("{code}", "503")
         .replace("{uid}", "test-uid")

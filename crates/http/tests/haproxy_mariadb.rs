@@ -1,0 +1,223 @@
+//! Traffic follows the primary through a real HAProxy (Debian's), configured as
+//! `docs/traffic.md` shows: each MariaDB server is a backend server named `host:port`, checked
+//! with `GET /api/check/primary/%[srv_name]` on arbor. After a graceful takeover and after an
+//! automated failover, connections through the proxy reach the new primary; and at no moment
+//! do two servers pass the primary check.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbor_mysql::{Operator, OperatorSettings};
+use arbor_testkit::{wait_for, MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER};
+use arbor_topology::InstanceKey;
+use common::{automated_recovery, start_node_with, with, Served};
+
+/// A running `haproxy` (killed and reaped on drop) and the port its frontend listens on.
+struct Haproxy {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Haproxy {
+    /// The configuration of `docs/traffic.md`, checking every 100 ms.
+    fn start(servers: &[u16], arbor_port: u16) -> Haproxy {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut config = format!(
+            "global\n    log stderr format short local0 info\n\
+             defaults\n    mode tcp\n    log global\n    timeout connect 1s\n\
+             \x20   timeout client 30s\n    timeout server 30s\n    timeout check 1s\n\
+             listen mysql-primary\n    bind 127.0.0.1:{port}\n    option httpchk\n\
+             \x20   http-check send meth GET uri-lf /api/check/primary/%[srv_name]\n\
+             \x20   http-check expect status 200\n\
+             \x20   default-server check addr 127.0.0.1 port {arbor_port} inter 100 fall 1 rise 1 \
+             on-marked-down shutdown-sessions\n"
+        );
+        for server in servers {
+            config.push_str(&format!(
+                "    server 127.0.0.1:{server} 127.0.0.1:{server}\n"
+            ));
+        }
+        let path = dir.path().join("haproxy.cfg");
+        std::fs::write(&path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("haproxy.log")).unwrap();
+        let child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("haproxy is installed (scripts/test.sh installs it)");
+        Haproxy { child, port, dir }
+    }
+
+    /// The end of HAProxy's log, for a failure's message.
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("haproxy.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+}
+
+/// What arbor's primary check answers for each server now, and HAProxy's log, for a failure's
+/// message.
+async fn diagnose(base: &str, ports: &[u16], proxy: &Haproxy) -> String {
+    let client = common::http();
+    let mut out = String::new();
+    for port in ports {
+        let url = format!("{base}/api/check/primary/127.0.0.1:{port}");
+        let answer = match client.get(url).send().await {
+            Ok(response) => format!(
+                "{} {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            ),
+            Err(error) => error.to_string(),
+        };
+        out.push_str(&format!("check {port}: {answer}\n"));
+    }
+    format!("{out}haproxy log:\n{}", proxy.log_tail())
+}
+
+/// The port of the server a new connection through the proxy reaches, if it answers and
+/// takes writes.
+async fn writable_port_through(proxy: u16) -> Option<u16> {
+    let operator = Operator::new(OperatorSettings {
+        user: ADMIN_USER.into(),
+        password: ADMIN_PASSWORD.into(),
+        connect_timeout: Duration::from_secs(1),
+        statement_timeout: Duration::from_secs(2),
+        default_port: 3306,
+        tls: Default::default(),
+    });
+    let mut session = operator
+        .session(&InstanceKey::new("127.0.0.1", proxy))
+        .await
+        .ok()?;
+    // `+ 0`: MariaDB 10.11 renders the variable as ON/OFF in a string.
+    let answer = session
+        .query_value("SELECT CONCAT(@@port, ' ', @@read_only + 0)")
+        .await
+        .ok()??;
+    let (port, read_only) = answer.split_once(' ')?;
+    (read_only == "0").then(|| port.parse().ok())?
+}
+
+#[tokio::test]
+async fn haproxy_sends_writes_to_the_new_primary_after_a_takeover_and_a_failover() {
+    let sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0)]).unwrap();
+    let ports: Vec<u16> = (0..3).map(|i| sandbox.port(i)).collect();
+    let node = start_node_with(with(
+        automated_recovery(),
+        serde_json::json!({ "RecoveryPeriodBlockSeconds": 1 }),
+    ))
+    .await;
+    let mut served = Served::watch(sandbox, node, &[0]).await;
+    let arbor_port: u16 = served
+        .node
+        .base
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let proxy = Haproxy::start(&ports, arbor_port);
+    let reaches = |want: u16| async move {
+        wait_for(Duration::from_secs(30), || async move {
+            (writable_port_through(proxy.port).await == Some(want)).then_some(())
+        })
+        .await
+        .is_some()
+    };
+    assert!(
+        reaches(ports[0]).await,
+        "the proxy sends writes to P\n{}",
+        diagnose(&served.node.base, &ports, &proxy).await
+    );
+
+    // All along, no two servers pass the primary check at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    let split = Arc::new(AtomicUsize::new(0));
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let watcher = {
+        let (stop, split, rounds) = (stop.clone(), split.clone(), rounds.clone());
+        let (client, base, ports) = (common::http(), served.node.base.clone(), ports.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let mut passing = 0;
+                for port in &ports {
+                    let url = format!("{base}/api/check/primary/127.0.0.1:{port}");
+                    if let Ok(response) = client.get(url).send().await {
+                        passing += usize::from(response.status() == 200);
+                    }
+                }
+                if passing > 1 {
+                    split.fetch_add(1, Ordering::SeqCst);
+                }
+                rounds.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+
+    // A graceful takeover to R1: the proxy follows.
+    served
+        .ok(&format!(
+            "graceful-master-takeover-auto/{}/{}",
+            served.key(0),
+            served.path(1)
+        ))
+        .await;
+    assert!(
+        reaches(ports[1]).await,
+        "after the takeover, writes reach R1\n{}",
+        diagnose(&served.node.base, &ports, &proxy).await
+    );
+
+    // R1 dies: arbor fails over, and the proxy follows again.
+    served.sandbox.kill(1).unwrap();
+    let moved = wait_for(Duration::from_secs(40), || async {
+        let port = writable_port_through(proxy.port).await?;
+        (port == ports[0] || port == ports[2]).then_some(port)
+    })
+    .await;
+    assert!(
+        moved.is_some(),
+        "after the failover, writes reach the new primary\n{}",
+        diagnose(&served.node.base, &ports, &proxy).await
+    );
+
+    stop.store(true, Ordering::SeqCst);
+    watcher.await.unwrap();
+    assert!(
+        rounds.load(Ordering::SeqCst) > 10,
+        "the checks were watched"
+    );
+    assert_eq!(
+        split.load(Ordering::SeqCst),
+        0,
+        "two servers passed the primary check at once"
+    );
+}
