@@ -60,6 +60,15 @@ impl Flavor {
         self == Flavor::MariaDb1011
     }
 
+    /// The semi-sync variables' generation: MariaDB and MySQL before 8.0.26 say
+    /// `master`/`slave`, MySQL 8.0.26 and later (its new plugins) `source`/`replica`.
+    fn semi_sync_words(self) -> (&'static str, &'static str) {
+        match self {
+            Flavor::MariaDb1011 => ("master", "slave"),
+            Flavor::MySql80 | Flavor::MySql84 => ("source", "replica"),
+        }
+    }
+
     /// MySQL 8.4 answers only the new `REPLICA`/`SOURCE` statements and columns.
     fn replica_words(self) -> bool {
         self == Flavor::MySql84
@@ -219,6 +228,23 @@ impl Fleet {
         self.with(|s| {
             let i = &s.instances[index];
             i.source.is_some() && i.io_running && i.sql_running && i.sql_error.is_none()
+        })
+    }
+
+    /// Instance `index`'s semi-sync sides: (primary side on, replica side on).
+    pub fn semi_sync(&self, index: usize) -> (bool, bool) {
+        self.with(|s| {
+            let i = &s.instances[index];
+            (i.semi_sync_primary, i.semi_sync_replica)
+        })
+    }
+
+    /// Turns instance `index`'s semi-sync sides on or off (as `SET GLOBAL` would).
+    pub fn set_semi_sync(&self, index: usize, primary_side: bool, replica_side: bool) {
+        self.with(|s| {
+            let i = &mut s.instances[index];
+            i.semi_sync_primary = primary_side;
+            i.semi_sync_replica = replica_side;
         })
     }
 

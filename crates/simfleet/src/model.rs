@@ -48,6 +48,9 @@ pub(crate) struct Instance {
     pub(crate) history: Vec<(u32, u64)>,
     /// Fractional writes not yet committed (the write load is a rate).
     pending_writes: f64,
+    /// The two sides of semi-synchronous replication (`rpl_semi_sync_*_enabled`).
+    pub(crate) semi_sync_primary: bool,
+    pub(crate) semi_sync_replica: bool,
 }
 
 impl Instance {
@@ -68,6 +71,8 @@ impl Instance {
             received: INITIAL_TRANSACTIONS,
             history: Vec::new(),
             pending_writes: 0.0,
+            semi_sync_primary: false,
+            semi_sync_replica: false,
         }
     }
 

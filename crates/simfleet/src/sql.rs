@@ -141,6 +141,17 @@ fn apply(state: &mut FleetState, me: usize, lower: &str) -> Result<bool, String>
         instance.read_only = lower.ends_with("on") || lower.ends_with('1');
         return Ok(true);
     }
+    if let Some(rest) = lower.strip_prefix("set global rpl_semi_sync_") {
+        let (primary_word, replica_word) = instance.flavor.semi_sync_words();
+        let (name, value) = rest.split_once('=').unwrap_or((rest, ""));
+        let on = matches!(value.trim(), "on" | "1");
+        match name.trim() {
+            n if n == format!("{primary_word}_enabled") => instance.semi_sync_primary = on,
+            n if n == format!("{replica_word}_enabled") => instance.semi_sync_replica = on,
+            other => return Err(format!("Unknown system variable 'rpl_semi_sync_{other}'")),
+        }
+        return Ok(true);
+    }
     if lower.starts_with("set global sql_slave_skip_counter") {
         instance.sql_error = None;
         return Ok(true);
@@ -148,11 +159,63 @@ fn apply(state: &mut FleetState, me: usize, lower: &str) -> Result<bool, String>
     Ok(false)
 }
 
+/// The semi-sync variables and status of instance `index`, by its flavour's names: a primary's
+/// clients are its replicas with their side on and their I/O thread running.
+fn semi_sync_rows(state: &FleetState, index: usize) -> Reply {
+    let me = &state.instances[index];
+    let (p, r) = me.flavor.semi_sync_words();
+    let clients = state
+        .instances
+        .iter()
+        .filter(|i| {
+            i.source == Some(index) && i.semi_sync_replica && i.io_running && i.health == Health::Up
+        })
+        .count();
+    let on = |b: bool| if b { "ON" } else { "OFF" }.to_string();
+    let mut values = vec![
+        (
+            format!("rpl_semi_sync_{p}_enabled"),
+            on(me.semi_sync_primary),
+        ),
+        (
+            format!("rpl_semi_sync_{r}_enabled"),
+            on(me.semi_sync_replica),
+        ),
+        (format!("rpl_semi_sync_{p}_timeout"), "10000".to_string()),
+        (
+            format!("rpl_semi_sync_{p}_wait_point"),
+            "AFTER_SYNC".to_string(),
+        ),
+        (
+            format!("Rpl_semi_sync_{p}_status"),
+            on(me.semi_sync_primary && clients > 0),
+        ),
+        (format!("Rpl_semi_sync_{p}_clients"), clients.to_string()),
+        (format!("Rpl_semi_sync_{p}_wait_sessions"), "0".to_string()),
+        (
+            format!("Rpl_semi_sync_{r}_status"),
+            on(me.semi_sync_replica && me.io_running && me.source.is_some()),
+        ),
+    ];
+    if !me.flavor.is_mariadb() {
+        values.push((
+            format!("rpl_semi_sync_{p}_wait_for_{r}_count"),
+            "1".to_string(),
+        ));
+    }
+    Reply::rows(
+        &["name", "value"],
+        values
+            .into_iter()
+            .map(|(name, value)| vec![Some(name), Some(value)])
+            .collect(),
+    )
+}
+
 fn rows(state: &FleetState, index: usize, lower: &str, sql: &str) -> Option<Reply> {
     let me = &state.instances[index];
     if lower.contains("rpl_semi_sync") {
-        // The simulated servers have no semi-synchronous replication.
-        return Some(Reply::rows(&["name", "value"], Vec::new()));
+        return Some(semi_sync_rows(state, index));
     }
     if lower.starts_with("select") {
         // Every SELECT arbor and mysql_async send names its columns with AS, or asks for

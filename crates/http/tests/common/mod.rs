@@ -5,6 +5,8 @@
 //! (`arbor_node::Node::build`: real discovery, real prober, SQLite in memory, the recovery loop)
 //! and served on a free loopback port.
 
+pub mod haproxy;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
