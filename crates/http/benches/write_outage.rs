@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arbor_mysql::{Operator, OperatorSettings};
-use arbor_testkit::{MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER};
+use arbor_testkit::MariaDbSandbox;
 use arbor_topology::InstanceKey;
 use common::haproxy::Haproxy;
 
@@ -132,8 +132,8 @@ async fn one_run() -> Run {
     stop.store(true, Ordering::SeqCst);
     let _ = writer.await;
     let reader = operator(
-        ADMIN_USER,
-        ADMIN_PASSWORD,
+        DATA_USER,
+        DATA_PASSWORD,
         Duration::from_secs(2),
         Duration::from_secs(10),
     );
