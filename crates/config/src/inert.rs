@@ -26,7 +26,6 @@ pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("DetectSemiSyncEnforcedQuery", "semi-sync is read from the servers' own variables; the query is not run"),
     ("MaxConcurrentReplicaOperations", "replicas are repointed all at once"),
     ("PostTakeMasterProcesses", "take-master runs no hooks"),
-    ("CoMasterRecoveryMustPromoteOtherCoMaster", "co-primary recovery promotes like a dead primary's"),
     ("ReasonableLockedSemiSyncMasterSeconds", "arbor calls a semi-sync primary locked when commits wait for acknowledgements now, not after a time"),
     ("AutoPseudoGTID", "Pseudo-GTID is not supported: arbor moves and recovers with GTID (MariaDB GTID, or MySQL gtid_mode=ON)"),
     ("PseudoGTIDPattern", "Pseudo-GTID is not supported: arbor moves and recovers with GTID"),

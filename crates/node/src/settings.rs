@@ -196,6 +196,7 @@ pub fn recovery_settings(
         tick: Duration::from_secs(1),
         require_peer_agreement: config.expect_failure_analysis_concensus,
         recover_locked_semi_sync: config.recover_locked_semi_sync_master,
+        co_master_must_promote_other: config.co_master_recovery_must_promote_other_co_master,
     }
 }
 

@@ -67,10 +67,33 @@ pub(crate) async fn recover_dead_primary(
             .await;
         rules.insert(designated.clone(), arbor_topology::PromotionRule::Must);
     }
+    // CoMasterRecoveryMustPromoteOtherCoMaster: the ring's other half, or nobody.
+    let other_co_primary = failed
+        .instance
+        .source()
+        .filter(|_| analysis.is_co_primary && settings.co_master_must_promote_other)
+        .filter(|_| designated.is_none())
+        .cloned();
+    if let Some(other) = &other_co_primary {
+        audit
+            .step(format!(
+                "{} is a co-primary: its successor must be the other co-primary, {other} \
+                 (CoMasterRecoveryMustPromoteOtherCoMaster)",
+                analysis.key
+            ))
+            .await;
+        rules.insert(other.clone(), arbor_topology::PromotionRule::Must);
+    }
     let ignore = ignore_matcher(engine);
     let choice = choose_candidate(failed, &replicas, &policy(engine, rules, &ignore))?;
     for reason in &choice.reasons {
         audit.step(reason.clone()).await;
+    }
+    if let Some(other) = other_co_primary.filter(|other| *other != choice.promote) {
+        return Err(format!(
+            "the other co-primary {other} cannot be promoted (see above), and \
+             CoMasterRecoveryMustPromoteOtherCoMaster allows no other successor"
+        ));
     }
     if let Some(designated) = designated.filter(|d| **d != choice.promote) {
         audit

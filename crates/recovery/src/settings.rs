@@ -95,6 +95,9 @@ pub struct RecoverySettings {
     /// many replicas as it waits for (`analysis.enforce_exact_semi_sync`, which is
     /// `EnforceExactSemiSyncReplicas`, also turns surplus ones off).
     pub recover_locked_semi_sync: bool,
+    /// `CoMasterRecoveryMustPromoteOtherCoMaster`: a dead co-primary's successor is the other
+    /// co-primary or nobody (an operator's designated replica still wins).
+    pub co_master_must_promote_other: bool,
 }
 
 impl Default for RecoverySettings {
@@ -134,6 +137,7 @@ impl Default for RecoverySettings {
             tick: Duration::from_secs(1),
             require_peer_agreement: true,
             recover_locked_semi_sync: false,
+            co_master_must_promote_other: true,
         }
     }
 }

@@ -319,3 +319,77 @@ async fn recover_non_writeable_master_makes_a_read_only_primary_writable_not_rep
         assert_eq!(h.status(replica, "Master_Port"), primary.port.to_string());
     }
 }
+
+/// P and R1 as co-primaries (P also replicates from R1; R1 stays read-only), R2 a replica of P
+/// that the operator prefers; then P is killed.
+async fn co_primaries_with_a_preferred_replica(must_promote_other: bool) -> Harness {
+    let mut h = harness(&[None, Some(0), Some(0)], |config| {
+        config["CoMasterRecoveryMustPromoteOtherCoMaster"] = must_promote_other.into();
+    })
+    .await;
+    h.sql(
+        0,
+        &format!(
+            "SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos; \
+             CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {}, \
+             MASTER_USER = '{}', MASTER_PASSWORD = '{}', MASTER_USE_GTID = slave_pos, \
+             MASTER_CONNECT_RETRY = 1; START SLAVE",
+            h.sandbox.port(1),
+            arbor_testkit::REPL_USER,
+            arbor_testkit::REPL_PASSWORD,
+        ),
+    );
+    let (primary, other) = (key(h.sandbox.key(0)), key(h.sandbox.key(1)));
+    let store = std::sync::Arc::clone(&h.store);
+    let ring = wait_for(Duration::from_secs(20), || {
+        let (store, primary, other) = (
+            std::sync::Arc::clone(&store),
+            primary.clone(),
+            other.clone(),
+        );
+        async move {
+            let record = store.instance(&primary).await.ok()??;
+            let replication = record.instance.replication.as_ref()?;
+            (replication.source == other && replication.is_replicating()).then_some(())
+        }
+    })
+    .await;
+    assert!(
+        ring.is_some(),
+        "arbor read P replicating from R1: a ring of two"
+    );
+    h.rule(&key(h.sandbox.key(2)), PromotionRule::Prefer).await;
+    create_table(&h);
+    write_rows(&h, 0, 3, &[1, 2]);
+    h.sandbox.kill(0).unwrap();
+    h
+}
+
+#[tokio::test]
+async fn a_dead_co_primary_is_replaced_by_the_other_co_primary() {
+    let h = co_primaries_with_a_preferred_replica(true).await;
+    let recovery = h.first_recovery().await;
+    assert!(recovery.successful, "{recovery:#?}");
+    assert_eq!(recovery.analysis, "DeadCoMaster", "{recovery:#?}");
+    assert_eq!(
+        recovery.successor,
+        Some(key(h.sandbox.key(1))),
+        "the other co-primary, not the preferred replica: {recovery:#?}"
+    );
+    assert_eq!(h.sql(1, "SELECT @@read_only"), "0");
+    assert_eq!(h.status(2, "Master_Port"), h.sandbox.port(1).to_string());
+    assert_eq!(h.sql(1, ROWS), "3");
+}
+
+#[tokio::test]
+async fn without_co_master_recovery_must_promote_other_co_master_the_rules_choose() {
+    let h = co_primaries_with_a_preferred_replica(false).await;
+    let recovery = h.first_recovery().await;
+    assert!(recovery.successful, "{recovery:#?}");
+    assert_eq!(
+        recovery.successor,
+        Some(key(h.sandbox.key(2))),
+        "{recovery:#?}"
+    );
+    assert_eq!(h.sql(2, ROWS), "3");
+}
