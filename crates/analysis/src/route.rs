@@ -66,12 +66,14 @@ fn fresh(record: &InstanceRecord, limits: &RouteLimits, now: Timestamp) -> Resul
     }
 }
 
-/// Whether `key` is its cluster's writable primary now.
+/// Whether `key` is its cluster's writable primary now. `demoted_at`: when arbor began
+/// replacing `key` as a primary, if it did; a reading from before then does not count.
 pub fn primary_verdict(
     topology: &Topology,
     key: &InstanceKey,
     limits: &RouteLimits,
     now: Timestamp,
+    demoted_at: Option<Timestamp>,
 ) -> RouteVerdict {
     let record = match known(topology, key) {
         Ok(record) => record,
@@ -92,6 +94,12 @@ pub fn primary_verdict(
     }
     if let Err(why) = fresh(record, limits, now) {
         return RouteVerdict::Refuse(why);
+    }
+    if let Some(demoted) = demoted_at.filter(|at| record.last_checked.is_some_and(|c| c <= *at)) {
+        return RouteVerdict::Refuse(format!(
+            "{key} is being replaced (since {} ms after the epoch) and has not been read since",
+            demoted.millis()
+        ));
     }
     if record.instance.read_only {
         return RouteVerdict::Refuse(format!("{key} is the primary of {cluster} but read-only"));
@@ -196,25 +204,44 @@ mod tests {
             &topology,
             &key("p:1"),
             &LIMITS,
-            now
+            now,
+            None
         )));
         assert!(!serves(primary_verdict(
             &topology,
             &key("r:1"),
             &LIMITS,
-            now
+            now,
+            None
         )));
         assert!(matches!(
-            primary_verdict(&topology, &key("x:1"), &LIMITS, now),
+            primary_verdict(&topology, &key("x:1"), &LIMITS, now, None),
             RouteVerdict::Unknown(_)
         ));
+        // Being replaced, and not read since: refused; read since, it is judged by the reading.
+        let demoted = Some(Timestamp(9_500));
+        assert!(!serves(primary_verdict(
+            &topology,
+            &key("p:1"),
+            &LIMITS,
+            now,
+            demoted
+        )));
+        assert!(serves(primary_verdict(
+            &topology,
+            &key("p:1"),
+            &LIMITS,
+            now,
+            Some(Timestamp(8_000))
+        )));
         // Stale, or read-only: refused.
         let later = Timestamp(20_000);
         assert!(!serves(primary_verdict(
             &topology,
             &key("p:1"),
             &LIMITS,
-            later
+            later,
+            None
         )));
         let mut read_only = record("p:1", None, 9_000);
         read_only.instance.read_only = true;
@@ -223,7 +250,8 @@ mod tests {
             &topology,
             &key("p:1"),
             &LIMITS,
-            now
+            now,
+            None
         )));
     }
 

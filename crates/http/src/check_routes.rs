@@ -147,7 +147,14 @@ async fn check(
     let verdict = if replica {
         replica_verdict(&snapshot.topology, &key, &limits, Timestamp::now())
     } else {
-        primary_verdict(&snapshot.topology, &key, &limits, Timestamp::now())
+        let demoted_at = state.recovery.demoted_at(&key);
+        primary_verdict(
+            &snapshot.topology,
+            &key,
+            &limits,
+            Timestamp::now(),
+            demoted_at,
+        )
     };
     match verdict {
         RouteVerdict::Serve(why) => (StatusCode::OK, Json(why)).into_response(),

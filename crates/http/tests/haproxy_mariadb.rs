@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,31 +72,31 @@ async fn haproxy_sends_writes_to_the_new_primary_after_a_takeover_and_a_failover
         diagnose(&served.node.base, &ports, &proxy).await
     );
 
-    // All along, no two servers pass the primary check at once.
+    // All along, no two servers pass the primary check at once. The three checks of a round
+    // are three requests, so a round that straddles the change of primary may see the old one
+    // pass and then the new one: a split is two servers passing in two rounds running. (The
+    // primary may legitimately come back to P: the failover of R1 may promote it again.)
     let stop = Arc::new(AtomicBool::new(false));
-    let split = Arc::new(AtomicUsize::new(0));
-    let rounds = Arc::new(AtomicUsize::new(0));
+    let rounds = Arc::new(std::sync::Mutex::new(Vec::<Vec<u16>>::new()));
     let watcher = {
-        let (stop, split, rounds) = (stop.clone(), split.clone(), rounds.clone());
+        let (stop, rounds) = (stop.clone(), rounds.clone());
         let (client, base, ports) = (common::http(), served.node.base.clone(), ports.clone());
         tokio::spawn(async move {
             while !stop.load(Ordering::SeqCst) {
-                let mut passing = 0;
+                let mut passing = Vec::new();
                 for port in &ports {
                     let url = format!("{base}/api/check/primary/127.0.0.1:{port}");
                     if let Ok(response) = client.get(url).send().await {
-                        passing += usize::from(response.status() == 200);
+                        if response.status() == 200 {
+                            passing.push(*port);
+                        }
                     }
                 }
-                if passing > 1 {
-                    split.fetch_add(1, Ordering::SeqCst);
-                }
-                rounds.fetch_add(1, Ordering::SeqCst);
+                rounds.lock().unwrap().push(passing);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
     };
-
     // A graceful takeover to R1: the proxy follows.
     served
         .ok(&format!(
@@ -126,13 +126,14 @@ async fn haproxy_sends_writes_to_the_new_primary_after_a_takeover_and_a_failover
 
     stop.store(true, Ordering::SeqCst);
     watcher.await.unwrap();
+    let rounds = rounds.lock().unwrap().clone();
+    assert!(rounds.len() > 10, "the checks were watched");
+    let doubled = rounds
+        .windows(2)
+        .any(|pair| pair[0].len() > 1 && pair[1].len() > 1);
     assert!(
-        rounds.load(Ordering::SeqCst) > 10,
-        "the checks were watched"
-    );
-    assert_eq!(
-        split.load(Ordering::SeqCst),
-        0,
-        "two servers passed the primary check at once"
+        !doubled,
+        "two servers passed the primary check at once: the passing servers, round by round: \
+         {rounds:?}"
     );
 }

@@ -159,6 +159,9 @@ pub(crate) struct EngineInner {
     /// caller that asked before it began reading (a storm of suspicions at 10,000 instances
     /// would otherwise derive thousands of topologies at once).
     pub(crate) deriving: tokio::sync::Mutex<()>,
+    /// When this node last began replacing each primary (a failover or a takeover): a reading
+    /// of that server from before then no longer vouches that it is the primary.
+    pub(crate) demoted: Mutex<HashMap<InstanceKey, Timestamp>>,
 }
 
 impl RecoveryEngine {
@@ -187,8 +190,21 @@ impl RecoveryEngine {
                 snapshot: Mutex::new(None),
                 deriving: tokio::sync::Mutex::new(()),
                 probing: Mutex::new(std::collections::HashSet::new()),
+                demoted: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// When this node last began replacing `key` as a primary (a failover or a takeover), if
+    /// it did: the load-balancer checks trust no reading of `key` from before then, so that
+    /// a stale reading never sends writes to a primary being replaced.
+    pub fn demoted_at(&self, key: &InstanceKey) -> Option<Timestamp> {
+        self.inner
+            .demoted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .copied()
     }
 
     /// Makes automated recoveries wait for the agreement of the group's other members (see

@@ -286,6 +286,12 @@ impl RecoveryEngine {
     ) -> Result<Audit, RecoveryError> {
         let uid = new_uid();
         let (cluster, failed, analysis) = (start.cluster, start.failed, start.analysis);
+        // From now on no earlier reading of the failed server vouches for it as a primary.
+        self.inner
+            .demoted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(failed.clone(), Timestamp::now());
         let start = RecoveryStart {
             uid: uid.clone(),
             cluster: cluster.to_string(),
