@@ -23,6 +23,7 @@ ALLOWED = {
     "arbor-topology": set(),
     "arbor-analysis": {"arbor-topology"},
     "arbor-config": {"arbor-topology"},
+    "arbor-kv": {"arbor-topology"},
 }
 
 

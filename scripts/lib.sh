@@ -13,6 +13,7 @@ apt_install() {
 # The packages missing for arbor's real-server and browser tests:
 # - MariaDB's minimal server and client (mariadbd, mariadb-install-db, the mariadb client);
 # - HAProxy, which the load-balancer test sends MariaDB connections through;
+# - ZooKeeper and etcd (server and etcdctl), which the key-value publishing tests write to;
 # - Debian's chromium and chromium-driver, for the web UI tests (only when asked for with
 #   "browser");
 # - python3-venv and curl, for the API fuzz run (only when asked for with "fuzz").
@@ -23,6 +24,11 @@ missing_packages() {
   fi
   # The load-balancer test routes MariaDB connections through a real HAProxy.
   command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || echo haproxy
+  # The key-value publishing tests write to real ZooKeeper and etcd servers and read back with
+  # their own clients (zkCli.sh, etcdctl).
+  [ -x /usr/share/zookeeper/bin/zkCli.sh ] || echo zookeeper
+  command -v etcd >/dev/null 2>&1 || echo etcd-server
+  command -v etcdctl >/dev/null 2>&1 || echo etcd-client
   # The API fuzz run (scripts/fuzz-api.sh, asked for with "fuzz"): a Python venv for
   # schemathesis, and curl.
   if [[ " ${wanted[*]} " == *" fuzz "* ]]; then

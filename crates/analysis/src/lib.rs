@@ -20,7 +20,7 @@ mod rules;
 pub use code::{AnalysisCode, StructureWarning};
 pub use gtid::{errant_gtid, MysqlGtidSet};
 pub use position::Position;
-pub use route::{primary_verdict, replica_verdict, RouteLimits, RouteVerdict};
+pub use route::{primary_verdict, replica_verdict, writable_primaries, RouteLimits, RouteVerdict};
 pub use rules::{analyze, Analysis, AnalysisSettings};
 
 #[cfg(test)]

@@ -149,6 +149,43 @@ pub fn replica_verdict(
     }
 }
 
+/// Each cluster's writable primary now, by the cluster's alias: what the key-value stores
+/// should name. A cluster whose root does not pass the primary check is left out (its last
+/// published primary stands: a stale or failed reading must never replace a newer one). An
+/// alias two clusters claim is left out as well, and returned, since naming either could send
+/// writes to the wrong server.
+pub fn writable_primaries(
+    topology: &Topology,
+    limits: &RouteLimits,
+    now: Timestamp,
+    demoted_at: impl Fn(&InstanceKey) -> Option<Timestamp>,
+) -> (Vec<(String, InstanceKey)>, Vec<String>) {
+    let mut by_alias: std::collections::BTreeMap<String, Vec<InstanceKey>> = Default::default();
+    for name in topology.cluster_names() {
+        let Some(root) = topology.cluster_root(&name) else {
+            continue;
+        };
+        let key = root.key();
+        let alias = topology.alias_of(&name).unwrap_or(&name).to_string();
+        if matches!(
+            primary_verdict(topology, key, limits, now, demoted_at(key)),
+            RouteVerdict::Serve(_)
+        ) {
+            by_alias.entry(alias).or_default().push(key.clone());
+        }
+    }
+    let mut primaries = Vec::new();
+    let mut ambiguous = Vec::new();
+    for (alias, mut keys) in by_alias {
+        if keys.len() == 1 {
+            primaries.push((alias, keys.remove(0)));
+        } else {
+            ambiguous.push(alias);
+        }
+    }
+    (primaries, ambiguous)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +290,44 @@ mod tests {
             now,
             None
         )));
+    }
+
+    #[test]
+    fn publishable_primaries_are_the_roots_that_pass_the_check_under_a_unique_alias() {
+        let now = Timestamp(10_000);
+        let shop = |name: &str| (name != "z:1").then(|| "shop".to_string());
+        let fresh = Topology::new(
+            vec![
+                record("p:1", None, 9_000),
+                record("r:1", Some("p:1"), 9_000),
+                record("q:1", None, 1_000), // stale: its last primary stands
+            ],
+            &TopologyOptions {
+                alias_override: &|name| (name == "p:1").then(|| "shop".to_string()),
+                ..TopologyOptions::default()
+            },
+        );
+        let (primaries, ambiguous) = writable_primaries(&fresh, &LIMITS, now, |_| None);
+        assert_eq!(primaries, [("shop".to_string(), key("p:1"))]);
+        assert!(ambiguous.is_empty());
+        // Being replaced: nothing is published for it.
+        let (primaries, _) = writable_primaries(&fresh, &LIMITS, now, |_| Some(Timestamp(9_500)));
+        assert!(primaries.is_empty());
+        // Two writable roots under one alias: neither.
+        let split = Topology::new(
+            vec![
+                record("p:1", None, 9_000),
+                record("z:1", None, 9_000),
+                record("y:1", None, 9_000),
+            ],
+            &TopologyOptions {
+                alias_override: &shop,
+                ..TopologyOptions::default()
+            },
+        );
+        let (primaries, ambiguous) = writable_primaries(&split, &LIMITS, now, |_| None);
+        assert_eq!(primaries, [("z:1".to_string(), key("z:1"))]);
+        assert_eq!(ambiguous, ["shop"]);
     }
 
     #[test]

@@ -94,6 +94,30 @@ pub struct HealthStatus {
     /// The Raft fields, in Raft mode.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub raft: Option<RaftHealth>,
+    /// The key-value stores the primaries are published to (empty when none is configured).
+    #[serde(rename = "ArborKVStores", default)]
+    pub kv_stores: Vec<KvStoreHealth>,
+}
+
+/// One key-value store the primaries are published to, as this node sees it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct KvStoreHealth {
+    /// `zookeeper`, `etcd` or `consul`.
+    pub store: String,
+    pub address: String,
+    /// The last attempt to publish succeeded (or none was needed yet).
+    pub healthy: bool,
+    /// Cluster aliases whose newest primary the store does not hold yet (retried in the
+    /// background while this node leads).
+    pub pending: Vec<String>,
+    /// Why the last attempt failed; empty when it did not.
+    pub last_error: String,
+    /// Milliseconds since the epoch of the last successful publication, 0 for none.
+    pub last_success_at: u64,
+    /// Publications that changed the store, and failed attempts, since this node started.
+    pub writes: u64,
+    pub failures: u64,
 }
 
 /// orchestrator's `NodeHealth` of the active node: who acts now.

@@ -201,7 +201,7 @@ fn check_config_reports_unknown_keys_and_passes() {
     // A key arbor accepts but does not act on is named, and the verdict is not "ok".
     fs::write(
         &config,
-        r#"{"InstancePollSeconds": 1, "ZkAddress": "zk1:2181"}"#,
+        r#"{"InstancePollSeconds": 1, "GraphiteAddr": "graphite:2003"}"#,
     )
     .unwrap();
     let output = Command::new(ARBOR)
@@ -211,7 +211,7 @@ fn check_config_reports_unknown_keys_and_passes() {
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("ZkAddress is accepted, not implemented"),
+        stderr.contains("GraphiteAddr is accepted, not implemented"),
         "{stderr}"
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -529,19 +529,19 @@ fn reload_configuration_reads_the_file_again_and_names_what_changed() {
 
     let path = dir.path().join("arbor.conf.json");
     let changed = config.replace("\"InstancePollSeconds\": 1", "\"InstancePollSeconds\": 2");
-    let changed = changed.replacen('{', "{\"ZkAddress\": \"zk1:2181\",", 1);
+    let changed = changed.replacen('{', "{\"GraphiteAddr\": \"graphite:2003\",", 1);
     fs::write(&path, &changed).unwrap();
     let (status, body) = get(&service.api, "/api/reload-configuration");
     assert_eq!(status, 200, "{body}");
     let details = &json(&body)["Details"];
     assert_eq!(
         details["ChangedKeys"],
-        serde_json::json!(["InstancePollSeconds", "ZkAddress"])
+        serde_json::json!(["GraphiteAddr", "InstancePollSeconds"])
     );
     assert!(
         details["Warnings"]
             .to_string()
-            .contains("ZkAddress is accepted"),
+            .contains("GraphiteAddr is accepted"),
         "{details}"
     );
     assert!(json(&body)["Message"].as_str().unwrap().contains("restart"));

@@ -279,13 +279,31 @@ config_keys! {
     status_endpoint: String = "StatusEndpoint" => "/api/status".into();
     status_ou_verify: bool = "StatusOUVerify" => false;
 
-    // --- Key-value stores, audit, metrics ---
+    // --- Key-value stores (each cluster's primary published there), audit, metrics ---
+    /// Consul agent `host:port`; the primaries are published to its KV store.
     consul_address: String = "ConsulAddress" => String::new();
+    /// `http` or `https`.
     consul_scheme: String = "ConsulScheme" => "http".into();
+    /// Sent as `X-Consul-Token`.
     consul_acl_token: String = "ConsulAclToken" => String::new();
+    /// `consul` (one compare-and-set per key) or `consul-txn` (transactions).
     consul_kv_store_provider: String = "ConsulKVStoreProvider" => "consul".into();
+    /// Publish to every datacenter the agent knows, not only its own.
     consul_cross_data_center_distribution: bool = "ConsulCrossDataCenterDistribution" => false;
+    /// Keys per Consul transaction (`consul-txn`), 1 to 64.
+    consul_max_kvs_per_transaction: u64 = "ConsulMaxKVsPerTransaction" => 5;
+    /// ZooKeeper `host:port[,host:port...]`; the primaries are published as znodes.
     zk_address: String = "ZkAddress" => String::new();
+    /// arbor: etcd v3 client URLs (`http://host:2379[,...]`, `https://` with the
+    /// `EtcdSSL*` files); the primaries are published there.
+    etcd_address: String = "EtcdAddress" => String::new();
+    /// arbor: the CA that signs the etcd servers' certificates (else the system's CAs).
+    etcd_ssl_ca_file: String = "EtcdSSLCAFile" => String::new();
+    /// arbor: a client certificate for etcd servers that require one, with its key.
+    etcd_ssl_cert_file: String = "EtcdSSLCertFile" => String::new();
+    etcd_ssl_private_key_file: String = "EtcdSSLPrivateKeyFile" => String::new();
+    /// The keys' prefix: `PREFIX/<cluster alias>` = `host:port`, with `/hostname`, `/port`,
+    /// `/ipv4`, `/ipv6`.
     kv_cluster_master_prefix: String = "KVClusterMasterPrefix" => "mysql/master".into();
     audit_log_file: String = "AuditLogFile" => String::new();
     /// Entries per page of the audit routes (`audit`, `audit-recovery`,

@@ -428,7 +428,8 @@ impl Config {
                 );
             }
         }
-        self.check_mysql_tls(&mut check);
+        self.check_tls_files(&mut check);
+        self.check_kv_stores(&mut check);
         for (index, proxy) in self.trusted_proxies.iter().enumerate() {
             check(
                 "TrustedProxies",
@@ -555,7 +556,8 @@ impl Config {
 
     /// The TLS files to MySQL servers: a certificate needs its key and a key its certificate,
     /// and each file given must be readable (checked when TLS to those servers may be used).
-    fn check_mysql_tls(&self, check: &mut impl FnMut(&str, Result<(), String>)) {
+    /// The certificate files of each TLS client arbor runs, when it runs.
+    fn check_tls_files(&self, check: &mut impl FnMut(&str, Result<(), String>)) {
         let sets = [
             (
                 self.mysql_topology_use_mutual_tls || self.mysql_topology_use_mixed_tls,
@@ -588,6 +590,14 @@ impl Config {
                     ),
                 ],
             ),
+            (
+                !self.etcd_address.trim().is_empty(),
+                [
+                    ("EtcdSSLCertFile", &self.etcd_ssl_cert_file),
+                    ("EtcdSSLPrivateKeyFile", &self.etcd_ssl_private_key_file),
+                    ("EtcdSSLCAFile", &self.etcd_ssl_ca_file),
+                ],
+            ),
         ];
         for (used, [cert, key, ca]) in sets {
             if !used {
@@ -607,6 +617,66 @@ impl Config {
                 }
             }
         }
+    }
+
+    /// The key-value stores' settings that cannot work.
+    fn check_kv_stores(&self, check: &mut impl FnMut(&str, Result<(), String>)) {
+        check(
+            "ConsulKVStoreProvider",
+            match self.consul_kv_store_provider.trim() {
+                "consul" | "consul-txn" => Ok(()),
+                other => Err(format!(
+                    "unknown provider {other:?}: expected \"consul\" or \"consul-txn\""
+                )),
+            },
+        );
+        check(
+            "ConsulScheme",
+            match self.consul_scheme.trim() {
+                "http" | "https" => Ok(()),
+                other => Err(format!("{other:?}: expected \"http\" or \"https\"")),
+            },
+        );
+        if !(1..=64).contains(&self.consul_max_kvs_per_transaction) {
+            check(
+                "ConsulMaxKVsPerTransaction",
+                Err(format!(
+                    "{} is outside 1 to 64 (Consul's limit per transaction)",
+                    self.consul_max_kvs_per_transaction
+                )),
+            );
+        }
+        if !self.zk_address.trim().is_empty() {
+            for server in self.zk_address.split(',') {
+                check("ZkAddress", value::check_host_port(server.trim(), 2181));
+            }
+        }
+        if !self.consul_address.trim().is_empty() {
+            check(
+                "ConsulAddress",
+                value::check_host_port(self.consul_address.trim(), 8500),
+            );
+        }
+        if self.kv_stores_configured() && self.kv_cluster_master_prefix.trim_matches('/').is_empty()
+        {
+            check(
+                "KVClusterMasterPrefix",
+                Err("empty: the keys would sit at the root of the store".into()),
+            );
+        }
+    }
+
+    /// Whether any key-value store is configured (ZooKeeper, etcd or Consul).
+    pub fn kv_stores_configured(&self) -> bool {
+        [&self.zk_address, &self.etcd_address, &self.consul_address]
+            .iter()
+            .any(|address| !address.trim().is_empty())
+    }
+
+    /// How fresh a reading must be to vouch for a server: a poll interval plus
+    /// `ReasonableInstanceCheckSeconds`.
+    pub fn check_window(&self) -> Duration {
+        self.instance_poll_interval() + Duration::from_secs(self.reasonable_instance_check_seconds)
     }
 
     pub fn connect_timeout(&self) -> Duration {

@@ -96,7 +96,7 @@ fn unknown_keys_warn_by_name_and_never_fail() {
 #[test]
 fn keys_that_do_nothing_are_named_as_accepted_not_implemented() {
     let (config, warnings) = load(
-        r#"{"GraphiteAddr": "graphite:2003", "ZkAddress": "zk:2181", "InstancePollSeconds": 2}"#,
+        r#"{"GraphiteAddr": "graphite:2003", "PostTakeMasterProcesses": ["x"], "InstancePollSeconds": 2}"#,
     )
     .unwrap();
     assert_eq!(config.instance_poll_seconds, 2);
@@ -111,7 +111,7 @@ fn keys_that_do_nothing_are_named_as_accepted_not_implemented() {
     );
     assert!(
         text.iter()
-            .any(|w| w.starts_with("ZkAddress is accepted, not implemented")),
+            .any(|w| w.starts_with("PostTakeMasterProcesses is accepted, not implemented")),
         "{text:?}"
     );
     // Keys that take effect say nothing.
@@ -293,6 +293,32 @@ fn impossible_values_name_the_key_and_the_problem() {
             r#"{"FailMasterPromotionIfSQLThreadNotUpToDate": true, "DelayMasterPromotionIfSQLThreadNotUpToDate": true}"#,
             "DelayMasterPromotionIfSQLThreadNotUpToDate",
             "choose one",
+        ),
+        (
+            r#"{"ConsulKVStoreProvider": "vault"}"#,
+            "ConsulKVStoreProvider",
+            "consul-txn",
+        ),
+        (r#"{"ConsulScheme": "ftp"}"#, "ConsulScheme", "https"),
+        (
+            r#"{"ConsulMaxKVsPerTransaction": 65}"#,
+            "ConsulMaxKVsPerTransaction",
+            "1 to 64",
+        ),
+        (
+            r#"{"ZkAddress": "zk1:2181,zk2:notaport"}"#,
+            "ZkAddress",
+            "zk2:notaport",
+        ),
+        (
+            r#"{"EtcdAddress": "https://e:2379", "EtcdSSLCertFile": "/no/such.pem"}"#,
+            "EtcdSSLPrivateKeyFile",
+            "required with EtcdSSLCertFile",
+        ),
+        (
+            r#"{"EtcdAddress": "http://e:2379", "KVClusterMasterPrefix": "/"}"#,
+            "KVClusterMasterPrefix",
+            "root of the store",
         ),
     ];
     for (text, key, expected) in cases {

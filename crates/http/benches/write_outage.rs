@@ -5,7 +5,9 @@
 //! timeouts, reconnecting on any error. The primary is killed (SIGKILL). Per run:
 //! - outage: from the kill to the first write acknowledged through HAProxy afterwards (the old
 //!   primary is dead, so by the new primary);
-//! - lost: writes acknowledged through HAProxy (before or after) missing on the new primary.
+//! - lost: writes acknowledged through HAProxy (before or after) missing on the new primary;
+//! - KV: from the kill to the moment a watcher of etcd (`etcdctl watch`, a real etcd from
+//!   Debian that arbor publishes the primary to) prints the new primary.
 //!
 //! `cargo bench -p arbor-http --bench write_outage` (ARBOR_BENCH_RUNS=N, default 10).
 //! Target (issue 18): median outage ≤ 1.0 s, 0 acknowledged writes lost.
@@ -39,11 +41,36 @@ fn operator(user: &str, password: &str, connect: Duration, statement: Duration) 
 
 struct Run {
     outage: Duration,
+    kv: Option<Duration>,
     acknowledged: usize,
     lost: usize,
 }
 
-async fn one_run() -> Run {
+/// Lines a watcher printed, each with when it arrived.
+type Lines = Arc<Mutex<Vec<(String, Instant)>>>;
+
+/// `etcdctl watch KEY`: the Instant each value line arrived, as it arrives.
+fn watch_etcd(etcd: &str, key: &str) -> (tokio::process::Child, Lines) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["--endpoints", etcd, "watch", key])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("etcdctl (etcd-client)");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            record.lock().unwrap().push((line, Instant::now()));
+        }
+    });
+    (child, seen)
+}
+
+async fn one_run(etcd: &str) -> Run {
     let mut sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0), Some(0)]).expect("sandbox");
     let ports: Vec<u16> = (0..4).map(|i| sandbox.port(i)).collect();
     sandbox
@@ -58,10 +85,15 @@ async fn one_run() -> Run {
         .unwrap();
     let node = common::start_node_with(common::with(
         common::automated_recovery(),
-        serde_json::json!({ "DiscoverySeeds": [sandbox.key(0)] }),
+        serde_json::json!({
+            "DiscoverySeeds": [sandbox.key(0)],
+            "ClusterNameToAlias": { "127": "bench" },
+            "EtcdAddress": etcd,
+        }),
     ))
     .await;
     node.wait_until_serving(4).await;
+    let (_watcher, watched) = watch_etcd(etcd, "mysql/master/bench");
     let arbor_port: u16 = node.base.rsplit(':').next().unwrap().parse().unwrap();
     let proxy = Haproxy::start(&ports, arbor_port);
     let through = InstanceKey::new("127.0.0.1", proxy.port);
@@ -127,6 +159,17 @@ async fn one_run() -> Run {
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
+    let replicas: Vec<String> = (1..4).map(|i| sandbox.key(i)).collect();
+    let mut kv = None;
+    while kv.is_none() && Instant::now() < deadline {
+        kv = watched
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(line, at)| *at > killed_at && replicas.contains(line))
+            .map(|(_, at)| *at - killed_at);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     // A little more writing on the new primary, then the account.
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::SeqCst);
@@ -152,6 +195,7 @@ async fn one_run() -> Run {
         .count();
     Run {
         outage,
+        kv,
         acknowledged: acknowledged.len(),
         lost,
     }
@@ -163,16 +207,21 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    let etcd = arbor_testkit::start_etcd().expect("etcd (etcd-server)");
+    let etcd_address = etcd.address();
     println!(
         "write outage through HAProxy: MariaDB primary with 3 replicas killed (SIGKILL) under a \
          write every 5 ms, {runs} runs"
     );
     let mut results = Vec::new();
     for run in 1..=runs {
-        let result = runtime.block_on(one_run());
+        let result = runtime.block_on(one_run(&etcd_address));
         println!(
-            "run {run:>2}: outage {:>7.1} ms, {} of {} acknowledged writes missing",
+            "run {run:>2}: outage {:>7.1} ms, etcd watcher saw the new primary after {}, {} of {} acknowledged writes missing",
             result.outage.as_secs_f64() * 1000.0,
+            result
+                .kv
+                .map_or("never (30 s)".to_string(), |d| format!("{:.1} ms", d.as_secs_f64() * 1000.0)),
             result.lost,
             result.acknowledged
         );
@@ -189,4 +238,15 @@ fn main() {
         results.iter().map(|r| r.lost).sum::<usize>(),
         results.iter().map(|r| r.acknowledged).sum::<usize>()
     );
+    let mut kv: Vec<Duration> = results.iter().filter_map(|r| r.kv).collect();
+    kv.sort();
+    if !kv.is_empty() {
+        println!(
+            "etcd watcher: min {:.1} ms   median {:.1} ms   max {:.1} ms ({} of {runs} runs seen)",
+            ms(kv[0]),
+            ms(kv[kv.len() / 2]),
+            ms(kv[kv.len() - 1]),
+            kv.len()
+        );
+    }
 }

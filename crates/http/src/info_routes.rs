@@ -267,41 +267,103 @@ pub(crate) struct KvPairJson {
     pub value: String,
 }
 
-/// orchestrator's `submit-masters-to-kv-stores`: the pairs, written to every configured store.
-/// With none configured (orchestrator answers the same way) nothing is written.
+/// orchestrator's `submit-masters-to-kv-stores`: each cluster's primary (or the named
+/// cluster's) written to every configured store now, waiting up to 5 s for them. Only a
+/// primary that passes the primary check is written (a stale or failed reading never replaces
+/// what the stores hold); a store that fails is retried in the background and named in a 503.
 async fn submit_masters(
     State(state): State<AppState>,
     crate::params::PathParams(params): crate::params::PathParams,
 ) -> Result<Json<ApiResponse<Vec<KvPairJson>>>, ApiError> {
+    const WAIT: Duration = Duration::from_secs(5);
     let snapshot = state.snapshot().await?;
     let topology = &snapshot.topology;
     let only = match params.get("hint") {
         Some(hint) => Some(topology.resolve_cluster_hint(hint)?),
         None => None,
     };
-    if !state.view.kv_stores.is_empty() {
-        return Err(ApiError::NotImplemented(format!(
-            "submit-masters-to-kv-stores: not built yet: publishing to {} is not implemented; \
-             the pairs are at this route on a node without key-value stores configured",
-            state.view.kv_stores.join(" and ")
+    let limits = arbor_analysis::RouteLimits {
+        fresh_within: state.view.check_window,
+        max_lag: Duration::ZERO,
+    };
+    let now = Timestamp::now();
+    let (primaries, ambiguous) =
+        arbor_analysis::writable_primaries(topology, &limits, now, |key| {
+            state.recovery.demoted_at(key)
+        });
+    let wanted_alias = only
+        .as_deref()
+        .map(|name| topology.alias_of(name).unwrap_or(name).to_string());
+    let primaries: Vec<(String, InstanceKey)> = primaries
+        .into_iter()
+        .filter(|(alias, _)| wanted_alias.as_ref().is_none_or(|wanted| wanted == alias))
+        .collect();
+    if let (Some(name), Some(alias)) = (&only, &wanted_alias) {
+        if primaries.is_empty() {
+            let why = if ambiguous.contains(alias) {
+                format!("two clusters named {alias} each have a writable primary")
+            } else {
+                match topology.cluster_root(name) {
+                    Some(root) => match arbor_analysis::primary_verdict(
+                        topology,
+                        root.key(),
+                        &limits,
+                        now,
+                        state.recovery.demoted_at(root.key()),
+                    ) {
+                        arbor_analysis::RouteVerdict::Refuse(why)
+                        | arbor_analysis::RouteVerdict::Unknown(why) => why,
+                        arbor_analysis::RouteVerdict::Serve(why) => why,
+                    },
+                    None => format!("{name} has no primary"),
+                }
+            };
+            return Err(ApiError::Unprocessable(format!(
+                "submit-masters-to-kv-stores: nothing to publish for {alias}: {why}"
+            )));
+        }
+    }
+    let prefix = state.kv.prefix().to_string();
+    let mut pairs = Vec::new();
+    let mut waits = Vec::new();
+    for (alias, primary) in &primaries {
+        pairs.extend(arbor_topology::cluster_kv_pairs(&prefix, alias, primary));
+        waits.push((alias.clone(), state.kv.resubmit(alias, primary)));
+    }
+    let mut failures = Vec::new();
+    for (alias, generation) in waits {
+        for report in state.kv.wait(&alias, generation, WAIT).await {
+            if let Err(why) = report.result {
+                failures.push(format!("{} ({alias}): {why}", report.store));
+            }
+        }
+    }
+    if !failures.is_empty() {
+        return Err(ApiError::Unavailable(format!(
+            "submit-masters-to-kv-stores: {}",
+            failures.join("; ")
         )));
     }
-    let pairs: Vec<KvPairJson> =
-        arbor_topology::primary_kv_pairs(topology, &state.view.kv_prefix, only.as_deref())
-            .into_iter()
-            .map(|p| KvPairJson {
-                key: p.key,
-                value: p.value,
-            })
-            .collect();
-    // Each primary has one `/port` pair.
-    let primaries = pairs.iter().filter(|p| p.key.ends_with("/port")).count();
-    Ok(Json(ApiResponse::ok(
+    let pairs = pairs
+        .into_iter()
+        .map(|p| KvPairJson {
+            key: p.key,
+            value: p.value,
+        })
+        .collect();
+    let message = if state.kv.has_stores() {
         format!(
-            "Submitted {primaries} masters (no key-value store is configured: nothing was written)"
-        ),
-        pairs,
-    )))
+            "Submitted {} masters to {}",
+            primaries.len(),
+            state.kv.store_names().join(", ")
+        )
+    } else {
+        format!(
+            "Submitted {} masters (no key-value store is configured: nothing was written)",
+            primaries.len()
+        )
+    };
+    Ok(Json(ApiResponse::ok(message, pairs)))
 }
 
 /// What `reload-configuration` found.

@@ -67,10 +67,6 @@ pub struct ViewSettings {
     pub require_post: bool,
     /// `InstancePoolExpiryMinutes`: how long a pool submission holds.
     pub pool_expiry: Duration,
-    /// `KVClusterMasterPrefix`.
-    pub kv_prefix: String,
-    /// The key-value stores configured (`ConsulAddress`, `ZkAddress`), by name.
-    pub kv_stores: Vec<String>,
 }
 
 /// `URLPrefix` as the router wants it: empty, or one leading slash and no trailing one.
@@ -101,6 +97,9 @@ pub struct AppState {
     pub forwarder: reqwest::Client,
     /// The configuration this node runs on (`reload-configuration` compares its file with it).
     pub config: Arc<arbor_config::Config>,
+    /// Publishes each cluster's primary to the key-value stores (none configured: it only
+    /// keeps what it is told).
+    pub kv: arbor_kv::Publisher,
 }
 
 impl AppState {

@@ -27,6 +27,11 @@ struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    store: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CodeLabels {
     code: String,
 }
@@ -44,6 +49,10 @@ pub struct Metrics {
     queue_full_drops: Counter,
     queue_full_drops_seen: AtomicU64,
     analyses: Family<CodeLabels, Gauge>,
+    kv_healthy: Family<StoreLabels, Gauge>,
+    kv_pending: Family<StoreLabels, Gauge>,
+    kv_failures: Family<StoreLabels, Counter>,
+    kv_failures_seen: Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl Default for Metrics {
@@ -71,6 +80,10 @@ impl Metrics {
             queue_full_drops: Counter::default(),
             queue_full_drops_seen: AtomicU64::new(0),
             analyses: Family::default(),
+            kv_healthy: Family::default(),
+            kv_pending: Family::default(),
+            kv_failures: Family::default(),
+            kv_failures_seen: Mutex::default(),
         };
         registry.register(
             "instances_known",
@@ -117,6 +130,21 @@ impl Metrics {
             "Current failure analyses by code (0 for codes not seen now)",
             metrics.analyses.clone(),
         );
+        registry.register(
+            "kv_store_healthy",
+            "1 when the last publication to the key-value store succeeded",
+            metrics.kv_healthy.clone(),
+        );
+        registry.register(
+            "kv_store_pending_clusters",
+            "Clusters whose newest primary the key-value store does not hold yet",
+            metrics.kv_pending.clone(),
+        );
+        registry.register(
+            "kv_store_publish_failures",
+            "Failed attempts to publish primaries to the key-value store",
+            metrics.kv_failures.clone(),
+        );
         *metrics.registry.lock().unwrap_or_else(|e| e.into_inner()) = registry;
         metrics
     }
@@ -155,6 +183,29 @@ impl Metrics {
             &self.queue_full_drops_seen,
             stats.queue_full_drops,
         );
+        for store in state.kv.status() {
+            let labels = StoreLabels {
+                store: store.store.to_string(),
+            };
+            self.kv_healthy
+                .get_or_create(&labels)
+                .set(i64::from(store.healthy));
+            self.kv_pending
+                .get_or_create(&labels)
+                .set(store.pending.len() as i64);
+            let mut seen = self
+                .kv_failures_seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let previous = seen
+                .insert(labels.store.clone(), store.failures)
+                .unwrap_or(0);
+            if store.failures > previous {
+                self.kv_failures
+                    .get_or_create(&labels)
+                    .inc_by(store.failures - previous);
+            }
+        }
         let mut text = String::new();
         let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         prometheus_client::encoding::text::encode(&mut text, &registry)

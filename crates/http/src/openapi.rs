@@ -181,6 +181,12 @@ fn schemas() -> Value {
             error: Some("example".into()),
             available_nodes: None,
             raft: None,
+            kv_stores: vec![arbor_api::KvStoreHealth {
+                store: "etcd".into(),
+                address: "http://127.0.0.1:2379".into(),
+                healthy: true,
+                ..Default::default()
+            }],
         })), &["Error"]),
         "Error": schema_of(&to_value(&ApiResponse::error("message"))),
         "ReplicationAnalysis": nullable(

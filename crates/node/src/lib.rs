@@ -6,6 +6,7 @@
 //! whole node in their process build it with [`Node::build`]; what differs between them is a
 //! [`Role`], not a second copy of the wiring.
 
+mod kv_glue;
 mod raft_glue;
 pub mod settings;
 
@@ -151,8 +152,14 @@ impl Node {
             (None, Some(lease)) => Arc::clone(lease) as Arc<dyn Leadership>,
             (None, None) => Arc::new(SingleNode),
         };
-        let recovery = recovery_engine(config, &discovery, &node_name, leadership)?;
+        let recovery = recovery_engine(config, &discovery, &node_name, Arc::clone(&leadership))?;
         let mut tasks = Vec::new();
+        // The key-value stores hear of every new primary: from recovery at once, and from
+        // discovery (a service only; `--direct` publishes on request).
+        let kv = kv_glue::publisher(config, leadership)?;
+        if role == Role::Service {
+            tasks.extend(kv_glue::follow(&kv, &recovery, config.check_window()));
+        }
         match (role, &lease) {
             // The services poll; this process only probes what a command asks for.
             (Role::Direct, _) => discovery.handle().set_polling_gate(Arc::new(|| false)),
@@ -192,7 +199,7 @@ impl Node {
             Role::Service => auth_settings(config)?,
             Role::Direct => AuthSettings::default(),
         };
-        let mut state = app_state(config, &discovery, recovery.clone(), &node_name, auth);
+        let mut state = app_state(config, &discovery, recovery.clone(), &node_name, auth, kv);
         state.raft = raft.clone();
         state.lease = lease.clone();
         Ok(Node {
@@ -435,6 +442,7 @@ fn app_state(
     recovery: RecoveryEngine,
     node_name: &str,
     auth: AuthSettings,
+    kv: arbor_kv::Publisher,
 ) -> AppState {
     let refactor = Refactorer::new(
         Arc::clone(discovery.handle().store()),
@@ -461,10 +469,10 @@ fn app_state(
         lease: None,
         forwarder: arbor_http::forwarding_client(),
         config: Arc::new(config.clone()),
+        kv,
         view: Arc::new(ViewSettings {
             reasonable_lag: config.reasonable_replication_lag(),
-            check_window: config.instance_poll_interval()
-                + Duration::from_secs(config.reasonable_instance_check_seconds),
+            check_window: config.check_window(),
             // Also the owner node of the maintenance locks taken through the API, which is why
             // it is the node's unique name and not only its host's.
             hostname: node_name.to_string(),
@@ -478,16 +486,7 @@ fn app_state(
                 .collect(),
             audit_page_size: config.audit_page_size.clamp(1, 10_000) as usize,
             require_post: config.require_post_for_changes,
-            kv_prefix: config.kv_cluster_master_prefix.clone(),
             pool_expiry: Duration::from_secs(config.instance_pool_expiry_minutes * 60),
-            kv_stores: [
-                ("Consul", &config.consul_address),
-                ("ZooKeeper", &config.zk_address),
-            ]
-            .into_iter()
-            .filter(|(_, address)| !address.trim().is_empty())
-            .map(|(name, _)| name.to_string())
-            .collect(),
         }),
     }
 }

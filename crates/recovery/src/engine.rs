@@ -73,6 +73,20 @@ pub trait PeerJudges: Send + Sync + 'static {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = PeerVotes> + Send + 'a>>;
 }
 
+/// Tells the traffic layer (key-value stores) which server is a cluster's primary now. A
+/// failover and a takeover call it once the new primary is writable and before the
+/// post-failover hooks run; it must return promptly (a store that is down is retried in the
+/// background, never waited on for long).
+pub trait PrimaryAnnouncer: Send + Sync + 'static {
+    /// Announces `primary` as the primary of the cluster known as `alias`; one line per
+    /// destination saying what happened, for the audit.
+    fn announce<'a>(
+        &'a self,
+        alias: &'a str,
+        primary: &'a InstanceKey,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + 'a>>;
+}
+
 /// The answers of the other members.
 #[derive(Debug, Clone, Default)]
 pub struct PeerVotes {
@@ -135,6 +149,8 @@ pub(crate) struct EngineInner {
     pub(crate) leadership: Arc<dyn Leadership>,
     /// Set in an HA group: the members asked before an automated recovery.
     pub(crate) peers: std::sync::OnceLock<Arc<dyn PeerJudges>>,
+    /// Set when key-value stores are configured: told of every new primary.
+    pub(crate) announcer: std::sync::OnceLock<Arc<dyn PrimaryAnnouncer>>,
     pub(crate) wake: Notify,
     /// Clusters a recovery task of this node is working on, so the loop does not re-confirm
     /// them every tick.
@@ -180,6 +196,7 @@ impl RecoveryEngine {
                 settings,
                 leadership,
                 peers: std::sync::OnceLock::new(),
+                announcer: std::sync::OnceLock::new(),
                 wake: Notify::new(),
                 busy: Mutex::new(HashMap::new()),
                 blocked: Mutex::new(HashMap::new()),
@@ -216,6 +233,11 @@ impl RecoveryEngine {
 
     pub fn set_peer_judges(&self, peers: Arc<dyn PeerJudges>) {
         let _ = self.inner.peers.set(peers);
+    }
+
+    /// Tells `announcer` of every primary this engine promotes.
+    pub fn set_primary_announcer(&self, announcer: Arc<dyn PrimaryAnnouncer>) {
+        let _ = self.inner.announcer.set(announcer);
     }
 
     /// Closes recoveries a previous run left active, then runs the automated loop, the

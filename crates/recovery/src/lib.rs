@@ -34,8 +34,8 @@ mod takeover;
 mod watch;
 
 pub use engine::{
-    BlockedRecovery, Leadership, PeerJudges, PeerVotes, RecoveryEngine, RecoveryError, SingleNode,
-    Snapshot,
+    BlockedRecovery, Leadership, PeerJudges, PeerVotes, PrimaryAnnouncer, RecoveryEngine,
+    RecoveryError, SingleNode, Snapshot,
 };
 pub use entry::analysis_json;
 pub use settings::{AliasLookup, Hooks, RecoverySettings, LOST_IN_RECOVERY};

@@ -489,7 +489,8 @@ impl RecoveryEngine {
 
     /// A cluster is named after its primary, so a failover renames it: the alias people knew it
     /// by (its name, when it had none) moves to the new name, as orchestrator does, so the
-    /// cluster keeps one identity. Former names resolve through the successions.
+    /// cluster keeps one identity. Former names resolve through the successions. The traffic
+    /// layer hears of the new primary first (the key-value stores, when configured).
     pub(crate) async fn keep_cluster_identity(
         &self,
         audit: &Audit,
@@ -497,15 +498,21 @@ impl RecoveryEngine {
         alias: &str,
         successor: &InstanceKey,
     ) {
-        let cluster = successor.to_string();
-        if cluster == former_cluster {
-            return;
-        }
         let alias = if alias.is_empty() {
             former_cluster
         } else {
             alias
         };
+        if let Some(announcer) = self.inner.announcer.get() {
+            let lines = announcer.announce(alias, successor).await;
+            for line in lines {
+                audit.step(line).await;
+            }
+        }
+        let cluster = successor.to_string();
+        if cluster == former_cluster {
+            return;
+        }
         let store = &self.inner.store;
         match store.set_cluster_alias(&cluster, alias).await {
             Ok(()) => {

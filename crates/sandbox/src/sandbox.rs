@@ -354,7 +354,7 @@ impl MariaDbSandbox {
                 Some(Ok(None)) => return Ok(()),
                 _ => {
                     node.child = None;
-                    last_error = error_log_tail(&node.dir);
+                    last_error = last_start_log(&node.dir);
                 }
             }
         }
@@ -675,6 +675,19 @@ fn copy_dir(from: &Path, to: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The error log of the server's last start, whole (at most 60 lines): why a start failed is
+/// usually well above the last lines ("Aborting").
+fn last_start_log(dir: &Path) -> String {
+    let text = fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .rposition(|line| line.contains("Starting MariaDB"))
+        .unwrap_or(0);
+    let end = lines.len().min(start + 60);
+    lines[start..end].join("\n")
 }
 
 fn error_log_tail(dir: &Path) -> String {

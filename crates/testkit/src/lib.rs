@@ -5,9 +5,13 @@
 //! - [`HungServer`]: a TCP listener that accepts connections and never answers, the shape of a
 //!   frozen server that costs a client its whole timeout.
 //! - [`write_certificates`]: a CA and a certificate for 127.0.0.1, for TLS tests.
+//! - [`start_zookeeper`], [`start_etcd`]: real key-value servers from Debian on free ports;
+//!   [`ConsulStandIn`]: a stand-in for Consul's KV HTTP API (not Consul: none can be installed).
 //! - [`wait_for`]: poll a condition until a generous deadline instead of sleeping a fixed time.
 
 mod certs;
+mod consul;
+mod daemons;
 mod hung;
 mod rng;
 
@@ -16,6 +20,8 @@ pub use arbor_sandbox::{
     REPL_USER,
 };
 pub use certs::{write_certificates, CertificateFiles};
+pub use consul::ConsulStandIn;
+pub use daemons::{start_etcd, start_etcd_tls, start_zookeeper, Daemon};
 pub use hung::HungServer;
 pub use rng::Rng;
 

@@ -3,7 +3,7 @@
 //! `/ipv6` beside it (arbor does not resolve host names, so those two appear only when the host
 //! is an address literal).
 
-use crate::Topology;
+use crate::{InstanceKey, Topology};
 
 /// One key and its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +14,6 @@ pub struct KvPair {
 
 /// The pairs of every cluster (or the one named `only`) whose primary has been read.
 pub fn primary_kv_pairs(topology: &Topology, prefix: &str, only: Option<&str>) -> Vec<KvPair> {
-    let prefix = prefix.trim_end_matches('/');
     let mut pairs = Vec::new();
     for name in topology.cluster_names() {
         if only.is_some_and(|only| only != name) {
@@ -24,20 +23,27 @@ pub fn primary_kv_pairs(topology: &Topology, prefix: &str, only: Option<&str>) -
             continue;
         };
         let alias = topology.alias_of(&name).unwrap_or(&name);
-        let key = primary.key();
-        let base = format!("{prefix}/{alias}");
-        let pair = |suffix: &str, value: String| KvPair {
-            key: format!("{base}{suffix}"),
-            value,
-        };
-        pairs.push(pair("", key.to_string()));
-        pairs.push(pair("/hostname", key.hostname.clone()));
-        pairs.push(pair("/port", key.port.to_string()));
-        match key.hostname.parse::<std::net::IpAddr>() {
-            Ok(std::net::IpAddr::V4(address)) => pairs.push(pair("/ipv4", address.to_string())),
-            Ok(std::net::IpAddr::V6(address)) => pairs.push(pair("/ipv6", address.to_string())),
-            Err(_) => {}
-        }
+        pairs.extend(cluster_kv_pairs(prefix, alias, primary.key()));
+    }
+    pairs
+}
+
+/// The pairs saying that `primary` is the primary of the cluster known as `alias`.
+pub fn cluster_kv_pairs(prefix: &str, alias: &str, primary: &InstanceKey) -> Vec<KvPair> {
+    let base = format!("{}/{alias}", prefix.trim_end_matches('/'));
+    let pair = |suffix: &str, value: String| KvPair {
+        key: format!("{base}{suffix}"),
+        value,
+    };
+    let mut pairs = vec![
+        pair("", primary.to_string()),
+        pair("/hostname", primary.hostname.clone()),
+        pair("/port", primary.port.to_string()),
+    ];
+    match primary.hostname.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(address)) => pairs.push(pair("/ipv4", address.to_string())),
+        Ok(std::net::IpAddr::V6(address)) => pairs.push(pair("/ipv6", address.to_string())),
+        Err(_) => {}
     }
     pairs
 }

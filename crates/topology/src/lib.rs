@@ -29,7 +29,7 @@ pub use instance::{
     ReplicaStatus, SemiSync, ServerVersion,
 };
 pub use key::{InstanceKey, ParseKeyError};
-pub use kv::{primary_kv_pairs, KvPair};
+pub use kv::{cluster_kv_pairs, primary_kv_pairs, KvPair};
 pub use rules::{Downtime, PromotionRule};
 pub use time::Timestamp;
 pub use topology::{ClusterSummary, Kept, ResolveHintError, Succession, Topology, TopologyOptions};
