@@ -89,6 +89,32 @@ pub struct InstanceExtrasJson {
     pub replication_group_members: Vec<InstanceKeyJson>,
     #[serde(rename = "ReplicationGroupPrimaryInstanceKey")]
     pub replication_group_primary_instance_key: InstanceKeyJson,
+    /// arbor: every replication link of a multi-source replica (MariaDB named connections,
+    /// MySQL channels), the default connection (`""`) first; empty for a server with one
+    /// unnamed link or none. arbor manages the default connection only.
+    #[serde(rename = "ArborSourceConnections", default)]
+    pub arbor_source_connections: Vec<SourceConnectionJson>,
+}
+
+/// One replication link of a multi-source replica.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceConnectionJson {
+    /// MariaDB's `Connection_name`, MySQL's `Channel_Name`; empty for the default connection.
+    #[serde(rename = "ConnectionName")]
+    pub connection_name: String,
+    #[serde(rename = "MasterKey")]
+    pub master_key: InstanceKeyJson,
+    #[serde(rename = "ReplicationIOThreadRunning")]
+    pub io_thread_running: bool,
+    #[serde(rename = "ReplicationSQLThreadRunning")]
+    pub sql_thread_running: bool,
+    /// `null` when the link reports none (not connected).
+    #[serde(rename = "SecondsBehindMaster")]
+    pub seconds_behind_master: Option<u64>,
+    #[serde(rename = "LastIOError")]
+    pub last_io_error: String,
+    #[serde(rename = "LastSQLError")]
+    pub last_sql_error: String,
 }
 
 impl InstanceExtrasJson {
@@ -121,7 +147,29 @@ impl InstanceExtrasJson {
                 .is_some_and(|r| r.is_detached()),
             elapsed_downtime,
             replication_group_primary_instance_key: InstanceKeyJson::empty(),
+            arbor_source_connections: source_connections(&record.instance),
             ..InstanceExtrasJson::default()
         }
     }
+}
+
+/// Every link of a server that has a named one; none otherwise.
+fn source_connections(instance: &arbor_topology::Instance) -> Vec<SourceConnectionJson> {
+    if instance.named_links().is_empty() {
+        return Vec::new();
+    }
+    instance
+        .replication
+        .iter()
+        .chain(&instance.other_links)
+        .map(|link| SourceConnectionJson {
+            connection_name: link.connection_name.clone(),
+            master_key: (&link.source).into(),
+            io_thread_running: link.io_thread == arbor_topology::IoThreadState::Running,
+            sql_thread_running: link.sql_thread_running,
+            seconds_behind_master: link.seconds_behind_source,
+            last_io_error: link.last_io_error.clone(),
+            last_sql_error: link.last_sql_error.clone(),
+        })
+        .collect()
 }

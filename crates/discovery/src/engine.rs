@@ -486,8 +486,14 @@ impl Inner {
         }
         let now = Instant::now();
         let source = instance.source().map(|key| (key, FoundAs::Primary));
+        // A multi-source replica's other sources are found through it too.
+        let other_sources = instance
+            .other_links
+            .iter()
+            .filter(|link| !link.is_detached())
+            .map(|link| (&link.source, FoundAs::Primary));
         let replicas = instance.replicas.iter().map(|key| (key, FoundAs::Replica));
-        for (neighbour, found) in source.into_iter().chain(replicas) {
+        for (neighbour, found) in source.into_iter().chain(other_sources).chain(replicas) {
             if neighbour == &instance.key {
                 continue;
             }

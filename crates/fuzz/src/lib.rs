@@ -45,7 +45,7 @@ pub fn replica_status_row(data: &[u8]) {
     let _ = arbor_mysql::status::parse_replica_hosts(&rows, 3306);
     let _ = arbor_mysql::status::parse_binary_log_status(&rows);
     let _ = arbor_mysql::status::parse_dump_thread_hosts(&rows, 3306);
-    let _ = arbor_mysql::status::default_channel(&rows);
+    let _ = arbor_mysql::status::replica_links(&rows, 3306);
 }
 
 /// GTID sets of both flavours. MySQL: what is printed parses back to the same set, and a set

@@ -156,6 +156,19 @@ function buildForest(instances) {
   return roots;
 }
 
+// The version, then what the replication of a box is like beyond its status: co-primary,
+// semi-sync sides, a MASTER_DELAY, multi-source links.
+function traitsOf(i) {
+  const traits = [i.Version || ""];
+  if (i.IsCoMaster) traits.push("co-primary");
+  if (i.SemiSyncMasterEnabled) traits.push(i.SemiSyncMasterStatus ? "semi-sync primary" : "semi-sync primary (async now)");
+  if (i.SemiSyncReplicaEnabled) traits.push("semi-sync replica");
+  if (i.SQLDelay > 0) traits.push("delayed " + i.SQLDelay + "s");
+  const links = i.ArborSourceConnections || [];
+  if (links.length) traits.push("multi-source: " + links.map((l) => l.ConnectionName || "default").join(", "));
+  return traits.filter((t) => t).join(" · ");
+}
+
 function drawTree(instances) {
   const roots = buildForest(instances);
   const columns = Math.max(layout(roots), 1);
@@ -194,7 +207,7 @@ function drawTree(instances) {
       el("rect", { svg: true, class: "band", width: 6, height: H }),
       el("text", { svg: true, class: "key", x: 14, y: 20, text: n.key }),
       el("text", { svg: true, class: "label", x: 14, y: 39, text: label }),
-      el("text", { svg: true, x: 14, y: 57, text: i ? (i.Version || "") : "" }));
+      el("text", { svg: true, class: "traits", x: 14, y: 57, text: i ? traitsOf(i) : "" }));
     if (i && i.ArborMaintenanceOwner) group.classList.add("maintenance");
     svg.append(group);
   }

@@ -85,8 +85,12 @@ impl Dialect {
         }
     }
 
+    /// Every replication link: MariaDB's `SHOW SLAVE STATUS` shows only the default
+    /// connection, `SHOW ALL SLAVES STATUS` every named one too; MySQL's shows every channel.
     pub fn replica_status_sql(&self) -> &'static str {
-        if self.is_mysql_at_least(MYSQL_REPLICA_SYNTAX) {
+        if self.flavor == Flavor::MariaDb {
+            "SHOW ALL SLAVES STATUS"
+        } else if self.is_mysql_at_least(MYSQL_REPLICA_SYNTAX) {
             "SHOW REPLICA STATUS"
         } else {
             "SHOW SLAVE STATUS"
@@ -133,7 +137,7 @@ mod tests {
             (
                 Flavor::MariaDb,
                 "10.11.6-MariaDB",
-                "SHOW SLAVE STATUS",
+                "SHOW ALL SLAVES STATUS",
                 "SHOW MASTER STATUS",
                 "SHOW SLAVE HOSTS",
                 "mariadb",
@@ -141,7 +145,7 @@ mod tests {
             (
                 Flavor::MariaDb,
                 "11.4.2-MariaDB",
-                "SHOW SLAVE STATUS",
+                "SHOW ALL SLAVES STATUS",
                 "SHOW MASTER STATUS",
                 "SHOW SLAVE HOSTS",
                 "mariadb",

@@ -563,12 +563,21 @@ impl Session {
         Ok(status::parse_binary_log_status(&rows))
     }
 
-    /// The server's replication status now.
+    /// The server's default replication connection now (`None` without one).
     pub async fn replica_status(&mut self) -> Result<Option<ReplicaStatus>, ProbeError> {
+        Ok(self
+            .replica_links()
+            .await?
+            .into_iter()
+            .find(|link| link.connection_name.is_empty()))
+    }
+
+    /// Every replication link now, the default connection first (multi-source servers have
+    /// named ones too).
+    pub async fn replica_links(&mut self) -> Result<Vec<ReplicaStatus>, ProbeError> {
         let sql = self.dialect.replica_status_sql();
         let rows = query_maps(&mut self.conn, &self.key, sql).await?;
-        Ok(status::default_channel(&rows)
-            .and_then(|row| status::parse_replica_status(row, self.default_port)))
+        Ok(status::replica_links(&rows, self.default_port))
     }
 }
 

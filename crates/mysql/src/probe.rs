@@ -336,9 +336,9 @@ async fn read_instance(
         instance.self_coordinates = status::parse_binary_log_status(&binary_log_status);
     }
 
-    let rows = next_set();
-    instance.replication = status::default_channel(&rows)
-        .and_then(|row| status::parse_replica_status(row, settings.default_port));
+    let mut links = status::replica_links(&next_set(), settings.default_port).into_iter();
+    instance.replication = links.next();
+    instance.other_links = links.collect();
 
     let mut replicas = status::parse_replica_hosts(&next_set(), settings.default_port);
     let dump_threads = next_set();

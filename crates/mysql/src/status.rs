@@ -33,17 +33,15 @@ pub fn flag(value: Option<&str>) -> bool {
     )
 }
 
-/// Picks the default replication channel from `SHOW SLAVE|REPLICA STATUS` rows: the unnamed
-/// connection (MariaDB `Connection_name`, MySQL `Channel_Name`) if present, else the first row.
-/// Multi-source replication is not modelled yet; its other channels are ignored.
-pub fn default_channel(rows: &[ColumnMap]) -> Option<&ColumnMap> {
-    rows.iter()
-        .find(|row| {
-            text(row, &["Channel_Name", "Connection_name"])
-                .unwrap_or("")
-                .is_empty()
-        })
-        .or_else(|| rows.first())
+/// Every replication link in `rows`, parsed, the default connection first (multi-source
+/// servers have several; most have one or none).
+pub fn replica_links(rows: &[ColumnMap], default_port: u16) -> Vec<ReplicaStatus> {
+    let mut links: Vec<ReplicaStatus> = rows
+        .iter()
+        .filter_map(|row| parse_replica_status(row, default_port))
+        .collect();
+    links.sort_by(|a, b| a.connection_name.cmp(&b.connection_name));
+    links
 }
 
 /// Parses one replica status row; `None` when the row names no source (a server after
@@ -112,6 +110,7 @@ pub fn parse_replica_status(row: &ColumnMap, default_port: u16) -> Option<Replic
             .iter()
             .any(|name| !text_or_empty(row, &[name]).is_empty()),
         connect_retry: number(row, &["Connect_Retry", "Source_Connect_Retry"]).unwrap_or(0),
+        connection_name: text_or_empty(row, &["Channel_Name", "Connection_name"]),
     })
 }
 
@@ -266,17 +265,29 @@ mod tests {
     }
 
     #[test]
-    fn default_channel_prefers_the_unnamed_connection() {
+    fn every_link_is_read_the_default_connection_first() {
         let rows = vec![
             row(&[
-                ("Channel_Name", Some("analytics")),
-                ("Source_Host", Some("a")),
+                ("Connection_name", Some("analytics")),
+                ("Master_Host", Some("a")),
             ]),
-            row(&[("Channel_Name", Some("")), ("Source_Host", Some("b"))]),
+            row(&[("Connection_name", Some("")), ("Master_Host", Some("b"))]),
+            // A named connection after RESET SLAVE: no source, no link.
+            row(&[("Connection_name", Some("old")), ("Master_Host", Some(""))]),
         ];
-        let chosen = default_channel(&rows).unwrap();
-        assert_eq!(text(chosen, &["Source_Host"]), Some("b"));
-        assert!(default_channel(&[]).is_none());
+        let links = replica_links(&rows, 3306);
+        let read: Vec<(&str, &str)> = links
+            .iter()
+            .map(|l| (l.connection_name.as_str(), l.source.hostname.as_str()))
+            .collect();
+        assert_eq!(read, [("", "b"), ("analytics", "a")]);
+        assert!(replica_links(&[], 3306).is_empty());
+        // MySQL names its channels in Channel_Name.
+        let mysql = vec![row(&[
+            ("Channel_Name", Some("eu")),
+            ("Source_Host", Some("c")),
+        ])];
+        assert_eq!(replica_links(&mysql, 3306)[0].connection_name, "eu");
     }
 
     #[test]

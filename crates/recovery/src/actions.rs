@@ -236,11 +236,19 @@ pub(crate) async fn repoint(
 ) -> Result<(), String> {
     let mut session = open(engine, replica).await?;
     let dialect = session.dialect();
-    let has_link = session
-        .replica_status()
-        .await
-        .map_err(|e| e.to_string())?
-        .is_some();
+    let links = session.replica_links().await.map_err(|e| e.to_string())?;
+    let has_link = links.iter().any(|link| link.connection_name.is_empty());
+    if !has_link {
+        // A named connection alone (multi-source without a default one): a CHANGE MASTER
+        // here would add a default connection beside it. Left to the operator.
+        if let Some(named) = links.first() {
+            return Err(format!(
+                "{replica} replicates over the named connection '{}' only, which arbor does \
+                 not change: repoint it by hand",
+                named.connection_name
+            ));
+        }
+    }
     let credentials = if has_link {
         None
     } else {

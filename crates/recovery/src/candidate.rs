@@ -105,6 +105,17 @@ pub fn choose_candidate(
         if !instance.log_bin {
             return Some("no binary log".into());
         }
+        if let Some(why) = instance.unmanaged_links() {
+            return Some(why);
+        }
+        let named = instance.named_links();
+        if !named.is_empty() {
+            return Some(format!(
+                "multi-source: it also replicates over named connections ({}), which a \
+                 primary would keep pulling from",
+                named.join(", ")
+            ));
+        }
         if has_others && !instance.log_replica_updates {
             return Some("does not log what it replicates (log_slave_updates off)".into());
         }
@@ -188,9 +199,12 @@ pub fn choose_candidate(
     ));
 
     // The most advanced replica that can serve as a source for the chosen one to catch up.
+    // Not a multi-source replica: its binary log carries its other sources' transactions,
+    // which the chosen one would take in with the failed primary's.
     let most_advanced = reachable
         .iter()
         .filter(|r| r.instance.log_bin && r.instance.log_replica_updates)
+        .filter(|r| r.instance.named_links().is_empty())
         .max_by(|a, b| {
             positions[a.key()]
                 .total()
@@ -354,6 +368,45 @@ mod tests {
             choice.catch_up_from,
             Some(key("b:1")),
             "b is must_not but still a source"
+        );
+    }
+
+    #[test]
+    fn a_multi_source_replica_is_neither_promoted_nor_a_catch_up_source() {
+        // m received more, but over its other connection too: b is promoted, and does not
+        // take m's other source's transactions in by catching up from it.
+        let mut m = replica("m:1", "0-1-58,2-3-9");
+        let mut other = m.instance.replication.clone().unwrap();
+        other.source = "q:1".parse().unwrap();
+        other.connection_name = "billing".into();
+        m.instance.other_links = vec![other];
+        let choice = choose(
+            &[m.clone(), replica("b:1", "0-1-58")],
+            &CandidatePolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(choice.promote, key("b:1"));
+        assert_eq!(choice.catch_up_from, None, "{:?}", choice.reasons);
+        assert!(
+            choice
+                .reasons
+                .iter()
+                .any(|r| r.contains("m:1 not eligible: multi-source")),
+            "{:?}",
+            choice.reasons
+        );
+        // A server with a named connection only is not promoted either.
+        let mut named_only = replica("n:1", "0-1-60");
+        named_only
+            .instance
+            .replication
+            .as_mut()
+            .unwrap()
+            .connection_name = "a".into();
+        let refused = choose(&[named_only], &CandidatePolicy::default()).unwrap_err();
+        assert!(
+            refused.contains("named connections only ('a')"),
+            "{refused}"
         );
     }
 

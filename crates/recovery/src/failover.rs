@@ -365,8 +365,8 @@ pub(crate) async fn detach_source(
     what: &str,
 ) -> bool {
     let key = session.key().clone();
-    let status = match session.replica_status().await {
-        Ok(status) => status,
+    let links = match session.replica_links().await {
+        Ok(links) => links,
         Err(error) => {
             audit
                 .step(format!("cannot read {what} {key} to detach it: {error}"))
@@ -374,6 +374,20 @@ pub(crate) async fn detach_source(
             return false;
         }
     };
+    if let Some(named) = links
+        .iter()
+        .find(|l| !l.connection_name.is_empty() && &l.source == failed)
+    {
+        audit
+            .step(format!(
+                "{what} {key} replicates from {failed} over the named connection '{}', which \
+                 arbor does not change: left as it is",
+                named.connection_name
+            ))
+            .await;
+        return false;
+    }
+    let status = links.into_iter().find(|l| l.connection_name.is_empty());
     match status {
         Some(status) if &status.source == failed => {
             let dialect = session.dialect();

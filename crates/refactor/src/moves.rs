@@ -275,6 +275,17 @@ impl Refactorer {
     /// Takes the locks of `keys` (in key order, so two operations never wait on each other in
     /// a circle), or none.
     async fn lock(&self, keys: &[InstanceKey], operation: &str) -> Result<Locks, RefactorError> {
+        // Every server an operation changes is locked first: the one place to refuse those
+        // whose replication arbor does not manage (named connections only).
+        let topology = self.topology().await?;
+        for key in keys {
+            if let Some(why) = topology
+                .record(key)
+                .and_then(|r| r.instance.unmanaged_links())
+            {
+                return Err(RefactorError::Refused(format!("{operation}: {why}")));
+            }
+        }
         let mut keys = keys.to_vec();
         keys.sort();
         keys.dedup();

@@ -248,6 +248,12 @@ impl Fleet {
         })
     }
 
+    /// Makes instance `index` also replicate from `source` over the named link `name` (a
+    /// MySQL channel, a MariaDB named connection): multi-source.
+    pub fn add_channel(&self, index: usize, name: &str, source: usize) {
+        self.with(|s| s.instances[index].channels.push((name.to_string(), source)))
+    }
+
     pub fn is_read_only(&self, index: usize) -> bool {
         self.with(|s| s.instances[index].read_only)
     }

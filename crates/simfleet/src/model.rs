@@ -51,6 +51,9 @@ pub(crate) struct Instance {
     /// The two sides of semi-synchronous replication (`rpl_semi_sync_*_enabled`).
     pub(crate) semi_sync_primary: bool,
     pub(crate) semi_sync_replica: bool,
+    /// Named replication links besides `source` (multi-source: MySQL channels, MariaDB
+    /// named connections), by name, to the instance each replicates from.
+    pub(crate) channels: Vec<(String, usize)>,
 }
 
 impl Instance {
@@ -73,6 +76,7 @@ impl Instance {
             pending_writes: 0.0,
             semi_sync_primary: false,
             semi_sync_replica: false,
+            channels: Vec::new(),
         }
     }
 

@@ -238,16 +238,46 @@ fn rows(state: &FleetState, index: usize, lower: &str, sql: &str) -> Option<Repl
             Vec::new(),
         ));
     }
-    if lower.starts_with("show slave status") || lower.starts_with("show replica status") {
-        let Some(source) = me.source else {
+    let all = lower.starts_with("show all slaves status");
+    if all || lower.starts_with("show slave status") || lower.starts_with("show replica status") {
+        // MariaDB's SHOW SLAVE STATUS shows the default connection only; its ALL form and
+        // MySQL's statement show every link, each with its name.
+        let every_link = all || !me.flavor.is_mariadb();
+        let mut links: Vec<(String, usize)> =
+            me.source.map(|s| (String::new(), s)).into_iter().collect();
+        if every_link {
+            links.extend(me.channels.iter().cloned());
+        }
+        if links.is_empty() {
             return Some(Reply::rows(&["Slave_IO_State"], Vec::new()));
+        }
+        let name_column = if me.flavor.is_mariadb() {
+            "Connection_name"
+        } else {
+            "Channel_Name"
         };
-        return Some(replica_status(
-            state,
-            index,
-            &state.instances[source],
-            lower.contains("replica"),
-        ));
+        let mut columns = Vec::new();
+        let mut rows = Vec::new();
+        for (name, source) in links {
+            let words = lower.contains("replica");
+            if let Reply::Rows {
+                columns: c,
+                rows: r,
+            } = replica_status(state, index, &state.instances[source], words)
+            {
+                columns = c;
+                for mut row in r {
+                    if every_link {
+                        row.insert(0, text(&name));
+                    }
+                    rows.push(row);
+                }
+            }
+        }
+        if every_link {
+            columns.insert(0, name_column.to_string());
+        }
+        return Some(Reply::Rows { columns, rows });
     }
     if lower.starts_with("show master status") || lower.starts_with("show binary log status") {
         return Some(Reply::rows(

@@ -180,6 +180,7 @@ pub fn sample_instance(key: &InstanceKey) -> Instance {
         gtid_io_pos: "0-1-43".into(),
         has_replication_filters: true,
         connect_retry: 1,
+        connection_name: "feed".into(),
     });
     instance.replicas = vec![parse_key("r1:3306"), parse_key("r2:3307")];
     instance.suggested_cluster_alias = "orders".into();
@@ -188,6 +189,11 @@ pub fn sample_instance(key: &InstanceKey) -> Instance {
     instance.physical_environment = "prod".into();
     instance.probe_latency_ms = 12;
     instance.replica_net_timeout = 4;
+    // A second source over another named connection (multi-source) survives the store too.
+    let mut other = instance.replication.clone().unwrap();
+    other.source = parse_key("other-source:3306");
+    other.connection_name = "billing".into();
+    instance.other_links = vec![other];
     instance
 }
 

@@ -160,6 +160,10 @@ pub struct ReplicaStatus {
     /// `Connect_Retry`: seconds between the IO thread's reconnection attempts.
     #[serde(default)]
     pub connect_retry: u64,
+    /// The link's name: MariaDB's `Connection_name`, MySQL's `Channel_Name`; empty for the
+    /// default connection, the one arbor manages.
+    #[serde(default)]
+    pub connection_name: String,
 }
 
 impl ReplicaStatus {
@@ -311,6 +315,11 @@ pub struct Instance {
     /// Semi-synchronous replication on this server.
     #[serde(default)]
     pub semi_sync: SemiSync,
+    /// Replication links besides `replication` (multi-source: MariaDB's named connections,
+    /// MySQL's channels). `replication` is the default connection when there is one, else the
+    /// first named one; it places the server in the topology.
+    #[serde(default)]
+    pub other_links: Vec<ReplicaStatus>,
 }
 
 impl Instance {
@@ -348,6 +357,7 @@ impl Instance {
             probe_latency_ms: 0,
             replica_net_timeout: 0,
             semi_sync: SemiSync::default(),
+            other_links: Vec::new(),
         }
     }
 
@@ -373,6 +383,39 @@ impl Instance {
 
     /// The server this one replicates from; `None` for a primary and for a detached replica,
     /// whose `//host` names no server (it is not crawled, nor counted as anyone's replica).
+    /// The names of this server's named replication links (empty unless it replicates over
+    /// a named connection or channel: multi-source).
+    pub fn named_links(&self) -> Vec<&str> {
+        self.replication
+            .iter()
+            .chain(&self.other_links)
+            .map(|link| link.connection_name.as_str())
+            .filter(|name| !name.is_empty())
+            .collect()
+    }
+
+    /// Why arbor will not change this server's replication, when it will not: arbor manages
+    /// the default connection only, and this server has none (it replicates over named
+    /// connections alone). A server with a default connection and named ones (multi-source) has
+    /// its default connection managed as any other.
+    pub fn unmanaged_links(&self) -> Option<String> {
+        let link = self.replication.as_ref()?;
+        if link.connection_name.is_empty() {
+            return None;
+        }
+        let quoted: Vec<String> = self
+            .named_links()
+            .iter()
+            .map(|name| format!("'{name}'"))
+            .collect();
+        Some(format!(
+            "{} replicates over named connections only ({}): arbor manages the default \
+             connection and does not change named ones; change them by hand",
+            self.key,
+            quoted.join(", ")
+        ))
+    }
+
     pub fn source(&self) -> Option<&InstanceKey> {
         self.replication
             .as_ref()

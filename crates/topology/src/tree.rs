@@ -163,6 +163,19 @@ fn details(topology: &Topology, record: &InstanceRecord) -> (Vec<String>, String
     if !record.has_been_seen() {
         return (vec![lag, status.label().to_string()], replaced);
     }
+    // Multi-source: every named link, with its source.
+    let named: Vec<String> = instance
+        .replication
+        .iter()
+        .chain(&instance.other_links)
+        .filter(|link| !link.connection_name.is_empty())
+        .map(|link| format!("'{}' from {}", link.connection_name, link.source))
+        .collect();
+    let replaced = if named.is_empty() {
+        replaced
+    } else {
+        format!("{replaced} multi-source: {}", named.join(", "))
+    };
     let mut fields = vec![
         lag,
         status.label().to_string(),
@@ -190,6 +203,26 @@ mod tests {
     use super::*;
     use crate::topology::tests::seen;
     use crate::{IoThreadState, TopologyOptions};
+
+    #[test]
+    fn a_multi_source_replica_names_its_other_sources() {
+        let mut m = seen("m:1", Some("p:1"));
+        let mut other = m.instance.replication.clone().unwrap();
+        other.source = "q:1".parse().unwrap();
+        other.connection_name = "billing".into();
+        m.instance.other_links = vec![other];
+        let topology = Topology::new(
+            vec![seen("p:1", None), m, seen("q:1", None)],
+            &TopologyOptions::default(),
+        );
+        let tree = render_tree(&topology, "p:1");
+        assert!(
+            tree.contains(
+                "+ m:1 [0s,ok,10.11.6-MariaDB-log,ro,ROW,>>,GTID] multi-source: 'billing' from q:1"
+            ),
+            "{tree}"
+        );
+    }
 
     #[test]
     fn draws_replicas_indented_under_their_source() {
