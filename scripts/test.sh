@@ -29,5 +29,8 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
+echo "== Debian package (built from the tested binary, installed into a scratch root)"
+bash scripts/check-package.sh target/debug/arbor
+
 echo "== API fuzz (schemathesis against arbor demo)"
 scripts/fuzz-api.sh

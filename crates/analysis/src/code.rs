@@ -69,6 +69,7 @@ analysis_codes! {
     LockedSemiSyncMasterHypothesis => false, "Primary waits for more semi-synchronous replicas than are connected; no commit is waiting yet";
     LockedSemiSyncMaster => false, "Primary waits for more semi-synchronous replicas than are connected, and commits are blocked waiting for acknowledgements";
     MasterWithTooManySemiSyncReplicas => true, "Primary has more semi-synchronous replicas connected than it waits for (EnforceExactSemiSyncReplicas)";
+    MasterWithIncorrectSemiSyncReplicas => true, "Primary has as many semi-synchronous replicas as it waits for, but not the ones the promotion rules choose (EnforceExactSemiSyncReplicas)";
     FormerMasterWithErrantTransactions => false, "A former primary is back after its failover with transactions its successor never had (listed in GtidErrant): fenced read-only and downtimed for an operator";
     FormerMasterNotRejoined => false, "A former primary is back after its failover, holding nothing its successor lacks: fenced read-only (RejoinFormerPrimary would make it a replica)";
 }
@@ -79,55 +80,46 @@ impl fmt::Display for AnalysisCode {
     }
 }
 
-/// orchestrator's structure warnings: not failures, but shapes that limit what recovery can do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum StructureWarning {
-    /// A replica has transactions its primary does not.
-    ErrantGTIDStructureWarning,
-    /// No replica logs what it replicates, so none can be promoted.
-    NoLoggingReplicasStructureWarning,
-    /// Replicas use different GTID modes.
-    DifferentGTIDModesStructureWarning,
-    StatementAndMixedLoggingReplicasStructureWarning,
-    StatementAndRowLoggingReplicasStructureWarning,
-    MixedAndRowLoggingReplicasStructureWarning,
-    MultipleMajorVersionsLoggingReplicasStructureWarning,
-    /// Replicas position by file and offset only: a dead primary cannot be recovered.
-    NoFailoverSupportStructureWarning,
-    /// Fewer reachable replicas have semi-sync on than the primary waits for.
-    NotEnoughValidSemiSyncReplicasStructureWarning,
-}
+/// The table of structure warnings, as [`analysis_codes!`] is for codes: one line per warning
+/// with what an operator reads next to it.
+macro_rules! structure_warnings {
+    ($( $warning:ident => $description:expr; )*) => {
+        /// orchestrator's structure warnings: not failures, but shapes that limit what recovery
+        /// can do.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum StructureWarning {
+            $( $warning, )*
+        }
 
-impl StructureWarning {
-    pub fn name(self) -> &'static str {
-        match self {
-            StructureWarning::ErrantGTIDStructureWarning => "ErrantGTIDStructureWarning",
-            StructureWarning::NoLoggingReplicasStructureWarning => {
-                "NoLoggingReplicasStructureWarning"
+        impl StructureWarning {
+            pub const ALL: &'static [StructureWarning] = &[$( StructureWarning::$warning, )*];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( StructureWarning::$warning => stringify!($warning), )*
+                }
             }
-            StructureWarning::DifferentGTIDModesStructureWarning => {
-                "DifferentGTIDModesStructureWarning"
-            }
-            StructureWarning::StatementAndMixedLoggingReplicasStructureWarning => {
-                "StatementAndMixedLoggingReplicasStructureWarning"
-            }
-            StructureWarning::StatementAndRowLoggingReplicasStructureWarning => {
-                "StatementAndRowLoggingReplicasStructureWarning"
-            }
-            StructureWarning::MixedAndRowLoggingReplicasStructureWarning => {
-                "MixedAndRowLoggingReplicasStructureWarning"
-            }
-            StructureWarning::MultipleMajorVersionsLoggingReplicasStructureWarning => {
-                "MultipleMajorVersionsLoggingReplicasStructureWarning"
-            }
-            StructureWarning::NoFailoverSupportStructureWarning => {
-                "NoFailoverSupportStructureWarning"
-            }
-            StructureWarning::NotEnoughValidSemiSyncReplicasStructureWarning => {
-                "NotEnoughValidSemiSyncReplicasStructureWarning"
+
+            /// What an operator reads next to the warning.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $( StructureWarning::$warning => $description, )*
+                }
             }
         }
-    }
+    };
+}
+
+structure_warnings! {
+    ErrantGTIDStructureWarning => "A replica has transactions its primary does not (errant GTIDs): promoting it would serve them, and other replicas may not follow it";
+    NoLoggingReplicasStructureWarning => "No replica logs what it replicates (log_slave_updates off), so none can become a primary its siblings replicate from";
+    DifferentGTIDModesStructureWarning => "Replicas use different GTID modes: some cannot follow others after a failover";
+    StatementAndMixedLoggingReplicasStructureWarning => "Replicas log in statement and mixed formats: a replica can only follow one that logs in a format it can apply";
+    StatementAndRowLoggingReplicasStructureWarning => "Replicas log in statement and row formats: a replica can only follow one that logs in a format it can apply";
+    MixedAndRowLoggingReplicasStructureWarning => "Replicas log in mixed and row formats: a replica can only follow one that logs in a format it can apply";
+    MultipleMajorVersionsLoggingReplicasStructureWarning => "Logging replicas run different major versions: an older replica cannot follow a newer one";
+    NoFailoverSupportStructureWarning => "Replicas position by file and offset only (no GTID): a dead primary cannot be recovered";
+    NotEnoughValidSemiSyncReplicasStructureWarning => "Fewer reachable replicas have semi-sync on than the primary waits for: commits will block";
 }
 
 impl fmt::Display for StructureWarning {

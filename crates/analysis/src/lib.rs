@@ -16,12 +16,14 @@ mod gtid;
 mod position;
 mod route;
 mod rules;
+mod semi_sync;
 
 pub use code::{AnalysisCode, StructureWarning};
 pub use gtid::{errant_gtid, MysqlGtidSet};
 pub use position::Position;
 pub use route::{primary_verdict, replica_verdict, writable_primaries, RouteLimits, RouteVerdict};
 pub use rules::{analyze, Analysis, AnalysisSettings};
+pub use semi_sync::{acknowledging, semi_sync_acknowledgers, Acknowledgers};
 
 #[cfg(test)]
 mod tests;

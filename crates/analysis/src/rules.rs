@@ -223,6 +223,11 @@ fn analyze_one(
         } else if lcv && settings.enforce_exact_semi_sync && semi_sync_surplus(instance) {
             Some(MasterWithTooManySemiSyncReplicas)
         } else if lcv
+            && settings.enforce_exact_semi_sync
+            && crate::semi_sync::incorrect_acknowledgers(topology, key)
+        {
+            Some(MasterWithIncorrectSemiSyncReplicas)
+        } else if lcv
             && read_only
             && settings.recover_non_writeable_master
             && (replicating > 0 || (n == 0 && !topology.former_names(&cluster).is_empty()))

@@ -438,6 +438,7 @@ fn every_code_is_decided_as_orchestrator_decides_it() {
         LockedSemiSyncMasterHypothesis,
         LockedSemiSyncMaster,
         MasterWithTooManySemiSyncReplicas,
+        MasterWithIncorrectSemiSyncReplicas,
     ]);
 
     let all: BTreeSet<AnalysisCode> = AnalysisCode::ALL.iter().copied().collect();
@@ -519,6 +520,47 @@ fn a_semi_sync_primary_short_of_acknowledgers_is_locked_once_commits_wait() {
         Some(AnalysisCode::MasterWithTooManySemiSyncReplicas)
     );
     assert!(too_many.is_actionable());
+
+    // As many as it waits for, but the wrong one: r2 is preferred, r1 acknowledges.
+    let acknowledging = |key: &'static str, on: bool| {
+        let mut record = replica(key, "p:1").record();
+        record.instance.semi_sync.available = true;
+        record.instance.semi_sync.replica_enabled = on;
+        record.instance.semi_sync.replica_status = on;
+        record
+    };
+    let wrong_one = || {
+        vec![
+            semi_primary(1, 0),
+            acknowledging("r1:1", true),
+            acknowledging("r2:1", false),
+        ]
+    };
+    let with_rules = |rules: &[(InstanceKey, arbor_topology::PromotionRule)]| {
+        analyze(
+            &Topology::new(
+                wrong_one(),
+                &TopologyOptions {
+                    promotion_rules: rules,
+                    ..TopologyOptions::default()
+                },
+            ),
+            &exact,
+        )
+        .into_iter()
+        .find(|a| a.key.to_string() == "p:1")
+        .and_then(|a| a.code)
+    };
+    let r2: InstanceKey = "r2:1".parse().unwrap();
+    assert_eq!(
+        with_rules(&[(r2.clone(), arbor_topology::PromotionRule::Prefer)]),
+        Some(AnalysisCode::MasterWithIncorrectSemiSyncReplicas)
+    );
+    assert!(AnalysisCode::MasterWithIncorrectSemiSyncReplicas.is_actionable());
+    // No rule says otherwise: the one acknowledging is as good as any.
+    assert_eq!(with_rules(&[]), None);
+    // Without EnforceExactSemiSyncReplicas arbor leaves the choice to the operator.
+    assert!(analyse(wrong_one()).is_none());
 }
 
 /// A primary arbor never read alive (a member that started just before it died) is judged by
@@ -711,4 +753,53 @@ fn structure_warnings_name_what_limits_a_failover() {
         "p:1"
     )
     .is_empty());
+}
+
+/// The tables of codes and structure warnings in `docs/troubleshooting.md`, written from the
+/// code (`ARBOR_BLESS=1` rewrites them); the rest of the page is prose.
+#[test]
+fn the_troubleshooting_page_lists_every_code() {
+    let mut tables = String::from("| code | arbor | what it means |\n|---|---|---|\n");
+    for code in AnalysisCode::ALL {
+        let acts = if code.is_actionable() {
+            "recovers"
+        } else {
+            "shown"
+        };
+        tables.push_str(&format!(
+            "| `{}` | {acts} | {} |\n",
+            code.name(),
+            code.description()
+        ));
+    }
+    tables.push_str(
+        "\n### Structure warnings\n\nNot failures: shapes of a cluster that limit what a \
+         recovery can do, listed in an analysis's `StructureAnalysis` and on the web UI's \
+         problems page.\n\n| warning | what it means |\n|---|---|\n",
+    );
+    for warning in StructureWarning::ALL {
+        tables.push_str(&format!(
+            "| `{}` | {} |\n",
+            warning.name(),
+            warning.description()
+        ));
+    }
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/troubleshooting.md");
+    let page = std::fs::read_to_string(&path).unwrap();
+    let (begin, end) = (
+        "<!-- analysis-codes:begin -->\n",
+        "<!-- analysis-codes:end -->",
+    );
+    let start = page.find(begin).expect("the begin marker") + begin.len();
+    let stop = page.find(end).expect("the end marker");
+    let written = format!("{}{tables}{}", &page[..start], &page[stop..]);
+    if std::env::var_os("ARBOR_BLESS").is_some() {
+        std::fs::write(&path, &written).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        on_disk == written,
+        "docs/troubleshooting.md's tables are out of date: run ARBOR_BLESS=1 cargo test -p arbor-analysis troubleshooting"
+    );
 }

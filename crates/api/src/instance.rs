@@ -302,12 +302,7 @@ impl InstanceJson {
             .unwrap_or_default()
             .to_string();
         let replicas: Vec<InstanceKeyJson> = instance.replicas.iter().map(Into::into).collect();
-        let is_co_master = instance.source().is_some_and(|source| {
-            view.topology
-                .record(source)
-                .and_then(|r| r.instance.source())
-                .is_some_and(|grand| grand == record.key())
-        });
+        let is_co_master = view.topology.is_co_primary(record.key());
 
         let downtime = view.annotations.downtimes.get(record.key());
         // Errant transactions of a replica, judged against a valid reading of its source.
@@ -487,6 +482,15 @@ pub struct ClusterInfo {
     pub has_automated_intermediate_master_recovery: bool,
     #[serde(rename = "ArborCountUnreachableInstances")]
     pub count_unreachable_instances: usize,
+    /// Replicas whose lag cannot be known now (not replicating, or not read): while there are
+    /// any, `HeuristicLag` is a lower bound and the UI says "unknown".
+    #[serde(rename = "ArborCountUnknownLagReplicas", default)]
+    pub count_unknown_lag_replicas: usize,
+    /// The primary's version and flavour (`MariaDB`, `MySQL`), empty when it was never read.
+    #[serde(rename = "ArborPrimaryVersion", default)]
+    pub primary_version: String,
+    #[serde(rename = "ArborPrimaryFlavor", default)]
+    pub primary_flavor: String,
 }
 
 impl ClusterInfo {
@@ -500,6 +504,20 @@ impl ClusterInfo {
             .filter_map(|r| r.seconds_behind_source)
             .max()
             .unwrap_or(0);
+        let count_unknown_lag_replicas = members
+            .iter()
+            .filter(|r| {
+                r.instance.replication.as_ref().is_some_and(|link| {
+                    !r.last_error.is_empty() || link.seconds_behind_source.is_none()
+                })
+            })
+            .count();
+        let primary = cluster_name
+            .parse::<arbor_topology::InstanceKey>()
+            .ok()
+            .and_then(|key| topology.record(&key))
+            .map(|r| &r.instance)
+            .filter(|i| !i.version.is_empty());
         let summary = topology
             .cluster_summaries()
             .into_iter()
@@ -516,6 +534,11 @@ impl ClusterInfo {
             has_automated_master_recovery: automated.0,
             has_automated_intermediate_master_recovery: automated.1,
             count_unreachable_instances: summary.map(|s| s.unreachable_count).unwrap_or(0),
+            count_unknown_lag_replicas,
+            primary_version: primary.map(|i| i.version.clone()).unwrap_or_default(),
+            primary_flavor: primary
+                .map(|i| i.flavor.name().to_string())
+                .unwrap_or_default(),
         }
     }
 }
@@ -638,6 +661,11 @@ pub struct ReplicationAnalysisJson {
     pub command_hint: String,
     #[serde(flatten)]
     pub extras: crate::analysis_extra::AnalysisExtrasJson,
+    /// Why arbor (the acting node) did not recover this failure automatically: downtime, the
+    /// recovery filters, the global switch, the block period, ...; null when nothing held it
+    /// back or it calls for no recovery.
+    #[serde(rename = "ArborNotRecoveredBecause", default)]
+    pub not_recovered_because: Option<String>,
 }
 
 /// orchestrator's `TopologyRecovery` JSON, plus arbor's steps.
@@ -706,6 +734,9 @@ pub struct TopologyRecoveryJson {
 pub struct RecoveryStepJson {
     #[serde(rename = "AuditAt")]
     pub at: String,
+    /// Milliseconds from the recovery's start to this step (`AuditAt` has whole seconds).
+    #[serde(rename = "ArborMillisSinceStart", default)]
+    pub millis_since_start: i64,
     #[serde(rename = "Message")]
     pub message: String,
 }

@@ -7,12 +7,18 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "arbor",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("ARBOR_COMMIT"), ")"),
     about = "A highly available manager for MySQL and MariaDB replication topologies"
 )]
 pub(crate) struct Args {
     /// Configuration file (orchestrator's JSON keys). Without it, built-in defaults.
-    #[arg(long, global = true, env = "ARBOR_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "ARBOR_CONFIG",
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
     pub(crate) config: Option<PathBuf>,
 
     /// URL of the arbor service that client commands talk to; several (comma- or
@@ -23,17 +29,30 @@ pub(crate) struct Args {
         global = true,
         env = "ARBOR_API",
         default_value = "http://127.0.0.1:3000",
-        value_name = "URL"
+        value_name = "URL",
+        help_heading = "Global options"
     )]
     pub(crate) api: String,
 
     /// Print machine-readable JSON instead of text.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub(crate) json: bool,
+
+    /// Colour the text output: auto (on a terminal, unless NO_COLOR is set), always, never.
+    /// On a terminal, lists are aligned tables; piped, one plain line per item.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN",
+        help_heading = "Global options"
+    )]
+    pub(crate) color: crate::table::ColorChoice,
 
     /// Run the command without a service, straight against the shared MySQL backend of
     /// --config (BackendDB "mysql") and the MySQL servers, honouring the services' locks.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub(crate) direct: bool,
 
     #[command(subcommand)]
@@ -412,6 +431,13 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: RaftCommand,
     },
+    /// Print a shell completion script (e.g. `arbor completions bash > /etc/bash_completion.d/arbor`).
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print arbor's man page (roff), e.g. `arbor man > arbor.1`.
+    Man,
 }
 
 impl Command {
@@ -419,9 +445,12 @@ impl Command {
     /// not one that runs something itself.
     pub(crate) fn is_client_command(&self) -> bool {
         match self {
-            Command::Serve | Command::CheckConfig | Command::Tls { .. } | Command::Raft { .. } => {
-                false
-            }
+            Command::Serve
+            | Command::CheckConfig
+            | Command::Tls { .. }
+            | Command::Raft { .. }
+            | Command::Completions { .. }
+            | Command::Man => false,
             #[cfg(feature = "demo")]
             Command::Demo { .. } | Command::Simfleet { .. } => false,
             _ => true,
@@ -453,4 +482,101 @@ pub(crate) enum TlsCommand {
         #[arg(long = "host", value_name = "NAME_OR_IP", required = true)]
         hosts: Vec<String>,
     },
+}
+
+/// The command line as parsed and as documented (help, completions, man page): the derived
+/// commands, with every positional argument that has no description of its own described by
+/// what it names ([`ARGUMENTS`]), so one table says what `HOST:PORT` means everywhere.
+pub(crate) fn command() -> clap::Command {
+    describe_arguments(<Args as clap::CommandFactory>::command())
+}
+
+/// What each kind of positional argument is, by its value name.
+const ARGUMENTS: &[(&str, &str)] = &[
+    (
+        "HOST:PORT",
+        "A server, as host:port (as arbor shows it: `arbor clusters`, `arbor topology`)",
+    ),
+    (
+        "BELOW",
+        "The server to replicate from afterwards, as host:port",
+    ),
+    (
+        "CLUSTER",
+        "A cluster: its name (its primary's host:port), its alias, or a former name",
+    ),
+    (
+        "CLUSTER|HOST:PORT",
+        "A cluster (name, alias or former name), or any server in it as host:port",
+    ),
+    (
+        "RULE",
+        "A promotion rule: must, prefer, neutral, prefer_not or must_not",
+    ),
+    ("SECONDS", "A number of seconds"),
+    ("TAG", "A tag, NAME or NAME=VALUE"),
+    ("NAME", "A tag's name"),
+    (
+        "ID",
+        "A maintenance lock's id (as `begin-maintenance` printed it)",
+    ),
+    ("TEXT", "Text to search server names for"),
+    ("QUERY", "A query id (the Id column of the processlist)"),
+    (
+        "NAME_OR_IP",
+        "A host name or IP address for the certificate",
+    ),
+    ("DIR", "A directory"),
+    ("FILE", "A file"),
+    ("SHELL", "The shell: bash, zsh, fish, elvish or powershell"),
+    ("URL", "An arbor node's URL (http://host:port)"),
+];
+
+fn describe_arguments(mut command: clap::Command) -> clap::Command {
+    let subcommands: Vec<String> = command
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in subcommands {
+        command = command.mut_subcommand(name, describe_arguments);
+    }
+    let undescribed: Vec<(clap::Id, &'static str)> = command
+        .get_positionals()
+        .filter(|arg| arg.get_help().is_none())
+        .filter_map(|arg| {
+            let name = arg.get_value_names()?.first()?.as_str().to_string();
+            let help = ARGUMENTS.iter().find(|(n, _)| *n == name)?.1;
+            Some((arg.get_id().clone(), help))
+        })
+        .collect();
+    for (id, help) in undescribed {
+        command = command.mut_arg(id, |arg| arg.help(help));
+    }
+    command
+}
+
+#[cfg(test)]
+mod tests {
+    /// `--help` of every subcommand describes each of its arguments.
+    #[test]
+    fn every_argument_of_every_command_is_described() {
+        fn check(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_positionals() {
+                if arg.get_help().is_none() {
+                    missing.push(format!("{path} <{}>", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let command = super::command();
+        command.clone().debug_assert();
+        let mut missing = Vec::new();
+        check(&command, "arbor", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "arguments without a description: {missing:#?}"
+        );
+    }
 }

@@ -6,9 +6,13 @@ use arbor_client::{Client, ClientOptions};
 use arbor_topology::InstanceKey;
 use serde::Serialize;
 
+use crate::table::{Cell, Paint, Style, Table};
+
 #[derive(Clone, Copy)]
 pub struct Output {
     pub json: bool,
+    /// Tables on a terminal, and colour.
+    pub style: Style,
 }
 
 impl Output {
@@ -83,25 +87,99 @@ pub async fn instance(api: &Target, instance: &str, output: Output) -> anyhow::R
 
 pub async fn clusters(api: &Target, output: Output) -> anyhow::Result<()> {
     let clusters = client(api).await?.clusters_info().await?;
-    // Names only, one per line, as orchestrator-client prints them: scripts loop over this.
     output.print(&clusters, |clusters| {
         if clusters.is_empty() {
             return "none\n".to_string();
         }
-        clusters
-            .iter()
-            .map(|c| format!("{}\n", c.cluster_name))
-            .collect()
+        if !output.style.terminal {
+            // Names only, one per line, as orchestrator-client prints them: scripts loop
+            // over this.
+            return clusters
+                .iter()
+                .map(|c| format!("{}\n", c.cluster_name))
+                .collect();
+        }
+        let mut table = Table::new(&[
+            "ALIAS",
+            "PRIMARY",
+            "VERSION",
+            "INSTANCES",
+            "UNREACHABLE",
+            "LARGEST LAG",
+            "AUTOMATED RECOVERY",
+        ]);
+        for c in clusters {
+            let lag = if c.count_unknown_lag_replicas > 0 {
+                Cell::painted("unknown", Paint::Warn)
+            } else {
+                format!("{}s", c.heuristic_lag).into()
+            };
+            let unreachable = match c.count_unreachable_instances {
+                0 => Cell::from("0"),
+                n => Cell::painted(n.to_string(), Paint::Bad),
+            };
+            let automated = match (
+                c.has_automated_master_recovery,
+                c.has_automated_intermediate_master_recovery,
+            ) {
+                (true, true) => Cell::painted("on", Paint::Good),
+                (true, false) => "primary only".into(),
+                (false, true) => "intermediate only".into(),
+                (false, false) => "off".into(),
+            };
+            table.row(vec![
+                c.cluster_alias.clone().into(),
+                c.cluster_name.clone().into(),
+                if c.primary_version.is_empty() {
+                    "unknown".into()
+                } else {
+                    format!("{} {}", c.primary_flavor, c.primary_version).into()
+                },
+                c.count_instances.to_string().into(),
+                unreachable,
+                lag,
+                automated,
+            ]);
+        }
+        table.render(&output.style)
     })
 }
 
 pub async fn replication_analysis(api: &Target, output: Output) -> anyhow::Result<()> {
     let analyses = client(api).await?.replication_analysis().await?;
-    // One line per analysis, as orchestrator-client prints them.
+    let style = output.style;
     output.print(&analyses, |analyses| {
         if analyses.is_empty() {
             return "none\n".to_string();
         }
+        let code = |a: &arbor_api::ReplicationAnalysisJson| {
+            let paint = if a.is_actionable_recovery {
+                Paint::Bad
+            } else {
+                Paint::Warn
+            };
+            Cell::painted(a.analysis.clone(), paint)
+        };
+        if style.terminal {
+            let mut table = Table::new(&[
+                "INSTANCE",
+                "CLUSTER",
+                "ANALYSIS",
+                "STRUCTURE",
+                "NOT RECOVERED BECAUSE",
+            ]);
+            for a in analyses {
+                table.row(vec![
+                    a.analyzed_instance_key.to_key().to_string().into(),
+                    a.cluster_details.cluster_alias.clone().into(),
+                    code(a),
+                    a.structure_analysis.join(", ").into(),
+                    a.not_recovered_because.clone().unwrap_or_default().into(),
+                ]);
+            }
+            return table.render(&style);
+        }
+        // One line per analysis, as orchestrator-client prints them.
         analyses
             .iter()
             .map(|a| {
@@ -109,10 +187,13 @@ pub async fn replication_analysis(api: &Target, output: Output) -> anyhow::Resul
                     "{} (cluster {}): {}",
                     a.analyzed_instance_key.to_key(),
                     a.cluster_details.cluster_name,
-                    a.analysis
+                    style.paint(&a.analysis, code(a).paint()),
                 );
                 if !a.structure_analysis.is_empty() {
                     line.push_str(&format!(" [{}]", a.structure_analysis.join(", ")));
+                }
+                if let Some(why) = &a.not_recovered_because {
+                    line.push_str(&format!("\n    not recovered: {why}"));
                 }
                 line.push('\n');
                 line
@@ -277,16 +358,30 @@ pub async fn audit_recovery(
         None => "audit-recovery".to_string(),
     };
     let recoveries: Vec<arbor_api::TopologyRecoveryJson> = client(api).await?.get(&path).await?;
+    let style = output.style;
     output.print(&recoveries, |recoveries| {
         if recoveries.is_empty() {
             return "none\n".to_string();
         }
+        let mut table = Table::new(&[
+            "ID",
+            "STARTED (UTC)",
+            "TYPE",
+            "FAILED",
+            "ANALYSIS",
+            "SUCCESSOR",
+            "OUTCOME",
+            "NOTES",
+        ]);
         let mut text = String::new();
         for r in recoveries {
-            let failed = r.analysis_entry["AnalyzedInstanceKey"]["Hostname"]
-                .as_str()
-                .unwrap_or("");
-            let port = &r.analysis_entry["AnalyzedInstanceKey"]["Port"];
+            let failed = format!(
+                "{}:{}",
+                r.analysis_entry["AnalyzedInstanceKey"]["Hostname"]
+                    .as_str()
+                    .unwrap_or(""),
+                r.analysis_entry["AnalyzedInstanceKey"]["Port"]
+            );
             let outcome = if r.is_active {
                 "running"
             } else if r.is_successful {
@@ -294,35 +389,62 @@ pub async fn audit_recovery(
             } else {
                 "failed"
             };
+            let successor = r
+                .successor_key
+                .as_ref()
+                .map(|k| k.to_key().to_string())
+                .unwrap_or_else(|| "-".into());
+            let mut notes = Vec::new();
+            if r.acknowledged {
+                notes.push("acknowledged".to_string());
+            }
+            if !r.lost_replicas.is_empty() {
+                notes.push(format!(
+                    "lost {}",
+                    r.lost_replicas
+                        .iter()
+                        .map(|k| k.to_key().to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ));
+            }
+            let analysis = r.analysis_entry["Analysis"].as_str().unwrap_or("");
+            if style.terminal {
+                table.row_with_details(
+                    vec![
+                        r.id.to_string().into(),
+                        r.recovery_start_timestamp.clone().into(),
+                        r.kind.clone().into(),
+                        failed.into(),
+                        analysis.into(),
+                        successor.into(),
+                        Cell::painted(outcome, Paint::of_outcome(outcome)),
+                        notes.join(", ").into(),
+                    ],
+                    r.steps
+                        .iter()
+                        .map(|s| format!("{:>6} ms  {}", s.millis_since_start, s.message))
+                        .collect(),
+                );
+                continue;
+            }
             text.push_str(&format!(
-                "{} {} {} {failed}:{port} {} -> {} {outcome}{}{}\n",
+                "{} {} {} {failed} {analysis} -> {successor} {}{}\n",
                 r.id,
                 r.recovery_start_timestamp,
                 r.kind,
-                r.analysis_entry["Analysis"].as_str().unwrap_or(""),
-                r.successor_key
-                    .as_ref()
-                    .map(|k| k.to_key().to_string())
-                    .unwrap_or_else(|| "-".into()),
-                if r.acknowledged { ", acknowledged" } else { "" },
-                if r.lost_replicas.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        ", lost {}",
-                        r.lost_replicas
-                            .iter()
-                            .map(|k| k.to_key().to_string())
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    )
-                },
+                style.paint(outcome, Paint::of_outcome(outcome)),
+                notes.iter().map(|n| format!(", {n}")).collect::<String>(),
             ));
             for step in &r.steps {
                 text.push_str(&format!("    {} {}\n", step.at, step.message));
             }
         }
-        text
+        if style.terminal {
+            table.render(&style)
+        } else {
+            text
+        }
     })
 }
 

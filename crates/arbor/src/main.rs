@@ -10,12 +10,11 @@ mod compat_commands;
 #[cfg(feature = "demo")]
 mod demo;
 mod serve;
+mod table;
 mod tls_init;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-use clap::Parser;
 
 use cli::{Args, Command, RaftCommand, TlsCommand};
 
@@ -37,7 +36,8 @@ fn orchestrator_api() -> Option<String> {
 }
 
 fn main() -> ExitCode {
-    let mut args = Args::parse();
+    let mut args = <Args as clap::FromArgMatches>::from_arg_matches(&cli::command().get_matches())
+        .unwrap_or_else(|e| e.exit());
     if let Some(api) = orchestrator_api() {
         args.api = api;
     }
@@ -64,7 +64,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let output = commands::Output { json: args.json };
+    let output = commands::Output {
+        json: args.json,
+        style: table::Style::detect(args.color),
+    };
     let basic_auth = match (
         std::env::var("ARBOR_AUTH_USER"),
         std::env::var("ARBOR_AUTH_PASSWORD"),
@@ -101,6 +104,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         #[cfg(feature = "demo")]
         Command::Demo { mariadb: false } => demo::demo_simulated(args.config.as_deref()).await,
         Command::CheckConfig => serve::check_config(args.config.as_deref()),
+        Command::Completions { shell } => {
+            let mut command = cli::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "arbor", &mut script);
+            print_all(&script)
+        }
+        Command::Man => {
+            let command = cli::command();
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command).render(&mut page)?;
+            print_all(&page)
+        }
         #[cfg(feature = "demo")]
         Command::Simfleet {
             topology,
@@ -434,5 +449,14 @@ fn force_query(force: bool) -> &'static str {
         "?force=true"
     } else {
         ""
+    }
+}
+
+/// Writes `bytes` to standard output; a reader that stops early (`| head`) is not an error.
+fn print_all(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }

@@ -4,7 +4,6 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -234,98 +233,6 @@ fn client_commands_explain_an_unreachable_service() {
     assert!(stderr.contains("cannot reach arbor"), "{stderr}");
 }
 
-/// `arbor demo ARGS` on a free port, its stderr in `DIR/demo.stderr`: (dir, process, API URL).
-fn start_demo(args: &[&str]) -> (tempfile::TempDir, std::process::Child, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = dir.path().join("demo.json");
-    fs::write(
-        &config,
-        format!(r#"{{"ListenAddress": "127.0.0.1:{port}"}}"#),
-    )
-    .unwrap();
-    let demo = Command::new(ARBOR)
-        .args(["--config", config.to_str().unwrap(), "demo"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(dir.path().join("demo.stderr")).unwrap())
-        .spawn()
-        .unwrap();
-    (dir, demo, format!("http://127.0.0.1:{port}"))
-}
-
-#[test]
-fn demo_serves_a_real_topology_and_cleans_up_on_interrupt() {
-    let (dir, mut demo, api) = start_demo(&["--mariadb"]);
-    let stderr_path = dir.path().join("demo.stderr");
-    let cli = |args: &[&str]| {
-        Command::new(ARBOR)
-            .args(["--api", &api])
-            .args(args)
-            .output()
-            .unwrap()
-    };
-
-    // The demo says where its primary is; its tree shows all four servers.
-    let started = Instant::now();
-    let tree = loop {
-        let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
-        let primary = stderr
-            .split("primary P ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .map(|key| key.trim_end_matches(',').to_string());
-        if let Some(primary) = primary {
-            let output = cli(&["topology", &primary]);
-            let tree = String::from_utf8_lossy(&output.stdout).into_owned();
-            if output.status.success() && tree.lines().filter(|l| l.contains(",ok,")).count() == 4 {
-                break tree;
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "demo did not show its topology: {stderr}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert_eq!(
-        tree.lines()
-            .filter(|l| l.trim_start().starts_with("+ "))
-            .count(),
-        3
-    );
-    let stderr = fs::read_to_string(&stderr_path).unwrap();
-    let r1_pid: i32 = stderr
-        .split("kill -9 ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|pid| pid.parse().ok())
-        .expect("demo names R1's pid");
-    assert!(Path::new(&format!("/proc/{r1_pid}")).exists());
-
-    // Ctrl-C: arbor exits cleanly and takes the demo servers with it.
-    let interrupted = Command::new("kill")
-        .args(["-INT", &demo.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupted.success());
-    let status = demo.wait().unwrap();
-    assert!(status.success(), "demo exited with {status}");
-    let gone = (0..50).any(|_| {
-        let state = fs::read_to_string(format!("/proc/{r1_pid}/status")).unwrap_or_default();
-        if state.is_empty() || state.contains("State:\tZ") {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        false
-    });
-    assert!(
-        gone,
-        "demo server {r1_pid} still running after the demo stopped"
-    );
-}
-
 #[test]
 fn discovery_ignore_filters_from_the_config_keep_a_server_out() {
     // P with replicas R1 and R2; the config ignores R2 by its port.
@@ -359,65 +266,6 @@ fn discovery_ignore_filters_from_the_config_keep_a_server_out() {
     );
     let tree = service.stdout_of(&["topology", &p]);
     assert!(!tree.contains(r2.as_str()), "still not there:\n{tree}");
-}
-
-#[test]
-fn the_simulated_demo_fails_a_killed_primary_over_and_stops_cleanly() {
-    let (dir, mut demo, api) = start_demo(&[]);
-    let stderr_path = dir.path().join("demo.stderr");
-    let get = |path: &str| -> Option<serde_json::Value> {
-        let (status, body) = common::raft_group::request(&api, "GET", path, false);
-        (status == 200)
-            .then(|| serde_json::from_str(&body).ok())
-            .flatten()
-    };
-    let wait = |what: &str, check: &dyn Fn() -> bool| {
-        let started = Instant::now();
-        while !check() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "{what}: {}",
-                fs::read_to_string(&stderr_path).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
-    // Three clusters of four appear, with nothing installed.
-    wait("the demo's three clusters", &|| {
-        get("/api/clusters-info").is_some_and(|c| {
-            c.as_array()
-                .is_some_and(|c| c.len() == 3 && c.iter().all(|c| c["CountInstances"] == 4))
-        })
-    });
-    // The printed command kills a primary; arbor fails it over.
-    let stderr = fs::read_to_string(&stderr_path).unwrap();
-    let kill = stderr
-        .split("curl -X POST ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the demo prints a kill command")
-        .to_string();
-    let path = kill
-        .strip_prefix(&api)
-        .filter(|p| p.starts_with("/demo/kill/"))
-        .unwrap_or_else(|| panic!("a kill command on this demo's API: {kill}"));
-    let (status, body) = common::raft_group::request(&api, "POST", path, false);
-    assert_eq!(status, 200, "{body}");
-    wait("a successful recovery in the audit", &|| {
-        get("/api/audit-recovery").is_some_and(|a| {
-            a.as_array()
-                .is_some_and(|r| r.iter().any(|r| r["IsSuccessful"] == true))
-        })
-    });
-
-    // Ctrl-C: a clean exit.
-    let interrupted = Command::new("kill")
-        .args(["-INT", &demo.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupted.success());
-    let status = demo.wait().unwrap();
-    assert!(status.success(), "demo exited with {status}");
 }
 
 #[test]
@@ -557,4 +405,46 @@ fn reload_configuration_reads_the_file_again_and_names_what_changed() {
     let (status, body) = get(&service.api, "/api/reload-configuration");
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("InstancePollSeconds"), "{body}");
+}
+
+#[test]
+fn version_names_the_commit() {
+    let output = Command::new(ARBOR).arg("--version").output().unwrap();
+    assert!(output.status.success());
+    let version = String::from_utf8_lossy(&output.stdout);
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string());
+    assert_eq!(
+        version.trim(),
+        format!("arbor {} (commit {head})", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn completions_and_man_page_are_generated() {
+    for (shell, marker) in [
+        ("bash", "_arbor()"),
+        ("zsh", "#compdef arbor"),
+        ("fish", "complete -c arbor"),
+    ] {
+        let output = Command::new(ARBOR)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        // The subcommands are completed.
+        assert!(script.contains("graceful-master-takeover"), "{shell}");
+    }
+    let output = Command::new(ARBOR).arg("man").output().unwrap();
+    assert!(output.status.success());
+    let page = String::from_utf8_lossy(&output.stdout);
+    assert!(page.contains(".TH arbor 1"), "{page}");
+    assert!(page.contains("check\\-config"), "{page}");
 }

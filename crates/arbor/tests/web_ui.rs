@@ -77,7 +77,15 @@ fn cluster_page_draws_every_instance_with_its_state() {
         dom.contains("id=\"instance\"")
     });
     assert!(instance.contains(&keys[1]), "source shown:\n{instance}");
-    assert!(instance.contains("Last IO error"), "{instance}");
+    // R3's replication error is shown once, not once per field that repeats it.
+    let errors: Vec<&str> = instance
+        .split("class=\"error-line\">")
+        .skip(1)
+        .map(|rest| rest.split('<').next().unwrap_or(""))
+        .collect();
+    assert!(!errors.is_empty(), "R3's error is shown:\n{instance}");
+    let distinct: std::collections::BTreeSet<&&str> = errors.iter().collect();
+    assert_eq!(distinct.len(), errors.len(), "{errors:?}");
 
     // No RecoverMasterClusterFilters in this config: the recoveries page says that nothing is
     // recovered automatically, not that automated recoveries are enabled.
@@ -93,40 +101,73 @@ fn cluster_page_draws_every_instance_with_its_state() {
 }
 
 #[tokio::test]
-async fn dragging_a_replica_onto_another_relocates_it_after_confirmation() {
-    let sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0)]).unwrap();
-    let [p, r1, r2] = [0, 1, 2].map(|i| sandbox.key(i));
+async fn each_drop_proposes_the_move_it_means_and_runs_it_after_confirmation() {
+    // P with R1 and R2, and R3 under R1.
+    let sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0), Some(1)]).unwrap();
+    let [p, r1, r2, r3] = [0, 1, 2, 3].map(|i| sandbox.key(i));
+    let path = |key: &str| key.replace(':', "/");
     let dir = tempfile::tempdir().unwrap();
     let service = Service::start(dir.path(), &test_config(dir.path(), 1, ""));
     service.stdout_of(&["discover", &p]);
     service.wait_for_tree(&p, Duration::from_secs(10), |tree| {
-        tree.lines().count() == 3
+        tree.lines().count() == 4
     });
 
     let browser = Browser::start().await;
     browser
         .goto(&format!("{}/web/cluster/{p}", service.api))
         .await;
-    let dragged = browser
-        .wait_for(&format!("g.node[data-key='{r2}']"), Duration::from_secs(20))
-        .await;
+    // Drags `from` (a CSS selector) onto the box of `onto`, checks the request the dialog
+    // shows, runs it, and waits for the tree to satisfy `moved`.
+    let drop_and_run =
+        |from: String, onto: String, request: String, moved: Box<dyn Fn(&str) -> bool>| {
+            let browser = &browser;
+            let service = &service;
+            let p = p.clone();
+            async move {
+                let dragged = browser.wait_for(&from, Duration::from_secs(20)).await;
+                let target = browser
+                    .wait_for(
+                        &format!("g.node[data-key='{onto}']"),
+                        Duration::from_secs(5),
+                    )
+                    .await;
+                browser.drag(&dragged, &target).await;
+                let question = browser
+                    .wait_for("dialog[open] #confirm-request", Duration::from_secs(5))
+                    .await;
+                assert_eq!(browser.text(&question).await, request);
+                let run = browser
+                    .wait_for("#confirm-run", Duration::from_secs(5))
+                    .await;
+                browser.click(&run).await;
+                let result = browser
+                    .wait_for(
+                        "#action-result.ok, #action-result.failed",
+                        Duration::from_secs(20),
+                    )
+                    .await;
+                let said = browser.text(&result).await;
+                assert!(said.starts_with("Done"), "{request}: {said}");
+                service.wait_for_tree(&p, Duration::from_secs(10), |tree| moved(tree));
+                // The page redraws after the action; wait for the next drag's boxes.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        };
+
+    // Onto a sibling: move below it. Nothing moves before the confirmation.
+    let r2_box = format!("g.node[data-key='{r2}']");
+    let dragged = browser.wait_for(&r2_box, Duration::from_secs(20)).await;
     let target = browser
         .wait_for(&format!("g.node[data-key='{r1}']"), Duration::from_secs(5))
         .await;
     browser.drag(&dragged, &target).await;
-
-    // The confirmation says what will run; nothing has moved yet.
     let question = browser
         .wait_for("dialog[open] #confirm-request", Duration::from_secs(5))
         .await;
-    let request = browser.text(&question).await;
     assert_eq!(
-        request,
-        format!(
-            "POST /api/relocate/{}/{}",
-            r2.replace(':', "/"),
-            r1.replace(':', "/")
-        )
+        browser.text(&question).await,
+        format!("POST /api/move-below/{}/{}", path(&r2), path(&r1))
     );
     browser
         .screenshot(&artifacts_dir().join("drag-confirmation.png"))
@@ -134,34 +175,69 @@ async fn dragging_a_replica_onto_another_relocates_it_after_confirmation() {
     assert!(!service
         .stdout_of(&["topology", &p])
         .contains(&format!("  + {r2}")));
-    let run = browser
-        .wait_for("#confirm-run", Duration::from_secs(5))
+    let cancel = browser
+        .wait_for("#confirm-cancel", Duration::from_secs(5))
         .await;
-    browser.click(&run).await;
+    browser.click(&cancel).await;
+    let (r2_under_r1, r2_under_p) = (format!("  + {r2}"), format!("\n+ {r2}"));
+    drop_and_run(
+        r2_box.clone(),
+        r1.clone(),
+        format!("POST /api/move-below/{}/{}", path(&r2), path(&r1)),
+        Box::new(move |tree: &str| tree.contains(&r2_under_r1)),
+    )
+    .await;
 
-    // The move happened, and the page says so and draws it.
-    let result = browser
-        .wait_for("#action-result.ok", Duration::from_secs(20))
-        .await;
-    assert!(
-        browser.text(&result).await.contains("moved below"),
-        "{}",
-        browser.text(&result).await
-    );
-    let tree = service.wait_for_tree(&p, Duration::from_secs(10), |tree| {
-        tree.contains(&format!("  + {r2}"))
-    });
-    assert!(tree.contains(&format!("+ {r1}")), "{tree}");
+    // Onto its source's source: move up.
+    drop_and_run(
+        r2_box.clone(),
+        p.clone(),
+        format!("POST /api/move-up/{}", path(&r2)),
+        Box::new(move |tree: &str| tree.contains(&r2_under_p)),
+    )
+    .await;
+
+    // R1's replicas handle onto R2: every replica of R1 (R3) moves below R2.
+    let r3_under_r2 = format!("+ {r2}");
+    let r3_key = r3.clone();
+    drop_and_run(
+        format!("g.replicas-handle[data-replicas-of='{r1}']"),
+        r2.clone(),
+        format!("POST /api/relocate-replicas/{}/{}", path(&r1), path(&r2)),
+        Box::new(move |tree: &str| {
+            tree.lines()
+                .skip_while(|l| !l.contains(&r3_under_r2))
+                .nth(1)
+                .is_some_and(|l| l.contains(&format!("  + {r3_key}")))
+        }),
+    )
+    .await;
+
+    // Anywhere else: relocate. R3 (below R2) onto R1, neither its sibling nor above it.
+    let r3_under_r1 = format!("+ {r1}");
+    let r3_key = r3.clone();
+    drop_and_run(
+        format!("g.node[data-key='{r3}']"),
+        r1.clone(),
+        format!("POST /api/relocate/{}/{}", path(&r3), path(&r1)),
+        Box::new(move |tree: &str| {
+            tree.lines()
+                .skip_while(|l| !l.contains(&r3_under_r1))
+                .nth(1)
+                .is_some_and(|l| l.contains(&format!("  + {r3_key}")))
+        }),
+    )
+    .await;
     browser
         .screenshot(&artifacts_dir().join("after-drag.png"))
         .await;
 
-    // A refused drag shows the reason: R1 below its own replica R2.
+    // A refused drag shows the reason: R1 below its own replica R3.
     let dragged = browser
         .wait_for(&format!("g.node[data-key='{r1}']"), Duration::from_secs(20))
         .await;
     let target = browser
-        .wait_for(&format!("g.node[data-key='{r2}']"), Duration::from_secs(5))
+        .wait_for(&format!("g.node[data-key='{r3}']"), Duration::from_secs(5))
         .await;
     browser.drag(&dragged, &target).await;
     let run = browser

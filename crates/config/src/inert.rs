@@ -129,6 +129,11 @@ const DEPRECATED_IN_ORCHESTRATOR: &[&str] = &[
     "MaxOutdatedKeysToShow",
 ];
 
+/// Keys orchestrator itself no longer reads.
+pub fn deprecated_in_orchestrator() -> &'static [&'static str] {
+    DEPRECATED_IN_ORCHESTRATOR
+}
+
 /// Why an orchestrator key arbor has no field for does nothing, when it is one.
 pub fn orchestrator_only(key: &str) -> Option<&'static str> {
     ORCHESTRATOR_ONLY

@@ -32,6 +32,18 @@ macro_rules! config_keys {
             /// Every key arbor accepts, in orchestrator's spelling.
             pub const KEYS: &'static [&'static str] = &[$($key),*];
 
+            /// Every key with the kind of value it holds, its documentation (the field's doc
+            /// comment) and its default: the configuration reference is written from this.
+            pub fn key_table() -> Vec<KeyDoc> {
+                let defaults = Config::default();
+                vec![$(KeyDoc {
+                    key: $key,
+                    kind: <$ty as ConfigValue>::KIND,
+                    doc: concat!("" $(, $doc, "\n")*),
+                    default: <$ty as ConfigValue>::to_json(&defaults.$field),
+                }),*]
+            }
+
             pub(crate) fn set_key(&mut self, key: &str, value: &Value) -> Result<(), String> {
                 match key {
                     $( $key => { self.$field = <$ty as ConfigValue>::from_json(value)?; Ok(()) } )*
@@ -40,6 +52,17 @@ macro_rules! config_keys {
             }
         }
     };
+}
+
+/// One row of the key table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyDoc {
+    pub key: &'static str,
+    /// `boolean`, `string`, `whole number`, `port`, `list of strings`, `object of strings`.
+    pub kind: &'static str,
+    /// The field's doc comment, one line per source line (empty when it has none).
+    pub doc: &'static str,
+    pub default: Value,
 }
 
 impl Config {

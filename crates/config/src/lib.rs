@@ -19,6 +19,8 @@
 
 mod inert;
 mod keys;
+mod orchestrator_keys;
+mod reference;
 mod value;
 
 use std::collections::BTreeMap;
@@ -31,7 +33,8 @@ use arbor_topology::InstanceKey;
 use serde_json::Value;
 
 pub use inert::{not_implemented, orchestrator_only, NOT_IMPLEMENTED, ORCHESTRATOR_ONLY};
-pub use keys::Config;
+pub use keys::{Config, KeyDoc};
+pub use reference::reference_markdown;
 pub use value::IpRange;
 
 /// A warning produced while loading; the config is still usable.

@@ -7,7 +7,11 @@ use serde_json::Value;
 
 /// A type a config key can hold.
 pub(crate) trait ConfigValue: Sized {
+    /// What the key holds, for the configuration reference.
+    const KIND: &'static str;
     fn from_json(value: &Value) -> Result<Self, String>;
+    /// The value as the configuration file writes it.
+    fn to_json(&self) -> Value;
 }
 
 pub(crate) fn describe_kind(value: &Value) -> &'static str {
@@ -32,6 +36,12 @@ fn found(value: &Value) -> String {
 }
 
 impl ConfigValue for bool {
+    const KIND: &'static str = "boolean";
+
+    fn to_json(&self) -> Value {
+        Value::Bool(*self)
+    }
+
     fn from_json(value: &Value) -> Result<bool, String> {
         value
             .as_bool()
@@ -40,6 +50,12 @@ impl ConfigValue for bool {
 }
 
 impl ConfigValue for String {
+    const KIND: &'static str = "string";
+
+    fn to_json(&self) -> Value {
+        Value::String(self.clone())
+    }
+
     fn from_json(value: &Value) -> Result<String, String> {
         value
             .as_str()
@@ -49,6 +65,12 @@ impl ConfigValue for String {
 }
 
 impl ConfigValue for u64 {
+    const KIND: &'static str = "whole number";
+
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+
     fn from_json(value: &Value) -> Result<u64, String> {
         value.as_u64().ok_or_else(|| {
             format!(
@@ -60,6 +82,12 @@ impl ConfigValue for u64 {
 }
 
 impl ConfigValue for u16 {
+    const KIND: &'static str = "port";
+
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+
     fn from_json(value: &Value) -> Result<u16, String> {
         match value.as_u64() {
             Some(n) if n <= u64::from(u16::MAX) => Ok(n as u16),
@@ -70,6 +98,12 @@ impl ConfigValue for u16 {
 }
 
 impl ConfigValue for Vec<String> {
+    const KIND: &'static str = "list of strings";
+
+    fn to_json(&self) -> Value {
+        Value::from(self.clone())
+    }
+
     fn from_json(value: &Value) -> Result<Vec<String>, String> {
         let items = value
             .as_array()
@@ -90,6 +124,16 @@ impl ConfigValue for Vec<String> {
 }
 
 impl ConfigValue for BTreeMap<String, String> {
+    const KIND: &'static str = "object of strings";
+
+    fn to_json(&self) -> Value {
+        Value::Object(
+            self.iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+        )
+    }
+
     fn from_json(value: &Value) -> Result<BTreeMap<String, String>, String> {
         let object = value.as_object().ok_or_else(|| {
             format!(

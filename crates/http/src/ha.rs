@@ -41,6 +41,7 @@ fn is_node_local(path: &str) -> bool {
         "/api/raft-members",
         "/api/grab-election",
         "/api/openapi.json",
+        "/api/docs",
         "/api/raft-snapshot",
         "/api/headers",
         "/api/hostname-resolve-cache",

@@ -10,6 +10,7 @@
 //! statuses in [`error`] only. Also served: Prometheus metrics at `/metrics` and the web UI at
 //! `/` and `/web/...`.
 
+pub mod api_docs;
 mod audit_routes;
 pub mod auth;
 mod check_routes;

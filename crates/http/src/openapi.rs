@@ -191,7 +191,7 @@ fn schemas() -> Value {
         "Error": schema_of(&to_value(&ApiResponse::error("message"))),
         "ReplicationAnalysis": nullable(
             schema_of(&to_value(&example_analysis())),
-            &["StructureAnalysis"],
+            &["StructureAnalysis", "ArborNotRecoveredBecause"],
         ),
         "TopologyRecovery": nullable(
             schema_of(&to_value(&example_recovery())),
@@ -339,6 +339,7 @@ fn example_analysis() -> ReplicationAnalysisJson {
         })
         .expect("the example primary is dead, so it is analyzed");
     json.structure_analysis = vec!["example".into()];
+    json.not_recovered_because = Some("example".into());
     json
 }
 

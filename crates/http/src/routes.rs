@@ -279,8 +279,10 @@ pub fn router_with_specs(state: AppState) -> (Router, Vec<RouteSpec>) {
     let (api_router, specs) = api.finish();
     let _ = openapi.set(crate::openapi::document(&specs, state.view.require_post));
     let prefix = state.view.url_prefix.clone();
+    let api_docs =
+        crate::api_docs::reference_html(openapi.get().unwrap_or(&serde_json::Value::Null), &prefix);
     let router = api_router
-        .merge(crate::ui::router(&state))
+        .merge(crate::ui::router(&state, api_docs))
         .fallback(crate::compat::unknown_path)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -699,13 +701,15 @@ async fn analyses_where(
             .filter(|a| keep(a, topology))
             .map(|a| {
                 let automated = state.automated_recovery_of(topology, &a.cluster);
-                crate::wire::analysis_json(
+                let mut json = crate::wire::analysis_json(
                     a,
                     topology,
                     &annotations,
                     automated,
                     &state.view.hostname,
-                )
+                );
+                json.not_recovered_because = state.recovery.why_not(&a.key);
+                json
             })
             .collect(),
     )))

@@ -13,7 +13,9 @@ const INDEX_HTML: &str = include_str!("../ui/index.html");
 const APP_JS: &str = include_str!("../ui/app.js");
 const STYLE_CSS: &str = include_str!("../ui/style.css");
 
-pub(crate) fn router(state: &AppState) -> Router<AppState> {
+/// The UI's pages, and the API reference page (`api_docs`, rendered once at start) at
+/// `/api/docs`.
+pub(crate) fn router(state: &AppState, api_docs: String) -> Router<AppState> {
     let page = |body: std::sync::Arc<str>, content_type: &'static str| {
         crate::auth::protect(
             get(move || async move {
@@ -29,6 +31,10 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/", index())
         .route("/web", index())
         .route("/web/{*page}", index())
+        .route(
+            "/api/docs",
+            page(api_docs.into(), "text/html; charset=utf-8"),
+        )
         .route(
             "/ui/app.js",
             page(APP_JS.into(), "text/javascript; charset=utf-8"),

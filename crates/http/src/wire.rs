@@ -61,6 +61,7 @@ pub(crate) fn recovery_json(record: &RecoveryRecord) -> TopologyRecoveryJson {
             .map(|s| RecoveryStepJson {
                 at: s.at.to_sql_datetime(),
                 message: s.message.clone(),
+                millis_since_start: s.at.millis() - record.started_at.millis(),
             })
             .collect(),
     }

@@ -151,18 +151,66 @@ async fn bad_inputs_get_a_clear_4xx_and_never_hang() {
     assert_eq!(health.status(), 200);
 }
 
-#[tokio::test]
-async fn openapi_describes_every_registered_route() {
-    let node = start_node().await;
-    let client = http();
-    let document: Value = client
-        .get(format!("{}/api/openapi.json", node.base))
+/// The OpenAPI document a node at `base` serves.
+async fn openapi_document(client: &reqwest::Client, base: &str) -> Value {
+    client
+        .get(format!("{base}/api/openapi.json"))
         .send()
         .await
         .unwrap()
         .json()
         .await
+        .unwrap()
+}
+
+/// The API reference exists twice, both rendered from the served OpenAPI document: the page at
+/// `/api/docs` (every route on it, nothing loaded from elsewhere) and `docs/api.md`, which must
+/// be what the document renders to today.
+#[tokio::test]
+async fn the_api_reference_page_and_file_are_current() {
+    let node = start_node().await;
+    let client = http();
+    let document = openapi_document(&client, &node.base).await;
+    let page = client
+        .get(format!("{}/api/docs", node.base))
+        .send()
+        .await
         .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let page = page.text().await.unwrap();
+    for spec in &node.specs {
+        let path = spec.path.replace('&', "&amp;");
+        assert!(
+            page.contains(&format!("<code>{path}</code>")),
+            "{path} on the page"
+        );
+    }
+    assert!(
+        !page.contains("https://") && !page.contains("http://"),
+        "no CDN"
+    );
+
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/api.md");
+    let written = arbor_http::api_docs::reference_markdown(&document);
+    if std::env::var_os("ARBOR_BLESS").is_some() {
+        std::fs::write(&path, &written).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == written,
+        "docs/api.md is out of date: run ARBOR_BLESS=1 cargo test -p arbor-http api_reference"
+    );
+}
+
+#[tokio::test]
+async fn openapi_describes_every_registered_route() {
+    let node = start_node().await;
+    let client = http();
+    let document = openapi_document(&client, &node.base).await;
     assert_eq!(document["openapi"], "3.0.3");
     let paths = document["paths"].as_object().unwrap();
     assert_eq!(paths.len(), node.specs.len(), "one path item per route");
@@ -534,14 +582,7 @@ async fn with_require_post_for_changes_only_post_changes_anything() {
         .await
         .unwrap();
     assert_eq!(done.status().as_u16(), 200);
-    let document: Value = client
-        .get(format!("{}/api/openapi.json", node.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document = openapi_document(&client, &node.base).await;
     let operations = &document["paths"]["/api/disable-global-recoveries"];
     assert!(
         operations.get("post").is_some() && operations.get("get").is_none(),

@@ -242,6 +242,50 @@ async fn acknowledging_by_any_name_of_a_cluster_lifts_its_block() {
     );
 }
 
+/// "Why did nothing happen?" is answered where the failure is shown: the analysis of a failure
+/// arbor holds back names the reason, and the reason goes when it no longer holds.
+#[tokio::test]
+async fn a_failure_held_back_says_why_in_the_analysis() {
+    let mut c = Cluster::start(&[None, Some(0), Some(0)], true).await;
+    let p = c.key(0);
+    let (status, body) = c
+        .call(&format!("begin-downtime/{}/ops/maintenance/1h", c.path(0)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    c.sandbox.kill(0).unwrap();
+    let entry = wait_for(Duration::from_secs(30), || async {
+        let analysis = c.read("replication-analysis").await;
+        analysis["Details"]
+            .as_array()?
+            .iter()
+            .find(|a| a["Analysis"] == "DeadMaster" && a["ArborNotRecoveredBecause"].is_string())
+            .cloned()
+    })
+    .await
+    .expect("the dead primary's analysis says why it is not recovered");
+    assert_eq!(
+        entry["ArborNotRecoveredBecause"],
+        format!("{p} is downtimed").as_str(),
+        "{entry}"
+    );
+    assert!(c
+        .read("audit-recovery")
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // The downtime ends: the failure is recovered, and no reason is left standing.
+    let (status, body) = c.call(&format!("end-downtime/{}", c.path(0))).await;
+    assert_eq!(status, 200, "{body}");
+    let records = c.recoveries(1).await;
+    assert_eq!(records[0]["IsSuccessful"], true, "{}", records[0]);
+    let analysis = c.read("replication-analysis").await;
+    for entry in analysis["Details"].as_array().into_iter().flatten() {
+        assert!(entry["ArborNotRecoveredBecause"].is_null(), "{entry}");
+    }
+}
+
 #[tokio::test]
 async fn huge_downtime_durations_are_refused_not_wrapped_into_the_past() {
     let c = Cluster::start(&[None, Some(0)], false).await;

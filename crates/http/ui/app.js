@@ -36,11 +36,18 @@ const statusClass = (s) => "status-" + String(s || "unknown").replace(/ /g, "-")
 const lagOf = (i) => {
   if (!i.IsLastCheckValid) return "unknown";
   if (!i.MasterKey || !i.MasterKey.Hostname) return "0s";
-  return i.SecondsBehindMaster.Valid ? i.SecondsBehindMaster.Int64 + "s" : "null";
+  return i.SecondsBehindMaster.Valid ? i.SecondsBehindMaster.Int64 + "s" : "unknown";
 };
 const badge = (status) => el("span", { class: "badge " + statusClass(status), text: status });
 const link = (href, text) => el("a", { href, text });
 const pathOf = (key) => key.replace(/:(\d+)$/, "/$1");
+
+// The outcome of the last action, success or error, shown above the page until the next one.
+function showResult(className, text) {
+  const result = document.getElementById("action-result");
+  result.className = className;
+  result.textContent = text;
+}
 
 // Actions change servers: each is shown, with the request it sends, and runs only on
 // confirmation. Its outcome, success or error, is shown, never swallowed.
@@ -55,9 +62,7 @@ function action(description, path) {
       busy = false;
       return;
     }
-    const result = document.getElementById("action-result");
-    result.className = "";
-    result.textContent = "Running: " + description + "…";
+    showResult("", "Running: " + description + "…");
     try {
       const response = await fetch(PREFIX + "/api/" + path, {
         method: "POST",
@@ -69,11 +74,9 @@ function action(description, path) {
       if (!response.ok || (body && body.Code === "ERROR")) {
         throw new Error((body && body.Message) || ("HTTP " + response.status));
       }
-      result.className = "ok";
-      result.textContent = "Done: " + ((body && body.Message) || description);
+      showResult("ok", "Done: " + ((body && body.Message) || description));
     } catch (error) {
-      result.className = "failed";
-      result.textContent = "Failed: " + description + ": " + error.message;
+      showResult("failed", "Failed: " + description + ": " + error.message);
     }
     busy = false;
     render();
@@ -82,30 +85,73 @@ function action(description, path) {
   dialog.showModal();
 }
 
+// What the search box holds, kept across the page's refreshes.
+let clusterFilter = "";
+
+// How large a cluster's lag is: unknown while any replica's lag cannot be known.
+function clusterLag(c) {
+  if (c.ArborCountUnknownLagReplicas > 0) return "unknown (" + c.ArborCountUnknownLagReplicas + " replica" + (c.ArborCountUnknownLagReplicas === 1 ? "" : "s") + ")";
+  return c.HeuristicLag + "s";
+}
+
+function discoverForm() {
+  const input = el("input", { id: "discover-key", type: "text", placeholder: "host:port", "aria-label": "Server to discover" });
+  const form = el("form", { id: "discover", class: "inline" },
+    el("label", { for: "discover-key", text: "Discover a server " }), input,
+    el("button", { type: "submit", text: "Discover" }));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const key = input.value.trim();
+    if (!/^[^\s/:]+:\d+$/.test(key)) {
+      showResult("failed", "Discover: give the server as host:port");
+      return;
+    }
+    action("Discover " + key + " and everything that replicates with it", "discover/" + pathOf(key));
+  });
+  return form;
+}
+
 async function clustersPage() {
-  const [clusters, problemsOrNull] = await Promise.all([api("clusters-info"), api("problems")]);
+  const [clusters, problemsOrNull, global] = await Promise.all([
+    api("clusters-info"), api("problems"), api("check-global-recoveries")]);
   // orchestrator's shape: null when nothing has a problem.
   const problems = problemsOrNull || [];
   const problemCount = {};
   for (const p of problems) problemCount[p.ClusterName] = (problemCount[p.ClusterName] || 0) + 1;
+  const globallyOn = global.Details === "enabled";
   const rows = clusters.map((c) => {
     const unreachable = c.ArborCountUnreachableInstances;
     const troubled = problemCount[c.ClusterName] || 0;
     const health = unreachable > 0 ? "unreachable" : troubled > 0 ? "broken" : "ok";
     const healthText = health === "ok" ? "healthy"
-      : `${troubled} with problems` + (unreachable ? `, ${unreachable} unreachable` : "");
-    return el("tr", { "data-cluster": c.ClusterName },
+      : (unreachable ? unreachable + " unreachable" : troubled + " with problems");
+    const automated = !globallyOn ? "off (disabled globally)"
+      : c.HasAutomatedMasterRecovery ? (c.HasAutomatedIntermediateMasterRecovery ? "on" : "primary only")
+      : c.HasAutomatedIntermediateMasterRecovery ? "intermediate only" : "off (filters)";
+    const row = el("tr", { "data-cluster": c.ClusterName },
       el("td", {}, link(PREFIX + "/web/cluster/" + encodeURIComponent(c.ClusterName), c.ClusterAlias)),
-      el("td", { text: c.ClusterName }),
-      el("td", { text: String(c.CountInstances) }),
+      el("td", {}, link(PREFIX + "/web/instance/" + pathOf(c.ClusterName), c.ClusterName)),
+      el("td", { text: c.ArborPrimaryVersion ? c.ArborPrimaryFlavor + " " + c.ArborPrimaryVersion : "unknown" }),
+      el("td", { class: "number", text: String(c.CountInstances) }),
+      el("td", { class: "number", text: clusterLag(c) }),
+      el("td", { class: "number", text: String(troubled) }),
+      el("td", {}, el("span", { class: "badge " + (automated === "on" ? "status-ok" : "status-unknown"), "data-automated": automated, text: automated })),
       el("td", {}, el("span", { class: "badge " + statusClass(health), text: healthText })));
+    row.hidden = clusterFilter !== "" && row.textContent.toLowerCase().indexOf(clusterFilter) < 0;
+    return row;
+  });
+  const search = el("input", { id: "cluster-search", type: "search", placeholder: "alias, server, version", "aria-label": "Search clusters", value: clusterFilter });
+  search.addEventListener("input", () => {
+    clusterFilter = search.value.trim().toLowerCase();
+    for (const row of rows) row.hidden = clusterFilter !== "" && row.textContent.toLowerCase().indexOf(clusterFilter) < 0;
   });
   return [
     el("h1", { text: "Clusters" }),
+    el("div", { class: "toolbar" }, el("label", {}, "Search ", search), discoverForm()),
     clusters.length === 0
-      ? el("p", { class: "muted", text: "No cluster known yet: discover a server (arbor discover HOST:PORT)." })
-      : el("table", {},
-          el("tr", {}, ...["Cluster", "Primary", "Instances", "Health"].map((h) => el("th", { text: h }))),
+      ? el("p", { class: "muted", text: "No cluster known yet: discover a server above, or with arbor discover HOST:PORT." })
+      : el("table", { id: "clusters" },
+          el("tr", {}, ...["Cluster", "Primary", "Version", "Instances", "Largest lag", "Problems", "Automated recovery", "Health"].map((h) => el("th", { text: h }))),
           ...rows),
   ];
 }
@@ -169,17 +215,35 @@ function traitsOf(i) {
   return traits.filter((t) => t).join(" · ");
 }
 
+// The small marks on a box, each with what it means (the legend lists them all).
+const MARKS = [
+  ["gtid", "G", "replicates with GTID", (i) => i.UsingMariaDBGTID || i.UsingOracleGTID],
+  ["downtimed", "D", "downtimed: no automated recovery", (i) => i.IsDowntimed],
+  ["maintenance", "M", "under a maintenance lock", (i) => !!i.ArborMaintenanceOwner],
+  ["errant", "E", "has errant GTID transactions", (i) => !!i.GtidErrant],
+  ["delayed", "Δ", "delayed replica (MASTER_DELAY)", (i) => i.SQLDelay > 0],
+  ["semi-sync", "S", "semi-synchronous (primary or replica side)", (i) => i.SemiSyncMasterEnabled || i.SemiSyncReplicaEnabled],
+  ["co-primary", "C", "co-primary (master-master ring)", (i) => i.IsCoMaster],
+];
+
+// "as of 12s ago" for a reading that is not current.
+function staleness(i) {
+  if (i.IsLastCheckValid) return null;
+  const seen = i.SecondsSinceLastSeen;
+  return seen && seen.Valid ? "as of " + seen.Int64 + "s ago" : "never read";
+}
+
 function drawTree(instances) {
   const roots = buildForest(instances);
   const columns = Math.max(layout(roots), 1);
-  const W = 250, H = 70, GAP_X = 20, GAP_Y = 46, PAD = 16;
+  const W = 250, H = 84, GAP_X = 20, GAP_Y = 46, PAD = 16;
   let maxDepth = 0;
   const all = [];
   const walk = (n) => { all.push(n); maxDepth = Math.max(maxDepth, n.depth); n.shown.forEach(walk); };
   roots.forEach(walk);
   const width = PAD * 2 + columns * (W + GAP_X);
   const height = PAD * 2 + (maxDepth + 1) * (H + GAP_Y);
-  const svg = el("svg", { svg: true, class: "tree", width, height, viewBox: `0 0 ${width} ${height}` });
+  const svg = el("svg", { svg: true, class: "tree", width, height, viewBox: `0 0 ${width} ${height}`, role: "group", "aria-label": "replication tree" });
   const pos = (n) => [PAD + n.column * (W + GAP_X), PAD + n.depth * (H + GAP_Y)];
   for (const n of all) {
     const [x, y] = pos(n);
@@ -195,38 +259,87 @@ function drawTree(instances) {
     const status = i ? i.ArborStatus : "unknown";
     const classes = ["node", statusClass(status)];
     if (i && i.IsDowntimed) classes.push("downtimed");
+    if (i && i.ArborMaintenanceOwner) classes.push("maintenance");
     const label = i
-      ? [status, "lag " + lagOf(i), i.ReadOnly ? "ro" : "rw"]
-          .concat(i.IsDowntimed ? ["downtimed"] : [])
-          .concat(i.ArborMaintenanceOwner ? ["maintenance"] : [])
-          .join(" · ")
+      ? [status, "lag " + lagOf(i), i.ReadOnly ? "ro" : "rw"].concat(staleness(i) ? [staleness(i)] : []).join(" · ")
       : "never read";
+    const source = i && i.MasterKey && i.MasterKey.Hostname ? keyOf(i.MasterKey) : "";
     const group = el("g", { svg: true, class: classes.join(" "), "data-key": n.key, "data-status": status,
+      "data-source": source, tabindex: "0", role: "link", "aria-label": n.key + ", " + label,
       transform: `translate(${x},${y})` },
       el("rect", { svg: true, width: W, height: H }),
       el("rect", { svg: true, class: "band", width: 6, height: H }),
       el("text", { svg: true, class: "key", x: 14, y: 20, text: n.key }),
       el("text", { svg: true, class: "label", x: 14, y: 39, text: label }),
       el("text", { svg: true, class: "traits", x: 14, y: 57, text: i ? traitsOf(i) : "" }));
-    if (i && i.ArborMaintenanceOwner) group.classList.add("maintenance");
+    let markX = 14;
+    for (const [name, glyph, meaning, has] of MARKS) {
+      if (!i || !has(i)) continue;
+      const mark = el("g", { svg: true, class: "mark mark-" + name, "data-mark": name, transform: `translate(${markX},64)` },
+        el("rect", { svg: true, width: 16, height: 14 }),
+        el("text", { svg: true, x: 8, y: 11, text: glyph }));
+      const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+      title.textContent = meaning;
+      mark.append(title);
+      group.append(mark);
+      markX += 20;
+    }
+    if (i && n.shown.length > 0) {
+      // The handle that drags all of this server's replicas at once (relocate-replicas).
+      const handle = el("g", { svg: true, class: "replicas-handle", "data-replicas-of": n.key,
+        transform: `translate(${W - 58},${H - 20})` },
+        el("rect", { svg: true, width: 52, height: 16 }),
+        el("text", { svg: true, x: 26, y: 12, text: n.shown.length + " ⇣" }));
+      const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+      title.textContent = "drag to move all " + n.shown.length + " replicas of " + n.key;
+      handle.append(title);
+      group.append(handle);
+    }
+    group.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") location.href = PREFIX + "/web/instance/" + pathOf(n.key);
+    });
     svg.append(group);
   }
-  enableDragToRelocate(svg);
+  enableDragAndDrop(svg);
   return svg;
 }
 
-// Dragging an instance onto another proposes to relocate it below that one; a click opens the
-// instance's page.
-function enableDragToRelocate(svg) {
+// What dropping `dragged` (or, from its handle, all its replicas) on `target` does, as
+// orchestrator's UI did: onto its source's source, move up; onto a sibling, move below it;
+// anywhere else, relocate below the target (arbor picks GTID or coordinates). Null: nothing.
+function dropAction(svg, dragged, target, replicas) {
+  if (!target || target === dragged) return null;
+  const nodeOf = (key) => svg.querySelector(`g.node[data-key="${CSS.escape(key)}"]`);
+  if (replicas) {
+    return ["Relocate every replica of " + dragged + " below " + target,
+      "relocate-replicas/" + pathOf(dragged) + "/" + pathOf(target)];
+  }
+  const source = nodeOf(dragged).dataset.source;
+  const grandSource = source && nodeOf(source) ? nodeOf(source).dataset.source : "";
+  if (grandSource && target === grandSource) {
+    return ["Move " + dragged + " up, to replicate from " + target, "move-up/" + pathOf(dragged)];
+  }
+  if (source && nodeOf(target) && nodeOf(target).dataset.source === source) {
+    return ["Move " + dragged + " below its sibling " + target, "move-below/" + pathOf(dragged) + "/" + pathOf(target)];
+  }
+  return ["Relocate " + dragged + " below " + target, "relocate/" + pathOf(dragged) + "/" + pathOf(target)];
+}
+
+// Dragging an instance onto another proposes a move (see dropAction), shown on the target
+// while dragging and confirmed in a dialog showing the request; a click opens its page.
+function enableDragAndDrop(svg) {
   let dragged = null;
+  let replicas = false;
   const nodeAt = (event) => {
     const hit = document.elementFromPoint(event.clientX, event.clientY);
     return hit && hit.closest ? hit.closest("g.node") : null;
   };
+  const hint = document.getElementById("drop-hint");
   svg.addEventListener("pointerdown", (event) => {
     const node = event.target.closest("g.node");
     if (!node) return;
     dragged = node;
+    replicas = !!event.target.closest(".replicas-handle");
     busy = true;
     node.classList.add("dragging");
     event.preventDefault();
@@ -235,7 +348,9 @@ function enableDragToRelocate(svg) {
     if (!dragged) return;
     svg.querySelectorAll("g.node.drop-target").forEach((n) => n.classList.remove("drop-target"));
     const over = nodeAt(event);
-    if (over && over !== dragged) over.classList.add("drop-target");
+    const proposal = over ? dropAction(svg, dragged.dataset.key, over.dataset.key, replicas) : null;
+    if (proposal) over.classList.add("drop-target");
+    if (hint) hint.textContent = proposal ? proposal[0] : "";
   });
   window.addEventListener("pointerup", (event) => {
     if (!dragged) return;
@@ -243,6 +358,7 @@ function enableDragToRelocate(svg) {
     const target = nodeAt(event);
     dragged.classList.remove("dragging");
     svg.querySelectorAll("g.node.drop-target").forEach((n) => n.classList.remove("drop-target"));
+    if (hint) hint.textContent = "";
     dragged = null;
     busy = false;
     if (!target || !target.dataset.key) return;
@@ -250,8 +366,8 @@ function enableDragToRelocate(svg) {
       location.href = PREFIX + "/web/instance/" + pathOf(source);
       return;
     }
-    action("Relocate " + source + " below " + target.dataset.key,
-      "relocate/" + pathOf(source) + "/" + pathOf(target.dataset.key));
+    const proposal = dropAction(svg, source, target.dataset.key, replicas);
+    if (proposal) action(proposal[0], proposal[1]);
   });
 }
 
@@ -260,99 +376,136 @@ async function clusterPage(name) {
     api("cluster/" + encodeURIComponent(name)),
     api("cluster-info/" + encodeURIComponent(name)),
   ]);
-  const legend = el("p", { class: "legend" },
-    ...["ok", "lagging", "replication stopped", "broken", "unreachable"].map((s) => el("span", {}, badge(s))));
+  const legend = el("div", { class: "legend", id: "legend" },
+    ...["ok", "lagging", "replication stopped", "broken", "unreachable", "unknown"].map((s) => el("span", {}, badge(s))),
+    el("span", {}, el("span", { class: "badge status-downtimed", text: "downtimed" })),
+    el("span", {}, el("span", { class: "badge status-maintenance", text: "maintenance" })),
+    ...MARKS.map(([name, glyph, meaning]) => el("span", { class: "legend-mark", "data-mark": name },
+      el("span", { class: "mark-glyph mark-" + name, text: glyph }), " " + meaning)));
   return [
     el("h1", { text: `Cluster ${info.ClusterAlias}` + (info.ClusterAlias !== info.ClusterName ? ` (${info.ClusterName})` : "") }),
-    el("p", { class: "muted", text: `${info.CountInstances} instances, largest lag ${info.HeuristicLag}s` }),
+    el("p", { class: "muted", text: `${info.CountInstances} instances, largest lag ${clusterLag(info)}` +
+      (info.ArborPrimaryVersion ? `, ${info.ArborPrimaryFlavor} ${info.ArborPrimaryVersion}` : "") }),
     legend,
-    el("p", { class: "hint", text: "Drag an instance onto another to relocate it below that one; click it for its page and actions." }),
+    el("p", { class: "hint", text: "Drag a server onto another: onto its source's source to move it up, onto a sibling to move it below, elsewhere to relocate it; drag the ⇣ handle to move all of a server's replicas. A dialog shows the request first. Click a server (or Tab to it and press Enter) for its page and actions." }),
+    el("p", { id: "drop-hint", class: "drop-hint", "aria-live": "polite" }),
     drawTree(instances),
   ];
 }
+
+// arbor's timestamps are UTC ("YYYY-MM-DD hh:mm:ss", as orchestrator writes them): say so.
+const utc = (t) => (t ? t + " UTC" : "");
 
 async function instancePage(host, port) {
   const i = await api(`instance/${encodeURIComponent(host)}/${port}`);
   const row = (name, value) => el("tr", {}, el("th", { text: name }), el("td", {}, value));
   const text = (v) => document.createTextNode(v == null ? "" : String(v));
+  const instanceLink = (k) => link(PREFIX + "/web/instance/" + pathOf(k), k);
+  const links = (keys) => {
+    const span = el("span", {});
+    keys.forEach((k, n) => { if (n) span.append(", "); span.append(instanceLink(k)); });
+    return span;
+  };
   const source = i.MasterKey && i.MasterKey.Hostname ? keyOf(i.MasterKey) : "";
   const key = keyOf(i.Key);
   const path = pathOf(key);
+  const reachable = i.IsLastCheckValid;
   const buttons = [];
   const button = (label, description, route) => {
     const b = el("button", { type: "button", "data-action": route.split("/")[0], text: label });
     b.addEventListener("click", () => action(description, route));
     buttons.push(b);
   };
+  // Only what can work on the server as it is now: a server arbor cannot reach can be
+  // downtimed, recovered or forgotten, not reconfigured or promoted.
   if (i.IsDowntimed) button("End downtime", "End the downtime of " + key, "end-downtime/" + path);
   else button("Downtime 1h", "Downtime " + key + " for an hour (no automated recovery)", "begin-downtime/" + path + "/webui/downtime/1h");
   if (i.ArborMaintenanceOwner) button("End maintenance", "Release the maintenance lock of " + key, "end-maintenance/" + path);
-  else button("Begin maintenance", "Lock " + key + " for maintenance", "begin-maintenance/" + path + "/webui/maintenance");
-  if (source) {
+  else if (reachable) button("Begin maintenance", "Lock " + key + " for maintenance", "begin-maintenance/" + path + "/webui/maintenance");
+  if (reachable && source) {
     if (i.ReplicationIOThreadRuning || i.ReplicationSQLThreadRuning) button("Stop replication", "Stop replication on " + key, "stop-replica/" + path);
     else button("Start replication", "Start replication on " + key, "start-replica/" + path);
-    if (i.ReplicationDepth === 1) {
+    if (i.ReplicationDepth === 1 && i.ReplicationIOThreadRuning && i.ReplicationSQLThreadRuning) {
       button("Promote (graceful takeover)", "Make " + key + " the primary of " + i.ClusterName + "; the old primary replicates from it",
         "graceful-master-takeover-auto/" + encodeURIComponent(i.ClusterName) + "/" + path);
     }
   }
-  if (i.ReadOnly) button("Set writeable", "Unset read_only on " + key, "set-writeable/" + path);
-  else button("Set read-only", "Set read_only on " + key, "set-read-only/" + path);
-  if (!i.IsLastCheckValid || i.Problems.length) button("Recover", "Recover the failure of " + key, "recover/" + path);
+  if (reachable) {
+    if (i.ReadOnly) button("Set writeable", "Unset read_only on " + key, "set-writeable/" + path);
+    else button("Set read-only", "Set read_only on " + key, "set-read-only/" + path);
+  }
+  if (!reachable || i.Problems.length) button("Recover", "Recover the failure of " + key, "recover/" + path);
+  button("Forget", "Forget " + key + " (a live server comes back when a neighbour is read)", "forget/" + path);
+  // One error line per distinct message: the check error often repeats the replication error.
+  const errors = [...new Set([i.ArborLastCheckError, i.LastIOError, i.LastSQLError].filter((e) => e))];
   return [
-    el("h1", { text: keyOf(i.Key) }),
+    el("h1", { text: key }),
     el("div", { class: "actions" }, ...buttons),
     el("table", { id: "instance" },
-      row("Status", badge(i.ArborStatus)),
-      row("Cluster", link(PREFIX + "/web/cluster/" + encodeURIComponent(i.ClusterName), i.ClusterName)),
-      row("Version", text(`${i.Version} (${i.FlavorName})`)),
+      row("Status", el("span", {}, badge(i.ArborStatus), text(staleness(i) ? " " + staleness(i) : ""))),
+      row("Cluster", link(PREFIX + "/web/cluster/" + encodeURIComponent(i.ClusterName), i.ClusterAlias || i.ClusterName)),
+      row("Version", text(i.Version ? `${i.Version} (${i.FlavorName})` : "unknown")),
       row("Server ID", text(i.ServerID)),
-      row("Read only", text(i.ReadOnly)),
+      row("Read only", text(i.ReadOnly ? "yes" : "no")),
       row("Binary log", text(`${i.LogBinEnabled ? "on" : "off"} ${i.Binlog_format}` + (i.LogReplicationUpdatesEnabled ? ", logs replica updates" : ""))),
       row("Own position", text(i.SelfBinlogCoordinates.LogFile ? `${i.SelfBinlogCoordinates.LogFile}:${i.SelfBinlogCoordinates.LogPos}` : "")),
-      row("Source", source ? link(PREFIX + "/web/instance/" + source.replace(/:(\d+)$/, "/$1"), source) : text("none (primary)")),
+      row("Source", source ? instanceLink(source) : text("none (primary)")),
       row("IO thread", text(source ? (i.ReplicationIOThreadRuning ? "running" : "not running") : "")),
       row("SQL thread", text(source ? (i.ReplicationSQLThreadRuning ? "running" : "not running") : "")),
       row("Lag", text(lagOf(i))),
+      row("Delay", text(i.SQLDelay > 0 ? i.SQLDelay + "s (MASTER_DELAY)" : "")),
       row("Using GTID", text(i.UsingMariaDBGTID ? "MariaDB GTID" : i.UsingOracleGTID ? "GTID auto-position" : "no")),
       row("GTID executed", text(i.ExecutedGtidSet)),
+      row("Errant GTID", text(i.GtidErrant)),
       row("Exec position", text(i.ExecBinlogCoordinates.LogFile ? `${i.ExecBinlogCoordinates.LogFile}:${i.ExecBinlogCoordinates.LogPos}` : "")),
-      row("Last IO error", text(i.LastIOError)),
-      row("Last SQL error", text(i.LastSQLError)),
-      row("Replicas", text(i.Replicas.map(keyOf).join(", "))),
+      row("Semi-sync", text(traitsOf(Object.assign({}, i, { Version: "" })))),
+      row("Errors", el("div", {}, ...errors.map((e) => el("div", { class: "error-line", text: e })))),
+      row("Replicas", links(i.Replicas.map(keyOf))),
       row("Problems", text(i.Problems.join(", "))),
-      row("Last seen", text(i.LastSeenTimestamp)),
-      row("Last check error", text(i.ArborLastCheckError)),
+      row("Last seen", text(utc(i.LastSeenTimestamp))),
       row("Maintenance", text(i.ArborMaintenanceOwner ? "locked by " + i.ArborMaintenanceOwner : "")),
-      row("Downtime", text(i.IsDowntimed ? i.DowntimeOwner + ": " + i.DowntimeReason + " until " + i.DowntimeEndTimestamp : ""))),
+      row("Downtime", text(i.IsDowntimed ? i.DowntimeOwner + ": " + i.DowntimeReason + " until " + utc(i.DowntimeEndTimestamp) : ""))),
   ];
 }
 
 async function problemsPage() {
   const [analysis, problemsOrNull] = await Promise.all([api("replication-analysis"), api("problems")]);
   const problems = problemsOrNull || [];
-  const analyses = analysis.Details;
+  const analyses = analysis.Details || [];
+  const actions = (a) => {
+    const key = keyOf(a.AnalyzedInstanceKey);
+    const cell = el("td", { class: "row-actions" });
+    const add = (label, description, route) => {
+      const b = el("button", { type: "button", "data-action": route.split("/")[0], text: label });
+      b.addEventListener("click", () => action(description, route));
+      cell.append(b);
+    };
+    if (a.IsActionableRecovery) add("Recover", "Recover " + a.Analysis + " of " + key, "recover/" + pathOf(key));
+    add("Acknowledge", "Acknowledge the recoveries of " + key + " (lifts the block period)", "ack-recovery/instance/" + pathOf(key) + "?comment=webui");
+    return cell;
+  };
   return [
     el("h1", { text: "Analyses" }),
     analyses.length === 0
       ? el("p", { class: "muted", text: "No failure analysed." })
       : el("table", { id: "analyses" },
-          el("tr", {}, ...["Instance", "Cluster", "Analysis", "Description", "Structure", "Action"].map((h) => el("th", { text: h }))),
+          el("tr", {}, ...["Instance", "Cluster", "Analysis", "Description", "Structure warnings", "Not recovered because", "Actions"].map((h) => el("th", { text: h }))),
           ...analyses.map((a) => el("tr", { "data-analysis": a.Analysis, "data-key": keyOf(a.AnalyzedInstanceKey) },
-            el("td", {}, link(PREFIX + "/web/instance/" + a.AnalyzedInstanceKey.Hostname + "/" + a.AnalyzedInstanceKey.Port, keyOf(a.AnalyzedInstanceKey))),
+            el("td", {}, link(PREFIX + "/web/instance/" + pathOf(keyOf(a.AnalyzedInstanceKey)), keyOf(a.AnalyzedInstanceKey))),
             el("td", {}, link(PREFIX + "/web/cluster/" + encodeURIComponent(a.ClusterDetails.ClusterName), a.ClusterDetails.ClusterAlias)),
             el("td", {}, el("span", { class: "badge " + (a.IsActionableRecovery ? "status-broken" : "status-lagging"), text: a.Analysis })),
             el("td", { text: a.Description }),
-            el("td", { text: (a.StructureAnalysis || []).join(", ") }),
-            el("td", { text: a.IsActionableRecovery ? "recovery" : "" })))),
+            el("td", { class: "structure", text: (a.StructureAnalysis || []).join(", ") }),
+            el("td", { class: "why-not", text: a.ArborNotRecoveredBecause || "" }),
+            actions(a)))),
     el("h1", { text: "Instances with problems" }),
     problems.length === 0
       ? el("p", { class: "muted", text: "No problems." })
       : el("table", { id: "problems" },
           el("tr", {}, ...["Instance", "Cluster", "Status", "Problems", "Error"].map((h) => el("th", { text: h }))),
           ...problems.map((i) => el("tr", { "data-key": keyOf(i.Key) },
-            el("td", {}, link(PREFIX + "/web/instance/" + i.Key.Hostname + "/" + i.Key.Port, keyOf(i.Key))),
-            el("td", { text: i.ClusterName }),
+            el("td", {}, link(PREFIX + "/web/instance/" + pathOf(keyOf(i.Key)), keyOf(i.Key))),
+            el("td", {}, link(PREFIX + "/web/cluster/" + encodeURIComponent(i.ClusterName), i.ClusterAlias || i.ClusterName)),
             el("td", {}, badge(i.ArborStatus)),
             el("td", { text: i.Problems.join(", ") }),
             el("td", { text: i.ArborLastCheckError || i.LastIOError || i.LastSQLError }))))
@@ -381,19 +534,30 @@ async function recoveriesPage() {
   for (const r of list) {
     const failed = r.AnalysisEntry.AnalyzedInstanceKey;
     const outcome = r.IsActive ? "running" : r.IsSuccessful ? "successful" : "failed";
+    const acknowledged = r.Acknowledged
+      ? el("td", { text: "by " + r.AcknowledgedBy + (r.AcknowledgedComment ? ": " + r.AcknowledgedComment : "") })
+      : el("td", {}, (() => {
+          const b = el("button", { type: "button", "data-action": "ack-recovery", text: "Acknowledge" });
+          b.addEventListener("click", () => action("Acknowledge recovery " + r.Id + " (lifts the block period)", "ack-recovery/" + r.Id + "?comment=webui"));
+          return b;
+        })());
     rows.push(el("tr", { "data-recovery": String(r.Id), "data-outcome": outcome },
       el("td", { text: String(r.Id) }),
-      el("td", { text: r.RecoveryStartTimestamp }),
+      el("td", { text: utc(r.RecoveryStartTimestamp) }),
       el("td", { text: r.AnalysisEntry.ClusterDetails.ClusterName }),
       el("td", {}, link(PREFIX + "/web/instance/" + failed.Hostname + "/" + failed.Port, keyOf(failed))),
       el("td", { text: r.AnalysisEntry.Analysis }),
       el("td", { text: r.SuccessorKey ? keyOf(r.SuccessorKey) : "" }),
       el("td", {}, el("span", { class: "badge " + (outcome === "successful" ? "status-ok" : outcome === "running" ? "status-lagging" : "status-broken"), text: outcome })),
       el("td", { text: r.LostReplicas.map(keyOf).join(", ") }),
-      el("td", { text: r.Acknowledged ? "by " + r.AcknowledgedBy : "no" })));
+      acknowledged));
+    const steps = r.ArborSteps.map((s) => el("tr", {},
+      el("td", { class: "number", text: "+" + (s.ArborMillisSinceStart || 0) + " ms" }),
+      el("td", { class: "step", text: s.Message })));
+    const errors = r.AllErrors.map((e) => el("tr", { class: "error" }, el("td", { text: "error" }), el("td", { class: "step", text: e })));
     rows.push(el("tr", { class: "steps" }, el("td", { colspan: "9" },
       el("details", {}, el("summary", { text: r.ArborSteps.length + " steps" + (r.AllErrors.length ? ", " + r.AllErrors.length + " errors" : "") }),
-        el("pre", { text: r.ArborSteps.map((s) => s.AuditAt + "  " + s.Message).concat(r.AllErrors.map((e) => "error: " + e)).join("\n") })))));
+        el("table", { class: "step-list" }, ...steps, ...errors)))));
   }
   return [
     el("h1", { text: "Recoveries" }),
@@ -408,13 +572,14 @@ async function recoveriesPage() {
 
 // The arbor nodes themselves: who leads, who is healthy, how far each has applied the log.
 async function haPage() {
-  const response = await fetch(PREFIX + "/api/raft-members", { credentials: "same-origin" });
-  if (response.status === 404) {
-    const status = await api("status");
+  const status = await api("status");
+  if (!("RaftAdvertise" in status.Details)) {
     const nodes = status.Details.AvailableNodes;
     if (!nodes) {
       return [el("h1", { text: "High availability" }),
-        el("p", { class: "muted", id: "single-node", text: "This arbor runs as a single node (neither Raft nor a shared backend): it is its own leader." })];
+        el("p", { id: "single-node", text: "This arbor runs as a single node (neither Raft nor a shared backend): it is its own leader, and nothing takes over if it stops." }),
+        el("p", { class: "muted", text: "To make arbor highly available, run 3 or 5 nodes as a Raft group (RaftEnabled, RaftDataDir, RaftBind, RaftNodes in each node's configuration), or several nodes sharing one MySQL backend (BackendDB \"mysql\" and the MySQLOrchestrator* keys). The guide, docs/high-availability.md in arbor's source, walks through both; the API reference is at " },
+          link(PREFIX + "/api/docs", PREFIX + "/api/docs"), ".")];
     }
     const leader = nodes.find((n) => n.ArborIsLeader);
     return [
@@ -434,6 +599,7 @@ async function haPage() {
           el("td", {}, link(n.ArborAPI + PREFIX + "/web/ha", n.ArborAPI))))),
     ];
   }
+  const response = await fetch(PREFIX + "/api/raft-members", { credentials: "same-origin" });
   const body = await response.json().catch(() => null);
   if (!response.ok || !body) throw new Error((body && body.Message) || ("HTTP " + response.status));
   const members = body.Members;
@@ -488,4 +654,6 @@ async function render() {
 
 render();
 // No refresh under a drag or an open confirmation: redrawing would pull the node away.
-setInterval(() => { if (!busy) render(); }, REFRESH_MS);
+// Nor while a field has the keyboard: redrawing would take away what is being typed.
+const typing = () => document.activeElement && ["INPUT", "TEXTAREA"].includes(document.activeElement.tagName);
+setInterval(() => { if (!busy && !typing()) render(); }, REFRESH_MS);

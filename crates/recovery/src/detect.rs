@@ -267,6 +267,18 @@ impl RecoveryEngine {
         }
     }
 
+    /// Why the confirmed failure of `key` was last not recovered automatically (downtime,
+    /// filters, the global switch, the block period, other nodes disagreeing, a failed
+    /// attempt), while it lasts; `None` when nothing held it back or this node does not act.
+    pub fn why_not(&self, key: &InstanceKey) -> Option<String> {
+        self.inner
+            .said
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
     /// The failure cleared (or is being recovered): the next refusal is news again.
     fn forget_why_not(&self, key: &InstanceKey) {
         self.inner

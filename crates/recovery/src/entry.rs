@@ -63,6 +63,7 @@ pub fn analysis_json(
             Timestamp::now(),
             arbor_analysis::errant_gtid,
         ),
+        not_recovered_because: None,
     }
 }
 

@@ -92,7 +92,8 @@ impl Action {
             Some(AnalysisCode::NoWriteableMasterStructureWarning) => Action::NonWriteablePrimary,
             Some(
                 AnalysisCode::LockedSemiSyncMaster
-                | AnalysisCode::MasterWithTooManySemiSyncReplicas,
+                | AnalysisCode::MasterWithTooManySemiSyncReplicas
+                | AnalysisCode::MasterWithIncorrectSemiSyncReplicas,
             ) => Action::SemiSync,
             _ => Action::Primary,
         }

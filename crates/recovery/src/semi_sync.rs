@@ -1,16 +1,16 @@
 //! The semi-synchronous replicas of a primary: which of them should acknowledge its commits
 //! (pure, [`plan`]), and making it so ([`enforce`]) for `LockedSemiSyncMaster` (with
 //! `RecoverLockedSemiSyncMaster` or `EnforceExactSemiSyncReplicas`) and
-//! `MasterWithTooManySemiSyncReplicas` (with `EnforceExactSemiSyncReplicas`).
+//! `MasterWithTooManySemiSyncReplicas` and `MasterWithIncorrectSemiSyncReplicas` (with
+//! `EnforceExactSemiSyncReplicas`). Which replicas should acknowledge is analysis's choice
+//! ([`arbor_analysis::semi_sync_acknowledgers`]), so the analysis and the fix agree.
 //!
 //! orchestrator's order is kept: replicas are switched on first, then off, so the primary never
 //! has fewer acknowledgers on the way than at the start. Only the replica side changes; the
 //! primary's own switch and wait count are the operator's.
 
-use std::collections::HashMap;
-
 use arbor_analysis::Analysis;
-use arbor_topology::{InstanceKey, InstanceRecord, IoThreadState, PromotionRule, Topology};
+use arbor_topology::{InstanceKey, Topology};
 
 use crate::actions::{open, run_all};
 use crate::audit::{Audit, Done};
@@ -24,74 +24,47 @@ pub(crate) struct SemiSyncPlan {
     pub disable: Vec<InstanceKey>,
 }
 
-/// The replicas of `primary` that should acknowledge: as many as it waits for, among its
-/// direct replicas that are reachable, replicating, have semi-sync at all and are not
-/// `must_not`, chosen by promotion rule, then those acknowledging already (no needless
-/// change), then key. With `exact`, the other acknowledgers are turned off; without, nobody is
-/// turned off (`RecoverLockedSemiSyncMaster` only adds). Fewer candidates than the wait count
-/// enable them all; no change possible is an error that says why.
+/// What to change so that `primary` has the acknowledgers
+/// [`arbor_analysis::semi_sync_acknowledgers`] chooses (promotion rules from the topology):
+/// the chosen ones not acknowledging yet are turned on; with `exact`, the other acknowledgers
+/// are turned off; without, nobody is turned off (`RecoverLockedSemiSyncMaster` only adds).
+/// Fewer candidates than the wait count enable them all; no change possible is an error that
+/// says why.
 pub(crate) fn plan(
     topology: &Topology,
     primary: &InstanceKey,
-    rules: &HashMap<InstanceKey, PromotionRule>,
     exact: bool,
 ) -> Result<SemiSyncPlan, String> {
-    let record = topology
-        .record(primary)
+    let choice = arbor_analysis::semi_sync_acknowledgers(topology, primary)
         .ok_or_else(|| format!("{primary} is not known"))?;
-    let wanted = record.instance.semi_sync.wait_for_replica_count.max(1) as usize;
-    let rule = |r: &InstanceRecord| {
-        rules
-            .get(r.key())
-            .copied()
-            .unwrap_or(PromotionRule::Neutral)
-    };
-    let acknowledges = |r: &InstanceRecord| r.instance.semi_sync.replica_enabled;
     // Enabled but not acknowledging (its I/O thread connected before the switch): turning it
     // on again restarts the I/O thread, which is what it needs.
-    let acknowledging_now =
-        |r: &InstanceRecord| acknowledges(r) && r.instance.semi_sync.replica_status;
-    let replicas = topology.replicas_of(primary);
-    let mut candidates: Vec<&InstanceRecord> = replicas
+    let enable: Vec<InstanceKey> = choice
+        .chosen
         .iter()
-        .copied()
-        .filter(|r| {
-            r.is_last_check_valid()
-                && r.instance.semi_sync.available
-                && rule(r) != PromotionRule::MustNot
-                && r.instance
-                    .replication
-                    .as_ref()
-                    .is_some_and(|s| s.io_thread == IoThreadState::Running)
+        .filter(|key| {
+            !topology
+                .record(key)
+                .is_some_and(arbor_analysis::acknowledging)
         })
-        .collect();
-    candidates.sort_by(|a, b| {
-        rule(a)
-            .cmp(&rule(b))
-            .then(acknowledges(b).cmp(&acknowledges(a)))
-            .then(a.key().cmp(b.key()))
-    });
-    let chosen: Vec<&InstanceRecord> = candidates.iter().copied().take(wanted).collect();
-    let enable: Vec<InstanceKey> = chosen
-        .iter()
-        .filter(|r| !acknowledging_now(r))
-        .map(|r| r.key().clone())
+        .cloned()
         .collect();
     let disable: Vec<InstanceKey> = if exact {
-        replicas
+        choice
+            .enabled
             .iter()
-            .filter(|r| acknowledges(r) && !chosen.iter().any(|c| c.key() == r.key()))
-            .map(|r| r.key().clone())
+            .filter(|key| !choice.chosen.contains(key))
+            .cloned()
             .collect()
     } else {
         Vec::new()
     };
     if enable.is_empty() && disable.is_empty() {
         return Err(format!(
-            "{primary} waits for {wanted} semi-synchronous replica(s); {} of its replicas can \
+            "{primary} waits for {} semi-synchronous replica(s); {} of its replicas can \
              acknowledge (reachable, replicating, semi-sync available, not must_not) and \
              nothing would change",
-            candidates.len()
+            choice.wanted, choice.candidates
         ));
     }
     Ok(SemiSyncPlan { enable, disable })
@@ -109,8 +82,7 @@ pub(crate) async fn enforce(
         .fresh_snapshot_of(&analysis.cluster, None)
         .await
         .map_err(|e| e.to_string())?;
-    let rules = engine.promotion_rules().await.map_err(|e| e.to_string())?;
-    let plan = plan(&snapshot.topology, &analysis.key, &rules, exact)?;
+    let plan = plan(&snapshot.topology, &analysis.key, exact)?;
     audit
         .step(format!(
             "semi-sync replicas of {}{}: on {:?}, then off {:?}",
@@ -152,7 +124,8 @@ pub(crate) async fn enforce(
 mod tests {
     use super::*;
     use arbor_topology::{
-        Flavor, GtidKind, Instance, ReplicaStatus, SemiSync, Timestamp, TopologyOptions,
+        Flavor, GtidKind, Instance, InstanceRecord, IoThreadState, PromotionRule, ReplicaStatus,
+        SemiSync, Timestamp, TopologyOptions,
     };
 
     fn record(key: &str, source: Option<&str>, semi_sync: SemiSync) -> InstanceRecord {
@@ -192,6 +165,13 @@ mod tests {
     }
 
     fn topology(replicas: Vec<InstanceRecord>) -> Topology {
+        topology_with(replicas, &[])
+    }
+
+    fn topology_with(
+        replicas: Vec<InstanceRecord>,
+        rules: &[(InstanceKey, PromotionRule)],
+    ) -> Topology {
         let primary = record(
             "p:1",
             None,
@@ -205,7 +185,13 @@ mod tests {
         );
         let mut records = vec![primary];
         records.extend(replicas);
-        Topology::new(records, &TopologyOptions::default())
+        Topology::new(
+            records,
+            &TopologyOptions {
+                promotion_rules: rules,
+                ..TopologyOptions::default()
+            },
+        )
     }
 
     fn keys(keys: &[&str]) -> Vec<InstanceKey> {
@@ -214,20 +200,43 @@ mod tests {
 
     #[test]
     fn a_locked_primary_gets_an_acknowledger_by_rule_then_key() {
-        let topology = topology(vec![replica("a:1", false), replica("b:1", false)]);
+        let replicas = || vec![replica("a:1", false), replica("b:1", false)];
         let primary: InstanceKey = "p:1".parse().unwrap();
-        let plan = plan(&topology, &primary, &HashMap::new(), false).unwrap();
+        let plan = plan(&topology(replicas()), &primary, false).unwrap();
         assert_eq!(plan.enable, keys(&["a:1"]));
         assert!(plan.disable.is_empty());
         // A preferred replica comes first; a must_not one is never chosen.
-        let mut rules = HashMap::new();
-        rules.insert("b:1".parse().unwrap(), PromotionRule::Prefer);
-        let plan_b = super::plan(&topology, &primary, &rules, false).unwrap();
-        assert_eq!(plan_b.enable, keys(&["b:1"]));
-        rules.insert("b:1".parse().unwrap(), PromotionRule::MustNot);
-        rules.insert("a:1".parse().unwrap(), PromotionRule::MustNot);
-        let none = super::plan(&topology, &primary, &rules, false).unwrap_err();
-        assert!(none.contains("0 of its replicas can acknowledge"), "{none}");
+        let b = "b:1".parse::<InstanceKey>().unwrap();
+        let a = "a:1".parse::<InstanceKey>().unwrap();
+        let preferred = topology_with(replicas(), &[(b.clone(), PromotionRule::Prefer)]);
+        assert_eq!(plan_of(&preferred, &primary).enable, keys(&["b:1"]));
+        let none = topology_with(
+            replicas(),
+            &[(b, PromotionRule::MustNot), (a, PromotionRule::MustNot)],
+        );
+        let refused = super::plan(&none, &primary, false).unwrap_err();
+        assert!(
+            refused.contains("0 of its replicas can acknowledge"),
+            "{refused}"
+        );
+    }
+
+    fn plan_of(topology: &Topology, primary: &InstanceKey) -> SemiSyncPlan {
+        super::plan(topology, primary, false).unwrap()
+    }
+
+    #[test]
+    fn exact_replaces_a_wrong_acknowledger_with_the_preferred_one_on_first() {
+        // a:1 acknowledges, b:1 is preferred: b:1 on first, then a:1 off.
+        let b = "b:1".parse::<InstanceKey>().unwrap();
+        let topology = topology_with(
+            vec![replica("a:1", true), replica("b:1", false)],
+            &[(b, PromotionRule::Prefer)],
+        );
+        let primary: InstanceKey = "p:1".parse().unwrap();
+        let plan = super::plan(&topology, &primary, true).unwrap();
+        assert_eq!(plan.enable, keys(&["b:1"]));
+        assert_eq!(plan.disable, keys(&["a:1"]));
     }
 
     #[test]
@@ -238,10 +247,10 @@ mod tests {
             replica("c:1", false),
         ]);
         let primary: InstanceKey = "p:1".parse().unwrap();
-        let plan = plan(&topology, &primary, &HashMap::new(), true).unwrap();
+        let plan = plan(&topology, &primary, true).unwrap();
         assert!(plan.enable.is_empty(), "a:1 acknowledges already");
         assert_eq!(plan.disable, keys(&["b:1"]));
         // Without exact nobody is turned off, so nothing would change.
-        assert!(super::plan(&topology, &primary, &HashMap::new(), false).is_err());
+        assert!(super::plan(&topology, &primary, false).is_err());
     }
 }

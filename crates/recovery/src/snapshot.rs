@@ -160,6 +160,7 @@ impl RecoveryEngine {
             }
         }
         let successions = store.successions().await?;
+        let promotion_rules = store.promotion_rules(Timestamp::now()).await?;
         let overrides: HashMap<String, String> =
             store.cluster_aliases().await?.into_iter().collect();
         let settings = &self.inner.settings;
@@ -174,6 +175,7 @@ impl RecoveryEngine {
                 alias_for_cluster_name: &alias,
                 alias_override: &alias_override,
                 successions: &successions,
+                promotion_rules: &promotion_rules,
             },
         );
         self.remember_lags(&topology);

@@ -240,3 +240,58 @@ async fn enforce_exact_semi_sync_replicas_turns_the_surplus_acknowledger_off() {
         "the primary has exactly the one it waits for"
     );
 }
+
+#[tokio::test]
+async fn enforce_exact_semi_sync_replicas_hands_acknowledging_to_the_preferred_replica() {
+    let h = harness(&[None, Some(0), Some(0)], |config| {
+        config["EnforceExactSemiSyncReplicas"] = true.into();
+    })
+    .await;
+    // R_other acknowledges; the rules prefer R_pref.
+    let (preferred, other) = (1, 2);
+    h.rule(
+        &key(h.sandbox.key(preferred)),
+        arbor_topology::PromotionRule::Prefer,
+    )
+    .await;
+    h.sql(
+        0,
+        "SET GLOBAL rpl_semi_sync_master_timeout = 1000; \
+         SET GLOBAL rpl_semi_sync_master_enabled = ON",
+    );
+    h.sql(
+        other,
+        "SET GLOBAL rpl_semi_sync_slave_enabled = ON; STOP SLAVE IO_THREAD; START SLAVE IO_THREAD",
+    );
+    let recovery = h.first_recovery().await;
+    assert!(recovery.successful, "{recovery:#?}");
+    assert_eq!(recovery.analysis, "MasterWithIncorrectSemiSyncReplicas");
+    // The preferred replica was switched on before the other was switched off.
+    let on = recovery.steps.iter().position(|s| {
+        s.message.contains(&h.sandbox.key(preferred))
+            && s.message.contains("rpl_semi_sync_slave_enabled = ON")
+    });
+    let off = recovery.steps.iter().position(|s| {
+        s.message.contains(&h.sandbox.key(other))
+            && s.message.contains("rpl_semi_sync_slave_enabled = OFF")
+    });
+    assert!(
+        matches!((on, off), (Some(on), Some(off)) if on < off),
+        "on first, then off: {:#?}",
+        recovery.steps
+    );
+    assert_eq!(
+        h.sql(preferred, "SELECT @@rpl_semi_sync_slave_enabled"),
+        "1"
+    );
+    assert_eq!(h.sql(other, "SELECT @@rpl_semi_sync_slave_enabled"), "0");
+    let settled = wait_for(Duration::from_secs(10), || async {
+        (status_value(&h, 0, "Rpl_semi_sync_master_clients") == 1).then_some(())
+    })
+    .await;
+    assert!(
+        settled.is_some(),
+        "the primary has exactly its one acknowledger"
+    );
+    h.sql(0, "SET GLOBAL rpl_semi_sync_master_enabled = OFF");
+}

@@ -354,7 +354,7 @@ impl MariaDbSandbox {
                 Some(Ok(None)) => return Ok(()),
                 _ => {
                     node.child = None;
-                    last_error = last_start_log(&node.dir);
+                    last_error = lines_that_matter(&last_start_log(&node.dir));
                 }
             }
         }
@@ -372,7 +372,7 @@ impl MariaDbSandbox {
             if !self.is_running(index) {
                 return Err(format!(
                     "server {index} exited during start-up: {}",
-                    error_log_tail(&self.nodes[index].dir)
+                    lines_that_matter(&last_start_log(&self.nodes[index].dir))
                 ));
             }
             if start.elapsed() > timeout {
@@ -626,11 +626,46 @@ fn ensure_template(binaries: &Binaries) -> Result<PathBuf> {
         os_user(),
         std::process::id()
     ));
-    let _ = fs::remove_dir_all(&staging);
-    fs::create_dir_all(&staging).map_err(|e| format!("cannot create {staging:?}: {e}"))?;
-    let cnf = staging.with_extension("cnf");
-    fs::write(&cnf, format!("[mariadbd]\n{COMMON_SETTINGS}"))
-        .map_err(|e| format!("cannot write {cnf:?}: {e}"))?;
+    // A bootstrap can fail for a passing reason (a full or busy /tmp): one retry, then the
+    // lines of its output that say why.
+    let mut failure = String::new();
+    for _attempt in 0..2 {
+        match bootstrap(binaries, &staging) {
+            Ok(()) => {
+                failure.clear();
+                break;
+            }
+            Err(why) => failure = why,
+        }
+    }
+    if !failure.is_empty() {
+        return Err(format!("mariadb-install-db failed twice: {failure}"));
+    }
+    // Another test process may have won the race; either template is fine.
+    if fs::rename(&staging, &template).is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    if template.join("mysql").is_dir() {
+        Ok(template)
+    } else {
+        Err(format!("template datadir {template:?} is incomplete"))
+    }
+}
+
+/// One `mariadb-install-db` run into `staging`, with its own temporary dir (not the /tmp every
+/// test shares); on failure the staging dir is removed and the lines that matter returned.
+fn bootstrap(binaries: &Binaries, staging: &Path) -> Result<()> {
+    let _ = fs::remove_dir_all(staging);
+    let tmp = PathBuf::from(format!("{}-tmpdir", staging.display()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(staging).map_err(|e| format!("cannot create {staging:?}: {e}"))?;
+    fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {tmp:?}: {e}"))?;
+    let cnf = PathBuf::from(format!("{}.cnf", staging.display()));
+    fs::write(
+        &cnf,
+        format!("[mariadbd]\n{COMMON_SETTINGS}tmpdir={}\n", tmp.display()),
+    )
+    .map_err(|e| format!("cannot write {cnf:?}: {e}"))?;
     let output = Command::new(&binaries.install_db)
         .arg(format!("--defaults-file={}", cnf.display()))
         .arg(format!("--datadir={}", staging.display()))
@@ -642,24 +677,39 @@ fn ensure_template(binaries: &Binaries) -> Result<PathBuf> {
         ])
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run mariadb-install-db: {e}"))?;
+        .map_err(|e| format!("cannot run mariadb-install-db: {e}"));
     let _ = fs::remove_file(&cnf);
-    if !output.status.success() {
-        let _ = fs::remove_dir_all(&staging);
-        return Err(format!(
-            "mariadb-install-db failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ));
+    let _ = fs::remove_dir_all(&tmp);
+    let output = output?;
+    if output.status.success() {
+        return Ok(());
     }
-    // Another test process may have won the race; either template is fine.
-    if fs::rename(&staging, &template).is_err() {
-        let _ = fs::remove_dir_all(&staging);
-    }
-    if template.join("mysql").is_dir() {
-        Ok(template)
+    let _ = fs::remove_dir_all(staging);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Err(lines_that_matter(&text))
+}
+
+/// Of a server's or bootstrap's output, the error lines (MariaDB's `[ERROR]`, `ERROR`,
+/// `error:`), at most 12; the last 8 lines when none is marked.
+fn lines_that_matter(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let marked: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| {
+            let lower = l.to_ascii_lowercase();
+            l.contains("[ERROR]") || lower.contains("error:") || l.starts_with("ERROR")
+        })
+        .take(12)
+        .collect();
+    if marked.is_empty() {
+        lines[lines.len().saturating_sub(8)..].join("\n")
     } else {
-        Err(format!("template datadir {template:?} is incomplete"))
+        marked.join("\n")
     }
 }
 
@@ -699,6 +749,24 @@ fn error_log_tail(dir: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_start_is_told_by_its_error_lines() {
+        let log = "2026-12-01 10:00:00 0 [Note] Starting MariaDB 10.11.6 source revision\n\
+                   2026-12-01 10:00:00 0 [Note] InnoDB: Using transaction sequence ports\n\
+                   2026-12-01 10:00:00 0 [ERROR] InnoDB: Generic error 28 (No space left on device)\n\
+                   2026-12-01 10:00:00 0 [Note] InnoDB: Starting shutdown...\n\
+                   2026-12-01 10:00:00 0 [ERROR] Plugin 'InnoDB' init function returned error.\n\
+                   2026-12-01 10:00:00 0 [ERROR] Aborting\n";
+        let told = lines_that_matter(log);
+        assert_eq!(told.lines().count(), 3, "{told}");
+        assert!(told.contains("No space left on device"), "{told}");
+        assert!(!told.contains("[Note]"), "{told}");
+        // Nothing marked: the last lines, so the reader still sees something.
+        let unmarked = (1..=20).map(|i| format!("line {i}\n")).collect::<String>();
+        assert_eq!(lines_that_matter(&unmarked).lines().count(), 8);
+        assert!(lines_that_matter(&unmarked).ends_with("line 20"));
+    }
 
     /// The sandbox is what every real-server test stands on, so it is tested too: the wiring it
     /// promises is checked with the server's own words, and a drop leaves no process behind.

@@ -381,8 +381,6 @@ impl Instance {
         ServerVersion::parse(&self.version)
     }
 
-    /// The server this one replicates from; `None` for a primary and for a detached replica,
-    /// whose `//host` names no server (it is not crawled, nor counted as anyone's replica).
     /// The names of this server's named replication links (empty unless it replicates over
     /// a named connection or channel: multi-source).
     pub fn named_links(&self) -> Vec<&str> {
@@ -416,6 +414,8 @@ impl Instance {
         ))
     }
 
+    /// The server this one replicates from; `None` for a primary and for a detached replica,
+    /// whose `//host` names no server (it is not crawled, nor counted as anyone's replica).
     pub fn source(&self) -> Option<&InstanceKey> {
         self.replication
             .as_ref()

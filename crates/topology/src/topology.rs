@@ -1,7 +1,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use crate::{InstanceKey, InstanceRecord, InstanceStatus, Timestamp};
+use crate::{InstanceKey, InstanceRecord, InstanceStatus, PromotionRule, Timestamp};
 
 /// A primary replaced by another in a successful failover or takeover. A cluster is named after
 /// its primary, so its name changes with each succession; the successions are how every former
@@ -27,6 +27,8 @@ pub struct TopologyOptions<'a> {
     pub alias_override: &'a dyn Fn(&str) -> Option<String>,
     /// Every primary replaced so far, oldest first.
     pub successions: &'a [Succession],
+    /// The promotion rules in force (`register-candidate`); a server without one is neutral.
+    pub promotion_rules: &'a [(InstanceKey, PromotionRule)],
 }
 
 impl Default for TopologyOptions<'_> {
@@ -37,6 +39,7 @@ impl Default for TopologyOptions<'_> {
             alias_for_cluster_name: &|_| None,
             alias_override: &|_| None,
             successions: &[],
+            promotion_rules: &[],
         }
     }
 }
@@ -81,9 +84,18 @@ pub struct Topology {
     replicas: HashMap<InstanceKey, Vec<InstanceKey>>,
     reasonable_lag: Duration,
     default_port: u16,
+    promotion_rules: HashMap<InstanceKey, PromotionRule>,
 }
 
 impl Topology {
+    /// The promotion rule of `key` in force when the topology was read (neutral without one).
+    pub fn promotion_rule(&self, key: &InstanceKey) -> PromotionRule {
+        self.promotion_rules
+            .get(key)
+            .copied()
+            .unwrap_or(PromotionRule::Neutral)
+    }
+
     pub fn new(records: Vec<InstanceRecord>, options: &TopologyOptions<'_>) -> Topology {
         let records = Records::new(records);
         let (mut cluster_of, mut depth_of) = assign_clusters(&records);
@@ -120,6 +132,7 @@ impl Topology {
             replicas,
             reasonable_lag: options.reasonable_lag,
             default_port: options.default_port,
+            promotion_rules: options.promotion_rules.iter().cloned().collect(),
         };
         topology.former_names = topology.collect_former_names(options.successions);
         for name in topology.cluster_names() {
@@ -299,6 +312,16 @@ impl Topology {
             }
         }
         Err(ResolveHintError(hint.to_string()))
+    }
+
+    /// Whether `key` is one of a co-primary pair: its source replicates from it (a two-node
+    /// ring, orchestrator's `IsCoMaster`).
+    pub fn is_co_primary(&self, key: &InstanceKey) -> bool {
+        self.record(key)
+            .and_then(|r| r.instance.source())
+            .and_then(|source| self.record(source))
+            .and_then(|r| r.instance.source())
+            .is_some_and(|grand| grand == key)
     }
 
     /// Direct replicas of `key` among known records (by their own replication status, which

@@ -163,6 +163,11 @@ fn details(topology: &Topology, record: &InstanceRecord) -> (Vec<String>, String
     if !record.has_been_seen() {
         return (vec![lag, status.label().to_string()], replaced);
     }
+    let replaced = if topology.is_co_primary(record.key()) {
+        format!("{replaced} co-primary")
+    } else {
+        replaced
+    };
     // Multi-source: every named link, with its source.
     let named: Vec<String> = instance
         .replication
@@ -203,6 +208,30 @@ mod tests {
     use super::*;
     use crate::topology::tests::seen;
     use crate::{IoThreadState, TopologyOptions};
+
+    #[test]
+    fn both_members_of_a_co_primary_ring_are_marked() {
+        let mut q = seen("q:1", Some("p:1"));
+        q.instance.read_only = false;
+        let mut p = seen("p:1", Some("q:1"));
+        p.instance.read_only = false;
+        let topology = Topology::new(
+            vec![p, q, seen("r:1", Some("p:1"))],
+            &TopologyOptions::default(),
+        );
+        let tree = render_tree(&topology, "p:1");
+        let marked: Vec<&str> = tree
+            .lines()
+            .filter(|l| l.ends_with(" co-primary"))
+            .collect();
+        assert_eq!(marked.len(), 2, "{tree}");
+        assert!(
+            !tree
+                .lines()
+                .any(|l| l.contains("r:1") && l.contains("co-primary")),
+            "{tree}"
+        );
+    }
 
     #[test]
     fn a_multi_source_replica_names_its_other_sources() {

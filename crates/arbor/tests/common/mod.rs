@@ -282,6 +282,8 @@ impl Browser {
         let profile = tempfile::tempdir().unwrap();
         let capabilities = serde_json::json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            // The page's console, for tests that fail on any error it logs.
+            "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": chromium().display().to_string(),
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -431,8 +433,55 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// The page's console messages at level SEVERE (errors, failed requests) since the last
+    /// call.
+    pub async fn console_errors(&self) -> Vec<String> {
+        let answer = self
+            .call(
+                reqwest::Method::POST,
+                "/se/log",
+                serde_json::json!({"type": "browser"}),
+            )
+            .await;
+        answer["value"]
+            .as_array()
+            .expect("chromedriver answers the browser log")
+            .iter()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .map(|entry| entry["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// Runs `script` in the page and answers what it returns.
+    pub async fn script(&self, script: &str) -> serde_json::Value {
+        let answer = self
+            .call(
+                reqwest::Method::POST,
+                "/execute/sync",
+                serde_json::json!({"script": script, "args": []}),
+            )
+            .await;
+        answer["value"].clone()
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
+        // Ending the session makes chromedriver stop its Chromium; killing chromedriver alone
+        // would leave the browser's processes running. A plain request: Drop cannot await.
+        use std::io::{Read, Write};
+        let address = self.base.trim_start_matches("http://").to_string();
+        if let Ok(mut stream) = std::net::TcpStream::connect(&address) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                stream,
+                "DELETE /session/{} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer);
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
