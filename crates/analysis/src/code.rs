@@ -69,7 +69,7 @@ analysis_codes! {
     LockedSemiSyncMasterHypothesis => false, "Primary waits for more semi-synchronous replicas than are connected; no commit is waiting yet";
     LockedSemiSyncMaster => false, "Primary waits for more semi-synchronous replicas than are connected, and commits are blocked waiting for acknowledgements";
     MasterWithTooManySemiSyncReplicas => true, "Primary has more semi-synchronous replicas connected than it waits for (EnforceExactSemiSyncReplicas)";
-    MasterWithIncorrectSemiSyncReplicas => true, "Primary has as many semi-synchronous replicas as it waits for, but not the ones the promotion rules choose (EnforceExactSemiSyncReplicas)";
+    MasterWithIncorrectSemiSyncReplicas => true, "Primary has as many semi-synchronous replicas as it waits for, but not the ones the semi-sync priorities (DetectSemiSyncEnforcedQuery) and promotion rules choose (EnforceExactSemiSyncReplicas)";
     FormerMasterWithErrantTransactions => false, "A former primary is back after its failover with transactions its successor never had (listed in GtidErrant): fenced read-only and downtimed for an operator";
     FormerMasterNotRejoined => false, "A former primary is back after its failover, holding nothing its successor lacks: fenced read-only (RejoinFormerPrimary would make it a replica)";
 }

@@ -10,10 +10,12 @@ pub struct Acknowledgers {
     /// How many the primary waits for (at least one).
     pub wanted: usize,
     /// How many of its replicas could acknowledge: reachable, replicating, with semi-sync
-    /// available, not `must_not`.
+    /// available, not `must_not`, and not priority 0 (`DetectSemiSyncEnforcedQuery`: an
+    /// asynchronous replica).
     pub candidates: usize,
-    /// The ones that should: as many as it waits for among the candidates, by promotion rule,
-    /// then those acknowledging already (no needless change), then key.
+    /// The ones that should: as many as it waits for among the candidates, by semi-sync
+    /// priority (highest first), then promotion rule, then those acknowledging already (no
+    /// needless change), then key.
     pub chosen: Vec<InstanceKey>,
     /// Its direct replicas whose semi-sync replica side is on now, in key order.
     pub enabled: Vec<InstanceKey>,
@@ -41,6 +43,7 @@ pub fn semi_sync_acknowledgers(
             r.is_last_check_valid()
                 && r.instance.semi_sync.available
                 && topology.promotion_rule(r.key()) != PromotionRule::MustNot
+                && r.instance.semi_sync.priority != Some(0)
                 && r.instance
                     .replication
                     .as_ref()
@@ -48,9 +51,15 @@ pub fn semi_sync_acknowledgers(
         })
         .collect();
     candidates.sort_by(|a, b| {
-        topology
-            .promotion_rule(a.key())
-            .cmp(&topology.promotion_rule(b.key()))
+        b.instance
+            .semi_sync
+            .priority
+            .cmp(&a.instance.semi_sync.priority)
+            .then(
+                topology
+                    .promotion_rule(a.key())
+                    .cmp(&topology.promotion_rule(b.key())),
+            )
             .then(enabled_side(b).cmp(&enabled_side(a)))
             .then(a.key().cmp(b.key()))
     });
@@ -71,8 +80,8 @@ pub fn semi_sync_acknowledgers(
 }
 
 /// `MasterWithIncorrectSemiSyncReplicas`: the primary has as many acknowledgers as it waits
-/// for, but not the ones it should (a `prefer` replica left out for a neutral one, a
-/// `must_not` one acknowledging), while enough right ones exist to fix it.
+/// for, but not the ones it should (a higher priority or `prefer` replica left out, a
+/// `must_not` or priority-0 one acknowledging), while enough right ones exist to fix it.
 pub(crate) fn incorrect_acknowledgers(topology: &Topology, primary: &InstanceKey) -> bool {
     let Some(record) = topology.record(primary) else {
         return false;

@@ -14,7 +14,7 @@ use crate::{InstanceKeyJson, ViewContext};
 pub struct SemiSyncJson {
     #[serde(rename = "SemiSyncAvailable")]
     pub available: bool,
-    /// orchestrator's priority from its semi-sync query; arbor has none: 0.
+    /// The priority `DetectSemiSyncEnforcedQuery` answered (0 without one, as orchestrator).
     #[serde(rename = "SemiSyncPriority")]
     pub priority: u64,
     #[serde(rename = "SemiSyncMasterEnabled")]
@@ -40,7 +40,7 @@ impl From<&SemiSync> for SemiSyncJson {
     fn from(s: &SemiSync) -> Self {
         SemiSyncJson {
             available: s.available,
-            priority: 0,
+            priority: s.priority.unwrap_or(0),
             master_enabled: s.primary_enabled,
             replica_enabled: s.replica_enabled,
             master_timeout: s.timeout_ms,

@@ -23,7 +23,6 @@ pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("DetectClusterDomainQuery", "cluster domains are not read"),
     ("DetectInstanceAliasQuery", "instance aliases are not read"),
     ("DetectPromotionRuleQuery", "promotion rules come from register-candidate only"),
-    ("DetectSemiSyncEnforcedQuery", "semi-sync is read from the servers' own variables; the query is not run"),
     ("MaxConcurrentReplicaOperations", "replicas are repointed all at once"),
     ("PostTakeMasterProcesses", "take-master runs no hooks"),
     ("ReasonableLockedSemiSyncMasterSeconds", "arbor calls a semi-sync primary locked when commits wait for acknowledgements now, not after a time"),

@@ -200,6 +200,9 @@ config_keys! {
     detect_data_center_query: String = "DetectDataCenterQuery" => String::new();
     detect_region_query: String = "DetectRegionQuery" => String::new();
     detect_physical_environment_query: String = "DetectPhysicalEnvironmentQuery" => String::new();
+    /// Query run on every server each poll; its first column is the server's semi-sync
+    /// priority: 0 keeps a replica asynchronous, higher ones are chosen first as acknowledgers
+    /// (before promotion rules), and a new primary above 0 gets semi-sync's primary side on.
     detect_semi_sync_enforced_query: String = "DetectSemiSyncEnforcedQuery" => String::new();
     /// Query returning the replication user and password (run on a new primary), for
     /// pointing a former primary at it.

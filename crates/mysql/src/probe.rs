@@ -23,6 +23,9 @@ pub struct ProbeSettings {
     pub default_port: u16,
     /// `DetectClusterAliasQuery`, run on servers that replicate from no one.
     pub cluster_alias_query: String,
+    /// `DetectSemiSyncEnforcedQuery`: its first column, a number, is the server's semi-sync
+    /// priority (empty: none).
+    pub semi_sync_priority_query: String,
     /// Where each server is: data centre, region, physical environment.
     pub location: LocationRules,
     /// TLS to the servers (`MySQLTopology*TLS`, `MySQLTopologySSL*`).
@@ -357,6 +360,22 @@ async fn read_instance(
             ))
         }));
 
+    if !settings.semi_sync_priority_query.trim().is_empty() {
+        // A query that fails (a metadata table not there yet) leaves the priority unknown;
+        // the server is still read.
+        match query_maps(conn, key, &settings.semi_sync_priority_query).await {
+            Ok(rows) => {
+                instance.semi_sync.priority = rows
+                    .first()
+                    .and_then(first_column)
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .map(|v| v.max(0.0) as u64);
+            }
+            Err(error) => {
+                tracing::debug!(%key, %error, "DetectSemiSyncEnforcedQuery failed");
+            }
+        }
+    }
     if instance.replication.is_none() && !settings.cluster_alias_query.trim().is_empty() {
         let rows = query_maps(conn, key, &settings.cluster_alias_query).await?;
         instance.suggested_cluster_alias = rows.first().and_then(first_column).unwrap_or_default();

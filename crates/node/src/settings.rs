@@ -208,6 +208,7 @@ pub fn probe_settings(config: &Config) -> ProbeSettings {
         read_timeout: config.discovery_read_timeout(),
         default_port: config.default_instance_port,
         cluster_alias_query: config.detect_cluster_alias_query.clone(),
+        semi_sync_priority_query: config.detect_semi_sync_enforced_query.clone(),
         location: arbor_mysql::LocationRules {
             data_center: location_rule(
                 &config.data_center_pattern,

@@ -166,6 +166,12 @@ pub(crate) async fn recover_dead_primary(
     }
 
     audit.commit_successor(&promote).await?;
+    // As the cluster had it, or as DetectSemiSyncEnforcedQuery asks of the new primary.
+    let semi_sync_primary = failed.instance.semi_sync.primary_enabled
+        || topology
+            .record(&promote)
+            .and_then(|r| r.instance.semi_sync.priority)
+            .is_some_and(|p| p > 0);
     let mut done = promote_and_repoint(
         engine,
         audit,
@@ -177,7 +183,7 @@ pub(crate) async fn recover_dead_primary(
             errors,
             force,
             wait_for_relay_log: true,
-            semi_sync_primary: failed.instance.semi_sync.primary_enabled,
+            semi_sync_primary,
         },
     )
     .await?;

@@ -240,6 +240,29 @@ mod tests {
     }
 
     #[test]
+    fn priority_comes_before_rules_and_zero_never_acknowledges() {
+        let with_priority = |key: &str, on: bool, priority: u64| {
+            let mut record = replica(key, on);
+            record.instance.semi_sync.priority = Some(priority);
+            record
+        };
+        let a = "a:1".parse::<InstanceKey>().unwrap();
+        // a:1 is preferred by rule but has priority 0; c:1 has the highest priority.
+        let topology = topology_with(
+            vec![
+                with_priority("a:1", true, 0),
+                with_priority("b:1", false, 1),
+                with_priority("c:1", false, 7),
+            ],
+            &[(a, PromotionRule::Prefer)],
+        );
+        let primary: InstanceKey = "p:1".parse().unwrap();
+        let plan = super::plan(&topology, &primary, true).unwrap();
+        assert_eq!(plan.enable, keys(&["c:1"]));
+        assert_eq!(plan.disable, keys(&["a:1"]));
+    }
+
+    #[test]
     fn exact_keeps_the_acknowledger_it_has_and_turns_the_others_off() {
         let topology = topology(vec![
             replica("a:1", true),

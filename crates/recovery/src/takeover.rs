@@ -117,12 +117,21 @@ pub(crate) async fn graceful_takeover(
             .map(|r| r.key().clone())
             .filter(|k| k != &designated)
             .collect();
-        // The two swap roles in semi-synchronous replication too.
+        // The two swap roles in semi-synchronous replication too; a semi-sync priority
+        // (DetectSemiSyncEnforcedQuery) above 0 asks for the primary side on the new primary,
+        // and 0 keeps the demoted one from acknowledging.
+        let priority = |key: &InstanceKey| {
+            topology
+                .record(key)
+                .and_then(|r| r.instance.semi_sync.priority)
+        };
         let semi_sync = SemiSyncRoles {
-            primary_side: primary.instance.semi_sync.primary_enabled,
-            replica_side: topology
-                .record(&designated)
-                .is_some_and(|r| r.instance.semi_sync.replica_enabled),
+            primary_side: primary.instance.semi_sync.primary_enabled
+                || priority(&designated).is_some_and(|p| p > 0),
+            replica_side: priority(primary.key()) != Some(0)
+                && topology
+                    .record(&designated)
+                    .is_some_and(|r| r.instance.semi_sync.replica_enabled),
         };
         let result = switch_over(
             engine,

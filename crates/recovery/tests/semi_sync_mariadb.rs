@@ -295,3 +295,78 @@ async fn enforce_exact_semi_sync_replicas_hands_acknowledging_to_the_preferred_r
     );
     h.sql(0, "SET GLOBAL rpl_semi_sync_master_enabled = OFF");
 }
+
+/// `DetectSemiSyncEnforcedQuery` as orchestrator's users write it, answered per server (here
+/// by server_id: R1 priority 5, R2 priority 0, the rest 1).
+const PRIORITY_QUERY: &str = "SELECT CASE @@server_id WHEN 2 THEN 5 WHEN 3 THEN 0 ELSE 1 END";
+
+#[tokio::test]
+async fn a_priority_zero_replica_never_acknowledges_under_enforce_exact() {
+    let h = harness(&[None, Some(0), Some(0)], |config| {
+        config["EnforceExactSemiSyncReplicas"] = true.into();
+        config["DetectSemiSyncEnforcedQuery"] = PRIORITY_QUERY.into();
+    })
+    .await;
+    // arbor read each server's priority.
+    let store = std::sync::Arc::clone(&h.store);
+    let r1 = key(h.sandbox.key(1));
+    let read = wait_for(Duration::from_secs(10), || {
+        let (store, r1) = (std::sync::Arc::clone(&store), r1.clone());
+        async move {
+            let record = store.instance(&r1).await.ok()??;
+            (record.instance.semi_sync.priority == Some(5)).then_some(())
+        }
+    })
+    .await;
+    assert!(read.is_some(), "R1's semi-sync priority is read");
+    // R2, priority 0 (an asynchronous replica), is the one acknowledging.
+    h.sql(
+        0,
+        "SET GLOBAL rpl_semi_sync_master_timeout = 1000; \
+         SET GLOBAL rpl_semi_sync_master_enabled = ON",
+    );
+    h.sql(
+        2,
+        "SET GLOBAL rpl_semi_sync_slave_enabled = ON; STOP SLAVE IO_THREAD; START SLAVE IO_THREAD",
+    );
+    let recovery = h.first_recovery().await;
+    assert!(recovery.successful, "{recovery:#?}");
+    assert_eq!(recovery.analysis, "MasterWithIncorrectSemiSyncReplicas");
+    assert_eq!(h.sql(1, "SELECT @@rpl_semi_sync_slave_enabled"), "1");
+    assert_eq!(h.sql(2, "SELECT @@rpl_semi_sync_slave_enabled"), "0");
+    h.sql(0, "SET GLOBAL rpl_semi_sync_master_enabled = OFF");
+}
+
+#[tokio::test]
+async fn a_new_primary_with_a_semi_sync_priority_gets_the_primary_side() {
+    // The old primary never ran semi-sync; the query says every server should.
+    let mut h = harness(&[None, Some(0), Some(0)], |config| {
+        config["DetectSemiSyncEnforcedQuery"] = "SELECT 1".into();
+    })
+    .await;
+    let store = std::sync::Arc::clone(&h.store);
+    let r2 = key(h.sandbox.key(2));
+    let read = wait_for(Duration::from_secs(10), || {
+        let (store, r2) = (std::sync::Arc::clone(&store), r2.clone());
+        async move {
+            let record = store.instance(&r2).await.ok()??;
+            (record.instance.semi_sync.priority == Some(1)).then_some(())
+        }
+    })
+    .await;
+    assert!(read.is_some(), "the priorities are read");
+    h.sandbox.kill(0).unwrap();
+    let recovery = h.first_recovery().await;
+    assert!(recovery.successful, "{recovery:#?}");
+    let successor = recovery.successor.clone().expect("a successor");
+    let index = (1..3)
+        .find(|i| key(h.sandbox.key(*i)) == successor)
+        .unwrap();
+    assert_eq!(
+        h.sql(index, "SELECT @@rpl_semi_sync_master_enabled"),
+        "1",
+        "{:#?}",
+        recovery.steps
+    );
+    h.sql(index, "SET GLOBAL rpl_semi_sync_master_enabled = OFF");
+}

@@ -222,6 +222,12 @@ pub struct SemiSync {
     /// `Rpl_semi_sync_master_wait_sessions`: commits waiting for an acknowledgement now.
     #[serde(default)]
     pub wait_sessions: u64,
+    /// What `DetectSemiSyncEnforcedQuery` answered on this server (orchestrator's semi-sync
+    /// priority): 0 for a replica that must stay asynchronous, higher for one preferred as an
+    /// acknowledger, and a new primary with more than 0 gets the primary side on. `None` when
+    /// no query is configured or it gave no number.
+    #[serde(default)]
+    pub priority: Option<u64>,
 }
 
 impl SemiSync {
