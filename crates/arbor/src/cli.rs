@@ -290,11 +290,13 @@ pub(crate) enum Command {
         instance: String,
     },
     /// Rewrite the source host of HOST:PORT to //host, keeping its position.
+    #[command(visible_alias = "detach-replica")]
     DetachReplicaMasterHost {
         #[arg(value_name = "HOST:PORT")]
         instance: String,
     },
     /// Undo detach-replica-master-host and start replication.
+    #[command(visible_alias = "reattach-replica")]
     ReattachReplicaMasterHost {
         #[arg(value_name = "HOST:PORT")]
         instance: String,
@@ -340,7 +342,9 @@ pub(crate) enum Command {
         #[arg(value_name = "SECONDS")]
         seconds: u64,
     },
-    /// Whether HOST:PORT could be moved below BELOW, and why not.
+    /// Whether HOST:PORT could be moved below BELOW, and why not (arbor moves with GTID where
+    /// the servers have it, so this is also orchestrator's can-replicate-from-gtid).
+    #[command(visible_alias = "can-replicate-from-gtid")]
     CanReplicateFrom {
         #[arg(value_name = "HOST:PORT")]
         instance: String,
@@ -540,17 +544,27 @@ fn describe_arguments(mut command: clap::Command) -> clap::Command {
     for name in subcommands {
         command = command.mut_subcommand(name, describe_arguments);
     }
-    let undescribed: Vec<(clap::Id, &'static str)> = command
+    // Every positional is touched, in order, even those described already: `mut_arg` moves
+    // the argument it changes to the end, so changing only some would reorder them.
+    let positionals: Vec<(clap::Id, Option<&'static str>)> = command
         .get_positionals()
-        .filter(|arg| arg.get_help().is_none())
-        .filter_map(|arg| {
-            let name = arg.get_value_names()?.first()?.as_str().to_string();
-            let help = ARGUMENTS.iter().find(|(n, _)| *n == name)?.1;
-            Some((arg.get_id().clone(), help))
+        .map(|arg| {
+            let help = arg
+                .get_help()
+                .is_none()
+                .then(|| {
+                    let name = arg.get_value_names()?.first()?.as_str().to_string();
+                    ARGUMENTS.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)
+                })
+                .flatten();
+            (arg.get_id().clone(), help)
         })
         .collect();
-    for (id, help) in undescribed {
-        command = command.mut_arg(id, |arg| arg.help(help));
+    for (id, help) in positionals {
+        command = command.mut_arg(id, |arg| match help {
+            Some(help) => arg.help(help),
+            None => arg,
+        });
     }
     command
 }
@@ -578,5 +592,28 @@ mod tests {
             missing.is_empty(),
             "arguments without a description: {missing:#?}"
         );
+    }
+
+    /// Describing the arguments keeps them in the order they are typed.
+    #[test]
+    fn describing_arguments_keeps_their_order() {
+        fn order(command: &clap::Command, path: &str, out: &mut Vec<String>) {
+            let ids: Vec<String> = command
+                .get_positionals()
+                .map(|a| a.get_id().to_string())
+                .collect();
+            out.push(format!("{path}: {}", ids.join(" ")));
+            for sub in command.get_subcommands() {
+                order(sub, &format!("{path} {}", sub.get_name()), out);
+            }
+        }
+        let (mut derived, mut described) = (Vec::new(), Vec::new());
+        order(
+            &<super::Args as clap::CommandFactory>::command(),
+            "arbor",
+            &mut derived,
+        );
+        order(&super::command(), "arbor", &mut described);
+        assert_eq!(derived, described);
     }
 }

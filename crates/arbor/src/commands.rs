@@ -34,7 +34,7 @@ impl Output {
     }
 }
 
-fn parse_instance(text: &str) -> anyhow::Result<InstanceKey> {
+pub(crate) fn parse_instance(text: &str) -> anyhow::Result<InstanceKey> {
     text.parse::<InstanceKey>()
         .with_context(|| format!("{text:?} is not HOST:PORT"))
 }

@@ -566,3 +566,77 @@ fn lists_are_tables_on_a_terminal_lines_in_a_pipe_and_coloured_as_asked() {
     );
     demo.interrupt();
 }
+
+/// Every command of orchestrator-client is a command of arbor's own CLI, with its help; and
+/// those with a feature behind them work on the demo as a user of the client expects: the
+/// raw API call, the node's URL, an instance known or not, the tabulated tree, the dominant
+/// data centre, the auto takeover; those without (Pseudo-GTID) say why.
+#[test]
+fn orchestrator_client_commands_are_native_commands() {
+    for command in arbor_testkit::ORCHESTRATOR_CLIENT_COMMANDS {
+        // `help` is clap's own command: `arbor help` is its help.
+        let args: &[&str] = if *command == "help" {
+            &["help"]
+        } else {
+            &[command, "--help"]
+        };
+        let help = Command::new(common::ARBOR).args(args).output().unwrap();
+        assert!(
+            help.status.success(),
+            "arbor {command}: {}",
+            String::from_utf8_lossy(&help.stderr)
+        );
+    }
+
+    let demo = Demo::start(&[]);
+    let topology = demo.printed(" topology ");
+    let primary = topology.last().unwrap().clone();
+    let arbor: Vec<String> = topology[..topology.len() - 2].to_vec();
+    let run = |args: &[&str]| {
+        let words: Vec<String> = arbor
+            .iter()
+            .cloned()
+            .chain(args.iter().map(|a| a.to_string()))
+            .collect();
+        let output = demo.run(&words);
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).trim().to_string(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    demo.wait("the first cluster's four servers", || {
+        run(&["which-cluster-instances", &primary])
+            .1
+            .lines()
+            .count()
+            == 4
+    });
+
+    let (ok, raw, _) = run(&["api", "clusters-info"]);
+    assert!(ok);
+    let clusters: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(clusters.as_array().unwrap().len(), 3, "{raw}");
+    assert_eq!(run(&["which-api"]).1, format!("{}/api", demo.api));
+    assert_eq!(run(&["which-instance", &primary]).1, primary);
+    assert_eq!(run(&["which-instance", "127.0.0.1:1"]).1, "none");
+    let (ok, table, _) = run(&["topology-tabulated", &primary]);
+    assert!(
+        ok && table.lines().count() == 4 && table.contains('|'),
+        "{table}"
+    );
+    let (ok, dc, _) = run(&["dominant-dc"]);
+    assert!(ok && !dc.is_empty(), "{dc}");
+    let (ok, _, stderr) = run(&["match", &primary, &primary]);
+    assert!(!ok && stderr.contains("GTID"), "{stderr}");
+    let (ok, successor, stderr) = run(&["graceful-master-takeover-auto", &primary]);
+    assert!(ok, "{stderr}");
+    assert!(
+        successor.starts_with("127.0.0.1:") && successor != primary,
+        "{successor}"
+    );
+    demo.wait("the takeover's new primary", || {
+        run(&["which-cluster-master", &primary]).1 == successor
+    });
+    demo.interrupt();
+}

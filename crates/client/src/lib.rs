@@ -245,6 +245,28 @@ impl Client {
         serde_json::from_value(value).map_err(|e| decode_error(e.to_string()))
     }
 
+    /// GETs `/api/{path}` and answers its JSON as it came (an envelope is not unwrapped); a
+    /// 4xx/5xx answer is an error with its message.
+    pub async fn get_raw(&self, path: &str) -> Result<serde_json::Value, ClientError> {
+        let (url, status, body) = self.get_text(path).await?;
+        let value: serde_json::Value =
+            serde_json::from_str(&body).map_err(|_| ClientError::Decode {
+                url,
+                status,
+                message: format!("not JSON: {}", body.chars().take(200).collect::<String>()),
+            })?;
+        if status >= 400 {
+            return Err(ClientError::Api {
+                status,
+                message: value["Message"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| value.to_string()),
+            });
+        }
+        Ok(value)
+    }
+
     /// The `Message` of an envelope (where orchestrator answers a verdict, e.g. can-replicate-from).
     pub async fn verdict(&self, path: &str) -> Result<String, ClientError> {
         let (url, status, body) = self.get_text(path).await?;

@@ -13,6 +13,7 @@ mod certs;
 mod consul;
 mod daemons;
 mod hung;
+mod orchestrator_client;
 mod rng;
 
 pub use arbor_sandbox::{
@@ -23,6 +24,7 @@ pub use certs::{write_certificates, CertificateFiles};
 pub use consul::ConsulStandIn;
 pub use daemons::{start_etcd, start_etcd_tls, start_zookeeper, Daemon};
 pub use hung::HungServer;
+pub use orchestrator_client::ORCHESTRATOR_CLIENT_COMMANDS;
 pub use rng::Rng;
 
 use std::future::Future;
