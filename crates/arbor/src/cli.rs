@@ -161,8 +161,10 @@ pub(crate) enum Command {
     BeginDowntime {
         #[arg(value_name = "HOST:PORT")]
         instance: String,
+        /// Who asks (shown with the downtime or lock).
         #[arg(long, default_value = "arbor-cli")]
         owner: String,
+        /// Why (shown with the downtime or lock).
         #[arg(long, default_value = "maintenance")]
         reason: String,
         /// How long: 30m, 2h, 1d...
@@ -184,11 +186,13 @@ pub(crate) enum Command {
     AckClusterRecoveries {
         #[arg(value_name = "CLUSTER")]
         cluster: String,
+        /// Why, kept with the acknowledgement.
         #[arg(long, default_value = "")]
         comment: String,
     },
     /// Acknowledge every recovery.
     AckAllRecoveries {
+        /// Why, kept with the acknowledgement.
         #[arg(long, default_value = "")]
         comment: String,
     },
@@ -375,8 +379,10 @@ pub(crate) enum Command {
     BeginMaintenance {
         #[arg(value_name = "HOST:PORT")]
         instance: String,
+        /// Who asks (shown with the downtime or lock).
         #[arg(long, default_value = "arbor-cli")]
         owner: String,
+        /// Why (shown with the downtime or lock).
         #[arg(long, default_value = "maintenance")]
         reason: String,
     },
@@ -492,7 +498,67 @@ pub(crate) enum TlsCommand {
 /// commands, with every positional argument that has no description of its own described by
 /// what it names ([`ARGUMENTS`]), so one table says what `HOST:PORT` means everywhere.
 pub(crate) fn command() -> clap::Command {
-    describe_arguments(<Args as clap::CommandFactory>::command())
+    let mut command = describe_arguments(<Args as clap::CommandFactory>::command());
+    let subcommands: Vec<String> = command
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in subcommands {
+        command = command.mut_subcommand(name, own_help);
+    }
+    command
+}
+
+/// A command's help with its own arguments and options only: the global options are
+/// explained once, in `arbor --help` (clap would repeat them in every command's help). Built
+/// before clap copies the global options into the command, so its options are its own.
+fn own_help(mut command: clap::Command) -> clap::Command {
+    let subcommands: Vec<String> = command
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in subcommands {
+        command = command.mut_subcommand(name, own_help);
+    }
+    let mut options = String::new();
+    for arg in command.get_opts() {
+        let Some(long) = arg.get_long() else { continue };
+        let value = arg
+            .get_value_names()
+            .and_then(|names| names.first())
+            .filter(|_| arg.get_action().takes_values())
+            .map(|name| format!(" <{name}>"))
+            .unwrap_or_default();
+        let flag = match arg.get_short() {
+            Some(short) => format!("-{short}, --{long}{value}"),
+            None => format!("    --{long}{value}"),
+        };
+        let mut help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        let defaults: Vec<String> = arg
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        if !defaults.is_empty() && arg.get_action().takes_values() {
+            help.push_str(&format!(" [default: {}]", defaults.join(", ")));
+        }
+        options.push_str(&format!("  {flag}\n          {help}\n"));
+    }
+    options.push_str("  -h, --help\n          Print help\n");
+    // Braces in help text would read as template tags.
+    let options = options.replace('{', "(").replace('}', ")");
+    let mut template = String::from("{about-with-newline}\n{usage-heading} {usage}\n");
+    if command.get_positionals().next().is_some() {
+        template.push_str("\nArguments:\n{positionals}\n");
+    }
+    if command.has_subcommands() {
+        template.push_str("\nCommands:\n{subcommands}\n");
+    }
+    template.push_str(&format!(
+        "\nOptions:\n{options}\nGlobal options (--api, --json, --color, --config, --direct): \
+         see arbor --help.\n{{after-help}}"
+    ));
+    command.help_template(template)
 }
 
 /// What each kind of positional argument is, by its value name.
@@ -571,13 +637,13 @@ fn describe_arguments(mut command: clap::Command) -> clap::Command {
 
 #[cfg(test)]
 mod tests {
-    /// `--help` of every subcommand describes each of its arguments.
+    /// `--help` of every subcommand describes each of its arguments and options.
     #[test]
     fn every_argument_of_every_command_is_described() {
         fn check(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
-            for arg in command.get_positionals() {
-                if arg.get_help().is_none() {
-                    missing.push(format!("{path} <{}>", arg.get_id()));
+            for arg in command.get_arguments() {
+                if arg.get_help().is_none() && !arg.is_hide_set() {
+                    missing.push(format!("{path} {}", arg.get_id()));
                 }
             }
             for sub in command.get_subcommands() {
@@ -615,5 +681,22 @@ mod tests {
         );
         order(&super::command(), "arbor", &mut described);
         assert_eq!(derived, described);
+    }
+
+    /// The global options are explained once, in `arbor --help`; a command's help lists its
+    /// own options and points there.
+    #[test]
+    fn global_options_are_shown_once() {
+        let mut command = super::command();
+        let root = command.render_long_help().to_string();
+        assert_eq!(root.matches("--api <URL>").count(), 1, "{root}");
+        let downtime = command
+            .find_subcommand_mut("begin-downtime")
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(!downtime.contains("--api <URL>"), "{downtime}");
+        assert!(downtime.contains("--duration <DURATION>"), "{downtime}");
+        assert!(downtime.contains("Global options"), "{downtime}");
     }
 }
