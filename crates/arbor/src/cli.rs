@@ -498,28 +498,15 @@ pub(crate) enum TlsCommand {
 /// commands, with every positional argument that has no description of its own described by
 /// what it names ([`ARGUMENTS`]), so one table says what `HOST:PORT` means everywhere.
 pub(crate) fn command() -> clap::Command {
-    let mut command = describe_arguments(<Args as clap::CommandFactory>::command());
-    let subcommands: Vec<String> = command
-        .get_subcommands()
-        .map(|s| s.get_name().to_string())
-        .collect();
-    for name in subcommands {
-        command = command.mut_subcommand(name, own_help);
-    }
-    command
+    let command = describe_arguments(<Args as clap::CommandFactory>::command());
+    each_subcommand(command, own_help)
 }
 
 /// A command's help with its own arguments and options only: the global options are
 /// explained once, in `arbor --help` (clap would repeat them in every command's help). Built
 /// before clap copies the global options into the command, so its options are its own.
 fn own_help(mut command: clap::Command) -> clap::Command {
-    let subcommands: Vec<String> = command
-        .get_subcommands()
-        .map(|s| s.get_name().to_string())
-        .collect();
-    for name in subcommands {
-        command = command.mut_subcommand(name, own_help);
-    }
+    command = each_subcommand(command, own_help);
     let mut options = String::new();
     for arg in command.get_opts() {
         let Some(long) = arg.get_long() else { continue };
@@ -602,14 +589,23 @@ const ARGUMENTS: &[(&str, &str)] = &[
     ("URL", "An arbor node's URL (http://host:port)"),
 ];
 
-fn describe_arguments(mut command: clap::Command) -> clap::Command {
-    let subcommands: Vec<String> = command
+/// `change` applied to each direct subcommand of `command`.
+fn each_subcommand(
+    mut command: clap::Command,
+    change: fn(clap::Command) -> clap::Command,
+) -> clap::Command {
+    let names: Vec<String> = command
         .get_subcommands()
         .map(|s| s.get_name().to_string())
         .collect();
-    for name in subcommands {
-        command = command.mut_subcommand(name, describe_arguments);
+    for name in names {
+        command = command.mut_subcommand(name, change);
     }
+    command
+}
+
+fn describe_arguments(mut command: clap::Command) -> clap::Command {
+    command = each_subcommand(command, describe_arguments);
     // Every positional is touched, in order, even those described already: `mut_arg` moves
     // the argument it changes to the end, so changing only some would reorder them.
     let positionals: Vec<(clap::Id, Option<&'static str>)> = command
