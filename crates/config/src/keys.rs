@@ -119,6 +119,7 @@ config_keys! {
     mysql_topology_use_mixed_tls: bool = "MySQLTopologyUseMixedTLS" => true;
     /// Client certificate (PEM) for TLS to the managed servers; with the private key.
     mysql_topology_ssl_cert_file: String = "MySQLTopologySSLCertFile" => String::new();
+    /// The private key (PEM) of `MySQLTopologySSLCertFile`.
     mysql_topology_ssl_private_key_file: String = "MySQLTopologySSLPrivateKeyFile" => String::new();
     /// The CA (PEM) that signs the managed servers' certificates; the only one trusted.
     mysql_topology_ssl_ca_file: String = "MySQLTopologySSLCAFile" => String::new();
@@ -140,19 +141,30 @@ config_keys! {
     backend_db: String = "BackendDB" => String::new();
     /// SQLite file for arbor's state.
     sqlite3_data_file: String = "SQLite3DataFile" => String::new();
+    /// Host of the shared MySQL backend (`BackendDB` `mysql`); setting it alone selects that
+    /// backend.
     mysql_orchestrator_host: String = "MySQLOrchestratorHost" => String::new();
+    /// Port of the shared MySQL backend.
     mysql_orchestrator_port: u16 = "MySQLOrchestratorPort" => 3306;
+    /// Database arbor keeps its state in on the shared MySQL backend (created and migrated by
+    /// arbor).
     mysql_orchestrator_database: String = "MySQLOrchestratorDatabase" => String::new();
+    /// User arbor connects to the shared MySQL backend as.
     mysql_orchestrator_user: String = "MySQLOrchestratorUser" => String::new();
     /// `${ENV_VAR}` expands.
     mysql_orchestrator_password: String = "MySQLOrchestratorPassword" => String::new();
     mysql_orchestrator_credentials_config_file: String = "MySQLOrchestratorCredentialsConfigFile" => String::new();
     /// TLS to the MySQL backend, with the `MySQLOrchestratorSSL*` files.
     mysql_orchestrator_use_mutual_tls: bool = "MySQLOrchestratorUseMutualTLS" => false;
+    /// The private key (PEM) of `MySQLOrchestratorSSLCertFile`.
     mysql_orchestrator_ssl_private_key_file: String = "MySQLOrchestratorSSLPrivateKeyFile" => String::new();
+    /// Client certificate (PEM) for TLS to the MySQL backend.
     mysql_orchestrator_ssl_cert_file: String = "MySQLOrchestratorSSLCertFile" => String::new();
+    /// The CA (PEM) that signs the MySQL backend's certificate.
     mysql_orchestrator_ssl_ca_file: String = "MySQLOrchestratorSSLCAFile" => String::new();
+    /// Accept any certificate from the MySQL backend.
     mysql_orchestrator_ssl_skip_verify: bool = "MySQLOrchestratorSSLSkipVerify" => false;
+    /// Most connections a node keeps open to the MySQL backend.
     mysql_orchestrator_max_pool_connections: u64 = "MySQLOrchestratorMaxPoolConnections" => 128;
     mysql_orchestrator_read_timeout_seconds: u64 = "MySQLOrchestratorReadTimeoutSeconds" => 30;
     skip_orchestrator_database_update: bool = "SkipOrchestratorDatabaseUpdate" => false;
@@ -170,11 +182,18 @@ config_keys! {
     /// Most instances waiting to be probed.
     discovery_queue_capacity: u64 = "DiscoveryQueueCapacity" => 100_000;
     buffer_instance_writes: bool = "BufferInstanceWrites" => false;
+    /// Most probe results written to the store in one transaction (at least 1,000: readings are
+    /// always written in batches).
     instance_write_buffer_size: u64 = "InstanceWriteBufferSize" => 100;
     instance_flush_interval_milliseconds: u64 = "InstanceFlushIntervalMilliseconds" => 100;
     discover_by_show_slave_hosts: bool = "DiscoverByShowSlaveHosts" => false;
+    /// Regexes on `host:port`: a matching server is never discovered, read or shown (`discover`
+    /// names the key and pattern that refused it).
     discovery_ignore_hostname_filters: Vec<String> = "DiscoveryIgnoreHostnameFilters" => Vec::new();
+    /// Regexes on `host:port`: the crawl does not follow a server's replicas that match
+    /// (binlog-dump clients posing as replicas).
     discovery_ignore_replica_hostname_filters: Vec<String> = "DiscoveryIgnoreReplicaHostnameFilters" => Vec::new();
+    /// Regexes on `host:port`: the crawl does not follow a replica up to a source that matches.
     discovery_ignore_master_hostname_filters: Vec<String> = "DiscoveryIgnoreMasterHostnameFilters" => Vec::new();
     hostname_resolve_method: String = "HostnameResolveMethod" => "default".into();
     mysql_hostname_resolve_method: String = "MySQLHostnameResolveMethod" => "@@hostname".into();
@@ -194,11 +213,20 @@ config_keys! {
     detect_cluster_domain_query: String = "DetectClusterDomainQuery" => String::new();
     detect_instance_alias_query: String = "DetectInstanceAliasQuery" => String::new();
     detect_promotion_rule_query: String = "DetectPromotionRuleQuery" => String::new();
+    /// Regex on the host name whose first group is the server's data centre
+    /// (`DetectDataCenterQuery` wins over it).
     data_center_pattern: String = "DataCenterPattern" => String::new();
+    /// Regex on the host name whose first group is the server's region (`DetectRegionQuery`
+    /// wins over it).
     region_pattern: String = "RegionPattern" => String::new();
+    /// Regex on the host name whose first group is the server's physical environment.
     physical_environment_pattern: String = "PhysicalEnvironmentPattern" => String::new();
+    /// Query run on each server (once per connection) whose first column is its data centre.
     detect_data_center_query: String = "DetectDataCenterQuery" => String::new();
+    /// Query run on each server (once per connection) whose first column is its region.
     detect_region_query: String = "DetectRegionQuery" => String::new();
+    /// Query run on each server (once per connection) whose first column is its physical
+    /// environment.
     detect_physical_environment_query: String = "DetectPhysicalEnvironmentQuery" => String::new();
     /// Query run on every server each poll; its first column is the server's semi-sync
     /// priority: 0 keeps a replica asynchronous, higher ones are chosen first as acknowledgers
@@ -215,41 +243,82 @@ config_keys! {
     /// replicated) use TLS (`MASTER_SSL=1`), with the files below (paths on the replica's host).
     /// Links arbor repoints keep their own TLS settings.
     mysql_replica_ssl: bool = "MySQLReplicaSSL" => false;
+    /// arbor: the CA file for `MySQLReplicaSSL` links (`MASTER_SSL_CA`; a path on the replica's
+    /// host).
     mysql_replica_ssl_ca_file: String = "MySQLReplicaSSLCAFile" => String::new();
+    /// arbor: the client certificate for `MySQLReplicaSSL` links (`MASTER_SSL_CERT`; a path on
+    /// the replica's host).
     mysql_replica_ssl_cert_file: String = "MySQLReplicaSSLCertFile" => String::new();
+    /// arbor: the client key for `MySQLReplicaSSL` links (`MASTER_SSL_KEY`; a path on the
+    /// replica's host).
     mysql_replica_ssl_private_key_file: String = "MySQLReplicaSSLPrivateKeyFile" => String::new();
+    /// When arbor sets a server read-only it sets `super_read_only` too (MySQL; MariaDB has no
+    /// such variable).
     use_super_read_only: bool = "UseSuperReadOnly" => false;
     max_concurrent_replica_operations: u64 = "MaxConcurrentReplicaOperations" => 5;
 
     // --- Recovery ---
+    /// Clusters whose dead primary is recovered automatically: `*`, a regex on the cluster
+    /// name, `alias=NAME` or `alias~=REGEX`. Empty: none (manual recovery still works).
     recover_master_cluster_filters: Vec<String> = "RecoverMasterClusterFilters" => Vec::new();
+    /// Clusters whose dead intermediate primaries are recovered automatically (same forms as
+    /// `RecoverMasterClusterFilters`).
     recover_intermediate_master_cluster_filters: Vec<String> = "RecoverIntermediateMasterClusterFilters" => Vec::new();
+    /// Regexes on the host name: a failure of a matching server is never recovered
+    /// automatically.
     recovery_ignore_hostname_filters: Vec<String> = "RecoveryIgnoreHostnameFilters" => Vec::new();
+    /// Regexes on the host name: a matching replica is never promoted.
     promotion_ignore_hostname_filters: Vec<String> = "PromotionIgnoreHostnameFilters" => Vec::new();
     /// Anti-flapping: seconds after a recovery during which the cluster is not recovered again.
     recovery_period_block_seconds: u64 = "RecoveryPeriodBlockSeconds" => 3600;
     /// Legacy spelling, in minutes.
     recovery_period_block_minutes: u64 = "RecoveryPeriodBlockMinutes" => 60;
+    /// A failure of the same server is recorded as a new detection (and
+    /// `OnFailureDetectionProcesses` run again) only after this many minutes.
     failure_detection_period_block_minutes: u64 = "FailureDetectionPeriodBlockMinutes" => 60;
+    /// Commands run when a failure is detected, before any recovery (orchestrator's
+    /// `{placeholders}` and `ORC_*` variables).
     on_failure_detection_processes: Vec<String> = "OnFailureDetectionProcesses" => Vec::new();
+    /// Commands run before a graceful takeover; one that fails aborts it.
     pre_graceful_takeover_processes: Vec<String> = "PreGracefulTakeoverProcesses" => Vec::new();
+    /// Commands run before a recovery acts; one that fails aborts it.
     pre_failover_processes: Vec<String> = "PreFailoverProcesses" => Vec::new();
+    /// Commands run after a successful recovery of a dead primary, once the new primary is
+    /// published (a failed recovery runs `PostUnsuccessfulFailoverProcesses` instead).
     post_master_failover_processes: Vec<String> = "PostMasterFailoverProcesses" => Vec::new();
+    /// Commands run after a successful recovery of a dead intermediate primary.
     post_intermediate_master_failover_processes: Vec<String> = "PostIntermediateMasterFailoverProcesses" => Vec::new();
+    /// Commands run after every successful recovery, after the more specific `Post*` ones.
     post_failover_processes: Vec<String> = "PostFailoverProcesses" => Vec::new();
+    /// Commands run after a recovery that failed.
     post_unsuccessful_failover_processes: Vec<String> = "PostUnsuccessfulFailoverProcesses" => Vec::new();
+    /// Commands run after a graceful takeover.
     post_graceful_takeover_processes: Vec<String> = "PostGracefulTakeoverProcesses" => Vec::new();
     post_take_master_processes: Vec<String> = "PostTakeMasterProcesses" => Vec::new();
+    /// The shell that runs every hook command (`SHELL -c COMMAND`).
     processes_shell_command: String = "ProcessesShellCommand" => "bash".into();
     /// arbor: seconds a hook may run before it is killed (orchestrator had no limit).
     processes_timeout_seconds: u64 = "ProcessesTimeoutSeconds" => 60;
     /// arbor: seconds a recovery waits for the promoted replica to apply what it received.
     promotion_catch_up_timeout_seconds: u64 = "PromotionCatchUpTimeoutSeconds" => 30;
+    /// The promoted server gets `RESET SLAVE ALL` and `read_only=0`, the old primary
+    /// `read_only=1`. Off: the promoted server only stops replicating and the hooks finish its
+    /// promotion.
     apply_mysql_promotion_after_master_failover: bool = "ApplyMySQLPromotionAfterMasterFailover" => true;
+    /// A failover promotes only a replica in the failed primary's data centre; with none there,
+    /// it promotes nobody.
     prevent_cross_data_center_master_failover: bool = "PreventCrossDataCenterMasterFailover" => false;
+    /// A failover promotes only a replica in the failed primary's region; with none there, it
+    /// promotes nobody.
     prevent_cross_region_master_failover: bool = "PreventCrossRegionMasterFailover" => false;
+    /// A chosen replica lagging this many minutes or more is not promoted (the recovery fails).
+    /// 0: off.
     fail_master_promotion_on_lag_minutes: u64 = "FailMasterPromotionOnLagMinutes" => 0;
+    /// A replica that has not applied its relay log within `PromotionCatchUpTimeoutSeconds` is
+    /// not promoted; the recovery fails.
     fail_master_promotion_if_sql_thread_not_up_to_date: bool = "FailMasterPromotionIfSQLThreadNotUpToDate" => false;
+    /// The promotion waits as long as the chosen replica takes to apply its relay log (failing
+    /// only if its SQL thread stops with an error).
     delay_master_promotion_if_sql_thread_not_up_to_date: bool = "DelayMasterPromotionIfSQLThreadNotUpToDate" => false;
     /// After a failover, replicas it could not bring along get their source host rewritten to
     /// `//host` (detached), so they cannot reconnect to a primary that comes back.
@@ -261,6 +330,8 @@ config_keys! {
     master_failover_detach_replica_master_host: bool = "MasterFailoverDetachReplicaMasterHost" => false;
     /// orchestrator's older spelling of `MasterFailoverDetachReplicaMasterHost`.
     master_failover_detach_slave_master_host: bool = "MasterFailoverDetachSlaveMasterHost" => false;
+    /// After a failover, the failed primary and the replicas it could not bring along are
+    /// downtimed (`lost-in-recovery`) for this many minutes. 0: off.
     master_failover_lost_instances_downtime_minutes: u64 = "MasterFailoverLostInstancesDowntimeMinutes" => 0;
     /// Replicas lagging this many minutes or more are repointed after the failover's hooks,
     /// so they do not delay the new primary's readiness. 0: off.
@@ -274,11 +345,21 @@ config_keys! {
     /// arbor: how long a primary may leave a liveness check on arbor's held connection
     /// unanswered before arbor suspects it hangs and asks its replicas, in milliseconds.
     primary_liveness_timeout_millis: u64 = "PrimaryLivenessTimeoutMillis" => 1000;
+    /// A dead co-primary is replaced by the other co-primary or not at all, whatever the
+    /// promotion rules prefer.
     co_master_recovery_must_promote_other_co_master: bool = "CoMasterRecoveryMustPromoteOtherCoMaster" => true;
+    /// A primary found read-only while replicas follow it (`NoWriteableMasterStructureWarning`)
+    /// is made writable.
     recover_non_writeable_master: bool = "RecoverNonWriteableMaster" => false;
+    /// A primary whose commits wait for semi-sync acknowledgements no connected replica gives
+    /// (`LockedSemiSyncMaster`) gets acknowledgers: the replica side is turned on on enough
+    /// replicas.
     recover_locked_semi_sync_master: bool = "RecoverLockedSemiSyncMaster" => false;
+    /// A semi-sync primary has exactly the acknowledgers it waits for, the ones priority and
+    /// promotion rules choose: extra or wrong ones are turned off after the right ones are on.
     enforce_exact_semi_sync_replicas: bool = "EnforceExactSemiSyncReplicas" => false;
     reasonable_locked_semi_sync_master_seconds: u64 = "ReasonableLockedSemiSyncMasterSeconds" => 0;
+    /// How long a promotion rule set with `register-candidate` lasts, in minutes.
     candidate_instance_expire_minutes: u64 = "CandidateInstanceExpireMinutes" => 60;
     auto_pseudo_gtid: bool = "AutoPseudoGTID" => false;
     pseudo_gtid_pattern: String = "PseudoGTIDPattern" => String::new();
@@ -287,18 +368,29 @@ config_keys! {
     // --- Authentication and TLS of the API ---
     /// `""`, `basic`, `multi`, `proxy`, `token` or `oauth`.
     authentication_method: String = "AuthenticationMethod" => String::new();
+    /// User of `AuthenticationMethod` `basic` and `multi` (with `HTTPAuthPassword`).
     http_auth_user: String = "HTTPAuthUser" => String::new();
     /// `${ENV_VAR}` expands.
     http_auth_password: String = "HTTPAuthPassword" => String::new();
+    /// With `AuthenticationMethod` `proxy`: the request header in which the proxy names the
+    /// user.
     auth_user_header: String = "AuthUserHeader" => "X-Forwarded-User".into();
+    /// With `AuthenticationMethod` `proxy`: users allowed to change things (`*`: every user the
+    /// proxy names).
     power_auth_users: Vec<String> = "PowerAuthUsers" => strings(&["*"]);
     power_auth_groups: Vec<String> = "PowerAuthGroups" => Vec::new();
     /// The whole service refuses changes.
     read_only: bool = "ReadOnly" => false;
+    /// Serve the API over https (`SSLCertFile`, `SSLPrivateKeyFile`).
     use_ssl: bool = "UseSSL" => false;
+    /// Require client certificates signed by `SSLCAFile` on the API.
     use_mutual_tls: bool = "UseMutualTLS" => false;
+    /// The API's certificate (PEM); also each Raft member's with `RaftUseMutualTLS`.
     ssl_cert_file: String = "SSLCertFile" => String::new();
+    /// The private key (PEM) of `SSLCertFile`.
     ssl_private_key_file: String = "SSLPrivateKeyFile" => String::new();
+    /// The CA (PEM) that signs the API's clients' certificates (`UseMutualTLS`) and the Raft
+    /// members'.
     ssl_ca_file: String = "SSLCAFile" => String::new();
     ssl_valid_ous: Vec<String> = "SSLValidOUs" => Vec::new();
     ssl_skip_verify: bool = "SSLSkipVerify" => false;
@@ -327,10 +419,12 @@ config_keys! {
     etcd_ssl_ca_file: String = "EtcdSSLCAFile" => String::new();
     /// arbor: a client certificate for etcd servers that require one, with its key.
     etcd_ssl_cert_file: String = "EtcdSSLCertFile" => String::new();
+    /// arbor: the private key of `EtcdSSLCertFile`.
     etcd_ssl_private_key_file: String = "EtcdSSLPrivateKeyFile" => String::new();
     /// The keys' prefix: `PREFIX/<cluster alias>` = `host:port`, with `/hostname`, `/port`,
     /// `/ipv4`, `/ipv6`.
     kv_cluster_master_prefix: String = "KVClusterMasterPrefix" => "mysql/master".into();
+    /// File that gets one line per operation, detection and recovery step (for log shippers).
     audit_log_file: String = "AuditLogFile" => String::new();
     /// Entries per page of the audit routes (`audit`, `audit-recovery`,
     /// `audit-failure-detection`).
@@ -353,6 +447,7 @@ config_keys! {
     raft_bind: String = "RaftBind" => "127.0.0.1:10008".into();
     /// Address other nodes contact this node at (defaults to `RaftBind`).
     raft_advertise: String = "RaftAdvertise" => String::new();
+    /// Port assumed for `RaftBind`, `RaftAdvertise` and `RaftNodes` entries given without one.
     default_raft_port: u16 = "DefaultRaftPort" => 10008;
     /// Every node of the group, `host` or `host:port`.
     raft_nodes: Vec<String> = "RaftNodes" => Vec::new();
@@ -368,6 +463,7 @@ config_keys! {
     raft_use_mutual_tls: bool = "RaftUseMutualTLS" => false;
     /// arbor: a Raft snapshot every this many log entries; the log before it is purged.
     raft_snapshot_every_entries: u64 = "RaftSnapshotEveryEntries" => 10_000;
+    /// In a Raft group, a failure is recovered automatically only when most members see it too.
     expect_failure_analysis_concensus: bool = "ExpectFailureAnalysisConcensus" => true;
     /// arbor: in a Raft group or on a shared backend, each instance is polled by one live
     /// member (rendezvous hashing); Raft members relay their readings to each other outside

@@ -528,8 +528,13 @@ fn configuration_reference_is_current() {
         on_disk == written,
         "docs/configuration.md is out of date: run ARBOR_BLESS=1 cargo test -p arbor-config configuration_reference"
     );
-    // Every key is in it once, with its status.
+    // Every key is in it once, with its status and what it does.
     for key in Config::KEYS {
         assert_eq!(written.matches(&format!("| `{key}` |")).count(), 1, "{key}");
     }
+    let undescribed: Vec<&str> = written.lines().filter(|l| l.ends_with("|  |")).collect();
+    assert!(
+        undescribed.is_empty(),
+        "keys without a description: {undescribed:#?}"
+    );
 }
