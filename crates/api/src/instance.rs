@@ -508,7 +508,7 @@ impl ClusterInfo {
             .iter()
             .filter(|r| {
                 r.instance.replication.as_ref().is_some_and(|link| {
-                    !r.last_error.is_empty() || link.seconds_behind_source.is_none()
+                    !r.is_last_check_valid() || link.seconds_behind_source.is_none()
                 })
             })
             .count();

@@ -132,7 +132,12 @@ pub async fn demo_simulated(config_path: Option<&Path>) -> anyhow::Result<()> {
             for fleet in fleets.iter() {
                 if let Some(index) = (0..fleet.len()).find(|&i| fleet.port(i) == port) {
                     fleet.set_health(index, health);
-                    return Ok(format!("{fault:?}: 127.0.0.1:{port}"));
+                    let done = match fault {
+                        Fault::Kill => "killed",
+                        Fault::Hang => "hung",
+                        Fault::Revive => "revived",
+                    };
+                    return Ok(format!("{done} 127.0.0.1:{port} (simulated)"));
                 }
             }
             Err(format!("no simulated instance on port {port}"))

@@ -336,19 +336,19 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     message
 }
 
+/// What a path segment or query value keeps unencoded: unreserved characters, and `:`
+/// (harmless in a path, and `host:port` stays readable in logs).
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b':');
+
 /// Percent-encodes a path segment or query value (hosts and hints may hold `:` or `/` in
 /// aliases).
 pub fn encode(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => {
-                out.push(byte as char)
-            }
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(segment, SEGMENT).to_string()
 }
 
 #[cfg(test)]

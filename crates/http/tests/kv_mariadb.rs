@@ -143,19 +143,11 @@ async fn the_stores_follow_discovery_takeover_and_failover() {
     etcd.stop();
     let mut served = served;
     served.sandbox.kill(1).unwrap();
-    let recovery = wait_for(Duration::from_secs(60), || async {
-        let recoveries = served.read("audit-recovery").await;
-        recoveries
-            .as_array()?
-            .iter()
-            .find(|r| {
-                r["AnalysisEntry"]["AnalyzedInstanceKey"]["Port"] == served.sandbox.port(1)
-                    && r["IsSuccessful"] == true
-            })
-            .cloned()
-    })
-    .await
-    .expect("R1's failure is recovered");
+    let recovery = served.finished_recovery_of(1).await;
+    assert_eq!(
+        recovery["IsSuccessful"], true,
+        "R1's failure is recovered: {recovery}"
+    );
     let successor = format!(
         "{}:{}",
         recovery["SuccessorKey"]["Hostname"].as_str().unwrap(),

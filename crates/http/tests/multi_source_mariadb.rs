@@ -140,19 +140,7 @@ async fn named_connections_are_shown_and_left_alone() {
     // A dies: R is promoted (M is multi-source, N has no default connection); M's default
     // connection follows R while 'b' stays on B; N is left alone, and the audit says why.
     served.sandbox.kill(A).unwrap();
-    let recovery = wait_for(Duration::from_secs(60), || async {
-        let recoveries = served.read("audit-recovery").await;
-        recoveries
-            .as_array()?
-            .iter()
-            .find(|r| {
-                r["AnalysisEntry"]["AnalyzedInstanceKey"]["Port"] == served.sandbox.port(A)
-                    && r["IsActive"] == false
-            })
-            .cloned()
-    })
-    .await
-    .expect("A's failure is recovered");
+    let recovery = served.finished_recovery_of(A).await;
     assert_eq!(
         recovery["SuccessorKey"]["Port"],
         served.sandbox.port(R),

@@ -458,7 +458,7 @@ async function instancePage(host, port) {
       row("GTID executed", text(i.ExecutedGtidSet)),
       row("Errant GTID", text(i.GtidErrant)),
       row("Exec position", text(i.ExecBinlogCoordinates.LogFile ? `${i.ExecBinlogCoordinates.LogFile}:${i.ExecBinlogCoordinates.LogPos}` : "")),
-      row("Semi-sync", text(traitsOf(Object.assign({}, i, { Version: "" })))),
+      row("Replication traits", text(traitsOf(Object.assign({}, i, { Version: "" })))),
       row("Errors", el("div", {}, ...errors.map((e) => el("div", { class: "error-line", text: e })))),
       row("Replicas", links(i.Replicas.map(keyOf))),
       row("Problems", text(i.Problems.join(", "))),

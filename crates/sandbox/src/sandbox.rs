@@ -378,7 +378,7 @@ impl MariaDbSandbox {
             if start.elapsed() > timeout {
                 return Err(format!(
                     "server {index} not ready after {timeout:?}: {}",
-                    error_log_tail(&self.nodes[index].dir)
+                    lines_that_matter(&last_start_log(&self.nodes[index].dir))
                 ));
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -242,6 +242,26 @@ impl Served {
         response.json().await.unwrap()
     }
 
+    /// The recovery of server `index`'s failure, once it has finished (waits up to 60 s):
+    /// its `audit-recovery` record.
+    #[allow(dead_code)] // not every test binary that shares this module recovers
+    pub async fn finished_recovery_of(&self, index: usize) -> serde_json::Value {
+        let port = self.sandbox.port(index);
+        arbor_testkit::wait_for(std::time::Duration::from_secs(60), || async {
+            let recoveries = self.read("audit-recovery").await;
+            recoveries
+                .as_array()?
+                .iter()
+                .find(|r| {
+                    r["AnalysisEntry"]["AnalyzedInstanceKey"]["Port"] == port
+                        && r["IsActive"] == false
+                })
+                .cloned()
+        })
+        .await
+        .unwrap_or_else(|| panic!("no finished recovery of server {index} within 60 s"))
+    }
+
     /// Runs SQL on server `index` as the admin; its output, trimmed.
     pub fn sql(&self, index: usize, sql: &str) -> String {
         self.sandbox.sql(index, sql).unwrap().trim().to_string()
