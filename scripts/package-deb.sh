@@ -13,7 +13,7 @@ output="${2:-target/arbor.deb}"
 if [ ! -x "$binary" ]; then
   cargo build --release --locked -p arbor
 fi
-version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
+version="$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)"
 arch="$(dpkg --print-architecture)"
 root="$(mktemp -d)"
 trap 'rm -rf "$root"' EXIT
