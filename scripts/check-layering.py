@@ -23,7 +23,7 @@ ALLOWED = {
     "arbor-topology": set(),
     "arbor-analysis": {"arbor-topology"},
     "arbor-config": {"arbor-topology"},
-    "arbor-kv": {"arbor-topology"},
+    "arbor-kv": {"arbor-api", "arbor-topology"},
 }
 
 

@@ -546,3 +546,17 @@ pub async fn can_replicate_from(
     }
     Ok(())
 }
+
+/// `host:port` lines, or `none`.
+pub(crate) fn lines(keys: impl IntoIterator<Item = String>) -> String {
+    let keys: Vec<String> = keys.into_iter().collect();
+    if keys.is_empty() {
+        "none\n".to_string()
+    } else {
+        keys.iter().map(|k| format!("{k}\n")).collect()
+    }
+}
+
+pub(crate) fn instance_keys(list: &[InstanceJson]) -> String {
+    lines(list.iter().map(|i| i.key.to_key().to_string()))
+}

@@ -7,6 +7,7 @@
 mod cli;
 mod commands;
 mod compat_commands;
+mod compat_more;
 #[cfg(feature = "demo")]
 mod demo;
 mod serve;

@@ -21,12 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arbor_mysql::{Operator, OperatorSettings};
-use arbor_testkit::MariaDbSandbox;
+use arbor_testkit::{WRITER_PASSWORD, WRITER_USER, WRITE_TABLE};
 use arbor_topology::InstanceKey;
 use common::haproxy::Haproxy;
-
-const DATA_USER: &str = "bench";
-const DATA_PASSWORD: &str = "bench-pass";
 
 fn operator(user: &str, password: &str, connect: Duration, statement: Duration) -> Operator {
     Operator::new(OperatorSettings {
@@ -71,18 +68,8 @@ fn watch_etcd(etcd: &str, key: &str) -> (tokio::process::Child, Lines) {
 }
 
 async fn one_run(etcd: &str) -> Run {
-    let mut sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0), Some(0)]).expect("sandbox");
+    let mut sandbox = arbor_testkit::write_load_sandbox().expect("sandbox");
     let ports: Vec<u16> = (0..4).map(|i| sandbox.port(i)).collect();
-    sandbox
-        .sql(
-            0,
-            &format!(
-                "CREATE DATABASE bench; CREATE TABLE bench.w (id BIGINT PRIMARY KEY); \
-                 CREATE USER '{DATA_USER}'@'%' IDENTIFIED BY '{DATA_PASSWORD}'; \
-                 GRANT SELECT, INSERT ON bench.* TO '{DATA_USER}'@'%'"
-            ),
-        )
-        .unwrap();
     let node = common::start_node_with(common::with(
         common::automated_recovery(),
         serde_json::json!({
@@ -98,8 +85,8 @@ async fn one_run(etcd: &str) -> Run {
     let proxy = Haproxy::start(&ports, arbor_port);
     let through = InstanceKey::new("127.0.0.1", proxy.port);
     let writer_ops = operator(
-        DATA_USER,
-        DATA_PASSWORD,
+        WRITER_USER,
+        WRITER_PASSWORD,
         Duration::from_millis(200),
         Duration::from_millis(500),
     );
@@ -124,7 +111,7 @@ async fn one_run(etcd: &str) -> Run {
                 if let Some(open) = session.as_mut() {
                     let id = next.fetch_add(1, Ordering::SeqCst);
                     match open
-                        .execute(&format!("INSERT INTO bench.w VALUES ({id})"))
+                        .execute(&format!("INSERT INTO {WRITE_TABLE} VALUES ({id})"))
                         .await
                     {
                         Ok(()) => acknowledged.lock().unwrap().push((id, Instant::now())),
@@ -175,14 +162,14 @@ async fn one_run(etcd: &str) -> Run {
     stop.store(true, Ordering::SeqCst);
     let _ = writer.await;
     let reader = operator(
-        DATA_USER,
-        DATA_PASSWORD,
+        WRITER_USER,
+        WRITER_PASSWORD,
         Duration::from_secs(2),
         Duration::from_secs(10),
     );
     let mut session = reader.session(&through).await.unwrap();
     let present: HashSet<u64> = session
-        .query_rows("SELECT id FROM bench.w")
+        .query_rows(&format!("SELECT id FROM {WRITE_TABLE}"))
         .await
         .unwrap()
         .into_iter()

@@ -185,7 +185,7 @@ impl Metrics {
         );
         for store in state.kv.status() {
             let labels = StoreLabels {
-                store: store.store.to_string(),
+                store: store.store.clone(),
             };
             self.kv_healthy
                 .get_or_create(&labels)

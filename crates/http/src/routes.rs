@@ -454,21 +454,7 @@ async fn health(State(state): State<AppState>) -> Json<ApiResponse<HealthStatus>
                     members: crate::ha::raft_status_json(raft),
                 }
             }),
-            kv_stores: state
-                .kv
-                .status()
-                .into_iter()
-                .map(|s| arbor_api::KvStoreHealth {
-                    store: s.store.to_string(),
-                    address: s.address,
-                    healthy: s.healthy,
-                    pending: s.pending,
-                    last_error: s.last_error,
-                    last_success_at: s.last_success_at,
-                    writes: s.writes,
-                    failures: s.failures,
-                })
-                .collect(),
+            kv_stores: state.kv.status(),
         },
     ))
 }

@@ -17,9 +17,11 @@ use std::time::Duration;
 
 use arbor_topology::KvPair;
 
+/// Every store's state, as `/api/status` and the metrics show it.
+pub use arbor_api::KvStoreHealth;
 pub use consul::{Consul, ConsulSettings, MAX_TXN_OPS};
 pub use etcd::Etcd;
-pub use publisher::{Fence, Publisher, StoreReport, StoreStatus};
+pub use publisher::{Fence, Publisher, StoreReport};
 pub use zk::ZooKeeper;
 
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use arbor_api::KvStoreHealth;
 use arbor_topology::{cluster_kv_pairs, InstanceKey, KvPair};
 use tokio::sync::Notify;
 
@@ -35,22 +36,6 @@ pub struct StoreReport {
     pub store: &'static str,
     /// Done (`Ok`, with what it did) or why not yet (it keeps trying in the background).
     pub result: Result<String, String>,
-}
-
-/// A store's state, for `/api/status` and the metrics.
-#[derive(Debug, Clone)]
-pub struct StoreStatus {
-    pub store: &'static str,
-    pub address: String,
-    /// The last attempt succeeded (or none was needed yet).
-    pub healthy: bool,
-    /// Clusters whose newest primary this store does not hold yet.
-    pub pending: Vec<String>,
-    pub last_error: String,
-    /// Milliseconds since the epoch of the last successful publication, 0 for none.
-    pub last_success_at: u64,
-    pub writes: u64,
-    pub failures: u64,
 }
 
 struct Wanted {
@@ -227,7 +212,7 @@ impl Publisher {
     }
 
     /// Every store's state.
-    pub fn status(&self) -> Vec<StoreStatus> {
+    pub fn status(&self) -> Vec<KvStoreHealth> {
         let wanted = lock(&self.inner.wanted);
         self.inner
             .slots
@@ -239,8 +224,8 @@ impl Publisher {
                     .filter(|(alias, w)| state.published.get(*alias) < Some(&w.generation))
                     .map(|(alias, _)| alias.clone())
                     .collect();
-                StoreStatus {
-                    store: slot.store.name(),
+                KvStoreHealth {
+                    store: slot.store.name().to_string(),
                     address: slot.store.address(),
                     healthy: state.last_error.is_empty(),
                     pending,

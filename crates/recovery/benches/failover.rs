@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arbor_testkit::{MariaDbSandbox, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER};
+use arbor_testkit::{
+    ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER, WRITER_PASSWORD, WRITER_USER, WRITE_TABLE,
+};
 use mysql_async::prelude::Queryable;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,10 +45,6 @@ struct Run {
     acknowledged_by_one: u64,
 }
 
-/// The benchmark's data account (the manager account has no data privileges).
-const DATA_USER: &str = "bench";
-const DATA_PASSWORD: &str = "bench-pass";
-
 fn opts(port: u16, user: &str, password: &str) -> mysql_async::Opts {
     mysql_async::OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
@@ -58,18 +56,8 @@ fn opts(port: u16, user: &str, password: &str) -> mysql_async::Opts {
 }
 
 async fn one_run(fault: Fault, semi_sync: bool) -> Run {
-    let mut sandbox = MariaDbSandbox::start(&[None, Some(0), Some(0), Some(0)]).expect("sandbox");
+    let mut sandbox = arbor_testkit::write_load_sandbox().expect("sandbox");
     let ports: Vec<u16> = (0..4).map(|i| sandbox.port(i)).collect();
-    sandbox
-        .sql(
-            0,
-            &format!(
-                "CREATE DATABASE bench; CREATE TABLE bench.w (id BIGINT PRIMARY KEY); \
-                 CREATE USER '{DATA_USER}'@'%' IDENTIFIED BY '{DATA_PASSWORD}'; \
-                 GRANT SELECT, INSERT ON bench.* TO '{DATA_USER}'@'%'"
-            ),
-        )
-        .unwrap();
     if semi_sync {
         // AFTER_SYNC (lossless) semi-sync, acknowledged by the first replica only; a primary
         // that hears no acknowledgement waits 10 s, then falls back to asynchronous.
@@ -142,14 +130,15 @@ async fn one_run(fault: Fault, semi_sync: bool) -> Run {
         let (acknowledged, stop, next) = (acknowledged.clone(), stop.clone(), next.clone());
         let port = ports[0];
         tokio::spawn(async move {
-            let Ok(mut conn) = mysql_async::Conn::new(opts(port, DATA_USER, DATA_PASSWORD)).await
+            let Ok(mut conn) =
+                mysql_async::Conn::new(opts(port, WRITER_USER, WRITER_PASSWORD)).await
             else {
                 return;
             };
             while !stop.load(Ordering::SeqCst) {
                 let id = next.fetch_add(1, Ordering::SeqCst);
                 // A hung primary never answers: the write is given up, not acknowledged.
-                let insert = conn.query_drop(format!("INSERT INTO bench.w VALUES ({id})"));
+                let insert = conn.query_drop(format!("INSERT INTO {WRITE_TABLE} VALUES ({id})"));
                 match tokio::time::timeout(Duration::from_secs(2), insert).await {
                     Ok(Ok(())) => acknowledged.lock().unwrap().push(id),
                     _ => break,
@@ -168,7 +157,10 @@ async fn one_run(fault: Fault, semi_sync: bool) -> Run {
         tokio::time::sleep(Duration::from_millis(300)).await;
         for index in [2, 3] {
             let max: u64 = sandbox
-                .sql(index, "SELECT COALESCE(MAX(id), 0) FROM bench.w")
+                .sql(
+                    index,
+                    &format!("SELECT COALESCE(MAX(id), 0) FROM {WRITE_TABLE}"),
+                )
                 .unwrap()
                 .trim()
                 .parse()
@@ -253,10 +245,13 @@ async fn one_run(fault: Fault, semi_sync: bool) -> Run {
     }
     let (writable_after, promoted) = writable.expect("a replica was promoted");
     let mut new_primary =
-        mysql_async::Conn::new(opts(ports[promoted + 1], DATA_USER, DATA_PASSWORD))
+        mysql_async::Conn::new(opts(ports[promoted + 1], WRITER_USER, WRITER_PASSWORD))
             .await
             .unwrap();
-    let present: Vec<u64> = new_primary.query("SELECT id FROM bench.w").await.unwrap();
+    let present: Vec<u64> = new_primary
+        .query(format!("SELECT id FROM {WRITE_TABLE}"))
+        .await
+        .unwrap();
     let present: std::collections::HashSet<u64> = present.into_iter().collect();
     let acknowledged = acknowledged.lock().unwrap().clone();
     let missing: Vec<u64> = acknowledged
@@ -269,10 +264,13 @@ async fn one_run(fault: Fault, semi_sync: bool) -> Run {
         if index == promoted {
             continue;
         }
-        let mut conn = mysql_async::Conn::new(opts(*port, DATA_USER, DATA_PASSWORD))
+        let mut conn = mysql_async::Conn::new(opts(*port, WRITER_USER, WRITER_PASSWORD))
             .await
             .unwrap();
-        let ids: Vec<u64> = conn.query("SELECT id FROM bench.w").await.unwrap();
+        let ids: Vec<u64> = conn
+            .query(format!("SELECT id FROM {WRITE_TABLE}"))
+            .await
+            .unwrap();
         on_some_replica.extend(ids.into_iter().filter(|id| missing.contains(id)));
     }
     let lost = missing.len() as u64;

@@ -7,6 +7,8 @@
 //! - [`write_certificates`]: a CA and a certificate for 127.0.0.1, for TLS tests.
 //! - [`start_zookeeper`], [`start_etcd`]: real key-value servers from Debian on free ports;
 //!   [`ConsulStandIn`]: a stand-in for Consul's KV HTTP API (not Consul: none can be installed).
+//! - [`write_load_sandbox`]: the primary, replicas, table and writer account the benchmarks
+//!   that write through a failover start from.
 //! - [`wait_for`]: poll a condition until a generous deadline instead of sleeping a fixed time.
 
 mod certs;
@@ -15,6 +17,7 @@ mod daemons;
 mod hung;
 mod orchestrator_client;
 mod rng;
+mod write_load;
 
 pub use arbor_sandbox::{
     reserve_port, MariaDbSandbox, SandboxOptions, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD,
@@ -26,6 +29,7 @@ pub use daemons::{start_etcd, start_etcd_tls, start_zookeeper, Daemon};
 pub use hung::HungServer;
 pub use orchestrator_client::ORCHESTRATOR_CLIENT_COMMANDS;
 pub use rng::Rng;
+pub use write_load::{write_load_sandbox, WRITER_PASSWORD, WRITER_USER, WRITE_TABLE};
 
 use std::future::Future;
 use std::time::{Duration, Instant};
