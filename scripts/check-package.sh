@@ -36,6 +36,8 @@ checked="$(ARBOR_TOPOLOGY_PASSWORD=x "$scratch/usr/bin/arbor" \
   --config "$scratch/etc/arbor/arbor.conf.json" check-config)"
 has "^configuration ok" "$checked" || fail "the packaged configuration is not ok: $checked"
 has "^.TH arbor 1" "$(zcat "$scratch/usr/share/man/man1/arbor.1.gz")" || fail "bad man page"
+has "^.TH arbor-relocate 1" "$(zcat "$scratch/usr/share/man/man1/arbor-relocate.1.gz")" \
+  || fail "no man page of its own for a command (arbor-relocate)"
 conffiles="$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)"
 has "^/etc/arbor/arbor.conf.json$" "$conffiles" || fail "the configuration is not a conffile"
 echo "package ok: $(dpkg-deb --field "$deb" Package Version Architecture | tr '\n' ' ')"

@@ -26,7 +26,9 @@ mkdir -p "$root/usr/share/bash-completion/completions" "$root/usr/share/zsh/vend
 "$binary" completions bash > "$root/usr/share/bash-completion/completions/arbor"
 "$binary" completions zsh > "$root/usr/share/zsh/vendor-completions/_arbor"
 "$binary" completions fish > "$root/usr/share/fish/vendor_completions.d/arbor.fish"
-"$binary" man | gzip -9n > "$root/usr/share/man/man1/arbor.1.gz"
+# arbor.1 and a page per command (`man arbor-relocate`), as git ships them.
+"$binary" man --dir "$root/usr/share/man/man1"
+gzip -9n "$root/usr/share/man/man1/"*.1
 install -m 0644 README.md "$root/usr/share/doc/arbor/README.md"
 cp -r docs "$root/usr/share/doc/arbor/docs"
 

@@ -446,8 +446,13 @@ pub(crate) enum Command {
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
-    /// Print arbor's man page (roff), e.g. `arbor man > arbor.1`.
-    Man,
+    /// Print arbor's man page (roff), e.g. `arbor man > arbor.1`; with --dir, write it and a
+    /// page for every command (`arbor-relocate.1`, ...) into DIR instead.
+    Man {
+        /// Write arbor.1 and one arbor-COMMAND.1 per command into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 impl Command {
@@ -460,7 +465,7 @@ impl Command {
             | Command::Tls { .. }
             | Command::Raft { .. }
             | Command::Completions { .. }
-            | Command::Man => false,
+            | Command::Man { .. } => false,
             #[cfg(feature = "demo")]
             Command::Demo { .. } | Command::Simfleet { .. } => false,
             _ => true,

@@ -111,11 +111,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
             clap_complete::generate(shell, &mut command, "arbor", &mut script);
             print_all(&script)
         }
-        Command::Man => {
+        Command::Man { dir: None } => {
             let command = cli::command();
             let mut page = Vec::new();
             clap_mangen::Man::new(command).render(&mut page)?;
             print_all(&page)
+        }
+        Command::Man { dir: Some(dir) } => {
+            use anyhow::Context;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            clap_mangen::generate_to(cli::command(), &dir)
+                .with_context(|| format!("cannot write the man pages into {}", dir.display()))
         }
         #[cfg(feature = "demo")]
         Command::Simfleet {

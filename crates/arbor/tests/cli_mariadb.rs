@@ -447,4 +447,22 @@ fn completions_and_man_page_are_generated() {
     let page = String::from_utf8_lossy(&output.stdout);
     assert!(page.contains(".TH arbor 1"), "{page}");
     assert!(page.contains("check\\-config"), "{page}");
+
+    // With --dir, a page per command beside arbor.1, as `man arbor-relocate` finds them.
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(ARBOR)
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let relocate = std::fs::read_to_string(dir.path().join("arbor-relocate.1")).unwrap();
+    assert!(relocate.contains(".TH arbor-relocate 1"), "{relocate}");
+    assert!(relocate.contains("BELOW"), "{relocate}");
+    let pages = std::fs::read_dir(dir.path()).unwrap().count();
+    let commands = arbor_testkit::ORCHESTRATOR_CLIENT_COMMANDS.len();
+    assert!(
+        pages > commands,
+        "{pages} man pages for more than {commands} commands"
+    );
 }
