@@ -5,6 +5,8 @@
 //! own processes, so arbor's CPU and memory are measured alone. Reports, per run: arbor's CPU
 //! (cores, summed over the nodes), RSS (MiB, the largest node), probes per second and poll
 //! overruns (instances not probed within their interval plus grace; summed over the nodes),
+//! the simulated fleet's own CPU over the same window (it shares the machine's cores with
+//! arbor: when the two add up to every core, arbor is waiting for a core, not for work),
 //! the median time of one `/api/replication-analysis` call, and the time from a primary's kill
 //! to its DeadMaster analysis.
 //!
@@ -62,7 +64,7 @@ fn main() {
     let polls = list("ARBOR_SCALE_POLLS", "5,1");
     let node_counts = list("ARBOR_SCALE_NODES", "1,3");
     let window = Duration::from_secs(list("ARBOR_SCALE_SECONDS", "20")[0]);
-    println!("nodes instances poll  cpu(cores)  rss(MiB)  probes/s  overruns  analysis(ms)  kill->DeadMaster");
+    println!("nodes instances poll  cpu(cores)  fleet-cpu  rss(MiB)  probes/s  overruns  analysis(ms)  kill->DeadMaster");
     for &nodes in &node_counts {
         for &size in &sizes {
             for &poll in &polls {
@@ -136,16 +138,21 @@ fn run(nodes: usize, size: usize, poll: u64, window: Duration) {
     std::thread::sleep(Duration::from_secs(poll));
     let sum = |name: &str| apis.iter().map(|api| metric(api, name)).sum::<f64>();
     let cpu = || pids.iter().map(|&pid| usage(pid).0).sum::<f64>();
+    let fleet_pids: Vec<u32> = fleets.iter().map(FleetProcess::pid).collect();
+    let fleet_cpu = || fleet_pids.iter().map(|&pid| usage(pid).0).sum::<f64>();
     // Each counter is divided by the time between its own two readings: on a loaded node a
     // /metrics request takes long enough to skew a shared window.
     let timed = |read: &dyn Fn() -> f64| (Instant::now(), read());
     let (cpu_t0, cpu0) = timed(&cpu);
+    let (fleet_t0, fleet0) = timed(&fleet_cpu);
     let (probes_t0, probes0) = timed(&|| sum("arbor_probe_duration_seconds_count"));
     let overruns0 = sum("arbor_poll_overruns");
     std::thread::sleep(window);
     let (cpu_t1, cpu1) = timed(&cpu);
+    let (fleet_t1, fleet1) = timed(&fleet_cpu);
     let (probes_t1, probes1) = timed(&|| sum("arbor_probe_duration_seconds_count"));
     let cores = (cpu1 - cpu0) / (cpu_t1 - cpu_t0).as_secs_f64();
+    let fleet_cores = (fleet1 - fleet0) / (fleet_t1 - fleet_t0).as_secs_f64();
     let rss = pids.iter().map(|&pid| usage(pid).1).fold(0.0, f64::max);
     let probes = (probes1 - probes0) / (probes_t1 - probes_t0).as_secs_f64();
     let overruns = sum("arbor_poll_overruns") - overruns0;
@@ -184,7 +191,7 @@ fn run(nodes: usize, size: usize, poll: u64, window: Duration) {
         std::thread::sleep(Duration::from_millis(20));
     };
     println!(
-        "{label}  {cores:>10.2}  {rss:>8.0}  {probes:>8.0}  {overruns:>8.0}  {analysis_ms:>12.0}  {}",
+        "{label}  {cores:>10.2}  {fleet_cores:>9.2}  {rss:>8.0}  {probes:>8.0}  {overruns:>8.0}  {analysis_ms:>12.0}  {}",
         detected
             .map(|d| format!("{:.2} s", d.as_secs_f64()))
             .unwrap_or_else(|| "not within 60 s".into())

@@ -140,14 +140,20 @@ async fn each_drop_proposes_the_move_it_means_and_runs_it_after_confirmation() {
                 let run = browser
                     .wait_for("#confirm-run", Duration::from_secs(5))
                     .await;
+                // The last action's outcome stays shown (and matching) until this one's
+                // replaces it: wait for an outcome that is neither it nor "Running".
+                let shown = browser
+                    .wait_for("#action-result", Duration::from_secs(5))
+                    .await;
+                let before = browser.text(&shown).await;
                 browser.click(&run).await;
-                let result = browser
-                    .wait_for(
+                let said = browser
+                    .wait_for_text(
                         "#action-result.ok, #action-result.failed",
                         Duration::from_secs(20),
+                        |text| text != before && !text.starts_with("Running"),
                     )
                     .await;
-                let said = browser.text(&result).await;
                 assert!(said.starts_with("Done"), "{request}: {said}");
                 service.wait_for_tree(&p, Duration::from_secs(10), |tree| moved(tree));
                 // The page redraws after the action; wait for the next drag's boxes.

@@ -56,6 +56,11 @@ impl FleetProcess {
 
     /// Every primary's address as a JSON string list's items (`"127.0.0.1:PORT", ...`), for
     /// `DiscoverySeeds`.
+    /// The fleet process's id (to measure what the fleet itself costs).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn primary_seeds(&self) -> String {
         self.ports
             .iter()

@@ -368,6 +368,32 @@ impl Browser {
         }
     }
 
+    /// The text of the element matching `css` once it satisfies `wanted` (or panics after
+    /// `deadline`). Element and text are read one after the other, so the page may change in
+    /// between: `wanted` must hold of the text alone.
+    pub async fn wait_for_text(
+        &self,
+        css: &str,
+        deadline: Duration,
+        wanted: impl Fn(&str) -> bool,
+    ) -> String {
+        let started = Instant::now();
+        loop {
+            let left = deadline.saturating_sub(started.elapsed());
+            let element = self.wait_for(css, left).await;
+            let text = self.text(&element).await;
+            if wanted(&text) {
+                return text;
+            }
+            assert!(
+                started.elapsed() < deadline,
+                "{css} still says {text:?}:\n{}",
+                self.source().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Presses the mouse on one element, moves it onto another, releases it.
     pub async fn drag(&self, from: &str, to: &str) {
         let origin = |id: &str| serde_json::json!({ELEMENT: id});
