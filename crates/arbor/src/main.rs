@@ -19,6 +19,12 @@ use std::process::ExitCode;
 
 use cli::{Args, Command, RaftCommand, TlsCommand};
 
+/// mimalloc rather than glibc's malloc: probing 10,000 servers a second allocates and frees
+/// small buffers on every worker thread, and glibc spent about a third of the service's CPU in
+/// its allocator, much of it waiting on arena locks (docs/benchmarks.md, scale).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// orchestrator-client's `ORCHESTRATOR_API` ("http://host:3000/api", several separated by
 /// spaces), when neither `--api` nor `ARBOR_API` says where arbor is.
 fn orchestrator_api() -> Option<String> {

@@ -4,7 +4,9 @@
 //! instances and sends what it read to every other member every 200 ms, over the Raft port
 //! (`/raft/readings`), so every member, the leader first, holds the whole topology. Readings
 //! are observations re-made every poll: a batch that does not arrive is not retried, and they
-//! never enter the log, which would make it the bottleneck. A batch, even an empty one, is also
+//! never enter the log, which would make it the bottleneck. What waits to be sent holds the
+//! newest successful reading of each instance (and every failure), so a member that falls behind
+//! catches up in one batch instead of sending a growing backlog. A batch, even an empty one, is also
 //! the sign that its sender lives: a member not heard from for two seconds is left out of the
 //! share, and the others take its instances over.
 
@@ -13,7 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arbor_store::CheckOutcome;
+use arbor_store::{CheckOutcome, CheckResult};
+use arbor_topology::InstanceKey;
 use serde::{Deserialize, Serialize};
 
 use crate::{ArborRaft, NodeId};
@@ -30,8 +33,6 @@ pub(crate) type SendBatch = Arc<
 pub const SEND_EVERY: Duration = Duration::from_millis(200);
 /// A member not heard from for this long is not live.
 pub const LIVE_WINDOW: Duration = Duration::from_secs(2);
-/// Readings waiting to be sent at most; older ones are dropped (the next poll re-makes them).
-const OUTBOX_LIMIT: usize = 100_000;
 /// Readings per request at most (a reading is one to two kilobytes of JSON).
 const BATCH_LIMIT: usize = 1_000;
 
@@ -46,7 +47,8 @@ pub struct Batch {
 #[derive(Default)]
 pub struct Relay {
     enabled: AtomicBool,
-    outbox: Mutex<Vec<CheckOutcome>>,
+    /// Readings waiting to be sent, per instance in the order they were made.
+    outbox: Mutex<HashMap<InstanceKey, Vec<CheckOutcome>>>,
     heard: Mutex<HashMap<NodeId, Instant>>,
 }
 
@@ -59,16 +61,22 @@ impl Relay {
         self.enabled.load(Ordering::Relaxed)
     }
 
-    /// Queues this member's own readings for the others.
+    /// Queues this member's own readings for the others. A successful reading replaces a
+    /// successful one of the same instance still waiting: the others want the newest state,
+    /// and a member that falls behind then sends each instance once, not its backlog (which
+    /// would grow with every poll while it is behind). Failures are all kept: when and how
+    /// often a server failed matters to the others' analysis.
     pub fn queue(&self, outcomes: &[CheckOutcome]) {
         if !self.is_enabled() || outcomes.is_empty() {
             return;
         }
         let mut outbox = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
-        outbox.extend_from_slice(outcomes);
-        if outbox.len() > OUTBOX_LIMIT {
-            let excess = outbox.len() - OUTBOX_LIMIT;
-            outbox.drain(..excess);
+        for outcome in outcomes {
+            let waiting = outbox.entry(outcome.key.clone()).or_default();
+            match waiting.last_mut() {
+                Some(last) if seen(last) && seen(outcome) => *last = outcome.clone(),
+                _ => waiting.push(outcome.clone()),
+            }
         }
     }
 
@@ -92,8 +100,13 @@ impl Relay {
     }
 
     fn take(&self) -> Vec<CheckOutcome> {
-        std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|e| e.into_inner()))
+        let waiting = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|e| e.into_inner()));
+        waiting.into_values().flatten().collect()
     }
+}
+
+fn seen(outcome: &CheckOutcome) -> bool {
+    matches!(outcome.result, CheckResult::Seen(_))
 }
 
 /// Sends the queued readings (or a sign of life) to every other member, every [`SEND_EVERY`],

@@ -173,10 +173,20 @@ impl Shared {
 }
 
 /// What recording `outcome` does to an instance's record (the same as the backends' SQL).
-fn apply(readings: &mut BTreeMap<InstanceKey, InstanceRecord>, outcome: &CheckOutcome) {
+/// Records `outcome` unless the state already holds a newer reading of the instance; says
+/// whether it did. With polling shared, readings of one instance can come from two members (its
+/// owner, and one whose copy went stale) through relays that deliver them late: the one taken
+/// last must not undo a newer one (a dead primary would briefly read as alive again).
+fn apply(readings: &mut BTreeMap<InstanceKey, InstanceRecord>, outcome: &CheckOutcome) -> bool {
     let record = readings
         .entry(outcome.key.clone())
         .or_insert_with(|| InstanceRecord::new_unseen(outcome.key.clone(), outcome.attempted_at));
+    if record
+        .last_checked
+        .is_some_and(|newest| newest.millis() > outcome.checked_at.millis())
+    {
+        return false;
+    }
     record.last_attempted_check = Some(outcome.attempted_at);
     record.last_checked = Some(outcome.checked_at);
     match &outcome.result {
@@ -187,6 +197,7 @@ fn apply(readings: &mut BTreeMap<InstanceKey, InstanceRecord>, outcome: &CheckOu
         }
         CheckResult::Failed { error } => record.last_error = error.clone(),
     }
+    true
 }
 
 #[async_trait]
@@ -230,11 +241,15 @@ impl Store for MemoryStore {
         if outcomes.is_empty() {
             return Ok(());
         }
-        {
+        let outcomes: Vec<CheckOutcome> = {
             let mut readings = self.shared.write();
-            for outcome in &outcomes {
-                apply(&mut readings, outcome);
-            }
+            outcomes
+                .into_iter()
+                .filter(|outcome| apply(&mut readings, outcome))
+                .collect()
+        };
+        if outcomes.is_empty() {
+            return Ok(());
         }
         let mut pending = self.shared.lock_pending();
         for outcome in outcomes {
@@ -421,6 +436,41 @@ mod tests {
         // A node restarted on that store starts from them.
         let restarted = MemoryStore::open(inner as Arc<dyn Store>).await.unwrap();
         assert_eq!(restarted.all_instances().await.unwrap(), expected);
+    }
+
+    /// Shared polling: a member's relayed reading may arrive after a newer one of the same
+    /// instance (made by another member). The newer stays, in memory and on disk.
+    #[tokio::test]
+    async fn a_reading_older_than_the_one_held_changes_nothing() {
+        let inner = Arc::new(SqliteStore::open_in_memory().unwrap());
+        let memory = MemoryStore::open(Arc::clone(&inner) as Arc<dyn Store>)
+            .await
+            .unwrap();
+        let key: InstanceKey = "db1:3306".parse().unwrap();
+        // Failed at 20 (its owner saw it die), then a late "seen at 10" from another member.
+        memory
+            .record_checks(vec![outcome(&key, 20, None)])
+            .await
+            .unwrap();
+        let version = memory.version();
+        memory
+            .record_checks(vec![outcome(&key, 10, Some(7))])
+            .await
+            .unwrap();
+        let held = memory.instance(&key).await.unwrap().unwrap();
+        assert_eq!(held.last_checked, Some(Timestamp(21)));
+        assert_eq!(held.last_error, "failed at 20");
+        assert_eq!(memory.version(), version, "nothing changed");
+        memory.flush().await.unwrap();
+        let stored = inner.instance(&key).await.unwrap().unwrap();
+        assert_eq!(stored.last_error, "failed at 20", "the disk agrees");
+        // A newer one is taken as ever.
+        memory
+            .record_checks(vec![outcome(&key, 30, Some(7))])
+            .await
+            .unwrap();
+        let held = memory.instance(&key).await.unwrap().unwrap();
+        assert!(held.is_last_check_valid(), "{held:?}");
     }
 
     /// What lets readers serve a snapshot a moment behind the polls but never behind an
