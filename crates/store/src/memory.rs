@@ -172,19 +172,24 @@ impl Shared {
     }
 }
 
-/// What recording `outcome` does to an instance's record (the same as the backends' SQL).
-/// Records `outcome` unless the state already holds a newer reading of the instance; says
-/// whether it did. With polling shared, readings of one instance can come from two members (its
-/// owner, and one whose copy went stale) through relays that deliver them late: the one taken
-/// last must not undo a newer one (a dead primary would briefly read as alive again).
-fn apply(readings: &mut BTreeMap<InstanceKey, InstanceRecord>, outcome: &CheckOutcome) -> bool {
+/// What recording `outcome` does to an instance's record (the same as the backends' SQL), and
+/// whether it did anything: not when the record holds a newer reading. With polling shared,
+/// readings of one instance can come from two members (its owner, and one whose copy went
+/// stale) through relays that deliver them late, and the one taken last must not undo a newer
+/// one (a dead primary would read as alive again). A held reading stamped later than `now`
+/// means this machine's clock went back: then the outcome is taken, or no reading would be
+/// until the clock caught up.
+fn apply(
+    readings: &mut BTreeMap<InstanceKey, InstanceRecord>,
+    outcome: &CheckOutcome,
+    now: Timestamp,
+) -> bool {
     let record = readings
         .entry(outcome.key.clone())
         .or_insert_with(|| InstanceRecord::new_unseen(outcome.key.clone(), outcome.attempted_at));
-    if record
-        .last_checked
-        .is_some_and(|newest| newest.millis() > outcome.checked_at.millis())
-    {
+    if record.last_checked.is_some_and(|newest| {
+        newest.millis() > outcome.checked_at.millis() && newest.millis() <= now.millis()
+    }) {
         return false;
     }
     record.last_attempted_check = Some(outcome.attempted_at);
@@ -241,11 +246,12 @@ impl Store for MemoryStore {
         if outcomes.is_empty() {
             return Ok(());
         }
+        let now = Timestamp::now();
         let outcomes: Vec<CheckOutcome> = {
             let mut readings = self.shared.write();
             outcomes
                 .into_iter()
-                .filter(|outcome| apply(&mut readings, outcome))
+                .filter(|outcome| apply(&mut readings, outcome, now))
                 .collect()
         };
         if outcomes.is_empty() {
@@ -471,6 +477,20 @@ mod tests {
             .unwrap();
         let held = memory.instance(&key).await.unwrap().unwrap();
         assert!(held.is_last_check_valid(), "{held:?}");
+
+        // A held reading from the future: the clock went back. Readings are taken, not
+        // ignored until the clock gets there again.
+        let far = Timestamp::now().millis() + 3_600_000;
+        memory
+            .record_checks(vec![outcome(&key, far, Some(7))])
+            .await
+            .unwrap();
+        memory
+            .record_checks(vec![outcome(&key, 40, None)])
+            .await
+            .unwrap();
+        let held = memory.instance(&key).await.unwrap().unwrap();
+        assert_eq!(held.last_error, "failed at 40", "{held:?}");
     }
 
     /// What lets readers serve a snapshot a moment behind the polls but never behind an
