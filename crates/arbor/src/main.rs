@@ -19,9 +19,9 @@ use std::process::ExitCode;
 
 use cli::{Args, Command, RaftCommand, TlsCommand};
 
-/// mimalloc rather than glibc's malloc: probing 10,000 servers a second allocates and frees
-/// small buffers on every worker thread, and glibc spent about a third of the service's CPU in
-/// its allocator, much of it waiting on arena locks (docs/benchmarks.md, scale).
+/// mimalloc rather than glibc's malloc: at 10,000 servers polled every second, perf showed
+/// about a third of the service's CPU in glibc's allocator, much of it waiting on arena locks;
+/// with mimalloc the node needs two thirds of the CPU (docs/benchmarks.md, scale).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
