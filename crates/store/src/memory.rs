@@ -393,6 +393,15 @@ mod tests {
 
     crate::store_conformance_suite!(memory().await);
 
+    /// A memory store over an SQLite store, and that store (to see what was persisted).
+    async fn over_sqlite() -> (Arc<SqliteStore>, MemoryStore) {
+        let inner = Arc::new(SqliteStore::open_in_memory().unwrap());
+        let memory = MemoryStore::open(Arc::clone(&inner) as Arc<dyn Store>)
+            .await
+            .unwrap();
+        (inner, memory)
+    }
+
     fn outcome(key: &InstanceKey, at: i64, seen: Option<u64>) -> CheckOutcome {
         let result = match seen {
             Some(server_id) => {
@@ -422,10 +431,7 @@ mod tests {
             &[Some(6), None, Some(7), None],
         ];
         let direct = SqliteStore::open_in_memory().unwrap();
-        let inner = Arc::new(SqliteStore::open_in_memory().unwrap());
-        let memory = MemoryStore::open(Arc::clone(&inner) as Arc<dyn Store>)
-            .await
-            .unwrap();
+        let (inner, memory) = over_sqlite().await;
         for (n, sequence) in sequences.iter().enumerate() {
             let key: InstanceKey = format!("db{n}:3306").parse().unwrap();
             for (i, seen) in sequence.iter().enumerate() {
@@ -448,10 +454,7 @@ mod tests {
     /// instance (made by another member). The newer stays, in memory and on disk.
     #[tokio::test]
     async fn a_reading_older_than_the_one_held_changes_nothing() {
-        let inner = Arc::new(SqliteStore::open_in_memory().unwrap());
-        let memory = MemoryStore::open(Arc::clone(&inner) as Arc<dyn Store>)
-            .await
-            .unwrap();
+        let (inner, memory) = over_sqlite().await;
         let key: InstanceKey = "db1:3306".parse().unwrap();
         // Failed at 20 (its owner saw it die), then a late "seen at 10" from another member.
         memory
@@ -521,10 +524,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_forgotten_instance_is_not_persisted_again() {
-        let inner = Arc::new(SqliteStore::open_in_memory().unwrap());
-        let memory = MemoryStore::open(Arc::clone(&inner) as Arc<dyn Store>)
-            .await
-            .unwrap();
+        let (inner, memory) = over_sqlite().await;
         let key: InstanceKey = "db1:3306".parse().unwrap();
         memory
             .record_checks(vec![outcome(&key, 1, Some(1))])
