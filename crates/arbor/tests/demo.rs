@@ -483,11 +483,19 @@ fn lists_are_tables_on_a_terminal_lines_in_a_pipe_and_coloured_as_asked() {
             .chain(args.iter().map(|a| a.to_string()))
             .collect()
     };
-    demo.wait("three clusters", || {
-        String::from_utf8_lossy(&demo.run(&with(&["clusters"])).stdout)
-            .lines()
-            .count()
-            == 3
+    // Three clusters, each read whole (a cluster is listed as soon as its seed is known,
+    // before its primary's version is).
+    demo.wait("three clusters of four, their primaries read", || {
+        let answer = demo.run(&with(&["clusters", "--json"]));
+        let clusters: Vec<serde_json::Value> =
+            serde_json::from_slice(&answer.stdout).unwrap_or_default();
+        clusters.len() == 3
+            && clusters.iter().all(|c| {
+                c["CountInstances"] == 4
+                    && c["ArborPrimaryVersion"]
+                        .as_str()
+                        .is_some_and(|v| !v.is_empty())
+            })
     });
 
     // Piped: one cluster name per line, no colour, as scripts read it.
