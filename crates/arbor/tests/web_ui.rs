@@ -125,14 +125,13 @@ async fn each_drop_proposes_the_move_it_means_and_runs_it_after_confirmation() {
             let service = &service;
             let p = p.clone();
             async move {
-                let dragged = browser.wait_for(&from, Duration::from_secs(20)).await;
-                let target = browser
-                    .wait_for(
+                browser
+                    .drag(
+                        &from,
                         &format!("g.node[data-key='{onto}']"),
-                        Duration::from_secs(5),
+                        Duration::from_secs(20),
                     )
                     .await;
-                browser.drag(&dragged, &target).await;
                 let question = browser
                     .wait_for("dialog[open] #confirm-request", Duration::from_secs(5))
                     .await;
@@ -163,11 +162,13 @@ async fn each_drop_proposes_the_move_it_means_and_runs_it_after_confirmation() {
 
     // Onto a sibling: move below it. Nothing moves before the confirmation.
     let r2_box = format!("g.node[data-key='{r2}']");
-    let dragged = browser.wait_for(&r2_box, Duration::from_secs(20)).await;
-    let target = browser
-        .wait_for(&format!("g.node[data-key='{r1}']"), Duration::from_secs(5))
+    browser
+        .drag(
+            &r2_box,
+            &format!("g.node[data-key='{r1}']"),
+            Duration::from_secs(20),
+        )
         .await;
-    browser.drag(&dragged, &target).await;
     let question = browser
         .wait_for("dialog[open] #confirm-request", Duration::from_secs(5))
         .await;
@@ -239,13 +240,13 @@ async fn each_drop_proposes_the_move_it_means_and_runs_it_after_confirmation() {
         .await;
 
     // A refused drag shows the reason: R1 below its own replica R3.
-    let dragged = browser
-        .wait_for(&format!("g.node[data-key='{r1}']"), Duration::from_secs(20))
+    browser
+        .drag(
+            &format!("g.node[data-key='{r1}']"),
+            &format!("g.node[data-key='{r3}']"),
+            Duration::from_secs(20),
+        )
         .await;
-    let target = browser
-        .wait_for(&format!("g.node[data-key='{r3}']"), Duration::from_secs(5))
-        .await;
-    browser.drag(&dragged, &target).await;
     let run = browser
         .wait_for("dialog[open] #confirm-run", Duration::from_secs(5))
         .await;

@@ -644,10 +644,14 @@ function route() {
 async function render() {
   try {
     const content = await route()();
+    // A drag or a confirmation that began while this loaded keeps the page it began on:
+    // replacing it would pull the node from under the pointer. The next refresh catches up.
+    if (busy) return;
     app.replaceChildren(...content);
     document.getElementById("refreshed").textContent = "updated " + new Date().toLocaleTimeString();
     document.body.dataset.loaded = "true";
   } catch (error) {
+    if (busy) return;
     app.replaceChildren(el("p", { class: "error", text: "Cannot load: " + error.message }));
   }
 }

@@ -394,19 +394,38 @@ impl Browser {
         }
     }
 
-    /// Presses the mouse on one element, moves it onto another, releases it.
-    pub async fn drag(&self, from: &str, to: &str) {
+    /// Presses the mouse on the element matching `from`, moves it onto the one matching `to`,
+    /// releases it. The page redraws itself every few seconds, so an element found a moment
+    /// ago may be gone (WebDriver's "stale element reference"): then both are found again and
+    /// the drag is made again, as a person would after a redraw. Any other refusal fails.
+    pub async fn drag(&self, from: &str, to: &str, deadline: Duration) {
         let origin = |id: &str| serde_json::json!({ELEMENT: id});
-        let actions = serde_json::json!({"actions": [{
-            "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
-            "actions": [
-                {"type": "pointerMove", "origin": origin(from), "x": 0, "y": 0, "duration": 0},
-                {"type": "pointerDown", "button": 0},
-                {"type": "pointerMove", "origin": origin(to), "x": 0, "y": 0, "duration": 200},
-                {"type": "pointerUp", "button": 0}
-            ]
-        }]});
-        self.call(reqwest::Method::POST, "/actions", actions).await;
+        let started = Instant::now();
+        loop {
+            let left = deadline.saturating_sub(started.elapsed());
+            let dragged = self.wait_for(from, left).await;
+            let target = self.wait_for(to, left).await;
+            let actions = serde_json::json!({"actions": [{
+                "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+                "actions": [
+                    {"type": "pointerMove", "origin": origin(&dragged), "x": 0, "y": 0, "duration": 0},
+                    {"type": "pointerDown", "button": 0},
+                    {"type": "pointerMove", "origin": origin(&target), "x": 0, "y": 0, "duration": 200},
+                    {"type": "pointerUp", "button": 0}
+                ]
+            }]});
+            let answer = self.call(reqwest::Method::POST, "/actions", actions).await;
+            // Whatever happened, no button stays pressed for the next attempt or action.
+            self.call(reqwest::Method::DELETE, "/actions", serde_json::Value::Null)
+                .await;
+            match answer["value"]["error"].as_str() {
+                None => return,
+                Some("stale element reference") if started.elapsed() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Some(error) => panic!("dragging {from} onto {to}: {error}: {answer}"),
+            }
+        }
     }
 
     pub async fn click(&self, element: &str) {
